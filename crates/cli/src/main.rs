@@ -1,0 +1,5 @@
+//! The `sockstack` command.
+
+fn main() {
+    println!("sockstack");
+}

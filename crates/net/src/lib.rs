@@ -1,0 +1,7 @@
+//! sockstack: a user-space TCP/IP stack with BSD socket semantics.
+//!
+//! This crate owns everything with side effects: links (TAP, TUN, memory,
+//! pcap, impairment), the runtime that drives a `sockstack_proto::Stack`
+//! with a clock, and the socket facade.
+
+pub use sockstack_proto as proto;

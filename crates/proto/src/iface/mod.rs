@@ -1,0 +1,1 @@
+//! The interface layer: configuration, ARP, IPv4 ingress/egress, reassembly, ICMP.

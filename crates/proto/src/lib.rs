@@ -1,0 +1,20 @@
+//! sockstack-proto: the protocol core of sockstack.
+//!
+//! Pure and deterministic: no clock reads (every entry point takes `now`), no
+//! file descriptors, no threads, and memory bounded by configuration. The
+//! caller drives a [`Stack`] with `handle_*` (input) and `poll_*` (output) and
+//! asks [`Stack::poll_at`] when to call again.
+#![forbid(unsafe_code)]
+
+pub mod time;
+pub mod wire;
+
+pub(crate) mod iface;
+pub(crate) mod storage;
+pub mod tcp;
+
+mod sockets;
+mod stack;
+
+pub use stack::{Medium, Stack, StackConfig};
+pub use time::{Duration, Instant};

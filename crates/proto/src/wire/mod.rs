@@ -1,0 +1,74 @@
+//! Wire formats: one file per header.
+//!
+//! Each header is a zero-copy view (`XxxPacket<B>` / `EthernetFrame<B>`)
+//! validated once by `parse`, after which every accessor is infallible, plus a
+//! `XxxRepr` that holds the meaning and knows `parse`, `emit` and `buffer_len`.
+//! Nothing here panics on any input.
+
+pub mod arp;
+pub mod checksum;
+pub mod ethernet;
+pub mod icmpv4;
+pub mod ipv4;
+pub mod tcp;
+pub mod udp;
+
+pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
+pub use icmpv4::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
+pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
+pub use std::net::Ipv4Addr;
+pub use tcp::{TcpFlags, TcpPacket, TcpRepr, TcpTimestamp};
+pub use udp::{UdpPacket, UdpRepr};
+
+/// Why a header was rejected. Each variant is counted separately by the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireError {
+    /// The buffer is shorter than the header or the length it declares.
+    Truncated,
+    /// A version field that is not ours (IPv4: not 4).
+    BadVersion,
+    /// A header length field below the minimum or beyond the buffer.
+    BadHeaderLen,
+    /// A total/payload length field inconsistent with the buffer.
+    BadLength,
+    /// A checksum that does not verify.
+    BadChecksum,
+    /// An option with an illegal length or contents.
+    BadOption,
+    /// Well-formed but not something we speak (e.g. ARP for another hardware type).
+    Unsupported,
+}
+
+impl core::fmt::Display for WireError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = match self {
+            WireError::Truncated => "truncated",
+            WireError::BadVersion => "bad version",
+            WireError::BadHeaderLen => "bad header length",
+            WireError::BadLength => "bad length",
+            WireError::BadChecksum => "bad checksum",
+            WireError::BadOption => "bad option",
+            WireError::Unsupported => "unsupported",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Read a big-endian u16 at `at`; callers have validated the length.
+#[inline]
+pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
+    match b.get(at..at + 2) {
+        Some(s) => u16::from_be_bytes([s[0], s[1]]),
+        None => 0,
+    }
+}
+
+/// Read a big-endian u32 at `at`; callers have validated the length.
+#[inline]
+pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
+    match b.get(at..at + 4) {
+        Some(s) => u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
+        None => 0,
+    }
+}
