@@ -16,5 +16,6 @@ pub mod tcp;
 mod sockets;
 mod stack;
 
+pub use sockets::SocketSet;
 pub use stack::{Medium, Stack, StackConfig};
 pub use time::{Duration, Instant};

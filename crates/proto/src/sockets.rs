@@ -33,7 +33,9 @@ pub(crate) enum IcmpError {
     TimeExceeded,
 }
 
-pub(crate) struct SocketSet {
+/// Every transport socket of one stack. Public socket operations (added by the
+/// TCP work) take `now` and return small error enums, never errno.
+pub struct SocketSet {
     local_addr: Ipv4Addr,
 }
 

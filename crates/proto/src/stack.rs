@@ -61,6 +61,13 @@ impl Stack {
     pub fn config(&self) -> &StackConfig {
         &self.config
     }
+    /// The sockets of this stack (the socket API lives on `SocketSet`).
+    pub fn sockets(&self) -> &SocketSet {
+        &self.sockets
+    }
+    pub fn sockets_mut(&mut self) -> &mut SocketSet {
+        &mut self.sockets
+    }
     pub fn handle_frame(&mut self, _now: Instant, _frame: &[u8]) {}
     pub fn poll_transmit(&mut self, _now: Instant, _buf: &mut [u8]) -> Option<usize> {
         None
