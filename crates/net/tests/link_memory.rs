@@ -105,7 +105,7 @@ fn full_transmit_queue_drops_and_counts() {
 fn oversize_frames_and_full_receivers_are_counted() {
     let cfg = WireConfig::ethernet().with_mtu(100).with_rx_queue_frames(3);
     let (mut a, mut b) = memory::pair(cfg);
-    a.send(t(0), &vec![0u8; 115]).unwrap();
+    a.send(t(0), &[0u8; 115]).unwrap();
     assert_eq!(a.stats().tx_dropped, 1);
     for n in 0..5 {
         a.send(t(0), &numbered(MAC_A, MAC_B, n, 60)).unwrap();
