@@ -91,3 +91,14 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+pub mod netns;
+
+/// Print the skip line and return false when not root.
+pub fn root_or_skip() -> bool {
+    if is_root() {
+        return true;
+    }
+    eprintln!("SKIP: needs root (CAP_NET_ADMIN)");
+    false
+}
