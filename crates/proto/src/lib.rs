@@ -16,6 +16,10 @@ pub mod tcp;
 mod sockets;
 mod stack;
 
-pub use sockets::SocketSet;
+pub use sockets::{
+    AcceptError, BadHandle, BindError, ConnectError, ListenError, Readiness, RecvError, SendError,
+    Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpStats,
+};
 pub use stack::{Medium, Stack, StackConfig};
+pub use tcp::{Profile, State as TcpState, TcpError};
 pub use time::{Duration, Instant};
