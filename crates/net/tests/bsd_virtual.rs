@@ -1,0 +1,131 @@
+//! The facade in virtual time: two hosts of one `VirtualNet`, a
+//! single-threaded script of blocking and non-blocking calls. Blocking
+//! calls step the whole net, so every run is the same run.
+
+use std::cell::RefCell;
+use std::net::SocketAddrV4;
+use std::rc::Rc;
+use std::time::Duration;
+
+use sockstack::bsd::{consts::*, Bsd, Driver, Errno, PollFd, SockOpt, VirtualDriver};
+use sockstack::link::memory::{self, WireConfig};
+use sockstack::proto::wire::{Ipv4Addr, MacAddr};
+use sockstack::proto::{Duration as VDuration, Instant, Stack, StackConfig, TcpState};
+use sockstack::runtime::VirtualNet;
+
+const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+fn stack(last: u8) -> Stack {
+    Stack::new(StackConfig::ethernet(
+        MacAddr([2, 0, 0, 0, 0, last]),
+        Ipv4Addr::new(198, 18, 0, last),
+        24,
+    ))
+}
+
+/// Hosts a and b, 1 ms apart.
+fn net() -> (Bsd<VirtualDriver>, Bsd<VirtualDriver>) {
+    let (la, lb) = memory::pair(WireConfig::ethernet().with_delay(VDuration::from_millis(1)));
+    let mut net = VirtualNet::new();
+    let a = net.add_host("a", stack(1), la);
+    let b = net.add_host("b", stack(2), lb);
+    let net = Rc::new(RefCell::new(net));
+    (
+        Bsd::new(VirtualDriver::new(Rc::clone(&net), a)),
+        Bsd::new(VirtualDriver::new(net, b)),
+    )
+}
+
+#[test]
+fn script_in_virtual_time() {
+    let (a, b) = net();
+    let l = b.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    b.listen(l, 16).unwrap();
+
+    let c = a.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).unwrap();
+    assert_eq!(
+        a.connect(c, SocketAddrV4::new(B, 80)),
+        Err(Errno::EINPROGRESS)
+    );
+    // No time has passed: the handshake is still running.
+    assert_eq!(a.connect(c, SocketAddrV4::new(B, 80)), Err(Errno::EALREADY));
+    let mut p = [PollFd::new(c, POLLOUT)];
+    assert_eq!(a.poll(&mut p, None), Ok(1));
+    // ARP, SYN and SYN-ACK on a 1 ms wire: a few milliseconds.
+    let t = a.driver().now();
+    assert!(
+        t >= Instant::from_millis(2) && t <= Instant::from_millis(4),
+        "{t}"
+    );
+    assert_eq!(a.so_error(c), Ok(0));
+    assert_eq!(a.connect(c, SocketAddrV4::new(B, 80)), Err(Errno::EISCONN));
+    a.set_nonblocking(c, false).unwrap();
+
+    let (s, peer) = b.accept(l).unwrap();
+    assert_eq!(peer, a.getsockname(c).unwrap());
+    assert_eq!(a.send(c, b"hello", 0), Ok(5));
+    let mut buf = [0u8; 5];
+    assert_eq!(b.recv(s, &mut buf, MSG_WAITALL), Ok(5));
+    assert_eq!(&buf, b"hello");
+
+    // SO_RCVTIMEO expires at exactly the timeout in virtual time.
+    b.setsockopt(s, SockOpt::RcvTimeo(Some(Duration::from_millis(500))))
+        .unwrap();
+    let t0 = b.driver().now();
+    assert_eq!(b.recv(s, &mut buf, 0), Err(Errno::EAGAIN));
+    assert_eq!(b.driver().now(), t0 + VDuration::from_millis(500));
+
+    // a closes first: a's side goes through TIME_WAIT for 60 s.
+    a.close(c).unwrap();
+    assert_eq!(b.recv(s, &mut buf, 0), Ok(0));
+    b.close(s).unwrap();
+    b.close(l).unwrap();
+    a.driver()
+        .net()
+        .borrow_mut()
+        .run_for(VDuration::from_millis(100));
+    let rows = a.with_stack(|s| s.sockets().snapshot());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, TcpState::TimeWait);
+    let closed_at = a.driver().now();
+    {
+        let net = a.driver().net();
+        let mut net = net.borrow_mut();
+        net.run_until(closed_at + VDuration::from_secs(59));
+        assert_eq!(net.stack(a.driver().host()).sockets().len(), 1);
+        net.run_until(closed_at + VDuration::from_secs(61));
+        assert_eq!(net.stack(a.driver().host()).sockets().len(), 0);
+        assert_eq!(net.stack(b.driver().host()).sockets().len(), 0);
+    }
+    assert_eq!(a.open_fds(), 0);
+    assert_eq!(b.open_fds(), 0);
+}
+
+#[test]
+fn blocking_connect_refused_and_timed_out_in_virtual_time() {
+    let (a, _b) = net();
+    let c = a.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    assert_eq!(
+        a.connect(c, SocketAddrV4::new(B, 9)),
+        Err(Errno::ECONNREFUSED)
+    );
+    // A silent address: SYNs are never answered, and SO_SNDTIMEO ends the
+    // wait with EINPROGRESS at exactly 2 s.
+    let d = a.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    a.setsockopt(d, SockOpt::SndTimeo(Some(Duration::from_secs(2))))
+        .unwrap();
+    let t0 = a.driver().now();
+    let silent = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 77), 80);
+    assert_eq!(a.connect(d, silent), Err(Errno::EINPROGRESS));
+    assert_eq!(a.driver().now(), t0 + VDuration::from_secs(2));
+    // Without a timeout the connect gives up like Linux (ETIMEDOUT or
+    // EHOSTUNREACH when ARP fails), never blocking forever.
+    let e = a.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    let r = a.connect(e, silent);
+    assert!(
+        matches!(r, Err(Errno::ETIMEDOUT | Errno::EHOSTUNREACH)),
+        "{r:?} at {}",
+        a.driver().now()
+    );
+}
