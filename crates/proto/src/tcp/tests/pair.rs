@@ -311,3 +311,130 @@ fn connect_to_closed_port_is_refused() {
     }
     assert_eq!(p.a.take_error(c), Some(crate::tcp::TcpError::Refused));
 }
+
+/// Many concurrent connections to one listener, each echoing 4 KiB; then
+/// every client connection leaves TIME_WAIT after 60 s and both tables empty.
+fn echo_many(n: usize, seed: u64, loss: u32) {
+    use std::collections::HashMap;
+    let mut p = Pair::new(seed, loss, 0);
+    let l = p.b.tcp_socket().unwrap();
+    p.b.bind(l, Ipv4Addr::UNSPECIFIED, 7).unwrap();
+    p.b.listen(l, 4096).unwrap();
+    let mut clients: Vec<(SocketHandle, usize, usize, bool)> = Vec::new();
+    for _ in 0..n {
+        let c = p.a.tcp_socket().unwrap();
+        p.a.connect(p.now, c, B, 7).unwrap();
+        clients.push((c, 0, 0, false));
+    }
+    let msg: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    let mut servers: HashMap<SocketHandle, Vec<u8>> = HashMap::new();
+    let mut done = 0;
+    let mut buf = vec![0u8; 8192];
+    let (mut ev_a, mut ev_b) = (u64::MAX, u64::MAX);
+    let limit = Instant::from_secs(3000);
+    let mut served = 0;
+    while done < n || served < n || !servers.is_empty() {
+        if p.b.events() != ev_b {
+            ev_b = p.b.events();
+            while let Ok(s) = p.b.accept(l) {
+                servers.insert(s, Vec::new());
+                served += 1;
+            }
+            let mut finished = Vec::new();
+            for (&s, pending) in servers.iter_mut() {
+                loop {
+                    match p.b.recv(s, &mut buf) {
+                        Ok(k) => pending.extend_from_slice(&buf[..k]),
+                        Err(RecvError::Eof) => {
+                            if pending.is_empty() {
+                                finished.push(s);
+                            }
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if !pending.is_empty() {
+                    if let Ok(k) = p.b.send(s, pending) {
+                        pending.drain(..k);
+                    }
+                }
+            }
+            for s in finished {
+                servers.remove(&s);
+                p.b.close(s).unwrap();
+            }
+        }
+        if p.a.events() != ev_a {
+            ev_a = p.a.events();
+            for (c, sent, got, closed) in clients.iter_mut() {
+                if *closed {
+                    continue;
+                }
+                if *sent < msg.len() {
+                    if let Ok(k) = p.a.send(*c, &msg[*sent..]) {
+                        *sent += k;
+                    }
+                }
+                while let Ok(k) = p.a.recv(*c, &mut buf) {
+                    assert_eq!(&buf[..k], &msg[*got..*got + k], "echo content");
+                    *got += k;
+                }
+                if *got == msg.len() {
+                    p.a.close(*c).unwrap();
+                    *closed = true;
+                    done += 1;
+                }
+            }
+        }
+        p.step(limit);
+        assert!(p.now < limit, "stalled: {done}/{n} done");
+    }
+    // Server sockets finish LAST_ACK quickly; clients sit in TIME_WAIT.
+    let t = p.now + Duration::from_secs(10);
+    while p.now < t {
+        p.step(t);
+    }
+    let tw =
+        p.a.snapshot()
+            .iter()
+            .filter(|r| r.state == State::TimeWait)
+            .count();
+    if tw != n {
+        let mut counts = std::collections::BTreeMap::new();
+        for r in p.a.snapshot() {
+            *counts.entry(r.state.name()).or_insert(0) += 1;
+        }
+        let mut bc = std::collections::BTreeMap::new();
+        for r in p.b.snapshot() {
+            *bc.entry(r.state.name()).or_insert(0) += 1;
+        }
+        panic!(
+            "a: {counts:?} b: {bc:?} a={:?} b={:?}",
+            p.a.tcp_stats(),
+            p.b.tcp_stats()
+        );
+    }
+    let t = p.now + Duration::from_secs(61);
+    while p.now < t {
+        p.step(t);
+    }
+    assert!(p.a.is_empty(), "{} client sockets left", p.a.len());
+    p.b.close(l).unwrap();
+    assert!(p.b.is_empty(), "{} server sockets left", p.b.len());
+}
+
+#[test]
+fn echo_500_connections() {
+    echo_many(500, 21, 0);
+}
+
+#[test]
+fn echo_200_connections_lossy() {
+    echo_many(200, 22, 20);
+}
+
+#[test]
+fn echo_10000_connections() {
+    echo_many(10_000, 23, 0);
+}
