@@ -303,3 +303,43 @@ fn ip_medium_answers_ping_without_arp() {
     assert!(s.poll_transmit(ms(2), &mut buf).is_some());
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn datagrams_to_our_own_address_loop_back() {
+    let mut s = stack();
+    let a = s.udp_bind(US, 1000).unwrap();
+    let b = s.udp_bind(Ipv4Addr::UNSPECIFIED, 2000).unwrap();
+    s.udp_send_to(a, SocketAddrV4::new(US, 2000), b"self")
+        .unwrap();
+    // Closed port on ourselves: the port unreachable comes back to `a`.
+    s.udp_send_to(a, SocketAddrV4::new(US, 2001), b"nobody")
+        .unwrap();
+    let r = s.raw_icmp_open().unwrap();
+    let req = icmp_bytes(&Icmpv4Repr::EchoRequest {
+        ident: 1,
+        seq_no: 2,
+        data: b"me",
+    });
+    s.raw_icmp_send(r, US, &req).unwrap();
+    assert!(drain(&mut s, ms(1)).is_empty(), "nothing on the link");
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        s.udp_recv_from(b, &mut buf),
+        Ok((4, SocketAddrV4::new(US, 1000)))
+    );
+    assert_eq!(
+        s.udp_take_error(a),
+        Some(IcmpReport::Unreachable { code: 3 })
+    );
+    let mut kinds = Vec::new();
+    while let Ok(n) = s.raw_icmp_recv(r, &mut buf) {
+        let (_, p) = parse_ip(&buf[..n]);
+        kinds.push(match parse_icmp(&p) {
+            Icmp::EchoRequest { .. } => "request",
+            Icmp::EchoReply { .. } => "reply",
+            Icmp::Unreachable { .. } => "unreachable",
+            Icmp::TimeExceeded { .. } => "time exceeded",
+        });
+    }
+    assert_eq!(kinds, ["request", "unreachable", "reply"], "FIFO order");
+}
