@@ -25,7 +25,7 @@ use crate::iface::ipv4_out::TxQueue;
 use crate::iface::reassembly::Reassembler;
 use crate::raw::{OpenError, RawHandle, RawTable};
 use crate::snapshot::Stats;
-use crate::sockets::SocketSet;
+use crate::sockets::{IcmpError, SocketSet};
 use crate::time::Instant;
 use crate::udp::{BindError, IcmpReport, RecvError, SendError, UdpHandle, UdpTable};
 use crate::wire::{ArpRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAddr};
@@ -179,7 +179,12 @@ impl Stack {
         self.last_now = self.last_now.max(now);
         for g in self.arp.expire(now) {
             self.stats.arp.resolution_failed += 1;
-            self.stats.arp.pending_dropped += g.dropped as u64;
+            self.stats.arp.pending_dropped += g.dropped.len() as u64;
+            // Linux reports a failed resolution to the sender as host
+            // unreachable (arp_error_report); our sockets hear it the same way.
+            for packet in &g.dropped {
+                self.local_error(now, IcmpError::Unreachable { code: 1 }, packet);
+            }
         }
         for e in self.reasm.expire(now) {
             self.stats.ipv4.reasm_timeout += 1;

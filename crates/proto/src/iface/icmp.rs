@@ -185,6 +185,12 @@ impl Stack {
         }
     }
 
+    /// Report an error about one of our own datagrams (`packet`, whole) to
+    /// its socket, as if an ICMP error had quoted it.
+    pub(crate) fn local_error(&mut self, now: Instant, err: IcmpError, packet: &[u8]) {
+        self.icmp_error_to_socket(now, err, packet);
+    }
+
     /// Hand an ICMP error to whoever sent the quoted datagram.
     fn icmp_error_to_socket(&mut self, now: Instant, err: IcmpError, quoted: &[u8]) {
         let Some((qip, qpayload)) = parse_quoted(quoted) else {
