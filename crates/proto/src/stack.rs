@@ -24,7 +24,7 @@ use crate::iface::icmp::TokenBucket;
 use crate::iface::ipv4_out::TxQueue;
 use crate::iface::reassembly::Reassembler;
 use crate::raw::{OpenError, RawHandle, RawTable};
-use crate::snapshot::Stats;
+use crate::snapshot::{StatRow, Stats};
 use crate::sockets::{IcmpError, SocketSet};
 use crate::time::Instant;
 use crate::udp::{BindError, IcmpReport, RecvError, SendError, UdpHandle, UdpTable};
@@ -124,7 +124,8 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(config: StackConfig) -> Self {
-        let sockets = SocketSet::new(config.addr, config.seed);
+        let mut sockets = SocketSet::new(config.addr, config.seed);
+        sockets.set_mtu(config.mtu);
         // A stream distinct from the socket layer's, derived from the same seed.
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6966_6163_6500_0001);
         let ident = (rng.next_u32() & 0xffff) as u16;
@@ -160,6 +161,14 @@ impl Stack {
     /// Counters per layer, like `netstat -s`.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Every counter as `(layer, name, value)`: the interface layer's, then
+    /// the socket layer's TCP counters, in a fixed order.
+    pub fn stats_rows(&self) -> Vec<StatRow> {
+        let mut rows = self.stats.rows();
+        Stats::push_tcp_socket_rows(self.sockets.tcp_stats(), &mut rows);
+        rows
     }
 
     /// Take one received frame. Malformed or foreign input is counted and dropped.
