@@ -110,6 +110,8 @@ counters! {
         rx_replies,
         /// Requests for an address that is not ours.
         rx_not_for_us,
+        /// Our own packets seen coming back.
+        rx_looped,
         /// A packet claiming our own address from another MAC (RFC 5227).
         rx_address_conflict,
         /// A sender address that cannot be a neighbour (broadcast, multicast, ours...).
@@ -163,6 +165,8 @@ counters! {
         tx_queue_full,
         /// Larger than the MTU with DF set (ipFragFails).
         tx_frag_fails,
+        /// Segments from the socket layer that could not be wrapped (a bug there).
+        tx_bad_egress,
         /// Datagrams fragmented (ipFragOKs).
         frag_oks,
         /// Fragments created (ipFragCreates).
@@ -205,6 +209,11 @@ counters! {
         tx_echo_replies,
         tx_dest_unreachable,
         tx_time_exceeded,
+        /// Errors about a UDP port with no socket any more.
+        rx_errors_no_socket,
+        /// Errors not sent because RFC 1122 3.2.2 forbids them (about an
+        /// ICMP error, a non-first fragment, or a non-unicast source).
+        tx_errors_suppressed,
         /// Echo replies suppressed by the rate limit.
         ratelimited_echo,
         /// Errors suppressed by the rate limit (RFC 1812 4.3.2.8).

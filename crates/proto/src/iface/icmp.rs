@@ -194,6 +194,8 @@ impl Stack {
                 };
                 if self.udp.set_error(port, err) {
                     self.stats.udp.rx_icmp_errors += 1;
+                } else {
+                    self.stats.icmp.rx_errors_no_socket += 1;
                 }
             }
             // ICMP and others: the raw sockets already have their copy.
@@ -255,6 +257,7 @@ impl Stack {
         payload: &[u8],
     ) {
         if !self.error_allowed(orig, payload) {
+            self.stats.icmp.tx_errors_suppressed += 1;
             return;
         }
         if !self.error_bucket.allow(now) {
@@ -278,6 +281,7 @@ impl Stack {
     /// the first fragment's header and first 8 bytes.
     pub(crate) fn send_reasm_time_exceeded(&mut self, now: Instant, first: &Ipv4Repr, data: &[u8]) {
         if !self.error_allowed(first, data) {
+            self.stats.icmp.tx_errors_suppressed += 1;
             return;
         }
         if !self.error_bucket.allow(now) {

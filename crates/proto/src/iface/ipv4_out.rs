@@ -279,7 +279,7 @@ impl Stack {
         };
         if eg.len > room {
             // The socket layer broke its contract; drop rather than read past.
-            self.stats.ipv4.tx_frag_fails += 1;
+            self.stats.ipv4.tx_bad_egress += 1;
             return SocketStep::Again;
         }
         self.stats.ipv4.tx_requests += 1;
@@ -296,6 +296,7 @@ impl Stack {
             return SocketStep::Idle;
         };
         if ip.emit(h).is_err() {
+            self.stats.ipv4.tx_bad_egress += 1;
             return SocketStep::Again;
         }
         if eg.protocol == IpProtocol::Tcp {

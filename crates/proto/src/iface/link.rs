@@ -59,7 +59,8 @@ impl Stack {
         }
         let us = self.config.addr;
         if arp.sender_mac == self.config.mac {
-            // Our own frame looped back; nothing to learn.
+            // Our own frame looped back (a hub, a bridge); nothing to learn.
+            self.stats.arp.rx_looped += 1;
             return;
         }
         if arp.sender_ip == us {
