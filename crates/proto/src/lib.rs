@@ -13,9 +13,15 @@ pub(crate) mod iface;
 pub(crate) mod storage;
 pub mod tcp;
 
+pub mod raw;
+pub mod snapshot;
 mod sockets;
 mod stack;
+pub mod udp;
 
+pub use iface::config::Limits;
+pub use raw::RawHandle;
+pub use snapshot::{StatRow, Stats};
 pub use sockets::{
     AcceptError, BadHandle, BindError, ConnectError, ListenError, Readiness, RecvError, SendError,
     Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpStats,
@@ -23,3 +29,4 @@ pub use sockets::{
 pub use stack::{Medium, Stack, StackConfig};
 pub use tcp::{Profile, State as TcpState, TcpError};
 pub use time::{Duration, Instant};
+pub use udp::UdpHandle;
