@@ -409,3 +409,54 @@ fn accepted_socket_inherits_timeouts() {
     // The listener's own accept honours SO_RCVTIMEO too.
     assert_eq!(b.accept(l).map(|_| ()), Err(Errno::EAGAIN));
 }
+
+#[test]
+fn send_after_peer_reset_reports_reset_once_then_epipe() {
+    let (a, b) = pair();
+    let (c, s, _l) = connected(&a, &b, 92);
+    guard(&a, c);
+    b.setsockopt(s, SockOpt::Linger(Linger { on: true, secs: 0 }))
+        .unwrap();
+    b.close(s).unwrap();
+    assert_eq!(poll1(&a, c, POLLIN) & POLLERR, POLLERR);
+    assert_eq!(a.send(c, b"x", MSG_NOSIGNAL), Err(Errno::ECONNRESET));
+    assert_eq!(a.send(c, b"x", MSG_NOSIGNAL), Err(Errno::EPIPE));
+    assert_eq!(a.recv(c, &mut [0; 4], 0), Ok(0));
+    assert_eq!(a.getpeername(c), Err(Errno::ENOTCONN));
+}
+
+#[test]
+fn close_from_another_thread_ends_a_blocked_recv() {
+    let (a, b) = pair();
+    let (c, _s, _l) = connected(&a, &b, 93);
+    guard(&a, c);
+    std::thread::scope(|scope| {
+        let t = scope.spawn(|| a.recv(c, &mut [0; 4], 0));
+        std::thread::sleep(Duration::from_millis(50));
+        a.close(c).unwrap();
+        assert_eq!(t.join().unwrap(), Err(Errno::EBADF));
+    });
+}
+
+#[test]
+fn accept4_flags_sendto_recvfrom() {
+    let (a, b) = pair();
+    let l = listener(&b, B, 94);
+    guard(&b, l);
+    assert_eq!(b.accept4(l, 0x1234_0000).map(|_| ()), Err(Errno::EINVAL));
+    let c = tcp(&a);
+    guard(&a, c);
+    a.connect(c, addr(B, 94)).unwrap();
+    let (s, peer) = b.accept4(l, SOCK_NONBLOCK | SOCK_CLOEXEC).unwrap();
+    assert_eq!(b.fcntl(s, F_GETFL, 0), Ok(O_RDWR | O_NONBLOCK));
+    assert_eq!(b.fcntl(s, F_GETFD, 0), Ok(FD_CLOEXEC));
+    assert_eq!(a.sendto(c, b"dgram?", 0, Some(addr(B, 1))), Ok(6));
+    assert_eq!(poll1(&b, s, POLLIN), POLLIN);
+    let mut buf = [0; 16];
+    assert_eq!(b.recvfrom(s, &mut buf, 0), Ok((6, Some(peer))));
+    assert_eq!(&buf[..6], b"dgram?");
+    assert_eq!(
+        b.setsockopt(s, SockOpt::Type(SOCK_STREAM)),
+        Err(Errno::ENOPROTOOPT)
+    );
+}

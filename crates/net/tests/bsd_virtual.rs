@@ -129,3 +129,63 @@ fn blocking_connect_refused_and_timed_out_in_virtual_time() {
         a.driver().now()
     );
 }
+
+#[test]
+fn linger_timeout_in_virtual_time() {
+    let (a, b) = net();
+    let l = b.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    b.setsockopt(l, SockOpt::RcvBuf(8192)).unwrap();
+    b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    b.listen(l, 16).unwrap();
+    let c = a.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    a.connect(c, SocketAddrV4::new(B, 80)).unwrap();
+    let (s, _) = b.accept(l).unwrap();
+    // b does not read yet: a's data fills b's buffer, the rest waits in
+    // a's send buffer, and a's FIN cannot go out.
+    a.setsockopt(c, SockOpt::SndTimeo(Some(Duration::from_millis(100))))
+        .unwrap();
+    let data = vec![5u8; 1 << 20];
+    let sent = a.send(c, &data, 0).unwrap();
+    assert!(sent > 16384 && sent < data.len(), "{sent}");
+    assert_eq!(a.send(c, &data, MSG_DONTWAIT), Err(Errno::EAGAIN));
+    // SO_LINGER {on, 2}: close waits exactly 2 s for the FIN's ACK, then
+    // returns and leaves the rest to the stack.
+    a.setsockopt(
+        c,
+        SockOpt::Linger(sockstack::bsd::Linger { on: true, secs: 2 }),
+    )
+    .unwrap();
+    let t0 = a.driver().now();
+    a.close(c).unwrap();
+    assert_eq!(a.driver().now(), t0 + VDuration::from_secs(2));
+    let rows = a.with_stack(|s| s.sockets().snapshot());
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].orphan);
+    assert_eq!(rows[0].state, TcpState::FinWait1);
+    // b still reads everything a queued before close, then EOF.
+    b.setsockopt(s, SockOpt::RcvTimeo(Some(Duration::from_secs(600))))
+        .unwrap();
+    let mut total = 0;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match b.recv(s, &mut buf, 0) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => panic!("recv after {total}: {e}"),
+        }
+    }
+    assert_eq!(total, sent);
+}
+
+#[test]
+fn a_wait_that_cannot_end_gives_edeadlk() {
+    let (a, _b) = net();
+    let horizon = a.driver().clone().with_horizon(VDuration::from_millis(500));
+    let a = Bsd::new(horizon);
+    let c = a.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    // ARP retries keep timers pending for a while; past the driver's
+    // horizon the call gives up.
+    let silent = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 77), 80);
+    assert_eq!(a.connect(c, silent), Err(Errno::EDEADLK));
+    assert!(a.driver().now() >= Instant::from_millis(500));
+}

@@ -15,9 +15,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use sockstack_proto::{Instant, Stack};
+use sockstack_proto::{Duration, Instant, Stack};
 
 use crate::runtime::{Host, HostId, VirtualNet};
+
+/// How long a virtual wait without a deadline may last.
+const DEFAULT_HORIZON: Duration = Duration::from_secs(3600);
 
 /// Why [`Driver::wait`] gave up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +29,8 @@ pub enum WaitError {
     TimedOut,
     /// The runtime stopped (host shut down or its link failed).
     Stopped,
-    /// Virtual time only: nothing is pending anywhere, so the condition can
-    /// never become true (the call would block forever).
+    /// Virtual time only: nothing is pending anywhere (or nothing but
+    /// timers beyond the driver's horizon), so the call would block forever.
     Idle,
 }
 
@@ -113,10 +116,15 @@ impl<T: Driver + ?Sized> Driver for &T {
 /// condition holds, so a single-threaded script of blocking calls on
 /// several hosts runs deterministically. Actions scheduled on the net must
 /// not call back into a facade (the net is borrowed while it steps).
+///
+/// A wait without a deadline gives up with [`WaitError::Idle`] when nothing
+/// is pending anywhere, or after the horizon (default one virtual hour)
+/// passes: timers such as zero-window probes can keep a net busy forever.
 #[derive(Clone)]
 pub struct VirtualDriver {
     net: Rc<RefCell<VirtualNet>>,
     id: HostId,
+    horizon: Duration,
 }
 
 impl std::fmt::Debug for VirtualDriver {
@@ -129,7 +137,18 @@ impl std::fmt::Debug for VirtualDriver {
 
 impl VirtualDriver {
     pub fn new(net: Rc<RefCell<VirtualNet>>, id: HostId) -> VirtualDriver {
-        VirtualDriver { net, id }
+        VirtualDriver {
+            net,
+            id,
+            horizon: DEFAULT_HORIZON,
+        }
+    }
+
+    /// Set how long a wait without a deadline may last before it counts as
+    /// blocking forever.
+    pub fn with_horizon(mut self, horizon: Duration) -> VirtualDriver {
+        self.horizon = horizon;
+        self
     }
 
     /// The shared net (borrow it between facade calls, never during one).
@@ -162,6 +181,7 @@ impl Driver for VirtualDriver {
         mut ready: impl FnMut(&mut Stack, Instant) -> Option<R>,
     ) -> Result<R, WaitError> {
         let mut net = self.net.borrow_mut();
+        let horizon = deadline.is_none().then(|| net.now() + self.horizon);
         loop {
             net.poll();
             let now = net.now();
@@ -183,6 +203,9 @@ impl Driver for VirtualDriver {
                     net.run_until(d);
                 }
                 (None, None) => return Err(WaitError::Idle),
+                (Some(_), None) if horizon.is_some_and(|h| now >= h) => {
+                    return Err(WaitError::Idle)
+                }
                 (Some(_), _) => {
                     net.step();
                 }

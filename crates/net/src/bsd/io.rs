@@ -5,9 +5,12 @@
 //! or the connection fails (EAGAIN / the error when none were). A blocking
 //! recv returns as soon as any byte is readable (all `buf.len()` with
 //! MSG_WAITALL, unless EOF, an error or SO_RCVTIMEO ends the wait first);
+//! an error that ends a partly done call stays pending for the next one;
 //! 0 means end of stream. Non-blocking calls (O_NONBLOCK or MSG_DONTWAIT)
 //! try once and fail with EAGAIN. No call ever raises SIGPIPE, so
 //! MSG_NOSIGNAL is accepted and changes nothing.
+
+use std::net::SocketAddrV4;
 
 use sockstack_proto::{RecvError, SendError};
 
@@ -33,7 +36,13 @@ impl<D: Driver> Bsd<D> {
         let deadline = self.deadline(f.sndtimeo);
         let r = self.block_on(deadline, |s, _| {
             let rest = buf.get(sent..).unwrap_or_default();
-            match s.sockets_mut().send(h, rest) {
+            let ss = s.sockets_mut();
+            // Bytes already queued are this call's result; an error that
+            // arrives meanwhile stays pending for the next call (Linux).
+            if sent > 0 && ss.error(h).is_some() {
+                return Step::Done(Ok(()));
+            }
+            match ss.send(h, rest) {
                 Ok(n) => {
                     sent += n;
                     if sent >= buf.len() {
@@ -103,6 +112,10 @@ impl<D: Driver> Bsd<D> {
             })
         } else {
             self.block_on(deadline, |s, _| {
+                // As for send: keep a pending error for the next call.
+                if got > 0 && s.sockets().error(h).is_some() {
+                    return Step::Done(Ok(()));
+                }
                 let rest = buf.get_mut(got..).unwrap_or_default();
                 match once(s, rest) {
                     Ok(n) => {
@@ -124,5 +137,28 @@ impl<D: Driver> Bsd<D> {
             Ok(Err(err)) => Err(err.into()),
             Err(w) => Err(w.into()),
         }
+    }
+
+    /// sendto(2) on a stream socket: the address is ignored once connected
+    /// (Linux `tcp_sendmsg`); unconnected, it is EPIPE like send.
+    pub fn sendto(
+        &self,
+        fd: Fd,
+        buf: &[u8],
+        flags: i32,
+        _addr: Option<SocketAddrV4>,
+    ) -> Result<usize> {
+        self.send(fd, buf, flags)
+    }
+
+    /// recvfrom(2): recv plus the peer's address (`None` if not connected).
+    pub fn recvfrom(
+        &self,
+        fd: Fd,
+        buf: &mut [u8],
+        flags: i32,
+    ) -> Result<(usize, Option<SocketAddrV4>)> {
+        let n = self.recv(fd, buf, flags)?;
+        Ok((n, self.getpeername(fd).ok()))
     }
 }

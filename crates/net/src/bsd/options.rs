@@ -6,7 +6,8 @@
 //! and reading returns the doubled (then stack-clamped) size; SO_ERROR
 //! reads and clears the pending error; a zero timeout means "forever".
 //! Read-only options (SO_TYPE, SO_ERROR, TCP_INFO) reject setsockopt with
-//! ENOPROTOOPT... as Linux does for SO_TYPE/SO_ERROR.
+//! ENOPROTOOPT, as Linux does. Options kept by the facade (SO_LINGER and
+//! the timeouts) live in the descriptor; the rest live in the stack.
 
 use std::time::Duration;
 
@@ -164,8 +165,7 @@ impl<D: Driver> Bsd<D> {
                 e.update(|f| f.sndtimeo = timeout(t));
                 Ok(())
             }
-            SockOpt::Error(_) | SockOpt::Type(_) => Err(Errno::ENOPROTOOPT),
-            SockOpt::Info(_) => Err(Errno::EOPNOTSUPP),
+            SockOpt::Error(_) | SockOpt::Type(_) | SockOpt::Info(_) => Err(Errno::ENOPROTOOPT),
             SockOpt::MaxSeg(m) if m != 0 && !(TCP_MIN_MSS..=TCP_MAX_MSS).contains(&m) => {
                 Err(Errno::EINVAL)
             }
