@@ -189,3 +189,98 @@ fn a_wait_that_cannot_end_gives_edeadlk() {
     assert_eq!(a.connect(c, silent), Err(Errno::EDEADLK));
     assert!(a.driver().now() >= Instant::from_millis(500));
 }
+
+#[test]
+fn lossy_two_way_transfer_with_nonblocking_calls() {
+    use sha2::{Digest, Sha256};
+    use sockstack::link::impair::{ImpairConfig, Impaired};
+    const N: usize = 1 << 20;
+
+    let (la, lb) = memory::pair(WireConfig::ethernet().with_delay(VDuration::from_millis(1)));
+    let cfg = ImpairConfig {
+        loss: 0.02,
+        reorder: 0.05,
+        seed: 7,
+        ..ImpairConfig::default()
+    };
+    let mut net = VirtualNet::new();
+    let ia = net.add_host("a", stack(1), Impaired::new(la, cfg));
+    let ib = net.add_host("b", stack(2), lb);
+    let net = Rc::new(RefCell::new(net));
+    let a = Bsd::new(VirtualDriver::new(Rc::clone(&net), ia));
+    let b = Bsd::new(VirtualDriver::new(net, ib));
+
+    let l = b.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    b.bind(l, SocketAddrV4::new(B, 9000)).unwrap();
+    b.listen(l, 4).unwrap();
+    let c = a.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    a.connect(c, SocketAddrV4::new(B, 9000)).unwrap();
+    let (s, _) = b.accept(l).unwrap();
+
+    let data: Vec<Vec<u8>> = (0..2u8)
+        .map(|k| {
+            (0..N)
+                .map(|i| (i * 31 + usize::from(k) * 7 + i / 977) as u8)
+                .collect()
+        })
+        .collect();
+    let ends = [(&a, c), (&b, s)];
+    let mut sent = [0usize; 2];
+    let mut shut = [false; 2];
+    let mut eof = [false; 2];
+    let mut hashes = [Sha256::new(), Sha256::new()];
+    let mut got = [0usize; 2];
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..1_000_000 {
+        if eof == [true, true] {
+            break;
+        }
+        let mut progress = false;
+        for k in 0..2 {
+            let (f, fd) = ends[k];
+            if sent[k] < N {
+                let end = (sent[k] + 65536).min(N);
+                match f.send(fd, &data[k][sent[k]..end], MSG_DONTWAIT) {
+                    Ok(n) => {
+                        sent[k] += n;
+                        progress = true;
+                    }
+                    Err(Errno::EAGAIN) => {}
+                    Err(e) => panic!("send {k}: {e}"),
+                }
+            } else if !shut[k] {
+                f.shutdown(fd, SHUT_WR).unwrap();
+                shut[k] = true;
+            }
+            if !eof[k] {
+                match f.recv(fd, &mut buf, MSG_DONTWAIT) {
+                    Ok(0) => eof[k] = true,
+                    Ok(n) => {
+                        hashes[k].update(&buf[..n]);
+                        got[k] += n;
+                        progress = true;
+                    }
+                    Err(Errno::EAGAIN) => {}
+                    Err(e) => panic!("recv {k}: {e}"),
+                }
+            }
+        }
+        if !progress {
+            // Let virtual time run until a's socket has news (or 10 ms).
+            let out = if sent[0] < N { POLLOUT } else { 0 };
+            let mut p = [PollFd::new(c, POLLIN | out)];
+            a.poll(&mut p, Some(Duration::from_millis(10))).unwrap();
+        }
+    }
+    assert_eq!(
+        eof,
+        [true, true],
+        "sent {sent:?} got {got:?} at {}",
+        a.driver().now()
+    );
+    assert_eq!(got, [N, N]);
+    // a received what b sent and vice versa.
+    let [ha, hb] = hashes;
+    assert_eq!(ha.finalize(), Sha256::digest(&data[1]));
+    assert_eq!(hb.finalize(), Sha256::digest(&data[0]));
+}
