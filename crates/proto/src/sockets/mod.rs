@@ -755,7 +755,9 @@ impl SocketSet {
             let Some(conn) = sock.conn.as_mut() else {
                 continue;
             };
-            let max_payload = max_len.saturating_sub(data_header_len(conn.ts_ok));
+            let max_payload = max_len
+                .saturating_sub(data_header_len(conn.ts_ok))
+                .saturating_sub(conn.sack_option_len());
             let before = conn.total_retrans;
             let out: Option<OutSegment> = conn.poll_output(now, profile, max_payload);
             let retrans = conn.total_retrans - before;
