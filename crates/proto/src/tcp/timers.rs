@@ -78,6 +78,8 @@ impl Connection {
             State::SynSent => p.syn_retries,
             State::SynReceived => p.synack_retries,
             State::Closed | State::Listen | State::TimeWait => return,
+            // Linux `tcp_orphan_retries`: orphans give up sooner.
+            _ if self.orphan => p.retries2.min(p.orphan_retries),
             _ => p.retries2,
         };
         if self.snd_una == self.snd_max && self.state.is_synchronized() {
