@@ -358,13 +358,24 @@ impl SocketSet {
         self.user_sock(h).map(|s| s.nodelay)
     }
 
-    /// SO_KEEPALIVE (recorded; keepalive probes come with a later issue).
+    /// SO_KEEPALIVE: probe an idle connection (profile's keepalive numbers).
     pub fn set_keepalive(&mut self, h: SocketHandle, on: bool) -> Result<(), BadHandle> {
-        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        let now = self.now;
+        let profile = &self.profile;
+        let Some(s) = self
+            .slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.gen == h.gen)
+            .and_then(|s| s.sock.as_mut())
+            .filter(|s| !s.closed)
+        else {
+            return Err(BadHandle);
+        };
         s.keepalive = on;
         if let Some(c) = s.conn.as_mut() {
-            c.keepalive = on;
+            c.set_keepalive(now, profile, on);
         }
+        self.touch(h);
         Ok(())
     }
     pub fn keepalive(&self, h: SocketHandle) -> Option<bool> {

@@ -46,7 +46,6 @@ pub(crate) struct Egress {
 }
 
 /// An ICMP error delivered to the socket layer (RFC 1122 3.2.2, RFC 5927).
-#[allow(dead_code)] // constructed by the interface layer
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IcmpError {
     /// Destination unreachable with the given code (0..=15).
@@ -224,17 +223,9 @@ impl SocketSet {
         }
     }
 
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
     /// The IP MTU of the interface; sets the MSS we advertise (MTU - 40).
     pub(crate) fn set_mtu(&mut self, mtu: usize) {
         self.mtu = mtu.max(68);
-    }
-
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
-    pub(crate) fn host_addr(&self) -> Ipv4Addr {
-        self.local_addr
     }
 
     // ----- arena ----------------------------------------------------------
@@ -487,8 +478,6 @@ impl SocketSet {
 
     // ----- input ----------------------------------------------------------
 
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
     /// A TCP segment addressed to us with a verified checksum.
     pub(crate) fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
         self.stats.in_segs += 1;
@@ -675,8 +664,6 @@ impl SocketSet {
         self.touch(ch);
     }
 
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
     /// An ICMP error quoting one of our packets: `quoted_ip` is the quoted
     /// header, `quoted_payload` the (at least 8) quoted transport bytes.
     pub(crate) fn handle_icmp_error(
@@ -768,7 +755,9 @@ impl SocketSet {
             let Some(conn) = sock.conn.as_mut() else {
                 continue;
             };
-            let max_payload = max_len.saturating_sub(data_header_len(conn.ts_ok));
+            let max_payload = max_len
+                .saturating_sub(data_header_len(conn.ts_ok))
+                .saturating_sub(conn.sack_option_len());
             let before = conn.total_retrans;
             let out: Option<OutSegment> = conn.poll_output(now, profile, max_payload);
             let retrans = conn.total_retrans - before;
@@ -794,8 +783,6 @@ impl SocketSet {
         None
     }
 
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
     /// Write the next transport segment into `buf` (the IP payload region,
     /// at most `buf.len()` bytes = MTU minus IP header) and describe it.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Egress> {

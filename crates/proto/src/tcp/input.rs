@@ -33,6 +33,11 @@ impl Connection {
         seg: &TcpRepr<'_>,
         accept_room: bool,
     ) -> InputResult {
+        if self.keepalive {
+            // Any segment from the peer proves it alive: restart the idle timer.
+            self.keepalive_probes = 0;
+            self.keepalive_at = Some(now + p.keepalive_time);
+        }
         match self.state {
             State::Closed | State::Listen => InputResult {
                 reset: (!seg.flags.rst()).then(|| RstReply::for_segment(seg)),
@@ -436,6 +441,7 @@ impl Connection {
                 if written > 0 && self.assembler.add(off, written).is_err() {
                     fin = false;
                 }
+                self.last_ooo = seq;
                 // Out of order: an immediate duplicate ACK (RFC 5681 4.2).
                 self.ack_now = true;
             }

@@ -27,6 +27,9 @@ pub struct Profile {
     pub synack_retries: u32,
     /// Data retransmissions before ETIMEDOUT (`tcp_retries2`).
     pub retries2: u32,
+    /// Retransmissions for an orphaned (closed) connection; Linux
+    /// `tcp_orphan_retries` = 0 means 8.
+    pub orphan_retries: u32,
     /// Delayed-ACK timeout (`TCP_DELACK_MIN`, 40 ms).
     pub delack_min: Duration,
     /// Upper bound for the delayed-ACK timeout (`TCP_DELACK_MAX`, 200 ms).
@@ -90,6 +93,7 @@ impl Profile {
             syn_retries: 6,
             synack_retries: 5,
             retries2: 15,
+            orphan_retries: 8,
             delack_min: Duration::from_millis(40),
             delack_max: Duration::from_millis(200),
             quickacks: 16,

@@ -260,3 +260,21 @@ fn new_syn_reuses_a_time_wait_tuple() {
     assert_eq!(sa.ack(), SeqNum(90_001));
     assert!(!h.set.snapshot().iter().any(|r| r.state == State::TimeWait));
 }
+
+#[test]
+fn orphan_in_last_ack_gives_up_after_orphan_retries() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).fin());
+    h.expect(ms(1));
+    h.set.close(c).unwrap();
+    assert!(h.expect(ms(2)).is_fin());
+    let mut fins = 0;
+    let mut t = 2;
+    while h.set.len() > 1 {
+        t += 100;
+        fins += h.sent(ms(t)).iter().filter(|s| s.is_fin()).count();
+        assert!(t < 1_000_000);
+    }
+    assert_eq!(fins, 8);
+}

@@ -198,3 +198,33 @@ fn timestamps_echo_the_latest_in_order_tsval() {
     assert_eq!(ts.tsecr, 102);
     assert_ne!(ts.tsval, 0);
 }
+
+#[test]
+fn sack_blocks_describe_out_of_order_data() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000).sack_perm().mss(1460));
+    let sa = h.expect(ms(0));
+    let iss = sa.seq();
+    h.deliver(ms(0), seg().seq(1001).ack(iss + 1));
+    let _c = h.set.accept(l).unwrap();
+    h.deliver(ms(1), seg().seq(1101).ack(iss + 1).data(&[1; 100]));
+    let a = h.expect(ms(1));
+    assert_eq!(a.ack(), SeqNum(1001));
+    assert_eq!(a.repr.sack_len, 1);
+    assert_eq!(a.repr.sack_blocks[0], (SeqNum(1101), SeqNum(1201)));
+    h.deliver(ms(2), seg().seq(1301).ack(iss + 1).data(&[1; 100]));
+    let a = h.expect(ms(2));
+    assert_eq!(a.repr.sack_len, 2);
+    assert_eq!(
+        a.repr.sack_blocks[0],
+        (SeqNum(1301), SeqNum(1401)),
+        "most recent first"
+    );
+    assert_eq!(a.repr.sack_blocks[1], (SeqNum(1101), SeqNum(1201)));
+    h.deliver(ms(3), seg().seq(1001).ack(iss + 1).data(&[1; 100]));
+    let a = h.expect(ms(3));
+    assert_eq!(a.ack(), SeqNum(1201));
+    assert_eq!(a.repr.sack_len, 1);
+    assert_eq!(a.repr.sack_blocks[0], (SeqNum(1301), SeqNum(1401)));
+}
