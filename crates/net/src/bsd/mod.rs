@@ -8,7 +8,21 @@
 //! timeout); it never spins and never holds the descriptor table while it
 //! waits, so any number of threads may call at once while the runtime
 //! thread drives the stack. A descriptor closed by one thread while another
-//! blocks on it makes the blocked call fail with EBADF.
+//! blocks on it makes the blocked call fail with EBADF (Linux would keep
+//! waiting; we prefer a prompt, visible failure).
+//!
+//! The calls: [`Bsd::socket`], [`Bsd::bind`], [`Bsd::listen`],
+//! [`Bsd::accept`] / [`Bsd::accept4`], [`Bsd::connect`] /
+//! [`Bsd::connect_ex`], [`Bsd::send`] / [`Bsd::sendto`], [`Bsd::recv`] /
+//! [`Bsd::recvfrom`] (MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL),
+//! [`Bsd::shutdown`], [`Bsd::close`] (SO_LINGER), [`Bsd::getsockname`],
+//! [`Bsd::getpeername`], [`Bsd::getsockopt`] / [`Bsd::setsockopt`] with
+//! typed [`SockOpt`] values, [`Bsd::fcntl`] / [`Bsd::set_nonblocking`] and
+//! [`Bsd::poll`]. Linux's constant numbers are in [`consts`].
+//!
+//! Two drivers: an `Arc<Host>` (real clock, runtime thread) and a
+//! [`VirtualDriver`] (one host of a shared `VirtualNet`; blocking calls
+//! step virtual time, so single-threaded scripts are deterministic).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -47,6 +61,9 @@ pub use poll::PollFd;
 pub use sockstack_proto::TcpInfo;
 
 use fd_table::{FdEntry, FdTable};
+
+/// Timeouts beyond this (about a century) mean "no timeout".
+const FOREVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
 
 /// Default cap on open descriptors (like `ulimit -n`, but generous).
 pub const DEFAULT_FD_LIMIT: usize = 1 << 20;
@@ -121,9 +138,12 @@ impl<D: Driver> Bsd<D> {
         self.table().get(fd)
     }
 
-    /// The deadline `timeout` from now (`None`: wait forever).
+    /// The deadline `timeout` from now (`None`: wait forever). Like Linux,
+    /// a timeout too large to represent means no timeout at all.
     pub(crate) fn deadline(&self, timeout: Option<std::time::Duration>) -> Option<Instant> {
-        timeout.map(|t| self.driver.now() + ProtoDuration::from(t))
+        timeout
+            .filter(|&t| t <= FOREVER)
+            .map(|t| self.driver.now() + ProtoDuration::from(t))
     }
 
     /// Run `attempt` until it is done, waking the runtime after each step

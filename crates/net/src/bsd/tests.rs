@@ -222,3 +222,16 @@ fn fd_limit_gives_emfile() {
     assert_eq!(b.socket(AF_INET, SOCK_STREAM, 0), Err(Errno::EMFILE));
     assert_eq!(b.with_stack(|s| s.sockets().len()), 2);
 }
+
+#[test]
+fn huge_timeout_means_forever() {
+    let b = one_host();
+    let fd = b.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    b.listen(fd, 1).unwrap();
+    b.setsockopt(fd, SockOpt::RcvTimeo(Some(Duration::MAX)))
+        .unwrap();
+    // Not an instant EAGAIN: the virtual driver sees a wait that can never end.
+    assert_eq!(b.accept(fd).map(|_| ()), Err(Errno::EDEADLK));
+    let mut p = [PollFd::new(fd, POLLIN)];
+    assert_eq!(b.poll(&mut p, Some(Duration::MAX)), Err(Errno::EDEADLK));
+}
