@@ -116,6 +116,13 @@ fn connect_to_closed_port_is_refused() {
         a.getsockopt(n, SockOptName::Error),
         Ok(SockOpt::Error(None))
     );
+    // Polling connect() itself (the other non-blocking idiom) reports the
+    // failure once.
+    let m = a.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).unwrap();
+    assert_eq!(a.connect(m, addr(B, 9)), Err(Errno::EINPROGRESS));
+    assert_eq!(poll1(&a, m, POLLOUT) & POLLERR, POLLERR);
+    assert_eq!(a.connect(m, addr(B, 9)), Err(Errno::ECONNREFUSED));
+    assert_eq!(a.so_error(m), Ok(0));
 }
 
 #[test]

@@ -284,3 +284,23 @@ fn lossy_two_way_transfer_with_nonblocking_calls() {
     assert_eq!(ha.finalize(), Sha256::digest(&data[1]));
     assert_eq!(hb.finalize(), Sha256::digest(&data[0]));
 }
+
+#[test]
+fn dropping_the_facade_closes_its_descriptors() {
+    let (a, b) = net();
+    let l = b.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    b.bind(l, SocketAddrV4::new(B, 80)).unwrap();
+    b.listen(l, 16).unwrap();
+    // A second facade on host a, like a second process.
+    let a2 = Bsd::new(a.driver().clone());
+    let c = a2.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    a2.connect(c, SocketAddrV4::new(B, 80)).unwrap();
+    assert_eq!(a2.send(c, b"bye", 0), Ok(3));
+    let (s, _) = b.accept(l).unwrap();
+    drop(a2);
+    let mut buf = [0u8; 8];
+    assert_eq!(b.recv(s, &mut buf, MSG_WAITALL), Ok(3));
+    assert_eq!(&buf[..3], b"bye");
+    assert_eq!(b.recv(s, &mut buf, 0), Ok(0));
+    assert_eq!(a.open_fds(), 0);
+}

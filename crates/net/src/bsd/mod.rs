@@ -20,6 +20,8 @@
 //! typed [`SockOpt`] values, [`Bsd::fcntl`] / [`Bsd::set_nonblocking`] and
 //! [`Bsd::poll`]. Linux's constant numbers are in [`consts`].
 //!
+//! Dropping a [`Bsd`] closes its open descriptors, like a process exit.
+//!
 //! Two drivers: an `Arc<Host>` (real clock, runtime thread) and a
 //! [`VirtualDriver`] (one host of a shared `VirtualNet`; blocking calls
 //! step virtual time, so single-threaded scripts are deterministic).
@@ -162,6 +164,37 @@ impl<D: Driver> Bsd<D> {
                 return Ok(r);
             }
         }
+    }
+}
+
+/// Dropping the facade closes every descriptor still open, as a process's
+/// exit does: SO_LINGER {on, 0} sockets are reset, the rest closed
+/// normally (no lingering wait, as Linux skips it for an exiting process).
+impl<D: Driver> Drop for Bsd<D> {
+    fn drop(&mut self) {
+        let entries: Vec<Arc<FdEntry>> = {
+            let mut table = self.table();
+            table
+                .fds()
+                .into_iter()
+                .filter_map(|fd| table.remove(fd).ok())
+                .collect()
+        };
+        if entries.is_empty() {
+            return;
+        }
+        self.driver.with_stack(|s, _| {
+            let ss = s.sockets_mut();
+            for e in entries {
+                let l = e.flags().linger;
+                // The handle may already be gone (closed through another path).
+                let _ = if l.on && l.secs == 0 {
+                    ss.abort(e.handle)
+                } else {
+                    ss.close(e.handle)
+                };
+            }
+        });
     }
 }
 
