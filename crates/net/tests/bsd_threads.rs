@@ -115,3 +115,79 @@ fn sixteen_mib_with_sha256() {
     });
     assert_eq!(got_hash, sent_hash);
 }
+
+#[test]
+fn descriptor_churn_from_many_threads() {
+    use sockstack::bsd::{Fd, SockOpt};
+    let (a, _b) = pair();
+    let a = Arc::new(a);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let a = Arc::clone(&a);
+            std::thread::spawn(move || {
+                let mut highest = 0;
+                for _ in 0..200 {
+                    let fd = tcp(&a);
+                    highest = highest.max(fd.0);
+                    a.setsockopt(fd, SockOpt::NoDelay(true)).unwrap();
+                    a.close(fd).unwrap();
+                }
+                highest
+            })
+        })
+        .collect();
+    let highest = threads.into_iter().map(|t| t.join().unwrap()).max();
+    // Lowest-free reuse: never more than one descriptor per thread at once.
+    assert!(
+        highest.is_some_and(|h| (3..3 + 8).contains(&h)),
+        "{highest:?}"
+    );
+    assert_eq!(a.open_fds(), 0);
+    assert_eq!(a.with_stack(|s| s.sockets().len()), 0);
+    assert_eq!(a.fds(), Vec::<Fd>::new());
+}
+
+#[test]
+fn several_threads_accept_on_one_listener() {
+    const CONNS: usize = 40;
+    let (a, b) = pair();
+    let b = Arc::new(b);
+    let l = listener(&b, B, 8);
+    guard(&b, l);
+    let acceptors: Vec<_> = (0..4)
+        .map(|_| {
+            let b = Arc::clone(&b);
+            std::thread::spawn(move || {
+                let mut n = 0;
+                loop {
+                    let (s, _) = b.accept(l).expect("accept");
+                    guard(&b, s);
+                    let mut one = [0u8; 1];
+                    assert_eq!(b.recv(s, &mut one, 0), Ok(1));
+                    b.close(s).unwrap();
+                    if one[0] == b'q' {
+                        return n;
+                    }
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    let mut fds = Vec::new();
+    for i in 0..CONNS + 4 {
+        let c = tcp(&a);
+        guard(&a, c);
+        a.connect(c, addr(B, 8)).unwrap();
+        let byte = if i < CONNS { b'x' } else { b'q' };
+        assert_eq!(a.send(c, &[byte], 0), Ok(1));
+        fds.push(c);
+        if i == CONNS - 1 {
+            // Every data connection is handled before the quit messages go out.
+            for &c in &fds {
+                assert_eq!(a.recv(c, &mut [0; 1], 0), Ok(0));
+            }
+        }
+    }
+    let total: usize = acceptors.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(total, CONNS);
+}
