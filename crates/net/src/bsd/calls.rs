@@ -126,7 +126,11 @@ impl<D: Driver> Bsd<D> {
         let flags = e.flags();
         self.driver.with_stack(|s, now| {
             let ss = s.sockets_mut();
-            // Linux inet_stream_connect: a failed attempt reports its error once.
+            // Linux inet_stream_connect: a listener is "already connected".
+            if ss.state(h) == Some(TcpState::Listen) {
+                return Err(Errno::EISCONN);
+            }
+            // ... and a failed attempt reports its error once.
             if ss.state(h) == Some(TcpState::Closed) {
                 if let Some(err) = ss.take_error(h) {
                     return Err(Errno::from(err));

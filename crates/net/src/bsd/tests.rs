@@ -190,6 +190,8 @@ fn unconnected_calls() {
     );
     b.listen(fd, 8).unwrap();
     assert_eq!(b.accept(fd).map(|_| ()), Err(Errno::EAGAIN));
+    let peer = SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 2), 80);
+    assert_eq!(b.connect(fd, peer), Err(Errno::EISCONN));
     let mut p = [PollFd::new(fd, POLLIN | POLLOUT)];
     assert_eq!(b.poll(&mut p, Some(Duration::ZERO)), Ok(0));
     // Virtual time: a blocking accept with nothing pending anywhere cannot
