@@ -11,7 +11,7 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use link_common::netns::Netns;
 use link_common::*;
 use sockstack::link::impair::{ImpairConfig, Impaired};
-use sockstack::link::memory::{self, WireConfig};
+use sockstack::link::memory::{self, MemoryLink, WireConfig};
 use sockstack::link::pcap::Captured;
 use sockstack::link::tap::TapLink;
 use sockstack::proto::wire::MacAddr;
@@ -71,6 +71,9 @@ fn lossy_pings(seed: u64) -> Vec<u16> {
         }
         false
     });
+    let stats = net.link_as::<Impaired<MemoryLink>>(a).unwrap();
+    let lost = stats.tx_stats().lost + stats.rx_stats().lost;
+    assert!(lost > 0 && lost < 100, "{lost}");
     let v = replies.lock().unwrap().clone();
     v
 }
