@@ -88,6 +88,33 @@ fn virtual_pings_over_a_lossy_link_replay_from_the_seed() {
 }
 
 #[test]
+fn two_real_clock_hosts_ping_over_a_memory_link() {
+    let (la, lb) = memory::pair(WireConfig::ethernet().with_delay(Duration::from_millis(1)));
+    let a = Host::spawn("a", Stack::new(config(0, 1)), la).unwrap();
+    let b = Host::spawn("b", Stack::new(config(0, 2)), lb).unwrap();
+    let sock = a.with_stack(|s| s.raw_icmp_open()).unwrap();
+    let dst = Ipv4Addr::new(198, 18, 0, 2);
+    let mut buf = vec![0u8; 2048];
+    for seq in 0..5u16 {
+        a.with_stack(|s| s.raw_icmp_send(sock, dst, &echo_request(3, seq)))
+            .unwrap();
+        let deadline = StdInstant::now() + StdDuration::from_secs(3);
+        let got = a.wait_until(Some(deadline), |s| {
+            while let Ok(n) = s.raw_icmp_recv(sock, &mut buf) {
+                if reply_seq(&buf[..n]) == Some(seq) {
+                    return Some(());
+                }
+            }
+            None
+        });
+        assert!(got.is_some(), "no reply to echo {seq}");
+    }
+    assert!(a.link_stats().rx_frames >= 5);
+    b.shutdown().unwrap();
+    a.shutdown().unwrap();
+}
+
+#[test]
 fn kernel_pings_a_real_clock_host_over_tap() {
     if !root_or_skip() {
         return;
