@@ -47,6 +47,7 @@ use sockstack_proto::{Instant, Medium};
 pub mod impair;
 pub mod memory;
 pub mod pcap;
+#[allow(unsafe_code)] // the one module allowed to call into libc
 pub(crate) mod sys;
 pub mod tap;
 pub mod tun;
