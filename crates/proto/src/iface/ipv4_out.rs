@@ -266,7 +266,12 @@ impl Stack {
     fn poll_socket(&mut self, now: Instant, buf: &mut [u8]) -> SocketStep {
         let l2 = self.l2_len();
         let hl = crate::wire::ipv4::MIN_HEADER_LEN;
-        let ip_room = self.config.mtu.min(buf.len().saturating_sub(l2));
+        // An IPv4 datagram never exceeds 65,535 bytes, whatever the MTU.
+        let ip_room = self
+            .config
+            .mtu
+            .min(buf.len().saturating_sub(l2))
+            .min(crate::wire::ipv4::MAX_PACKET_LEN);
         if ip_room <= hl {
             return SocketStep::Idle;
         }
