@@ -226,7 +226,8 @@ impl Stack {
         (self.reasm.in_progress(), self.reasm.mem())
     }
 
-    fn next_ident(&mut self) -> u16 {
+    /// The next IPv4 identification (a per-stack counter from a seeded start).
+    pub(crate) fn next_ident(&mut self) -> u16 {
         self.ident = self.ident.wrapping_add(1);
         self.ident
     }
@@ -255,6 +256,8 @@ impl Stack {
 
     /// Queue one datagram to `dst`; it leaves through `poll_transmit`.
     /// Larger than the MTU: sent as fragments. Returns the payload length.
+    /// Broadcast destinations are allowed (no SO_BROADCAST gate yet); a
+    /// datagram to our own address is delivered locally.
     pub fn udp_send_to(
         &mut self,
         h: UdpHandle,
