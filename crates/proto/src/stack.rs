@@ -20,12 +20,12 @@ use rand_core::{RngCore, SeedableRng};
 
 use crate::iface::arp_cache::ArpCache;
 use crate::iface::config::Limits;
-use crate::iface::icmp::TokenBucket;
+use crate::iface::icmp::{PeerLimiter, TokenBucket};
 use crate::iface::ipv4_out::TxQueue;
 use crate::iface::reassembly::Reassembler;
 use crate::raw::{OpenError, RawHandle, RawTable};
-use crate::snapshot::Stats;
-use crate::sockets::SocketSet;
+use crate::snapshot::{StatRow, Stats};
+use crate::sockets::{IcmpError, SocketSet};
 use crate::time::Instant;
 use crate::udp::{BindError, IcmpReport, RecvError, SendError, UdpHandle, UdpTable};
 use crate::wire::{ArpRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAddr};
@@ -115,6 +115,7 @@ pub struct Stack {
     pub(crate) tx: TxQueue,
     pub(crate) echo_bucket: TokenBucket,
     pub(crate) error_bucket: TokenBucket,
+    pub(crate) peer_limiter: PeerLimiter,
     pub(crate) ident: u16,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) stats: Stats,
@@ -124,7 +125,8 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(config: StackConfig) -> Self {
-        let sockets = SocketSet::new(config.addr, config.seed);
+        let mut sockets = SocketSet::new(config.addr, config.seed);
+        sockets.set_mtu(config.mtu);
         // A stream distinct from the socket layer's, derived from the same seed.
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6966_6163_6500_0001);
         let ident = (rng.next_u32() & 0xffff) as u16;
@@ -139,6 +141,7 @@ impl Stack {
             tx: TxQueue::default(),
             echo_bucket: TokenBucket::new(l.icmp_rate, l.icmp_burst),
             error_bucket: TokenBucket::new(l.icmp_rate, l.icmp_burst),
+            peer_limiter: PeerLimiter::new(l.icmp_peer_rate, l.icmp_peer_burst, l.icmp_peer_max),
             ident,
             rng,
             stats: Stats::default(),
@@ -162,6 +165,14 @@ impl Stack {
         &self.stats
     }
 
+    /// Every counter as `(layer, name, value)`: the interface layer's, then
+    /// the socket layer's TCP counters, in a fixed order.
+    pub fn stats_rows(&self) -> Vec<StatRow> {
+        let mut rows = self.stats.rows();
+        Stats::push_tcp_socket_rows(self.sockets.tcp_stats(), &mut rows);
+        rows
+    }
+
     /// Take one received frame. Malformed or foreign input is counted and dropped.
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
         self.last_now = self.last_now.max(now);
@@ -179,7 +190,12 @@ impl Stack {
         self.last_now = self.last_now.max(now);
         for g in self.arp.expire(now) {
             self.stats.arp.resolution_failed += 1;
-            self.stats.arp.pending_dropped += g.dropped as u64;
+            self.stats.arp.pending_dropped += g.dropped.len() as u64;
+            // Linux reports a failed resolution to the sender as host
+            // unreachable (arp_error_report); our sockets hear it the same way.
+            for packet in &g.dropped {
+                self.local_error(now, IcmpError::Unreachable { code: 1 }, packet);
+            }
         }
         for e in self.reasm.expire(now) {
             self.stats.ipv4.reasm_timeout += 1;
@@ -212,7 +228,8 @@ impl Stack {
         (self.reasm.in_progress(), self.reasm.mem())
     }
 
-    fn next_ident(&mut self) -> u16 {
+    /// The next IPv4 identification (a per-stack counter from a seeded start).
+    pub(crate) fn next_ident(&mut self) -> u16 {
         self.ident = self.ident.wrapping_add(1);
         self.ident
     }
@@ -241,6 +258,8 @@ impl Stack {
 
     /// Queue one datagram to `dst`; it leaves through `poll_transmit`.
     /// Larger than the MTU: sent as fragments. Returns the payload length.
+    /// Broadcast destinations are allowed (no SO_BROADCAST gate yet); a
+    /// datagram to our own address is delivered locally.
     pub fn udp_send_to(
         &mut self,
         h: UdpHandle,
