@@ -179,3 +179,18 @@ fn raw_ip_capture_reads_cleanly_in_tshark() {
     assert_eq!(protos.len(), 5);
     assert!(protos.iter().all(|p| p == "raw:ip:icmp:data"), "{protos:?}");
 }
+
+#[test]
+fn wall_clock_capture_has_unix_timestamps() {
+    let path = temp_path("wall");
+    let _cleanup = RemoveOnDrop(path.clone());
+    let clock = sockstack::runtime::RealClock::shared();
+    let (a, _b) = memory::pair(WireConfig::ethernet());
+    let mut a = Captured::create_wall_clock(a, &path, &clock).unwrap();
+    a.send(clock.now(), &arp_request(MAC_A, A_IP, B_IP))
+        .unwrap();
+    drop(a);
+    let bytes = std::fs::read(&path).unwrap();
+    let secs = u32::from_ne_bytes(bytes[24..28].try_into().unwrap());
+    assert!(secs > 1_600_000_000, "{secs}");
+}
