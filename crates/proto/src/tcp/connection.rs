@@ -155,6 +155,8 @@ pub(crate) struct Connection {
     pub(crate) delack_at: Option<Instant>,
     pub(crate) ack_now: bool,
     pub(crate) quickacks: u32,
+    /// When the peer last sent us anything (Linux `rcv_tstamp`).
+    pub(crate) last_rcv: Instant,
     /// Next keepalive probe (RFC 1122 4.2.3.6), when SO_KEEPALIVE is on.
     pub(crate) keepalive_at: Option<Instant>,
     pub(crate) keepalive_probes: u32,
@@ -248,6 +250,7 @@ impl Connection {
             delack_at: None,
             ack_now: false,
             quickacks: p.quickacks,
+            last_rcv: Instant::ZERO,
             keepalive_at: None,
             keepalive_probes: 0,
             close_at: None,

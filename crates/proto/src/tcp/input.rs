@@ -33,6 +33,7 @@ impl Connection {
         seg: &TcpRepr<'_>,
         accept_room: bool,
     ) -> InputResult {
+        self.last_rcv = now;
         if self.keepalive {
             // Any segment from the peer proves it alive: restart the idle timer.
             self.keepalive_probes = 0;

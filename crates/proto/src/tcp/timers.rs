@@ -86,6 +86,21 @@ impl Connection {
             // Nothing outstanding (a stale timer).
             return;
         }
+        if self.state.is_synchronized() && self.snd_wnd == 0 && !self.orphan {
+            // Linux `tcp_retransmit_timer`: the receiver closed its window;
+            // retransmissions become window probes and the connection only
+            // times out when the peer has been silent for RTO_MAX.
+            if now - self.last_rcv > p.rto_max {
+                let err = self.soft_error.unwrap_or(TcpError::TimedOut);
+                self.fail(err);
+                return;
+            }
+            self.backoff = self.backoff.saturating_add(1);
+            self.snd_nxt = self.snd_una;
+            self.probe_pending = true;
+            self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+            return;
+        }
         if self.backoff >= limit {
             if self.state == State::SynReceived && self.passive {
                 // A half-open connection simply disappears (Linux reqsk timer).

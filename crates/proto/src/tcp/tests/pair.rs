@@ -439,3 +439,14 @@ fn echo_200_connections_lossy() {
 fn echo_10000_connections() {
     echo_many(10_000, 23, 0);
 }
+
+#[test]
+#[ignore = "large: run explicitly"]
+fn large_lossy_transfer() {
+    let mb: usize = std::env::var("PAIR_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let p = bidirectional(9, mb << 20, 20, 100);
+    eprintln!("virtual time {} a={:?}", p.now, p.a.tcp_stats());
+}
