@@ -97,17 +97,17 @@ pub struct PingArgs {
     #[arg(value_name = "DEST", value_parser = parse_unicast)]
     pub dest: Ipv4Addr,
     /// Stop after sending N echo requests
-    #[arg(short = 'c', value_name = "N", default_value_t = 4,
+    #[arg(short = 'c', allow_negative_numbers = true, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub count: u32,
     /// Seconds between echo requests
-    #[arg(short = 'i', value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
+    #[arg(short = 'i', allow_negative_numbers = true, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
     pub interval: Duration,
     /// Bytes of echo payload
-    #[arg(short = 's', value_name = "SIZE", default_value_t = 56, value_parser = parse_ping_size)]
+    #[arg(short = 's', allow_negative_numbers = true, value_name = "SIZE", default_value_t = 56, value_parser = parse_ping_size)]
     pub size: usize,
     /// Seconds to wait for a reply
-    #[arg(short = 'W', value_name = "TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    #[arg(short = 'W', allow_negative_numbers = true, value_name = "TIMEOUT", default_value = "10", value_parser = parse_seconds)]
     pub timeout: Duration,
     /// Seed for the in-memory run (--memory)
     #[arg(long, default_value_t = 1)]
