@@ -5,3 +5,9 @@
 //! with a clock, and the socket facade.
 
 pub use sockstack_proto as proto;
+
+pub mod link;
+pub mod runtime;
+
+pub use link::{Link, LinkStats, Waker};
+pub use runtime::{Host, HostId, RealClock, VirtualNet};

@@ -13,9 +13,16 @@ pub(crate) mod iface;
 pub(crate) mod storage;
 pub mod tcp;
 
+pub mod raw;
+pub mod snapshot;
 mod sockets;
 mod stack;
+pub mod udp;
 
+pub use iface::config::Limits;
+pub use raw::RawHandle;
+pub use snapshot::{StatRow, Stats};
 pub use sockets::SocketSet;
 pub use stack::{Medium, Stack, StackConfig};
 pub use time::{Duration, Instant};
+pub use udp::UdpHandle;

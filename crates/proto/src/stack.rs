@@ -2,20 +2,40 @@
 //!
 //! CONTRACT: `handle_frame` takes one received frame (Ethernet or raw IPv4,
 //! per `Medium`); `poll_transmit` writes the next outgoing frame into `buf`
-//! and returns its length, `None` when nothing is ready; `handle_timeout`
-//! runs expired timers; `poll_at` gives the earliest deadline (`None`: idle
-//! until input arrives). None of them panic on any input.
+//! and returns its length, `None` when nothing is ready (call it until
+//! `None` after every `handle_*` and after sending on a socket);
+//! `handle_timeout` runs expired timers; `poll_at` gives the earliest
+//! deadline (`None`: idle until input arrives; a time not after the last
+//! `now` seen means "output is ready, call `poll_transmit`"). None of them
+//! panic on any input, and every queue they fill is capped by `Limits`.
+//!
+//! The interface logic lives in `iface/` as further `impl Stack` blocks:
+//! `link.rs` (Ethernet, ARP), `ipv4_in.rs`, `ipv4_out.rs`, `icmp.rs`.
 
+use std::collections::VecDeque;
+use std::net::SocketAddrV4;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::iface::arp_cache::ArpCache;
+use crate::iface::config::Limits;
+use crate::iface::icmp::TokenBucket;
+use crate::iface::ipv4_out::TxQueue;
+use crate::iface::reassembly::Reassembler;
+use crate::raw::{OpenError, RawHandle, RawTable};
+use crate::snapshot::Stats;
 use crate::sockets::SocketSet;
 use crate::time::Instant;
-use crate::wire::{Ipv4Addr, MacAddr};
+use crate::udp::{BindError, IcmpReport, RecvError, SendError, UdpHandle, UdpTable};
+use crate::wire::{ArpRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAddr};
 
 /// What the link carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Medium {
     /// Ethernet II frames (TAP, memory links); ARP resolves neighbours.
     Ethernet,
-    /// Bare IPv4 packets (TUN); no ARP.
+    /// Bare IPv4 packets (TUN); no ARP. Every destination goes to the link.
     Ip,
 }
 
@@ -26,14 +46,19 @@ pub struct StackConfig {
     pub mac: MacAddr,
     pub addr: Ipv4Addr,
     pub prefix_len: u8,
+    /// Next hop for off-link destinations; without one they are dropped and
+    /// counted (`ipv4.tx_no_route`). Ignored on `Medium::Ip`.
     pub gateway: Option<Ipv4Addr>,
     /// IP MTU (bytes of IPv4 header + payload per frame).
     pub mtu: usize,
     /// Seed for every random choice the stack makes (ISNs, ports, ident...).
     pub seed: u64,
+    /// Caps and timers of the interface layer and datagram sockets.
+    pub limits: Limits,
 }
 
 impl StackConfig {
+    /// An Ethernet host (TAP or memory link) with Linux defaults.
     pub fn ethernet(mac: MacAddr, addr: Ipv4Addr, prefix_len: u8) -> Self {
         StackConfig {
             medium: Medium::Ethernet,
@@ -43,20 +68,84 @@ impl StackConfig {
             gateway: None,
             mtu: 1500,
             seed: 0,
+            limits: Limits::default(),
         }
+    }
+
+    /// An IP-medium host (TUN) with Linux defaults.
+    pub fn ip(addr: Ipv4Addr, prefix_len: u8) -> Self {
+        StackConfig {
+            medium: Medium::Ip,
+            mac: MacAddr::default(),
+            ..StackConfig::ethernet(MacAddr::default(), addr, prefix_len)
+        }
+    }
+
+    /// The subnet mask as a u32 (prefix lengths above 32 act as 32).
+    pub(crate) fn mask(&self) -> u32 {
+        match self.prefix_len {
+            0 => 0,
+            p => u32::MAX << (32 - u32::from(p.min(32))),
+        }
+    }
+
+    /// True when `a` is on our subnet.
+    pub(crate) fn on_link(&self, a: Ipv4Addr) -> bool {
+        (u32::from(a) & self.mask()) == (u32::from(self.addr) & self.mask())
+    }
+
+    /// The directed broadcast address of our subnet.
+    pub(crate) fn subnet_broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !self.mask())
     }
 }
 
 /// A TCP/IP host: interface, neighbour cache, sockets.
 pub struct Stack {
-    config: StackConfig,
-    sockets: SocketSet,
+    pub(crate) config: StackConfig,
+    pub(crate) sockets: SocketSet,
+    pub(crate) udp: UdpTable,
+    pub(crate) raw: RawTable,
+    pub(crate) arp: ArpCache,
+    /// ARP replies waiting for `poll_transmit`: (destination MAC, packet).
+    pub(crate) arp_replies: VecDeque<(MacAddr, ArpRepr)>,
+    /// The gratuitous ARP has been sent (RFC 5227, 2.3).
+    pub(crate) announced: bool,
+    pub(crate) reasm: Reassembler,
+    pub(crate) tx: TxQueue,
+    pub(crate) echo_bucket: TokenBucket,
+    pub(crate) error_bucket: TokenBucket,
+    pub(crate) ident: u16,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) stats: Stats,
+    /// The latest `now` passed in, for `poll_at` when output is ready.
+    pub(crate) last_now: Instant,
 }
 
 impl Stack {
     pub fn new(config: StackConfig) -> Self {
         let sockets = SocketSet::new(config.addr, config.seed);
-        Stack { config, sockets }
+        // A stream distinct from the socket layer's, derived from the same seed.
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6966_6163_6500_0001);
+        let ident = (rng.next_u32() & 0xffff) as u16;
+        let l = &config.limits;
+        Stack {
+            udp: UdpTable::new(l),
+            raw: RawTable::new(l),
+            arp: ArpCache::new(l),
+            arp_replies: VecDeque::new(),
+            announced: config.medium == Medium::Ip,
+            reasm: Reassembler::new(l),
+            tx: TxQueue::default(),
+            echo_bucket: TokenBucket::new(l.icmp_rate, l.icmp_burst),
+            error_bucket: TokenBucket::new(l.icmp_rate, l.icmp_burst),
+            ident,
+            rng,
+            stats: Stats::default(),
+            last_now: Instant::ZERO,
+            sockets,
+            config,
+        }
     }
     pub fn config(&self) -> &StackConfig {
         &self.config
@@ -68,14 +157,230 @@ impl Stack {
     pub fn sockets_mut(&mut self) -> &mut SocketSet {
         &mut self.sockets
     }
-    pub fn handle_frame(&mut self, _now: Instant, _frame: &[u8]) {}
-    pub fn poll_transmit(&mut self, _now: Instant, _buf: &mut [u8]) -> Option<usize> {
-        None
+    /// Counters per layer, like `netstat -s`.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
+
+    /// Take one received frame. Malformed or foreign input is counted and dropped.
+    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+        self.last_now = self.last_now.max(now);
+        self.ingress(now, frame);
+    }
+
+    /// Write the next outgoing frame into `buf`; `None` when nothing is ready.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_now = self.last_now.max(now);
+        self.transmit(now, buf)
+    }
+
+    /// Run every timer due at `now`: ARP give-ups, reassembly timeouts, sockets.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        for g in self.arp.expire(now) {
+            self.stats.arp.resolution_failed += 1;
+            self.stats.arp.pending_dropped += g.dropped as u64;
+        }
+        for e in self.reasm.expire(now) {
+            self.stats.ipv4.reasm_timeout += 1;
+            if let (Some((ip, quoted)), true) = (e.first, self.config.limits.reasm_time_exceeded) {
+                self.send_reasm_time_exceeded(now, &ip, &quoted);
+            }
+        }
         self.sockets.handle_timeout(now);
     }
+
+    /// The earliest time `handle_timeout` or `poll_transmit` has work.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.sockets.poll_at()
+        let ready = !self.tx.is_empty() || !self.arp_replies.is_empty() || !self.announced;
+        let soon = [
+            self.sockets.poll_at(),
+            self.arp.poll_at(),
+            self.reasm.poll_at(),
+            ready.then_some(self.last_now),
+        ];
+        soon.into_iter().flatten().min()
+    }
+
+    /// Entries in the neighbour cache.
+    pub fn arp_cache_len(&self) -> usize {
+        self.arp.len()
+    }
+
+    /// Reassembly in progress: (datagrams, bytes charged).
+    pub fn reassembly_usage(&self) -> (usize, usize) {
+        (self.reasm.in_progress(), self.reasm.mem())
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+
+    /// A header for a datagram from us, with the next identification.
+    pub(crate) fn ip_header(
+        &mut self,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        len: usize,
+    ) -> Ipv4Repr {
+        let mut ip = Ipv4Repr::new(self.config.addr, dst, protocol, len);
+        ip.ttl = self.config.limits.ttl;
+        ip.ident = self.next_ident();
+        ip
+    }
+
+    // ---- UDP sockets -------------------------------------------------------
+
+    /// Bind a UDP socket to `addr:port` (`addr` ours or unspecified; `port`
+    /// 0 picks an ephemeral port, 32768-60999, at a seeded random start).
+    pub fn udp_bind(&mut self, addr: Ipv4Addr, port: u16) -> Result<UdpHandle, BindError> {
+        let hint = self.rng.next_u32();
+        self.udp.bind(self.config.addr, addr, port, hint)
+    }
+
+    /// Queue one datagram to `dst`; it leaves through `poll_transmit`.
+    /// Larger than the MTU: sent as fragments. Returns the payload length.
+    pub fn udp_send_to(
+        &mut self,
+        h: UdpHandle,
+        dst: SocketAddrV4,
+        data: &[u8],
+    ) -> Result<usize, SendError> {
+        let r = self.udp_send_inner(h, dst, data);
+        match r {
+            Ok(_) => self.stats.udp.tx_datagrams += 1,
+            Err(_) => self.stats.udp.tx_errors += 1,
+        }
+        r
+    }
+
+    fn udp_send_inner(
+        &mut self,
+        h: UdpHandle,
+        dst: SocketAddrV4,
+        data: &[u8],
+    ) -> Result<usize, SendError> {
+        if !self.udp.is_open(h) {
+            return Err(SendError::InvalidHandle);
+        }
+        if dst.port() == 0 || dst.ip().is_unspecified() {
+            return Err(SendError::BadDestination);
+        }
+        // 65,535 minus the IPv4 and UDP headers.
+        if data.len() > 65_507 {
+            return Err(SendError::MessageTooLong);
+        }
+        let udp = crate::wire::UdpRepr {
+            src_port: h.port(),
+            dst_port: dst.port(),
+        };
+        let mut dgram = vec![0u8; udp.buffer_len(data.len())];
+        udp.emit(&mut dgram, self.config.addr, *dst.ip(), data)
+            .map_err(|_| SendError::MessageTooLong)?;
+        let mut ip = self.ip_header(*dst.ip(), IpProtocol::Udp, dgram.len());
+        // Linux's IP_PMTUDISC_WANT: DF on what fits, local fragmentation otherwise.
+        ip.dont_frag = ip.buffer_len() <= self.config.mtu;
+        self.send_datagram(ip, &dgram)?;
+        Ok(data.len())
+    }
+
+    /// Take the oldest datagram: bytes copied into `buf` (the rest of a
+    /// longer datagram is discarded, as recvfrom does) and the sender.
+    pub fn udp_recv_from(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+    ) -> Result<(usize, SocketAddrV4), RecvError> {
+        self.udp.recv(h, buf)
+    }
+
+    /// Datagrams queued on the socket (`None`: no such socket).
+    pub fn udp_queued(&self, h: UdpHandle) -> Option<usize> {
+        self.udp.queued(h)
+    }
+
+    /// The last ICMP error reported for the socket's traffic, cleared on read.
+    pub fn udp_take_error(&mut self, h: UdpHandle) -> Option<IcmpReport> {
+        self.udp.take_error(h)
+    }
+
+    /// The address the socket is bound to (unspecified: any of ours).
+    pub fn udp_local_addr(&self, h: UdpHandle) -> Option<SocketAddrV4> {
+        self.udp
+            .local_addr(h)
+            .map(|a| SocketAddrV4::new(a, h.port()))
+    }
+
+    /// Close the socket; false if it was not open. Queued datagrams are dropped.
+    pub fn udp_close(&mut self, h: UdpHandle) -> bool {
+        self.udp.close(h)
+    }
+
+    // ---- raw ICMP sockets --------------------------------------------------
+
+    /// Open a raw ICMP socket: it receives a copy of every ICMP packet to us.
+    pub fn raw_icmp_open(&mut self) -> Result<RawHandle, OpenError> {
+        self.raw.open()
+    }
+
+    /// Send the ICMP message `msg` (type, code, checksum, rest) to `dst`. The
+    /// stack computes the ICMP checksum and builds the IPv4 header; messages
+    /// beyond the MTU are fragmented. Returns `msg.len()`.
+    pub fn raw_icmp_send(
+        &mut self,
+        h: RawHandle,
+        dst: Ipv4Addr,
+        msg: &[u8],
+    ) -> Result<usize, SendError> {
+        let r = self.raw_send_inner(h, dst, msg);
+        match r {
+            Ok(_) => self.stats.raw.tx_packets += 1,
+            Err(_) => self.stats.raw.tx_errors += 1,
+        }
+        r
+    }
+
+    fn raw_send_inner(
+        &mut self,
+        h: RawHandle,
+        dst: Ipv4Addr,
+        msg: &[u8],
+    ) -> Result<usize, SendError> {
+        if !self.raw.is_open(h) {
+            return Err(SendError::InvalidHandle);
+        }
+        if dst.is_unspecified() {
+            return Err(SendError::BadDestination);
+        }
+        if msg.len() < 8 {
+            return Err(SendError::InvalidMessage);
+        }
+        if msg.len() > 65_515 {
+            return Err(SendError::MessageTooLong);
+        }
+        let mut m = msg.to_vec();
+        if let Some(c) = m.get_mut(2..4) {
+            c.copy_from_slice(&[0, 0]);
+        }
+        let sum = crate::wire::checksum::checksum(&m);
+        if let Some(c) = m.get_mut(2..4) {
+            c.copy_from_slice(&sum.to_be_bytes());
+        }
+        let mut ip = self.ip_header(dst, IpProtocol::Icmp, m.len());
+        ip.dont_frag = false;
+        self.send_datagram(ip, &m)?;
+        self.stats.icmp.tx_messages += 1;
+        Ok(msg.len())
+    }
+
+    /// Copy the oldest received ICMP packet, IPv4 header first, into `buf`.
+    pub fn raw_icmp_recv(&mut self, h: RawHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.raw.recv(h, buf)
+    }
+
+    /// Close the raw socket; false if it was not open.
+    pub fn raw_icmp_close(&mut self, h: RawHandle) -> bool {
+        self.raw.close(h)
     }
 }

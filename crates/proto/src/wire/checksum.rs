@@ -1,18 +1,67 @@
 //! The Internet checksum (RFC 1071) with the IPv4 pseudo-header, and its
 //! incremental update (RFC 1624).
 //!
-//! CONTRACT (to implement): `sum` processes 8 bytes per step.
+//! CONTRACT: `sum` returns a wide one's-complement sum congruent (mod 0xffff)
+//! to the sum of the big-endian 16-bit words of `data` (an odd last byte is
+//! padded with a zero byte, RFC 1071 4.1) plus `initial`. It reads 8 bytes per
+//! step into a 128-bit accumulator, so carries are folded once at the end
+//! (RFC 1071 2(B): the sum may be computed in any word size and folded).
+//! `fold` reduces it to 16 bits; `checksum` complements that. A buffer that
+//! already holds a correct checksum sums to 0xffff.
 
 use super::{IpProtocol, Ipv4Addr};
 
+/// Add a 128-bit accumulator into a 64-bit one with end-around carry.
+#[inline]
+fn fold128(acc: u128) -> u64 {
+    // 2^64 = 1 (mod 0xffff), so the high half adds in as-is.
+    let (s, c) = (acc as u64).overflowing_add((acc >> 64) as u64);
+    s.wrapping_add(u64::from(c))
+}
+
+#[inline]
+fn word(c: &[u8]) -> u64 {
+    u64::from_be_bytes(<[u8; 8]>::try_from(c).unwrap_or_default())
+}
+
 /// One's-complement sum of `data` added to `initial`, not yet folded.
-pub fn sum(_data: &[u8], _initial: u64) -> u64 {
-    todo!()
+pub fn sum(data: &[u8], initial: u64) -> u64 {
+    // Two independent accumulators keep the adds off one dependency chain.
+    let mut a: u128 = u128::from(initial);
+    let mut b: u128 = 0;
+    let mut blocks = data.chunks_exact(32);
+    for blk in &mut blocks {
+        let (x, y) = blk.split_at(16);
+        let (x0, x1) = x.split_at(8);
+        let (y0, y1) = y.split_at(8);
+        a += u128::from(word(x0)) + u128::from(word(x1));
+        b += u128::from(word(y0)) + u128::from(word(y1));
+    }
+    let mut words = blocks.remainder().chunks_exact(8);
+    for w in &mut words {
+        a += u128::from(word(w));
+    }
+    // The tail (< 8 bytes) starts at an even offset: pad it with zeros on the
+    // right, which places an odd last byte in the high half of its word.
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut t = [0u8; 8];
+        for (d, s) in t.iter_mut().zip(tail) {
+            *d = *s;
+        }
+        b += u128::from(u64::from_be_bytes(t));
+    }
+    let (s, c) = fold128(a).overflowing_add(fold128(b));
+    s.wrapping_add(u64::from(c))
 }
 
 /// Fold a wide one's-complement sum to 16 bits (not complemented).
-pub fn fold(_sum: u64) -> u16 {
-    todo!()
+pub fn fold(sum: u64) -> u16 {
+    let mut s = (sum & 0xffff_ffff) + (sum >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
 }
 
 /// The checksum of `data`: folded and complemented, ready for the header.
@@ -20,12 +69,73 @@ pub fn checksum(data: &[u8]) -> u16 {
     !fold(sum(data, 0))
 }
 
-/// Sum of the IPv4 pseudo-header (RFC 793 / 768) for a transport segment of `len` bytes.
-pub fn pseudo_header(_src: Ipv4Addr, _dst: Ipv4Addr, _proto: IpProtocol, _len: u16) -> u64 {
-    todo!()
+/// Sum of the IPv4 pseudo-header (RFC 9293 3.1 / RFC 768) for a transport
+/// segment of `len` bytes.
+pub fn pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, len: u16) -> u64 {
+    // 2^16 = 1 (mod 0xffff): a 32-bit address sums like its two 16-bit halves.
+    u64::from(u32::from(src))
+        + u64::from(u32::from(dst))
+        + u64::from(u8::from(proto))
+        + u64::from(len)
 }
 
 /// RFC 1624 eqn. 3: the new checksum when one 16-bit word changes from `old` to `new`.
-pub fn update(_checksum: u16, _old: u16, _new: u16) -> u16 {
-    todo!()
+/// `HC' = ~(~HC + ~m + m')`, which never yields the -0 pitfall of eqn. 2.
+pub fn update(checksum: u16, old: u16, new: u16) -> u16 {
+    let s = u64::from(!checksum) + u64::from(!old) + u64::from(new);
+    !fold(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(data: &[u8]) -> u16 {
+        let mut s: u32 = 0;
+        for pair in data.chunks(2) {
+            let hi = u32::from(pair.first().copied().unwrap_or(0));
+            let lo = u32::from(pair.get(1).copied().unwrap_or(0));
+            s += (hi << 8) | lo;
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 3: the words 0001 f203 f4f5 f6f7 sum to ddf2.
+        let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold(sum(&d, 0)), 0xddf2);
+        assert_eq!(checksum(&d), !0xddf2);
+    }
+
+    #[test]
+    fn lengths_match_naive() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 37 + 11) as u8).collect();
+        for n in 0..data.len() {
+            assert_eq!(checksum(&data[..n]), naive(&data[..n]), "len {n}");
+        }
+        assert_eq!(checksum(&[0xff; 100]), naive(&[0xff; 100]));
+    }
+
+    #[test]
+    fn update_matches_recompute() {
+        let mut d = [
+            0x45u8, 0, 0, 0x54, 0x12, 0x34, 0x40, 0, 0x40, 1, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ];
+        let c = checksum(&d);
+        d[8] = 0x3f; // TTL 64 -> 63
+        assert_eq!(update(c, 0x4001, 0x3f01), checksum(&d));
+    }
+
+    #[test]
+    fn pseudo_header_sums_words() {
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(198, 18, 0, 2);
+        let words = [0xc612u64, 0x0001, 0xc612, 0x0002, 6, 40];
+        assert_eq!(
+            fold(pseudo_header(src, dst, IpProtocol::Tcp, 40)),
+            fold(words.iter().sum())
+        );
+    }
 }

@@ -1,6 +1,15 @@
 //! IPv4 headers (RFC 791), options carried but not interpreted.
+//!
+//! CONTRACT: `Ipv4Packet::parse` checks, in this order (RFC 1122 3.2.1.1-2,
+//! and Linux's `ip_rcv_core` for which counter each failure lands in):
+//! fewer than 20 bytes: `Truncated`; version != 4: `BadVersion`; IHL < 5 or
+//! IHL*4 beyond the buffer: `BadHeaderLen`; total length < IHL*4: `BadLength`;
+//! total length beyond the buffer: `Truncated`. Bytes past the total length
+//! (Ethernet padding) are ignored. The checksum is left to `verify_checksum`.
 
-use super::{Ipv4Addr, WireError};
+use super::checksum;
+use super::{array, be16, byte, put, put16, Ipv4Addr, WireError};
+use core::fmt;
 
 /// IP protocol numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,8 +41,25 @@ impl From<IpProtocol> for u8 {
     }
 }
 
+impl fmt::Display for IpProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpProtocol::Icmp => f.write_str("ICMP (1)"),
+            IpProtocol::Tcp => f.write_str("TCP (6)"),
+            IpProtocol::Udp => f.write_str("UDP (17)"),
+            IpProtocol::Other(n) => write!(f, "unknown ({n})"),
+        }
+    }
+}
+
 pub const MIN_HEADER_LEN: usize = 20;
 pub const MAX_OPTIONS_LEN: usize = 40;
+/// Largest total length the 16-bit field can express.
+pub const MAX_PACKET_LEN: usize = 65535;
+
+const FLAG_DF: u16 = 0x4000;
+const FLAG_MF: u16 = 0x2000;
+const OFFSET_MASK: u16 = 0x1fff;
 
 /// A validated IPv4 packet: version 4, IHL >= 5, IHL and total length within
 /// the buffer (extra trailing bytes, e.g. Ethernet padding, are ignored by
@@ -45,54 +71,96 @@ pub struct Ipv4Packet<B: AsRef<[u8]>> {
 }
 
 impl<B: AsRef<[u8]>> Ipv4Packet<B> {
-    pub fn parse(_bytes: B) -> Result<Self, WireError> {
-        todo!()
+    pub fn parse(bytes: B) -> Result<Self, WireError> {
+        let b = bytes.as_ref();
+        if b.len() < MIN_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let vihl = byte(b, 0);
+        if vihl >> 4 != 4 {
+            return Err(WireError::BadVersion);
+        }
+        let hl = usize::from(vihl & 0x0f) * 4;
+        if hl < MIN_HEADER_LEN || hl > b.len() {
+            return Err(WireError::BadHeaderLen);
+        }
+        let total = usize::from(be16(b, 2));
+        if total < hl {
+            return Err(WireError::BadLength);
+        }
+        if total > b.len() {
+            return Err(WireError::Truncated);
+        }
+        Ok(Ipv4Packet { bytes })
     }
+    /// True when the header checksum verifies (RFC 791 3.1).
     pub fn verify_checksum(&self) -> bool {
-        let _ = &self.bytes;
-        todo!()
+        checksum::fold(checksum::sum(self.header(), 0)) == 0xffff
+    }
+    fn header(&self) -> &[u8] {
+        self.bytes.as_ref().get(..self.header_len()).unwrap_or(&[])
     }
     pub fn header_len(&self) -> usize {
-        todo!()
+        usize::from(byte(self.bytes.as_ref(), 0) & 0x0f) * 4
     }
     pub fn total_len(&self) -> usize {
-        todo!()
+        usize::from(be16(self.bytes.as_ref(), 2))
+    }
+    pub fn tos(&self) -> u8 {
+        byte(self.bytes.as_ref(), 1)
     }
     pub fn src(&self) -> Ipv4Addr {
-        todo!()
+        Ipv4Addr::from(array::<4>(self.bytes.as_ref(), 12))
     }
     pub fn dst(&self) -> Ipv4Addr {
-        todo!()
+        Ipv4Addr::from(array::<4>(self.bytes.as_ref(), 16))
     }
     pub fn protocol(&self) -> IpProtocol {
-        todo!()
+        IpProtocol::from(byte(self.bytes.as_ref(), 9))
     }
     pub fn ttl(&self) -> u8 {
-        todo!()
+        byte(self.bytes.as_ref(), 8)
     }
     pub fn ident(&self) -> u16 {
-        todo!()
+        be16(self.bytes.as_ref(), 4)
+    }
+    /// The header checksum field.
+    pub fn checksum(&self) -> u16 {
+        be16(self.bytes.as_ref(), 10)
     }
     pub fn dont_frag(&self) -> bool {
-        todo!()
+        be16(self.bytes.as_ref(), 6) & FLAG_DF != 0
     }
     pub fn more_frags(&self) -> bool {
-        todo!()
+        be16(self.bytes.as_ref(), 6) & FLAG_MF != 0
     }
     /// Fragment offset in bytes.
     pub fn frag_offset(&self) -> usize {
-        todo!()
+        usize::from(be16(self.bytes.as_ref(), 6) & OFFSET_MASK) * 8
+    }
+    /// True for any fragment of a fragmented datagram (MF set or offset > 0).
+    pub fn is_fragment(&self) -> bool {
+        self.more_frags() || self.frag_offset() != 0
     }
     pub fn options(&self) -> &[u8] {
-        todo!()
+        self.bytes
+            .as_ref()
+            .get(MIN_HEADER_LEN..self.header_len())
+            .unwrap_or(&[])
     }
     /// The bytes after the header, up to the total length.
     pub fn payload(&self) -> &[u8] {
-        todo!()
+        self.bytes
+            .as_ref()
+            .get(self.header_len()..self.total_len())
+            .unwrap_or(&[])
     }
     /// The header and payload, up to the total length.
     pub fn as_bytes(&self) -> &[u8] {
-        todo!()
+        self.bytes.as_ref().get(..self.total_len()).unwrap_or(&[])
+    }
+    pub fn into_inner(self) -> B {
+        self.bytes
     }
 }
 
@@ -135,8 +203,28 @@ impl Ipv4Repr {
             options_len: 0,
         }
     }
-    pub fn parse<B: AsRef<[u8]>>(_packet: &Ipv4Packet<B>) -> Ipv4Repr {
-        todo!()
+    pub fn parse<B: AsRef<[u8]>>(packet: &Ipv4Packet<B>) -> Ipv4Repr {
+        let opts = packet.options();
+        let mut options = [0; MAX_OPTIONS_LEN];
+        put(&mut options, 0, opts);
+        Ipv4Repr {
+            src: packet.src(),
+            dst: packet.dst(),
+            protocol: packet.protocol(),
+            payload_len: packet.payload().len(),
+            ttl: packet.ttl(),
+            tos: packet.tos(),
+            ident: packet.ident(),
+            dont_frag: packet.dont_frag(),
+            more_frags: packet.more_frags(),
+            frag_offset: packet.frag_offset(),
+            options,
+            options_len: opts.len().min(MAX_OPTIONS_LEN),
+        }
+    }
+    /// The options in use.
+    pub fn options(&self) -> &[u8] {
+        self.options.get(..self.options_len).unwrap_or(&[])
     }
     pub fn header_len(&self) -> usize {
         MIN_HEADER_LEN + self.options_len
@@ -145,7 +233,164 @@ impl Ipv4Repr {
         self.header_len() + self.payload_len
     }
     /// Write the header (with checksum) at the start of `buf`; the payload is the caller's.
-    pub fn emit(&self, _buf: &mut [u8]) -> Result<(), WireError> {
-        todo!()
+    ///
+    /// `BadOption` if `options_len` exceeds 40 or is not a multiple of 4;
+    /// `BadLength` if the total length exceeds 65535 or the fragment offset is
+    /// not a multiple of 8 below 65536; `Truncated` if `buf` is shorter than
+    /// the header.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<(), WireError> {
+        if self.options_len > MAX_OPTIONS_LEN || self.options_len % 4 != 0 {
+            return Err(WireError::BadOption);
+        }
+        let hl = self.header_len();
+        let total = hl
+            .checked_add(self.payload_len)
+            .filter(|&t| t <= MAX_PACKET_LEN)
+            .ok_or(WireError::BadLength)?;
+        if self.frag_offset % 8 != 0 || self.frag_offset / 8 > usize::from(OFFSET_MASK) {
+            return Err(WireError::BadLength);
+        }
+        let Some(hdr) = buf.get_mut(..hl) else {
+            return Err(WireError::Truncated);
+        };
+        hdr[..].fill(0);
+        put(hdr, 0, &[0x40 | (hl / 4) as u8, self.tos]);
+        put16(hdr, 2, total as u16);
+        put16(hdr, 4, self.ident);
+        let mut frag = (self.frag_offset / 8) as u16;
+        if self.dont_frag {
+            frag |= FLAG_DF;
+        }
+        if self.more_frags {
+            frag |= FLAG_MF;
+        }
+        put16(hdr, 6, frag);
+        put(hdr, 8, &[self.ttl, self.protocol.into()]);
+        put(hdr, 12, &self.src.octets());
+        put(hdr, 16, &self.dst.octets());
+        put(hdr, MIN_HEADER_LEN, self.options());
+        let c = checksum::checksum(hdr);
+        put16(hdr, 10, c);
+        Ok(())
+    }
+}
+
+/// tcpdump -v style: `IP (tos 0x0, ttl 64, id 1, offset 0, flags [DF], proto
+/// TCP (6), length 60) 198.18.0.1 > 198.18.0.2`.
+impl fmt::Display for Ipv4Repr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let flags = match (self.dont_frag, self.more_frags) {
+            (true, true) => "DF+",
+            (true, false) => "DF",
+            (false, true) => "+",
+            (false, false) => "none",
+        };
+        write!(
+            f,
+            "IP (tos 0x{:x}, ttl {}, id {}, offset {}, flags [{}], proto {}, length {}",
+            self.tos,
+            self.ttl,
+            self.ident,
+            self.frag_offset,
+            flags,
+            self.protocol,
+            self.buffer_len()
+        )?;
+        if self.options_len > 0 {
+            write!(f, ", options ({} bytes)", self.options_len)?;
+        }
+        write!(f, ") {} > {}", self.src, self.dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repr() -> Ipv4Repr {
+        let mut r = Ipv4Repr::new(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(198, 18, 0, 2),
+            IpProtocol::Udp,
+            4,
+        );
+        r.ident = 0x1234;
+        r
+    }
+
+    #[test]
+    fn round_trip_with_padding() {
+        let r = repr();
+        let mut buf = [0xeeu8; 30];
+        r.emit(&mut buf).unwrap();
+        let p = Ipv4Packet::parse(&buf[..]).unwrap();
+        assert!(p.verify_checksum());
+        assert_eq!(p.payload().len(), 4);
+        assert_eq!(p.as_bytes().len(), 24);
+        assert_eq!(Ipv4Repr::parse(&p), r);
+        assert_eq!(
+            r.to_string(),
+            "IP (tos 0x0, ttl 64, id 4660, offset 0, flags [DF], proto UDP (17), length 24) 198.18.0.1 > 198.18.0.2"
+        );
+    }
+
+    #[test]
+    fn options_and_fragments() {
+        let mut r = repr();
+        r.options[..4].copy_from_slice(&[0x94, 4, 0, 0]);
+        r.options_len = 4;
+        r.dont_frag = false;
+        r.more_frags = true;
+        r.frag_offset = 1480;
+        let mut buf = [0u8; 28];
+        r.emit(&mut buf).unwrap();
+        let p = Ipv4Packet::parse(&buf[..]).unwrap();
+        assert!(p.verify_checksum());
+        assert_eq!(p.options(), &[0x94, 4, 0, 0]);
+        assert!(p.is_fragment());
+        assert_eq!(Ipv4Repr::parse(&p), r);
+        r.options_len = 3;
+        assert_eq!(r.emit(&mut buf), Err(WireError::BadOption));
+        r.options_len = 4;
+        r.frag_offset = 3;
+        assert_eq!(r.emit(&mut buf), Err(WireError::BadLength));
+    }
+
+    #[test]
+    fn rejects() {
+        let mut buf = [0u8; 24];
+        repr().emit(&mut buf).unwrap();
+        assert_eq!(
+            Ipv4Packet::parse(&buf[..19]).unwrap_err(),
+            WireError::Truncated
+        );
+        assert_eq!(
+            Ipv4Packet::parse(&buf[..23]).unwrap_err(),
+            WireError::Truncated
+        );
+        let mut b = buf;
+        b[0] = 0x65;
+        assert_eq!(
+            Ipv4Packet::parse(&b[..]).unwrap_err(),
+            WireError::BadVersion
+        );
+        let mut b = buf;
+        b[0] = 0x44;
+        assert_eq!(
+            Ipv4Packet::parse(&b[..]).unwrap_err(),
+            WireError::BadHeaderLen
+        );
+        let mut b = buf;
+        b[0] = 0x47;
+        assert_eq!(
+            Ipv4Packet::parse(&b[..]).unwrap_err(),
+            WireError::BadHeaderLen
+        );
+        let mut b = buf;
+        b[3] = 19;
+        assert_eq!(Ipv4Packet::parse(&b[..]).unwrap_err(), WireError::BadLength);
+        let mut b = buf;
+        b[10] ^= 1;
+        assert!(!Ipv4Packet::parse(&b[..]).unwrap().verify_checksum());
     }
 }

@@ -18,7 +18,7 @@ pub use ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
 pub use icmpv4::{DstUnreachable, Icmpv4Packet, Icmpv4Repr, TimeExceeded};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
 pub use std::net::Ipv4Addr;
-pub use tcp::{TcpFlags, TcpPacket, TcpRepr, TcpTimestamp};
+pub use tcp::{TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, TcpTimestamp};
 pub use udp::{UdpPacket, UdpRepr};
 
 /// Why a header was rejected. Each variant is counted separately by the stack.
@@ -71,4 +71,43 @@ pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
         Some(s) => u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
         None => 0,
     }
+}
+
+/// Read `N` bytes at `at`; zeros if out of range (callers have validated the length).
+#[inline]
+pub(crate) fn array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    b.get(at..)
+        .and_then(|s| s.get(..N))
+        .and_then(|s| <[u8; N]>::try_from(s).ok())
+        .unwrap_or([0; N])
+}
+
+/// Read the byte at `at`; zero if out of range (callers have validated the length).
+#[inline]
+pub(crate) fn byte(b: &[u8], at: usize) -> u8 {
+    b.get(at).copied().unwrap_or(0)
+}
+
+/// Copy `src` into `buf` at `at`, clipped to what fits (callers check the
+/// length first, so nothing is clipped in practice). Never panics.
+#[inline]
+pub(crate) fn put(buf: &mut [u8], at: usize, src: &[u8]) {
+    if let Some(dst) = buf.get_mut(at..) {
+        let n = dst.len().min(src.len());
+        if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+            d.copy_from_slice(s);
+        }
+    }
+}
+
+/// Write a big-endian u16 at `at` (see `put`).
+#[inline]
+pub(crate) fn put16(buf: &mut [u8], at: usize, v: u16) {
+    put(buf, at, &v.to_be_bytes());
+}
+
+/// Write a big-endian u32 at `at` (see `put`).
+#[inline]
+pub(crate) fn put32(buf: &mut [u8], at: usize, v: u32) {
+    put(buf, at, &v.to_be_bytes());
 }

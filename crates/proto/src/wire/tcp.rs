@@ -4,14 +4,46 @@
 //! blocks, timestamps. Unknown options are skipped by their length; an option
 //! whose length is illegal (0, 1, past the header, or wrong for its kind)
 //! rejects the segment with `BadOption`.
+//!
+//! CONTRACT: `TcpPacket::parse` needs 20 bytes (else `Truncated`), a data
+//! offset of at least 5 within the buffer (else `BadHeaderLen`) and a
+//! well-formed option list (else `BadOption`): EOL ends the list; every other
+//! kind but NOP carries a length byte of at least 2 that stays inside the
+//! header; MSS is 4 bytes, window scale 3, SACK-permitted 2, SACK 10/18/26/34,
+//! timestamps 10 (RFC 9293 3.1, RFC 7323 2.2/3.2, RFC 2018 2-3). The view
+//! spans the whole segment (the IPv4 payload). Values are not judged here:
+//! a window scale above 14 is carried as sent and the TCP layer clamps it
+//! (RFC 7323 2.3).
+//!
+//! `TcpRepr::emit` lays options out as Linux's `tcp_options_write` does, in
+//! this order, each present field only: `mss` (4); `sackOK,TS` (12) or
+//! `nop,nop,TS` (12); `nop,nop,sackOK` (4, without TS); `nop,wscale` (4);
+//! `nop,nop,sack` (4 + 8n). All parts are 4-byte aligned, so no padding is
+//! ever needed; SACK blocks are clamped to what fits in 40 option bytes
+//! (4 alone, 3 with timestamps).
 
-use super::{Ipv4Addr, WireError};
+use super::checksum;
+use super::{be16, be32, byte, put, put16, put32, IpProtocol, Ipv4Addr, WireError};
 use crate::tcp::SeqNum;
+use core::fmt;
 
 pub const MIN_HEADER_LEN: usize = 20;
 pub const MAX_HEADER_LEN: usize = 60;
 /// At most four SACK blocks fit in 40 option bytes; three with timestamps.
 pub const MAX_SACK_BLOCKS: usize = 4;
+/// Most option bytes a header can carry.
+pub const MAX_OPTIONS_LEN: usize = MAX_HEADER_LEN - MIN_HEADER_LEN;
+
+/// Option kinds (IANA "TCP Option Kind Numbers").
+pub mod kind {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WINDOW_SCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TIMESTAMP: u8 = 8;
+}
 
 /// The TCP flag bits (the low 8 bits of byte 13; NS is ignored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -54,11 +86,148 @@ impl TcpFlags {
     }
 }
 
+/// tcpdump's letters in tcpdump's order: `S.` for SYN-ACK, `none` for no flags.
+impl fmt::Display for TcpFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("none");
+        }
+        const LETTERS: [(u8, char); 8] = [
+            (TcpFlags::FIN, 'F'),
+            (TcpFlags::SYN, 'S'),
+            (TcpFlags::RST, 'R'),
+            (TcpFlags::PSH, 'P'),
+            (TcpFlags::ACK, '.'),
+            (TcpFlags::URG, 'U'),
+            (TcpFlags::ECE, 'E'),
+            (TcpFlags::CWR, 'W'),
+        ];
+        for (bit, c) in LETTERS {
+            if self.0 & bit != 0 {
+                fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The timestamps option (RFC 7323 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TcpTimestamp {
     pub tsval: u32,
     pub tsecr: u32,
+}
+
+/// One TCP option as found on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpOption<'a> {
+    EndOfList,
+    NoOperation,
+    Mss(u16),
+    WindowScale(u8),
+    SackPermitted,
+    /// The SACK blocks, 8 bytes each (left edge, right edge); see `sack_blocks`.
+    Sack(&'a [u8]),
+    Timestamp(TcpTimestamp),
+    /// A kind we do not interpret, with its data (after kind and length).
+    Unknown {
+        kind: u8,
+        data: &'a [u8],
+    },
+}
+
+/// The (left, right) edges of the SACK blocks in a `TcpOption::Sack` body.
+pub fn sack_blocks(data: &[u8]) -> impl Iterator<Item = (SeqNum, SeqNum)> + '_ {
+    data.chunks_exact(8)
+        .map(|b| (SeqNum(be32(b, 0)), SeqNum(be32(b, 4))))
+}
+
+/// tcpdump's spelling: `mss 1460`, `sackOK`, `TS val 1 ecr 0`, `nop`, `wscale 7`, `sack 1 {a:b}`.
+impl fmt::Display for TcpOption<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            TcpOption::EndOfList => f.write_str("eol"),
+            TcpOption::NoOperation => f.write_str("nop"),
+            TcpOption::Mss(m) => write!(f, "mss {m}"),
+            TcpOption::WindowScale(w) => write!(f, "wscale {w}"),
+            TcpOption::SackPermitted => f.write_str("sackOK"),
+            TcpOption::Sack(data) => {
+                write!(f, "sack {} ", data.len() / 8)?;
+                for (l, r) in sack_blocks(data) {
+                    write!(f, "{{{}:{}}}", l.0, r.0)?;
+                }
+                Ok(())
+            }
+            TcpOption::Timestamp(ts) => write!(f, "TS val {} ecr {}", ts.tsval, ts.tsecr),
+            TcpOption::Unknown { kind, .. } => write!(f, "unknown-{kind}"),
+        }
+    }
+}
+
+/// Walks an option list. Yields `Err(BadOption)` once for a malformed option
+/// and then stops; stops after `EndOfList` or at the end of the bytes.
+#[derive(Debug, Clone)]
+pub struct TcpOptions<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> TcpOptions<'a> {
+    pub fn new(options: &'a [u8]) -> Self {
+        TcpOptions { rest: options }
+    }
+}
+
+impl<'a> Iterator for TcpOptions<'a> {
+    type Item = Result<TcpOption<'a>, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest;
+        let k = *rest.first()?;
+        match k {
+            kind::EOL => {
+                // RFC 9293 3.1: end of the option list; the rest is padding.
+                self.rest = &[];
+                return Some(Ok(TcpOption::EndOfList));
+            }
+            kind::NOP => {
+                self.rest = rest.get(1..).unwrap_or(&[]);
+                return Some(Ok(TcpOption::NoOperation));
+            }
+            _ => {}
+        }
+        let len = usize::from(byte(rest, 1));
+        let (Some(data), Some(after)) = (
+            rest.get(2..len.max(2)).filter(|_| len >= 2),
+            rest.get(len..),
+        ) else {
+            self.rest = &[];
+            return Some(Err(WireError::BadOption));
+        };
+        let opt = match (k, len) {
+            (kind::MSS, 4) => TcpOption::Mss(be16(data, 0)),
+            (kind::WINDOW_SCALE, 3) => TcpOption::WindowScale(byte(data, 0)),
+            (kind::SACK_PERMITTED, 2) => TcpOption::SackPermitted,
+            (kind::SACK, 10 | 18 | 26 | 34) => TcpOption::Sack(data),
+            (kind::TIMESTAMP, 10) => TcpOption::Timestamp(TcpTimestamp {
+                tsval: be32(data, 0),
+                tsecr: be32(data, 4),
+            }),
+            (
+                kind::MSS
+                | kind::WINDOW_SCALE
+                | kind::SACK_PERMITTED
+                | kind::SACK
+                | kind::TIMESTAMP,
+                _,
+            ) => {
+                self.rest = &[];
+                return Some(Err(WireError::BadOption));
+            }
+            (kind, _) => TcpOption::Unknown { kind, data },
+        };
+        self.rest = after;
+        Some(Ok(opt))
+    }
 }
 
 /// A validated TCP segment: data offset >= 5 and within the buffer, options
@@ -69,39 +238,73 @@ pub struct TcpPacket<B: AsRef<[u8]>> {
 }
 
 impl<B: AsRef<[u8]>> TcpPacket<B> {
-    pub fn parse(_bytes: B) -> Result<Self, WireError> {
-        todo!()
+    pub fn parse(bytes: B) -> Result<Self, WireError> {
+        let b = bytes.as_ref();
+        if b.len() < MIN_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let hl = usize::from(byte(b, 12) >> 4) * 4;
+        if hl < MIN_HEADER_LEN || hl > b.len() {
+            return Err(WireError::BadHeaderLen);
+        }
+        let opts = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
+        if TcpOptions::new(opts).any(|o| o.is_err()) {
+            return Err(WireError::BadOption);
+        }
+        Ok(TcpPacket { bytes })
     }
-    pub fn verify_checksum(&self, _src: Ipv4Addr, _dst: Ipv4Addr) -> bool {
-        let _ = &self.bytes;
-        todo!()
+    /// True when the checksum over the pseudo-header and the whole segment
+    /// verifies (RFC 9293 3.1).
+    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        let b = self.bytes.as_ref();
+        let Ok(len) = u16::try_from(b.len()) else {
+            return false;
+        };
+        let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len);
+        checksum::fold(checksum::sum(b, ph)) == 0xffff
     }
     pub fn src_port(&self) -> u16 {
-        todo!()
+        be16(self.bytes.as_ref(), 0)
     }
     pub fn dst_port(&self) -> u16 {
-        todo!()
+        be16(self.bytes.as_ref(), 2)
     }
     pub fn seq(&self) -> SeqNum {
-        todo!()
+        SeqNum(be32(self.bytes.as_ref(), 4))
     }
     pub fn ack(&self) -> SeqNum {
-        todo!()
+        SeqNum(be32(self.bytes.as_ref(), 8))
     }
     pub fn flags(&self) -> TcpFlags {
-        todo!()
+        TcpFlags(byte(self.bytes.as_ref(), 13))
     }
     pub fn window(&self) -> u16 {
-        todo!()
+        be16(self.bytes.as_ref(), 14)
+    }
+    pub fn checksum(&self) -> u16 {
+        be16(self.bytes.as_ref(), 16)
+    }
+    pub fn urgent(&self) -> u16 {
+        be16(self.bytes.as_ref(), 18)
     }
     pub fn header_len(&self) -> usize {
-        todo!()
+        usize::from(byte(self.bytes.as_ref(), 12) >> 4) * 4
     }
     pub fn options(&self) -> &[u8] {
-        todo!()
+        self.bytes
+            .as_ref()
+            .get(MIN_HEADER_LEN..self.header_len())
+            .unwrap_or(&[])
+    }
+    /// The options, already validated by `parse` (so every item is `Ok`).
+    pub fn options_iter(&self) -> TcpOptions<'_> {
+        TcpOptions::new(self.options())
     }
     pub fn payload(&self) -> &[u8] {
-        todo!()
+        self.bytes.as_ref().get(self.header_len()..).unwrap_or(&[])
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
     }
 }
 
@@ -153,8 +356,113 @@ impl<'a> TcpRepr<'a> {
             payload: &[],
         }
     }
-    pub fn parse(_packet: &'a TcpPacket<&'a [u8]>) -> TcpRepr<'a> {
-        todo!()
+    /// Read the header and options. Of repeated options the last wins; more
+    /// than `MAX_SACK_BLOCKS` blocks cannot occur (the SACK length is checked).
+    pub fn parse(packet: &'a TcpPacket<&'a [u8]>) -> TcpRepr<'a> {
+        let b: &'a [u8] = packet.bytes;
+        let hl = packet.header_len();
+        let mut r = TcpRepr::new(
+            packet.src_port(),
+            packet.dst_port(),
+            packet.seq(),
+            packet.ack(),
+            packet.flags(),
+            packet.window(),
+        );
+        r.urgent = packet.urgent();
+        r.payload = b.get(hl..).unwrap_or(&[]);
+        let opts: &'a [u8] = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
+        for opt in TcpOptions::new(opts) {
+            match opt {
+                Ok(TcpOption::Mss(m)) => r.mss = Some(m),
+                Ok(TcpOption::WindowScale(w)) => r.window_scale = Some(w),
+                Ok(TcpOption::SackPermitted) => r.sack_permitted = true,
+                Ok(TcpOption::Timestamp(ts)) => r.timestamp = Some(ts),
+                Ok(TcpOption::Sack(data)) => {
+                    r.sack_blocks = [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS];
+                    r.sack_len = 0;
+                    for (slot, blk) in r.sack_blocks.iter_mut().zip(sack_blocks(data)) {
+                        *slot = blk;
+                        r.sack_len += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        r
+    }
+
+    /// Option bytes before the SACK blocks (see the module doc for the layout).
+    fn base_options_len(&self) -> usize {
+        let mut n = 0;
+        if self.mss.is_some() {
+            n += 4;
+        }
+        if self.timestamp.is_some() {
+            n += 12; // sackOK rides in the timestamp word's padding
+        } else if self.sack_permitted {
+            n += 4;
+        }
+        if self.window_scale.is_some() {
+            n += 4;
+        }
+        n
+    }
+
+    /// How many SACK blocks `emit` will send: `sack_len` clamped to what fits.
+    pub fn sack_blocks_sent(&self) -> usize {
+        let room = MAX_OPTIONS_LEN.saturating_sub(self.base_options_len() + 4) / 8;
+        self.sack_len.min(MAX_SACK_BLOCKS).min(room)
+    }
+
+    fn options_len(&self) -> usize {
+        let sacks = self.sack_blocks_sent();
+        self.base_options_len() + if sacks > 0 { 4 + 8 * sacks } else { 0 }
+    }
+
+    /// Write the options as `emit` does into `out`; returns their length.
+    pub fn emit_options(&self, out: &mut [u8; MAX_OPTIONS_LEN]) -> usize {
+        let mut at = 0;
+        if let Some(mss) = self.mss {
+            put(out, at, &[kind::MSS, 4]);
+            put16(out, at + 2, mss);
+            at += 4;
+        }
+        if let Some(ts) = self.timestamp {
+            let lead = if self.sack_permitted {
+                [kind::SACK_PERMITTED, 2]
+            } else {
+                [kind::NOP, kind::NOP]
+            };
+            put(out, at, &lead);
+            put(out, at + 2, &[kind::TIMESTAMP, 10]);
+            put32(out, at + 4, ts.tsval);
+            put32(out, at + 8, ts.tsecr);
+            at += 12;
+        } else if self.sack_permitted {
+            put(out, at, &[kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]);
+            at += 4;
+        }
+        if let Some(ws) = self.window_scale {
+            put(out, at, &[kind::NOP, kind::WINDOW_SCALE, 3, ws]);
+            at += 4;
+        }
+        let sacks = self.sack_blocks_sent();
+        if sacks > 0 {
+            put(
+                out,
+                at,
+                &[kind::NOP, kind::NOP, kind::SACK, (2 + 8 * sacks) as u8],
+            );
+            at += 4;
+            for (l, r) in self.sack_blocks.iter().take(sacks) {
+                put32(out, at, l.0);
+                put32(out, at + 4, r.0);
+                at += 8;
+            }
+        }
+        at
     }
     /// Sequence space taken: payload length plus one for SYN and one for FIN.
     pub fn segment_len(&self) -> usize {
@@ -164,13 +472,243 @@ impl<'a> TcpRepr<'a> {
     /// follows Linux: on SYN `mss, sackOK, TS, nop, wscale` (20 bytes); on
     /// other segments `nop, nop, TS` then `nop, nop, SACK`.
     pub fn header_len(&self) -> usize {
-        todo!()
+        MIN_HEADER_LEN + self.options_len()
     }
     pub fn buffer_len(&self) -> usize {
         self.header_len() + self.payload.len()
     }
     /// Write header, options and payload with the checksum over the IPv4 pseudo-header.
-    pub fn emit(&self, _buf: &mut [u8], _src: Ipv4Addr, _dst: Ipv4Addr) -> Result<(), WireError> {
-        todo!()
+    /// `BadLength` if the segment would exceed 65535 bytes; `Truncated` if
+    /// `buf` is shorter than `buffer_len()` (bytes past it are untouched).
+    pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(), WireError> {
+        let mut opts = [0u8; MAX_OPTIONS_LEN];
+        let olen = self.emit_options(&mut opts);
+        let hl = MIN_HEADER_LEN + olen;
+        let len = hl + self.payload.len();
+        let Ok(len16) = u16::try_from(len) else {
+            return Err(WireError::BadLength);
+        };
+        let Some(out) = buf.get_mut(..len) else {
+            return Err(WireError::Truncated);
+        };
+        put16(out, 0, self.src_port);
+        put16(out, 2, self.dst_port);
+        put32(out, 4, self.seq.0);
+        put32(out, 8, self.ack.0);
+        put(out, 12, &[((hl / 4) as u8) << 4, self.flags.0]);
+        put16(out, 14, self.window);
+        put16(out, 16, 0);
+        put16(out, 18, self.urgent);
+        put(out, MIN_HEADER_LEN, opts.get(..olen).unwrap_or(&[]));
+        put(out, hl, self.payload);
+        let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len16);
+        let c = !checksum::fold(checksum::sum(out, ph));
+        put16(out, 16, c);
+        Ok(())
+    }
+
+    /// A tcpdump-like line with addresses:
+    /// `IP 198.18.0.1.40000 > 198.18.0.2.5000: Flags [S], seq 1, ...`.
+    pub fn display_with(&self, src: Ipv4Addr, dst: Ipv4Addr) -> impl fmt::Display + '_ {
+        TcpLine {
+            repr: self,
+            src,
+            dst,
+        }
+    }
+}
+
+struct TcpLine<'r, 'a> {
+    repr: &'r TcpRepr<'a>,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+}
+
+impl fmt::Display for TcpLine<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "IP {}.{} > {}.{}: {}",
+            self.src, self.repr.src_port, self.dst, self.repr.dst_port, self.repr
+        )
+    }
+}
+
+/// tcpdump -S style: `Flags [S.], seq 1, ack 2, win 64240, options [mss
+/// 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0`. Options are shown as
+/// `emit` would lay them out.
+impl fmt::Display for TcpRepr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Flags [{}], seq {}", self.flags, self.seq.0)?;
+        if !self.payload.is_empty() {
+            let end = self.seq.0.wrapping_add(self.payload.len() as u32);
+            write!(f, ":{end}")?;
+        }
+        if self.flags.ack() {
+            write!(f, ", ack {}", self.ack.0)?;
+        }
+        write!(f, ", win {}", self.window)?;
+        if self.flags.urg() {
+            write!(f, ", urg {}", self.urgent)?;
+        }
+        let mut opts = [0u8; MAX_OPTIONS_LEN];
+        let olen = self.emit_options(&mut opts);
+        if olen > 0 {
+            f.write_str(", options [")?;
+            for (i, o) in TcpOptions::new(opts.get(..olen).unwrap_or(&[])).enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                match o {
+                    Ok(o) => write!(f, "{o}")?,
+                    Err(_) => f.write_str("bad opt")?,
+                }
+            }
+            f.write_str("]")?;
+        }
+        write!(f, ", length {}", self.payload.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+    fn syn_ack() -> TcpRepr<'static> {
+        let mut r = TcpRepr::new(
+            5000,
+            40000,
+            SeqNum(1),
+            SeqNum(2),
+            TcpFlags(TcpFlags::SYN | TcpFlags::ACK),
+            64240,
+        );
+        r.mss = Some(1460);
+        r.sack_permitted = true;
+        r.timestamp = Some(TcpTimestamp { tsval: 1, tsecr: 0 });
+        r.window_scale = Some(7);
+        r
+    }
+
+    #[test]
+    fn syn_layout_like_linux() {
+        let r = syn_ack();
+        assert_eq!(r.header_len(), 40);
+        let mut buf = [0u8; 40];
+        r.emit(&mut buf, A, B).unwrap();
+        assert_eq!(
+            &buf[20..],
+            &[2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]
+        );
+        let p = TcpPacket::parse(&buf[..]).unwrap();
+        assert!(p.verify_checksum(A, B));
+        assert!(!p.verify_checksum(B, A.to_bits().wrapping_add(1).into()));
+        assert_eq!(TcpRepr::parse(&p), r);
+        assert_eq!(
+            r.to_string(),
+            "Flags [S.], seq 1, ack 2, win 64240, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0"
+        );
+    }
+
+    #[test]
+    fn data_with_sack_clamped() {
+        let mut r = TcpRepr::new(1, 2, SeqNum(100), SeqNum(200), TcpFlags(TcpFlags::ACK), 501);
+        r.timestamp = Some(TcpTimestamp { tsval: 5, tsecr: 6 });
+        r.sack_blocks = [
+            (SeqNum(10), SeqNum(20)),
+            (SeqNum(30), SeqNum(40)),
+            (SeqNum(50), SeqNum(60)),
+            (SeqNum(70), SeqNum(80)),
+        ];
+        r.sack_len = 4;
+        r.payload = b"abc";
+        assert_eq!(r.sack_blocks_sent(), 3);
+        assert_eq!(r.header_len(), 20 + 12 + 4 + 24);
+        let mut buf = [0u8; 63];
+        r.emit(&mut buf, A, B).unwrap();
+        let p = TcpPacket::parse(&buf[..]).unwrap();
+        assert!(p.verify_checksum(A, B));
+        let back = TcpRepr::parse(&p);
+        assert_eq!(back.sack_len, 3);
+        assert_eq!(back.payload, b"abc");
+        assert_eq!(
+            back.to_string(),
+            "Flags [.], seq 100:103, ack 200, win 501, options [nop,nop,TS val 5 ecr 6,nop,nop,sack 3 {10:20}{30:40}{50:60}], length 3"
+        );
+        r.timestamp = None;
+        assert_eq!(r.sack_blocks_sent(), 4);
+        assert_eq!(r.header_len(), 56);
+    }
+
+    fn with_opts(opts: &[u8]) -> Vec<u8> {
+        let mut v = vec![0u8; 20];
+        v[12] = (((20 + opts.len()) / 4) as u8) << 4;
+        v.extend_from_slice(opts);
+        v
+    }
+
+    #[test]
+    fn option_validation() {
+        let ok: &[&[u8]] = &[
+            &[1, 1, 1, 1],
+            &[0, 9, 9, 9],
+            &[2, 4, 5, 0xb4],
+            &[99, 4, 0, 0],
+            &[1, 3, 3, 14],
+            &[4, 2, 1, 1],
+            &[30, 2, 0, 0],
+        ];
+        for o in ok {
+            assert!(TcpPacket::parse(&with_opts(o)[..]).is_ok(), "{o:?}");
+        }
+        let bad: &[&[u8]] = &[
+            &[2, 3, 0, 0],
+            &[99, 5, 0, 0],
+            &[99, 1, 0, 0],
+            &[99, 0, 0, 0],
+            &[1, 1, 1, 2],
+            &[3, 4, 0, 0],
+            &[4, 3, 0, 0],
+            &[5, 4, 0, 0],
+            &[8, 8, 0, 0, 0, 0, 0, 0],
+        ];
+        for o in bad {
+            assert_eq!(
+                TcpPacket::parse(&with_opts(o)[..]).unwrap_err(),
+                WireError::BadOption,
+                "{o:?}"
+            );
+        }
+        let mut short = with_opts(&[]);
+        short[12] = 0x40;
+        assert_eq!(
+            TcpPacket::parse(&short[..]).unwrap_err(),
+            WireError::BadHeaderLen
+        );
+        short[12] = 0x60;
+        assert_eq!(
+            TcpPacket::parse(&short[..]).unwrap_err(),
+            WireError::BadHeaderLen
+        );
+        assert_eq!(
+            TcpPacket::parse(&short[..19]).unwrap_err(),
+            WireError::Truncated
+        );
+    }
+
+    #[test]
+    fn flags_display() {
+        assert_eq!(TcpFlags(0).to_string(), "none");
+        assert_eq!(
+            TcpFlags(TcpFlags::FIN | TcpFlags::PSH | TcpFlags::ACK).to_string(),
+            "FP."
+        );
+        assert_eq!(
+            syn_ack().display_with(A, B).to_string(),
+            "IP 198.18.0.1.5000 > 198.18.0.2.40000: Flags [S.], seq 1, ack 2, win 64240, options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], length 0"
+        );
     }
 }

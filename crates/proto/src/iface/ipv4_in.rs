@@ -1,0 +1,159 @@
+//! IPv4 ingress: validation (RFC 791, RFC 1122 3.2.1), reassembly, and
+//! demultiplexing to ICMP, UDP and TCP.
+//!
+//! CONTRACT: a packet reaches a transport only if its header parses, its
+//! checksum verifies, its source is a unique unicast address, its
+//! destination is ours or a broadcast (limited or our subnet's), and its
+//! TTL is not zero. Each rejection increments one counter. Fragments go to
+//! the reassembler; a completed datagram is handled like an unfragmented one.
+
+use std::net::SocketAddrV4;
+
+use crate::iface::reassembly::Outcome;
+use crate::stack::Stack;
+use crate::time::Instant;
+use crate::udp::Deliver;
+use crate::wire::{
+    DstUnreachable, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket,
+};
+
+impl Stack {
+    /// One IPv4 packet from the link. `link_broadcast`: it came to the
+    /// Ethernet broadcast address.
+    pub(crate) fn handle_ipv4(&mut self, now: Instant, bytes: &[u8], link_broadcast: bool) {
+        self.stats.ipv4.rx_packets += 1;
+        let p = match Ipv4Packet::parse(bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.ipv4.malformed.count(e);
+                return;
+            }
+        };
+        if !p.verify_checksum() {
+            self.stats.ipv4.rx_bad_checksum += 1;
+            return;
+        }
+        let ip = Ipv4Repr::parse(&p);
+        let ip_broadcast = ip.dst.is_broadcast() || ip.dst == self.config.subnet_broadcast();
+        if ip.dst != self.config.addr && !ip_broadcast {
+            // RFC 1122 3.2.1.3: a host silently discards what is not for it.
+            self.stats.ipv4.rx_not_ours += 1;
+            return;
+        }
+        if !self.valid_source(ip.src, ip.dst) {
+            self.stats.ipv4.rx_bad_source += 1;
+            return;
+        }
+        if ip.ttl == 0 {
+            self.stats.ipv4.rx_ttl_zero += 1;
+            return;
+        }
+        let broadcast = ip_broadcast || link_broadcast;
+        if ip.more_frags || ip.frag_offset != 0 {
+            self.stats.ipv4.reasm_reqds += 1;
+            let s = &mut self.stats.ipv4;
+            match self.reasm.add(now, &ip, p.payload()) {
+                Outcome::Held => {}
+                Outcome::Complete(whole, payload) => {
+                    s.reasm_oks += 1;
+                    self.deliver_ip(now, &whole, &payload, broadcast);
+                }
+                Outcome::Duplicate => s.reasm_duplicates += 1,
+                Outcome::Overlap => s.reasm_overlap += 1,
+                Outcome::OverMem => s.reasm_over_mem += 1,
+                Outcome::TooMany => s.reasm_too_many += 1,
+                Outcome::TooBig => s.reasm_too_big += 1,
+                Outcome::BadFragment => s.reasm_bad_fragment += 1,
+            }
+            return;
+        }
+        self.deliver_ip(now, &ip, p.payload(), broadcast);
+    }
+
+    /// RFC 1122 3.2.1.3: the source must name one host. 0.0.0.0 is allowed
+    /// only toward the limited broadcast (a host without an address yet).
+    fn valid_source(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        if src.is_unspecified() {
+            return dst.is_broadcast();
+        }
+        !(src.is_broadcast()
+            || src.is_multicast()
+            || src.is_loopback()
+            || src == self.config.addr
+            || src == self.config.subnet_broadcast())
+    }
+
+    /// A whole datagram for us: hand it to its protocol.
+    fn deliver_ip(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+        match ip.protocol {
+            IpProtocol::Icmp => {
+                self.stats.ipv4.rx_delivered += 1;
+                self.handle_icmp(now, ip, payload, broadcast);
+            }
+            IpProtocol::Udp => {
+                self.stats.ipv4.rx_delivered += 1;
+                self.handle_udp(now, ip, payload, broadcast);
+            }
+            IpProtocol::Tcp => {
+                self.stats.ipv4.rx_delivered += 1;
+                self.handle_tcp(now, ip, payload, broadcast);
+            }
+            IpProtocol::Other(_) => {
+                self.stats.ipv4.rx_unknown_protocol += 1;
+                // RFC 1122 3.2.2.1: protocol unreachable, as Linux sends.
+                if !broadcast {
+                    self.send_unreachable(now, DstUnreachable::ProtoUnreachable, ip, payload);
+                }
+            }
+        }
+    }
+
+    fn handle_udp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+        let p = match UdpPacket::parse(payload) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.udp.malformed.count(e);
+                return;
+            }
+        };
+        if !p.verify_checksum(ip.src, ip.dst) {
+            self.stats.udp.rx_bad_checksum += 1;
+            return;
+        }
+        let from = SocketAddrV4::new(ip.src, p.src_port());
+        let to = SocketAddrV4::new(ip.dst, p.dst_port());
+        match self.udp.deliver(to, from, p.payload()) {
+            Deliver::Queued => self.stats.udp.rx_datagrams += 1,
+            Deliver::QueueFull => self.stats.udp.rx_queue_full += 1,
+            Deliver::NoSocket => {
+                self.stats.udp.rx_no_ports += 1;
+                // RFC 1122 3.2.2: never an error in reply to a broadcast.
+                if !broadcast {
+                    self.send_unreachable(now, DstUnreachable::PortUnreachable, ip, payload);
+                }
+            }
+        }
+    }
+
+    fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+        if broadcast {
+            // RFC 1122 4.2.3.10: TCP ignores segments to a broadcast address.
+            self.stats.tcp.rx_broadcast += 1;
+            return;
+        }
+        let p = match TcpPacket::parse(payload) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.tcp.malformed.count(e);
+                return;
+            }
+        };
+        if !p.verify_checksum(ip.src, ip.dst) {
+            self.stats.tcp.rx_bad_checksum += 1;
+            return;
+        }
+        let seg = TcpRepr::parse(&p);
+        self.stats.tcp.rx_segments += 1;
+        self.sockets.handle_tcp(now, ip, &seg);
+    }
+}

@@ -1,0 +1,311 @@
+//! IPv4 egress: routing to a next hop, fragmentation, the outgoing queue,
+//! and `poll_transmit`'s order of work.
+//!
+//! CONTRACT: datagrams built inside the stack (ICMP, UDP, raw, fragments)
+//! wait in a queue capped by `tx_queue_packets` / `tx_queue_bytes`; packets
+//! waiting for ARP live in the neighbour cache (capped per neighbour).
+//! `poll_transmit` emits, in order: ARP (announcement, replies, requests),
+//! queued datagrams, then segments from the socket layer, which writes
+//! straight into the caller's buffer (no copy unless ARP must wait).
+//! A datagram over the MTU is fragmented (RFC 791 3.2) when DF is clear and
+//! refused (`tx_frag_fails`) when it is set. Fragments carry no options:
+//! the stack never sends options.
+
+use std::collections::VecDeque;
+
+use crate::iface::arp_cache::QueueError;
+use crate::stack::{Medium, Stack};
+use crate::time::Instant;
+use crate::udp::SendError;
+use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAddr};
+
+/// Where a datagram goes on the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextHop {
+    Broadcast,
+    Neighbour(Ipv4Addr),
+}
+
+#[derive(Debug)]
+pub(crate) struct TxPacket {
+    hop: NextHop,
+    /// A whole IPv4 datagram (or fragment), header included.
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct TxQueue {
+    q: VecDeque<TxPacket>,
+    bytes: usize,
+}
+
+impl TxQueue {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+    fn has_room(&self, packets: usize, bytes: usize, limits: &super::config::Limits) -> bool {
+        self.q.len() + packets <= limits.tx_queue_packets
+            && self.bytes + bytes <= limits.tx_queue_bytes
+    }
+    /// Queue without a cap check: packets released by ARP were already
+    /// bounded by the per-neighbour cap.
+    fn push(&mut self, p: TxPacket) {
+        self.bytes += p.bytes.len();
+        self.q.push_back(p);
+    }
+    fn pop(&mut self) -> Option<TxPacket> {
+        let p = self.q.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(p.bytes.len());
+        Some(p)
+    }
+}
+
+/// What one attempt at the socket layer produced.
+enum SocketStep {
+    Sent(usize),
+    Again,
+    Idle,
+}
+
+impl Stack {
+    fn l2_len(&self) -> usize {
+        match self.config.medium {
+            Medium::Ethernet => crate::wire::ethernet::HEADER_LEN,
+            Medium::Ip => 0,
+        }
+    }
+
+    /// The next hop for `dst`, `None` when there is no route.
+    pub(crate) fn route(&self, dst: Ipv4Addr) -> Option<NextHop> {
+        if self.config.medium == Medium::Ip {
+            return Some(NextHop::Neighbour(dst));
+        }
+        if dst.is_broadcast() || dst == self.config.subnet_broadcast() {
+            return Some(NextHop::Broadcast);
+        }
+        if self.config.on_link(dst) {
+            return Some(NextHop::Neighbour(dst));
+        }
+        self.config.gateway.map(NextHop::Neighbour)
+    }
+
+    /// Queue one datagram: `ip` (ident already set) and its whole payload.
+    pub(crate) fn send_datagram(
+        &mut self,
+        mut ip: Ipv4Repr,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        self.stats.ipv4.tx_requests += 1;
+        let Some(hop) = self.route(ip.dst) else {
+            self.stats.ipv4.tx_no_route += 1;
+            return Err(SendError::NoRoute);
+        };
+        ip.payload_len = payload.len();
+        let hl = ip.header_len();
+        let mtu = self.config.mtu;
+        if hl + payload.len() > 65_535 {
+            return Err(SendError::MessageTooLong);
+        }
+        if hl + payload.len() <= mtu {
+            if !self.tx.has_room(1, hl + payload.len(), &self.config.limits) {
+                self.stats.ipv4.tx_queue_full += 1;
+                return Err(SendError::QueueFull);
+            }
+            return self.queue_packet(hop, &ip, payload);
+        }
+        // RFC 791 3.2: fragment on 8-byte boundaries, unless DF forbids it.
+        let chunk = mtu.saturating_sub(hl) & !7;
+        if ip.dont_frag || chunk == 0 {
+            self.stats.ipv4.tx_frag_fails += 1;
+            return Err(SendError::MessageTooLong);
+        }
+        let count = payload.len().div_ceil(chunk);
+        if !self
+            .tx
+            .has_room(count, payload.len() + count * hl, &self.config.limits)
+        {
+            self.stats.ipv4.tx_queue_full += 1;
+            return Err(SendError::QueueFull);
+        }
+        for (i, piece) in payload.chunks(chunk).enumerate() {
+            let mut f = ip;
+            f.frag_offset = i * chunk;
+            f.more_frags = (i + 1) * chunk < payload.len();
+            f.payload_len = piece.len();
+            self.queue_packet(hop, &f, piece)?;
+        }
+        self.stats.ipv4.frag_oks += 1;
+        self.stats.ipv4.frag_creates += count as u64;
+        Ok(())
+    }
+
+    fn queue_packet(
+        &mut self,
+        hop: NextHop,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        let hl = ip.header_len();
+        let mut bytes = vec![0u8; hl + payload.len()];
+        let Some(h) = bytes.get_mut(..hl) else {
+            return Err(SendError::MessageTooLong);
+        };
+        ip.emit(h).map_err(|_| SendError::MessageTooLong)?;
+        if let Some(dst) = bytes.get_mut(hl..) {
+            dst.copy_from_slice(payload);
+        }
+        self.tx.push(TxPacket { hop, bytes });
+        Ok(())
+    }
+
+    /// The MAC for a next hop, or `None` if ARP must resolve it first.
+    fn neighbour_mac(&mut self, now: Instant, hop: NextHop) -> Option<MacAddr> {
+        match hop {
+            NextHop::Broadcast => Some(MacAddr::BROADCAST),
+            NextHop::Neighbour(a) => {
+                let (mac, expired) = self.arp.lookup(now, a)?;
+                if expired {
+                    self.stats.arp.expired += 1;
+                }
+                Some(mac)
+            }
+        }
+    }
+
+    /// Park a datagram until its neighbour resolves; count if it cannot be.
+    fn park(&mut self, now: Instant, hop: NextHop, bytes: Vec<u8>) {
+        let NextHop::Neighbour(a) = hop else {
+            return;
+        };
+        match self.arp.enqueue(now, a, bytes) {
+            Ok(()) => {}
+            Err(QueueError::CacheFull) => self.stats.arp.cache_full += 1,
+            Err(QueueError::PendingFull) => self.stats.arp.pending_overflow += 1,
+        }
+    }
+
+    /// Packets that were waiting for `ip` to resolve go to the queue.
+    pub(crate) fn release_pending(&mut self, ip: Ipv4Addr, pending: VecDeque<Vec<u8>>) {
+        for bytes in pending {
+            self.tx.push(TxPacket {
+                hop: NextHop::Neighbour(ip),
+                bytes,
+            });
+        }
+    }
+
+    /// Write a link header for `mac` and count; `ip_len` bytes of IPv4
+    /// already sit after the link header in `buf`.
+    fn finish_frame(&mut self, buf: &mut [u8], mac: MacAddr, ip_len: usize) -> Option<usize> {
+        if self.config.medium == Medium::Ethernet {
+            let eth = EthernetRepr {
+                src: self.config.mac,
+                dst: mac,
+                ethertype: EtherType::Ipv4,
+            };
+            eth.emit(buf).ok()?;
+        }
+        self.stats.ipv4.tx_packets += 1;
+        self.stats.ethernet.tx_frames += 1;
+        Some(self.l2_len() + ip_len)
+    }
+
+    /// Copy a queued datagram into `buf` as a frame.
+    fn emit_queued(&mut self, buf: &mut [u8], mac: MacAddr, bytes: &[u8]) -> Option<usize> {
+        let l2 = self.l2_len();
+        let Some(dst) = buf.get_mut(l2..l2 + bytes.len()) else {
+            self.stats.ethernet.tx_buffer_too_small += 1;
+            return None;
+        };
+        dst.copy_from_slice(bytes);
+        self.finish_frame(buf, mac, bytes.len())
+    }
+
+    /// The body of `poll_transmit`.
+    pub(crate) fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        loop {
+            if let Some(n) = self.poll_arp_frame(now, buf) {
+                return Some(n);
+            }
+            if let Some(p) = self.tx.pop() {
+                let mac = match self.config.medium {
+                    Medium::Ip => Some(MacAddr::default()),
+                    Medium::Ethernet => self.neighbour_mac(now, p.hop),
+                };
+                match mac {
+                    Some(mac) => {
+                        if let Some(n) = self.emit_queued(buf, mac, &p.bytes) {
+                            return Some(n);
+                        }
+                    }
+                    None => self.park(now, p.hop, p.bytes),
+                }
+                continue;
+            }
+            match self.poll_socket(now, buf) {
+                SocketStep::Sent(n) => return Some(n),
+                SocketStep::Again => continue,
+                SocketStep::Idle => return None,
+            }
+        }
+    }
+
+    /// Ask the socket layer for one segment, written in place after the
+    /// link and IPv4 headers, and wrap it.
+    fn poll_socket(&mut self, now: Instant, buf: &mut [u8]) -> SocketStep {
+        let l2 = self.l2_len();
+        let hl = crate::wire::ipv4::MIN_HEADER_LEN;
+        let ip_room = self.config.mtu.min(buf.len().saturating_sub(l2));
+        if ip_room <= hl {
+            return SocketStep::Idle;
+        }
+        let Some(region) = buf.get_mut(l2 + hl..l2 + ip_room) else {
+            return SocketStep::Idle;
+        };
+        let room = region.len();
+        let Some(eg) = self.sockets.poll_transmit(now, region) else {
+            return SocketStep::Idle;
+        };
+        if eg.len > room {
+            // The socket layer broke its contract; drop rather than read past.
+            self.stats.ipv4.tx_frag_fails += 1;
+            return SocketStep::Again;
+        }
+        self.stats.ipv4.tx_requests += 1;
+        let Some(hop) = self.route(eg.dst) else {
+            self.stats.ipv4.tx_no_route += 1;
+            return SocketStep::Again;
+        };
+        let mut ip = Ipv4Repr::new(eg.src, eg.dst, eg.protocol, eg.len);
+        ip.ttl = eg.ttl;
+        ip.dont_frag = eg.dont_frag;
+        ip.ident = self.ident.wrapping_add(1);
+        self.ident = ip.ident;
+        let Some(h) = buf.get_mut(l2..l2 + hl) else {
+            return SocketStep::Idle;
+        };
+        if ip.emit(h).is_err() {
+            return SocketStep::Again;
+        }
+        if eg.protocol == IpProtocol::Tcp {
+            self.stats.tcp.tx_segments += 1;
+        }
+        let mac = match self.config.medium {
+            Medium::Ip => Some(MacAddr::default()),
+            Medium::Ethernet => self.neighbour_mac(now, hop),
+        };
+        match mac {
+            Some(mac) => match self.finish_frame(buf, mac, hl + eg.len) {
+                Some(n) => SocketStep::Sent(n),
+                None => SocketStep::Again,
+            },
+            None => {
+                let bytes = buf.get(l2..l2 + hl + eg.len).map(<[u8]>::to_vec);
+                if let Some(bytes) = bytes {
+                    self.park(now, hop, bytes);
+                }
+                SocketStep::Again
+            }
+        }
+    }
+}
