@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use sockstack::link::impair::ImpairConfig;
 use sockstack_proto::wire::MacAddr;
 
 use crate::parse::{
-    parse_mac, parse_mtu, parse_ping_size, parse_seconds, parse_unicast, AddrPrefix, ImpairSpec,
+    parse_mac, parse_mtu, parse_ping_size, parse_seconds, parse_unicast, AddrPrefix,
 };
 
 #[derive(Debug, Parser)]
@@ -77,9 +78,9 @@ pub struct ServeArgs {
     /// Write every frame sent and received to this pcap file
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
-    /// Impair the link: loss=P,dup=P,reorder=P,corrupt=P,delay=MS,jitter=MS,seed=N
+    /// Impair the link: loss=P,dup=P,reorder=P,corrupt=P,delay=5ms,jitter=1ms,seed=N
     #[arg(long, value_name = "SPEC")]
-    pub impair: Option<ImpairSpec>,
+    pub impair: Option<ImpairConfig>,
 }
 
 #[derive(Debug, Args)]
@@ -169,7 +170,7 @@ mod tests {
         };
         assert_eq!(s.device.tap.as_deref(), Some("ss0"));
         assert_eq!(s.mtu, 9000);
-        assert_eq!(s.impair.unwrap().seed, Some(3));
+        assert_eq!(s.impair.unwrap().seed, 3);
     }
 
     #[test]

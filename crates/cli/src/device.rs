@@ -1,50 +1,46 @@
-//! Checks made before touching a real device, so that the usual mistakes
-//! (no tun driver, no privilege) end with one line that says what to do.
+//! What the CLI adds around real devices: one-line errors for opening them,
+//! and the default MAC address of a host.
 
-use std::fs::OpenOptions;
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sockstack_proto::wire::MacAddr;
 
 use crate::error::CliError;
 
-const TUN_PATH: &str = "/dev/net/tun";
-
-/// Probe `/dev/net/tun` for read and write access, the first thing TAP/TUN
-/// need. `what` names the device for the message ("TAP device ss0").
-pub fn check_tun_access(what: &str) -> Result<(), CliError> {
-    match OpenOptions::new().read(true).write(true).open(TUN_PATH) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CliError::Device(format!(
-            "{TUN_PATH} is missing, so {what} cannot be opened (load the tun module: modprobe tun)"
-        ))),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(CliError::Privilege(format!(
-            "opening {what} needs root or CAP_NET_ADMIN ({TUN_PATH}: {e})"
-        ))),
-        Err(e) => Err(CliError::Device(format!(
-            "cannot open {TUN_PATH} for {what}: {e}"
-        ))),
+/// Turn an error from opening a TAP/TUN device or a capture file into a CLI
+/// error. `sockstack::link` already words them as one line ("opening TAP
+/// device "x": needs root or CAP_NET_ADMIN"); we only classify them.
+pub fn open_error(err: &io::Error) -> CliError {
+    let msg = err.to_string().replace('\n', " ");
+    match err.kind() {
+        io::ErrorKind::PermissionDenied => CliError::Privilege(msg),
+        _ => CliError::Device(msg),
     }
 }
 
-/// Map the error from opening a TAP/TUN device to a one-line CLI error.
-/// The kernel answers EPERM when creating or attaching needs CAP_NET_ADMIN,
-/// EBUSY when another process holds a single-queue device, and EINVAL when
-/// a device of that name exists with another type.
-pub fn open_error(what: &str, err: &io::Error) -> CliError {
-    match err.raw_os_error() {
-        Some(libc::EPERM) | Some(libc::EACCES) => CliError::Privilege(format!(
-            "opening {what} needs root or CAP_NET_ADMIN ({err})"
-        )),
-        Some(libc::EBUSY) => CliError::Device(format!("{what} is in use by another process")),
-        Some(libc::EINVAL) => CliError::Device(format!(
-            "{what} exists but is not of that type (TAP vs TUN) or flags differ ({err})"
-        )),
-        Some(libc::ENODEV) | Some(libc::ENOENT) => {
-            CliError::Device(format!("{what} does not exist ({err})"))
+/// How long `serve` and `ping` wait for a freshly attached device.
+pub const UP_LIMIT: Duration = Duration::from_secs(3);
+
+/// Wait up to `limit` until the kernel reports the device `ifname` as
+/// operationally up, and say whether it did.
+///
+/// Why: attaching to a TAP/TUN device turns its carrier on at once, but the
+/// kernel activates the device's transmit queue only when its link-watch
+/// work runs, which can take up to a second; until then every frame the
+/// kernel sends us (an ARP reply, an echo reply) is dropped. Operstate
+/// turns "up" at that same moment. Without sysfs for the device (another
+/// mount namespace) we cannot tell, and do not wait.
+pub fn wait_until_up(ifname: &str, limit: Duration) -> bool {
+    let path = Path::new("/sys/class/net").join(ifname).join("operstate");
+    let deadline = Instant::now() + limit;
+    loop {
+        match std::fs::read_to_string(&path) {
+            Ok(state) if state.trim() == "up" => return true,
+            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            _ => return false,
         }
-        _ => CliError::open(what, err),
     }
 }
 
@@ -53,21 +49,30 @@ pub fn open_error(what: &str, err: &io::Error) -> CliError {
 /// and the clock. Determinism is not wanted here: two `serve` processes on
 /// one bridge must not collide.
 pub fn random_mac() -> MacAddr {
+    mac_from_seed(random_seed())
+}
+
+/// A seed that differs between processes and runs (pid and clock).
+pub fn random_seed() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    mac_from_seed(nanos ^ (u64::from(std::process::id()) << 32))
+    nanos ^ (u64::from(std::process::id()) << 32)
 }
 
 /// A locally administered unicast MAC derived from `seed` (splitmix64).
 pub fn mac_from_seed(seed: u64) -> MacAddr {
+    let b = splitmix64(seed).to_be_bytes();
+    MacAddr([(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]])
+}
+
+/// One step of splitmix64: a well-mixed 64-bit value from any seed.
+pub fn splitmix64(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    let b = z.to_be_bytes();
-    MacAddr([(b[0] & 0xfc) | 0x02, b[1], b[2], b[3], b[4], b[5]])
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]
@@ -85,21 +90,14 @@ mod tests {
     }
 
     #[test]
-    fn open_errors_are_one_line_and_specific() {
-        let e = open_error("TAP device t0", &io::Error::from_raw_os_error(libc::EPERM));
+    fn permission_errors_are_privilege_errors() {
+        let e = open_error(&io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "opening TAP device \"t0\": needs root or CAP_NET_ADMIN",
+        ));
         assert!(matches!(e, CliError::Privilege(_)));
-        assert!(e.to_string().contains("needs root or CAP_NET_ADMIN"));
-        let e = open_error("TAP device t0", &io::Error::from_raw_os_error(libc::EBUSY));
-        assert!(e.to_string().contains("in use"));
-        for errno in [
-            libc::EPERM,
-            libc::EBUSY,
-            libc::EINVAL,
-            libc::ENODEV,
-            libc::EIO,
-        ] {
-            let e = open_error("TUN device t0", &io::Error::from_raw_os_error(errno));
-            assert!(!e.to_string().contains('\n'));
-        }
+        let e = open_error(&io::Error::from_raw_os_error(libc::EBUSY));
+        assert!(matches!(e, CliError::Device(_)));
+        assert!(!e.to_string().contains('\n'));
     }
 }

@@ -5,7 +5,6 @@
 //! same), 1 for everything that went wrong at run time.
 
 use std::fmt;
-use std::io;
 
 /// A failure that ends the command.
 #[derive(Debug)]
@@ -16,8 +15,6 @@ pub enum CliError {
     Privilege(String),
     /// A device or file is missing or unusable.
     Device(String),
-    /// A feature whose implementation has not landed yet.
-    NotAvailable(&'static str),
     /// Any other run-time failure (I/O on a link or a capture file, ...).
     Runtime(String),
 }
@@ -29,18 +26,6 @@ impl CliError {
             _ => 1,
         }
     }
-
-    /// Wrap an I/O error from opening `what` (a device or file) with a
-    /// message that says what to do about it.
-    pub fn open(what: &str, err: &io::Error) -> CliError {
-        match err.kind() {
-            io::ErrorKind::PermissionDenied => CliError::Privilege(format!(
-                "opening {what} needs root or CAP_NET_ADMIN ({err})"
-            )),
-            io::ErrorKind::NotFound => CliError::Device(format!("{what} not found ({err})")),
-            _ => CliError::Device(format!("cannot open {what}: {err}")),
-        }
-    }
 }
 
 impl fmt::Display for CliError {
@@ -48,7 +33,6 @@ impl fmt::Display for CliError {
         match self {
             CliError::Usage(m) | CliError::Privilege(m) | CliError::Device(m) => f.write_str(m),
             CliError::Runtime(m) => f.write_str(m),
-            CliError::NotAvailable(what) => write!(f, "{what} is not available yet in this build"),
         }
     }
 }
@@ -84,15 +68,5 @@ mod tests {
             one_line(clap_text),
             "the following required arguments were not provided: --addr <A/P>"
         );
-    }
-
-    #[test]
-    fn permission_denied_mentions_cap_net_admin() {
-        let e = CliError::open(
-            "/dev/net/tun",
-            &io::Error::from(io::ErrorKind::PermissionDenied),
-        );
-        assert!(e.to_string().contains("needs root or CAP_NET_ADMIN"));
-        assert_eq!(e.exit_code(), 1);
     }
 }

@@ -5,16 +5,10 @@
 
 mod args;
 mod commands;
-// TEMPORARY: parts of these are used only once net/iface land; remove then.
-#[allow(dead_code)]
 mod device;
-#[allow(dead_code)]
 mod error;
-#[allow(dead_code)]
 mod parse;
-#[allow(dead_code)]
 mod ping_report;
-#[allow(dead_code)]
 mod signals;
 
 use std::process::ExitCode;

@@ -1,5 +1,6 @@
 //! Parsers for the values the command line takes: `A/P` addresses, MAC
-//! addresses, MTUs, impairment specs and durations in seconds.
+//! addresses, MTUs and durations in seconds. (`--impair` specs are parsed
+//! by `sockstack::link::impair::ImpairConfig` itself.)
 //!
 //! Each returns a short message on error; clap places it after
 //! "invalid value 'X' for '--flag'", so together they name the problem on one
@@ -138,86 +139,6 @@ pub fn parse_ping_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("packet size must be a number in 0..={PING_SIZE_MAX}"))
 }
 
-/// Link impairments, as in `loss=0.01,dup=0.01,reorder=0.05,corrupt=0.001,seed=7`.
-///
-/// Probabilities are per frame; `delay` and `jitter` are milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct ImpairSpec {
-    pub loss: f64,
-    pub dup: f64,
-    pub reorder: f64,
-    pub corrupt: f64,
-    pub delay_ms: u64,
-    pub jitter_ms: u64,
-    pub seed: Option<u64>,
-}
-
-impl ImpairSpec {
-    /// True when the spec changes nothing (all probabilities and delays zero).
-    pub fn is_noop(&self) -> bool {
-        self.loss == 0.0
-            && self.dup == 0.0
-            && self.reorder == 0.0
-            && self.corrupt == 0.0
-            && self.delay_ms == 0
-            && self.jitter_ms == 0
-    }
-}
-
-impl FromStr for ImpairSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        const KEYS: &str = "loss, dup, reorder, corrupt, delay, jitter, seed";
-        let mut spec = ImpairSpec::default();
-        let mut seen: Vec<&str> = Vec::new();
-        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let Some((key, value)) = item.split_once('=') else {
-                return Err(format!("'{item}' is not KEY=VALUE (keys: {KEYS})"));
-            };
-            let key = key.trim();
-            let value = value.trim();
-            if seen.contains(&key) {
-                return Err(format!("'{key}' given twice"));
-            }
-            let prob = || -> Result<f64, String> {
-                value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|p| (0.0..=1.0).contains(p))
-                    .ok_or_else(|| format!("{key}={value}: expected a probability in 0..=1"))
-            };
-            let millis = || -> Result<u64, String> {
-                value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|ms| *ms <= 60_000)
-                    .ok_or_else(|| format!("{key}={value}: expected milliseconds in 0..=60000"))
-            };
-            match key {
-                "loss" => spec.loss = prob()?,
-                "dup" => spec.dup = prob()?,
-                "reorder" => spec.reorder = prob()?,
-                "corrupt" => spec.corrupt = prob()?,
-                "delay" => spec.delay_ms = millis()?,
-                "jitter" => spec.jitter_ms = millis()?,
-                "seed" => {
-                    spec.seed = Some(
-                        value
-                            .parse()
-                            .map_err(|_| format!("seed={value}: expected an unsigned integer"))?,
-                    )
-                }
-                other => return Err(format!("unknown impairment '{other}' (keys: {KEYS})")),
-            }
-            seen.push(key);
-        }
-        if seen.is_empty() {
-            return Err(format!("empty impairment spec (keys: {KEYS})"));
-        }
-        Ok(spec)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,33 +199,6 @@ mod tests {
         assert!(parse_mtu("65536").is_err());
         assert!(parse_mtu("-1").is_err());
         assert!(parse_mtu("x").is_err());
-    }
-
-    #[test]
-    fn impair_spec() {
-        let s: ImpairSpec = "loss=0.01,dup=0.01,reorder=0.05,corrupt=0.001,seed=7"
-            .parse()
-            .unwrap();
-        assert_eq!(s.loss, 0.01);
-        assert_eq!(s.reorder, 0.05);
-        assert_eq!(s.corrupt, 0.001);
-        assert_eq!(s.seed, Some(7));
-        assert!(!s.is_noop());
-        let d: ImpairSpec = "delay=5, jitter=2".parse().unwrap();
-        assert_eq!((d.delay_ms, d.jitter_ms), (5, 2));
-        for bad in [
-            "",
-            "loss",
-            "loss=2",
-            "loss=-0.1",
-            "loss=0.1,loss=0.2",
-            "drop=0.1",
-            "seed=-1",
-            "delay=1e9",
-            "loss=nan",
-        ] {
-            assert!(bad.parse::<ImpairSpec>().is_err(), "{bad}");
-        }
     }
 
     #[test]

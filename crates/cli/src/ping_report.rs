@@ -11,7 +11,6 @@ use std::net::Ipv4Addr;
 /// IPv4 header (20) plus ICMP header (8): what iputils adds to `-s` for
 /// "56(84) bytes of data".
 pub const IP_ICMP_OVERHEAD: usize = 28;
-pub const ICMP_HEADER: usize = 8;
 
 /// `PING 198.18.0.1 (198.18.0.1) 56(84) bytes of data.`
 pub fn header(dest: Ipv4Addr, size: usize) -> String {

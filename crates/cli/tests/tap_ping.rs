@@ -51,9 +51,7 @@ struct Served {
 }
 
 impl Served {
-    /// Start the server; `None` (after printing SKIP) while this build
-    /// lacks the pieces `serve` needs.
-    fn start(test: &str, extra: &[&str]) -> Option<Served> {
+    fn start(test: &str, extra: &[&str]) -> Served {
         let ns = NetNs::new();
         ns.add_tap(TAP, KERNEL_CIDR);
         let pcap = pcap_path(test);
@@ -62,19 +60,15 @@ impl Served {
             .arg(&pcap)
             .args(extra);
         let mut server = Background::spawn(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-        if let Err(e) = ns.wait_for_carrier(TAP, ATTACH_LIMIT, &mut server) {
+        if let Err(e) = ns.wait_until_attached(TAP, ATTACH_LIMIT, &mut server) {
             let out = server.terminate(Duration::ZERO);
-            if not_built(&out) {
-                skip(test, out.stderr.trim());
-                return None;
-            }
             panic!("{e}\n{}", out.describe());
         }
-        Some(Served {
+        Served {
             server: Some(server),
             ns,
             pcap,
-        })
+        }
     }
 
     /// SIGTERM (or `signal`) and require a clean exit with status 0.
@@ -96,12 +90,6 @@ impl Served {
     fn stop(&mut self) -> Finished {
         self.stop_with(libc::SIGTERM)
     }
-}
-
-/// True when the binary reports that a feature has not landed yet (the
-/// command stubs say so while other branches are in progress).
-fn not_built(out: &Finished) -> bool {
-    out.stderr.contains("not available yet")
 }
 
 fn assert_no_loss(out: &Finished, count: u32) {
@@ -145,9 +133,7 @@ fn kernel_pings_sockstack(test: &str, size: usize) {
     if let Some(why) = unavailable(&["ping", "tshark"]) {
         return skip(test, &why);
     }
-    let Some(mut s) = Served::start(test, &[]) else {
-        return;
-    };
+    let mut s = Served::start(test, &[]);
     let size_arg = size.to_string();
     let out = s.ns.run(
         "ping",
@@ -201,9 +187,6 @@ fn sockstack_pings_kernel(test: &str, size: usize) {
         ],
         RUN_LIMIT,
     );
-    if not_built(&out) {
-        return skip(test, out.stderr.trim());
-    }
     assert_no_loss(&out, 20);
     let first = out.stdout.lines().next().unwrap_or("");
     assert_eq!(
@@ -244,9 +227,7 @@ fn kernel_arping_is_answered() {
     if let Some(why) = unavailable(&["arping", "tshark"]) {
         return skip(test, &why);
     }
-    let Some(mut s) = Served::start(test, &["--mac", OUR_MAC]) else {
-        return;
-    };
+    let mut s = Served::start(test, &["--mac", OUR_MAC]);
     let out = s.ns.run(
         "arping",
         &["-c", "3", "-w", "10", "-I", TAP, OURS],
@@ -278,9 +259,7 @@ fn serve_stops_cleanly_on_sigint() {
     if let Some(why) = unavailable(&["ping", "tshark"]) {
         return skip(test, &why);
     }
-    let Some(mut s) = Served::start(test, &[]) else {
-        return;
-    };
+    let mut s = Served::start(test, &[]);
     let out = s.ns.run(
         "ping",
         &["-n", "-c", "3", "-i", "0.05", "-W", "2", OURS],

@@ -3,8 +3,8 @@
 //! returns `Ok` or one `CliError`.
 
 pub mod demo;
+pub mod echo;
 pub mod ping;
-// TEMPORARY: the ping loop is wired in once the raw ICMP socket lands.
-#[allow(dead_code)]
 pub mod pinger;
 pub mod serve;
+pub mod transport;

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::error::CliError;
-use crate::ping_report::{self, PingStats, ICMP_HEADER};
+use crate::ping_report::{self, PingStats};
 
 /// Longest single wait on the transport before re-checking for shutdown.
 pub const MAX_WAIT_SLICE: Duration = Duration::from_millis(100);
@@ -160,11 +160,6 @@ fn seq_index(seq: u16, sent: usize) -> Option<usize> {
     last.checked_sub(back)
 }
 
-/// The echo reply length as iputils prints it ("64 bytes from").
-pub fn icmp_len(payload: usize) -> usize {
-    payload + ICMP_HEADER
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +187,7 @@ mod tests {
                 from: dst,
                 seq,
                 ttl: 64,
-                icmp_len: icmp_len(payload.len()),
+                icmp_len: payload.len() + 8,
                 payload_ok: true,
             };
             let at = self.now + self.rtt;

@@ -118,9 +118,10 @@ impl NetNs {
     }
 
     /// Wait up to `limit` until a process has attached to the TAP device
-    /// `ifname` (the kernel then reports carrier: no NO-CARRIER flag).
-    /// Err when `server` exits first.
-    pub fn wait_for_carrier(
+    /// `ifname` and the kernel has brought it up: carrier (`LOWER_UP`) and
+    /// operstate `UP`. Only then does the kernel transmit on it; before, its
+    /// frames toward the TAP are dropped. Err when `server` exits first.
+    pub fn wait_until_attached(
         &self,
         ifname: &str,
         limit: Duration,
@@ -132,7 +133,10 @@ impl NetNs {
                 Command::new("ip").args(["-n", &self.name, "-o", "link", "show", "dev", ifname]),
                 IP_LIMIT,
             )?;
-            if out.status.success() && !out.stdout.contains("NO-CARRIER") {
+            if out.status.success()
+                && out.stdout.contains("LOWER_UP")
+                && out.stdout.contains("state UP")
+            {
                 return Ok(());
             }
             if !server.is_running() {
