@@ -24,7 +24,7 @@ pub fn open_error(err: &io::Error) -> CliError {
 pub const UP_LIMIT: Duration = Duration::from_secs(3);
 
 /// Wait up to `limit` until the kernel reports the device `ifname` as
-/// operationally up, and say whether it did.
+/// operationally up, and say whether it did (`None`: cannot tell).
 ///
 /// Why: attaching to a TAP/TUN device turns its carrier on at once, but the
 /// kernel activates the device's transmit queue only when its link-watch
@@ -32,15 +32,28 @@ pub const UP_LIMIT: Duration = Duration::from_secs(3);
 /// kernel sends us (an ARP reply, an echo reply) is dropped. Operstate
 /// turns "up" at that same moment. Without sysfs for the device (another
 /// mount namespace) we cannot tell, and do not wait.
-pub fn wait_until_up(ifname: &str, limit: Duration) -> bool {
+pub fn wait_until_up(ifname: &str, limit: Duration) -> Option<bool> {
     let path = Path::new("/sys/class/net").join(ifname).join("operstate");
     let deadline = Instant::now() + limit;
     loop {
         match std::fs::read_to_string(&path) {
-            Ok(state) if state.trim() == "up" => return true,
+            Ok(state) if state.trim() == "up" => return Some(true),
             Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => return false,
+            Ok(_) => return Some(false),
+            Err(_) => return None,
         }
+    }
+}
+
+/// `wait_until_up`, then a one-line warning on stderr if the device is
+/// still not up (the run goes on: it may come up later).
+pub fn expect_up(kind: &str, ifname: &str) {
+    if wait_until_up(ifname, UP_LIMIT) == Some(false) {
+        eprintln!(
+            "sockstack: warning: {kind} {ifname} is not up on the kernel side after {}s \
+             (ip link set {ifname} up?); the kernel drops frames toward us until it is",
+            UP_LIMIT.as_secs()
+        );
     }
 }
 

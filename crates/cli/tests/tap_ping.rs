@@ -20,6 +20,7 @@ use common::process::{run_within, Background, Finished};
 use common::skip;
 
 const TAP: &str = "sstap0";
+const TUN: &str = "sstun0";
 const KERNEL: &str = "198.18.0.1";
 const KERNEL_CIDR: &str = "198.18.0.1/24";
 const OURS: &str = "198.18.0.2";
@@ -52,15 +53,26 @@ struct Served {
 
 impl Served {
     fn start(test: &str, extra: &[&str]) -> Served {
+        Served::start_on("--tap", test, extra)
+    }
+
+    /// `device` is `--tap` or `--tun`.
+    fn start_on(device: &str, test: &str, extra: &[&str]) -> Served {
         let ns = NetNs::new();
-        ns.add_tap(TAP, KERNEL_CIDR);
+        let ifname = if device == "--tun" {
+            ns.add_tun(TUN, KERNEL_CIDR);
+            TUN
+        } else {
+            ns.add_tap(TAP, KERNEL_CIDR);
+            TAP
+        };
         let pcap = pcap_path(test);
         let mut cmd = ns.command(sockstack());
-        cmd.args(["serve", "--tap", TAP, "--addr", OURS_CIDR, "--pcap"])
+        cmd.args(["serve", device, ifname, "--addr", OURS_CIDR, "--pcap"])
             .arg(&pcap)
             .args(extra);
         let mut server = Background::spawn(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-        if let Err(e) = ns.wait_until_attached(TAP, ATTACH_LIMIT, &mut server) {
+        if let Err(e) = ns.wait_until_attached(ifname, ATTACH_LIMIT, &mut server) {
             let out = server.terminate(Duration::ZERO);
             panic!("{e}\n{}", out.describe());
         }
@@ -92,6 +104,15 @@ impl Served {
     }
 }
 
+impl Drop for Served {
+    /// Keep the capture of a failed test for inspection; drop the others.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.pcap);
+        }
+    }
+}
+
 fn assert_no_loss(out: &Finished, count: u32) {
     let want = format!("{count} packets transmitted, {count} received, 0% packet loss");
     assert!(
@@ -105,9 +126,19 @@ fn tshark(args: &[&str]) -> Finished {
     run_within(Command::new("tshark").args(args), RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The capture opens in tshark with no malformed packets and no warning,
-/// and it holds what `filter` selects.
-fn assert_clean_pcap(pcap: &Path, must_match: &[&str]) {
+/// The fields of one captured frame that the tests look at.
+#[derive(Debug, Default)]
+struct Frame {
+    ip_src: String,
+    icmp_type: String,
+    more_frags: bool,
+    arp_opcode: String,
+    arp_sender: String,
+}
+
+/// The capture opens in tshark with no malformed packet and no warning;
+/// returns its frames. (Two tshark runs per capture: each costs ~1 s.)
+fn clean_pcap(pcap: &Path) -> Vec<Frame> {
     let file = pcap.to_str().expect("utf-8 path");
     let malformed = tshark(&["-n", "-r", file, "-Y", "_ws.malformed"]);
     let stderr = malformed.stderr.to_lowercase();
@@ -119,21 +150,61 @@ fn assert_clean_pcap(pcap: &Path, must_match: &[&str]) {
         "tshark found problems in {file}\n{}",
         malformed.describe()
     );
-    for filter in must_match {
-        let hits = tshark(&["-n", "-r", file, "-Y", filter]);
-        assert!(
-            hits.status.success() && !hits.stdout.trim().is_empty(),
-            "no packet in {file} matches `{filter}`\n{}",
-            hits.describe()
-        );
-    }
+    let fields = tshark(&[
+        "-n",
+        "-r",
+        file,
+        "-T",
+        "fields",
+        "-E",
+        "separator=,",
+        "-e",
+        "ip.src",
+        "-e",
+        "icmp.type",
+        "-e",
+        "ip.flags.mf",
+        "-e",
+        "arp.opcode",
+        "-e",
+        "arp.src.proto_ipv4",
+    ]);
+    assert!(fields.status.success(), "{}", fields.describe());
+    let frames: Vec<Frame> = fields
+        .stdout
+        .lines()
+        .map(|line| {
+            let mut f = line.split(',').map(str::to_string);
+            let mut next = || f.next().unwrap_or_default();
+            Frame {
+                ip_src: next(),
+                icmp_type: next(),
+                more_frags: next() == "1",
+                arp_opcode: next(),
+                arp_sender: next(),
+            }
+        })
+        .collect();
+    assert!(!frames.is_empty(), "{file} holds no frames");
+    frames
+}
+
+fn assert_any(frames: &[Frame], what: &str, pred: impl Fn(&Frame) -> bool) {
+    assert!(
+        frames.iter().any(pred),
+        "no captured frame is {what}: {frames:#?}"
+    );
 }
 
 fn kernel_pings_sockstack(test: &str, size: usize) {
+    kernel_pings_sockstack_on("--tap", test, size);
+}
+
+fn kernel_pings_sockstack_on(device: &str, test: &str, size: usize) {
     if let Some(why) = unavailable(&["ping", "tshark"]) {
         return skip(test, &why);
     }
-    let mut s = Served::start(test, &[]);
+    let mut s = Served::start_on(device, test, &[]);
     let size_arg = size.to_string();
     let out = s.ns.run(
         "ping",
@@ -144,17 +215,22 @@ fn kernel_pings_sockstack(test: &str, size: usize) {
     );
     s.stop();
     assert_no_loss(&out, 20);
-    let mut filters = vec![
-        format!("icmp.type == 8 && ip.src == {KERNEL}"),
-        format!("icmp.type == 0 && ip.src == {OURS}"),
-    ];
+    let frames = clean_pcap(&s.pcap);
+    assert_any(&frames, "an echo request from the kernel", |f| {
+        f.ip_src == KERNEL && f.icmp_type == "8"
+    });
+    assert_any(&frames, "an echo reply from sockstack", |f| {
+        f.ip_src == OURS && f.icmp_type == "0"
+    });
     if size + 28 > 1500 {
-        // Fragmented both ways: each side sent first fragments (MF set).
-        filters.push(format!("ip.flags.mf == 1 && ip.src == {KERNEL}"));
-        filters.push(format!("ip.flags.mf == 1 && ip.src == {OURS}"));
+        // Fragmented both ways: each side sent fragments with MF set.
+        assert_any(&frames, "a kernel fragment", |f| {
+            f.ip_src == KERNEL && f.more_frags
+        });
+        assert_any(&frames, "a sockstack fragment", |f| {
+            f.ip_src == OURS && f.more_frags
+        });
     }
-    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
-    assert_clean_pcap(&s.pcap, &filters);
 }
 
 #[test]
@@ -170,6 +246,13 @@ fn kernel_ping_1472_bytes() {
 #[test]
 fn kernel_ping_4000_bytes_fragmented() {
     kernel_pings_sockstack("kernel_ping_4000_bytes_fragmented", 4000);
+}
+
+/// The IP medium: a TUN device, no Ethernet and no ARP; the capture is
+/// raw IPv4 (pcap link type 101).
+#[test]
+fn kernel_ping_over_tun_fragmented() {
+    kernel_pings_sockstack_on("--tun", "kernel_ping_over_tun_fragmented", 4000);
 }
 
 fn sockstack_pings_kernel(test: &str, size: usize) {
@@ -245,10 +328,10 @@ fn kernel_arping_is_answered() {
         "reply not from {OUR_MAC}\n{}",
         out.describe()
     );
-    assert_clean_pcap(
-        &s.pcap,
-        &[&format!("arp.opcode == 2 && arp.src.proto_ipv4 == {OURS}")],
-    );
+    let frames = clean_pcap(&s.pcap);
+    assert_any(&frames, "an ARP reply from sockstack", |f| {
+        f.arp_opcode == "2" && f.arp_sender == OURS
+    });
 }
 
 /// SIGINT ends `serve` like SIGTERM: exit 0, and the capture was already
@@ -276,5 +359,43 @@ fn serve_stops_cleanly_on_sigint() {
         std::thread::sleep(Duration::from_millis(20));
     }
     s.stop_with(libc::SIGINT);
-    assert_clean_pcap(&s.pcap, &["icmp.type == 0"]);
+    let frames = clean_pcap(&s.pcap);
+    assert_any(&frames, "an echo reply", |f| f.icmp_type == "0");
+}
+
+/// Device and capture problems end `serve` with one line and status 1.
+#[test]
+fn serve_device_errors_are_one_line() {
+    let test = "serve_device_errors_are_one_line";
+    if let Some(why) = unavailable(&[]) {
+        return skip(test, &why);
+    }
+    let ns = NetNs::new();
+    ns.add_tap(TAP, KERNEL_CIDR);
+    let cases: [(&[&str], &str); 2] = [
+        // A TAP device opened as TUN: the kernel refuses (EINVAL).
+        (
+            &["serve", "--tun", TAP, "--addr", OURS_CIDR],
+            "not a TUN device",
+        ),
+        (
+            &[
+                "serve",
+                "--tap",
+                TAP,
+                "--addr",
+                OURS_CIDR,
+                "--pcap",
+                "/nonexistent-dir/x.pcap",
+            ],
+            "pcap",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = ns.run(sockstack(), args, RUN_LIMIT);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(out.status.code(), Some(1), "{args:?}\n{}", out.describe());
+        assert_eq!(lines.len(), 1, "{args:?}\n{}", out.describe());
+        assert!(lines[0].contains(needle), "{args:?}: {}", lines[0]);
+    }
 }

@@ -63,6 +63,14 @@ fn check_dest(addr: AddrPrefix, args: &PingArgs) -> Result<(), CliError> {
             args.dest
         )));
     }
+    // No gateway on the command line: only on-link destinations are
+    // reachable, as ping(8) finds out from connect(2) before printing.
+    if !addr.contains(args.dest) {
+        return Err(CliError::Runtime(format!(
+            "ping: connect: Network is unreachable ({} is not on {addr})",
+            args.dest
+        )));
+    }
     Ok(())
 }
 
@@ -75,7 +83,7 @@ fn on_tap(
 ) -> Result<crate::ping_report::PingStats, CliError> {
     check_dest(addr, args)?;
     let link = TapLink::open(name).map_err(|e| device::open_error(&e))?;
-    device::wait_until_up(link.name(), device::UP_LIMIT);
+    device::expect_up("TAP", link.name());
     let mut cfg = StackConfig::ethernet(device::random_mac(), addr.addr, addr.prefix_len);
     cfg.seed = device::random_seed();
     let host = Host::spawn("ping", Stack::new(cfg), link)
@@ -98,12 +106,6 @@ fn in_memory(
     out: &mut impl Write,
 ) -> Result<crate::ping_report::PingStats, CliError> {
     check_dest(addr, args)?;
-    if !addr.contains(args.dest) {
-        return Err(CliError::Usage(format!(
-            "with --memory, DEST is the second in-memory host and must be on {addr} \
-             (or give --addr on DEST's subnet)"
-        )));
-    }
     let (la, lb) = memory::pair(WireConfig::ethernet().with_delay(MEMORY_DELAY));
     let mut net = VirtualNet::new();
     let host = |last: u8, ip, seed| {

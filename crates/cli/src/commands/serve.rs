@@ -40,7 +40,7 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
                 let tap = TapLink::open(name)
                     .map_err(|e| device::open_error(&e))?
                     .with_mtu(args.mtu);
-                device::wait_until_up(tap.name(), device::UP_LIMIT);
+                device::expect_up("TAP", tap.name());
                 let mac = args.mac.unwrap_or_else(device::random_mac);
                 let cfg = StackConfig::ethernet(mac, args.addr.addr, args.addr.prefix_len);
                 (format!("TAP {} ({mac})", tap.name()), Box::new(tap), cfg)
@@ -49,7 +49,7 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
                 let tun = TunLink::open(name)
                     .map_err(|e| device::open_error(&e))?
                     .with_mtu(args.mtu);
-                device::wait_until_up(tun.name(), device::UP_LIMIT);
+                device::expect_up("TUN", tun.name());
                 let cfg = StackConfig::ip(args.addr.addr, args.addr.prefix_len);
                 (format!("TUN {}", tun.name()), Box::new(tun), cfg)
             }

@@ -92,11 +92,20 @@ impl NetNs {
     /// A persistent TAP device `ifname` inside the namespace, up, with the
     /// kernel's address `kernel_addr` (must be in 198.18.0.0/15).
     pub fn add_tap(&self, ifname: &str, kernel_addr: &str) {
+        self.add_tuntap("tap", ifname, kernel_addr);
+    }
+
+    /// The same with a TUN device (bare IP packets, no ARP).
+    pub fn add_tun(&self, ifname: &str, kernel_addr: &str) {
+        self.add_tuntap("tun", ifname, kernel_addr);
+    }
+
+    fn add_tuntap(&self, mode: &str, ifname: &str, kernel_addr: &str) {
         assert!(
             in_benchmark_range(kernel_addr),
             "test addresses must be in 198.18.0.0/15, not {kernel_addr}"
         );
-        self.ip(&["tuntap", "add", "dev", ifname, "mode", "tap"]);
+        self.ip(&["tuntap", "add", "dev", ifname, "mode", mode]);
         self.ip(&["addr", "add", kernel_addr, "dev", ifname]);
         self.ip(&["link", "set", ifname, "up"]);
     }
