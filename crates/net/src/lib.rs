@@ -4,6 +4,9 @@
 //! pcap, impairment), the runtime that drives a `sockstack_proto::Stack`
 //! with a clock, and the socket facade.
 
+// Unsafe code lives only in `link/sys.rs` (STYLE.md 11), which opts in.
+#![deny(unsafe_code)]
+
 pub use sockstack_proto as proto;
 
 pub mod link;

@@ -159,6 +159,18 @@ impl<L: Link> Captured<L> {
         let writer = PcapWriter::create(path, LinkType::for_medium(inner.medium()))?;
         Ok(Captured::new(inner, writer))
     }
+
+    /// Like [`Captured::create`], with wall-clock timestamps for a link driven
+    /// by a real-clock host on `clock`.
+    pub fn create_wall_clock(
+        inner: L,
+        path: impl AsRef<Path>,
+        clock: &crate::runtime::RealClock,
+    ) -> io::Result<Self> {
+        let writer = PcapWriter::create(path, LinkType::for_medium(inner.medium()))?
+            .with_time_offset(clock.unix_offset());
+        Ok(Captured::new(inner, writer))
+    }
 }
 
 impl<L: Link, W: Write> Captured<L, W> {

@@ -183,3 +183,33 @@ impl Link for TapLink {
         self.dev.stats()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(errno: i32) -> String {
+        open_error(TunKind::Tap, "tap9", io::Error::from_raw_os_error(errno)).to_string()
+    }
+
+    #[test]
+    fn open_errors_name_the_device_and_the_cause() {
+        assert_eq!(
+            msg(libc::EPERM),
+            "opening TAP device \"tap9\": needs root or CAP_NET_ADMIN"
+        );
+        assert!(msg(libc::EACCES).ends_with("needs root or CAP_NET_ADMIN"));
+        assert!(msg(libc::ENOENT).contains("/dev/net/tun is missing"));
+        assert!(msg(libc::EBUSY).contains("busy"));
+        assert!(msg(libc::EINVAL).contains("not a TAP device"));
+        let other = open_error(
+            TunKind::Tun,
+            "tun1",
+            io::Error::from_raw_os_error(libc::ENOMEM),
+        );
+        assert!(other
+            .to_string()
+            .starts_with("opening TUN device \"tun1\": "));
+        assert_eq!(other.kind(), io::ErrorKind::OutOfMemory);
+    }
+}

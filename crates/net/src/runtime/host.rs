@@ -271,11 +271,15 @@ fn run(shared: &Shared, link: &mut dyn Link) -> io::Result<()> {
             }
             more |= sent == BATCH;
             changed |= sent > 0;
+            if changed {
+                // Under the stack lock, so a waiter that checks link counters
+                // in `wait_until` cannot miss the notification below.
+                *shared.link_stats.lock().unwrap_or_else(|e| e.into_inner()) = link.stats();
+            }
             stack.poll_at()
         };
         link.flush(now)?;
         if changed {
-            *shared.link_stats.lock().unwrap_or_else(|e| e.into_inner()) = link.stats();
             shared.changed.notify_all();
         }
         if more {

@@ -10,6 +10,7 @@
 //! run depends only on its inputs and seeds. Link errors (memory links have
 //! none) are logged and counted, not returned.
 
+use std::any::Any;
 use std::collections::VecDeque;
 
 use sockstack_proto::{Duration, Instant, Stack};
@@ -31,10 +32,35 @@ impl HostId {
     }
 }
 
+/// A link the net can also hand back as its concrete type.
+trait AnyLink: Link {
+    fn as_link(&self) -> &dyn Link;
+    fn as_link_mut(&mut self) -> &mut dyn Link;
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Link + 'static> AnyLink for T {
+    fn as_link(&self) -> &dyn Link {
+        self
+    }
+    fn as_link_mut(&mut self) -> &mut dyn Link {
+        self
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
 struct VirtualHost {
     name: String,
     stack: Stack,
-    link: Box<dyn Link>,
+    /// Deref explicitly (`(*link).as_any()`): `Box<dyn AnyLink>` is itself
+    /// an `AnyLink`, so method syntax on the box would downcast the box.
+    link: Box<dyn AnyLink>,
 }
 
 type Action = Box<dyn FnOnce(&mut VirtualNet)>;
@@ -46,6 +72,8 @@ struct Scheduled {
 }
 
 /// Hosts on memory links under one virtual clock. See the module doc.
+///
+/// Accessors taking a [`HostId`] panic when given an id from another net.
 pub struct VirtualNet {
     now: Instant,
     hosts: Vec<VirtualHost>,
@@ -120,10 +148,19 @@ impl VirtualNet {
         &mut self.host_mut(id).stack
     }
     pub fn link(&self, id: HostId) -> &dyn Link {
-        self.host(id).link.as_ref()
+        (*self.host(id).link).as_link()
     }
+    /// Send on a host's link directly (inject frames) between steps.
     pub fn link_mut(&mut self, id: HostId) -> &mut dyn Link {
-        self.host_mut(id).link.as_mut()
+        (*self.host_mut(id).link).as_link_mut()
+    }
+    /// The link as the concrete type it was added as, e.g.
+    /// `net.link_as::<Impaired<MemoryLink>>(a).map(|l| l.tx_stats())`.
+    pub fn link_as<T: Link + 'static>(&self, id: HostId) -> Option<&T> {
+        (*self.host(id).link).as_any().downcast_ref()
+    }
+    pub fn link_as_mut<T: Link + 'static>(&mut self, id: HostId) -> Option<&mut T> {
+        (*self.host_mut(id).link).as_any_mut().downcast_mut()
     }
 
     /// Steps taken so far.

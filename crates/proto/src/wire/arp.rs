@@ -117,11 +117,13 @@ impl ArpRepr {
 impl fmt::Display for ArpRepr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.operation {
-            ArpOperation::Request => write!(
-                f,
-                "ARP, Request who-has {} tell {}, length {}",
-                self.target_ip, self.sender_ip, PACKET_LEN
-            ),
+            ArpOperation::Request => {
+                write!(f, "ARP, Request who-has {}", self.target_ip)?;
+                if self.target_mac != MacAddr([0; 6]) {
+                    write!(f, " ({})", self.target_mac)?;
+                }
+                write!(f, " tell {}, length {}", self.sender_ip, PACKET_LEN)
+            }
             ArpOperation::Reply => write!(
                 f,
                 "ARP, Reply {} is-at {}, length {}",

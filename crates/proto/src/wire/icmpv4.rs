@@ -166,7 +166,9 @@ pub enum Icmpv4Repr<'a> {
 
 impl<'a> Icmpv4Repr<'a> {
     /// `Unsupported` for message types not listed above.
-    pub fn parse(packet: &'a Icmpv4Packet<&'a [u8]>) -> Result<Icmpv4Repr<'a>, WireError> {
+    ///
+    /// The packet view may be a temporary: the result borrows only the bytes.
+    pub fn parse(packet: &Icmpv4Packet<&'a [u8]>) -> Result<Icmpv4Repr<'a>, WireError> {
         let rest: &'a [u8] = packet.bytes.get(HEADER_LEN..).unwrap_or(&[]);
         match packet.msg_type() {
             TYPE_ECHO_REQUEST => Ok(Icmpv4Repr::EchoRequest {

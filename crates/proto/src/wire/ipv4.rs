@@ -93,6 +93,20 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
         }
         Ok(Ipv4Packet { bytes })
     }
+    /// Parse the datagram quoted in an ICMP error (RFC 792: the header plus
+    /// at least 8 bytes of its payload). Like `parse`, except that the total
+    /// length may exceed the buffer: `payload` and `as_bytes` then hold what
+    /// was quoted.
+    pub fn parse_quoted(bytes: B) -> Result<Self, WireError> {
+        match Ipv4Packet::parse(bytes.as_ref()) {
+            Ok(_) => Ok(Ipv4Packet { bytes }),
+            // With 20 bytes present, `Truncated` can only mean the total length.
+            Err(WireError::Truncated) if bytes.as_ref().len() >= MIN_HEADER_LEN => {
+                Ok(Ipv4Packet { bytes })
+            }
+            Err(e) => Err(e),
+        }
+    }
     /// True when the header checksum verifies (RFC 791 3.1).
     pub fn verify_checksum(&self) -> bool {
         checksum::fold(checksum::sum(self.header(), 0)) == 0xffff
@@ -150,14 +164,12 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
     }
     /// The bytes after the header, up to the total length.
     pub fn payload(&self) -> &[u8] {
-        self.bytes
-            .as_ref()
-            .get(self.header_len()..self.total_len())
-            .unwrap_or(&[])
+        self.as_bytes().get(self.header_len()..).unwrap_or(&[])
     }
     /// The header and payload, up to the total length.
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.as_ref().get(..self.total_len()).unwrap_or(&[])
+        let b = self.bytes.as_ref();
+        b.get(..self.total_len().min(b.len())).unwrap_or(&[])
     }
     pub fn into_inner(self) -> B {
         self.bytes

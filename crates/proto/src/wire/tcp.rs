@@ -358,7 +358,8 @@ impl<'a> TcpRepr<'a> {
     }
     /// Read the header and options. Of repeated options the last wins; more
     /// than `MAX_SACK_BLOCKS` blocks cannot occur (the SACK length is checked).
-    pub fn parse(packet: &'a TcpPacket<&'a [u8]>) -> TcpRepr<'a> {
+    /// The packet view may be a temporary: the result borrows only the bytes.
+    pub fn parse(packet: &TcpPacket<&'a [u8]>) -> TcpRepr<'a> {
         let b: &'a [u8] = packet.bytes;
         let hl = packet.header_len();
         let mut r = TcpRepr::new(
@@ -539,10 +540,14 @@ impl fmt::Display for TcpLine<'_, '_> {
 /// `emit` would lay them out.
 impl fmt::Display for TcpRepr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Flags [{}], seq {}", self.flags, self.seq.0)?;
-        if !self.payload.is_empty() {
-            let end = self.seq.0.wrapping_add(self.payload.len() as u32);
-            write!(f, ":{end}")?;
+        write!(f, "Flags [{}]", self.flags)?;
+        // tcpdump shows seq only when the segment takes sequence space or is a RST.
+        if !self.payload.is_empty() || self.flags.syn() || self.flags.fin() || self.flags.rst() {
+            write!(f, ", seq {}", self.seq.0)?;
+            if !self.payload.is_empty() {
+                let end = self.seq.0.wrapping_add(self.payload.len() as u32);
+                write!(f, ":{end}")?;
+            }
         }
         if self.flags.ack() {
             write!(f, ", ack {}", self.ack.0)?;
