@@ -66,7 +66,7 @@ pub fn story(seed: u64, pcap: Option<&Path>, out: &mut impl Write) -> Result<(),
     };
     let mut net = VirtualNet::new();
     let a = net.add_host("a", host(1, A, 10), a_link);
-    net.add_host("b", host(2, B, 20), b_link);
+    let b = net.add_host("b", host(2, B, 20), b_link);
 
     writeln!(
         out,
@@ -100,11 +100,18 @@ pub fn story(seed: u64, pcap: Option<&Path>, out: &mut impl Write) -> Result<(),
         pinger::run(&mut t, &plan, &mut transcript, &|| false)?
     };
     transcript.drain().map_err(io_err)?;
+    let lost = |id| {
+        net.link_as::<Impaired<Box<dyn Link>>>(id)
+            .map(|l| l.tx_stats())
+            .map_or((0, 0), |s| (s.frames, s.lost))
+    };
+    let ((a_sent, a_lost), (b_sent, b_lost)) = (lost(a), lost(b));
     let st = net.stack(a).stats();
     writeln!(
         out,
-        "\nhost a: {} ARP requests sent, {} ARP replies received, {} echo replies",
-        st.arp.tx_requests, st.arp.rx_replies, stats.received
+        "\nwire: a sent {a_sent} frames ({a_lost} lost), b sent {b_sent} frames ({b_lost} lost)\n\
+         host a: {} ARP requests sent, {} ARP replies received; {} of {} echo requests answered",
+        st.arp.tx_requests, st.arp.rx_replies, stats.received, stats.transmitted
     )
     .map_err(io_err)?;
     if let Some(path) = pcap {

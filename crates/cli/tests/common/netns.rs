@@ -57,7 +57,7 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn has_tool(tool: &str, probe: &[&str]) -> bool {
+pub fn has_tool(tool: &str, probe: &[&str]) -> bool {
     run_within(Command::new(tool).args(probe), Duration::from_secs(10)).is_ok()
 }
 
