@@ -92,7 +92,7 @@ fuzz_target!(|steps: Vec<Step>| {
             } => {
                 let msg = echo_request(usize::from(len % 9000), 0x1000 | u16::from(ident));
                 let n = usize::from(pieces % 8) + 1;
-                let chunk = (msg.len().div_ceil(n) + 7) / 8 * 8;
+                let chunk = msg.len().div_ceil(n).div_ceil(8) * 8;
                 let parts: Vec<(usize, &[u8])> = msg
                     .chunks(chunk.max(8))
                     .enumerate()

@@ -295,8 +295,7 @@ impl Stack {
         let mut ip = Ipv4Repr::new(eg.src, eg.dst, eg.protocol, eg.len);
         ip.ttl = eg.ttl;
         ip.dont_frag = eg.dont_frag;
-        ip.ident = self.ident.wrapping_add(1);
-        self.ident = ip.ident;
+        ip.ident = self.next_ident();
         let Some(h) = buf.get_mut(l2..l2 + hl) else {
             return SocketStep::Idle;
         };
