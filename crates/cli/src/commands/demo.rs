@@ -109,8 +109,8 @@ pub fn story(seed: u64, pcap: Option<&Path>, out: &mut impl Write) -> Result<(),
     let st = net.stack(a).stats();
     writeln!(
         out,
-        "\nwire: a sent {a_sent} frames ({a_lost} lost), b sent {b_sent} frames ({b_lost} lost)\n\
-         host a: {} ARP requests sent, {} ARP replies received; {} of {} echo requests answered",
+        "\nwire: frames sent by a {a_sent} (lost {a_lost}), by b {b_sent} (lost {b_lost})\n\
+         host a: ARP requests sent {}, ARP replies received {}; echo requests answered {} of {}",
         st.arp.tx_requests, st.arp.rx_replies, stats.received, stats.transmitted
     )
     .map_err(io_err)?;
