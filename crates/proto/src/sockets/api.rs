@@ -483,6 +483,22 @@ impl SocketSet {
         self.user_sock(h)?.conn.as_ref()?.error
     }
 
+    /// Everything written has been acknowledged, including our FIN if one
+    /// was queued (for SO_LINGER {on, N}: `shutdown(Write)`, wait for this
+    /// or N seconds, then `close` or `abort`). True for a closed connection.
+    pub fn send_drained(&self, h: SocketHandle) -> Option<bool> {
+        let s = self.user_sock(h)?;
+        Some(match &s.conn {
+            None => true,
+            Some(c) => {
+                c.state == State::Closed
+                    || (c.snd_buf.is_empty()
+                        && c.snd_una == c.snd_max
+                        && (!c.fin_queued || c.fin_acked()))
+            }
+        })
+    }
+
     /// TCP_INFO.
     pub fn info(&self, h: SocketHandle) -> Option<TcpInfo> {
         let s = self.user_sock(h)?;

@@ -155,6 +155,8 @@ pub(crate) struct Connection {
     pub(crate) delack_at: Option<Instant>,
     pub(crate) ack_now: bool,
     pub(crate) quickacks: u32,
+    /// When we last answered an out-of-window segment (rate limit).
+    pub(crate) last_oow_ack: Option<Instant>,
     /// When the peer last sent us anything (Linux `rcv_tstamp`).
     pub(crate) last_rcv: Instant,
     /// Next keepalive probe (RFC 1122 4.2.3.6), when SO_KEEPALIVE is on.
@@ -250,6 +252,7 @@ impl Connection {
             delack_at: None,
             ack_now: false,
             quickacks: p.quickacks,
+            last_oow_ack: None,
             last_rcv: Instant::ZERO,
             keepalive_at: None,
             keepalive_probes: 0,
