@@ -4,4 +4,13 @@
 //! pcap, impairment), the runtime that drives a `sockstack_proto::Stack`
 //! with a clock, and the socket facade.
 
+// Unsafe code lives only in `link/sys.rs` (STYLE.md 11), which opts in.
+#![deny(unsafe_code)]
+
 pub use sockstack_proto as proto;
+
+pub mod link;
+pub mod runtime;
+
+pub use link::{Link, LinkStats, Waker};
+pub use runtime::{Host, HostId, RealClock, VirtualNet};

@@ -1,0 +1,195 @@
+//! Links: where a stack's frames go in and out.
+//!
+//! CONTRACT: a [`Link`] moves whole frames (Ethernet II or bare IPv4, per
+//! [`Link::medium`]). `send` and `recv` never block. A driver (the real-clock
+//! runtime or the virtual-time driver) uses them like this, once per
+//! iteration:
+//!
+//! 1. `recv` until it returns `Ok(None)`, handing each frame to the stack;
+//! 2. `send` every frame the stack produces;
+//! 3. `flush(now)` so time-driven work inside the link happens (delayed frames
+//!    released, pcap records written out);
+//! 4. sleep until [`Link::raw_fd`] is readable, the [`Waker`] given through
+//!    [`Link::set_waker`] rings, or [`Link::next_event`] is reached.
+//!
+//! Every `now` is the driver's clock (proto's [`Instant`]); memory links and
+//! impairments schedule deliveries in that clock, so all endpoints of one
+//! memory link must be driven from the same clock (the virtual net, or real
+//! hosts sharing [`crate::runtime::RealClock::shared`]).
+//!
+//! Wrappers compose: `Captured<Impaired<TapLink>>` records what the stack
+//! sends and receives; `Impaired<Captured<TapLink>>` records the wire.
+//!
+//! ```
+//! use sockstack::link::impair::Impaired;
+//! use sockstack::link::memory::{self, WireConfig};
+//! use sockstack::link::Link;
+//! use sockstack::proto::{Duration, Instant};
+//!
+//! let wire = WireConfig::ethernet().with_delay(Duration::from_millis(2)).with_bandwidth(10_000_000);
+//! let (a, mut b) = memory::pair(wire);
+//! let mut a = Impaired::new(a, "loss=0.1,seed=7".parse().unwrap());
+//! a.send(Instant::ZERO, &[0u8; 60]).unwrap();
+//! let mut buf = vec![0u8; b.frame_capacity()];
+//! // Delivered after 48 us on the wire plus 2 ms, unless the seed lost it.
+//! if let Some(at) = b.next_event() {
+//!     assert_eq!(at, Instant::from_micros(2048));
+//!     assert_eq!(b.recv(at, &mut buf).unwrap(), Some(60));
+//! }
+//! ```
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+use sockstack_proto::{Instant, Medium};
+
+pub mod impair;
+pub mod memory;
+pub mod pcap;
+#[allow(unsafe_code)] // the one module allowed to call into libc
+pub(crate) mod sys;
+pub mod tap;
+pub mod tun;
+
+/// Bytes of link header before the IP packet for `medium`.
+pub const fn link_header_len(medium: Medium) -> usize {
+    match medium {
+        Medium::Ethernet => 14,
+        Medium::Ip => 0,
+    }
+}
+
+/// Frame counters every link keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Frames accepted by `send`.
+    pub tx_frames: u64,
+    pub tx_bytes: u64,
+    /// Frames returned by `recv`.
+    pub rx_frames: u64,
+    pub rx_bytes: u64,
+    /// Frames given to `send` that never left: queue full, oversize, device busy.
+    pub tx_dropped: u64,
+    /// Frames that arrived but were dropped before `recv` (receive queue full).
+    pub rx_dropped: u64,
+}
+
+/// A frame-level network attachment. See the module doc for the contract.
+pub trait Link: Send {
+    /// What the frames carry.
+    fn medium(&self) -> Medium;
+
+    /// IP MTU: the largest IP packet one frame carries. A `recv` buffer of
+    /// [`Link::frame_capacity`] bytes always holds a whole frame.
+    fn mtu(&self) -> usize;
+
+    /// Largest frame, link header included.
+    fn frame_capacity(&self) -> usize {
+        self.mtu() + link_header_len(self.medium())
+    }
+
+    /// Queue one frame for transmission. A frame the link cannot carry (too
+    /// big, queue full) is dropped and counted in `tx_dropped`, not an error;
+    /// errors mean the link itself failed.
+    fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()>;
+
+    /// Copy the next deliverable frame into `buf` and return its length;
+    /// `Ok(None)` when nothing is deliverable at `now`. A frame longer than
+    /// `buf` is truncated (give a buffer of `frame_capacity()`).
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>>;
+
+    /// Do time-driven work due at `now` (release delayed frames, write out
+    /// capture records). Drivers call it once per iteration, after sending.
+    fn flush(&mut self, _now: Instant) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Earliest time at which `recv` or `flush` has work that is not signalled
+    /// through the fd or the waker (a frame in flight on a memory link, a
+    /// delayed frame in an impairment). `None`: nothing scheduled.
+    fn next_event(&self) -> Option<Instant> {
+        None
+    }
+
+    /// A file descriptor that becomes readable when `recv` may return a frame
+    /// (TAP, TUN). `None` for links that signal through the waker instead.
+    fn raw_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    /// Register the bell to ring when a frame is queued for this endpoint by
+    /// another thread (memory links). Links with an fd may ignore it.
+    fn set_waker(&mut self, _waker: Waker) {}
+
+    /// Counters so far.
+    fn stats(&self) -> LinkStats;
+}
+
+impl<L: Link + ?Sized> Link for Box<L> {
+    fn medium(&self) -> Medium {
+        (**self).medium()
+    }
+    fn mtu(&self) -> usize {
+        (**self).mtu()
+    }
+    fn frame_capacity(&self) -> usize {
+        (**self).frame_capacity()
+    }
+    fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        (**self).send(now, frame)
+    }
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        (**self).recv(now, buf)
+    }
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        (**self).flush(now)
+    }
+    fn next_event(&self) -> Option<Instant> {
+        (**self).next_event()
+    }
+    fn raw_fd(&self) -> Option<RawFd> {
+        (**self).raw_fd()
+    }
+    fn set_waker(&mut self, waker: Waker) {
+        (**self).set_waker(waker)
+    }
+    fn stats(&self) -> LinkStats {
+        (**self).stats()
+    }
+}
+
+/// A wake-up bell shared between threads (an eventfd underneath). The
+/// real-clock runtime polls [`Waker::raw_fd`] next to the link's own fd.
+#[derive(Debug, Clone)]
+pub struct Waker {
+    inner: Arc<sys::EventFd>,
+}
+
+impl Waker {
+    pub fn new() -> io::Result<Waker> {
+        Ok(Waker {
+            inner: Arc::new(sys::EventFd::new()?),
+        })
+    }
+    /// Ring: the waiter's poll returns. Cheap, never blocks.
+    pub fn wake(&self) {
+        self.inner.wake();
+    }
+    /// Clear pending rings (the waiter calls this after waking).
+    pub fn drain(&self) {
+        self.inner.drain();
+    }
+    pub fn raw_fd(&self) -> RawFd {
+        self.inner.raw_fd()
+    }
+}
+
+/// Earlier of two optional deadlines (`None` = never).
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}

@@ -1,0 +1,243 @@
+//! The only unsafe code in sockstack: thin wrappers over Linux system calls.
+//!
+//! CONTRACT: every function here takes and returns safe Rust types (`OwnedFd`,
+//! slices, `io::Result`); the unsafe blocks never outlive the call. Errors
+//! carry the raw OS error so callers can map them to clear messages. Nothing
+//! here blocks except [`poll_fds`], which waits at most its timeout.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// Which kind of device `/dev/net/tun` should attach to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TunKind {
+    /// Ethernet frames (IFF_TAP).
+    Tap,
+    /// Bare IP packets (IFF_TUN).
+    Tun,
+}
+
+/// Longest interface name Linux accepts (IFNAMSIZ includes the NUL).
+pub(crate) const MAX_IFNAME_LEN: usize = libc::IFNAMSIZ - 1;
+
+fn last_error() -> io::Error {
+    io::Error::last_os_error()
+}
+
+/// Open `/dev/net/tun` non-blocking and attach it to device `name` (created
+/// if it does not exist; an empty name lets the kernel choose). Returns the
+/// fd and the device name the kernel actually used. No packet-information
+/// header (IFF_NO_PI): reads and writes carry the bare frame.
+pub(crate) fn open_tun(name: &str, kind: TunKind) -> io::Result<(OwnedFd, String)> {
+    if name.len() > MAX_IFNAME_LEN || name.bytes().any(|b| b == 0 || b == b'/') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "invalid interface name {name:?} (at most {MAX_IFNAME_LEN} bytes, no '/' or NUL)"
+            ),
+        ));
+    }
+    let path = c"/dev/net/tun";
+    // SAFETY: `path` is a valid NUL-terminated string; open has no other preconditions.
+    let raw = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(last_error());
+    }
+    // SAFETY: `raw` is a freshly opened fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+
+    // SAFETY: ifreq is plain old data (chars, ints, a union of such); all-zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    let flags = match kind {
+        TunKind::Tap => libc::IFF_TAP,
+        TunKind::Tun => libc::IFF_TUN,
+    } | libc::IFF_NO_PI;
+    // IFF_* fit in 16 bits (the kernel's ifr_flags is a short).
+    req.ifr_ifru.ifru_flags = flags as libc::c_short;
+    // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `req` is,
+    // and `fd` is an open /dev/net/tun descriptor.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF as _, &mut req) };
+    if rc < 0 {
+        return Err(last_error());
+    }
+    let actual: Vec<u8> = req
+        .ifr_name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Ok((fd, String::from_utf8_lossy(&actual).into_owned()))
+}
+
+/// Read one frame; `Ok(None)` when nothing is queued (EAGAIN).
+pub(crate) fn read_nonblocking(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        // SAFETY: `buf` is a valid writable region of `buf.len()` bytes for the whole call.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            // n >= 0 and at most buf.len(), so it fits in usize.
+            return Ok(Some(n as usize));
+        }
+        let err = last_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(None),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Write one frame; `Ok(false)` when the device would block (frame not sent).
+pub(crate) fn write_nonblocking(fd: RawFd, frame: &[u8]) -> io::Result<bool> {
+    loop {
+        // SAFETY: `frame` is a valid readable region of `frame.len()` bytes for the whole call.
+        let n = unsafe { libc::write(fd, frame.as_ptr().cast(), frame.len()) };
+        if n >= 0 {
+            return Ok(true);
+        }
+        let err = last_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(false),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Wait until one of `fds` is readable or `timeout` passes (`None`: forever).
+/// Returns true when some fd is ready. EINTR counts as a (spurious) wake-up.
+pub(crate) fn poll_fds(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<bool> {
+    let mut pfds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; 4];
+    let count = fds.len().min(pfds.len());
+    for (p, &fd) in pfds.iter_mut().zip(fds) {
+        p.fd = fd;
+        p.events = libc::POLLIN;
+    }
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+        // subsec_nanos < 1e9 fits in c_long.
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `pfds` holds `count` initialised pollfd entries; `ts_ptr` is null
+    // or points to `ts`, which lives until the call returns; no signal mask.
+    let rc = unsafe {
+        libc::ppoll(
+            pfds.as_mut_ptr(),
+            count as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
+    };
+    if rc < 0 {
+        let err = last_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(true);
+        }
+        return Err(err);
+    }
+    Ok(rc > 0)
+}
+
+/// A Linux eventfd used as a wake-up bell: any thread rings it, one waiter
+/// polls its fd and drains it.
+#[derive(Debug)]
+pub(crate) struct EventFd {
+    fd: OwnedFd,
+}
+
+impl EventFd {
+    pub(crate) fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd has no memory preconditions.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(last_error());
+        }
+        // SAFETY: `raw` is a freshly created fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(EventFd { fd })
+    }
+
+    /// Ring the bell. Never blocks; a full counter already means "woken".
+    pub(crate) fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own fd.
+        let _ = unsafe {
+            libc::write(
+                self.fd.as_raw_fd(),
+                (&one as *const u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    /// Clear pending wake-ups.
+    pub(crate) fn drain(&self) {
+        let mut value: u64 = 0;
+        // SAFETY: reads at most 8 bytes into a live u64 owned by this frame.
+        let _ = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                (&mut value as *mut u64).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Run `f` on a fresh thread that has joined the network namespace
+/// `/var/run/netns/<ns>` (as created by `ip netns add`). The calling thread
+/// never changes namespace. File descriptors opened by `f` (for instance a
+/// TAP device) stay bound to that namespace after the thread ends.
+pub(crate) fn in_netns<T: Send>(
+    ns: &str,
+    f: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
+    if ns.is_empty() || ns.contains('/') || ns.contains('\0') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid network namespace name {ns:?}"),
+        ));
+    }
+    let path = format!("/var/run/netns/{ns}");
+    let file = File::open(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("network namespace {ns:?} ({path}): {e}")))?;
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(move || {
+            // SAFETY: `file` is an open namespace file; setns only changes this
+            // thread's network namespace (allowed in a multi-threaded process).
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            if rc < 0 {
+                let e = last_error();
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("entering network namespace {ns:?}: {e}"),
+                ));
+            }
+            f()
+        });
+        handle
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("netns worker thread panicked")))
+    })
+}
