@@ -22,7 +22,11 @@ pub mod udp;
 pub use iface::config::Limits;
 pub use raw::RawHandle;
 pub use snapshot::{StatRow, Stats};
-pub use sockets::SocketSet;
+pub use sockets::{
+    AcceptError, BadHandle, BindError, ConnectError, ListenError, Readiness, RecvError, SendError,
+    Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpStats,
+};
 pub use stack::{Medium, Stack, StackConfig};
+pub use tcp::{Profile, State as TcpState, TcpError};
 pub use time::{Duration, Instant};
 pub use udp::UdpHandle;

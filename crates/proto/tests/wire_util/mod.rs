@@ -1,6 +1,8 @@
 //! Shared helpers for the wire tests: fixture loading and a full-frame decoder.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod gen;
+
 use sockstack_proto::wire::*;
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -1,0 +1,561 @@
+//! The public socket API on `SocketSet`, shaped for a BSD facade: every
+//! call takes a handle, returns a small error enum, and never blocks (the
+//! facade blocks by waiting on `events()` and readiness).
+
+use std::net::SocketAddrV4;
+
+use super::{
+    AcceptError, BadHandle, BindError, ConnectError, FourTuple, ListenError, Readiness, RecvError,
+    SendError, Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpSocket,
+    TcpStats,
+};
+use crate::tcp::connection::{ConnParams, Connection};
+use crate::tcp::listener::Listener;
+use crate::tcp::{Profile, State, TcpError};
+use crate::time::{Duration, Instant};
+use crate::wire::Ipv4Addr;
+
+impl SocketSet {
+    /// A new, unbound TCP socket (socket(AF_INET, SOCK_STREAM, 0)).
+    /// `None` when the socket table is full (EMFILE/ENOBUFS).
+    pub fn tcp_socket(&mut self) -> Option<SocketHandle> {
+        let s = TcpSocket::new(&self.profile);
+        self.alloc(s)
+    }
+
+    /// The TCP behaviour profile (Linux defaults). Changing it affects
+    /// connections created afterwards (and timers of existing ones).
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+    pub fn set_profile(&mut self, p: Profile) {
+        self.profile = p;
+    }
+
+    /// Bumps whenever any socket's readiness changes or a socket goes away;
+    /// a runtime wakes its waiters when it moves.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    pub fn tcp_stats(&self) -> &TcpStats {
+        &self.stats
+    }
+
+    /// Sockets alive (including orphans finishing their close).
+    pub fn len(&self) -> usize {
+        self.live
+    }
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    fn user_sock(&self, h: SocketHandle) -> Option<&TcpSocket> {
+        self.sock(h).filter(|s| !s.closed)
+    }
+    fn user_sock_mut(&mut self, h: SocketHandle) -> Option<&mut TcpSocket> {
+        self.sock_mut(h).filter(|s| !s.closed)
+    }
+
+    /// bind(2). Port 0 picks a free ephemeral port.
+    pub fn bind(&mut self, h: SocketHandle, addr: Ipv4Addr, port: u16) -> Result<(), BindError> {
+        let local = self.local_addr;
+        let s = self.user_sock(h).ok_or(BindError::BadHandle)?;
+        if s.bound.is_some() || s.conn.is_some() || s.listener.is_some() {
+            return Err(BindError::Invalid);
+        }
+        if !addr.is_unspecified() && addr != local {
+            return Err(BindError::AddrNotAvail);
+        }
+        let port = if port == 0 {
+            // Linux bind(0) with no port left: EADDRINUSE.
+            self.pick_bind_port(h, addr).ok_or(BindError::AddrInUse)?
+        } else {
+            if self.bind_conflict(h, addr, port) {
+                return Err(BindError::AddrInUse);
+            }
+            port
+        };
+        self.ports.insert(port, h, addr, true);
+        if let Some(s) = self.sock_mut(h) {
+            s.bound = Some((addr, port));
+        }
+        Ok(())
+    }
+
+    /// SO_REUSEADDR.
+    pub fn set_reuse_addr(&mut self, h: SocketHandle, on: bool) -> Result<(), BadHandle> {
+        self.user_sock_mut(h).ok_or(BadHandle)?.reuse_addr = on;
+        Ok(())
+    }
+    pub fn reuse_addr(&self, h: SocketHandle) -> Option<bool> {
+        self.user_sock(h).map(|s| s.reuse_addr)
+    }
+
+    /// listen(2): backlog capped by somaxconn; unbound sockets get an
+    /// ephemeral port. Calling it again updates the backlog.
+    pub fn listen(&mut self, h: SocketHandle, backlog: u32) -> Result<(), ListenError> {
+        let somaxconn = self.profile.somaxconn;
+        let syn_cap = self.profile.max_syn_backlog;
+        let s = self.user_sock_mut(h).ok_or(ListenError::BadHandle)?;
+        if let Some(l) = s.listener.as_mut() {
+            l.set_backlog(backlog, somaxconn);
+            return Ok(());
+        }
+        if s.conn.is_some() {
+            return Err(ListenError::Invalid);
+        }
+        if s.bound.is_none() {
+            self.bind(h, Ipv4Addr::UNSPECIFIED, 0)
+                .map_err(|_| ListenError::AddrInUse)?;
+        }
+        let Some((addr, port)) = self.sock(h).and_then(|s| s.bound) else {
+            return Err(ListenError::Invalid);
+        };
+        // Linux re-checks at listen(): two SO_REUSEADDR sockets may share a
+        // port until one listens.
+        if self.bind_conflict(h, addr, port) || self.listeners.contains_key(&(addr, port)) {
+            return Err(ListenError::AddrInUse);
+        }
+        self.listeners.insert((addr, port), h);
+        if let Some(s) = self.sock_mut(h) {
+            s.listener = Some(Listener::new(backlog, somaxconn, syn_cap));
+        }
+        self.touch(h);
+        Ok(())
+    }
+
+    /// accept(2): the oldest established connection, sharing our local port.
+    pub fn accept(&mut self, h: SocketHandle) -> Result<SocketHandle, AcceptError> {
+        let s = self.user_sock_mut(h).ok_or(AcceptError::BadHandle)?;
+        let l = s.listener.as_mut().ok_or(AcceptError::Invalid)?;
+        let child = l.accept_queue.pop_front().ok_or(AcceptError::WouldBlock)?;
+        if let Some(c) = self.sock_mut(child) {
+            c.parent = None;
+        }
+        self.touch(h);
+        self.touch(child);
+        Ok(child)
+    }
+
+    /// connect(2), non-blocking: starts the handshake. Progress shows in
+    /// `state`, `readiness` (writable once established) and `take_error`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        addr: Ipv4Addr,
+        port: u16,
+    ) -> Result<(), ConnectError> {
+        self.now = self.now.max(now);
+        let s = self.user_sock(h).ok_or(ConnectError::BadHandle)?;
+        if s.listener.is_some() {
+            return Err(ConnectError::Invalid);
+        }
+        if let Some(c) = &s.conn {
+            match c.state {
+                State::SynSent | State::SynReceived => return Err(ConnectError::InProgress),
+                State::Closed => {}
+                _ => return Err(ConnectError::AlreadyConnected),
+            }
+        }
+        if port == 0 || addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+            return Err(ConnectError::Invalid);
+        }
+        let remote = (addr, port);
+        let local_ip = match s.bound {
+            Some((a, _)) if !a.is_unspecified() => a,
+            _ => self.local_addr,
+        };
+        let (rcvbuf, sndbuf, nodelay, keepalive, user_mss) =
+            (s.rcvbuf, s.sndbuf, s.nodelay, s.keepalive, s.user_mss);
+        let lport = match s.bound {
+            Some((_, p)) => {
+                let t = FourTuple {
+                    local: (local_ip, p),
+                    remote,
+                };
+                if self.conns.contains_key(&t) {
+                    return Err(ConnectError::AddrNotAvail);
+                }
+                p
+            }
+            None => {
+                let p = self
+                    .pick_connect_port(local_ip, remote)
+                    .ok_or(ConnectError::AddrNotAvail)?;
+                self.ports.insert(p, h, local_ip, false);
+                p
+            }
+        };
+        let local = (local_ip, lport);
+        let params = ConnParams {
+            local,
+            remote,
+            iss: self.isn.isn(now, local, remote),
+            ts_offset: self.isn.ts_offset(local, remote),
+            mtu: self.mtu,
+            user_mss,
+            rcvbuf,
+            sndbuf,
+            nodelay,
+            keepalive,
+        };
+        let conn = Connection::connect(&self.profile, &params);
+        self.conns.insert(FourTuple { local, remote }, h);
+        if let Some(s) = self.sock_mut(h) {
+            if s.bound.is_none() {
+                s.bound = Some((local_ip, lport));
+            }
+            s.conn = Some(conn);
+            s.in_demux = true;
+        }
+        self.stats.active_opens += 1;
+        self.touch(h);
+        Ok(())
+    }
+
+    /// send(2): copy as much as fits into the send buffer.
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SendError> {
+        let s = self.user_sock_mut(h).ok_or(SendError::BadHandle)?;
+        let c = s.conn.as_mut().ok_or(SendError::NotConnected)?;
+        if let Some(e) = c.error.take() {
+            self.touch(h);
+            return Err(SendError::Error(e));
+        }
+        match c.state {
+            State::SynSent | State::SynReceived => return Err(SendError::WouldBlock),
+            State::Established | State::CloseWait if !c.fin_queued => {}
+            _ => return Err(SendError::Shutdown),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = c.send(data);
+        if n == 0 {
+            return Err(SendError::WouldBlock);
+        }
+        self.touch(h);
+        Ok(n)
+    }
+
+    fn recv_impl(
+        &mut self,
+        h: SocketHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<usize, RecvError> {
+        let s = self.user_sock_mut(h).ok_or(RecvError::BadHandle)?;
+        let c = s.conn.as_mut().ok_or(RecvError::NotConnected)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = c.recv(buf, peek);
+        if n > 0 {
+            self.touch(h);
+            return Ok(n);
+        }
+        if let Some(e) = c.error {
+            if !peek {
+                c.error = None;
+                self.touch(h);
+            }
+            return Err(RecvError::Error(e));
+        }
+        if c.read_eof() {
+            return Err(RecvError::Eof);
+        }
+        Err(RecvError::WouldBlock)
+    }
+
+    /// recv(2): copy out and consume received bytes. `Err(Eof)` is recv's 0.
+    pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.recv_impl(h, buf, false)
+    }
+
+    /// recv(2) with MSG_PEEK.
+    pub fn peek(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
+        self.recv_impl(h, buf, true)
+    }
+
+    /// shutdown(2).
+    pub fn shutdown(&mut self, h: SocketHandle, how: Shutdown) -> Result<(), ShutdownError> {
+        let s = self.user_sock_mut(h).ok_or(ShutdownError::BadHandle)?;
+        let c = s.conn.as_mut().ok_or(ShutdownError::NotConnected)?;
+        if c.state == State::Closed && c.error.is_none() && !c.aborted && !c.fin_received {
+            return Err(ShutdownError::NotConnected);
+        }
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            c.shutdown_read();
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            c.shutdown_write();
+        }
+        self.touch(h);
+        Ok(())
+    }
+
+    /// close(2): the handle becomes invalid at once. Unread received data
+    /// means RST (RFC 9293 3.6, RFC 2525 2.17); otherwise a FIN follows the
+    /// buffered data and the stack finishes the close (FIN_WAIT, TIME_WAIT).
+    pub fn close(&mut self, h: SocketHandle) -> Result<(), BadHandle> {
+        let fin_timeout = self.profile.fin_timeout;
+        let now = self.now;
+        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        s.closed = true;
+        if s.listener.is_some() {
+            self.free(h);
+            return Ok(());
+        }
+        let Some(c) = s.conn.as_mut() else {
+            self.free(h);
+            return Ok(());
+        };
+        match c.state {
+            State::Closed | State::SynSent | State::Listen => {
+                self.free(h);
+                return Ok(());
+            }
+            _ => {}
+        }
+        if !c.rcv_buf.is_empty() {
+            self.abort_socket(h);
+            return Ok(());
+        }
+        c.orphan = true;
+        c.shut_rd = true;
+        c.shutdown_write();
+        if c.state == State::FinWait2 && c.close_at.is_none() {
+            // Already half-closed: the orphan timeout starts now (the
+            // latest time the stack was driven with).
+            c.close_at = Some(now + fin_timeout);
+        }
+        self.touch(h);
+        Ok(())
+    }
+
+    /// close(2) with SO_LINGER {on, 0}: reset and forget the connection.
+    pub fn abort(&mut self, h: SocketHandle) -> Result<(), BadHandle> {
+        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        s.closed = true;
+        self.abort_socket(h);
+        Ok(())
+    }
+
+    // ----- options --------------------------------------------------------
+
+    /// TCP_NODELAY.
+    pub fn set_nodelay(&mut self, h: SocketHandle, on: bool) -> Result<(), BadHandle> {
+        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        s.nodelay = on;
+        if let Some(c) = s.conn.as_mut() {
+            c.nodelay = on;
+        }
+        self.touch(h);
+        Ok(())
+    }
+    pub fn nodelay(&self, h: SocketHandle) -> Option<bool> {
+        self.user_sock(h).map(|s| s.nodelay)
+    }
+
+    /// SO_KEEPALIVE (recorded; keepalive probes come with a later issue).
+    pub fn set_keepalive(&mut self, h: SocketHandle, on: bool) -> Result<(), BadHandle> {
+        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        s.keepalive = on;
+        if let Some(c) = s.conn.as_mut() {
+            c.keepalive = on;
+        }
+        Ok(())
+    }
+    pub fn keepalive(&self, h: SocketHandle) -> Option<bool> {
+        self.user_sock(h).map(|s| s.keepalive)
+    }
+
+    /// SO_RCVBUF in bytes (no doubling here; the facade may double like Linux).
+    /// Clamped to the profile's range, never below the bytes held.
+    pub fn set_recv_buffer_size(&mut self, h: SocketHandle, size: usize) -> Result<(), BadHandle> {
+        let (lo, hi) = (self.profile.rcvbuf_min, self.profile.rcvbuf_max);
+        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        s.rcvbuf = size.clamp(lo, hi);
+        if let Some(c) = s.conn.as_mut() {
+            if c.assembler.is_empty() {
+                c.rcv_buf.set_capacity(s.rcvbuf);
+            }
+        }
+        self.touch(h);
+        Ok(())
+    }
+    pub fn recv_buffer_size(&self, h: SocketHandle) -> Option<usize> {
+        self.user_sock(h).map(|s| s.rcvbuf)
+    }
+
+    /// SO_SNDBUF in bytes, clamped like SO_RCVBUF.
+    pub fn set_send_buffer_size(&mut self, h: SocketHandle, size: usize) -> Result<(), BadHandle> {
+        let (lo, hi) = (self.profile.sndbuf_min, self.profile.sndbuf_max);
+        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        s.sndbuf = size.clamp(lo, hi);
+        if let Some(c) = s.conn.as_mut() {
+            c.snd_buf.set_capacity(s.sndbuf);
+        }
+        self.touch(h);
+        Ok(())
+    }
+    pub fn send_buffer_size(&self, h: SocketHandle) -> Option<usize> {
+        self.user_sock(h).map(|s| s.sndbuf)
+    }
+
+    /// TCP_MAXSEG: caps the MSS we advertise; takes effect at the next connect/listen.
+    pub fn set_max_segment(&mut self, h: SocketHandle, mss: u16) -> Result<(), BadHandle> {
+        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        s.user_mss = (mss > 0).then_some(mss);
+        Ok(())
+    }
+    /// TCP_MAXSEG as read back: the payload size we send once connected,
+    /// otherwise the configured cap (or the default 536).
+    pub fn max_segment(&self, h: SocketHandle) -> Option<usize> {
+        let s = self.user_sock(h)?;
+        Some(match &s.conn {
+            Some(c) if c.state.is_synchronized() => c.snd_mss,
+            _ => s
+                .user_mss
+                .map_or(usize::from(self.profile.default_mss), usize::from),
+        })
+    }
+
+    // ----- inspection -----------------------------------------------------
+
+    pub fn state(&self, h: SocketHandle) -> Option<State> {
+        self.user_sock(h).map(|s| s.state())
+    }
+
+    /// getsockname(2): (0.0.0.0, 0) when unbound.
+    pub fn local_addr(&self, h: SocketHandle) -> Option<SocketAddrV4> {
+        let s = self.user_sock(h)?;
+        if let Some(c) = &s.conn {
+            return Some(SocketAddrV4::new(c.local.0, c.local.1));
+        }
+        let (a, p) = s.bound.unwrap_or((Ipv4Addr::UNSPECIFIED, 0));
+        Some(SocketAddrV4::new(a, p))
+    }
+
+    /// getpeername(2): `None` when not connected (ENOTCONN) or a bad handle.
+    pub fn peer_addr(&self, h: SocketHandle) -> Option<SocketAddrV4> {
+        let c = self.user_sock(h)?.conn.as_ref()?;
+        if c.state == State::Closed {
+            return None;
+        }
+        Some(SocketAddrV4::new(c.remote.0, c.remote.1))
+    }
+
+    pub fn readiness(&self, h: SocketHandle) -> Option<Readiness> {
+        self.user_sock(h).map(|s| s.readiness())
+    }
+    pub fn readable(&self, h: SocketHandle) -> bool {
+        self.readiness(h).is_some_and(|r| r.readable)
+    }
+    pub fn writable(&self, h: SocketHandle) -> bool {
+        self.readiness(h).is_some_and(|r| r.writable)
+    }
+    pub fn hup(&self, h: SocketHandle) -> bool {
+        self.readiness(h).is_some_and(|r| r.hup)
+    }
+    /// SO_ERROR: the pending error, cleared by reading it.
+    pub fn take_error(&mut self, h: SocketHandle) -> Option<TcpError> {
+        let e = self.user_sock_mut(h)?.conn.as_mut()?.error.take();
+        if e.is_some() {
+            self.touch(h);
+        }
+        e
+    }
+    /// The pending error without clearing it (POLLERR).
+    pub fn error(&self, h: SocketHandle) -> Option<TcpError> {
+        self.user_sock(h)?.conn.as_ref()?.error
+    }
+
+    /// TCP_INFO.
+    pub fn info(&self, h: SocketHandle) -> Option<TcpInfo> {
+        let s = self.user_sock(h)?;
+        let Some(c) = &s.conn else {
+            return Some(TcpInfo {
+                state: Some(s.state()),
+                ..TcpInfo::default()
+            });
+        };
+        Some(TcpInfo {
+            state: Some(c.state),
+            rtt: c.rtt.srtt().unwrap_or(Duration::ZERO),
+            rttvar: c.rtt.rttvar(),
+            rto: c.rtt.backed_off(c.backoff),
+            cwnd: c.cc.cwnd,
+            ssthresh: c.cc.ssthresh,
+            snd_mss: c.snd_mss,
+            rcv_mss: c.rcv_mss,
+            advmss: c.adv_mss,
+            retransmits: c.backoff,
+            total_retrans: c.total_retrans,
+            unacked: c.in_flight(),
+            send_queue: c.snd_buf.len(),
+            recv_queue: c.rcv_buf.len(),
+            snd_wnd: c.snd_wnd,
+            rcv_wnd: c.rcv_nxt.distance_to(c.rcv_adv),
+            snd_wscale: c.snd_wscale,
+            rcv_wscale: c.rcv_wscale,
+            sack: c.sack_ok,
+            timestamps: c.ts_ok,
+        })
+    }
+
+    /// One row per socket (orphans included), for netstat. Scans the table;
+    /// meant for tools, not per-packet paths.
+    pub fn snapshot(&self) -> Vec<TcpRow> {
+        let mut rows = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            let Some(s) = &slot.sock else {
+                continue;
+            };
+            let handle = SocketHandle {
+                index: i as u32,
+                gen: slot.gen,
+            };
+            let unspec = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0);
+            let bound = s.bound.map_or(unspec, |(a, p)| SocketAddrV4::new(a, p));
+            let row = match (&s.listener, &s.conn) {
+                (Some(l), _) => TcpRow {
+                    handle,
+                    proto: "tcp",
+                    local: bound,
+                    remote: unspec,
+                    state: State::Listen,
+                    recv_q: l.accept_queue.len(),
+                    send_q: l.backlog,
+                    syn_queue: l.syn_queue.len(),
+                    orphan: s.closed,
+                },
+                (None, Some(c)) => TcpRow {
+                    handle,
+                    proto: "tcp",
+                    local: SocketAddrV4::new(c.local.0, c.local.1),
+                    remote: SocketAddrV4::new(c.remote.0, c.remote.1),
+                    state: c.state,
+                    recv_q: c.rcv_buf.len(),
+                    send_q: c.snd_buf.len(),
+                    syn_queue: 0,
+                    orphan: s.closed,
+                },
+                (None, None) => TcpRow {
+                    handle,
+                    proto: "tcp",
+                    local: bound,
+                    remote: unspec,
+                    state: State::Closed,
+                    recv_q: 0,
+                    send_q: 0,
+                    syn_queue: 0,
+                    orphan: s.closed,
+                },
+            };
+            rows.push(row);
+        }
+        rows
+    }
+}

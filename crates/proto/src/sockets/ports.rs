@@ -1,0 +1,131 @@
+//! Port bookkeeping: which sockets hold which local port, bind conflicts
+//! (Linux `inet_csk_bind_conflict` rules for SO_REUSEADDR) and ephemeral
+//! port selection (RFC 6056 algorithm 4, "double-hash", like Linux
+//! `__inet_hash_connect`). Binding scans one port's bucket or the ephemeral
+//! range; neither happens per packet.
+
+use std::collections::HashMap;
+
+use super::{FourTuple, SocketHandle, SocketSet};
+use crate::wire::Ipv4Addr;
+
+/// Size of RFC 6056's perturbation table.
+const TABLE_SIZE: usize = 256;
+
+/// One holder of a port.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PortUse {
+    pub addr: Ipv4Addr,
+    /// bind() by the user (versus autobind by connect or an accepted child).
+    pub explicit: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Ports {
+    map: HashMap<u16, HashMap<SocketHandle, PortUse>>,
+    table: Vec<u32>,
+}
+
+impl Ports {
+    pub(crate) fn new() -> Self {
+        Ports {
+            map: HashMap::new(),
+            table: vec![0; TABLE_SIZE],
+        }
+    }
+
+    pub(crate) fn insert(&mut self, port: u16, h: SocketHandle, addr: Ipv4Addr, explicit: bool) {
+        self.map
+            .entry(port)
+            .or_default()
+            .insert(h, PortUse { addr, explicit });
+    }
+
+    pub(crate) fn remove(&mut self, port: u16, h: SocketHandle) {
+        if let Some(b) = self.map.get_mut(&port) {
+            b.remove(&h);
+            if b.is_empty() {
+                self.map.remove(&port);
+            }
+        }
+    }
+
+    fn bucket(&self, port: u16) -> Option<&HashMap<SocketHandle, PortUse>> {
+        self.map.get(&port)
+    }
+}
+
+fn overlap(a: Ipv4Addr, b: Ipv4Addr) -> bool {
+    a.is_unspecified() || b.is_unspecified() || a == b
+}
+
+impl SocketSet {
+    /// Would `h` (with its SO_REUSEADDR flag) conflict on (addr, port)?
+    /// Linux: no conflict only when both sockets set SO_REUSEADDR and the
+    /// other one is not listening.
+    pub(crate) fn bind_conflict(&self, h: SocketHandle, addr: Ipv4Addr, port: u16) -> bool {
+        let reuse = self.sock(h).is_some_and(|s| s.reuse_addr);
+        let Some(bucket) = self.ports.bucket(port) else {
+            return false;
+        };
+        bucket.iter().any(|(&other, u)| {
+            if other == h || !overlap(addr, u.addr) {
+                return false;
+            }
+            match self.sock(other) {
+                Some(o) => !(reuse && o.reuse_addr && o.listener.is_none()),
+                None => false,
+            }
+        })
+    }
+
+    /// A free port for bind(port 0): random start, then sequential (Linux
+    /// `inet_csk_find_open_port`). `None` when every port is taken.
+    pub(crate) fn pick_bind_port(&mut self, h: SocketHandle, addr: Ipv4Addr) -> Option<u16> {
+        let (lo, hi) = self.profile.ephemeral_ports;
+        let n = u32::from(hi.checked_sub(lo)?) + 1;
+        let start = self.random_u32() % n;
+        (0..n)
+            .map(|i| lo + ((start + i) % n) as u16)
+            .find(|&port| self.ports.bucket(port).is_none() || !self.bind_conflict(h, addr, port))
+    }
+
+    /// RFC 6056 3.3.4 (algorithm 4): an ephemeral port for connect.
+    pub(crate) fn pick_connect_port(
+        &mut self,
+        local: Ipv4Addr,
+        remote: (Ipv4Addr, u16),
+    ) -> Option<u16> {
+        let (lo, hi) = self.profile.ephemeral_ports;
+        let n = u32::from(hi.checked_sub(lo)?) + 1;
+        let offset = self.isn.port_offset(local, remote);
+        let index = (self.isn.port_offset(Ipv4Addr::UNSPECIFIED, remote) as usize) % TABLE_SIZE;
+        let next = self.ports.table.get(index).copied().unwrap_or(0);
+        for i in 0..n {
+            let port = lo + (offset.wrapping_add(next).wrapping_add(i) % n) as u16;
+            // A port bound explicitly is never shared; one used by other
+            // connections is, as long as the 4-tuple differs (Linux).
+            let explicit = self
+                .ports
+                .bucket(port)
+                .is_some_and(|b| b.values().any(|u| u.explicit));
+            let tuple = FourTuple {
+                local: (local, port),
+                remote,
+            };
+            if !explicit && !self.conns.contains_key(&tuple) {
+                let bump = i + 1 + self.rng_small();
+                if let Some(t) = self.ports.table.get_mut(index) {
+                    // RFC 6056: advance by more than one to spread sequences.
+                    *t = t.wrapping_add(bump);
+                }
+                return Some(port);
+            }
+        }
+        None
+    }
+
+    fn rng_small(&mut self) -> u32 {
+        self.random_u32() % 2
+    }
+}

@@ -1,0 +1,224 @@
+//! Plain public types of the socket API: handles, errors, info rows, counters.
+
+use core::fmt;
+use std::net::SocketAddrV4;
+
+use crate::tcp::{State, TcpError};
+use crate::time::Duration;
+
+/// A socket in a `SocketSet`: an index plus a generation, so a handle to a
+/// freed socket never reaches the socket that later reuses the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketHandle {
+    pub(crate) index: u32,
+    pub(crate) gen: u32,
+}
+
+impl fmt::Display for SocketHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}.{}", self.index, self.gen)
+    }
+}
+
+/// The handle names no live socket (EBADF), or a socket the user closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BadHandle;
+
+/// `bind` failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BindError {
+    BadHandle,
+    /// EADDRINUSE: the port is taken (or every ephemeral port is, for port 0).
+    AddrInUse,
+    /// EADDRNOTAVAIL: not one of our addresses.
+    AddrNotAvail,
+    /// EINVAL: already bound, listening or connected.
+    Invalid,
+}
+
+/// `listen` failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenError {
+    BadHandle,
+    /// EADDRINUSE: another socket listens on the same address and port.
+    AddrInUse,
+    /// EINVAL: the socket is connected or connecting.
+    Invalid,
+}
+
+/// `accept` failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AcceptError {
+    BadHandle,
+    /// EAGAIN: no established connection is queued.
+    WouldBlock,
+    /// EINVAL: the socket is not listening.
+    Invalid,
+}
+
+/// `connect` failures (the result of the handshake itself is reported later
+/// through `state`, `take_error` and readiness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectError {
+    BadHandle,
+    /// EALREADY: a connect is in progress.
+    InProgress,
+    /// EISCONN: already connected.
+    AlreadyConnected,
+    /// EADDRNOTAVAIL: no ephemeral port left, or the 4-tuple is in use.
+    AddrNotAvail,
+    /// EINVAL: listening socket, or an unusable remote address/port.
+    Invalid,
+}
+
+/// `send` failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendError {
+    BadHandle,
+    /// EAGAIN: the send buffer is full (or the handshake is still running).
+    WouldBlock,
+    /// ENOTCONN: never connected.
+    NotConnected,
+    /// EPIPE: the write side was shut down or the connection is gone.
+    Shutdown,
+    /// A pending connection error, reported once (ECONNRESET, ETIMEDOUT, ...).
+    Error(TcpError),
+}
+
+/// `recv` / `peek` failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecvError {
+    BadHandle,
+    /// EAGAIN: nothing to read yet.
+    WouldBlock,
+    /// End of stream: recv(2) returns 0.
+    Eof,
+    /// ENOTCONN: never connected (or a listener).
+    NotConnected,
+    /// A pending connection error, reported once (ECONNRESET, ...).
+    Error(TcpError),
+}
+
+/// `shutdown` failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShutdownError {
+    BadHandle,
+    /// ENOTCONN
+    NotConnected,
+}
+
+/// Which half to shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shutdown {
+    Read,
+    Write,
+    Both,
+}
+
+/// poll(2)-style readiness of one socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Readiness {
+    /// POLLIN: data, EOF, a pending error, or (listener) a queued connection.
+    pub readable: bool,
+    /// POLLOUT: room in the send buffer (or a failure to report).
+    pub writable: bool,
+    /// POLLERR: an error is pending.
+    pub error: bool,
+    /// POLLHUP: both directions finished (or never connected).
+    pub hup: bool,
+    /// POLLRDHUP: the peer finished sending.
+    pub rdhup: bool,
+}
+
+impl Readiness {
+    pub(crate) fn bits(self) -> u8 {
+        u8::from(self.readable)
+            | u8::from(self.writable) << 1
+            | u8::from(self.error) << 2
+            | u8::from(self.hup) << 3
+            | u8::from(self.rdhup) << 4
+    }
+}
+
+/// TCP_INFO-like numbers for one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpInfo {
+    pub state: Option<State>,
+    /// Smoothed RTT (zero before the first sample).
+    pub rtt: Duration,
+    pub rttvar: Duration,
+    pub rto: Duration,
+    /// Congestion window and slow-start threshold, in bytes.
+    pub cwnd: usize,
+    pub ssthresh: usize,
+    /// Payload bytes per segment we send / we expect.
+    pub snd_mss: usize,
+    pub rcv_mss: usize,
+    pub advmss: u16,
+    /// Consecutive timeouts on the current segment (tcpi_retransmits).
+    pub retransmits: u32,
+    /// Segments retransmitted over the connection's life.
+    pub total_retrans: u64,
+    /// Bytes sent but not acknowledged.
+    pub unacked: usize,
+    /// Bytes in the send buffer (unsent + unacknowledged).
+    pub send_queue: usize,
+    /// Bytes readable by the application.
+    pub recv_queue: usize,
+    /// Peer's window (scaled) and the window we last offered.
+    pub snd_wnd: usize,
+    pub rcv_wnd: usize,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    pub sack: bool,
+    pub timestamps: bool,
+}
+
+/// One row of `netstat -tan` / `ss -tan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpRow {
+    pub handle: SocketHandle,
+    pub proto: &'static str,
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    pub state: State,
+    /// Connections: bytes unread. Listeners: connections in the accept queue.
+    pub recv_q: usize,
+    /// Connections: bytes not yet acknowledged. Listeners: the backlog.
+    pub send_q: usize,
+    /// Listeners: half-open connections.
+    pub syn_queue: usize,
+    /// Closed by the user; the stack finishes the close.
+    pub orphan: bool,
+}
+
+/// TCP counters (the names of Linux's `/proc/net/snmp` and `netstat -s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpStats {
+    pub active_opens: u64,
+    pub passive_opens: u64,
+    pub attempt_fails: u64,
+    pub estab_resets: u64,
+    pub in_segs: u64,
+    pub out_segs: u64,
+    pub retrans_segs: u64,
+    pub out_rsts: u64,
+    /// Segments that matched no socket.
+    pub no_socket: u64,
+    /// SYNs to a closed port answered with RST.
+    pub closed_port_syns: u64,
+    /// SYNs or final ACKs dropped because the accept queue was full.
+    pub listen_overflows: u64,
+    /// SYNs dropped at a listener for any reason.
+    pub listen_drops: u64,
+    /// Segments dropped by a connection as unacceptable or invalid.
+    pub dropped: u64,
+    /// Connections closed by retransmission timeout.
+    pub timeouts: u64,
+    /// RSTs we could not queue (the reply queue was full).
+    pub rst_queue_full: u64,
+    /// ICMP errors matched to a connection.
+    pub icmp_errors: u64,
+    /// Segments we failed to encode (buffer too small).
+    pub emit_errors: u64,
+}

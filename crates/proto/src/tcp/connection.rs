@@ -1,0 +1,490 @@
+//! One TCP connection: the transmission control block of RFC 9293 3.3.1 and
+//! the calls a user makes on it.
+//!
+//! Contract: a `Connection` never panics and never holds more bytes than its
+//! buffer capacities. Input lives in `input.rs`, output in `output.rs`,
+//! timers in `timers.rs`; all three take the caller's `now` and `Profile`.
+//! The socket layer owns the connection and the demux; when the connection
+//! needs a reset sent for a segment it cannot own, it returns a `RstReply`.
+
+use super::congestion::Congestion;
+use super::rtt::RttEstimator;
+use super::{Profile, SeqNum, State};
+use crate::storage::{Assembler, RingBuffer};
+use crate::time::Instant;
+use crate::wire::{Ipv4Addr, TcpFlags, TcpRepr};
+
+/// Why a connection failed; the facade maps each to an errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpError {
+    /// ECONNREFUSED: RST answering our SYN, or ICMP port/protocol unreachable.
+    Refused,
+    /// ECONNRESET: the peer reset an established connection.
+    Reset,
+    /// ETIMEDOUT: retransmissions exhausted.
+    TimedOut,
+    /// EHOSTUNREACH: ICMP host unreachable (or time exceeded, filtered).
+    HostUnreachable,
+    /// ENETUNREACH: ICMP network unreachable.
+    NetUnreachable,
+}
+
+/// A reset the socket layer must send on the connection's behalf (RFC 9293
+/// 3.10.7): `ack` set means RST|ACK with that acknowledgment number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RstReply {
+    pub seq: SeqNum,
+    pub ack: Option<SeqNum>,
+}
+
+impl RstReply {
+    /// The reset RFC 9293 3.10.7.1 prescribes in answer to `seg`.
+    pub(crate) fn for_segment(seg: &TcpRepr<'_>) -> Self {
+        if seg.flags.ack() {
+            RstReply {
+                seq: seg.ack,
+                ack: None,
+            }
+        } else {
+            RstReply {
+                seq: SeqNum(0),
+                ack: Some(seg.seq + seg.segment_len()),
+            }
+        }
+    }
+}
+
+/// A segment the connection wants sent: the header (payload left empty) plus
+/// where its payload lies in the send buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutSegment {
+    pub repr: TcpRepr<'static>,
+    pub data_off: usize,
+    pub data_len: usize,
+}
+
+/// Options agreed during the handshake.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PeerOptions {
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    pub sack: bool,
+    pub tsval: Option<u32>,
+}
+
+impl PeerOptions {
+    pub(crate) fn of(seg: &TcpRepr<'_>) -> Self {
+        PeerOptions {
+            mss: seg.mss,
+            wscale: seg.window_scale,
+            sack: seg.sack_permitted,
+            tsval: seg.timestamp.map(|t| t.tsval),
+        }
+    }
+}
+
+/// The per-connection state (RFC 9293 3.3.1 names).
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    pub(crate) state: State,
+    pub(crate) local: (Ipv4Addr, u16),
+    pub(crate) remote: (Ipv4Addr, u16),
+    /// Created by a listener: a reset in SYN_RECV returns it to LISTEN
+    /// (i.e. it disappears) instead of reporting ECONNREFUSED.
+    pub(crate) passive: bool,
+
+    pub(crate) iss: SeqNum,
+    pub(crate) snd_una: SeqNum,
+    pub(crate) snd_nxt: SeqNum,
+    /// One past the highest sequence number ever sent.
+    pub(crate) snd_max: SeqNum,
+    pub(crate) snd_wnd: usize,
+    pub(crate) max_snd_wnd: usize,
+    pub(crate) snd_wl1: SeqNum,
+    pub(crate) snd_wl2: SeqNum,
+    /// Shift applied to the peer's window field (RFC 7323 2.2).
+    pub(crate) snd_wscale: u8,
+
+    pub(crate) irs: SeqNum,
+    pub(crate) rcv_nxt: SeqNum,
+    /// Right edge of the window we last advertised.
+    pub(crate) rcv_adv: SeqNum,
+    /// `rcv_nxt` when we last sent an ACK (Linux `rcv_wup`).
+    pub(crate) rcv_wup: SeqNum,
+    /// Shift we apply to our window field.
+    pub(crate) rcv_wscale: u8,
+    /// Largest segment payload seen from the peer (delayed-ACK threshold).
+    pub(crate) rcv_mss: usize,
+    /// A FIN received out of order, at this sequence number.
+    pub(crate) rcv_fin: Option<SeqNum>,
+    pub(crate) fin_received: bool,
+
+    pub(crate) snd_buf: RingBuffer,
+    pub(crate) rcv_buf: RingBuffer,
+    pub(crate) assembler: Assembler,
+
+    /// The user closed the write side; FIN goes after the buffered data.
+    pub(crate) fin_queued: bool,
+    /// Sequence number of our FIN once sent.
+    pub(crate) fin_seq: Option<SeqNum>,
+
+    /// Largest payload per segment we send (peer MSS minus our options).
+    pub(crate) snd_mss: usize,
+    /// MSS we advertise (MTU - 40, or TCP_MAXSEG).
+    pub(crate) adv_mss: u16,
+    pub(crate) sack_ok: bool,
+    pub(crate) ts_ok: bool,
+    pub(crate) ts_recent: u32,
+    pub(crate) ts_offset: u32,
+    /// Peer offered window scaling in its SYN.
+    pub(crate) wscale_ok: bool,
+
+    pub(crate) rtt: RttEstimator,
+    /// The segment being timed: (end sequence, send time), Karn's rule.
+    pub(crate) rtt_seq: Option<(SeqNum, Instant)>,
+    pub(crate) rto_at: Option<Instant>,
+    /// Consecutive retransmission timeouts (exponential backoff).
+    pub(crate) backoff: u32,
+    pub(crate) total_retrans: u64,
+    pub(crate) persist_at: Option<Instant>,
+    pub(crate) persist_backoff: u32,
+    pub(crate) probes_out: u32,
+    pub(crate) probe_pending: bool,
+    pub(crate) delack_at: Option<Instant>,
+    pub(crate) ack_now: bool,
+    pub(crate) quickacks: u32,
+    /// TIME_WAIT end, or orphaned FIN_WAIT_2 end.
+    pub(crate) close_at: Option<Instant>,
+
+    pub(crate) cc: Congestion,
+    pub(crate) dupacks: u32,
+    /// Retransmit the segment at `snd_una` at the next poll.
+    pub(crate) fast_rtx: bool,
+
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive: bool,
+    pub(crate) shut_rd: bool,
+    /// The user closed the socket; the stack finishes the close alone.
+    pub(crate) orphan: bool,
+    /// Pending error, taken once (SO_ERROR).
+    pub(crate) error: Option<TcpError>,
+    /// Soft error (ICMP while established), reported if we later time out.
+    pub(crate) soft_error: Option<TcpError>,
+    /// The connection ended abnormally (RST, timeout): send fails afterwards.
+    pub(crate) aborted: bool,
+}
+
+/// Parameters for a new connection that come from the socket and stack.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnParams {
+    pub local: (Ipv4Addr, u16),
+    pub remote: (Ipv4Addr, u16),
+    pub iss: SeqNum,
+    pub ts_offset: u32,
+    pub mtu: usize,
+    pub user_mss: Option<u16>,
+    pub rcvbuf: usize,
+    pub sndbuf: usize,
+    pub nodelay: bool,
+    pub keepalive: bool,
+}
+
+impl Connection {
+    fn blank(p: &Profile, c: &ConnParams, state: State) -> Self {
+        let mtu_mss = c.mtu.saturating_sub(40).clamp(88, 65_495) as u16;
+        let adv_mss = match c.user_mss {
+            Some(m) => m.min(mtu_mss).max(88),
+            None => mtu_mss,
+        };
+        Connection {
+            state,
+            local: c.local,
+            remote: c.remote,
+            passive: false,
+            iss: c.iss,
+            snd_una: c.iss,
+            snd_nxt: c.iss,
+            snd_max: c.iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: c.iss,
+            snd_wscale: 0,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            rcv_wup: SeqNum(0),
+            rcv_wscale: 0,
+            rcv_mss: usize::from(p.default_mss).min(usize::from(adv_mss)),
+            rcv_fin: None,
+            fin_received: false,
+            snd_buf: RingBuffer::new(c.sndbuf),
+            rcv_buf: RingBuffer::new(c.rcvbuf),
+            assembler: Assembler::new(p.max_ooo_ranges),
+            fin_queued: false,
+            fin_seq: None,
+            snd_mss: usize::from(p.default_mss),
+            adv_mss,
+            sack_ok: false,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_offset: c.ts_offset,
+            wscale_ok: false,
+            rtt: RttEstimator::new(p.rto_initial, p.rto_min, p.rto_max),
+            rtt_seq: None,
+            rto_at: None,
+            backoff: 0,
+            total_retrans: 0,
+            persist_at: None,
+            persist_backoff: 0,
+            probes_out: 0,
+            probe_pending: false,
+            delack_at: None,
+            ack_now: false,
+            quickacks: p.quickacks,
+            close_at: None,
+            cc: Congestion::new(p.initial_cwnd, usize::from(p.default_mss)),
+            dupacks: 0,
+            fast_rtx: false,
+            nodelay: c.nodelay,
+            keepalive: c.keepalive,
+            shut_rd: false,
+            orphan: false,
+            error: None,
+            soft_error: None,
+            aborted: false,
+        }
+    }
+
+    /// Active open (RFC 9293 3.10.1): SYN_SENT; the SYN goes out at the next poll.
+    pub(crate) fn connect(p: &Profile, c: &ConnParams) -> Self {
+        Connection::blank(p, c, State::SynSent)
+    }
+
+    /// Passive open from a listener's SYN (RFC 9293 3.10.7.2): SYN_RECEIVED.
+    pub(crate) fn accept_syn(p: &Profile, c: &ConnParams, syn: &TcpRepr<'_>) -> Self {
+        let mut conn = Connection::blank(p, c, State::SynReceived);
+        conn.passive = true;
+        conn.take_syn(p, syn);
+        conn
+    }
+
+    /// Record the peer's SYN: IRS and the options (RFC 7323, RFC 2018, RFC 6691).
+    pub(crate) fn take_syn(&mut self, p: &Profile, syn: &TcpRepr<'_>) {
+        let opts = PeerOptions::of(syn);
+        self.irs = syn.seq;
+        self.rcv_nxt = syn.seq + 1;
+        self.rcv_wup = self.rcv_nxt;
+        self.rcv_adv = self.rcv_nxt;
+        // RFC 7323 2.2: scaling only when both sides offered it; shift <= 14.
+        if p.window_scaling {
+            if let Some(ws) = opts.wscale {
+                self.wscale_ok = true;
+                self.snd_wscale = ws.min(14);
+                self.rcv_wscale = p.window_scale();
+            }
+        }
+        if !self.wscale_ok {
+            self.snd_wscale = 0;
+            self.rcv_wscale = 0;
+        }
+        self.sack_ok = p.sack && opts.sack;
+        match opts.tsval {
+            Some(v) if p.timestamps => {
+                self.ts_ok = true;
+                self.ts_recent = v;
+            }
+            _ => self.ts_ok = false,
+        }
+        // RFC 9293 3.7.1: 536 when absent; floor like Linux's tcp_min_snd_mss.
+        let peer = opts.mss.unwrap_or(p.default_mss).max(p.min_snd_mss);
+        let mss = usize::from(peer.min(self.adv_mss));
+        let opt_overhead = if self.ts_ok { 12 } else { 0 };
+        self.snd_mss = mss.saturating_sub(opt_overhead).max(8);
+        self.cc.reset_initial(p.initial_cwnd, self.snd_mss);
+        // Window in a SYN is never scaled (RFC 7323 2.2).
+        self.snd_wnd = usize::from(syn.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = syn.seq;
+    }
+
+    // ----- user calls -----------------------------------------------------
+
+    pub(crate) fn can_send(&self) -> bool {
+        matches!(self.state, State::Established | State::CloseWait) && !self.fin_queued
+    }
+
+    /// Copy into the send buffer (RFC 9293 3.10.2); partial writes allowed.
+    pub(crate) fn send(&mut self, data: &[u8]) -> usize {
+        self.snd_buf.enqueue(data)
+    }
+
+    /// Copy out (or peek) received bytes; may schedule a window update.
+    pub(crate) fn recv(&mut self, buf: &mut [u8], peek: bool) -> usize {
+        if peek {
+            return self.rcv_buf.read_at(0, buf);
+        }
+        let n = self.rcv_buf.dequeue(buf);
+        if n > 0 {
+            self.maybe_window_update();
+        }
+        n
+    }
+
+    /// After the application read: send a window update when the window we
+    /// could offer is at least twice what the peer sees now (Linux
+    /// `tcp_cleanup_rbuf`), which also covers reopening a zero window.
+    fn maybe_window_update(&mut self) {
+        if !matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) {
+            return;
+        }
+        let cur = self.rcv_nxt.distance_to(self.rcv_adv);
+        let cap = self.rcv_buf.capacity();
+        let free = self.rcv_buf.free();
+        // Receiver SWS avoidance (RFC 9293 3.8.6.2.2).
+        let sws = (cap / 2).min(usize::from(self.adv_mss));
+        if free >= cur.saturating_mul(2) && free.saturating_sub(cur) >= sws {
+            self.ack_now = true;
+        }
+    }
+
+    /// shutdown(SHUT_WR) / the write half of close (RFC 9293 3.10.4).
+    pub(crate) fn shutdown_write(&mut self) {
+        match self.state {
+            State::Established => {
+                self.state = State::FinWait1;
+                self.fin_queued = true;
+            }
+            State::CloseWait => {
+                self.state = State::LastAck;
+                self.fin_queued = true;
+            }
+            // The FIN follows once the handshake completes.
+            State::SynReceived => self.fin_queued = true,
+            State::SynSent | State::Listen => self.state = State::Closed,
+            _ => {}
+        }
+    }
+
+    /// shutdown(SHUT_RD): further reads see EOF; queued data is discarded.
+    pub(crate) fn shutdown_read(&mut self) {
+        self.shut_rd = true;
+        self.rcv_buf.clear();
+        self.assembler.clear();
+    }
+
+    /// Abort (RFC 9293 3.10.5 ABORT, SO_LINGER {on, 0}): the reset to send, if any.
+    pub(crate) fn abort(&mut self) -> Option<RstReply> {
+        let rst = match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => Some(RstReply {
+                seq: self.snd_nxt,
+                ack: None,
+            }),
+            _ => None,
+        };
+        self.enter_closed();
+        rst
+    }
+
+    /// Move to CLOSED and stop every timer; buffered output is dropped.
+    pub(crate) fn enter_closed(&mut self) {
+        self.state = State::Closed;
+        self.rto_at = None;
+        self.persist_at = None;
+        self.delack_at = None;
+        self.close_at = None;
+        self.ack_now = false;
+        self.probe_pending = false;
+        self.fast_rtx = false;
+        self.snd_buf.clear();
+    }
+
+    /// Closed by an error: record it for the user.
+    pub(crate) fn fail(&mut self, err: TcpError) {
+        self.error = Some(err);
+        self.aborted = true;
+        self.enter_closed();
+    }
+
+    pub(crate) fn enter_time_wait(&mut self, now: Instant, p: &Profile) {
+        self.state = State::TimeWait;
+        self.rto_at = None;
+        self.persist_at = None;
+        self.delack_at = None;
+        self.probe_pending = false;
+        self.fast_rtx = false;
+        self.snd_buf.clear();
+        self.rcv_buf.set_capacity(self.rcv_buf.len());
+        self.close_at = Some(now + p.time_wait);
+    }
+
+    // ----- readiness ------------------------------------------------------
+
+    /// End of stream for the reader: FIN received (all data before it is
+    /// in the buffer), SHUT_RD, or the connection is closed.
+    pub(crate) fn read_eof(&self) -> bool {
+        self.fin_received || self.shut_rd || self.state == State::Closed
+    }
+
+    pub(crate) fn readable(&self) -> bool {
+        !self.rcv_buf.is_empty() || self.read_eof() || self.error.is_some()
+    }
+
+    /// Writable like Linux `sk_stream_is_writeable`: free space at least
+    /// half of what is queued.
+    pub(crate) fn writable(&self) -> bool {
+        if self.error.is_some() {
+            return true;
+        }
+        if !self.can_send() {
+            // A failed or shut-down socket polls writable (the send fails fast).
+            return self.state == State::Closed || self.fin_queued;
+        }
+        let free = self.snd_buf.free();
+        free > 0 && free >= self.snd_buf.len() / 2
+    }
+
+    /// POLLHUP: both directions are finished.
+    pub(crate) fn hup(&self) -> bool {
+        self.state == State::Closed || (self.read_eof() && self.fin_queued)
+    }
+
+    /// Bytes in flight (sent, not yet acknowledged).
+    pub(crate) fn in_flight(&self) -> usize {
+        self.snd_una.distance_to(self.snd_nxt)
+    }
+
+    /// Our FIN has been sent and acknowledged.
+    pub(crate) fn fin_acked(&self) -> bool {
+        match self.fin_seq {
+            Some(f) => self.snd_una.gt(f),
+            None => false,
+        }
+    }
+
+    /// TSval for a segment sent now: a millisecond clock plus a per-connection
+    /// offset (RFC 7323 5.4).
+    pub(crate) fn tsval(&self, now: Instant) -> u32 {
+        // Truncation to 32 bits is the timestamp clock's wrap-around.
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// A bare header with our addresses filled in.
+    pub(crate) fn header(&self, seq: SeqNum, flags: u8) -> TcpRepr<'static> {
+        TcpRepr::new(
+            self.local.1,
+            self.remote.1,
+            seq,
+            self.rcv_nxt,
+            TcpFlags(flags),
+            0,
+        )
+    }
+}

@@ -1,0 +1,483 @@
+//! Segment arrival (RFC 9293 3.10.7): SYN_SENT, the synchronized states and
+//! TIME_WAIT. LISTEN is handled by the socket layer (it creates connections).
+//!
+//! Contract: `Connection::process` never panics on any segment; it updates
+//! the connection and reports what the socket layer must do (send a reset,
+//! move a child to the accept queue, drop for accept-queue overflow).
+
+use super::connection::{Connection, RstReply, TcpError};
+use super::{Profile, SeqNum, State};
+use crate::time::Instant;
+use crate::wire::TcpRepr;
+
+/// What the socket layer must do after a segment was processed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct InputResult {
+    /// Send this reset (addressed to the segment's source).
+    pub reset: Option<RstReply>,
+    /// SYN_RECEIVED -> ESTABLISHED happened (a listener child is ready).
+    pub established: bool,
+    /// The handshake-completing ACK was dropped: the accept queue is full.
+    pub overflow: bool,
+    /// The segment was dropped as unacceptable or invalid.
+    pub dropped: bool,
+}
+
+impl Connection {
+    /// Process one segment addressed to this connection. `accept_room` is
+    /// false when this is a listener's child whose accept queue is full.
+    pub(crate) fn process(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        seg: &TcpRepr<'_>,
+        accept_room: bool,
+    ) -> InputResult {
+        match self.state {
+            State::Closed | State::Listen => InputResult {
+                reset: (!seg.flags.rst()).then(|| RstReply::for_segment(seg)),
+                dropped: true,
+                ..InputResult::default()
+            },
+            State::SynSent => self.process_syn_sent(now, p, seg),
+            State::TimeWait => self.process_time_wait(now, p, seg),
+            _ => self.process_synchronized(now, p, seg, accept_room),
+        }
+    }
+
+    /// RFC 9293 3.10.7.3: SYN-SENT.
+    fn process_syn_sent(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) -> InputResult {
+        let mut res = InputResult::default();
+        let f = seg.flags;
+        if f.ack() && (seg.ack.le(self.iss) || seg.ack.gt(self.snd_max)) {
+            // An ACK for something we never sent.
+            if !f.rst() {
+                res.reset = Some(RstReply {
+                    seq: seg.ack,
+                    ack: None,
+                });
+            }
+            res.dropped = true;
+            return res;
+        }
+        if f.rst() {
+            if f.ack() {
+                // RST answering our SYN: ECONNREFUSED.
+                self.fail(TcpError::Refused);
+            } else {
+                res.dropped = true;
+            }
+            return res;
+        }
+        if !f.syn() {
+            res.dropped = true;
+            return res;
+        }
+        self.take_syn(p, seg);
+        if f.ack() {
+            self.snd_una = seg.ack;
+        }
+        if self.snd_una.gt(self.iss) {
+            // Our SYN is acknowledged: ESTABLISHED. ACK at once.
+            self.state = State::Established;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.ack_syn(now);
+            self.ack_now = true;
+            if self.fin_queued {
+                self.state = State::FinWait1;
+            }
+            self.accept_text(now, p, seg, seg.seq + 1, true, &mut res);
+        } else {
+            // Simultaneous open (RFC 9293 3.10.7.3, figure 8): SYN_RECEIVED,
+            // our SYN goes again with an ACK.
+            self.state = State::SynReceived;
+            self.snd_nxt = self.iss;
+        }
+        res
+    }
+
+    /// The SYN was acknowledged: stop its timer, take an RTT sample.
+    fn ack_syn(&mut self, now: Instant) {
+        if let Some((end, t)) = self.rtt_seq.take() {
+            if self.snd_una.ge(end) {
+                self.rtt.sample(now - t);
+            }
+        }
+        self.backoff = 0;
+        self.rto_at = None;
+        if self.snd_nxt.lt(self.snd_una) {
+            self.snd_nxt = self.snd_una;
+        }
+    }
+
+    /// TIME_WAIT (RFC 9293 3.10.7.4, RFC 1337).
+    fn process_time_wait(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) -> InputResult {
+        let f = seg.flags;
+        if f.rst() {
+            // RFC 1337: a reset must not cut TIME_WAIT short.
+            return InputResult {
+                dropped: true,
+                ..InputResult::default()
+            };
+        }
+        if f.fin() {
+            // The peer's FIN again: our last ACK was lost. ACK it and
+            // restart the 2 MSL timer (RFC 9293 3.10.7.4, eighth step).
+            self.ack_now = true;
+            self.close_at = Some(now + p.time_wait);
+            return InputResult::default();
+        }
+        if !self.acceptable(seg) || f.syn() {
+            self.ack_now = true;
+        }
+        InputResult {
+            dropped: true,
+            ..InputResult::default()
+        }
+    }
+
+    /// The receive window we promised (RCV.WND).
+    fn rcv_wnd(&self) -> usize {
+        self.rcv_nxt.distance_to(self.rcv_adv)
+    }
+
+    /// RFC 9293 3.10.7.4: the segment acceptability test.
+    fn acceptable(&self, seg: &TcpRepr<'_>) -> bool {
+        let len = seg.segment_len();
+        let wnd = self.rcv_wnd();
+        let end = self.rcv_nxt + wnd;
+        match (len, wnd) {
+            (0, 0) => seg.seq == self.rcv_nxt,
+            (0, _) => seg.seq.in_range(self.rcv_nxt, end),
+            (_, 0) => false,
+            (_, _) => {
+                seg.seq.in_range(self.rcv_nxt, end)
+                    || (seg.seq + (len - 1)).in_range(self.rcv_nxt, end)
+            }
+        }
+    }
+
+    /// RFC 9293 3.10.7.4: every state from SYN_RECEIVED on, except TIME_WAIT.
+    fn process_synchronized(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        seg: &TcpRepr<'_>,
+        accept_room: bool,
+    ) -> InputResult {
+        let mut res = InputResult::default();
+        let f = seg.flags;
+
+        // First: sequence number check.
+        if !self.acceptable(seg) {
+            // RCV.WND == 0: still take ACKs (and RSTs) at rcv_nxt (RFC 9293 3.10.7.4).
+            let zero_window_ok = self.rcv_wnd() == 0 && seg.seq == self.rcv_nxt;
+            if !zero_window_ok {
+                if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
+                    // The peer's SYN again: send the SYN-ACK again (Linux tcp_check_req).
+                    self.snd_nxt = self.iss;
+                } else if !f.rst() {
+                    self.ack_now = true;
+                }
+                res.dropped = true;
+                return res;
+            }
+        }
+
+        // Second: RST (RFC 9293 3.10.7.4 with RFC 5961 3.2).
+        if f.rst() {
+            if seg.seq != self.rcv_nxt {
+                // In window but not exact: a challenge ACK (RFC 5961 3.2).
+                self.ack_now = true;
+                res.dropped = true;
+                return res;
+            }
+            match self.state {
+                State::SynReceived if self.passive => self.enter_closed(),
+                State::SynReceived => self.fail(TcpError::Refused),
+                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                    self.fail(TcpError::Reset)
+                }
+                _ => self.enter_closed(),
+            }
+            return res;
+        }
+
+        // Fourth: a SYN in a synchronized state earns a challenge ACK (RFC 5961 4.2).
+        if f.syn() {
+            self.ack_now = true;
+            res.dropped = true;
+            return res;
+        }
+
+        // Fifth: the ACK field.
+        if !f.ack() {
+            res.dropped = true;
+            return res;
+        }
+        if self.state == State::SynReceived {
+            if !(seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max)) {
+                res.reset = Some(RstReply {
+                    seq: seg.ack,
+                    ack: None,
+                });
+                res.dropped = true;
+                return res;
+            }
+            if !accept_room {
+                // Linux (tcp_abort_on_overflow = 0): drop the final ACK; the
+                // SYN-ACK timer will offer the handshake again.
+                res.overflow = true;
+                res.dropped = true;
+                return res;
+            }
+            self.state = State::Established;
+            self.snd_una = seg.ack;
+            self.ack_syn(now);
+            self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            res.established = true;
+            if self.fin_queued {
+                self.state = State::FinWait1;
+            }
+        }
+        if seg.ack.gt(self.snd_max) {
+            // Acknowledges something not yet sent: ACK and drop.
+            self.ack_now = true;
+            res.dropped = true;
+            return res;
+        }
+        self.process_ack(now, p, seg);
+        match self.state {
+            State::FinWait1 if self.fin_acked() => {
+                self.state = State::FinWait2;
+                if self.orphan {
+                    // Linux tcp_fin_timeout for orphans.
+                    self.close_at = Some(now + p.fin_timeout);
+                }
+            }
+            State::Closing if self.fin_acked() => {
+                self.enter_time_wait(now, p);
+                return res;
+            }
+            State::LastAck if self.fin_acked() => {
+                self.enter_closed();
+                return res;
+            }
+            _ => {}
+        }
+
+        // Seventh and eighth: text and FIN.
+        self.accept_text(now, p, seg, seg.seq, false, &mut res);
+        res
+    }
+
+    /// RFC 9293 3.10.7.4 fifth step for ESTABLISHED and later states.
+    fn process_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) {
+        if seg.ack.lt(self.snd_una) {
+            // An old duplicate ACK: ignore (no window update either).
+            return;
+        }
+        let window = usize::from(seg.window) << self.snd_wscale;
+        // Any acceptable ACK resets the probe counter (Linux icsk_probes_out).
+        self.probes_out = 0;
+        let newly = self.snd_una.distance_to(seg.ack);
+        if newly > 0 {
+            let fin_acked_now =
+                matches!(self.fin_seq, Some(fs) if seg.ack.gt(fs) && !self.snd_una.gt(fs));
+            let data = newly.saturating_sub(usize::from(fin_acked_now));
+            self.snd_buf.discard(data);
+            self.snd_una = seg.ack;
+            if self.snd_nxt.lt(self.snd_una) {
+                self.snd_nxt = self.snd_una;
+            }
+            if let Some((end, t)) = self.rtt_seq {
+                if seg.ack.ge(end) {
+                    self.rtt.sample(now - t);
+                    self.rtt_seq = None;
+                }
+            }
+            self.backoff = 0;
+            // Congestion control (RFC 5681).
+            match self.cc.recover {
+                Some(rec) if seg.ack.lt(rec) => {
+                    // A partial ACK in recovery: retransmit the next hole
+                    // (RFC 6582 3.2 step 5, simplified).
+                    self.fast_rtx = true;
+                    self.cc.cwnd =
+                        self.cc.cwnd.saturating_sub(data).max(self.snd_mss) + self.snd_mss;
+                }
+                Some(_) => self.cc.on_recovery_exit(),
+                None => self.cc.on_ack(data, self.snd_mss),
+            }
+            self.dupacks = 0;
+            // RFC 6298 5.2 / 5.3: stop or restart the timer.
+            self.rto_at = if self.snd_una == self.snd_max {
+                None
+            } else {
+                Some(now + self.rtt.rto())
+            };
+        } else if seg.payload.is_empty()
+            && !seg.flags.fin()
+            && window == self.snd_wnd
+            && self.snd_max.gt(self.snd_una)
+        {
+            // RFC 5681 2: a duplicate ACK.
+            self.dupacks += 1;
+            if self.dupacks == 3 && self.cc.recover.is_none() {
+                let flight = self.snd_una.distance_to(self.snd_max);
+                self.cc
+                    .on_fast_retransmit(flight, self.snd_mss, self.snd_max);
+                self.fast_rtx = true;
+            } else if self.dupacks > 3 && self.cc.recover.is_some() {
+                self.cc.on_dup_ack_in_recovery(self.snd_mss);
+            }
+        }
+        // RFC 9293 3.10.7.4: update the send window from newer segments only.
+        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            if window > 0 {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+        let _ = p;
+    }
+
+    /// Seventh (text) and eighth (FIN) steps. `seq` is where the segment's
+    /// payload starts; `after_syn` skips the SYN flag's sequence number.
+    fn accept_text(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        seg: &TcpRepr<'_>,
+        seq: SeqNum,
+        after_syn: bool,
+        res: &mut InputResult,
+    ) {
+        let _ = after_syn;
+        let mut payload = seg.payload;
+        let mut seq = seq;
+        // Trim what we already have (RFC 9293 3.10.7.4, "trim off any portions").
+        let dup = seq.distance_to(self.rcv_nxt);
+        if dup > 0 {
+            if dup > payload.len() {
+                // Entirely old (plus perhaps a FIN we already took).
+                if seg.flags.fin() && seq + payload.len() == self.rcv_nxt - 1 && self.fin_received {
+                    self.ack_now = true;
+                }
+                return;
+            }
+            payload = payload.get(dup..).unwrap_or(&[]);
+            seq = self.rcv_nxt;
+        }
+        let mut fin = seg.flags.fin();
+        let receiving = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        );
+        if !payload.is_empty() && receiving {
+            if self.shut_rd && self.orphan {
+                // Data for a socket that was closed: Linux answers with a
+                // reset (LINUX_MIB_TCPABORTONDATA).
+                res.reset = Some(RstReply {
+                    seq: seg.ack,
+                    ack: None,
+                });
+                self.fail(TcpError::Reset);
+                return;
+            }
+            self.rcv_mss = self.rcv_mss.max(payload.len().min(usize::from(u16::MAX)));
+            let off = self.rcv_nxt.distance_to(seq);
+            let written = if self.shut_rd {
+                // SHUT_RD: accept and discard.
+                if off == 0 {
+                    payload.len()
+                } else {
+                    0
+                }
+            } else {
+                self.rcv_buf.write_at(off, payload)
+            };
+            if written < payload.len() {
+                // Beyond our buffer: the tail (and any FIN) will come again.
+                fin = false;
+            }
+            if off == 0 {
+                let had_holes = !self.assembler.is_empty();
+                if !self.shut_rd {
+                    self.rcv_buf.commit(written);
+                }
+                let extra = self.assembler.advance(written);
+                self.rcv_buf.commit(extra);
+                self.rcv_nxt = self.rcv_nxt + (written + extra);
+                if had_holes {
+                    // Filled (part of) a hole: ACK at once (RFC 5681 4.2).
+                    self.ack_now = true;
+                } else {
+                    self.schedule_ack(now, p);
+                }
+            } else {
+                if written > 0 && self.assembler.add(off, written).is_err() {
+                    fin = false;
+                }
+                // Out of order: an immediate duplicate ACK (RFC 5681 4.2).
+                self.ack_now = true;
+            }
+            if fin {
+                self.rcv_fin = Some(seq + payload.len());
+            }
+        } else if fin && receiving {
+            self.rcv_fin = Some(seq);
+            self.ack_now = true;
+        } else if fin && !self.fin_received {
+            // A FIN in SYN_RECEIVED handled above; other states already have one.
+            self.rcv_fin = Some(seq);
+        } else if fin {
+            self.ack_now = true;
+        }
+        if self.rcv_fin == Some(self.rcv_nxt) && !self.fin_received {
+            self.rcv_fin = None;
+            self.take_fin(now, p);
+        }
+    }
+
+    /// Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2) with Linux's quick-ACK start.
+    fn schedule_ack(&mut self, now: Instant, p: &Profile) {
+        if self.quickacks > 0 {
+            self.quickacks -= 1;
+            self.ack_now = true;
+        } else if self.rcv_wup.distance_to(self.rcv_nxt) > self.rcv_mss {
+            // More than one full segment unacknowledged: ACK now.
+            self.ack_now = true;
+        } else if self.delack_at.is_none() {
+            self.delack_at = Some(now + p.delack_min);
+        }
+    }
+
+    /// The eighth step: our peer finished sending (RFC 9293 3.10.7.4).
+    fn take_fin(&mut self, now: Instant, p: &Profile) {
+        self.rcv_nxt = self.rcv_nxt + 1;
+        self.fin_received = true;
+        self.ack_now = true;
+        match self.state {
+            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::FinWait1 => {
+                if self.fin_acked() {
+                    self.enter_time_wait(now, p);
+                } else {
+                    // Simultaneous close.
+                    self.state = State::Closing;
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now, p),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! A listening socket's queues (Linux semantics, see REFERENCES.md).
+//!
+//! Contract: the SYN queue holds half-open children (SYN_RECV) up to
+//! `syn_cap`; the accept queue holds established children, at most
+//! `backlog + 1` of them (Linux `sk_acceptq_is_full` is `>`), with the
+//! backlog capped by somaxconn. Children are socket handles owned by the
+//! socket layer; the listener only remembers them.
+
+use std::collections::{HashSet, VecDeque};
+
+use crate::sockets::SocketHandle;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Listener {
+    pub(crate) backlog: usize,
+    pub(crate) syn_cap: usize,
+    pub(crate) syn_queue: HashSet<SocketHandle>,
+    pub(crate) accept_queue: VecDeque<SocketHandle>,
+}
+
+impl Listener {
+    pub(crate) fn new(backlog: u32, somaxconn: u32, max_syn_backlog: u32) -> Self {
+        // listen(2): a backlog above somaxconn is silently capped; Linux
+        // lets a negative/zero backlog mean 0 (one connection still fits).
+        let backlog = backlog.min(somaxconn) as usize;
+        Listener {
+            backlog,
+            syn_cap: max_syn_backlog.max(1) as usize,
+            syn_queue: HashSet::new(),
+            accept_queue: VecDeque::new(),
+        }
+    }
+
+    /// Linux `sk_acceptq_is_full`: more than `backlog` already queued.
+    pub(crate) fn accept_full(&self) -> bool {
+        self.accept_queue.len() > self.backlog
+    }
+
+    pub(crate) fn syn_full(&self) -> bool {
+        self.syn_queue.len() >= self.syn_cap
+    }
+
+    /// listen() again on a listening socket updates the backlog.
+    pub(crate) fn set_backlog(&mut self, backlog: u32, somaxconn: u32) {
+        self.backlog = backlog.min(somaxconn) as usize;
+    }
+
+    /// Forget a child wherever it is queued.
+    pub(crate) fn forget(&mut self, h: SocketHandle) {
+        if !self.syn_queue.remove(&h) {
+            if let Some(i) = self.accept_queue.iter().position(|&x| x == h) {
+                self.accept_queue.remove(i);
+            }
+        }
+    }
+
+    /// A child finished its handshake: move it to the accept queue.
+    pub(crate) fn promote(&mut self, h: SocketHandle) {
+        self.syn_queue.remove(&h);
+        self.accept_queue.push_back(h);
+    }
+}

@@ -1,0 +1,278 @@
+//! Segment departure: what the connection sends next, if anything.
+//!
+//! Contract: `Connection::poll_output` returns at most one segment per call
+//! and updates the send state as if it went out (the socket layer always
+//! sends what it is given). Decisions follow RFC 9293 3.8.6.2 (silly window
+//! avoidance), RFC 896 / TCP_NODELAY (Nagle), RFC 5681 (cwnd), RFC 6298
+//! (timer start) and RFC 7323 (timestamps on every segment once agreed).
+
+use super::connection::{Connection, OutSegment};
+use super::{Profile, SeqNum, State};
+use crate::time::Instant;
+use crate::wire::{TcpFlags, TcpRepr, TcpTimestamp};
+
+const FIN: u8 = TcpFlags::FIN;
+const SYN: u8 = TcpFlags::SYN;
+const ACK: u8 = TcpFlags::ACK;
+const PSH: u8 = TcpFlags::PSH;
+
+/// Bytes of TCP header for a non-SYN segment with our options.
+pub(crate) fn data_header_len(ts: bool) -> usize {
+    20 + if ts { 12 } else { 0 }
+}
+
+impl Connection {
+    /// The next segment to send. `max_payload` bounds the payload (the
+    /// caller's buffer minus headers).
+    pub(crate) fn poll_output(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        max_payload: usize,
+    ) -> Option<OutSegment> {
+        match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent => {
+                if self.snd_nxt == self.iss {
+                    Some(self.send_syn(now, p, false))
+                } else {
+                    None
+                }
+            }
+            State::SynReceived => {
+                if self.snd_nxt == self.iss {
+                    Some(self.send_syn(now, p, true))
+                } else if self.ack_now {
+                    Some(self.send_ack(now, self.snd_nxt))
+                } else {
+                    None
+                }
+            }
+            State::TimeWait => {
+                if self.ack_now {
+                    Some(self.send_ack(now, self.snd_nxt))
+                } else {
+                    None
+                }
+            }
+            _ => self.poll_data(now, p, max_payload),
+        }
+    }
+
+    /// SYN or SYN-ACK with options in Linux's order: mss, sackOK, TS, nop, wscale.
+    fn send_syn(&mut self, now: Instant, p: &Profile, with_ack: bool) -> OutSegment {
+        let flags = if with_ack { SYN | ACK } else { SYN };
+        let mut repr = self.header(self.iss, flags);
+        repr.mss = Some(self.adv_mss);
+        // A SYN-ACK only echoes options the peer offered (RFC 7323, RFC 2018).
+        let (sack, ts, ws) = if with_ack {
+            (self.sack_ok, self.ts_ok, self.wscale_ok)
+        } else {
+            (p.sack, p.timestamps, p.window_scaling)
+        };
+        repr.sack_permitted = sack;
+        if ts {
+            repr.timestamp = Some(TcpTimestamp {
+                tsval: self.tsval(now),
+                tsecr: if with_ack { self.ts_recent } else { 0 },
+            });
+        }
+        if ws {
+            repr.window_scale = Some(p.window_scale());
+        }
+        if !with_ack {
+            repr.ack = SeqNum(0);
+        }
+        // The window in a SYN is never scaled (RFC 7323 2.2).
+        let wnd = self.rcv_buf.free().min(0xffff);
+        repr.window = wnd as u16;
+        if with_ack {
+            self.rcv_adv = self.rcv_nxt + wnd;
+            self.acked_now();
+        }
+        let retransmit = self.snd_max.gt(self.iss);
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        if retransmit {
+            self.total_retrans += 1;
+            self.rtt_seq = None;
+        } else {
+            self.rtt_seq = Some((self.snd_nxt, now));
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+        }
+        OutSegment {
+            repr,
+            data_off: 0,
+            data_len: 0,
+        }
+    }
+
+    /// Fill in ACK, window and timestamp for a non-SYN segment and note that
+    /// an ACK went out.
+    fn finish(&mut self, now: Instant, repr: &mut TcpRepr<'static>) {
+        repr.ack = self.rcv_nxt;
+        repr.window = self.select_window();
+        if self.ts_ok {
+            repr.timestamp = Some(TcpTimestamp {
+                tsval: self.tsval(now),
+                tsecr: self.ts_recent,
+            });
+        }
+        self.acked_now();
+    }
+
+    fn acked_now(&mut self) {
+        self.ack_now = false;
+        self.delack_at = None;
+        self.rcv_wup = self.rcv_nxt;
+    }
+
+    fn send_ack(&mut self, now: Instant, seq: SeqNum) -> OutSegment {
+        let mut repr = self.header(seq, ACK);
+        self.finish(now, &mut repr);
+        OutSegment {
+            repr,
+            data_off: 0,
+            data_len: 0,
+        }
+    }
+
+    /// The window field to advertise; records the new right edge. Receiver
+    /// SWS avoidance (RFC 9293 3.8.6.2.2) and never shrinking the window
+    /// (RFC 9293 3.8.6, rounding up to the scale like Linux `tcp_select_window`).
+    pub(crate) fn select_window(&mut self) -> u16 {
+        let cap = self.rcv_buf.capacity();
+        let free = if self.shut_rd {
+            cap
+        } else {
+            self.rcv_buf.free()
+        };
+        let cur = self.rcv_nxt.distance_to(self.rcv_adv);
+        let sws = (cap / 2).min(usize::from(self.adv_mss));
+        let mut wnd = if free > cur && free - cur < sws {
+            cur
+        } else {
+            free
+        };
+        wnd = wnd.max(cur);
+        let shift = self.rcv_wscale;
+        let mut field = wnd >> shift;
+        if (field << shift) < cur {
+            field += 1;
+        }
+        let field = field.min(0xffff);
+        self.rcv_adv = self.rcv_nxt + (field << shift);
+        field as u16
+    }
+
+    /// ESTABLISHED and later: retransmission, new data, FIN, probes, ACKs.
+    fn poll_data(&mut self, now: Instant, p: &Profile, max_payload: usize) -> Option<OutSegment> {
+        let mss = self.snd_mss.min(max_payload).max(1);
+        let buffered = self.snd_buf.len();
+        let fin_done = self.fin_acked();
+        let data_end = self.snd_una + buffered;
+        let fin_wanted = self.fin_queued && !fin_done;
+
+        if self.fast_rtx {
+            // Fast retransmit / partial ACK: resend the head (RFC 5681 3.2).
+            self.fast_rtx = false;
+            let len = buffered.min(mss);
+            if len > 0 || (fin_wanted && self.snd_max.gt(self.snd_una)) {
+                let fin = fin_wanted && len == buffered && self.fin_seq.is_some();
+                let mut flags = ACK;
+                if fin {
+                    flags |= FIN;
+                }
+                let mut repr = self.header(self.snd_una, flags);
+                self.finish(now, &mut repr);
+                self.total_retrans += 1;
+                self.rtt_seq = None;
+                if self.rto_at.is_none() {
+                    self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+                }
+                return Some(OutSegment {
+                    repr,
+                    data_off: 0,
+                    data_len: len,
+                });
+            }
+        }
+
+        let off = self.snd_una.distance_to(self.snd_nxt);
+        let unsent = buffered.saturating_sub(off);
+        let in_flight = self.in_flight();
+        let limit = self.snd_wnd.min(self.cc.cwnd);
+        let usable = limit.saturating_sub(in_flight);
+        let len = unsent.min(mss).min(usable);
+        let at_data_end = off + len == buffered;
+        let fin_now = fin_wanted && at_data_end && self.snd_nxt.le(data_end);
+
+        let send_data = len > 0 && {
+            // Sender SWS avoidance and Nagle (RFC 9293 3.8.6.2.1, RFC 896).
+            let full = len == mss;
+            let nagle_ok = self.nodelay || in_flight == 0 || fin_now;
+            let big = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
+            // (d) the override timeout: the persist timer fired on a small window.
+            full || (at_data_end && nagle_ok) || (big && nagle_ok) || self.probe_pending
+        };
+        if send_data || (fin_now && len == 0) {
+            let mut flags = ACK;
+            if at_data_end && len > 0 {
+                flags |= PSH;
+            }
+            if fin_now {
+                flags |= FIN;
+            }
+            let seq = self.snd_nxt;
+            let mut repr = self.header(seq, flags);
+            self.finish(now, &mut repr);
+            let is_retransmit = seq.lt(self.snd_max);
+            self.snd_nxt = seq + len;
+            if fin_now {
+                self.fin_seq = Some(self.snd_nxt);
+                self.snd_nxt = self.snd_nxt + 1;
+            }
+            if is_retransmit {
+                self.total_retrans += 1;
+                // Karn: never time a retransmitted segment (RFC 6298 3).
+                if matches!(self.rtt_seq, Some((end, _)) if end.gt(seq)) {
+                    self.rtt_seq = None;
+                }
+            } else if self.rtt_seq.is_none() && self.backoff == 0 {
+                self.rtt_seq = Some((self.snd_nxt, now));
+            }
+            self.snd_max = self.snd_max.max(self.snd_nxt);
+            if self.rto_at.is_none() {
+                // RFC 6298 5.1
+                self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+            }
+            self.persist_at = None;
+            self.probe_pending = false;
+            return Some(OutSegment {
+                repr,
+                data_off: off,
+                data_len: len,
+            });
+        }
+
+        // Data waits on a closed window with nothing in flight: the persist
+        // timer probes it (RFC 9293 3.8.6.1).
+        if unsent > 0 && in_flight == 0 && usable < unsent.min(mss) && self.persist_at.is_none() {
+            let when = self.rtt.backed_off(self.persist_backoff);
+            self.persist_at = Some(now + when);
+        }
+        if self.probe_pending {
+            // Linux `tcp_xmit_probe_skb`: an old sequence number makes the
+            // peer answer with an ACK carrying its current window.
+            self.probe_pending = false;
+            return Some(self.send_ack(now, self.snd_una - 1));
+        }
+        if self.ack_now {
+            return Some(self.send_ack(now, self.snd_nxt));
+        }
+        let _ = p;
+        None
+    }
+}

@@ -1,0 +1,148 @@
+//! Every tunable number of the TCP implementation, in one place.
+//!
+//! Where an RFC leaves a choice sockstack does what Linux does; `Profile::linux()`
+//! holds those numbers (Linux 6.x sysctls and constants, see REFERENCES.md).
+//! Tests may shorten timers by editing a copy.
+
+use crate::time::Duration;
+
+/// TCP behaviour knobs. All durations are virtual-time durations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// MSS assumed when the peer sends none (RFC 9293 3.7.1: 536).
+    pub default_mss: u16,
+    /// Floor on the peer's MSS (`tcp_min_snd_mss`), so MSS 0/1 cannot make us
+    /// send a flood of tiny segments.
+    pub min_snd_mss: u16,
+    /// RTO before any RTT sample (RFC 6298 2.1: 1 s).
+    pub rto_initial: Duration,
+    /// Lower bound on RTO (Linux `TCP_RTO_MIN`, 200 ms; RFC 6298 says 1 s).
+    pub rto_min: Duration,
+    /// Upper bound on RTO (`TCP_RTO_MAX`, 120 s).
+    pub rto_max: Duration,
+    /// SYN retransmissions before ETIMEDOUT (`tcp_syn_retries`).
+    pub syn_retries: u32,
+    /// SYN-ACK retransmissions before a half-open connection is dropped
+    /// (`tcp_synack_retries`).
+    pub synack_retries: u32,
+    /// Data retransmissions before ETIMEDOUT (`tcp_retries2`).
+    pub retries2: u32,
+    /// Delayed-ACK timeout (`TCP_DELACK_MIN`, 40 ms).
+    pub delack_min: Duration,
+    /// Upper bound for the delayed-ACK timeout (`TCP_DELACK_MAX`, 200 ms).
+    pub delack_max: Duration,
+    /// Segments ACKed immediately at the start of a connection (`TCP_MAX_QUICKACKS`).
+    pub quickacks: u32,
+    /// TIME_WAIT length, 2*MSL (`TCP_TIMEWAIT_LEN`, 60 s).
+    pub time_wait: Duration,
+    /// Orphaned FIN_WAIT_2 lifetime (`tcp_fin_timeout`, 60 s).
+    pub fin_timeout: Duration,
+    /// Backlog cap (`net.core.somaxconn`).
+    pub somaxconn: u32,
+    /// Half-open connections per listener (`tcp_max_syn_backlog`).
+    pub max_syn_backlog: u32,
+    /// Ephemeral port range, inclusive (`ip_local_port_range`).
+    pub ephemeral_ports: (u16, u16),
+    /// Default receive buffer (`tcp_rmem[1]`).
+    pub rcvbuf_default: usize,
+    /// Smallest receive buffer (`tcp_rmem[0]`).
+    pub rcvbuf_min: usize,
+    /// Largest receive buffer (`tcp_rmem[2]`); the window scale is chosen so
+    /// that this fits in 16 bits (RFC 7323 2.3, Linux `tcp_select_initial_window`).
+    pub rcvbuf_max: usize,
+    /// Default send buffer. Linux starts at `tcp_wmem[1]` = 16 KiB and
+    /// autotunes up to 4 MiB; without autotuning we start larger.
+    pub sndbuf_default: usize,
+    pub sndbuf_min: usize,
+    pub sndbuf_max: usize,
+    /// Initial congestion window in segments (RFC 6928, Linux `TCP_INIT_CWND`).
+    pub initial_cwnd: u32,
+    /// Offer and accept SACK (`tcp_sack`).
+    pub sack: bool,
+    /// Offer and accept timestamps (`tcp_timestamps`).
+    pub timestamps: bool,
+    /// Offer and accept window scaling (`tcp_window_scaling`).
+    pub window_scaling: bool,
+    /// Keepalive idle time, interval, probe count (`tcp_keepalive_*`).
+    pub keepalive_time: Duration,
+    pub keepalive_intvl: Duration,
+    pub keepalive_probes: u32,
+    /// Cap on out-of-order ranges held per connection.
+    pub max_ooo_ranges: usize,
+    /// Cap on TCP sockets per stack (every queue has a cap).
+    pub max_sockets: usize,
+    /// Cap on TIME_WAIT connections (`tcp_max_tw_buckets`); beyond it a
+    /// closing connection skips TIME_WAIT as Linux does.
+    pub max_tw_buckets: usize,
+    /// Cap on queued stateless replies (RSTs to closed ports).
+    pub max_pending_resets: usize,
+}
+
+impl Profile {
+    /// Linux's defaults.
+    pub fn linux() -> Self {
+        Profile {
+            default_mss: 536,
+            min_snd_mss: 48,
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
+            syn_retries: 6,
+            synack_retries: 5,
+            retries2: 15,
+            delack_min: Duration::from_millis(40),
+            delack_max: Duration::from_millis(200),
+            quickacks: 16,
+            time_wait: Duration::from_secs(60),
+            fin_timeout: Duration::from_secs(60),
+            somaxconn: 4096,
+            max_syn_backlog: 2048,
+            ephemeral_ports: (32768, 60999),
+            rcvbuf_default: 131_072,
+            rcvbuf_min: 4096,
+            rcvbuf_max: 33_554_432,
+            sndbuf_default: 262_144,
+            sndbuf_min: 4096,
+            sndbuf_max: 4_194_304,
+            initial_cwnd: 10,
+            sack: true,
+            timestamps: true,
+            window_scaling: true,
+            keepalive_time: Duration::from_secs(7200),
+            keepalive_intvl: Duration::from_secs(75),
+            keepalive_probes: 9,
+            max_ooo_ranges: 64,
+            max_sockets: 1 << 20,
+            max_tw_buckets: 131_072,
+            max_pending_resets: 256,
+        }
+    }
+
+    /// The window-scale shift we offer: shift until the largest receive
+    /// buffer fits in 16 bits, at most 14 (RFC 7323 2.3).
+    pub fn window_scale(&self) -> u8 {
+        if !self.window_scaling {
+            return 0;
+        }
+        let mut shift = 0u8;
+        while shift < 14 && (self.rcvbuf_max >> shift) > 0xffff {
+            shift += 1;
+        }
+        shift
+    }
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile::linux()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn linux_wscale_is_10() {
+        assert_eq!(Profile::linux().window_scale(), 10);
+    }
+}

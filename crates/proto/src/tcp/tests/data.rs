@@ -1,0 +1,176 @@
+//! Data transfer: delivery, ACK policy, windows, Nagle, out-of-order.
+
+use super::harness::*;
+use crate::sockets::{RecvError, SendError};
+use crate::tcp::SeqNum;
+
+#[test]
+fn receive_in_order_and_quickack() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1).data(b"hello"));
+    // Quick-ACK at the start of the connection.
+    let a = h.expect(ms(10));
+    assert!(a.is_pure_ack());
+    assert_eq!(a.ack(), SeqNum(1006));
+    let mut buf = [0u8; 16];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(h.set.recv(c, &mut buf), Err(RecvError::WouldBlock));
+}
+
+#[test]
+fn send_and_ack() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    assert_eq!(h.set.send(c, b"abc"), Ok(3));
+    let d = h.expect(ms(0));
+    assert_eq!(d.payload, b"abc");
+    assert_eq!(d.seq(), iss + 1);
+    assert!(d.flags().psh());
+    h.deliver(ms(5), seg().seq(1001).ack(iss + 4));
+    assert_eq!(h.set.info(c).unwrap().unacked, 0);
+    assert!(h.set.info(c).unwrap().rtt.total_micros() > 0);
+}
+
+#[test]
+fn segments_split_at_mss_and_cwnd_iw10() {
+    let mut h = Harness::new();
+    let (_l, c, _iss) = h.passive();
+    let data = vec![7u8; 100_000];
+    let n = h.set.send(c, &data).unwrap();
+    assert_eq!(n, 100_000);
+    let v = h.sent(ms(0));
+    // IW10 with MSS 1460.
+    assert_eq!(v.len(), 10);
+    assert!(v.iter().all(|s| s.payload.len() == 1460));
+}
+
+#[test]
+fn nagle_holds_small_segment_until_ack() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.send(c, b"a").unwrap();
+    let first = h.expect(ms(0));
+    assert_eq!(first.payload, b"a");
+    h.set.send(c, b"b").unwrap();
+    h.expect_none(ms(1));
+    h.set.send(c, b"c").unwrap();
+    h.expect_none(ms(2));
+    h.deliver(ms(3), seg().seq(1001).ack(iss + 2));
+    let second = h.expect(ms(3));
+    assert_eq!(second.payload, b"bc");
+}
+
+#[test]
+fn nodelay_sends_at_once() {
+    let mut h = Harness::new();
+    let (_l, c, _iss) = h.passive();
+    h.set.set_nodelay(c, true).unwrap();
+    h.set.send(c, b"a").unwrap();
+    h.expect(ms(0));
+    h.set.send(c, b"b").unwrap();
+    let s = h.expect(ms(1));
+    assert_eq!(s.payload, b"b");
+}
+
+#[test]
+fn delayed_ack_after_quickacks() {
+    let mut p = crate::tcp::Profile::linux();
+    p.quickacks = 0;
+    let mut h = Harness::with_profile(p);
+    let (_l, _c, iss) = h.passive();
+    // One small segment: delayed by 40 ms.
+    h.deliver(ms(100), seg().seq(1001).ack(iss + 1).data(&[1; 100]));
+    h.expect_none(ms(100));
+    h.expect_none(ms(139));
+    let a = h.expect(ms(140));
+    assert_eq!(a.ack(), SeqNum(1101));
+    // Two full segments: ACK at the second.
+    h.deliver(ms(200), seg().seq(1101).ack(iss + 1).data(&[1; 1460]));
+    h.expect_none(ms(200));
+    h.deliver(ms(201), seg().seq(2561).ack(iss + 1).data(&[1; 1460]));
+    let a = h.expect(ms(201));
+    assert_eq!(a.ack(), SeqNum(4021));
+}
+
+#[test]
+fn out_of_order_is_held_and_dup_acked() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.deliver(ms(1), seg().seq(1006).ack(iss + 1).data(b"world"));
+    let a = h.expect(ms(1));
+    assert_eq!(a.ack(), SeqNum(1001), "duplicate ACK for the hole");
+    let mut buf = [0u8; 32];
+    assert_eq!(h.set.recv(c, &mut buf), Err(RecvError::WouldBlock));
+    h.deliver(ms(2), seg().seq(1001).ack(iss + 1).data(b"hello"));
+    let a = h.expect(ms(2));
+    assert_eq!(a.ack(), SeqNum(1011));
+    assert_eq!(h.set.recv(c, &mut buf), Ok(10));
+    assert_eq!(&buf[..10], b"helloworld");
+}
+
+#[test]
+fn overlapping_retransmission_is_trimmed() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).data(b"abc"));
+    h.deliver(ms(2), seg().seq(1001).ack(iss + 1).data(b"abcdef"));
+    let mut buf = [0u8; 32];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(6));
+    assert_eq!(&buf[..6], b"abcdef");
+}
+
+#[test]
+fn window_fills_then_zero_window_then_update_on_read() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.set.set_recv_buffer_size(l, 4096).unwrap();
+    h.deliver(ms(0), seg().syn().seq(1000).mss(1000));
+    let sa = h.expect(ms(0));
+    assert_eq!(sa.repr.window, 4096);
+    h.deliver(ms(0), seg().seq(1001).ack(sa.seq() + 1));
+    let c = h.set.accept(l).unwrap();
+    let iss = sa.seq();
+    let mut seq = 1001u32;
+    for i in 0..4 {
+        h.deliver(
+            ms(1 + i),
+            seg().seq(seq).ack(iss + 1).data(&[i as u8; 1024]),
+        );
+        seq += 1024;
+    }
+    let acks = h.sent(ms(5));
+    let last = acks.last().unwrap();
+    assert_eq!(last.ack(), SeqNum(seq));
+    assert_eq!(last.repr.window, 0, "buffer full: zero window");
+    // More data is not acceptable.
+    h.deliver(ms(6), seg().seq(seq).ack(iss + 1).data(&[9; 10]));
+    let a = h.expect(ms(6));
+    assert_eq!(a.ack(), SeqNum(seq));
+    // Reading opens the window and sends an update.
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(4096));
+    let u = h.expect(ms(7));
+    assert_eq!(u.repr.window, 4096);
+}
+
+#[test]
+fn send_errors() {
+    let mut h = Harness::new();
+    let s = h.set.tcp_socket().unwrap();
+    assert_eq!(h.set.send(s, b"x"), Err(SendError::NotConnected));
+    let (_l, c, _) = h.passive();
+    h.set.shutdown(c, crate::sockets::Shutdown::Write).unwrap();
+    assert_eq!(h.set.send(c, b"x"), Err(SendError::Shutdown));
+}
+
+#[test]
+fn send_buffer_fills_would_block() {
+    let mut h = Harness::new();
+    let (_l, c, _) = h.passive();
+    h.set.set_send_buffer_size(c, 4096).unwrap();
+    assert_eq!(h.set.send(c, &[0; 10000]), Ok(4096));
+    assert_eq!(h.set.send(c, &[0; 1]), Err(SendError::WouldBlock));
+    assert!(!h.set.writable(c));
+}

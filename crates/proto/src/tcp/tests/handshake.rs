@@ -1,0 +1,211 @@
+//! Opening edges of the RFC 9293 3.3.2 state diagram.
+
+use super::harness::*;
+use crate::sockets::ConnectError;
+use crate::tcp::{SeqNum, State, TcpError};
+use crate::wire::Ipv4Addr;
+
+#[test]
+fn listen_syn_synack_ack_established() {
+    // CLOSED -> LISTEN -> SYN_RECEIVED -> ESTABLISHED
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    assert_eq!(h.state(l), Some(State::Listen));
+    h.deliver(
+        ms(0),
+        seg()
+            .syn()
+            .seq(1000)
+            .mss(1460)
+            .wscale(7)
+            .sack_perm()
+            .ts(55, 0),
+    );
+    let sa = h.expect(ms(0));
+    assert!(sa.is_synack());
+    assert_eq!(sa.ack(), SeqNum(1001));
+    assert_eq!(sa.repr.mss, Some(1460));
+    assert_eq!(sa.repr.window_scale, Some(10));
+    assert!(sa.repr.sack_permitted);
+    assert_eq!(sa.repr.timestamp.map(|t| t.tsecr), Some(55));
+    assert_eq!(
+        h.set.accept(l),
+        Err(crate::sockets::AcceptError::WouldBlock)
+    );
+    let rows = h.set.snapshot();
+    assert!(rows.iter().any(|r| r.state == State::SynReceived));
+    h.deliver(ms(1), seg().seq(1001).ack(sa.seq() + 1).ts(56, 1));
+    let c = h.set.accept(l).unwrap();
+    assert_eq!(h.state(c), Some(State::Established));
+    assert_eq!(h.set.local_addr(c).unwrap().port(), LPORT);
+    assert_eq!(h.set.peer_addr(c).unwrap().port(), RPORT);
+    let info = h.set.info(c).unwrap();
+    // 1460 - 12 bytes of timestamps
+    assert_eq!(info.snd_mss, 1448);
+    assert!(info.timestamps && info.sack);
+    assert_eq!(info.snd_wscale, 7);
+    assert!(h.set.writable(c));
+}
+
+#[test]
+fn syn_options_in_linux_order_and_values() {
+    let mut h = Harness::new();
+    let c = h.set.tcp_socket().unwrap();
+    h.set.connect(ms(0), c, REMOTE, RPORT).unwrap();
+    assert_eq!(h.state(c), Some(State::SynSent));
+    let syn = h.expect(ms(0));
+    assert!(syn.is_syn());
+    assert_eq!((syn.src, syn.dst), (LOCAL, REMOTE));
+    assert_eq!(syn.repr.mss, Some(1460));
+    assert!(syn.repr.sack_permitted);
+    assert_eq!(syn.repr.window_scale, Some(10));
+    assert_eq!(syn.repr.timestamp.map(|t| t.tsecr), Some(0));
+    let port = syn.repr.src_port;
+    assert!((32768..=60999).contains(&port));
+}
+
+#[test]
+fn active_open_syn_sent_to_established() {
+    let mut h = Harness::new();
+    let (c, _, _) = h.active();
+    let info = h.set.info(c).unwrap();
+    assert_eq!(info.snd_mss, 1460);
+    assert!(!info.timestamps);
+    assert_eq!(info.snd_wscale, 0);
+    assert_eq!(
+        h.set.connect(ms(0), c, REMOTE, RPORT),
+        Err(ConnectError::AlreadyConnected)
+    );
+}
+
+#[test]
+fn rst_answering_syn_is_refused() {
+    let mut h = Harness::new();
+    let c = h.set.tcp_socket().unwrap();
+    h.set.connect(ms(0), c, REMOTE, RPORT).unwrap();
+    let syn = h.expect(ms(0));
+    let port = syn.repr.src_port;
+    // A RST without an acceptable ACK is ignored.
+    h.deliver(ms(1), seg().dport(port).rst().seq(0));
+    assert_eq!(h.state(c), Some(State::SynSent));
+    h.deliver(ms(2), seg().dport(port).rst().ack(syn.seq() + 1));
+    assert_eq!(h.state(c), Some(State::Closed));
+    assert!(h.set.readiness(c).unwrap().error);
+    assert_eq!(h.set.take_error(c), Some(TcpError::Refused));
+    assert_eq!(h.set.take_error(c), None);
+    assert_eq!(h.set.tcp_stats().attempt_fails, 1);
+}
+
+#[test]
+fn bad_ack_in_syn_sent_gets_reset() {
+    let mut h = Harness::new();
+    let c = h.set.tcp_socket().unwrap();
+    h.set.connect(ms(0), c, REMOTE, RPORT).unwrap();
+    let syn = h.expect(ms(0));
+    let port = syn.repr.src_port;
+    h.deliver(ms(1), seg().dport(port).syn().seq(9).ack(syn.seq() + 77));
+    let r = h.expect(ms(1));
+    assert!(r.is_rst());
+    assert_eq!(r.seq(), syn.seq() + 77);
+    assert_eq!(h.state(c), Some(State::SynSent));
+}
+
+#[test]
+fn simultaneous_open() {
+    // SYN_SENT -> SYN_RECEIVED (on SYN) -> ESTABLISHED (on ACK)
+    let mut h = Harness::new();
+    let c = h.set.tcp_socket().unwrap();
+    h.set.bind(c, Ipv4Addr::UNSPECIFIED, 5555).unwrap();
+    h.set.connect(ms(0), c, REMOTE, RPORT).unwrap();
+    let syn = h.expect(ms(0));
+    h.deliver(ms(1), seg().dport(5555).syn().seq(700).mss(1000));
+    assert_eq!(h.state(c), Some(State::SynReceived));
+    let sa = h.expect(ms(1));
+    assert!(sa.is_synack());
+    assert_eq!(sa.seq(), syn.seq());
+    assert_eq!(sa.ack(), SeqNum(701));
+    h.deliver(
+        ms(2),
+        seg()
+            .dport(5555)
+            .syn()
+            .seq(700)
+            .ack(syn.seq() + 1)
+            .mss(1000),
+    );
+    // A SYN in SYN_RECEIVED: unacceptable sequence (already have it) -> ACK.
+    let _ = h.sent(ms(2));
+    h.deliver(ms(3), seg().dport(5555).seq(701).ack(syn.seq() + 1));
+    assert_eq!(h.state(c), Some(State::Established));
+    assert_eq!(h.set.info(c).unwrap().snd_mss, 1000);
+}
+
+#[test]
+fn closed_port_answers_syn_with_rst_ack() {
+    let mut h = Harness::new();
+    h.deliver(ms(0), seg().dport(81).syn().seq(1234).data(b"xy"));
+    let r = h.expect(ms(0));
+    assert!(r.is_rst() && r.flags().ack());
+    assert_eq!(r.seq(), SeqNum(0));
+    assert_eq!(r.ack(), SeqNum(1234 + 1 + 2));
+    assert_eq!(h.set.tcp_stats().closed_port_syns, 1);
+    // An ACK to nowhere: RST with seq = their ack, no ACK flag.
+    h.deliver(ms(1), seg().dport(81).seq(5).ack(SeqNum(777)));
+    let r = h.expect(ms(1));
+    assert!(r.is_rst() && !r.flags().ack());
+    assert_eq!(r.seq(), SeqNum(777));
+    // A RST to nowhere: silence.
+    h.deliver(ms(2), seg().dport(81).rst().seq(5));
+    h.expect_none(ms(2));
+}
+
+#[test]
+fn ack_to_listener_gets_reset() {
+    let mut h = Harness::new();
+    h.listen(8);
+    h.deliver(ms(0), seg().seq(5).ack(SeqNum(99)));
+    let r = h.expect(ms(0));
+    assert!(r.is_rst());
+    assert_eq!(r.seq(), SeqNum(99));
+}
+
+#[test]
+fn rst_in_syn_received_returns_to_listen() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000));
+    let _sa = h.expect(ms(0));
+    assert_eq!(h.set.len(), 2);
+    h.deliver(ms(1), seg().rst().seq(1001));
+    assert_eq!(h.set.len(), 1, "the half-open child is gone");
+    assert_eq!(h.state(l), Some(State::Listen));
+}
+
+#[test]
+fn peer_mss_floor_and_default() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1).mss(1));
+    let sa = h.expect(ms(0));
+    h.deliver(ms(0), seg().seq(2).ack(sa.seq() + 1));
+    let c = h.set.accept(l).unwrap();
+    assert_eq!(h.set.info(c).unwrap().snd_mss, 48);
+    // No MSS option: 536.
+    h.deliver(ms(0), seg().sport(2).syn().seq(1));
+    let sa = h.expect(ms(0));
+    h.deliver(ms(0), seg().sport(2).seq(2).ack(sa.seq() + 1));
+    let c = h.set.accept(l).unwrap();
+    assert_eq!(h.set.info(c).unwrap().snd_mss, 536);
+}
+
+#[test]
+fn isn_differs_per_tuple_and_time() {
+    let mut h = Harness::new();
+    let a = h.set.tcp_socket().unwrap();
+    h.set.connect(ms(0), a, REMOTE, 1).unwrap();
+    let b = h.set.tcp_socket().unwrap();
+    h.set.connect(ms(0), b, REMOTE, 2).unwrap();
+    let v = h.sent(ms(0));
+    assert_eq!(v.len(), 2);
+    assert_ne!(v[0].seq(), v[1].seq());
+}

@@ -1,0 +1,10 @@
+//! Scripted segment-level scenarios in virtual time, and two-stack pairs.
+
+mod harness;
+
+mod close;
+mod data;
+mod handshake;
+mod listener;
+mod pair;
+mod timers;

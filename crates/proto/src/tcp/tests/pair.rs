@@ -1,0 +1,1 @@
+//! Two SocketSets wired at the Repr level, in virtual time.
