@@ -11,6 +11,7 @@ pub use sockstack_proto as proto;
 
 pub mod link;
 pub mod runtime;
+pub mod sim;
 
 pub use link::{Link, LinkStats, Waker};
 pub use runtime::{Host, HostId, RealClock, VirtualNet};
