@@ -110,6 +110,8 @@ counters! {
         rx_replies,
         /// Requests for an address that is not ours.
         rx_not_for_us,
+        /// Our own packets seen coming back.
+        rx_looped,
         /// A packet claiming our own address from another MAC (RFC 5227).
         rx_address_conflict,
         /// A sender address that cannot be a neighbour (broadcast, multicast, ours...).
@@ -163,6 +165,8 @@ counters! {
         tx_queue_full,
         /// Larger than the MTU with DF set (ipFragFails).
         tx_frag_fails,
+        /// Segments from the socket layer that could not be wrapped (a bug there).
+        tx_bad_egress,
         /// Datagrams fragmented (ipFragOKs).
         frag_oks,
         /// Fragments created (ipFragCreates).
@@ -205,6 +209,11 @@ counters! {
         tx_echo_replies,
         tx_dest_unreachable,
         tx_time_exceeded,
+        /// Errors about a UDP port with no socket any more.
+        rx_errors_no_socket,
+        /// Errors not sent because RFC 1122 3.2.2 forbids them (about an
+        /// ICMP error, a non-first fragment, or a non-unicast source).
+        tx_errors_suppressed,
         /// Echo replies suppressed by the rate limit.
         ratelimited_echo,
         /// Errors suppressed by the rate limit (RFC 1812 4.3.2.8).
@@ -231,8 +240,9 @@ counters! {
 }
 
 counters! {
-    /// What the interface layer sees of TCP; the socket layer keeps its own.
-    TcpStats {
+    /// What the interface layer sees of TCP; the socket layer keeps its own
+    /// (`SocketSet::tcp_stats`, merged into `Stack::stats_rows`).
+    TcpIfaceStats {
         /// Segments passed to the socket layer.
         rx_segments,
         rx_bad_checksum,
@@ -265,7 +275,7 @@ pub struct Stats {
     pub ipv4: Ipv4Stats,
     pub icmp: IcmpStats,
     pub udp: UdpStats,
-    pub tcp: TcpStats,
+    pub tcp: TcpIfaceStats,
     pub raw: RawStats,
 }
 
@@ -281,6 +291,35 @@ impl Stats {
         self.tcp.push_rows("tcp", &mut out);
         self.raw.push_rows("raw", &mut out);
         out
+    }
+    /// Append the socket layer's TCP counters as rows of layer "tcp".
+    pub fn push_tcp_socket_rows(t: &crate::sockets::TcpStats, out: &mut Vec<StatRow>) {
+        let rows = [
+            ("active_opens", t.active_opens),
+            ("passive_opens", t.passive_opens),
+            ("attempt_fails", t.attempt_fails),
+            ("estab_resets", t.estab_resets),
+            ("in_segs", t.in_segs),
+            ("out_segs", t.out_segs),
+            ("retrans_segs", t.retrans_segs),
+            ("out_rsts", t.out_rsts),
+            ("no_socket", t.no_socket),
+            ("closed_port_syns", t.closed_port_syns),
+            ("listen_overflows", t.listen_overflows),
+            ("listen_drops", t.listen_drops),
+            ("dropped", t.dropped),
+            ("timeouts", t.timeouts),
+            ("rst_queue_full", t.rst_queue_full),
+            ("icmp_errors", t.icmp_errors),
+            ("emit_errors", t.emit_errors),
+        ];
+        for (name, value) in rows {
+            out.push(StatRow {
+                layer: "tcp",
+                name,
+                value,
+            });
+        }
     }
     /// The value of one counter by layer and name, for tests and tools.
     pub fn get(&self, layer: &str, name: &str) -> Option<u64> {

@@ -24,8 +24,8 @@ use crate::iface::icmp::TokenBucket;
 use crate::iface::ipv4_out::TxQueue;
 use crate::iface::reassembly::Reassembler;
 use crate::raw::{OpenError, RawHandle, RawTable};
-use crate::snapshot::Stats;
-use crate::sockets::SocketSet;
+use crate::snapshot::{StatRow, Stats};
+use crate::sockets::{IcmpError, SocketSet};
 use crate::time::Instant;
 use crate::udp::{BindError, IcmpReport, RecvError, SendError, UdpHandle, UdpTable};
 use crate::wire::{ArpRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAddr};
@@ -124,7 +124,8 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(config: StackConfig) -> Self {
-        let sockets = SocketSet::new(config.addr, config.seed);
+        let mut sockets = SocketSet::new(config.addr, config.seed);
+        sockets.set_mtu(config.mtu);
         // A stream distinct from the socket layer's, derived from the same seed.
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6966_6163_6500_0001);
         let ident = (rng.next_u32() & 0xffff) as u16;
@@ -162,6 +163,14 @@ impl Stack {
         &self.stats
     }
 
+    /// Every counter as `(layer, name, value)`: the interface layer's, then
+    /// the socket layer's TCP counters, in a fixed order.
+    pub fn stats_rows(&self) -> Vec<StatRow> {
+        let mut rows = self.stats.rows();
+        Stats::push_tcp_socket_rows(self.sockets.tcp_stats(), &mut rows);
+        rows
+    }
+
     /// Take one received frame. Malformed or foreign input is counted and dropped.
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
         self.last_now = self.last_now.max(now);
@@ -179,7 +188,12 @@ impl Stack {
         self.last_now = self.last_now.max(now);
         for g in self.arp.expire(now) {
             self.stats.arp.resolution_failed += 1;
-            self.stats.arp.pending_dropped += g.dropped as u64;
+            self.stats.arp.pending_dropped += g.dropped.len() as u64;
+            // Linux reports a failed resolution to the sender as host
+            // unreachable (arp_error_report); our sockets hear it the same way.
+            for packet in &g.dropped {
+                self.local_error(now, IcmpError::Unreachable { code: 1 }, packet);
+            }
         }
         for e in self.reasm.expire(now) {
             self.stats.ipv4.reasm_timeout += 1;

@@ -129,6 +129,11 @@ fn resolves_with_retries_then_gives_up() {
     assert_eq!(s.stats().arp.resolution_failed, 1);
     assert_eq!(s.stats().arp.pending_dropped, 3);
     assert_eq!(s.arp_cache_len(), 0);
+    // The sender hears "host unreachable", as on Linux.
+    assert_eq!(
+        s.udp_take_error(h),
+        Some(sockstack_proto::udp::IcmpReport::Unreachable { code: 1 })
+    );
     assert_eq!(s.poll_at(), None);
 }
 
@@ -154,7 +159,19 @@ fn reply_releases_pending_packets_in_order() {
         .collect();
     assert_eq!(payloads, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
     assert_eq!(s.poll_at(), None);
-    // An unsolicited reply from a stranger does not create an entry.
+    // An unsolicited reply, even one targeting us, does not create an entry.
+    let stranger = std::net::Ipv4Addr::new(198, 18, 0, 60);
+    s.handle_frame(
+        ms(4),
+        &arp(
+            ArpOperation::Reply,
+            MacAddr([2, 0, 0, 0, 0, 60]),
+            stranger,
+            US_MAC,
+            US,
+        ),
+    );
+    assert_eq!(s.arp_cache_len(), 1);
     let stranger = std::net::Ipv4Addr::new(198, 18, 0, 50);
     s.handle_frame(
         ms(4),

@@ -58,9 +58,9 @@ pub(crate) enum Learned {
 }
 
 /// An address whose resolution was abandoned, with its dropped packets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GiveUp {
-    pub dropped: usize,
+    pub dropped: VecDeque<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -238,27 +238,19 @@ impl ArpCache {
         let entries = &mut self.entries;
         self.resolving.retain(|ip| {
             let dead = match entries.get(ip) {
-                Some(State::Incomplete {
-                    tries,
-                    next_at,
-                    pending,
-                }) if *tries >= max && *next_at <= now => Some(pending.len()),
-                Some(State::Probe { tries, next_at, .. }) if *tries >= max && *next_at <= now => {
-                    Some(0)
-                }
-                Some(State::Reachable { .. }) | None => {
-                    return false;
-                }
-                _ => None,
+                Some(State::Incomplete { tries, next_at, .. })
+                | Some(State::Probe { tries, next_at, .. }) => *tries >= max && *next_at <= now,
+                Some(State::Reachable { .. }) | None => return false,
             };
-            match dead {
-                Some(dropped) => {
-                    entries.remove(ip);
-                    out.push(GiveUp { dropped });
-                    false
-                }
-                None => true,
+            if !dead {
+                return true;
             }
+            let dropped = match entries.remove(ip) {
+                Some(State::Incomplete { pending, .. }) => pending,
+                _ => VecDeque::new(),
+            };
+            out.push(GiveUp { dropped });
+            false
         });
         out
     }
@@ -304,7 +296,9 @@ mod tests {
         assert_eq!(c.poll_request(t(2000)), Some((IP, None)));
         assert_eq!(c.poll_request(t(3000)), None);
         assert!(c.expire(t(2999)).is_empty());
-        assert_eq!(c.expire(t(3000)), vec![GiveUp { dropped: 3 }]);
+        let g = c.expire(t(3000));
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].dropped, [vec![1], vec![2], vec![3]]);
         assert_eq!(c.len(), 0);
         assert_eq!(c.poll_at(), None);
     }

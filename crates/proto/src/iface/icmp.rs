@@ -13,7 +13,8 @@ use crate::sockets::IcmpError;
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::wire::{
-    DstUnreachable, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Addr, Ipv4Repr, TimeExceeded,
+    DstUnreachable, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr,
+    TimeExceeded,
 };
 
 /// RFC 1812 4.3.2.3: an error quotes as much as fits in 576 bytes.
@@ -61,36 +62,15 @@ impl TokenBucket {
 }
 
 /// The quoted IPv4 header of an ICMP error and the transport bytes after
-/// it. The quote is truncated by design, so the length fields are not
-/// checked against it.
+/// it. The quote is truncated by design; `payload_len` keeps the original
+/// datagram's length.
 pub(crate) fn parse_quoted(q: &[u8]) -> Option<(Ipv4Repr, &[u8])> {
-    let b = |i: usize| q.get(i).copied();
-    let v_ihl = b(0)?;
-    if v_ihl >> 4 != 4 {
-        return None;
-    }
-    let hl = usize::from(v_ihl & 0x0f) * 4;
-    if hl < crate::wire::ipv4::MIN_HEADER_LEN {
-        return None;
-    }
-    let payload = q.get(hl..)?;
-    let addr = |i: usize| Some(Ipv4Addr::new(b(i)?, b(i + 1)?, b(i + 2)?, b(i + 3)?));
-    let total = usize::from(u16::from_be_bytes([b(2)?, b(3)?]));
-    let flags = u16::from_be_bytes([b(6)?, b(7)?]);
-    let mut ip = Ipv4Repr::new(addr(12)?, addr(16)?, IpProtocol::from(b(9)?), 0);
-    ip.payload_len = total.saturating_sub(hl);
-    ip.tos = b(1)?;
-    ip.ident = u16::from_be_bytes([b(4)?, b(5)?]);
-    ip.dont_frag = flags & 0x4000 != 0;
-    ip.more_frags = flags & 0x2000 != 0;
-    ip.frag_offset = usize::from(flags & 0x1fff) * 8;
-    ip.ttl = b(8)?;
-    let opts = q.get(crate::wire::ipv4::MIN_HEADER_LEN..hl)?;
-    if let Some(dst) = ip.options.get_mut(..opts.len()) {
-        dst.copy_from_slice(opts);
-        ip.options_len = opts.len();
-    }
-    Some((ip, payload))
+    let p = Ipv4Packet::parse_quoted(q).ok()?;
+    let hl = p.header_len();
+    let mut ip = Ipv4Repr::parse(&p);
+    ip.payload_len = p.total_len().saturating_sub(hl);
+    let end = p.total_len().min(q.len());
+    Some((ip, q.get(hl..end)?))
 }
 
 /// The header bytes of `ip` (for quotes and raw sockets).
@@ -185,6 +165,12 @@ impl Stack {
         }
     }
 
+    /// Report an error about one of our own datagrams (`packet`, whole) to
+    /// its socket, as if an ICMP error had quoted it.
+    pub(crate) fn local_error(&mut self, now: Instant, err: IcmpError, packet: &[u8]) {
+        self.icmp_error_to_socket(now, err, packet);
+    }
+
     /// Hand an ICMP error to whoever sent the quoted datagram.
     fn icmp_error_to_socket(&mut self, now: Instant, err: IcmpError, quoted: &[u8]) {
         let Some((qip, qpayload)) = parse_quoted(quoted) else {
@@ -208,6 +194,8 @@ impl Stack {
                 };
                 if self.udp.set_error(port, err) {
                     self.stats.udp.rx_icmp_errors += 1;
+                } else {
+                    self.stats.icmp.rx_errors_no_socket += 1;
                 }
             }
             // ICMP and others: the raw sockets already have their copy.
@@ -269,6 +257,7 @@ impl Stack {
         payload: &[u8],
     ) {
         if !self.error_allowed(orig, payload) {
+            self.stats.icmp.tx_errors_suppressed += 1;
             return;
         }
         if !self.error_bucket.allow(now) {
@@ -292,6 +281,7 @@ impl Stack {
     /// the first fragment's header and first 8 bytes.
     pub(crate) fn send_reasm_time_exceeded(&mut self, now: Instant, first: &Ipv4Repr, data: &[u8]) {
         if !self.error_allowed(first, data) {
+            self.stats.icmp.tx_errors_suppressed += 1;
             return;
         }
         if !self.error_bucket.allow(now) {

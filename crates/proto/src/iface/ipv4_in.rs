@@ -21,6 +21,15 @@ impl Stack {
     /// One IPv4 packet from the link. `link_broadcast`: it came to the
     /// Ethernet broadcast address.
     pub(crate) fn handle_ipv4(&mut self, now: Instant, bytes: &[u8], link_broadcast: bool) {
+        self.ipv4_input(now, bytes, link_broadcast, false);
+    }
+
+    /// A datagram we sent to ourselves: our own address is a valid source.
+    pub(crate) fn handle_ipv4_local(&mut self, now: Instant, bytes: &[u8]) {
+        self.ipv4_input(now, bytes, false, true);
+    }
+
+    fn ipv4_input(&mut self, now: Instant, bytes: &[u8], link_broadcast: bool, local: bool) {
         self.stats.ipv4.rx_packets += 1;
         let p = match Ipv4Packet::parse(bytes) {
             Ok(p) => p,
@@ -40,7 +49,7 @@ impl Stack {
             self.stats.ipv4.rx_not_ours += 1;
             return;
         }
-        if !self.valid_source(ip.src, ip.dst) {
+        if !local && !self.valid_source(ip.src, ip.dst) {
             self.stats.ipv4.rx_bad_source += 1;
             return;
         }

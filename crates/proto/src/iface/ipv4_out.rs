@@ -22,6 +22,8 @@ use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAd
 /// Where a datagram goes on the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NextHop {
+    /// Our own address: delivered back into ingress (Linux routes it via `lo`).
+    Local,
     Broadcast,
     Neighbour(Ipv4Addr),
 }
@@ -77,6 +79,9 @@ impl Stack {
 
     /// The next hop for `dst`, `None` when there is no route.
     pub(crate) fn route(&self, dst: Ipv4Addr) -> Option<NextHop> {
+        if dst == self.config.addr {
+            return Some(NextHop::Local);
+        }
         if self.config.medium == Medium::Ip {
             return Some(NextHop::Neighbour(dst));
         }
@@ -161,6 +166,7 @@ impl Stack {
     /// The MAC for a next hop, or `None` if ARP must resolve it first.
     fn neighbour_mac(&mut self, now: Instant, hop: NextHop) -> Option<MacAddr> {
         match hop {
+            NextHop::Local => None,
             NextHop::Broadcast => Some(MacAddr::BROADCAST),
             NextHop::Neighbour(a) => {
                 let (mac, expired) = self.arp.lookup(now, a)?;
@@ -228,6 +234,11 @@ impl Stack {
                 return Some(n);
             }
             if let Some(p) = self.tx.pop() {
+                if p.hop == NextHop::Local {
+                    self.stats.ipv4.tx_packets += 1;
+                    self.handle_ipv4_local(now, &p.bytes);
+                    continue;
+                }
                 let mac = match self.config.medium {
                     Medium::Ip => Some(MacAddr::default()),
                     Medium::Ethernet => self.neighbour_mac(now, p.hop),
@@ -268,7 +279,7 @@ impl Stack {
         };
         if eg.len > room {
             // The socket layer broke its contract; drop rather than read past.
-            self.stats.ipv4.tx_frag_fails += 1;
+            self.stats.ipv4.tx_bad_egress += 1;
             return SocketStep::Again;
         }
         self.stats.ipv4.tx_requests += 1;
@@ -285,10 +296,22 @@ impl Stack {
             return SocketStep::Idle;
         };
         if ip.emit(h).is_err() {
+            self.stats.ipv4.tx_bad_egress += 1;
             return SocketStep::Again;
         }
         if eg.protocol == IpProtocol::Tcp {
             self.stats.tcp.tx_segments += 1;
+        }
+        if hop == NextHop::Local {
+            let bytes = buf.get(l2..l2 + hl + eg.len).map(<[u8]>::to_vec);
+            if let Some(bytes) = bytes {
+                if self.tx.has_room(1, bytes.len(), &self.config.limits) {
+                    self.tx.push(TxPacket { hop, bytes });
+                } else {
+                    self.stats.ipv4.tx_queue_full += 1;
+                }
+            }
+            return SocketStep::Again;
         }
         let mac = match self.config.medium {
             Medium::Ip => Some(MacAddr::default()),

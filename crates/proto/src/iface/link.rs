@@ -2,8 +2,8 @@
 //!
 //! CONTRACT: frames not addressed to our MAC or broadcast are dropped and
 //! counted. ARP learns the sender of every packet for which it already has
-//! an entry, creates an entry only when the packet targets our address
-//! (RFC 826 "merge" then "am I the target"), answers requests for our
+//! an entry (RFC 826 "merge"), creates an entry only for a request that
+//! targets our address (Linux, `arp_accept` = 0), answers requests for our
 //! address, and reports a sender claiming our address as a conflict. The
 //! first `poll_transmit` on Ethernet sends one gratuitous ARP announcement
 //! (RFC 5227, 2.3).
@@ -59,7 +59,8 @@ impl Stack {
         }
         let us = self.config.addr;
         if arp.sender_mac == self.config.mac {
-            // Our own frame looped back; nothing to learn.
+            // Our own frame looped back (a hub, a bridge); nothing to learn.
+            self.stats.arp.rx_looped += 1;
             return;
         }
         if arp.sender_ip == us {
@@ -73,10 +74,11 @@ impl Stack {
                 self.stats.arp.rx_bad_sender += 1;
                 return;
             }
-            match self
-                .arp
-                .learn(now, arp.sender_ip, arp.sender_mac, targets_us)
-            {
+            // RFC 826 creates an entry whenever the target is us; Linux does
+            // so only for requests (an unsolicited reply is not trusted,
+            // arp_accept = 0), and so do we.
+            let create = targets_us && arp.operation == ArpOperation::Request;
+            match self.arp.learn(now, arp.sender_ip, arp.sender_mac, create) {
                 Learned::Created => self.stats.arp.learned += 1,
                 Learned::Updated => self.stats.arp.updated += 1,
                 Learned::Resolved(pending) => {

@@ -46,7 +46,6 @@ pub(crate) struct Egress {
 }
 
 /// An ICMP error delivered to the socket layer (RFC 1122 3.2.2, RFC 5927).
-#[allow(dead_code)] // constructed by the interface layer
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IcmpError {
     /// Destination unreachable with the given code (0..=15).
@@ -94,6 +93,8 @@ pub(crate) struct TcpSocket {
     ready_bits: u8,
     /// Counted in the TIME_WAIT total.
     in_tw: bool,
+    /// (bytes readable, bytes in the send buffer) at the last event.
+    levels: (usize, usize),
 }
 
 impl TcpSocket {
@@ -115,6 +116,7 @@ impl TcpSocket {
             queued_tx: false,
             ready_bits: 0,
             in_tw: false,
+            levels: (0, 0),
         }
     }
 
@@ -221,17 +223,9 @@ impl SocketSet {
         }
     }
 
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
     /// The IP MTU of the interface; sets the MSS we advertise (MTU - 40).
     pub(crate) fn set_mtu(&mut self, mtu: usize) {
         self.mtu = mtu.max(68);
-    }
-
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
-    pub(crate) fn host_addr(&self) -> Ipv4Addr {
-        self.local_addr
     }
 
     // ----- arena ----------------------------------------------------------
@@ -402,8 +396,15 @@ impl SocketSet {
             return;
         };
         let bits = sock.readiness().bits();
-        let changed = bits != sock.ready_bits;
+        let levels = sock
+            .conn
+            .as_ref()
+            .map_or((0, 0), |c| (c.rcv_buf.len(), c.snd_buf.len()));
+        // Readiness edges, and also more data or more room on an already
+        // ready socket (a MSG_WAITALL reader or a partial writer is waiting).
+        let changed = bits != sock.ready_bits || levels != sock.levels;
         sock.ready_bits = bits;
+        sock.levels = levels;
         let queue = !sock.queued_tx && sock.conn.is_some();
         if queue {
             sock.queued_tx = true;
@@ -477,8 +478,6 @@ impl SocketSet {
 
     // ----- input ----------------------------------------------------------
 
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
     /// A TCP segment addressed to us with a verified checksum.
     pub(crate) fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
         self.stats.in_segs += 1;
@@ -488,8 +487,14 @@ impl SocketSet {
             remote: (ip.src, seg.src_port),
         };
         if let Some(&h) = self.conns.get(&tuple) {
-            self.segment_to_conn(now, h, seg);
-            return;
+            if !self.time_wait_yields(h, seg) {
+                self.segment_to_conn(now, h, seg);
+                return;
+            }
+            // Linux `tcp_timewait_state_process` (TCP_TW_SYN): a new SYN
+            // beyond the old connection's sequence space ends TIME_WAIT and
+            // goes to the listener, so a peer may reuse the 4-tuple at once.
+            self.free(h);
         }
         let listener = self
             .listeners
@@ -510,6 +515,26 @@ impl SocketSet {
         }
         let rst = RstReply::for_segment(seg);
         self.queue_reset(ip.dst, ip.src, seg.dst_port, seg.src_port, rst);
+    }
+
+    /// A SYN (no ACK) for a TIME_WAIT connection with a sequence number past
+    /// the old `rcv_nxt` (RFC 9293 3.10.7.4 lets TIME_WAIT accept a new SYN;
+    /// RFC 6191 when timestamps say it is newer).
+    fn time_wait_yields(&self, h: SocketHandle, seg: &TcpRepr<'_>) -> bool {
+        let f = seg.flags;
+        if !f.syn() || f.ack() || f.rst() {
+            return false;
+        }
+        let Some(c) = self.sock(h).and_then(|s| s.conn.as_ref()) else {
+            return false;
+        };
+        if c.state != State::TimeWait {
+            return false;
+        }
+        match (c.ts_ok, seg.timestamp) {
+            (true, Some(ts)) => ts.tsval.wrapping_sub(c.ts_recent) as i32 > 0,
+            _ => seg.seq.gt(c.rcv_nxt),
+        }
     }
 
     fn segment_to_conn(&mut self, now: Instant, h: SocketHandle, seg: &TcpRepr<'_>) {
@@ -639,8 +664,6 @@ impl SocketSet {
         self.touch(ch);
     }
 
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
     /// An ICMP error quoting one of our packets: `quoted_ip` is the quoted
     /// header, `quoted_payload` the (at least 8) quoted transport bytes.
     pub(crate) fn handle_icmp_error(
@@ -758,8 +781,6 @@ impl SocketSet {
         None
     }
 
-    // Called by stack.rs (the interface layer); unused until it is wired.
-    #[allow(dead_code)]
     /// Write the next transport segment into `buf` (the IP payload region,
     /// at most `buf.len()` bytes = MTU minus IP header) and describe it.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Egress> {
@@ -862,6 +883,51 @@ impl SocketSet {
             return Some(Instant::ZERO);
         }
         self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    /// Check every structural invariant (tests and property tests).
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let mut live = 0;
+        for (i, slot) in self.slots.iter().enumerate() {
+            let Some(s) = &slot.sock else {
+                continue;
+            };
+            live += 1;
+            let h = SocketHandle {
+                index: i as u32,
+                gen: slot.gen,
+            };
+            if let Some(c) = &s.conn {
+                assert!(c.snd_una.le(c.snd_nxt), "snd_una <= snd_nxt");
+                assert!(c.snd_nxt.le(c.snd_max), "snd_nxt <= snd_max");
+                assert!(c.snd_buf.len() <= c.snd_buf.capacity());
+                assert!(c.rcv_buf.len() <= c.rcv_buf.capacity());
+                assert!(c.snd_una.distance_to(c.snd_max) <= c.snd_buf.len() + 2);
+                let cap = c.rcv_buf.capacity();
+                assert!(c.assembler.ranges().iter().all(|&(a, b)| a < b && b <= cap));
+                if s.in_demux {
+                    let t = FourTuple {
+                        local: c.local,
+                        remote: c.remote,
+                    };
+                    assert_eq!(self.conns.get(&t), Some(&h), "demux entry");
+                }
+                if c.state == State::Closed {
+                    assert!(!s.in_demux, "closed sockets leave the demux");
+                    assert!(!s.closed, "closed orphans are freed");
+                }
+            }
+            if let Some(l) = &s.listener {
+                assert!(l.accept_queue.len() <= l.backlog + 1);
+                assert!(l.syn_queue.len() <= l.syn_cap);
+            }
+        }
+        assert_eq!(live, self.live);
+        for h in self.conns.values() {
+            assert!(self.sock(*h).is_some(), "demux points at a live socket");
+        }
+        assert!(self.resets.len() <= self.profile.max_pending_resets);
     }
 
     /// A fresh random number from the stack's seeded generator.

@@ -185,6 +185,15 @@ impl Connection {
             }
         }
 
+        // RFC 7323 4.3: remember the peer's timestamp to echo, from segments
+        // that start at or before the point we last acknowledged.
+        if let (true, Some(ts)) = (self.ts_ok, seg.timestamp) {
+            let newer = ts.tsval.wrapping_sub(self.ts_recent) as i32 >= 0;
+            if newer && seg.seq.le(self.rcv_wup) {
+                self.ts_recent = ts.tsval;
+            }
+        }
+
         // Second: RST (RFC 9293 3.10.7.4 with RFC 5961 3.2).
         if f.rst() {
             if seg.seq != self.rcv_nxt {

@@ -43,14 +43,14 @@ impl Connection {
                 if self.snd_nxt == self.iss {
                     Some(self.send_syn(now, p, true))
                 } else if self.ack_now {
-                    Some(self.send_ack(now, self.snd_nxt))
+                    Some(self.send_ack(now, self.snd_max))
                 } else {
                     None
                 }
             }
             State::TimeWait => {
                 if self.ack_now {
-                    Some(self.send_ack(now, self.snd_nxt))
+                    Some(self.send_ack(now, self.snd_max))
                 } else {
                     None
                 }
@@ -129,6 +129,10 @@ impl Connection {
         self.rcv_wup = self.rcv_nxt;
     }
 
+    /// A bare ACK. Pure ACKs carry `snd_max`, not a rewound `snd_nxt`: after
+    /// a go-back-N rewind an older sequence number would be unacceptable to
+    /// the peer (RFC 9293 3.10.7.4) and its ACK field ignored (Linux uses
+    /// `tcp_acceptable_seq` for the same reason).
     fn send_ack(&mut self, now: Instant, seq: SeqNum) -> OutSegment {
         let mut repr = self.header(seq, ACK);
         self.finish(now, &mut repr);
@@ -270,7 +274,7 @@ impl Connection {
             return Some(self.send_ack(now, self.snd_una - 1));
         }
         if self.ack_now {
-            return Some(self.send_ack(now, self.snd_nxt));
+            return Some(self.send_ack(now, self.snd_max));
         }
         let _ = p;
         None

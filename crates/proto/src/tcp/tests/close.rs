@@ -241,3 +241,22 @@ fn close_in_syn_sent_just_goes() {
     assert_eq!(h.set.len(), 0);
     h.expect_none(ms(1));
 }
+
+#[test]
+fn new_syn_reuses_a_time_wait_tuple() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.close(c).unwrap();
+    h.expect(ms(0));
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 2).fin());
+    h.expect(ms(1));
+    // An old-sequence SYN gets an ACK (TIME_WAIT holds).
+    h.deliver(ms(2), seg().syn().seq(500));
+    assert!(h.expect(ms(2)).is_pure_ack());
+    // A SYN beyond the old sequence space opens a new connection.
+    h.deliver(ms(3), seg().syn().seq(90_000));
+    let sa = h.expect(ms(3));
+    assert!(sa.is_synack());
+    assert_eq!(sa.ack(), SeqNum(90_001));
+    assert!(!h.set.snapshot().iter().any(|r| r.state == State::TimeWait));
+}

@@ -174,3 +174,27 @@ fn send_buffer_fills_would_block() {
     assert_eq!(h.set.send(c, &[0; 1]), Err(SendError::WouldBlock));
     assert!(!h.set.writable(c));
 }
+
+#[test]
+fn timestamps_echo_the_latest_in_order_tsval() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000).ts(100, 0));
+    let sa = h.expect(ms(0));
+    assert_eq!(sa.repr.timestamp.unwrap().tsecr, 100);
+    let iss = sa.seq();
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(101, 0));
+    let c = h.set.accept(l).unwrap();
+    h.deliver(ms(2), seg().seq(1001).ack(iss + 1).ts(102, 0).data(b"abc"));
+    let a = h.expect(ms(2));
+    assert_eq!(a.repr.timestamp.unwrap().tsecr, 102);
+    // An out-of-order segment does not update TS.Recent.
+    h.deliver(ms(3), seg().seq(2000).ack(iss + 1).ts(150, 0).data(b"x"));
+    let a = h.expect(ms(3));
+    assert_eq!(a.repr.timestamp.unwrap().tsecr, 102);
+    h.set.send(c, b"q").unwrap();
+    let d = h.expect(ms(4));
+    let ts = d.repr.timestamp.unwrap();
+    assert_eq!(ts.tsecr, 102);
+    assert_ne!(ts.tsval, 0);
+}

@@ -209,3 +209,55 @@ fn isn_differs_per_tuple_and_time() {
     assert_eq!(v.len(), 2);
     assert_ne!(v[0].seq(), v[1].seq());
 }
+
+fn icmp(h: &mut Harness, syn: &Sent, err: crate::sockets::IcmpError) {
+    let ip = crate::wire::Ipv4Repr::new(LOCAL, REMOTE, crate::wire::IpProtocol::Tcp, 20);
+    let mut q = Vec::new();
+    q.extend_from_slice(&syn.repr.src_port.to_be_bytes());
+    q.extend_from_slice(&syn.repr.dst_port.to_be_bytes());
+    q.extend_from_slice(&syn.seq().0.to_be_bytes());
+    h.set.handle_icmp_error(h.now, err, &ip, &q);
+}
+
+#[test]
+fn icmp_unreachable_during_connect() {
+    use crate::sockets::IcmpError;
+    for (code, want) in [
+        (3, TcpError::Refused),
+        (2, TcpError::Refused),
+        (1, TcpError::HostUnreachable),
+        (0, TcpError::NetUnreachable),
+    ] {
+        let mut h = Harness::new();
+        let c = h.set.tcp_socket().unwrap();
+        h.set.connect(ms(0), c, REMOTE, RPORT).unwrap();
+        let syn = h.expect(ms(0));
+        // A quote with a sequence number we never sent is ignored (RFC 5927).
+        let mut bogus = syn.clone();
+        bogus.repr.seq = syn.seq() + 100;
+        icmp(&mut h, &bogus, IcmpError::Unreachable { code });
+        assert_eq!(h.state(c), Some(State::SynSent));
+        icmp(&mut h, &syn, IcmpError::Unreachable { code });
+        assert_eq!(h.state(c), Some(State::Closed));
+        assert_eq!(h.set.take_error(c), Some(want));
+    }
+}
+
+#[test]
+fn icmp_while_established_is_soft() {
+    use crate::sockets::IcmpError;
+    let mut h = Harness::new();
+    let (c, _iss, _port) = h.active();
+    h.set.send(c, b"x").unwrap();
+    let d = h.expect(ms(0));
+    icmp(&mut h, &d, IcmpError::Unreachable { code: 1 });
+    assert_eq!(h.state(c), Some(State::Established));
+    assert_eq!(h.set.error(c), None);
+    // Reported instead of ETIMEDOUT when retransmissions run out.
+    let mut t = 0;
+    while h.state(c) == Some(State::Established) && t < 4_000_000 {
+        t += 1000;
+        h.sent(ms(t));
+    }
+    assert_eq!(h.set.take_error(c), Some(TcpError::HostUnreachable));
+}

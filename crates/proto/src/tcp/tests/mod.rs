@@ -7,4 +7,5 @@ mod data;
 mod handshake;
 mod listener;
 mod pair;
+mod prop;
 mod timers;
