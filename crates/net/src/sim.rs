@@ -277,6 +277,39 @@ impl TcpPair {
         Some((c, s))
     }
 
+    /// Ping the server from the client (a raw ICMP echo) so that both
+    /// neighbour caches are filled before a test opens many connections at
+    /// once (a burst to an unresolved neighbour is mostly dropped, as on
+    /// Linux). True when the reply came back by `limit`.
+    pub fn resolve_neighbours(&mut self, limit: Instant) -> bool {
+        let server_ip = self.addr(self.server);
+        let client = self.client;
+        let stack = self.net.stack_mut(client);
+        let Ok(h) = stack.raw_icmp_open() else {
+            return false;
+        };
+        // Echo request: type 8, code 0, checksum (filled in), id, sequence.
+        let echo = [8u8, 0, 0, 0, 0x53, 0x53, 0, 1, b's', b'i', b'm', 0];
+        if stack.raw_icmp_send(h, server_ip, &echo).is_err() {
+            stack.raw_icmp_close(h);
+            return false;
+        }
+        let mut buf = [0u8; 128];
+        let done = self.run_until(limit, |net| {
+            let stack = net.stack_mut(client);
+            // The raw socket sees every ICMP packet; wait for the reply (type 0).
+            while let Ok(n) = stack.raw_icmp_recv(h, &mut buf) {
+                let ihl = usize::from(buf[0] & 0x0f) * 4;
+                if n > ihl && buf.get(ihl) == Some(&0) {
+                    return true;
+                }
+            }
+            false
+        });
+        self.net.stack_mut(client).raw_icmp_close(h);
+        done
+    }
+
     /// A listening socket on the server's `port` with SO_REUSEADDR.
     pub fn listen(&mut self, port: u16, backlog: u32) -> Option<SocketHandle> {
         let ss = self.sockets(self.server);
