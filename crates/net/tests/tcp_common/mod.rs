@@ -63,6 +63,10 @@ pub struct BulkReport {
     pub retrans: (u64, u64),
     pub tcp: (TcpStats, TcpStats),
     pub impair: (ImpairStats, ImpairStats),
+    /// Initial sequence numbers (client, server), when capturing.
+    pub isns: Option<(u32, u32)>,
+    /// The client's capture (empty unless capturing).
+    pub pcap: Vec<u8>,
 }
 
 impl fmt::Display for BulkReport {
@@ -174,6 +178,8 @@ pub fn bulk(cfg: PairConfig, up: u64, down: u64, limit: Duration) -> BulkReport 
             *pair.net.stack(server).sockets().tcp_stats(),
         ),
         impair: (pair.impair_stats(client), pair.impair_stats(server)),
+        isns: isns(&pair.pcap(client)),
+        pcap: pair.pcap(client),
     }
 }
 
@@ -265,4 +271,44 @@ pub fn count_state(pair: &TcpPair, id: HostId, state: TcpState) -> usize {
         .iter()
         .filter(|r| r.state == state)
         .count()
+}
+
+/// The frames of a pcap byte stream (classic format, native byte order).
+pub fn pcap_frames(pcap: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 24;
+    let u32_at = |i: usize| u64::from(u32::from_ne_bytes(pcap[i..i + 4].try_into().unwrap()));
+    while at + 16 <= pcap.len() {
+        let ts = u32_at(at) * 1_000_000 + u32_at(at + 4);
+        let len = u32_at(at + 12) as usize;
+        let cap = u32_at(at + 8) as usize;
+        assert_eq!(cap, len, "no truncated records");
+        out.push((ts, pcap[at + 16..at + 16 + cap].to_vec()));
+        at += 16 + cap;
+    }
+    assert_eq!(at, pcap.len(), "whole records");
+    out
+}
+
+/// (flags, seq, ack) of a TCP segment in an Ethernet frame, if it is one.
+pub fn tcp_fields(frame: &[u8]) -> Option<(u8, u32, u32)> {
+    if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 6 {
+        return None;
+    }
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let t = frame.get(14 + ihl..)?;
+    if t.len() < 20 {
+        return None;
+    }
+    let be = |i: usize| u32::from_be_bytes(t[i..i + 4].try_into().unwrap());
+    Some((t[13], be(4), be(8)))
+}
+
+/// The ISNs (client, server) of the first handshake in a client capture.
+pub fn isns(pcap: &[u8]) -> Option<(u32, u32)> {
+    let frames = pcap_frames(pcap);
+    let segs: Vec<_> = frames.iter().filter_map(|(_, f)| tcp_fields(f)).collect();
+    let syn = segs.iter().find(|s| s.0 & 0x12 == 0x02)?;
+    let synack = segs.iter().find(|s| s.0 & 0x12 == 0x12)?;
+    Some((syn.1, synack.1))
 }
