@@ -276,6 +276,9 @@ pub fn count_state(pair: &TcpPair, id: HostId, state: TcpState) -> usize {
 /// The frames of a pcap byte stream (classic format, native byte order).
 pub fn pcap_frames(pcap: &[u8]) -> Vec<(u64, Vec<u8>)> {
     let mut out = Vec::new();
+    if pcap.is_empty() {
+        return out;
+    }
     let mut at = 24;
     let u32_at = |i: usize| u64::from(u32::from_ne_bytes(pcap[i..i + 4].try_into().unwrap()));
     while at + 16 <= pcap.len() {
