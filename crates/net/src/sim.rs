@@ -5,8 +5,10 @@
 //! [`WireConfig`] of the caller's choice), each endpoint wrapped in an
 //! [`Impaired`] link that disturbs the frames it sends (`Direction::Tx`, so
 //! every frame is disturbed once, with a seed derived from the pair's seed
-//! and the host) and in a [`Captured`] link that records what the host sends
-//! and receives (into memory when asked, otherwise nowhere). Everything is
+//! and the host), in a [`Filtered`] link that loses the frames a test's
+//! [`DropRule`] picks (none by default), and in a [`Captured`] link that
+//! records what the host sends and receives (into memory when asked,
+//! otherwise nowhere). Everything is
 //! derived from [`PairConfig::seed`]: the same configuration replays the
 //! same run, frame for frame.
 //!
@@ -51,8 +53,83 @@ use crate::link::pcap::{Captured, LinkType, PcapWriter};
 use crate::link::{Link, LinkStats};
 use crate::runtime::{HostId, VirtualNet};
 
-/// The link type of each host in a [`TcpPair`].
-pub type SimLink = Captured<Impaired<MemoryLink>, CaptureBuf>;
+/// The link type of each host in a [`TcpPair`]: capture, then a test's
+/// drop rule, then the seeded impairment, then the wire.
+pub type SimLink = Captured<Filtered<Impaired<MemoryLink>>, CaptureBuf>;
+
+/// Decides, per frame a host sends, whether the wire loses it.
+pub type DropRule = Box<dyn FnMut(Instant, &[u8]) -> bool + Send>;
+
+/// A link that loses the frames a [`DropRule`] picks (scripted loss: "drop
+/// the first FIN", "black out both directions for a second").
+pub struct Filtered<L: Link> {
+    inner: L,
+    rule: Option<DropRule>,
+    dropped: u64,
+}
+
+impl<L: Link> Filtered<L> {
+    /// Pass everything until a rule is set.
+    pub fn new(inner: L) -> Self {
+        Filtered {
+            inner,
+            rule: None,
+            dropped: 0,
+        }
+    }
+    pub fn set_rule(&mut self, rule: Option<DropRule>) {
+        self.rule = rule;
+    }
+    /// Frames the rule dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+    pub fn inner(&self) -> &L {
+        &self.inner
+    }
+    pub fn inner_mut(&mut self) -> &mut L {
+        &mut self.inner
+    }
+}
+
+impl<L: Link> Link for Filtered<L> {
+    fn medium(&self) -> sockstack_proto::Medium {
+        self.inner.medium()
+    }
+    fn mtu(&self) -> usize {
+        self.inner.mtu()
+    }
+    fn frame_capacity(&self) -> usize {
+        self.inner.frame_capacity()
+    }
+    fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
+        if let Some(rule) = &mut self.rule {
+            if rule(now, frame) {
+                self.dropped += 1;
+                return Ok(());
+            }
+        }
+        self.inner.send(now, frame)
+    }
+    fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        self.inner.recv(now, buf)
+    }
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        self.inner.flush(now)
+    }
+    fn next_event(&self) -> Option<Instant> {
+        self.inner.next_event()
+    }
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.inner.raw_fd()
+    }
+    fn set_waker(&mut self, waker: crate::link::Waker) {
+        self.inner.set_waker(waker);
+    }
+    fn stats(&self) -> LinkStats {
+        self.inner.stats()
+    }
+}
 
 /// How to build a [`TcpPair`].
 #[derive(Debug, Clone)]
@@ -192,7 +269,7 @@ impl TcpPair {
                 Ok(w) => w,
                 Err(e) => unreachable!("in-memory pcap header: {e}"),
             };
-            let link = Captured::new(Impaired::new(link, impair), writer);
+            let link = Captured::new(Filtered::new(Impaired::new(link, impair)), writer);
             let name = if n == 1 { "client" } else { "server" };
             ids.push(net.add_host(name, stack, link));
         }
@@ -238,7 +315,20 @@ impl TcpPair {
 
     /// What the impairment did to the frames `id` sent.
     pub fn impair_stats(&self, id: HostId) -> ImpairStats {
-        self.link(id).inner().tx_stats()
+        self.link(id).inner().inner().tx_stats()
+    }
+
+    /// Lose the frames `rule` picks among those `id` sends from now on
+    /// (`None`: lose nothing). Applies before the impairment.
+    pub fn set_drop_rule(&mut self, id: HostId, rule: Option<DropRule>) {
+        if let Some(l) = self.net.link_as_mut::<SimLink>(id) {
+            l.inner_mut().set_rule(rule);
+        }
+    }
+
+    /// Frames of `id` lost to drop rules so far.
+    pub fn rule_dropped(&self, id: HostId) -> u64 {
+        self.link(id).inner().dropped()
     }
 
     /// The capture of `id` so far, as pcap file bytes; empty unless

@@ -315,3 +315,23 @@ pub fn isns(pcap: &[u8]) -> Option<(u32, u32)> {
     let synack = segs.iter().find(|s| s.0 & 0x12 == 0x12)?;
     Some((syn.1, synack.1))
 }
+
+/// TCP flag bits.
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const ACK: u8 = 0x10;
+
+/// Payload bytes of a TCP segment in an Ethernet frame.
+pub fn tcp_payload_len(frame: &[u8]) -> Option<usize> {
+    tcp_fields(frame)?;
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    let doff = usize::from(frame[14 + ihl + 12] >> 4) * 4;
+    total.checked_sub(ihl + doff)
+}
+
+/// A pure ACK: ACK alone, no payload.
+pub fn is_pure_ack(frame: &[u8]) -> bool {
+    tcp_fields(frame).is_some_and(|(f, _, _)| f == ACK) && tcp_payload_len(frame) == Some(0)
+}

@@ -1,0 +1,156 @@
+//! Scripted loss between two whole stacks in virtual time: a test's drop
+//! rule loses exactly the frames a story needs (a blackout, one final ACK).
+
+mod tcp_common;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use sockstack::link::memory::WireConfig;
+use sockstack::proto::{Duration, Instant, RecvError, TcpState};
+use sockstack::sim::{PairConfig, Sink, Source, TcpPair};
+use tcp_common::*;
+
+fn pair(seed: u64) -> TcpPair {
+    let wire = WireConfig::ethernet()
+        .with_delay(Duration::from_millis(1))
+        .with_bandwidth(100_000_000);
+    TcpPair::new(PairConfig::default().with_wire(wire).with_seed(seed))
+}
+
+/// Both ends send at once; everything either sends after that is lost for
+/// 1.5 s, so each receives the other's data but neither hears an ACK, and
+/// both retransmission timers fire (go-back-N from snd_una). Each side's
+/// retransmission is then an old duplicate at the other, which must answer
+/// with an ACK the first side accepts: pure ACKs carry SND.MAX, not the
+/// rewound SND.NXT (Linux `tcp_acceptable_seq`). A stack that answered with
+/// the rewound number would see its ACKs dropped as out of window and the
+/// two would stall until ETIMEDOUT.
+#[test]
+fn both_sides_time_out_with_their_acks_lost() {
+    let mut p = pair(3);
+    let (client, server) = (p.client, p.server);
+    let (c, s) = p.connect(80, Instant::from_secs(5)).expect("connected");
+    const LEN: u64 = 10 * 1448;
+    let mut src = [Source::new(1, LEN), Source::new(2, LEN)];
+    let mut sink = [Sink::new(), Sink::new()];
+    src[0].pump(p.sockets(client), c, |_| {}).unwrap();
+    src[1].pump(p.sockets(server), s, |_| {}).unwrap();
+    assert!(src[0].done() && src[1].done(), "IW10 takes it all");
+    // The data leaves at this poll; everything sent later is lost.
+    p.net.poll();
+    let blackout = Arc::new(AtomicBool::new(true));
+    for id in [client, server] {
+        let b = blackout.clone();
+        p.set_drop_rule(id, Some(Box::new(move |_, _| b.load(Ordering::Relaxed))));
+    }
+    let t = p.net.now() + Duration::from_millis(1500);
+    p.net.run_until(t);
+    for (id, h) in [(client, c), (server, s)] {
+        let info = p.net.stack(id).sockets().info(h).unwrap();
+        assert!(info.total_retrans > 0, "the RTO fired: {info:?}");
+    }
+    let lost = p.rule_dropped(client) + p.rule_dropped(server);
+    assert!(lost > 0);
+    blackout.store(false, Ordering::Relaxed);
+    let limit = p.net.now() + Duration::from_secs(10);
+    let done = p.run_until(limit, |net| {
+        for (i, (id, h)) in [(client, c), (server, s)].into_iter().enumerate() {
+            let ss = net.stack_mut(id).sockets_mut();
+            sink[i].drain(ss, h, |_| {}).unwrap();
+        }
+        let acked = |id, h| {
+            net.stack(id)
+                .sockets()
+                .info(h)
+                .is_some_and(|i| i.send_queue == 0)
+        };
+        sink[0].received() == LEN
+            && sink[1].received() == LEN
+            && acked(client, c)
+            && acked(server, s)
+    });
+    let info = |id, h| p.net.stack(id).sockets().info(h);
+    assert!(
+        done,
+        "stalled at {}: client {:?}, server {:?}",
+        p.net.now(),
+        info(client, c),
+        info(server, s)
+    );
+    // Recovery took round trips, not a backed-off timeout or a storm.
+    assert!(
+        p.net.now() < t + Duration::from_secs(2),
+        "at {}",
+        p.net.now()
+    );
+    let segs = p.net.stack(client).sockets().tcp_stats().out_segs
+        + p.net.stack(server).sockets().tcp_stats().out_segs;
+    assert!(segs < 200, "{segs} segments: an ACK storm?");
+}
+
+/// The textbook lost-FIN story: the client closes first; the server closes
+/// too; the client's last ACK is lost; the server retransmits its FIN; the
+/// client, in TIME_WAIT, ACKs it again and restarts its 60 s (RFC 9293
+/// 3.10.7.4); the server then closes for good.
+#[test]
+fn lost_last_ack_is_repeated_from_time_wait() {
+    let mut p = pair(4);
+    let (client, server) = (p.client, p.server);
+    let (c, s) = p.connect(80, Instant::from_secs(5)).expect("connected");
+    p.sockets(client).close(c).unwrap();
+    let limit = p.net.now() + secs(5);
+    assert!(p.run_until(limit, |net| {
+        let mut buf = [0u8; 16];
+        net.stack_mut(server).sockets_mut().recv(s, &mut buf) == Err(RecvError::Eof)
+    }));
+    // Lose the next pure ACK the client sends: the ACK of the server's FIN.
+    let dropped = Arc::new(AtomicU32::new(0));
+    let d = dropped.clone();
+    p.set_drop_rule(
+        client,
+        Some(Box::new(move |_, f| {
+            let hit = d.load(Ordering::Relaxed) == 0 && is_pure_ack(f);
+            if hit {
+                d.store(1, Ordering::Relaxed);
+            }
+            hit
+        })),
+    );
+    p.sockets(server).close(s).unwrap();
+    let limit = p.net.now() + secs(5);
+    assert!(p.run_until(limit, |net| {
+        net.stack(client)
+            .sockets()
+            .snapshot()
+            .iter()
+            .any(|r| r.state == TcpState::TimeWait)
+    }));
+    let first_tw = p.net.now();
+    assert_eq!(dropped.load(Ordering::Relaxed), 1, "the last ACK was lost");
+    assert_eq!(count_state(&p, server, TcpState::LastAck), 1);
+    // The server's FIN comes again after its RTO and is ACKed from TIME_WAIT.
+    let limit = p.net.now() + secs(5);
+    assert!(
+        p.run_until(limit, |net| net.stack(server).sockets().is_empty()),
+        "server stuck: {:?}",
+        rows(&p, server)
+    );
+    let fin_again = p.net.now();
+    assert!(
+        fin_again > first_tw + Duration::from_millis(150),
+        "after an RTO"
+    );
+    assert_eq!(p.net.stack(server).sockets().tcp_stats().retrans_segs, 1);
+    // TIME_WAIT restarted: still there 60 s after it began ...
+    p.net
+        .run_until(first_tw + secs(60) + Duration::from_millis(10));
+    assert_eq!(count_state(&p, client, TcpState::TimeWait), 1);
+    // ... and gone 60 s after the repeated FIN (its ACK left at once).
+    p.net.run_until(fin_again + secs(60));
+    assert!(
+        p.net.stack(client).sockets().is_empty(),
+        "{:?}",
+        rows(&p, client)
+    );
+}
