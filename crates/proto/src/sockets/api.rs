@@ -358,13 +358,24 @@ impl SocketSet {
         self.user_sock(h).map(|s| s.nodelay)
     }
 
-    /// SO_KEEPALIVE (recorded; keepalive probes come with a later issue).
+    /// SO_KEEPALIVE: probe an idle connection (profile's keepalive numbers).
     pub fn set_keepalive(&mut self, h: SocketHandle, on: bool) -> Result<(), BadHandle> {
-        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        let now = self.now;
+        let profile = &self.profile;
+        let Some(s) = self
+            .slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.gen == h.gen)
+            .and_then(|s| s.sock.as_mut())
+            .filter(|s| !s.closed)
+        else {
+            return Err(BadHandle);
+        };
         s.keepalive = on;
         if let Some(c) = s.conn.as_mut() {
-            c.keepalive = on;
+            c.set_keepalive(now, profile, on);
         }
+        self.touch(h);
         Ok(())
     }
     pub fn keepalive(&self, h: SocketHandle) -> Option<bool> {
@@ -470,6 +481,22 @@ impl SocketSet {
     /// The pending error without clearing it (POLLERR).
     pub fn error(&self, h: SocketHandle) -> Option<TcpError> {
         self.user_sock(h)?.conn.as_ref()?.error
+    }
+
+    /// Everything written has been acknowledged, including our FIN if one
+    /// was queued (for SO_LINGER {on, N}: `shutdown(Write)`, wait for this
+    /// or N seconds, then `close` or `abort`). True for a closed connection.
+    pub fn send_drained(&self, h: SocketHandle) -> Option<bool> {
+        let s = self.user_sock(h)?;
+        Some(match &s.conn {
+            None => true,
+            Some(c) => {
+                c.state == State::Closed
+                    || (c.snd_buf.is_empty()
+                        && c.snd_una == c.snd_max
+                        && (!c.fin_queued || c.fin_acked()))
+            }
+        })
     }
 
     /// TCP_INFO.

@@ -33,7 +33,6 @@ impl Assembler {
     }
 
     /// The recorded ranges, sorted (for SACK blocks and tests).
-    #[cfg(test)]
     pub(crate) fn ranges(&self) -> &[(usize, usize)] {
         &self.ranges
     }

@@ -115,6 +115,8 @@ pub(crate) struct Connection {
     pub(crate) rcv_wscale: u8,
     /// Largest segment payload seen from the peer (delayed-ACK threshold).
     pub(crate) rcv_mss: usize,
+    /// Start of the most recent out-of-order segment (first SACK block, RFC 2018 4).
+    pub(crate) last_ooo: SeqNum,
     /// A FIN received out of order, at this sequence number.
     pub(crate) rcv_fin: Option<SeqNum>,
     pub(crate) fin_received: bool,
@@ -153,6 +155,13 @@ pub(crate) struct Connection {
     pub(crate) delack_at: Option<Instant>,
     pub(crate) ack_now: bool,
     pub(crate) quickacks: u32,
+    /// When we last answered an out-of-window segment (rate limit).
+    pub(crate) last_oow_ack: Option<Instant>,
+    /// When the peer last sent us anything (Linux `rcv_tstamp`).
+    pub(crate) last_rcv: Instant,
+    /// Next keepalive probe (RFC 1122 4.2.3.6), when SO_KEEPALIVE is on.
+    pub(crate) keepalive_at: Option<Instant>,
+    pub(crate) keepalive_probes: u32,
     /// TIME_WAIT end, or orphaned FIN_WAIT_2 end.
     pub(crate) close_at: Option<Instant>,
 
@@ -216,6 +225,7 @@ impl Connection {
             rcv_wup: SeqNum(0),
             rcv_wscale: 0,
             rcv_mss: usize::from(p.default_mss).min(usize::from(adv_mss)),
+            last_ooo: SeqNum(0),
             rcv_fin: None,
             fin_received: false,
             snd_buf: RingBuffer::new(c.sndbuf),
@@ -242,6 +252,10 @@ impl Connection {
             delack_at: None,
             ack_now: false,
             quickacks: p.quickacks,
+            last_oow_ack: None,
+            last_rcv: Instant::ZERO,
+            keepalive_at: None,
+            keepalive_probes: 0,
             close_at: None,
             cc: Congestion::new(p.initial_cwnd, usize::from(p.default_mss)),
             dupacks: 0,
@@ -400,6 +414,7 @@ impl Connection {
         self.persist_at = None;
         self.delack_at = None;
         self.close_at = None;
+        self.keepalive_at = None;
         self.ack_now = false;
         self.probe_pending = false;
         self.fast_rtx = false;
@@ -418,11 +433,28 @@ impl Connection {
         self.rto_at = None;
         self.persist_at = None;
         self.delack_at = None;
+        self.keepalive_at = None;
         self.probe_pending = false;
         self.fast_rtx = false;
         self.snd_buf.clear();
         self.rcv_buf.set_capacity(self.rcv_buf.len());
         self.close_at = Some(now + p.time_wait);
+    }
+
+    /// SO_KEEPALIVE on or off; the idle timer starts at `now`.
+    pub(crate) fn set_keepalive(&mut self, now: Instant, p: &Profile, on: bool) {
+        self.keepalive = on;
+        self.keepalive_probes = 0;
+        self.keepalive_at = (on && self.keepalive_applies()).then(|| now + p.keepalive_time);
+    }
+
+    /// Keepalive runs on established connections (Linux: not in LISTEN,
+    /// SYN states or TIME_WAIT/CLOSE).
+    pub(crate) fn keepalive_applies(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::FinWait2
+        )
     }
 
     // ----- readiness ------------------------------------------------------

@@ -33,6 +33,12 @@ impl Connection {
         seg: &TcpRepr<'_>,
         accept_room: bool,
     ) -> InputResult {
+        self.last_rcv = now;
+        if self.keepalive {
+            // Any segment from the peer proves it alive: restart the idle timer.
+            self.keepalive_probes = 0;
+            self.keepalive_at = Some(now + p.keepalive_time);
+        }
         match self.state {
             State::Closed | State::Listen => InputResult {
                 reset: (!seg.flags.rst()).then(|| RstReply::for_segment(seg)),
@@ -129,12 +135,29 @@ impl Connection {
             return InputResult::default();
         }
         if !self.acceptable(seg) || f.syn() {
-            self.ack_now = true;
+            self.oow_ack(now, p, seg);
         }
         InputResult {
             dropped: true,
             ..InputResult::default()
         }
+    }
+
+    /// Answer an unacceptable segment with an ACK, rate-limited like Linux
+    /// `tcp_oow_rate_limited` so two confused peers cannot ACK each other
+    /// forever; segments carrying data are always answered.
+    fn oow_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) {
+        if !seg.payload.is_empty() && !seg.flags.syn() {
+            self.ack_now = true;
+            return;
+        }
+        if let Some(t) = self.last_oow_ack {
+            if now - t < p.invalid_ratelimit {
+                return;
+            }
+        }
+        self.last_oow_ack = Some(now);
+        self.ack_now = true;
     }
 
     /// The receive window we promised (RCV.WND).
@@ -178,7 +201,7 @@ impl Connection {
                     // The peer's SYN again: send the SYN-ACK again (Linux tcp_check_req).
                     self.snd_nxt = self.iss;
                 } else if !f.rst() {
-                    self.ack_now = true;
+                    self.oow_ack(now, p, seg);
                 }
                 res.dropped = true;
                 return res;
@@ -198,7 +221,7 @@ impl Connection {
         if f.rst() {
             if seg.seq != self.rcv_nxt {
                 // In window but not exact: a challenge ACK (RFC 5961 3.2).
-                self.ack_now = true;
+                self.oow_ack(now, p, seg);
                 res.dropped = true;
                 return res;
             }
@@ -215,7 +238,7 @@ impl Connection {
 
         // Fourth: a SYN in a synchronized state earns a challenge ACK (RFC 5961 4.2).
         if f.syn() {
-            self.ack_now = true;
+            self.oow_ack(now, p, seg);
             res.dropped = true;
             return res;
         }
@@ -254,8 +277,8 @@ impl Connection {
             }
         }
         if seg.ack.gt(self.snd_max) {
-            // Acknowledges something not yet sent: ACK and drop.
-            self.ack_now = true;
+            // Acknowledges something not yet sent: a challenge ACK (RFC 5961 5.2).
+            self.oow_ack(now, p, seg);
             res.dropped = true;
             return res;
         }
@@ -436,6 +459,7 @@ impl Connection {
                 if written > 0 && self.assembler.add(off, written).is_err() {
                     fin = false;
                 }
+                self.last_ooo = seq;
                 // Out of order: an immediate duplicate ACK (RFC 5681 4.2).
                 self.ack_now = true;
             }

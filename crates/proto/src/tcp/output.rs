@@ -114,6 +114,7 @@ impl Connection {
     fn finish(&mut self, now: Instant, repr: &mut TcpRepr<'static>) {
         repr.ack = self.rcv_nxt;
         repr.window = self.select_window();
+        self.fill_sack(repr);
         if self.ts_ok {
             repr.timestamp = Some(TcpTimestamp {
                 tsval: self.tsval(now),
@@ -121,6 +122,49 @@ impl Connection {
             });
         }
         self.acked_now();
+    }
+
+    /// How many SACK blocks the next segment carries (RFC 2018 3: three fit
+    /// beside timestamps, four without).
+    pub(crate) fn sack_count(&self) -> usize {
+        if !self.sack_ok {
+            return 0;
+        }
+        self.assembler
+            .ranges()
+            .len()
+            .min(if self.ts_ok { 3 } else { 4 })
+    }
+
+    /// Option bytes the SACK blocks take.
+    pub(crate) fn sack_option_len(&self) -> usize {
+        match self.sack_count() {
+            0 => 0,
+            n => 4 + 8 * n,
+        }
+    }
+
+    /// RFC 2018 4: the block holding the most recent segment first, then
+    /// the others in order.
+    fn fill_sack(&self, repr: &mut TcpRepr<'static>) {
+        let n = self.sack_count();
+        if n == 0 {
+            return;
+        }
+        let recent = self.rcv_nxt.distance_to(self.last_ooo);
+        let ranges = self.assembler.ranges();
+        let first = ranges.iter().position(|&(a, b)| a <= recent && recent < b);
+        let order = first
+            .into_iter()
+            .chain((0..ranges.len()).filter(|&i| Some(i) != first));
+        let mut k = 0;
+        for i in order.take(n) {
+            if let (Some(&(a, b)), Some(slot)) = (ranges.get(i), repr.sack_blocks.get_mut(k)) {
+                *slot = (self.rcv_nxt + a, self.rcv_nxt + b);
+                k += 1;
+            }
+        }
+        repr.sack_len = k;
     }
 
     fn acked_now(&mut self) {
@@ -173,7 +217,12 @@ impl Connection {
 
     /// ESTABLISHED and later: retransmission, new data, FIN, probes, ACKs.
     fn poll_data(&mut self, now: Instant, p: &Profile, max_payload: usize) -> Option<OutSegment> {
-        let mss = self.snd_mss.min(max_payload).max(1);
+        // SACK blocks take room from the payload, as in Linux `tcp_current_mss`.
+        let mss = self
+            .snd_mss
+            .saturating_sub(self.sack_option_len())
+            .min(max_payload)
+            .max(1);
         let buffered = self.snd_buf.len();
         let fin_done = self.fin_acked();
         let data_end = self.snd_una + buffered;

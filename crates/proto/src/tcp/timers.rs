@@ -10,10 +10,16 @@ use crate::time::Instant;
 impl Connection {
     /// The earliest pending deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [self.rto_at, self.persist_at, self.delack_at, self.close_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.rto_at,
+            self.persist_at,
+            self.delack_at,
+            self.close_at,
+            self.keepalive_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Run every timer whose deadline is at or before `now`.
@@ -37,6 +43,32 @@ impl Connection {
             self.persist_at = None;
             self.persist_timeout(now, p);
         }
+        if matches!(self.keepalive_at, Some(t) if t <= now) {
+            self.keepalive_at = None;
+            self.keepalive_timeout(now, p);
+        }
+    }
+
+    /// RFC 1122 4.2.3.6 with Linux's numbers: after `keepalive_time` idle,
+    /// probe every `keepalive_intvl`; `keepalive_probes` unanswered probes
+    /// end the connection with ETIMEDOUT.
+    fn keepalive_timeout(&mut self, now: Instant, p: &Profile) {
+        if !self.keepalive || !self.keepalive_applies() {
+            return;
+        }
+        if !self.snd_buf.is_empty() || self.rto_at.is_some() || self.persist_at.is_some() {
+            // Data in flight: the retransmission timer watches the peer.
+            self.keepalive_at = Some(now + p.keepalive_time);
+            return;
+        }
+        if self.keepalive_probes >= p.keepalive_probes {
+            let err = self.soft_error.unwrap_or(TcpError::TimedOut);
+            self.fail(err);
+            return;
+        }
+        self.keepalive_probes += 1;
+        self.probe_pending = true;
+        self.keepalive_at = Some(now + p.keepalive_intvl);
     }
 
     /// RFC 6298 5.4-5.7: retransmit the earliest unacknowledged segment,
@@ -46,10 +78,27 @@ impl Connection {
             State::SynSent => p.syn_retries,
             State::SynReceived => p.synack_retries,
             State::Closed | State::Listen | State::TimeWait => return,
+            // Linux `tcp_orphan_retries`: orphans give up sooner.
+            _ if self.orphan => p.retries2.min(p.orphan_retries),
             _ => p.retries2,
         };
         if self.snd_una == self.snd_max && self.state.is_synchronized() {
             // Nothing outstanding (a stale timer).
+            return;
+        }
+        if self.state.is_synchronized() && self.snd_wnd == 0 && !self.orphan {
+            // Linux `tcp_retransmit_timer`: the receiver closed its window;
+            // retransmissions become window probes and the connection only
+            // times out when the peer has been silent for RTO_MAX.
+            if now - self.last_rcv > p.rto_max {
+                let err = self.soft_error.unwrap_or(TcpError::TimedOut);
+                self.fail(err);
+                return;
+            }
+            self.backoff = self.backoff.saturating_add(1);
+            self.snd_nxt = self.snd_una;
+            self.probe_pending = true;
+            self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
             return;
         }
         if self.backoff >= limit {

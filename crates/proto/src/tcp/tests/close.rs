@@ -260,3 +260,139 @@ fn new_syn_reuses_a_time_wait_tuple() {
     assert_eq!(sa.ack(), SeqNum(90_001));
     assert!(!h.set.snapshot().iter().any(|r| r.state == State::TimeWait));
 }
+
+#[test]
+fn orphan_in_last_ack_gives_up_after_orphan_retries() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).fin());
+    h.expect(ms(1));
+    h.set.close(c).unwrap();
+    assert!(h.expect(ms(2)).is_fin());
+    let mut fins = 0;
+    let mut t = 2;
+    while h.set.len() > 1 {
+        t += 100;
+        fins += h.sent(ms(t)).iter().filter(|s| s.is_fin()).count();
+        assert!(t < 1_000_000);
+    }
+    assert_eq!(fins, 8);
+}
+
+#[test]
+fn close_in_syn_received_goes_to_fin_wait_1() {
+    // SYN_RECEIVED -> FIN_WAIT_1 (RFC 9293 3.3.2): simultaneous open, then close.
+    let mut h = Harness::new();
+    let c = h.set.tcp_socket().unwrap();
+    h.set
+        .bind(c, crate::wire::Ipv4Addr::UNSPECIFIED, 5555)
+        .unwrap();
+    h.set.connect(ms(0), c, REMOTE, RPORT).unwrap();
+    let syn = h.expect(ms(0));
+    h.deliver(ms(1), seg().dport(5555).syn().seq(700));
+    assert_eq!(h.state(c), Some(State::SynReceived));
+    h.expect(ms(1));
+    h.set.shutdown(c, Shutdown::Write).unwrap();
+    assert_eq!(
+        h.state(c),
+        Some(State::SynReceived),
+        "FIN waits for the handshake"
+    );
+    h.deliver(ms(2), seg().dport(5555).seq(701).ack(syn.seq() + 1));
+    assert_eq!(h.state(c), Some(State::FinWait1));
+    let f = h.expect(ms(2));
+    assert!(f.is_fin());
+    assert_eq!(f.seq(), syn.seq() + 1);
+}
+
+#[test]
+fn shutdown_read_gives_eof_and_discards() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).data(b"abc"));
+    h.set.shutdown(c, Shutdown::Read).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(h.set.recv(c, &mut buf), Err(RecvError::Eof));
+    assert!(h.set.readiness(c).unwrap().rdhup);
+    // Later data is acknowledged and dropped; the connection stays up.
+    h.deliver(ms(2), seg().seq(1004).ack(iss + 1).data(b"def"));
+    let acks = h.sent(ms(2));
+    assert_eq!(acks.last().unwrap().ack(), SeqNum(1007));
+    assert_eq!(h.set.recv(c, &mut buf), Err(RecvError::Eof));
+    assert_eq!(h.set.send(c, b"still"), Ok(5));
+}
+
+#[test]
+fn shutdown_both_then_close() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.shutdown(c, Shutdown::Both).unwrap();
+    assert_eq!(h.state(c), Some(State::FinWait1));
+    assert!(h.expect(ms(0)).is_fin());
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 2).fin());
+    assert_eq!(h.state(c), Some(State::TimeWait));
+    assert!(h.set.hup(c));
+    h.set.close(c).unwrap();
+    h.at(ms(60_001));
+    assert_eq!(h.set.len(), 1);
+}
+
+#[test]
+fn written_data_is_delivered_before_fin_after_close() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    let data = vec![3u8; 20_000];
+    assert_eq!(h.set.send(c, &data), Ok(20_000));
+    h.set.close(c).unwrap();
+    let mut got = 0;
+    let mut fin_seen = false;
+    let mut t = 0;
+    while !fin_seen {
+        let v = h.sent(ms(t));
+        for s in &v {
+            got += s.payload.len();
+            fin_seen |= s.is_fin();
+        }
+        if let Some(last) = v.last() {
+            let end = last.seq() + last.repr.segment_len();
+            h.deliver(ms(t + 1), seg().seq(1001).ack(end));
+        }
+        t += 10;
+        assert!(t < 10_000);
+    }
+    assert_eq!(got, 20_000);
+    let _ = iss;
+}
+
+#[test]
+fn linger_helper_reports_drained_send() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.send(c, b"abc").unwrap();
+    assert_eq!(h.set.send_drained(c), Some(false));
+    h.set.shutdown(c, Shutdown::Write).unwrap();
+    let d = h.expect(ms(0));
+    assert!(d.is_fin());
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 4));
+    assert_eq!(
+        h.set.send_drained(c),
+        Some(false),
+        "FIN not yet acknowledged"
+    );
+    h.deliver(ms(2), seg().seq(1001).ack(iss + 5));
+    assert_eq!(h.set.send_drained(c), Some(true));
+}
+
+#[test]
+fn challenge_acks_are_rate_limited() {
+    let mut h = Harness::new();
+    let (_l, c, _iss) = h.passive();
+    h.deliver(ms(1000), seg().rst().seq(1005));
+    assert!(h.expect(ms(1000)).is_pure_ack());
+    h.deliver(ms(1100), seg().rst().seq(1006));
+    h.deliver(ms(1200), seg().syn().seq(1007));
+    h.expect_none(ms(1200));
+    h.deliver(ms(1500), seg().rst().seq(1008));
+    assert!(h.expect(ms(1500)).is_pure_ack());
+    assert_eq!(h.state(c), Some(State::Established));
+}

@@ -198,3 +198,76 @@ fn timestamps_echo_the_latest_in_order_tsval() {
     assert_eq!(ts.tsecr, 102);
     assert_ne!(ts.tsval, 0);
 }
+
+#[test]
+fn sack_blocks_describe_out_of_order_data() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000).sack_perm().mss(1460));
+    let sa = h.expect(ms(0));
+    let iss = sa.seq();
+    h.deliver(ms(0), seg().seq(1001).ack(iss + 1));
+    let _c = h.set.accept(l).unwrap();
+    h.deliver(ms(1), seg().seq(1101).ack(iss + 1).data(&[1; 100]));
+    let a = h.expect(ms(1));
+    assert_eq!(a.ack(), SeqNum(1001));
+    assert_eq!(a.repr.sack_len, 1);
+    assert_eq!(a.repr.sack_blocks[0], (SeqNum(1101), SeqNum(1201)));
+    h.deliver(ms(2), seg().seq(1301).ack(iss + 1).data(&[1; 100]));
+    let a = h.expect(ms(2));
+    assert_eq!(a.repr.sack_len, 2);
+    assert_eq!(
+        a.repr.sack_blocks[0],
+        (SeqNum(1301), SeqNum(1401)),
+        "most recent first"
+    );
+    assert_eq!(a.repr.sack_blocks[1], (SeqNum(1101), SeqNum(1201)));
+    h.deliver(ms(3), seg().seq(1001).ack(iss + 1).data(&[1; 100]));
+    let a = h.expect(ms(3));
+    assert_eq!(a.ack(), SeqNum(1201));
+    assert_eq!(a.repr.sack_len, 1);
+    assert_eq!(a.repr.sack_blocks[0], (SeqNum(1301), SeqNum(1401)));
+}
+
+#[test]
+fn sender_sws_avoidance_waits_for_a_useful_window() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    // The peer offered 65535 once; now only 100 bytes.
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).win(100));
+    h.set.send(c, &[1; 1000]).unwrap();
+    h.expect_none(ms(2));
+    // The window opens enough for a full segment's worth: send.
+    h.deliver(ms(3), seg().seq(1001).ack(iss + 1).win(2000));
+    let d = h.expect(ms(3));
+    assert_eq!(d.payload.len(), 1000);
+}
+
+#[test]
+fn receiver_sws_avoidance_holds_small_window_updates() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.set.set_recv_buffer_size(l, 4096).unwrap();
+    h.deliver(ms(0), seg().syn().seq(1000).mss(1000));
+    let sa = h.expect(ms(0));
+    let iss = sa.seq();
+    h.deliver(ms(0), seg().seq(1001).ack(iss + 1));
+    let c = h.set.accept(l).unwrap();
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).data(&[0; 4096]));
+    assert_eq!(h.expect(ms(1)).repr.window, 0);
+    // Reading 100 bytes would open a silly window: no update.
+    let mut buf = vec![0u8; 100];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(100));
+    h.expect_none(ms(2));
+    // A probe sees the window still closed.
+    h.deliver(ms(3), seg().seq(5096).ack(iss + 1));
+    assert_eq!(h.expect(ms(3)).repr.window, 0);
+    // Reading enough for a full segment (our MSS, 1460) reopens it.
+    let mut buf = vec![0u8; 1000];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(1000));
+    h.expect_none(ms(4));
+    let mut buf = vec![0u8; 360];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(360));
+    let u = h.expect(ms(5));
+    assert_eq!(u.repr.window, 1460);
+}

@@ -218,6 +218,7 @@ fn bidirectional(seed: u64, len: usize, loss: u32, reorder: u32) -> Pair {
     }
     assert_eq!(na, len);
     assert_eq!(nb, len);
+    assert_eq!(p.a.tcp_stats().emit_errors + p.b.tcp_stats().emit_errors, 0);
     assert_eq!(ha.finalize(), src_b.hash.finalize(), "B->A stream");
     assert_eq!(hb.finalize(), src_a.hash.finalize(), "A->B stream");
     p.a.close(ca).unwrap();
@@ -244,7 +245,7 @@ fn clean_transfer_both_ways() {
 
 #[test]
 fn lossy_reordered_transfer_both_ways() {
-    let p = bidirectional(2, 2 << 20, 20, 100);
+    let p = bidirectional(2, 4 << 20, 20, 100);
     assert!(p.lost > 0);
     assert!(p.a.tcp_stats().retrans_segs > 0);
 }
@@ -437,4 +438,15 @@ fn echo_200_connections_lossy() {
 #[test]
 fn echo_10000_connections() {
     echo_many(10_000, 23, 0);
+}
+
+#[test]
+#[ignore = "large: run explicitly"]
+fn large_lossy_transfer() {
+    let mb: usize = std::env::var("PAIR_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let p = bidirectional(9, mb << 20, 20, 100);
+    eprintln!("virtual time {} a={:?}", p.now, p.a.tcp_stats());
 }

@@ -155,3 +155,92 @@ proptest! {
         run(ops, true);
     }
 }
+
+#[derive(Debug, Clone)]
+enum LOp {
+    /// A segment from one of a few peer ports: flags, seq, ack, payload length.
+    Segment(u8, u8, u32, u32, u16),
+    Accept,
+    CloseAccepted,
+    Wait(u16),
+    Drain,
+    Backlog(u8),
+}
+
+fn lop() -> impl Strategy<Value = LOp> {
+    prop_oneof![
+        8 => (0u8..6, any::<u8>(), any::<u32>(), any::<u32>(), 0u16..200)
+            .prop_map(|(p, f, s, a, l)| LOp::Segment(p, f, s, a, l)),
+        2 => Just(LOp::Accept),
+        1 => Just(LOp::CloseAccepted),
+        2 => (0u16..3000).prop_map(LOp::Wait),
+        3 => Just(LOp::Drain),
+        1 => (0u8..4).prop_map(LOp::Backlog),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #[test]
+    fn listener_under_random_segments(ops in proptest::collection::vec(lop(), 1..80)) {
+        let mut h = Harness::new();
+        let l = h.listen(1);
+        let mut accepted = Vec::new();
+        // What each peer port last saw from us, to make handshakes likely.
+        let mut last: [Option<(u32, u32)>; 6] = [None; 6];
+        let mut t = 0u64;
+        for op in ops {
+            match op {
+                LOp::Segment(p, flags, seq, ack, len) => {
+                    let i = usize::from(p);
+                    let (seq, ack) = match (last[i], flags & 1) {
+                        // Half the time, answer what we sent exactly.
+                        (Some((s, a)), 1) => (a, s.wrapping_add(1)),
+                        _ => (seq, ack),
+                    };
+                    let payload = vec![1u8; usize::from(len)];
+                    let mut s = seg().sport(1000 + u16::from(p)).seq(seq).data(&payload);
+                    s.flags = flags >> 1 & 0x3f;
+                    s.ack = ack;
+                    h.deliver(ms(t), s);
+                }
+                LOp::Accept => {
+                    if let Ok(c) = h.set.accept(l) {
+                        accepted.push(c);
+                    }
+                }
+                LOp::CloseAccepted => {
+                    if let Some(c) = accepted.pop() {
+                        let _ = h.set.close(c);
+                    }
+                }
+                LOp::Wait(d) => {
+                    t += u64::from(d);
+                    h.at(ms(t));
+                }
+                LOp::Drain => {
+                    for s in h.sent(ms(t)) {
+                        let i = usize::from(s.repr.dst_port.wrapping_sub(1000));
+                        if let Some(slot) = last.get_mut(i) {
+                            *slot = Some((s.seq().0, s.ack().0));
+                        }
+                    }
+                }
+                LOp::Backlog(b) => {
+                    let _ = h.set.listen(l, u32::from(b));
+                }
+            }
+            h.set.check_invariants();
+        }
+        let _ = h.set.close(l);
+        for c in accepted {
+            let _ = h.set.close(c);
+        }
+        for _ in 0..200 {
+            t += 10_000;
+            h.sent(ms(t));
+            h.set.check_invariants();
+        }
+        prop_assert!(h.set.is_empty(), "left: {:?}", h.set.snapshot());
+    }
+}

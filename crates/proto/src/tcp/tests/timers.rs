@@ -122,3 +122,54 @@ fn fast_retransmit_on_three_dup_acks() {
     assert_eq!(r.seq(), iss + 1);
     assert_eq!(r.payload.len(), 1460);
 }
+
+#[test]
+fn keepalive_probes_then_times_out() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.set_keepalive(c, true).unwrap();
+    h.expect_none(ms(7_199_999));
+    let p1 = h.expect(ms(7_200_000));
+    assert!(p1.is_pure_ack());
+    assert_eq!(p1.seq(), iss, "keepalive probe: snd_una - 1");
+    // An answer resets the idle timer.
+    h.deliver(ms(7_200_010), seg().seq(1001).ack(iss + 1));
+    h.expect_none(ms(7_200_011));
+    h.expect_none(ms(14_400_009));
+    assert!(h.expect(ms(14_400_010)).is_pure_ack());
+    // No answers: 9 probes 75 s apart, then ETIMEDOUT.
+    let mut probes = 1;
+    let mut t = 14_400_010u64;
+    while h.state(c) == Some(State::Established) {
+        t += 75_000;
+        probes += h.sent(ms(t)).len();
+        assert!(t < 20_000_000);
+    }
+    assert_eq!(probes, 9);
+    assert_eq!(h.set.take_error(c), Some(TcpError::TimedOut));
+}
+
+#[test]
+fn window_closing_with_data_in_flight_does_not_time_out() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.send(c, &[1; 3000]).unwrap();
+    // Two full segments; Nagle holds the 80-byte tail.
+    assert_eq!(h.sent(ms(0)).len(), 2);
+    // The peer acknowledges the first 1460 bytes and closes its window.
+    let mut t = 1;
+    h.deliver(ms(t), seg().seq(1001).ack(iss + 1461).win(0));
+    // For ten minutes the peer answers every probe with a zero window.
+    while t < 600_000 {
+        t += 100;
+        let v = h.sent(ms(t));
+        if !v.is_empty() {
+            h.deliver(ms(t), seg().seq(1001).ack(iss + 1461).win(0));
+        }
+    }
+    assert_eq!(h.state(c), Some(State::Established));
+    h.deliver(ms(t + 1), seg().seq(1001).ack(iss + 1461).win(60_000));
+    let v = h.sent(ms(t + 1));
+    // The retransmitted segment goes at once; Nagle holds the small tail.
+    assert_eq!(v.iter().map(|s| s.payload.len()).sum::<usize>(), 1460);
+}

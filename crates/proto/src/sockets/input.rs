@@ -1,0 +1,263 @@
+//! Segment arrival: the per-packet demux (4-tuple, then listener by
+//! address, then wildcard listener), LISTEN processing (RFC 9293 3.10.7.2),
+//! resets for segments to no socket (3.10.7.1) and ICMP errors (RFC 5927).
+
+use super::{FourTuple, IcmpError, SocketHandle, SocketSet, TcpSocket};
+use crate::tcp::connection::{ConnParams, Connection, RstReply, TcpError};
+use crate::tcp::{SeqNum, State};
+use crate::time::Instant;
+use crate::wire::{Ipv4Addr, Ipv4Repr, TcpRepr};
+
+impl SocketSet {
+    // ----- input ----------------------------------------------------------
+
+    /// A TCP segment addressed to us with a verified checksum.
+    pub(crate) fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+        self.stats.in_segs += 1;
+        self.now = self.now.max(now);
+        let tuple = FourTuple {
+            local: (ip.dst, seg.dst_port),
+            remote: (ip.src, seg.src_port),
+        };
+        if let Some(&h) = self.conns.get(&tuple) {
+            if !self.time_wait_yields(h, seg) {
+                self.segment_to_conn(now, h, seg);
+                return;
+            }
+            // Linux `tcp_timewait_state_process` (TCP_TW_SYN): a new SYN
+            // beyond the old connection's sequence space ends TIME_WAIT and
+            // goes to the listener, so a peer may reuse the 4-tuple at once.
+            self.free(h);
+        }
+        let listener = self
+            .listeners
+            .get(&(ip.dst, seg.dst_port))
+            .or_else(|| self.listeners.get(&(Ipv4Addr::UNSPECIFIED, seg.dst_port)))
+            .copied();
+        if let Some(lh) = listener {
+            self.segment_to_listener(now, lh, ip, seg);
+            return;
+        }
+        // RFC 9293 3.10.7.1: no socket. Never answer a reset; answer the rest.
+        self.stats.no_socket += 1;
+        if seg.flags.rst() || seg.src_port == 0 || seg.dst_port == 0 {
+            return;
+        }
+        if seg.flags.syn() && !seg.flags.ack() {
+            self.stats.closed_port_syns += 1;
+        }
+        let rst = RstReply::for_segment(seg);
+        self.queue_reset(ip.dst, ip.src, seg.dst_port, seg.src_port, rst);
+    }
+
+    /// A SYN (no ACK) for a TIME_WAIT connection with a sequence number past
+    /// the old `rcv_nxt` (RFC 9293 3.10.7.4 lets TIME_WAIT accept a new SYN;
+    /// RFC 6191 when timestamps say it is newer).
+    fn time_wait_yields(&self, h: SocketHandle, seg: &TcpRepr<'_>) -> bool {
+        let f = seg.flags;
+        if !f.syn() || f.ack() || f.rst() {
+            return false;
+        }
+        let Some(c) = self.sock(h).and_then(|s| s.conn.as_ref()) else {
+            return false;
+        };
+        if c.state != State::TimeWait {
+            return false;
+        }
+        match (c.ts_ok, seg.timestamp) {
+            (true, Some(ts)) => ts.tsval.wrapping_sub(c.ts_recent) as i32 > 0,
+            _ => seg.seq.gt(c.rcv_nxt),
+        }
+    }
+
+    fn segment_to_conn(&mut self, now: Instant, h: SocketHandle, seg: &TcpRepr<'_>) {
+        let parent = self.sock(h).and_then(|s| s.parent);
+        let room = match parent
+            .and_then(|p| self.sock(p))
+            .and_then(|p| p.listener.as_ref())
+        {
+            Some(l) => !l.accept_full(),
+            None => true,
+        };
+        let profile = &self.profile;
+        let Some(sock) = self
+            .slots
+            .get_mut(h.index as usize)
+            .and_then(|s| s.sock.as_mut())
+        else {
+            return;
+        };
+        let Some(conn) = sock.conn.as_mut() else {
+            return;
+        };
+        let before = conn.state;
+        let res = conn.process(now, profile, seg, room);
+        let after = conn.state;
+        let (local, remote) = (conn.local, conn.remote);
+        let failed = conn.error;
+        if res.dropped {
+            self.stats.dropped += 1;
+        }
+        if res.overflow {
+            self.stats.listen_overflows += 1;
+        }
+        if after == State::Closed && before != State::Closed {
+            match failed {
+                Some(TcpError::Refused) => self.stats.attempt_fails += 1,
+                Some(TcpError::Reset) => self.stats.estab_resets += 1,
+                _ => {}
+            }
+        }
+        if let Some(rst) = res.reset {
+            self.queue_reset(local.0, remote.0, local.1, remote.1, rst);
+        }
+        if res.established {
+            if let Some(p) = parent {
+                if let Some(l) = self.sock_mut(p).and_then(|s| s.listener.as_mut()) {
+                    l.promote(h);
+                }
+                self.touch(p);
+            }
+        }
+        self.touch(h);
+    }
+
+    /// RFC 9293 3.10.7.2: LISTEN.
+    fn segment_to_listener(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        ip: &Ipv4Repr,
+        seg: &TcpRepr<'_>,
+    ) {
+        let f = seg.flags;
+        if f.rst() {
+            return;
+        }
+        if f.ack() {
+            let rst = RstReply::for_segment(seg);
+            self.queue_reset(ip.dst, ip.src, seg.dst_port, seg.src_port, rst);
+            return;
+        }
+        if !f.syn() || f.fin() {
+            self.stats.dropped += 1;
+            return;
+        }
+        let Some(ls) = self.sock(lh) else {
+            return;
+        };
+        let Some(l) = ls.listener.as_ref() else {
+            return;
+        };
+        if l.accept_full() {
+            // Linux tcp_conn_request: a full accept queue drops new SYNs.
+            self.stats.listen_overflows += 1;
+            self.stats.listen_drops += 1;
+            return;
+        }
+        if l.syn_full() {
+            self.stats.listen_drops += 1;
+            return;
+        }
+        let local = (ip.dst, seg.dst_port);
+        let remote = (ip.src, seg.src_port);
+        let params = ConnParams {
+            local,
+            remote,
+            iss: self.isn.isn(now, local, remote),
+            ts_offset: self.isn.ts_offset(local, remote),
+            mtu: self.mtu,
+            user_mss: ls.user_mss,
+            rcvbuf: ls.rcvbuf,
+            sndbuf: ls.sndbuf,
+            nodelay: ls.nodelay,
+            keepalive: ls.keepalive,
+        };
+        let mut child = TcpSocket::new(&self.profile);
+        child.conn = Some(Connection::accept_syn(&self.profile, &params, seg));
+        child.bound = Some(local);
+        child.reuse_addr = ls.reuse_addr;
+        child.parent = Some(lh);
+        child.in_demux = true;
+        child.rcvbuf = ls.rcvbuf;
+        child.sndbuf = ls.sndbuf;
+        child.nodelay = ls.nodelay;
+        child.keepalive = ls.keepalive;
+        child.user_mss = ls.user_mss;
+        let Some(ch) = self.alloc(child) else {
+            self.stats.listen_drops += 1;
+            return;
+        };
+        self.conns.insert(FourTuple { local, remote }, ch);
+        self.ports.insert(local.1, ch, local.0, false);
+        if let Some(l) = self.sock_mut(lh).and_then(|s| s.listener.as_mut()) {
+            l.syn_queue.insert(ch);
+        }
+        self.stats.passive_opens += 1;
+        self.touch(ch);
+    }
+
+    /// An ICMP error quoting one of our packets: `quoted_ip` is the quoted
+    /// header, `quoted_payload` the (at least 8) quoted transport bytes.
+    pub(crate) fn handle_icmp_error(
+        &mut self,
+        _now: Instant,
+        err: IcmpError,
+        quoted_ip: &Ipv4Repr,
+        quoted_payload: &[u8],
+    ) {
+        let (Some(sp), Some(dp), Some(sq)) = (
+            quoted_payload.get(0..2),
+            quoted_payload.get(2..4),
+            quoted_payload.get(4..8),
+        ) else {
+            return;
+        };
+        let sport = u16::from_be_bytes([sp[0], sp[1]]);
+        let dport = u16::from_be_bytes([dp[0], dp[1]]);
+        let seq = SeqNum(u32::from_be_bytes([sq[0], sq[1], sq[2], sq[3]]));
+        let tuple = FourTuple {
+            local: (quoted_ip.src, sport),
+            remote: (quoted_ip.dst, dport),
+        };
+        let Some(&h) = self.conns.get(&tuple) else {
+            return;
+        };
+        self.stats.icmp_errors += 1;
+        let Some(c) = self.sock_mut(h).and_then(|s| s.conn.as_mut()) else {
+            return;
+        };
+        // RFC 5927 4.1: the quoted sequence number must be in flight.
+        if !(c.snd_una.le(seq) && seq.lt(c.snd_max.max(c.snd_una + 1))) {
+            return;
+        }
+        // Linux icmp_err_convert.
+        let e = match err {
+            IcmpError::Unreachable { code: 0 | 6 } => TcpError::NetUnreachable,
+            IcmpError::Unreachable { code: 2 | 3 } => TcpError::Refused,
+            IcmpError::Unreachable { code: 4 } => return,
+            IcmpError::Unreachable { code } if code <= 15 => TcpError::HostUnreachable,
+            IcmpError::Unreachable { .. } => return,
+            IcmpError::TimeExceeded => TcpError::HostUnreachable,
+            IcmpError::FragNeeded { mtu } => {
+                // RFC 1191: lower the segment size (never below 68-byte MTU).
+                let mss = usize::from(mtu.max(68)).saturating_sub(40);
+                let overhead = if c.ts_ok { 12 } else { 0 };
+                c.snd_mss = c.snd_mss.min(mss.saturating_sub(overhead).max(8));
+                self.touch(h);
+                return;
+            }
+        };
+        let hard = matches!(c.state, State::SynSent | State::SynReceived);
+        if hard {
+            // Linux tcp_v4_err: any error during the handshake ends it.
+            c.fail(e);
+        } else {
+            c.soft_error = Some(e);
+        }
+        if hard {
+            self.stats.attempt_fails += 1;
+        }
+        self.touch(h);
+    }
+}

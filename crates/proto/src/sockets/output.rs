@@ -1,0 +1,172 @@
+//! Segment departure and timers: stateless resets first, then sockets from
+//! the ready queue in round-robin order; timers from the deadline heap.
+
+use std::cmp::Reverse;
+
+use super::{Egress, Pending, SocketSet};
+use crate::tcp::connection::{OutSegment, TcpError};
+use crate::tcp::output::data_header_len;
+use crate::tcp::State;
+use crate::time::Instant;
+use crate::wire::{IpProtocol, Ipv4Addr, TcpRepr};
+
+impl SocketSet {
+    // ----- output ---------------------------------------------------------
+
+    fn next_pending(&mut self, now: Instant, max_len: usize) -> Option<Pending> {
+        self.now = self.now.max(now);
+        if let Some((src, dst, repr)) = self.resets.pop_front() {
+            self.stats.out_rsts += 1;
+            return Some(Pending {
+                src,
+                dst,
+                repr,
+                data: None,
+            });
+        }
+        while let Some(h) = self.ready.pop_front() {
+            let profile = &self.profile;
+            let Some(sock) = self
+                .slots
+                .get_mut(h.index as usize)
+                .filter(|s| s.gen == h.gen)
+                .and_then(|s| s.sock.as_mut())
+            else {
+                continue;
+            };
+            sock.queued_tx = false;
+            let Some(conn) = sock.conn.as_mut() else {
+                continue;
+            };
+            let max_payload = max_len
+                .saturating_sub(data_header_len(conn.ts_ok))
+                .saturating_sub(conn.sack_option_len());
+            let before = conn.total_retrans;
+            let out: Option<OutSegment> = conn.poll_output(now, profile, max_payload);
+            let retrans = conn.total_retrans - before;
+            let (src, dst) = (conn.local.0, conn.remote.0);
+            if let Some(out) = out {
+                self.stats.retrans_segs += retrans;
+                if out.repr.flags.rst() {
+                    self.stats.out_rsts += 1;
+                }
+                // It may have more to send: back of the queue (round robin).
+                sock.queued_tx = true;
+                self.ready.push_back(h);
+                self.reschedule(h);
+                return Some(Pending {
+                    src,
+                    dst,
+                    repr: out.repr,
+                    data: (out.data_len > 0).then_some((h, out.data_off, out.data_len)),
+                });
+            }
+            self.reschedule(h);
+        }
+        None
+    }
+
+    /// Write the next transport segment into `buf` (the IP payload region,
+    /// at most `buf.len()` bytes = MTU minus IP header) and describe it.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Egress> {
+        loop {
+            let p = self.next_pending(now, buf.len())?;
+            let mut scratch = core::mem::take(&mut self.scratch);
+            scratch.clear();
+            if let Some((h, off, len)) = p.data {
+                scratch.resize(len, 0);
+                if let Some(c) = self.sock(h).and_then(|s| s.conn.as_ref()) {
+                    let n = c.snd_buf.read_at(off, &mut scratch);
+                    scratch.truncate(n);
+                }
+            }
+            let mut repr = p.repr;
+            repr.payload = &scratch;
+            let len = repr.buffer_len();
+            let ok = len <= buf.len() && repr.emit(&mut buf[..len], p.src, p.dst).is_ok();
+            self.scratch = scratch;
+            if !ok {
+                // Counted and treated as lost; retransmission recovers.
+                self.stats.emit_errors += 1;
+                continue;
+            }
+            self.stats.out_segs += 1;
+            return Some(Egress {
+                src: p.src,
+                dst: p.dst,
+                protocol: IpProtocol::Tcp,
+                len,
+                ttl: 64,
+                dont_frag: true,
+            });
+        }
+    }
+
+    /// The next segment as an owned value (tests and the pair harness use
+    /// this instead of bytes): (source, destination, header, payload).
+    #[allow(dead_code)] // used by tests and pair harnesses
+    pub(crate) fn poll_segment(
+        &mut self,
+        now: Instant,
+    ) -> Option<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>, Vec<u8>)> {
+        let max = self.mtu.saturating_sub(20);
+        let p = self.next_pending(now, max)?;
+        let mut payload = Vec::new();
+        if let Some((h, off, len)) = p.data {
+            payload.resize(len, 0);
+            if let Some(c) = self.sock(h).and_then(|s| s.conn.as_ref()) {
+                let n = c.snd_buf.read_at(off, &mut payload);
+                payload.truncate(n);
+            }
+        }
+        self.stats.out_segs += 1;
+        Some((p.src, p.dst, p.repr, payload))
+    }
+
+    // ----- timers ---------------------------------------------------------
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        while let Some(&Reverse((t, h))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let profile = &self.profile;
+            let Some(sock) = self
+                .slots
+                .get_mut(h.index as usize)
+                .filter(|s| s.gen == h.gen)
+                .and_then(|s| s.sock.as_mut())
+            else {
+                continue;
+            };
+            if sock.timer_at != Some(t) {
+                continue; // stale entry
+            }
+            sock.timer_at = None;
+            let Some(conn) = sock.conn.as_mut() else {
+                continue;
+            };
+            let was = conn.state;
+            conn.on_timeout(now, profile);
+            if conn.state == State::Closed && was != State::Closed {
+                if matches!(conn.error, Some(TcpError::TimedOut)) {
+                    self.stats.timeouts += 1;
+                }
+                if was == State::SynSent {
+                    self.stats.attempt_fails += 1;
+                }
+            }
+            self.touch(h);
+        }
+    }
+
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        if !self.resets.is_empty() || !self.ready.is_empty() {
+            // Something is ready to send: as soon as possible.
+            return Some(Instant::ZERO);
+        }
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+}
