@@ -154,3 +154,68 @@ fn lost_last_ack_is_repeated_from_time_wait() {
         rows(&p, client)
     );
 }
+
+/// The wire dies for good with data outstanding: the sender backs off
+/// (RFC 6298 5.5) and gives up after tcp_retries2 = 15 retransmissions
+/// with ETIMEDOUT, about 924.6 s after the first loss with a 200 ms RTO
+/// (Linux's figure); the receiver, with nothing to send, is none the wiser.
+/// Only TCP is lost: ARP still works (were it lost too, neighbour
+/// resolution would fail, and the error would be EHOSTUNREACH, as Linux
+/// reports its soft error `sk_err_soft` at the timeout).
+#[test]
+fn dead_wire_times_out_after_retries2() {
+    let mut p = pair(5);
+    let (client, server) = (p.client, p.server);
+    let (c, s) = p.connect(80, Instant::from_secs(5)).expect("connected");
+    for id in [client, server] {
+        p.set_drop_rule(id, Some(Box::new(|_, f| tcp_fields(f).is_some())));
+    }
+    let start = p.net.now();
+    assert_eq!(p.sockets(client).send(c, &[1u8; 1000]), Ok(1000));
+    let limit = start + secs(2000);
+    let failed = p.run_until(limit, |net| {
+        net.stack(client).sockets().state(c) == Some(TcpState::Closed)
+    });
+    assert!(failed, "still {:?}", p.net.stack(client).sockets().info(c));
+    let took = p.net.now().saturating_duration_since(start);
+    println!("ETIMEDOUT after {took}");
+    assert!(took > secs(900) && took < secs(950), "gave up after {took}");
+    let info = p.net.stack(client).sockets().info(c).unwrap();
+    assert_eq!(info.total_retrans, 15);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        p.sockets(client).recv(c, &mut buf),
+        Err(RecvError::Error(sockstack::proto::TcpError::TimedOut))
+    );
+    assert_eq!(p.net.stack(client).sockets().tcp_stats().timeouts, 1);
+    p.sockets(client).close(c).unwrap();
+    assert!(p.net.stack(client).sockets().is_empty());
+    assert_eq!(
+        p.net.stack(server).sockets().state(s),
+        Some(TcpState::Established)
+    );
+}
+
+/// connect to an address on the subnet where nobody answers ARP: the
+/// handshake fails with EHOSTUNREACH once neighbour resolution gives up
+/// (about 3 s, like Linux), not after the SYN retries.
+#[test]
+fn connect_to_absent_neighbour_is_host_unreachable() {
+    let mut p = pair(6);
+    let client = p.client;
+    let now = p.net.now();
+    let c = p.sockets(client).tcp_socket().unwrap();
+    let nobody = sockstack::proto::wire::Ipv4Addr::new(198, 18, 0, 99);
+    p.sockets(client).connect(now, c, nobody, 80).unwrap();
+    let limit = now + secs(200);
+    assert!(p.run_until(limit, |net| {
+        net.stack(client).sockets().state(c) == Some(TcpState::Closed)
+    }));
+    let took = p.net.now().saturating_duration_since(now);
+    println!("EHOSTUNREACH after {took}");
+    assert!(took < secs(10), "after {took}");
+    assert_eq!(
+        p.sockets(client).take_error(c),
+        Some(sockstack::proto::TcpError::HostUnreachable)
+    );
+}
