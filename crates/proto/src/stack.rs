@@ -20,7 +20,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use crate::iface::arp_cache::ArpCache;
 use crate::iface::config::Limits;
-use crate::iface::icmp::TokenBucket;
+use crate::iface::icmp::{PeerLimiter, TokenBucket};
 use crate::iface::ipv4_out::TxQueue;
 use crate::iface::reassembly::Reassembler;
 use crate::raw::{OpenError, RawHandle, RawTable};
@@ -115,6 +115,7 @@ pub struct Stack {
     pub(crate) tx: TxQueue,
     pub(crate) echo_bucket: TokenBucket,
     pub(crate) error_bucket: TokenBucket,
+    pub(crate) peer_limiter: PeerLimiter,
     pub(crate) ident: u16,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) stats: Stats,
@@ -140,6 +141,7 @@ impl Stack {
             tx: TxQueue::default(),
             echo_bucket: TokenBucket::new(l.icmp_rate, l.icmp_burst),
             error_bucket: TokenBucket::new(l.icmp_rate, l.icmp_burst),
+            peer_limiter: PeerLimiter::new(l.icmp_peer_rate, l.icmp_peer_burst, l.icmp_peer_max),
             ident,
             rng,
             stats: Stats::default(),
@@ -226,7 +228,8 @@ impl Stack {
         (self.reasm.in_progress(), self.reasm.mem())
     }
 
-    fn next_ident(&mut self) -> u16 {
+    /// The next IPv4 identification (a per-stack counter from a seeded start).
+    pub(crate) fn next_ident(&mut self) -> u16 {
         self.ident = self.ident.wrapping_add(1);
         self.ident
     }
@@ -255,6 +258,8 @@ impl Stack {
 
     /// Queue one datagram to `dst`; it leaves through `poll_transmit`.
     /// Larger than the MTU: sent as fragments. Returns the payload length.
+    /// Broadcast destinations are allowed (no SO_BROADCAST gate yet); a
+    /// datagram to our own address is delivered locally.
     pub fn udp_send_to(
         &mut self,
         h: UdpHandle,

@@ -110,10 +110,28 @@ fn port_unreachable_is_rate_limited_and_never_for_broadcast() {
     learn_peer(&mut s, ms(0));
     let udp = udp_bytes(PEER, US, 5555, 9, b"x");
     let ip = ip_from_peer(IpProtocol::Udp, udp.len());
-    for _ in 0..70 {
+    for _ in 0..10 {
         s.handle_frame(ms(1), &ip_frame(&ip, &udp));
     }
-    assert_eq!(drain(&mut s, ms(1)).len(), 50);
+    // Linux: one destination gets a burst of 6, then one per second.
+    assert_eq!(drain(&mut s, ms(1)).len(), 6);
+    assert_eq!(s.stats().icmp.ratelimited_errors, 4);
+    s.handle_frame(ms(1001), &ip_frame(&ip, &udp));
+    s.handle_frame(ms(1001), &ip_frame(&ip, &udp));
+    assert_eq!(drain(&mut s, ms(1001)).len(), 1);
+    // Many destinations: the global bucket (burst 50) caps the total.
+    let mut s = stack();
+    for last in 10..80u8 {
+        let src = Ipv4Addr::new(198, 18, 0, last);
+        let udp = udp_bytes(src, US, 5555, 9, b"x");
+        let mut ip = Ipv4Repr::new(src, US, IpProtocol::Udp, udp.len());
+        ip.ident = u16::from(last);
+        s.handle_frame(
+            ms(1),
+            &eth(US_MAC, PEER_MAC, EtherType::Ipv4, &ip_bytes(&ip, &udp)),
+        );
+    }
+    assert_eq!(s.stats().icmp.tx_dest_unreachable, 50);
     assert_eq!(s.stats().icmp.ratelimited_errors, 20);
     // A broadcast to a closed port: counted, never answered.
     let mut s = stack();

@@ -189,7 +189,17 @@ fn check_against_tshark(f: &Frame, row: &Row) {
                 row.num("tcp.options.timestamp.tsecr"),
                 "{ctx}"
             );
-            assert_eq!(tcp.sack_len, 0);
+            let edges = |f: &str| -> Vec<u64> {
+                row.0
+                    .get(f)
+                    .map(|v| v.iter().map(|x| x.parse().unwrap()).collect())
+                    .unwrap_or_default()
+            };
+            let blocks = &tcp.sack_blocks[..tcp.sack_len];
+            let le: Vec<u64> = blocks.iter().map(|b| u64::from(b.0 .0)).collect();
+            let re: Vec<u64> = blocks.iter().map(|b| u64::from(b.1 .0)).collect();
+            assert_eq!(le, edges("tcp.options.sack_le"), "{ctx}");
+            assert_eq!(re, edges("tcp.options.sack_re"), "{ctx}");
         }
         Upper::Fragment(_) => {}
     }
@@ -213,7 +223,7 @@ fn check_quote(quoted: &[u8], row: &Row, ctx: &str) {
 fn fixtures_match_tshark() {
     let rows = tshark_rows();
     let frames = frames();
-    assert_eq!(frames.len(), 30);
+    assert_eq!(frames.len(), 42);
     assert_eq!(rows.len(), frames.len());
     for f in frames {
         check_against_tshark(f, &rows[&f.no]);
@@ -234,19 +244,31 @@ const TCPDUMP: &[(usize, &str)] = &[
     (1, "ARP, Request who-has 198.18.0.2 (ff:ff:ff:ff:ff:ff) tell 198.18.0.1, length 28"),
     (2, "ARP, Reply 198.18.0.2 is-at 02:00:5e:12:00:02, length 28"),
     (3, "ARP, Request who-has 198.18.0.2 tell 198.18.0.1, length 28"),
-    (5, "IP 198.18.0.1 > 198.18.0.2: ICMP echo request, id 16418, seq 1, length 64"),
-    (6, "IP 198.18.0.2 > 198.18.0.1: ICMP echo reply, id 16418, seq 1, length 64"),
-    (13, "IP 198.18.0.1.40000 > 198.18.0.2.5000: Flags [S], seq 3819045626, win 64240, options [mss 1460,sackOK,TS val 3282384816 ecr 0,nop,wscale 10], length 0"),
-    (14, "IP 198.18.0.2.5000 > 198.18.0.1.40000: Flags [S.], seq 627113003, ack 3819045627, win 65160, options [mss 1460,sackOK,TS val 65770531 ecr 3282384816,nop,wscale 10], length 0"),
-    (15, "IP 198.18.0.1.40000 > 198.18.0.2.5000: Flags [.], ack 627113004, win 63, options [nop,nop,TS val 3282384816 ecr 65770531], length 0"),
-    (16, "IP 198.18.0.2.5000 > 198.18.0.1.40000: Flags [P.], seq 627113004:627113010, ack 3819045627, win 64, options [nop,nop,TS val 65770532 ecr 3282384816], length 6"),
-    (18, "IP 198.18.0.2.5000 > 198.18.0.1.40000: Flags [F.], seq 627113010, ack 3819045627, win 64, options [nop,nop,TS val 65770532 ecr 3282384817], length 0"),
-    (19, "IP 198.18.0.1.40000 > 198.18.0.2.5000: Flags [P.], seq 3819045627:3819045643, ack 627113011, win 63, options [nop,nop,TS val 3282384817 ecr 65770532], length 16"),
-    (21, "IP 198.18.0.1.40000 > 198.18.0.2.5000: Flags [F.], seq 3819045643, ack 627113011, win 63, options [nop,nop,TS val 3282384817 ecr 65770532], length 0"),
+    (5, "IP 198.18.0.1 > 198.18.0.2: ICMP echo request, id 3782, seq 1, length 64"),
+    (6, "IP 198.18.0.2 > 198.18.0.1: ICMP echo reply, id 3782, seq 1, length 64"),
+    (13, "IP 198.18.0.1.40000 > 198.18.0.2.5000: Flags [S], seq 942482978, win 64240, options [mss 1460,sackOK,TS val 3283575106 ecr 0,nop,wscale 10], length 0"),
+    (14, "IP 198.18.0.2.5000 > 198.18.0.1.40000: Flags [S.], seq 2045517685, ack 942482979, win 65160, options [mss 1460,sackOK,TS val 66960821 ecr 3283575106,nop,wscale 10], length 0"),
+    (15, "IP 198.18.0.1.40000 > 198.18.0.2.5000: Flags [.], ack 2045517686, win 63, options [nop,nop,TS val 3283575106 ecr 66960821], length 0"),
+    (16, "IP 198.18.0.1.40000 > 198.18.0.2.5000: Flags [P.], seq 942482979:942482995, ack 2045517686, win 63, options [nop,nop,TS val 3283575106 ecr 66960821], length 16"),
+    (18, "IP 198.18.0.1.40000 > 198.18.0.2.5000: Flags [F.], seq 942482995, ack 2045517686, win 63, options [nop,nop,TS val 3283575106 ecr 66960821], length 0"),
+    (19, "IP 198.18.0.2.5000 > 198.18.0.1.40000: Flags [P.], seq 2045517686:2045517692, ack 942482996, win 64, options [nop,nop,TS val 66960821 ecr 3283575106], length 6"),
+    (21, "IP 198.18.0.2.5000 > 198.18.0.1.40000: Flags [F.], seq 2045517692, ack 942482996, win 64, options [nop,nop,TS val 66960821 ecr 3283575106], length 0"),
     (24, "IP 198.18.0.2 > 198.18.0.1: ICMP 198.18.0.2 udp port 9 unreachable, length 40"),
     (26, "IP 198.18.0.2 > 198.18.0.1: ICMP time exceeded in-transit, length 92"),
     (28, "IP 198.18.0.2 > 198.18.0.1: ICMP 198.18.1.2 unreachable - need to frag (mtu 1280), length 556"),
     (30, "IP 198.18.0.2 > 198.18.0.1: ICMP net 198.18.2.5 unreachable, length 92"),
+    (31, "IP 198.18.0.3.40002 > 198.18.0.2.5001: Flags [S], seq 1000, win 64240, options [mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7], length 0"),
+    (32, "IP 198.18.0.2.5001 > 198.18.0.3.40002: Flags [S.], seq 1057757889, ack 1001, win 65160, options [mss 1460,sackOK,TS val 3880282340 ecr 100,nop,wscale 10], length 0"),
+    (33, "IP 198.18.0.3.40002 > 198.18.0.2.5001: Flags [.], ack 1057757890, win 502, options [nop,nop,TS val 101 ecr 3880282340], length 0"),
+    (34, "IP 198.18.0.3.40002 > 198.18.0.2.5001: Flags [P.], seq 1101:1201, ack 1057757890, win 502, options [nop,nop,TS val 102 ecr 3880282340], length 100"),
+    (35, "IP 198.18.0.2.5001 > 198.18.0.3.40002: Flags [.], ack 1001, win 64, options [nop,nop,TS val 3880282340 ecr 101,nop,nop,sack 1 {1101:1201}], length 0"),
+    (36, "IP 198.18.0.3.40002 > 198.18.0.2.5001: Flags [P.], seq 1301:1401, ack 1057757890, win 502, options [nop,nop,TS val 103 ecr 3880282340], length 100"),
+    (37, "IP 198.18.0.2.5001 > 198.18.0.3.40002: Flags [.], ack 1001, win 64, options [nop,nop,TS val 3880282340 ecr 101,nop,nop,sack 2 {1301:1401}{1101:1201}], length 0"),
+    (38, "IP 198.18.0.3.40002 > 198.18.0.2.5001: Flags [P.], seq 1001:1101, ack 1057757890, win 502, options [nop,nop,TS val 104 ecr 3880282340], length 100"),
+    (39, "IP 198.18.0.2.5001 > 198.18.0.3.40002: Flags [.], ack 1201, win 64, options [nop,nop,TS val 3880282340 ecr 104,nop,nop,sack 1 {1301:1401}], length 0"),
+    (40, "IP 198.18.0.3.40002 > 198.18.0.2.5001: Flags [P.], seq 1001:1101, ack 1057757890, win 502, options [nop,nop,TS val 105 ecr 3880282340], length 100"),
+    (41, "IP 198.18.0.2.5001 > 198.18.0.3.40002: Flags [.], ack 1201, win 64, options [nop,nop,TS val 3880282340 ecr 104,nop,nop,sack 2 {1001:1101}{1301:1401}], length 0"),
+    (42, "IP 198.18.0.3.40002 > 198.18.0.2.5001: Flags [R.], seq 1201, ack 1057757890, win 502, options [nop,nop,TS val 106 ecr 3880282340], length 0"),
 ];
 
 #[test]
@@ -265,7 +287,7 @@ fn display_matches_tcpdump() {
     let d = decode(frame(7)).unwrap();
     assert_eq!(
         d.ip.unwrap().to_string(),
-        "IP (tos 0x0, ttl 64, id 26711, offset 0, flags [+], proto ICMP (1), length 1500) 198.18.0.1 > 198.18.0.2"
+        "IP (tos 0x0, ttl 64, id 697, offset 0, flags [+], proto ICMP (1), length 1500) 198.18.0.1 > 198.18.0.2"
     );
 }
 
@@ -301,7 +323,7 @@ fn fragments_reassemble() {
             } if !is_request => (ident, seq_no, data),
             other => panic!("unexpected {other:?}"),
         };
-        assert_eq!((ident, seq_no, data.len()), (0x4024, 1, 4000));
+        assert_eq!((ident, seq_no, data.len()), (0x0ec8, 1, 4000));
     }
 }
 
@@ -312,24 +334,31 @@ fn handpicked_fields() {
     let p = TcpPacket::parse(&syn[34..]).unwrap();
     assert_eq!(
         p.options(),
-        &[2, 4, 5, 180, 4, 2, 8, 10, 0xc3, 0xa5, 0x37, 0xb0, 0, 0, 0, 0, 1, 3, 3, 10]
+        &[2, 4, 5, 180, 4, 2, 8, 10, 0xc3, 0xb7, 0x61, 0x42, 0, 0, 0, 0, 1, 3, 3, 10]
     );
     let r = TcpRepr::parse(&p);
-    assert_eq!(r.seq, SeqNum(3819045626));
+    assert_eq!(r.seq, SeqNum(942482978));
     assert_eq!(r.mss, Some(1460));
     assert_eq!(r.window_scale, Some(10));
     assert!(r.sack_permitted);
     assert_eq!(
         r.timestamp,
         Some(TcpTimestamp {
-            tsval: 3282384816,
+            tsval: 3283575106,
             tsecr: 0
         })
     );
-    // Data from the client: "hello sockstack\n".
-    let d = decode(frame(19)).unwrap();
-    let Upper::Tcp(t) = d.upper else { panic!() };
-    assert_eq!(t.payload, b"hello sockstack\n");
+    // The data both ways (the order of the session's segments varies by run).
+    let payloads: Vec<&[u8]> = frames()
+        .iter()
+        .filter_map(|f| match decode(&f.bytes).unwrap().upper {
+            Upper::Tcp(t) if !t.payload.is_empty() && t.src_port != 40002 => Some(t.payload),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(payloads.len(), 2);
+    assert!(payloads.contains(&&b"hello sockstack\n"[..]));
+    assert!(payloads.contains(&&b"world\n"[..]));
     // UDP to a closed port and its ICMP port unreachable quoting it.
     let d = decode(frame(23)).unwrap();
     let Upper::Udp(u, payload) = d.upper else {
@@ -371,6 +400,21 @@ fn handpicked_fields() {
             ..
         })
     ));
+    // SACK from the kernel (frames 31-42: a scripted peer leaves holes).
+    let sack = |no: usize| -> Vec<(u32, u32)> {
+        let Upper::Tcp(t) = decode(frame(no)).unwrap().upper else {
+            panic!()
+        };
+        t.sack_blocks[..t.sack_len]
+            .iter()
+            .map(|(l, r)| (l.0, r.0))
+            .collect()
+    };
+    assert_eq!(sack(35), [(1101, 1201)]);
+    assert_eq!(sack(37), [(1301, 1401), (1101, 1201)]);
+    assert_eq!(sack(39), [(1301, 1401)]);
+    // D-SACK (RFC 2883): the first block reports the duplicate below the ACK.
+    assert_eq!(sack(41), [(1001, 1101), (1301, 1401)]);
     // Ethernet padding after the IPv4 total length is ignored.
     let mut padded = frame(23).to_vec();
     padded.resize(60, 0xaa);

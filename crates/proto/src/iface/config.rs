@@ -36,6 +36,13 @@ pub struct Limits {
     pub icmp_rate: u32,
     /// Token bucket depth (Linux `icmp_msgs_burst` 50).
     pub icmp_burst: u32,
+    /// ICMP errors per second to one destination (Linux `icmp_ratelimit`
+    /// 1000 ms: one token per second).
+    pub icmp_peer_rate: u32,
+    /// Per-destination bucket depth (Linux `XRLIM_BURST_FACTOR` 6).
+    pub icmp_peer_burst: u32,
+    /// Destinations with a bucket; the lowest address is forgotten first.
+    pub icmp_peer_max: usize,
     /// Datagrams waiting for `poll_transmit` (fragments, ICMP, UDP, raw).
     pub tx_queue_packets: usize,
     /// Bytes waiting for `poll_transmit`.
@@ -71,6 +78,9 @@ impl Default for Limits {
             reasm_time_exceeded: true,
             icmp_rate: 1000,
             icmp_burst: 50,
+            icmp_peer_rate: 1,
+            icmp_peer_burst: 6,
+            icmp_peer_max: 1024,
             tx_queue_packets: 1024,
             tx_queue_bytes: 1024 * 1024,
             ttl: 64,

@@ -2,8 +2,9 @@
 //!
 //! CONTRACT: echo requests to our unicast address are answered (requests to
 //! a broadcast are ignored, Linux's `icmp_echo_ignore_broadcasts` = 1).
-//! Echo replies and errors each draw from a token bucket (`icmp_rate` per
-//! second, `icmp_burst` deep; RFC 1812 4.3.2.8). Errors are never sent in
+//! Echo replies draw from a token bucket (`icmp_rate` per second,
+//! `icmp_burst` deep); errors from a per-destination bucket (1/s, burst 6)
+//! and then a global one like echo (RFC 1812 4.3.2.8; Linux's numbers). Errors are never sent in
 //! reply to an ICMP error, a broadcast, a fragment other than the first, or a
 //! source that is not one host (RFC 1122 3.2.2). Received errors whose quote
 //! names one of our datagrams go to the socket layer (TCP) or the UDP table.
@@ -58,6 +59,41 @@ impl TokenBucket {
         }
         self.tokens -= 1;
         true
+    }
+}
+
+/// Per-destination buckets for ICMP errors (Linux `icmpv4_xrlim_allow`).
+#[derive(Debug, Clone)]
+pub(crate) struct PeerLimiter {
+    buckets: std::collections::BTreeMap<Ipv4Addr, TokenBucket>,
+    rate: u32,
+    burst: u32,
+    max: usize,
+}
+
+impl PeerLimiter {
+    pub(crate) fn new(rate: u32, burst: u32, max: usize) -> Self {
+        PeerLimiter {
+            buckets: std::collections::BTreeMap::new(),
+            rate,
+            burst,
+            max,
+        }
+    }
+
+    /// Take a token from `peer`'s bucket (created full on first use).
+    pub(crate) fn allow(&mut self, now: Instant, peer: Ipv4Addr) -> bool {
+        if !self.buckets.contains_key(&peer) {
+            if self.max == 0 {
+                return false;
+            }
+            while self.buckets.len() >= self.max {
+                self.buckets.pop_first();
+            }
+            self.buckets
+                .insert(peer, TokenBucket::new(self.rate, self.burst));
+        }
+        self.buckets.get_mut(&peer).is_some_and(|b| b.allow(now))
     }
 }
 
@@ -221,6 +257,16 @@ impl Stack {
         true
     }
 
+    /// RFC 1812 4.3.2.8, as Linux: a per-destination bucket (1/s, burst 6),
+    /// then the global one (1000/s, burst 50).
+    fn error_rate_allows(&mut self, now: Instant, dst: Ipv4Addr) -> bool {
+        if !self.peer_limiter.allow(now, dst) || !self.error_bucket.allow(now) {
+            self.stats.icmp.ratelimited_errors += 1;
+            return false;
+        }
+        true
+    }
+
     /// May we send an ICMP error about this datagram? (RFC 1122 3.2.2)
     fn error_allowed(&self, orig: &Ipv4Repr, payload: &[u8]) -> bool {
         if orig.frag_offset != 0 {
@@ -260,8 +306,7 @@ impl Stack {
             self.stats.icmp.tx_errors_suppressed += 1;
             return;
         }
-        if !self.error_bucket.allow(now) {
-            self.stats.icmp.ratelimited_errors += 1;
+        if !self.error_rate_allows(now, orig.src) {
             return;
         }
         let Some(quoted) = Self::quote(orig, payload) else {
@@ -284,8 +329,7 @@ impl Stack {
             self.stats.icmp.tx_errors_suppressed += 1;
             return;
         }
-        if !self.error_bucket.allow(now) {
-            self.stats.icmp.ratelimited_errors += 1;
+        if !self.error_rate_allows(now, first.src) {
             return;
         }
         let Some(quoted) = Self::quote(first, data) else {

@@ -266,7 +266,12 @@ impl Stack {
     fn poll_socket(&mut self, now: Instant, buf: &mut [u8]) -> SocketStep {
         let l2 = self.l2_len();
         let hl = crate::wire::ipv4::MIN_HEADER_LEN;
-        let ip_room = self.config.mtu.min(buf.len().saturating_sub(l2));
+        // An IPv4 datagram never exceeds 65,535 bytes, whatever the MTU.
+        let ip_room = self
+            .config
+            .mtu
+            .min(buf.len().saturating_sub(l2))
+            .min(crate::wire::ipv4::MAX_PACKET_LEN);
         if ip_room <= hl {
             return SocketStep::Idle;
         }
@@ -290,8 +295,7 @@ impl Stack {
         let mut ip = Ipv4Repr::new(eg.src, eg.dst, eg.protocol, eg.len);
         ip.ttl = eg.ttl;
         ip.dont_frag = eg.dont_frag;
-        ip.ident = self.ident.wrapping_add(1);
-        self.ident = ip.ident;
+        ip.ident = self.next_ident();
         let Some(h) = buf.get_mut(l2..l2 + hl) else {
             return SocketStep::Idle;
         };

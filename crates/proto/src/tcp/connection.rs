@@ -289,7 +289,8 @@ impl Connection {
         self.irs = syn.seq;
         self.rcv_nxt = syn.seq + 1;
         self.rcv_wup = self.rcv_nxt;
-        self.rcv_adv = self.rcv_nxt;
+        // The window our SYN (or SYN-ACK) offers, unscaled (RFC 7323 2.2).
+        self.rcv_adv = self.rcv_nxt + self.rcv_buf.free().min(0xffff);
         // RFC 7323 2.2: scaling only when both sides offered it; shift <= 14.
         if p.window_scaling {
             if let Some(ws) = opts.wscale {

@@ -93,7 +93,7 @@ impl Connection {
             if self.fin_queued {
                 self.state = State::FinWait1;
             }
-            self.accept_text(now, p, seg, seg.seq + 1, true, &mut res);
+            self.accept_text(now, p, seg, seg.seq + 1, &mut res);
         } else {
             // Simultaneous open (RFC 9293 3.10.7.3, figure 8): SYN_RECEIVED,
             // our SYN goes again with an ACK.
@@ -282,7 +282,7 @@ impl Connection {
             res.dropped = true;
             return res;
         }
-        self.process_ack(now, p, seg);
+        self.process_ack(now, seg);
         match self.state {
             State::FinWait1 if self.fin_acked() => {
                 self.state = State::FinWait2;
@@ -303,12 +303,12 @@ impl Connection {
         }
 
         // Seventh and eighth: text and FIN.
-        self.accept_text(now, p, seg, seg.seq, false, &mut res);
+        self.accept_text(now, p, seg, seg.seq, &mut res);
         res
     }
 
     /// RFC 9293 3.10.7.4 fifth step for ESTABLISHED and later states.
-    fn process_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) {
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         if seg.ack.lt(self.snd_una) {
             // An old duplicate ACK: ignore (no window update either).
             return;
@@ -379,31 +379,25 @@ impl Connection {
                 self.persist_backoff = 0;
             }
         }
-        let _ = p;
     }
 
     /// Seventh (text) and eighth (FIN) steps. `seq` is where the segment's
-    /// payload starts; `after_syn` skips the SYN flag's sequence number.
+    /// payload starts (after the SYN's sequence number, if any).
     fn accept_text(
         &mut self,
         now: Instant,
         p: &Profile,
         seg: &TcpRepr<'_>,
         seq: SeqNum,
-        after_syn: bool,
         res: &mut InputResult,
     ) {
-        let _ = after_syn;
         let mut payload = seg.payload;
         let mut seq = seq;
         // Trim what we already have (RFC 9293 3.10.7.4, "trim off any portions").
         let dup = seq.distance_to(self.rcv_nxt);
         if dup > 0 {
             if dup > payload.len() {
-                // Entirely old (plus perhaps a FIN we already took).
-                if seg.flags.fin() && seq + payload.len() == self.rcv_nxt - 1 && self.fin_received {
-                    self.ack_now = true;
-                }
+                // Entirely old (a FIN we already took, say): nothing to keep.
                 return;
             }
             payload = payload.get(dup..).unwrap_or(&[]);
@@ -425,7 +419,12 @@ impl Connection {
                 self.fail(TcpError::Reset);
                 return;
             }
-            self.rcv_mss = self.rcv_mss.max(payload.len().min(usize::from(u16::MAX)));
+            // Linux `tcp_measure_rcv_mss`: the largest segment seen, at most
+            // what we advertised (an offloaded super-segment must not stretch
+            // the delayed-ACK threshold).
+            self.rcv_mss = self
+                .rcv_mss
+                .max(payload.len().min(usize::from(self.adv_mss)));
             let off = self.rcv_nxt.distance_to(seq);
             let written = if self.shut_rd {
                 // SHUT_RD: accept and discard.

@@ -55,7 +55,7 @@ impl Connection {
                     None
                 }
             }
-            _ => self.poll_data(now, p, max_payload),
+            _ => self.poll_data(now, max_payload),
         }
     }
 
@@ -216,7 +216,7 @@ impl Connection {
     }
 
     /// ESTABLISHED and later: retransmission, new data, FIN, probes, ACKs.
-    fn poll_data(&mut self, now: Instant, p: &Profile, max_payload: usize) -> Option<OutSegment> {
+    fn poll_data(&mut self, now: Instant, max_payload: usize) -> Option<OutSegment> {
         // SACK blocks take room from the payload, as in Linux `tcp_current_mss`.
         let mss = self
             .snd_mss
@@ -325,7 +325,6 @@ impl Connection {
         if self.ack_now {
             return Some(self.send_ack(now, self.snd_max));
         }
-        let _ = p;
         None
     }
 }
