@@ -143,6 +143,8 @@ pub struct PairConfig {
     pub impair: ImpairConfig,
     /// TCP profile of both hosts.
     pub profile: Profile,
+    /// A different profile for the client, to pair unlike peers.
+    pub client_profile: Option<Profile>,
     /// Record each host's frames in memory (see [`TcpPair::pcap`]).
     pub capture: bool,
 }
@@ -160,6 +162,7 @@ impl Default for PairConfig {
                 .with_rx_queue_frames(1 << 16),
             impair: ImpairConfig::default(),
             profile: Profile::linux(),
+            client_profile: None,
             capture: false,
         }
     }
@@ -180,6 +183,10 @@ impl PairConfig {
     }
     pub fn with_profile(mut self, profile: Profile) -> Self {
         self.profile = profile;
+        self
+    }
+    pub fn with_client_profile(mut self, profile: Profile) -> Self {
+        self.client_profile = Some(profile);
         self
     }
     pub fn with_capture(mut self, on: bool) -> Self {
@@ -251,7 +258,11 @@ impl TcpPair {
             sc.mtu = cfg.wire.mtu;
             sc.seed = mix(cfg.seed, u64::from(n));
             let mut stack = Stack::new(sc);
-            stack.sockets_mut().set_profile(cfg.profile.clone());
+            let profile = match (&cfg.client_profile, n) {
+                (Some(p), 1) => p.clone(),
+                _ => cfg.profile.clone(),
+            };
+            stack.sockets_mut().set_profile(profile);
             let impair = ImpairConfig {
                 seed: mix(cfg.seed, 0x100 + u64::from(n)),
                 direction: Direction::Tx,

@@ -275,3 +275,47 @@ fn reuseaddr_rebinds_listener_over_time_wait() {
     p.net.run_until(t);
     assert_eq!(count_state(&p, server, TcpState::TimeWait), 0);
 }
+
+/// Closing a listener resets the connections still waiting in its accept
+/// queue (Linux `inet_csk_listen_stop`): their clients see ECONNRESET.
+#[test]
+fn closing_a_listener_resets_unaccepted_connections() {
+    let mut p = pair();
+    let (client, server) = (p.client, p.server);
+    let server_ip = p.addr(server);
+    let l = p.listen(8000, 16).unwrap();
+    let now = p.net.now();
+    let cs: Vec<_> = (0..3)
+        .map(|_| {
+            let c = p.sockets(client).tcp_socket().unwrap();
+            p.sockets(client).connect(now, c, server_ip, 8000).unwrap();
+            c
+        })
+        .collect();
+    let limit = now + secs(5);
+    assert!(p.run_until(limit, |net| {
+        cs.iter()
+            .all(|&c| net.stack(client).sockets().state(c) == Some(TcpState::Established))
+    }));
+    assert_eq!(
+        p.net.stack(server).sockets().len(),
+        4,
+        "listener + 3 queued"
+    );
+    p.sockets(server).close(l).unwrap();
+    let limit = p.net.now() + secs(5);
+    assert!(p.run_until(limit, |net| {
+        cs.iter()
+            .all(|&c| net.stack(client).sockets().state(c) == Some(TcpState::Closed))
+    }));
+    for &c in &cs {
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            p.sockets(client).recv(c, &mut buf),
+            Err(RecvError::Error(TcpError::Reset))
+        );
+        p.sockets(client).close(c).unwrap();
+    }
+    assert!(p.net.stack(server).sockets().is_empty());
+    assert!(p.net.stack(client).sockets().is_empty());
+}

@@ -146,3 +146,86 @@ fn congested_bottleneck() {
     println!("{r}");
     assert_intact(&r, 4 * MIB, 4 * MIB);
 }
+
+/// A peer that offers no SACK, timestamps or window scaling (an old stack):
+/// the options are negotiated away on both sides and data still flows,
+/// through loss, within the 64 KiB unscaled window.
+#[test]
+fn options_negotiated_down_for_a_plain_peer() {
+    let mut plain = Profile::linux();
+    plain.sack = false;
+    plain.timestamps = false;
+    plain.window_scaling = false;
+    let cfg = PairConfig::default()
+        .with_wire(wire())
+        .with_client_profile(plain)
+        .with_impair(lossy(0.02, 0.05))
+        .with_seed(1323);
+    let mut p = TcpPair::new(cfg.clone());
+    let (c, s) = p.connect(80, Instant::from_secs(10)).expect("connected");
+    for (id, h) in [(p.client, c), (p.server, s)] {
+        let i = p.net.stack(id).sockets().info(h).unwrap();
+        assert!(!i.sack && !i.timestamps, "{i:?}");
+        assert_eq!((i.snd_wscale, i.rcv_wscale), (0, 0), "{i:?}");
+        assert!(i.rcv_wnd <= 65_535 && i.snd_wnd <= 65_535, "{i:?}");
+    }
+    let r = bulk(cfg, 4 * MIB, 4 * MIB, secs(600));
+    println!("{r}");
+    assert_intact(&r, 4 * MIB, 4 * MIB);
+}
+
+/// TCP_MAXSEG on the client caps the MSS it advertises (and, as Linux's
+/// mss_clamp, the MSS it uses): no segment either way carries more than
+/// 500 bytes of payload; TCP_MAXSEG reads back the payload size net of the
+/// 12 bytes of timestamp option, as on Linux (488).
+#[test]
+fn tcp_maxseg_caps_segment_size() {
+    let cfg = PairConfig::default()
+        .with_wire(wire())
+        .with_seed(100)
+        .with_capture(true);
+    let mut p = TcpPair::new(cfg);
+    let (client, server) = (p.client, p.server);
+    let server_ip = p.addr(server);
+    let l = p.listen(80, 4).unwrap();
+    let c = p.sockets(client).tcp_socket().unwrap();
+    p.sockets(client).set_max_segment(c, 500).unwrap();
+    let now = p.net.now();
+    p.sockets(client).connect(now, c, server_ip, 80).unwrap();
+    let mut s = None;
+    assert!(p.run_until(Instant::from_secs(5), |net| {
+        s = s.or_else(|| net.stack_mut(server).sockets_mut().accept(l).ok());
+        s.is_some()
+    }));
+    let s = s.unwrap();
+    let mss = |p: &TcpPair, id, h| p.net.stack(id).sockets().max_segment(h);
+    println!(
+        "TCP_MAXSEG server {:?} client {:?}",
+        mss(&p, server, s),
+        mss(&p, client, c)
+    );
+    assert_eq!(mss(&p, server, s), Some(488));
+    let data = vec![0x5au8; 100_000];
+    let (mut sent, mut got) = ([0usize; 2], [0usize; 2]);
+    let mut buf = vec![0u8; 65536];
+    let ends = [(server, s, client, c), (client, c, server, s)];
+    assert!(p.run_until(Instant::from_secs(30), |net| {
+        for (i, &(from, fh, to, th)) in ends.iter().enumerate() {
+            if sent[i] < data.len() {
+                let ss = net.stack_mut(from).sockets_mut();
+                sent[i] += ss.send(fh, &data[sent[i]..]).unwrap_or(0);
+            }
+            while let Ok(n) = net.stack_mut(to).sockets_mut().recv(th, &mut buf) {
+                got[i] += n;
+            }
+        }
+        got == [data.len(); 2]
+    }));
+    let biggest = pcap_frames(&p.pcap(client))
+        .iter()
+        .filter_map(|(_, f)| tcp_payload_len(f))
+        .max()
+        .unwrap();
+    assert!(biggest <= 500, "largest TCP payload on the wire: {biggest}");
+    assert_eq!(mss(&p, client, c), Some(488), "the client's own sends");
+}
