@@ -219,3 +219,111 @@ fn connect_to_absent_neighbour_is_host_unreachable() {
         Some(sockstack::proto::TcpError::HostUnreachable)
     );
 }
+
+/// A reset that is lost is not the end of the story: the peer's next
+/// segment reaches a 4-tuple with no socket and earns another RST
+/// (RFC 9293 3.10.7.1), so a client that keeps writing still learns of the
+/// abort (ECONNRESET).
+#[test]
+fn lost_reset_is_sent_again_on_the_next_segment() {
+    let mut p = pair(7);
+    let (client, server) = (p.client, p.server);
+    let (c, s) = p.connect(80, Instant::from_secs(5)).expect("connected");
+    // Lose the first RST the server sends.
+    let lost = Arc::new(AtomicU32::new(0));
+    let l2 = lost.clone();
+    p.set_drop_rule(
+        server,
+        Some(Box::new(move |_, f| {
+            let rst = tcp_fields(f).is_some_and(|(fl, _, _)| fl & RST != 0);
+            let hit = rst && l2.load(Ordering::Relaxed) == 0;
+            if hit {
+                l2.store(1, Ordering::Relaxed);
+            }
+            hit
+        })),
+    );
+    p.sockets(server).abort(s).unwrap();
+    p.net.poll();
+    assert_eq!(lost.load(Ordering::Relaxed), 1, "the RST was lost");
+    assert_eq!(
+        p.net.stack(client).sockets().state(c),
+        Some(TcpState::Established),
+        "the client knows nothing yet"
+    );
+    let mut src = Source::new(3, 64 * MIB);
+    let limit = p.net.now() + secs(10);
+    let mut err = None;
+    let reset = p.run_until(limit, |net| {
+        match src.pump(net.stack_mut(client).sockets_mut(), c, |_| {}) {
+            Ok(_) => false,
+            Err(e) => {
+                err = Some(e);
+                true
+            }
+        }
+    });
+    assert!(
+        reset,
+        "client never learned: {:?}",
+        p.net.stack(client).sockets().info(c)
+    );
+    assert_eq!(
+        err,
+        Some(sockstack::proto::SendError::Error(
+            sockstack::proto::TcpError::Reset
+        ))
+    );
+    assert!(p.net.stack(server).sockets().tcp_stats().out_rsts >= 2);
+}
+
+/// Abort while data is in flight on a reordering, lossy wire: the RST may
+/// overtake data (then it is out of place: a challenge ACK, RFC 5961 3.2,
+/// which the aborted side answers with an exact RST) or be lost; either
+/// way the peer ends up reset, for every seed.
+#[test]
+fn abort_on_a_reordering_wire_always_resets_the_peer() {
+    for seed in 0..20 {
+        let cfg = PairConfig::default()
+            .with_wire(wire())
+            .with_impair(lossy(0.05, 0.3))
+            .with_seed(seed);
+        let mut p = TcpPair::new(cfg);
+        let (client, server) = (p.client, p.server);
+        let (c, s) = p.connect(80, Instant::from_secs(30)).expect("connected");
+        let mut src = Source::new(seed, MIB);
+        let mut sink = Sink::new();
+        let until = p.net.now() + Duration::from_millis(20);
+        p.run_until(until, |net| {
+            src.pump(net.stack_mut(client).sockets_mut(), c, |_| {})
+                .unwrap();
+            sink.drain(net.stack_mut(server).sockets_mut(), s, |_| {})
+                .unwrap();
+            false
+        });
+        p.sockets(client).abort(c).unwrap();
+        let limit = p.net.now() + secs(300);
+        let reset = p.run_until(limit, |net| {
+            let ss = net.stack_mut(server).sockets_mut();
+            match sink.drain(ss, s, |_| {}) {
+                Err(e) => {
+                    assert_eq!(
+                        e,
+                        sockstack::sim::SinkError::Tcp(sockstack::proto::TcpError::Reset)
+                    );
+                    true
+                }
+                Ok(_) => {
+                    // The server writes too, so a lost RST is answered again.
+                    let _ = ss.send(s, b"are you there?");
+                    false
+                }
+            }
+        });
+        assert!(
+            reset,
+            "seed {seed}: server still {:?}",
+            p.net.stack(server).sockets().info(s)
+        );
+    }
+}
