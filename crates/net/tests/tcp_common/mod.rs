@@ -239,6 +239,7 @@ impl End {
         self.sink
             .drain(sockets, self.sock, |b| h.update(b))
             .expect("recv");
+        check_invariants(sockets, self.sock);
     }
 
     fn finished(&self) -> bool {
@@ -334,4 +335,39 @@ pub fn tcp_payload_len(frame: &[u8]) -> Option<usize> {
 /// A pure ACK: ACK alone, no payload.
 pub fn is_pure_ack(frame: &[u8]) -> bool {
     tcp_fields(frame).is_some_and(|(f, _, _)| f == ACK) && tcp_payload_len(frame) == Some(0)
+}
+
+/// What must hold for a connection between any two steps (TCP_INFO view):
+/// bytes in flight are bytes in the send buffer, buffers within their
+/// configured sizes, timers within the profile's bounds, a sane cwnd.
+/// (The receive-window promise is checked by its own test: see
+/// TCP_BUGS.md, "receive window over-commit".)
+pub fn check_invariants(ss: &sockstack::proto::SocketSet, h: SocketHandle) {
+    let Some(i) = ss.info(h) else {
+        return;
+    };
+    if i.state != Some(TcpState::Established) {
+        return;
+    }
+    let p = ss.profile();
+    let sndbuf = ss.send_buffer_size(h).unwrap_or(usize::MAX);
+    let rcvbuf = ss.recv_buffer_size(h).unwrap_or(usize::MAX);
+    assert!(
+        i.unacked <= i.send_queue + 1,
+        "in flight beyond the buffer: {i:?}"
+    );
+    assert!(i.send_queue <= sndbuf, "send buffer over its size: {i:?}");
+    assert!(
+        i.recv_queue <= rcvbuf,
+        "receive buffer over its size: {i:?}"
+    );
+    assert!(i.cwnd >= i.snd_mss, "cwnd below one segment: {i:?}");
+    assert!(
+        i.rto >= p.rto_min && i.rto <= p.rto_max,
+        "RTO out of bounds: {i:?}"
+    );
+    assert!(
+        i.snd_mss >= usize::from(p.min_snd_mss) && i.snd_mss <= 65_535,
+        "{i:?}"
+    );
 }
