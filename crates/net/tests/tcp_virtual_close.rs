@@ -319,3 +319,51 @@ fn closing_a_listener_resets_unaccepted_connections() {
     assert!(p.net.stack(server).sockets().is_empty());
     assert!(p.net.stack(client).sockets().is_empty());
 }
+
+/// Data arriving after close(2): RFC 1122 4.2.2.13 says the closed side
+/// SHOULD reset ("if new data is received after CLOSE is called, its TCP
+/// SHOULD send a RST to show that data was lost"), and Linux does
+/// (`tcp_rcv_state_process`, FIN_WAIT1/2 with RCV_SHUTDOWN:
+/// LINUX_MIB_TCPABORTONDATA). The server writing to a client that has
+/// closed gets ECONNRESET instead of writing into a void.
+#[test]
+fn data_after_close_resets_the_sender() {
+    let mut p = pair();
+    let (client, server) = (p.client, p.server);
+    let (c, s) = p.connect(80, Instant::from_secs(5)).expect("connected");
+    p.sockets(client).close(c).unwrap();
+    wait_state(&mut p, server, s, TcpState::CloseWait);
+    // The server answers anyway.
+    let reply = vec![3u8; 100_000];
+    let mut sent = 0;
+    let mut err = None;
+    let limit = p.net.now() + secs(10);
+    let stopped = p.run_until(limit, |net| {
+        let ss = net.stack_mut(server).sockets_mut();
+        if sent < reply.len() {
+            match ss.send(s, &reply[sent..]) {
+                Ok(n) => sent += n,
+                Err(SendError::WouldBlock) => {}
+                Err(e) => {
+                    err = Some(e);
+                    return true;
+                }
+            }
+        }
+        ss.state(s) == Some(TcpState::Closed)
+    });
+    assert!(
+        stopped,
+        "server still {:?} after writing {sent} B into a closed socket; client rows {:?}",
+        p.net.stack(server).sockets().state(s),
+        rows(&p, client)
+    );
+    let mut buf = [0u8; 8];
+    let e = p.sockets(server).recv(s, &mut buf);
+    assert!(
+        matches!(err, Some(SendError::Error(TcpError::Reset)))
+            || e == Err(RecvError::Error(TcpError::Reset)),
+        "ECONNRESET expected: send {err:?}, recv {e:?}"
+    );
+    assert!(p.net.stack(client).sockets().tcp_stats().out_rsts >= 1);
+}
