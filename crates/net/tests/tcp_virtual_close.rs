@@ -367,3 +367,50 @@ fn data_after_close_resets_the_sender() {
     );
     assert!(p.net.stack(client).sockets().tcp_stats().out_rsts >= 1);
 }
+
+/// A client closes; the server never does (CLOSE_WAIT). The client's
+/// orphan waits in FIN_WAIT2 for tcp_fin_timeout (60 s) and then goes away
+/// without TIME_WAIT, as on Linux. When the server finally closes, its FIN
+/// meets no socket, the RST that answers it ends LAST_ACK, and both tables
+/// are empty.
+#[test]
+fn orphan_fin_wait2_times_out_then_late_fin_is_reset() {
+    let mut p = pair();
+    let (client, server) = (p.client, p.server);
+    let (c, s) = p.connect(80, Instant::from_secs(5)).expect("connected");
+    p.sockets(client).close(c).unwrap();
+    wait_state(&mut p, server, s, TcpState::CloseWait);
+    let limit = p.net.now() + secs(5);
+    assert!(p.run_until(limit, |net| {
+        net.stack(client)
+            .sockets()
+            .snapshot()
+            .iter()
+            .any(|r| r.state == TcpState::FinWait2)
+    }));
+    let closed_at = p.net.now();
+    p.net.run_until(closed_at + secs(59));
+    assert_eq!(
+        count_state(&p, client, TcpState::FinWait2),
+        1,
+        "still waiting at 59 s"
+    );
+    p.net.run_until(closed_at + secs(61));
+    assert!(
+        p.net.stack(client).sockets().is_empty(),
+        "{:?}",
+        rows(&p, client)
+    );
+    assert_eq!(
+        p.net.stack(server).sockets().state(s),
+        Some(TcpState::CloseWait)
+    );
+    p.sockets(server).close(s).unwrap();
+    let limit = p.net.now() + secs(5);
+    assert!(
+        p.run_until(limit, |net| net.stack(server).sockets().is_empty()),
+        "{:?}",
+        rows(&p, server)
+    );
+    assert_eq!(p.net.stack(client).sockets().tcp_stats().out_rsts, 1);
+}
