@@ -15,7 +15,9 @@
 //! Applications run between virtual-time steps: a closure given to
 //! [`VirtualNet::run_until_cond`] (through [`TcpPair::run_until`]) reads and
 //! writes sockets through `net.stack_mut(id).sockets_mut()`; the stacks send
-//! what it queued at the next step. [`Source`] and [`Sink`] are the two ends
+//! what it queued at the next step. (So two writes in one closure call leave
+//! as one segment where a kernel would push the first at once; call
+//! `net.poll()` between them to model that.) [`Source`] and [`Sink`] are the two ends
 //! of a seeded bulk stream for such closures: a source keeps a socket's send
 //! buffer full of reproducible bytes, a sink drains a socket, and both show
 //! every byte to an observer (a hash, a comparison) on the way.

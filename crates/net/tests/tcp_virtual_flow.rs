@@ -5,7 +5,8 @@ mod tcp_common;
 
 use sha2::{Digest, Sha256};
 use sockstack::link::impair::ImpairConfig;
-use sockstack::proto::{Duration, Instant, Profile};
+use sockstack::link::memory::WireConfig;
+use sockstack::proto::{Duration, Instant, Profile, SocketHandle};
 use sockstack::sim::{PairConfig, Sink, Source, TcpPair};
 use tcp_common::*;
 
@@ -228,4 +229,65 @@ fn tcp_maxseg_caps_segment_size() {
         .unwrap();
     assert!(biggest <= 500, "largest TCP payload on the wire: {biggest}");
     assert_eq!(mss(&p, client, c), Some(488), "the client's own sends");
+}
+
+/// Time one write-write-read exchange: the client writes a 100-byte header
+/// and a 100-byte body in two calls, the server answers once it has both.
+fn write_write_read(p: &mut TcpPair, c: SocketHandle, s: SocketHandle) -> Duration {
+    let (client, server) = (p.client, p.server);
+    let start = p.net.now();
+    p.sockets(client).send(c, &[1u8; 100]).unwrap();
+    // The header leaves before the second call, as send(2) pushes at once.
+    p.net.poll();
+    p.sockets(client).send(c, &[2u8; 100]).unwrap();
+    let mut got = 0;
+    let mut answered = false;
+    let limit = start + secs(5);
+    let mut buf = [0u8; 512];
+    assert!(p.run_until(limit, |net| {
+        if !answered {
+            while let Ok(n) = net.stack_mut(server).sockets_mut().recv(s, &mut buf) {
+                got += n;
+            }
+            if got == 200 {
+                net.stack_mut(server)
+                    .sockets_mut()
+                    .send(s, &[3u8; 50])
+                    .unwrap();
+                answered = true;
+            }
+            return false;
+        }
+        net.stack_mut(client).sockets_mut().recv(c, &mut buf) == Ok(50)
+    }));
+    p.net.now().saturating_duration_since(start)
+}
+
+/// Nagle (RFC 896) meets delayed ACK (RFC 1122 4.2.3.2): once the
+/// connection leaves quick-ACK mode, the body of a write-write-read
+/// exchange waits for the ACK of the header, which the server delays by
+/// Linux's 40 ms. With TCP_NODELAY both leave at once and the exchange
+/// takes one round trip.
+#[test]
+fn nagle_and_delayed_ack_stall_write_write_read() {
+    let wire = WireConfig::ethernet().with_delay(Duration::from_millis(1));
+    let mut p = TcpPair::new(PairConfig::default().with_wire(wire).with_seed(896));
+    let (c, s) = p.connect(80, Instant::from_secs(5)).expect("connected");
+    // Use up the server's quick ACKs.
+    for _ in 0..20 {
+        write_write_read(&mut p, c, s);
+    }
+    let nagle = write_write_read(&mut p, c, s);
+    p.sockets(p.client).set_nodelay(c, true).unwrap();
+    let nodelay = write_write_read(&mut p, c, s);
+    println!("write-write-read: Nagle {nagle}, TCP_NODELAY {nodelay}");
+    assert!(
+        nodelay < Duration::from_millis(3),
+        "one RTT (2 ms): {nodelay}"
+    );
+    assert!(
+        nagle >= Duration::from_millis(40) + Duration::from_millis(2),
+        "delayed ACK + RTT: {nagle}"
+    );
+    assert!(nagle < Duration::from_millis(250), "{nagle}");
 }
