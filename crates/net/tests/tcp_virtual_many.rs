@@ -460,3 +460,92 @@ fn accept_queue_overflow_recovers() {
         (rows(&run.pair, client).len(), rows(&run.pair, server).len())
     );
 }
+
+/// Every SYN-ACK of the server is lost (a one-way outage, or spoofed SYNs):
+/// 3,000 connects fill the SYN queue to tcp_max_syn_backlog (2,048), the
+/// rest are dropped and counted; half-open connections give up after
+/// tcp_synack_retries = 5 (63 s), the clients after tcp_syn_retries = 6
+/// (127 s, ETIMEDOUT); the tables empty, and once the outage ends a new
+/// connection is served at once.
+#[test]
+fn syn_queue_fills_expires_and_recovers() {
+    const CONNS: usize = 3_000;
+    let cfg = PairConfig::default()
+        .with_wire(burst_wire())
+        .with_seed(2048);
+    let mut pair = TcpPair::new(cfg);
+    let (client, server) = (pair.client, pair.server);
+    let server_ip = pair.addr(server);
+    let l = pair.listen(PORT, 4096).unwrap();
+    assert!(pair.resolve_neighbours(Instant::from_secs(1)));
+    pair.set_drop_rule(
+        server,
+        Some(Box::new(|_, f| {
+            tcp_fields(f).is_some_and(|(fl, _, _)| fl & (SYN | ACK) == SYN | ACK)
+        })),
+    );
+    let t0 = pair.net.now();
+    let cs: Vec<_> = (0..CONNS)
+        .map(|_| {
+            let ss = pair.sockets(client);
+            let c = ss.tcp_socket().unwrap();
+            ss.connect(t0, c, server_ip, PORT).unwrap();
+            c
+        })
+        .collect();
+    pair.net.run_until(t0 + secs(1) - Duration::from_micros(1));
+    let syn_queue = |pair: &TcpPair| {
+        pair.net
+            .stack(server)
+            .sockets()
+            .snapshot()
+            .iter()
+            .find(|r| r.state == TcpState::Listen)
+            .map_or(0, |r| r.syn_queue)
+    };
+    assert_eq!(syn_queue(&pair), 2048, "tcp_max_syn_backlog");
+    let st = *pair.net.stack(server).sockets().tcp_stats();
+    assert_eq!(st.listen_drops, (CONNS - 2048) as u64);
+    // Half-open connections last 1 + 2 + 4 + 8 + 16 + 32 = 63 s.
+    pair.net.run_until(t0 + secs(62));
+    assert!(syn_queue(&pair) > 0, "still half-open at 62 s");
+    pair.net.run_until(t0 + secs(64));
+    assert_eq!(
+        pair.net.stack(server).sockets().len(),
+        1,
+        "only the listener"
+    );
+    // The clients give up after 1 + 2 + ... + 64 = 127 s.
+    pair.net.run_until(t0 + secs(126));
+    assert!(pair
+        .net
+        .stack(client)
+        .sockets()
+        .state(cs[0])
+        .is_some_and(|s| s == TcpState::SynSent));
+    pair.net.run_until(t0 + secs(128));
+    let ss = pair.sockets(client);
+    for &c in &cs {
+        assert_eq!(ss.state(c), Some(TcpState::Closed));
+        assert_eq!(ss.take_error(c), Some(sockstack::proto::TcpError::TimedOut));
+        ss.close(c).unwrap();
+    }
+    assert!(pair.net.stack(client).sockets().is_empty());
+    // The outage ends: the next client is served.
+    pair.set_drop_rule(server, None);
+    let now = pair.net.now();
+    let c = pair.sockets(client).tcp_socket().unwrap();
+    pair.sockets(client)
+        .connect(now, c, server_ip, PORT)
+        .unwrap();
+    let mut s = None;
+    assert!(pair.run_until(now + secs(1), |net| {
+        s = s.or_else(|| net.stack_mut(server).sockets_mut().accept(l).ok());
+        s.is_some()
+    }));
+    println!(
+        "SYN flood: client {:?}; server {:?}",
+        pair.net.stack(client).sockets().tcp_stats(),
+        pair.net.stack(server).sockets().tcp_stats()
+    );
+}
