@@ -91,3 +91,23 @@ fn sequence_numbers_wrap_under_loss() {
         "server ISN near the wrap"
     );
 }
+
+/// The library's own checked transfer (`TcpPair::transfer`, for demos and
+/// benchmarks) on a lossy wire.
+#[test]
+fn pair_transfer_helper_on_a_lossy_wire() {
+    use sockstack::proto::Instant;
+    use sockstack::sim::TcpPair;
+    let cfg = PairConfig::default()
+        .with_wire(wire())
+        .with_impair(lossy(0.02, 0.10))
+        .with_seed(9);
+    let mut p = TcpPair::new(cfg);
+    let (c, s) = p.connect(5001, Instant::from_secs(30)).expect("connected");
+    let t = p
+        .transfer((c, s), 4 * MIB, 2 * MIB, p.net.now() + secs(600))
+        .expect("transfer");
+    println!("{t:?}");
+    assert_eq!((t.up, t.down), (4 * MIB, 2 * MIB));
+    assert!(t.retrans.0 > 0 && t.retrans.1 > 0);
+}
