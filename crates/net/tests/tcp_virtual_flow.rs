@@ -365,3 +365,56 @@ fn slow_reader_on_a_clean_wire_needs_no_retransmission() {
     let (_, retrans) = slow_reader();
     assert_eq!(retrans, 0);
 }
+
+/// A peer announcing an absurd MSS (asked for 1 via TCP_MAXSEG here; Linux
+/// would refuse values below 88 with EINVAL, proto clamps) must not make
+/// the other side send one-byte segments, and 64 KiB still arrive intact.
+#[test]
+fn tiny_peer_mss_is_clamped() {
+    let cfg = PairConfig::default()
+        .with_wire(wire())
+        .with_seed(48)
+        .with_capture(true);
+    let mut p = TcpPair::new(cfg);
+    let (client, server) = (p.client, p.server);
+    let server_ip = p.addr(server);
+    let l = p.listen(80, 4).unwrap();
+    let c = p.sockets(client).tcp_socket().unwrap();
+    p.sockets(client).set_max_segment(c, 1).unwrap();
+    let now = p.net.now();
+    p.sockets(client).connect(now, c, server_ip, 80).unwrap();
+    let mut s = None;
+    assert!(p.run_until(Instant::from_secs(5), |net| {
+        s = s.or_else(|| net.stack_mut(server).sockets_mut().accept(l).ok());
+        s.is_some()
+    }));
+    let s = s.unwrap();
+    let mss = p.net.stack(server).sockets().max_segment(s).unwrap();
+    println!("server sending MSS {mss}");
+    assert!(mss >= 36, "clamped to the floor (48 less options): {mss}");
+    let data: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    assert!(p.run_until(Instant::from_secs(60), |net| {
+        if sent < data.len() {
+            sent += net
+                .stack_mut(server)
+                .sockets_mut()
+                .send(s, &data[sent..])
+                .unwrap_or(0);
+        }
+        while let Ok(n) = net.stack_mut(client).sockets_mut().recv(c, &mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.len() == data.len()
+    }));
+    assert!(got == data);
+    let tiny = pcap_frames(&p.pcap(server))
+        .iter()
+        .filter(|(_, f)| f[11] == 2)
+        .filter_map(|(_, f)| tcp_payload_len(f))
+        .filter(|&n| n > 0 && n < 36)
+        .count();
+    assert!(tiny <= 1, "{tiny} tiny data segments (the tail may be one)");
+}
