@@ -221,3 +221,23 @@ fn sacks_on_data_segments_trigger_fast_retransmit() {
         "{v:#?}"
     );
 }
+
+#[test]
+fn fast_retransmit_never_sends_beyond_snd_max() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.send(c, &[1u8; 500]).unwrap();
+    assert_eq!(h.expect(ms(0)).payload.len(), 500);
+    // More data queued but held by Nagle; three duplicate ACKs arrive.
+    h.set.send(c, &[2u8; 300]).unwrap();
+    for i in 0..3 {
+        h.deliver(ms(10 + i), seg().seq(1001).ack(iss + 1));
+    }
+    let v = h.sent(ms(13));
+    let r = v
+        .iter()
+        .find(|s| s.seq() == iss + 1)
+        .expect("retransmission");
+    assert_eq!(r.payload.len(), 500);
+    assert_eq!(r.payload, vec![1u8; 500]);
+}
