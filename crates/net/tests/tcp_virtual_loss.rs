@@ -327,3 +327,47 @@ fn abort_on_a_reordering_wire_always_resets_the_peer() {
         );
     }
 }
+
+/// A connection idle for 25 days (virtual time costs nothing here) then
+/// used again: the timestamp clock (1 kHz) has moved more than 2^31 ticks,
+/// so the peer's TS.Recent is stale and must not make PAWS drop the new
+/// segments (RFC 7323 5.5: invalidate TS.Recent after 24 days idle).
+#[test]
+fn connection_idle_for_25_days_still_works() {
+    let mut p = pair(25);
+    let (client, server) = (p.client, p.server);
+    let (c, s) = p.connect(80, Instant::from_secs(5)).expect("connected");
+    let exchange = |p: &mut TcpPair, tag: u8| {
+        p.sockets(client).send(c, &[tag; 3000]).unwrap();
+        p.sockets(server).send(s, &[tag; 2000]).unwrap();
+        let (mut a, mut b) = (0, 0);
+        let limit = p.net.now() + secs(10);
+        let mut buf = [0u8; 4096];
+        let ok = p.run_until(limit, |net| {
+            while let Ok(n) = net.stack_mut(server).sockets_mut().recv(s, &mut buf) {
+                assert!(buf[..n].iter().all(|&x| x == tag));
+                a += n;
+            }
+            while let Ok(n) = net.stack_mut(client).sockets_mut().recv(c, &mut buf) {
+                assert!(buf[..n].iter().all(|&x| x == tag));
+                b += n;
+            }
+            a == 3000 && b == 2000
+        });
+        assert!(ok, "tag {tag} at {}: {a}/3000 {b}/2000", p.net.now());
+    };
+    exchange(&mut p, 1);
+    let day = secs(86_400);
+    let t = p.net.now() + day.saturating_mul(25);
+    p.net.run_until(t);
+    for (id, h) in [(client, c), (server, s)] {
+        assert_eq!(
+            p.net.stack(id).sockets().state(h),
+            Some(TcpState::Established)
+        );
+    }
+    exchange(&mut p, 2);
+    let dropped = p.net.stack(client).sockets().tcp_stats().dropped
+        + p.net.stack(server).sockets().tcp_stats().dropped;
+    assert_eq!(dropped, 0, "no segment dropped (PAWS)");
+}
