@@ -167,6 +167,9 @@ pub(crate) struct Connection {
 
     pub(crate) cc: Congestion,
     pub(crate) dupacks: u32,
+    /// Highest right edge the peer has SACKed (new SACK information makes
+    /// a duplicate ACK even when it rides on data).
+    pub(crate) sack_high: SeqNum,
     /// Retransmit the segment at `snd_una` at the next poll.
     pub(crate) fast_rtx: bool,
 
@@ -259,6 +262,7 @@ impl Connection {
             close_at: None,
             cc: Congestion::new(p.initial_cwnd, usize::from(p.default_mss)),
             dupacks: 0,
+            sack_high: c.iss,
             fast_rtx: false,
             nodelay: c.nodelay,
             keepalive: c.keepalive,

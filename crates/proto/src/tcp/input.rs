@@ -317,6 +317,7 @@ impl Connection {
         // Any acceptable ACK resets the probe counter (Linux icsk_probes_out).
         self.probes_out = 0;
         let newly = self.snd_una.distance_to(seg.ack);
+        let sack_news = self.sack_news(seg);
         if newly > 0 {
             let fin_acked_now =
                 matches!(self.fin_seq, Some(fs) if seg.ack.gt(fs) && !self.snd_una.gt(fs));
@@ -352,12 +353,12 @@ impl Connection {
             } else {
                 Some(now + self.rtt.rto())
             };
-        } else if seg.payload.is_empty()
-            && !seg.flags.fin()
-            && window == self.snd_wnd
-            && self.snd_max.gt(self.snd_una)
+        } else if self.snd_max.gt(self.snd_una)
+            && (sack_news || (seg.payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd))
         {
-            // RFC 5681 2: a duplicate ACK.
+            // RFC 5681 2: a duplicate ACK. An ACK that SACKs new data counts
+            // too, even on a data segment or with a moved window (RFC 6675 2:
+            // it proves another segment arrived past a hole).
             self.dupacks += 1;
             if self.dupacks == 3 && self.cc.recover.is_none() {
                 let flight = self.snd_una.distance_to(self.snd_max);
@@ -379,6 +380,23 @@ impl Connection {
                 self.persist_backoff = 0;
             }
         }
+    }
+
+    /// Does `seg` SACK data beyond anything SACKed before? (A minimal
+    /// stand-in for the RFC 6675 scoreboard, which comes with loss recovery.)
+    fn sack_news(&mut self, seg: &TcpRepr<'_>) -> bool {
+        if !self.sack_ok {
+            return false;
+        }
+        let mut news = false;
+        for &(_, right) in seg.sack_blocks.iter().take(seg.sack_len) {
+            let plausible = right.gt(self.snd_una) && right.le(self.snd_max);
+            if plausible && right.gt(self.sack_high.max(self.snd_una)) {
+                self.sack_high = right;
+                news = true;
+            }
+        }
+        news
     }
 
     /// Seventh (text) and eighth (FIN) steps. `seq` is where the segment's
