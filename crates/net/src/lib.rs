@@ -9,8 +9,11 @@
 
 pub use sockstack_proto as proto;
 
+pub mod bsd;
 pub mod link;
 pub mod runtime;
+pub mod sim;
 
+pub use bsd::{Bsd, Errno, Fd};
 pub use link::{Link, LinkStats, Waker};
 pub use runtime::{Host, HostId, RealClock, VirtualNet};

@@ -48,6 +48,7 @@ errnos! {
     EINVAL = 22, "Invalid argument";
     EMFILE = 24, "Too many open files";
     EPIPE = 32, "Broken pipe";
+    EDEADLK = 35, "Resource deadlock avoided";
     ENOTSOCK = 88, "Socket operation on non-socket";
     EDESTADDRREQ = 89, "Destination address required";
     EMSGSIZE = 90, "Message too long";
@@ -113,9 +114,18 @@ mod tests {
         assert_eq!(Errno::ECONNREFUSED.0, 111);
         assert_eq!(Errno::EINPROGRESS.0, 115);
         assert_eq!(Errno::EWOULDBLOCK, Errno::EAGAIN);
-        assert_eq!(io::Error::from(Errno::ECONNREFUSED).kind(), io::ErrorKind::ConnectionRefused);
-        assert_eq!(io::Error::from(Errno::EAGAIN).kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(
+            io::Error::from(Errno::ECONNREFUSED).kind(),
+            io::ErrorKind::ConnectionRefused
+        );
+        assert_eq!(
+            io::Error::from(Errno::EAGAIN).kind(),
+            io::ErrorKind::WouldBlock
+        );
         assert_eq!(Errno::ECONNRESET.name(), "ECONNRESET");
-        assert_eq!(Errno::ETIMEDOUT.to_string(), "Connection timed out (ETIMEDOUT)");
+        assert_eq!(
+            Errno::ETIMEDOUT.to_string(),
+            "Connection timed out (ETIMEDOUT)"
+        );
     }
 }
