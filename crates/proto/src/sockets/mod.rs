@@ -314,10 +314,7 @@ impl SocketSet {
         if let Some(l) = sock.listener {
             // Closing a listener: half-open children vanish, established
             // ones are reset (Linux inet_csk_listen_stop).
-            // The SYN queue is a hash set: sort it so a run replays exactly.
-            let mut half_open: Vec<SocketHandle> = l.syn_queue.into_iter().collect();
-            half_open.sort_unstable();
-            for child in half_open.into_iter().chain(l.accept_queue) {
+            for child in l.syn_queue.into_iter().chain(l.accept_queue) {
                 if let Some(c) = self.sock_mut(child) {
                     c.parent = None;
                     c.closed = true;
