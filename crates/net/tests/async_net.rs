@@ -238,3 +238,54 @@ async fn errors_and_conversions() {
     assert_eq!(n, 0);
     assert!(c.take_error().unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_echo_between_tasks() {
+    use sockstack::async_net::UdpSocket;
+    const CLIENTS: usize = 20;
+    const EACH: usize = 50;
+    let (a, b) = pair();
+    let server = UdpSocket::bind_on(&a, (A, 53)).await.unwrap();
+    let server = tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        loop {
+            let (n, from) = server.recv_from(&mut buf).await.unwrap();
+            server.send_to(&buf[..n], from).await.unwrap();
+        }
+    });
+    // UDP is unreliable: resolve ARP first (only 3 datagrams wait for an
+    // unresolved neighbour, as on Linux), resending until the echo arrives.
+    let warm = UdpSocket::bind_on(&b, "0.0.0.0:0").await.unwrap();
+    let mut buf = [0u8; 8];
+    for attempt in 0.. {
+        assert!(attempt < 100, "no echo at all");
+        warm.send_to(b"warm", (A, 53)).await.unwrap();
+        if let Ok(r) = timeout(Duration::from_millis(100), warm.recv_from(&mut buf)).await {
+            assert_eq!(r.unwrap().0, 4);
+            break;
+        }
+    }
+    let run = async {
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                let b = b.clone();
+                tokio::spawn(async move {
+                    let c = UdpSocket::bind_on(&b, "0.0.0.0:0").await.unwrap();
+                    c.connect((A, 53)).await.unwrap();
+                    let mut buf = [0u8; 64];
+                    for k in 0..EACH {
+                        let msg = format!("{i}/{k}");
+                        c.send(msg.as_bytes()).await.unwrap();
+                        let n = c.recv(&mut buf).await.unwrap();
+                        assert_eq!(&buf[..n], msg.as_bytes());
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    timeout(GUARD, run).await.expect("UDP echoes in time");
+    server.abort();
+}

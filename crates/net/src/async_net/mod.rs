@@ -51,9 +51,7 @@ mod udp;
 use std::io;
 use std::sync::Arc;
 
-use sockstack_proto::SocketHandle;
-
-use crate::bsd::{Bsd, Fd};
+use crate::bsd::{Bsd, Fd, FdEntry};
 use crate::runtime::Host;
 use crate::std_net::{os_err, Net, Socket};
 
@@ -83,7 +81,7 @@ impl Net {
 pub(crate) struct Source {
     pub(crate) sock: Arc<Socket>,
     pub(crate) reactor: Arc<Reactor>,
-    pub(crate) handle: SocketHandle,
+    pub(crate) entry: Arc<FdEntry>,
 }
 
 impl Source {
@@ -92,11 +90,11 @@ impl Source {
         let reactor = sock.net.reactor()?;
         let bsd = sock.net.bsd();
         bsd.set_nonblocking(sock.fd, true).map_err(os_err)?;
-        let handle = bsd.handle(sock.fd).map_err(os_err)?;
+        let entry = bsd.entry(sock.fd).map_err(os_err)?;
         Ok(Source {
             sock,
             reactor,
-            handle,
+            entry,
         })
     }
 
@@ -111,6 +109,6 @@ impl Source {
 
 impl Drop for Source {
     fn drop(&mut self) {
-        self.reactor.forget(self.handle);
+        self.reactor.forget(&self.entry);
     }
 }

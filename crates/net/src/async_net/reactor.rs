@@ -2,13 +2,15 @@
 //! tasks whose sockets became ready.
 //!
 //! CONTRACT: a task that got EAGAIN calls [`Reactor::poll_op`], which
-//! registers its waker for (socket, interest) and then checks readiness
+//! registers its waker for (descriptor, interest) and then checks readiness
 //! once more, so a change between the failed call and the registration is
 //! never lost. The notifier sleeps in [`Host::wait_until`] (a condition
 //! variable the runtime signals after every iteration that changed
-//! something, and after every `with_stack`); each time the stack's event
-//! counter (`SocketSet::events`) moved, it checks the registered sockets
-//! under the stack lock and wakes those now ready, without ever returning
+//! something, and after every `with_stack`); each time the stack's TCP
+//! event counter (`SocketSet::events`) moved, or on every signal while a
+//! UDP or raw socket is waited on (those have no counter), it checks the
+//! registered sockets under the stack lock (readiness as poll(2) reports
+//! it) and wakes those now ready, without ever returning
 //! to the runtime. So an idle stack costs no CPU, waiting tasks cost none,
 //! and a busy one wakes only the tasks whose sockets changed. The thread
 //! ends when the [`Net`](crate::Net) is dropped or the host stops; waiting
@@ -20,9 +22,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use sockstack_proto::{SocketHandle, Stack};
+use sockstack_proto::Stack;
 
-use crate::bsd::Errno;
+use crate::bsd::consts::*;
+use crate::bsd::{stack_mask, Errno, FdEntry};
 use crate::runtime::Host;
 use crate::std_net::os_err;
 
@@ -35,7 +38,18 @@ pub(crate) enum Interest {
     Write,
 }
 
-type Waiters = HashMap<(SocketHandle, Interest), Vec<Waker>>;
+/// The tasks waiting for one interest on one descriptor.
+struct Waiting {
+    entry: Arc<FdEntry>,
+    wakers: Vec<Waker>,
+}
+
+/// Keyed by the descriptor entry's address (stable while it is held here).
+type Waiters = HashMap<(usize, Interest), Waiting>;
+
+fn key(e: &Arc<FdEntry>, interest: Interest) -> (usize, Interest) {
+    (Arc::as_ptr(e) as usize, interest)
+}
 
 struct Shared {
     waiters: Mutex<Waiters>,
@@ -52,21 +66,19 @@ impl Shared {
     }
 
     fn wake_all(&self) {
-        let all: Vec<Waker> = self.waiters().drain().flat_map(|(_, w)| w).collect();
+        let all: Vec<Waker> = self.waiters().drain().flat_map(|(_, w)| w.wakers).collect();
         all.into_iter().for_each(Waker::wake);
     }
 }
 
-/// Whether a task waiting for `interest` on `h` should run again. A socket
-/// that is gone counts as ready: the retried call reports the error.
-fn is_ready(s: &Stack, h: SocketHandle, interest: Interest) -> bool {
-    let Some(r) = s.sockets().readiness(h) else {
-        return true;
+/// Whether a task waiting for `interest` on `e` should run again. A socket
+/// that is gone (POLLNVAL) counts as ready: the retried call reports it.
+fn is_ready(s: &Stack, e: &FdEntry, interest: Interest) -> bool {
+    let want = match interest {
+        Interest::Read => POLLIN | POLLRDHUP,
+        Interest::Write => POLLOUT,
     };
-    match interest {
-        Interest::Read => r.readable || r.error || r.hup || r.rdhup,
-        Interest::Write => r.writable || r.error || r.hup,
-    }
+    stack_mask(s, e) & (want | POLLERR | POLLHUP | POLLNVAL) != 0
 }
 
 /// The notifier of one stack. See the module doc.
@@ -110,7 +122,7 @@ impl Reactor {
     pub(crate) fn poll_op<R>(
         &self,
         cx: &mut Context<'_>,
-        h: SocketHandle,
+        e: &Arc<FdEntry>,
         interest: Interest,
         mut op: impl FnMut() -> Result<R, Errno>,
     ) -> Poll<io::Result<R>> {
@@ -119,7 +131,7 @@ impl Reactor {
                 Err(Errno::EAGAIN) => {}
                 r => return Poll::Ready(r.map_err(os_err)),
             }
-            match self.poll_ready(cx, h, interest) {
+            match self.poll_ready(cx, e, interest) {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
@@ -127,12 +139,12 @@ impl Reactor {
         }
     }
 
-    /// Ready if `interest` holds on `h` now; otherwise register the task's
+    /// Ready if `interest` holds on `e` now; otherwise register the task's
     /// waker and return Pending.
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
-        h: SocketHandle,
+        e: &Arc<FdEntry>,
         interest: Interest,
     ) -> Poll<io::Result<()>> {
         if self.shared.stopped.load(Ordering::SeqCst) {
@@ -140,13 +152,16 @@ impl Reactor {
         }
         {
             let mut w = self.shared.waiters();
-            let list = w.entry((h, interest)).or_default();
-            if !list.iter().any(|k| k.will_wake(cx.waker())) {
-                list.push(cx.waker().clone());
+            let waiting = w.entry(key(e, interest)).or_insert_with(|| Waiting {
+                entry: Arc::clone(e),
+                wakers: Vec::new(),
+            });
+            if !waiting.wakers.iter().any(|k| k.will_wake(cx.waker())) {
+                waiting.wakers.push(cx.waker().clone());
             }
         }
         // Check again: the notifier may have scanned before we registered.
-        if self.host.with_stack(|s| is_ready(s, h, interest)) {
+        if self.host.with_stack(|s| is_ready(s, e, interest)) {
             return Poll::Ready(Ok(()));
         }
         if self.shared.stopped.load(Ordering::SeqCst) {
@@ -155,16 +170,16 @@ impl Reactor {
         Poll::Pending
     }
 
-    /// Forget every waiter on `h` (its socket is closing).
-    pub(crate) fn forget(&self, h: SocketHandle) {
+    /// Forget every waiter on `e` (its socket is closing).
+    pub(crate) fn forget(&self, e: &Arc<FdEntry>) {
         let mut w = self.shared.waiters();
-        w.remove(&(h, Interest::Read));
-        w.remove(&(h, Interest::Write));
+        w.remove(&key(e, Interest::Read));
+        w.remove(&key(e, Interest::Write));
     }
 
     /// Tasks waiting now (for tests and diagnostics).
     pub fn waiting(&self) -> usize {
-        self.shared.waiters().values().map(Vec::len).sum()
+        self.shared.waiters().values().map(|w| w.wakers.len()).sum()
     }
 }
 
@@ -175,19 +190,24 @@ fn notify_loop(host: &Host, shared: &Shared) {
             return Some(());
         }
         let events = s.sockets().events();
-        if last == Some(events) {
+        let mut waiters = shared.waiters();
+        // TCP readiness only changes when the counter moves; datagram
+        // sockets have no counter, so any signal may concern them.
+        let datagram = waiters.values().any(|w| w.entry.tcp().is_none());
+        if last == Some(events) && !datagram {
             return None;
         }
         last = Some(events);
         let mut woken = Vec::new();
-        shared.waiters().retain(|&(h, interest), wakers| {
-            if is_ready(s, h, interest) {
-                woken.append(wakers);
+        waiters.retain(|&(_, interest), w| {
+            if is_ready(s, &w.entry, interest) {
+                woken.append(&mut w.wakers);
                 false
             } else {
                 true
             }
         });
+        drop(waiters);
         // Waking only schedules a task; it cannot call back into the stack here.
         woken.into_iter().for_each(Waker::wake);
         None

@@ -86,7 +86,7 @@ impl TcpStream {
             Err(e) => return Err(os_err(e)),
         }
         poll_fn(|cx| {
-            src.reactor.poll_op(cx, src.handle, Interest::Write, || {
+            src.reactor.poll_op(cx, &src.entry, Interest::Write, || {
                 let mut p = [PollFd::new(src.fd(), POLLOUT)];
                 src.bsd().poll(&mut p, Some(Duration::ZERO))?;
                 if p.iter().all(|p| p.revents == 0) {
@@ -163,13 +163,13 @@ impl TcpStream {
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.src
             .reactor
-            .poll_ready(cx, self.src.handle, Interest::Read)
+            .poll_ready(cx, &self.src.entry, Interest::Read)
     }
 
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.src
             .reactor
-            .poll_ready(cx, self.src.handle, Interest::Write)
+            .poll_ready(cx, &self.src.entry, Interest::Write)
     }
 
     /// Read what is there now, or fail with `WouldBlock`.
@@ -196,7 +196,7 @@ impl TcpStream {
         let (bsd, fd) = (self.src.bsd(), self.src.fd());
         self.src
             .reactor
-            .poll_op(cx, self.src.handle, Interest::Read, || {
+            .poll_op(cx, &self.src.entry, Interest::Read, || {
                 bsd.recv(fd, buf, flags | MSG_DONTWAIT)
             })
     }
@@ -227,7 +227,7 @@ impl AsyncWrite for TcpStream {
         let (bsd, fd) = (self.src.bsd(), self.src.fd());
         self.src
             .reactor
-            .poll_op(cx, self.src.handle, Interest::Write, || {
+            .poll_op(cx, &self.src.entry, Interest::Write, || {
                 bsd.send(fd, buf, MSG_DONTWAIT)
             })
     }
@@ -309,7 +309,7 @@ impl TcpListener {
         let r = self
             .src
             .reactor
-            .poll_op(cx, self.src.handle, Interest::Read, || {
+            .poll_op(cx, &self.src.entry, Interest::Read, || {
                 bsd.accept4(fd, SOCK_NONBLOCK)
             });
         let (child, peer) = match r {

@@ -66,7 +66,10 @@ pub use options::{linux_tcp_state, SockOpt, SockOptName};
 pub use poll::PollFd;
 pub use sockstack_proto::TcpInfo;
 
-use fd_table::{FdEntry, FdTable};
+pub(crate) use fd_table::FdEntry;
+use fd_table::FdTable;
+#[cfg(feature = "tokio")]
+pub(crate) use poll::stack_mask;
 
 /// Timeouts beyond this (about a century) mean "no timeout".
 const FOREVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);

@@ -79,7 +79,7 @@ const FIRST_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
 const MAX_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Every event bit that applies to a stack socket now.
-fn stack_mask(s: &Stack, e: &FdEntry) -> i16 {
+pub(crate) fn stack_mask(s: &Stack, e: &FdEntry) -> i16 {
     match &e.sock {
         Sock::Tcp(h) => mask(s.sockets(), *h),
         Sock::Udp(u) => udp_mask(s, &u.lock()),

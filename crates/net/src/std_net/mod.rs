@@ -73,6 +73,8 @@ use crate::runtime::Host;
 
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+#[cfg(feature = "tokio")]
+pub(crate) use udp::{first_addr, from_or_unspecified, udp_bound};
 
 /// One stack for the std-shaped (and tokio-shaped) socket types: a
 /// [`Host`] plus its BSD facade. Cheap to clone; the host stops when the
