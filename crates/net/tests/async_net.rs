@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use sha2::{Digest, Sha256};
 use sockstack::async_net::{TcpListener, TcpStream};
-use std_net_common::{fill, pair, A};
+use std_net_common::{fill, pair, pair_named, threads_named, A};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 use tokio_util::codec::{Framed, LinesCodec};
@@ -169,10 +169,18 @@ async fn idle_stack_with_waiting_tasks_stays_idle() {
             buf
         }));
     }
+    // A datagram socket waits too (its readiness has no event counter).
+    let udp = sockstack::async_net::UdpSocket::bind_on(&b, "0.0.0.0:5353")
+        .await
+        .unwrap();
+    let udp_reader = tokio::spawn(async move {
+        let mut buf = [0u8; 8];
+        udp.recv_from(&mut buf).await.unwrap().0
+    });
     // Let the handshakes' delayed ACKs and the tasks settle.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let reactor = b.reactor().unwrap();
-    assert_eq!(reactor.waiting(), WAITERS);
+    assert_eq!(reactor.waiting(), WAITERS + 1);
     let before = (a.host().iterations(), b.host().iterations());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = (a.host().iterations(), b.host().iterations());
@@ -194,6 +202,9 @@ async fn idle_stack_with_waiting_tasks_stays_idle() {
     for r in readers {
         assert_eq!(&timeout(GUARD, r).await.unwrap().unwrap(), b"wake");
     }
+    let sender = sockstack::net::UdpSocket::bind_on(&a, (A, 0)).unwrap();
+    sender.send_to(b"wake", "198.18.0.2:5353").unwrap();
+    assert_eq!(timeout(GUARD, udp_reader).await.unwrap().unwrap(), 4);
     assert_eq!(reactor.waiting(), 0);
 }
 
@@ -288,4 +299,24 @@ async fn udp_echo_between_tasks() {
     };
     timeout(GUARD, run).await.expect("UDP echoes in time");
     server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_net_ends_its_threads() {
+    let (a, b) = pair_named("dropa", "dropb");
+    let l = TcpListener::bind_on(&a, (A, 12)).await.unwrap();
+    let c = TcpStream::connect_on(&b, (A, 12)).await.unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    // Runtime and notifier threads of both hosts.
+    assert_eq!(threads_named("sockstack-drop"), 4);
+    drop((l, c, s, a, b));
+    let mut left = threads_named("sockstack-drop");
+    for _ in 0..200 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        left = threads_named("sockstack-drop");
+    }
+    assert_eq!(left, 0, "threads still running after the Nets were dropped");
 }

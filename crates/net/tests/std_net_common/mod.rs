@@ -21,10 +21,27 @@ pub fn stack(last: u8) -> Stack {
 
 /// Host a (198.18.0.1) and host b (198.18.0.2), wired together.
 pub fn pair() -> (Net, Net) {
+    pair_named("a", "b")
+}
+
+/// As [`pair`], with host (and thread) names.
+pub fn pair_named(a: &str, b: &str) -> (Net, Net) {
     let (la, lb) = memory::pair(WireConfig::ethernet());
-    let a = Host::spawn("a", stack(1), la).expect("spawn a");
-    let b = Host::spawn("b", stack(2), lb).expect("spawn b");
+    let a = Host::spawn(a, stack(1), la).expect("spawn a");
+    let b = Host::spawn(b, stack(2), lb).expect("spawn b");
     (Net::new(a), Net::new(b))
+}
+
+/// Threads of this process whose name starts with `prefix` (Linux names
+/// are cut to 15 bytes).
+pub fn threads_named(prefix: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
 }
 
 /// Deterministic bytes (xorshift from `seed`).
