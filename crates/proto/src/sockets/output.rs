@@ -149,7 +149,11 @@ impl SocketSet {
                 continue;
             };
             let was = conn.state;
+            let backoff = conn.backoff;
             conn.on_timeout(now, profile);
+            if conn.backoff > backoff {
+                self.stats.rto_fired += 1;
+            }
             if conn.state == State::Closed && was != State::Closed {
                 if matches!(conn.error, Some(TcpError::TimedOut)) {
                     self.stats.timeouts += 1;

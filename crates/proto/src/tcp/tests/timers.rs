@@ -173,3 +173,23 @@ fn window_closing_with_data_in_flight_does_not_time_out() {
     // The retransmitted segment goes at once; Nagle holds the small tail.
     assert_eq!(v.iter().map(|s| s.payload.len()).sum::<usize>(), 1460);
 }
+
+#[test]
+fn limited_transmit_sends_new_data_on_early_dup_acks() {
+    let mut p = crate::tcp::Profile::linux();
+    p.initial_cwnd = 2;
+    let mut h = Harness::with_profile(p);
+    let (_l, c, iss) = h.passive();
+    h.set.send(c, &vec![1u8; 1460 * 6]).unwrap();
+    assert_eq!(h.sent(ms(0)).len(), 2, "cwnd 2");
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1));
+    let a = h.expect(ms(10));
+    assert_eq!(a.seq(), iss + 1 + 2 * 1460, "one new segment per dup ACK");
+    h.deliver(ms(11), seg().seq(1001).ack(iss + 1));
+    let a = h.expect(ms(11));
+    assert_eq!(a.seq(), iss + 1 + 3 * 1460);
+    h.deliver(ms(13), seg().seq(1001).ack(iss + 1));
+    // Third duplicate: fast retransmit of the head.
+    let r = h.sent(ms(13));
+    assert_eq!(r[0].seq(), iss + 1);
+}
