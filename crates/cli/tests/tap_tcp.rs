@@ -1,0 +1,177 @@
+//! TCP with the Linux kernel as the peer, over a TAP device (issue 4):
+//! bulk transfers both ways with SHA-256 checks, many sequential and
+//! concurrent connections, and the same bulk transfer through sockstack's
+//! impairment wrapper.
+//!
+//! Each test makes its own namespace (`common::netns`): the kernel at
+//! 198.18.0.1/24 on the TAP device, sockstack (`serve` or `nc`) attached
+//! as 198.18.0.2/24. The kernel's side is a Python script
+//! (`common/kernel_peer.py`). Root, iproute2 and python3 are needed;
+//! without them each test prints `SKIP: <test>: <reason>` and passes.
+//! Throughput is printed (`THROUGHPUT: ...`), never asserted.
+
+#[allow(dead_code)]
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::netns::unavailable;
+use common::skip;
+use common::tcp::{
+    field, kernel, kernel_server, lab, num, run_nc, Input, Served, KERNEL, OURS, OURS_CIDR, TAP,
+};
+
+const MIB: u64 = 1 << 20;
+/// Limits against hangs, not timings: a healthy run takes seconds.
+const BULK_LIMIT: Duration = Duration::from_secs(120);
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+fn report(what: &str, bytes: u64, secs: f64) {
+    let mbps = bytes as f64 * 8.0 / secs.max(1e-9) / 1e6;
+    let _ = writeln!(
+        std::io::stderr(),
+        "THROUGHPUT: {what}: {} MiB in {secs:.2} s = {mbps:.0} Mbit/s",
+        bytes / MIB
+    );
+}
+
+/// The kernel sends 100 MiB to `sockstack serve --echo` and reads the echo
+/// back at the same time; what comes back is what went out.
+#[test]
+fn kernel_client_echo_100mib() {
+    let test = "kernel_client_echo_100mib";
+    if let Some(why) = unavailable(&["python3"]) {
+        return skip(test, &why);
+    }
+    let ns = lab();
+    let mut s = Served::start(&ns, test, &["--echo", "7"]);
+    let n = (100 * MIB).to_string();
+    let out = kernel(&ns, "echo", &[OURS, "7", &n, "1"], BULK_LIMIT);
+    s.stop();
+    assert_eq!(
+        field(&out, "recv_len").as_deref(),
+        Some(n.as_str()),
+        "{out}"
+    );
+    assert_eq!(field(&out, "sent_sha"), field(&out, "recv_sha"), "{out}");
+    assert_eq!(field(&out, "send_error"), None, "{out}");
+    report(
+        "kernel -> sockstack echo -> kernel over TAP (each way at once)",
+        100 * MIB,
+        num(&out, "secs"),
+    );
+    // The same through the kernel's own loopback, for scale.
+    let reference = kernel_loopback_echo(&ns, 100 * MIB);
+    report(
+        "kernel <-> kernel on loopback (reference)",
+        100 * MIB,
+        reference,
+    );
+}
+
+/// Seconds for the kernel to move `n` bytes each way through its own
+/// loopback in the same namespace (the peer script on both ends).
+fn kernel_loopback_echo(ns: &common::netns::NetNs, n: u64) -> f64 {
+    let n = n.to_string();
+    let server = kernel_server(ns, "serve-both-ways", 7070, &[&n, "2"]);
+    let client = kernel(ns, "echo", &["127.0.0.1", "7070", &n, "3"], BULK_LIMIT);
+    let _ = common::tcp::finish_kernel(server, BULK_LIMIT);
+    num(&client, "secs")
+}
+
+/// `sockstack nc` to a kernel server: 100 MiB each way at once, stdin to
+/// the kernel and the kernel to stdout, both SHA-256 equal.
+#[test]
+fn sockstack_nc_to_kernel_100mib_each_way() {
+    bulk_nc_to_kernel("sockstack_nc_to_kernel_100mib_each_way", None);
+}
+
+/// The same through `--impair loss=0.03,reorder=0.10` (both directions of
+/// sockstack's link). Slow with 3 % loss, so not part of the default run:
+/// `cargo test -p sockstack-cli --test tap_tcp -- --ignored`.
+#[test]
+#[ignore = "slow: 100 MiB at 3% loss and 10% reordering; run with --ignored"]
+fn sockstack_nc_to_kernel_100mib_impaired() {
+    bulk_nc_to_kernel(
+        "sockstack_nc_to_kernel_100mib_impaired",
+        Some("loss=0.03,reorder=0.10,seed=7"),
+    );
+}
+
+/// A smaller transfer through the same impairments, in the default run.
+#[test]
+fn sockstack_nc_to_kernel_8mib_impaired() {
+    bulk_nc_to_kernel_sized(
+        "sockstack_nc_to_kernel_8mib_impaired",
+        Some("loss=0.03,reorder=0.10,seed=11"),
+        8 * MIB,
+    );
+}
+
+fn bulk_nc_to_kernel(test: &str, impair: Option<&str>) {
+    bulk_nc_to_kernel_sized(test, impair, 100 * MIB);
+}
+
+fn bulk_nc_to_kernel_sized(test: &str, impair: Option<&str>, n: u64) {
+    if let Some(why) = unavailable(&["python3"]) {
+        return skip(test, &why);
+    }
+    let ns = lab();
+    let n_s = n.to_string();
+    let server = kernel_server(&ns, "serve-both-ways", 5001, &[&n_s, "5"]);
+    let pcap = common::tcp::pcap_path(test);
+    let pcap_s = pcap.to_str().expect("utf-8 path").to_string();
+    let mut args = vec!["--tap", TAP, "--addr", OURS_CIDR];
+    if let Some(spec) = impair {
+        args.extend(["--impair", spec, "--pcap", &pcap_s]);
+    }
+    args.extend([KERNEL, "5001"]);
+    let run = run_nc(&ns, &args, Input::Bytes { n, seed: 9 }, BULK_LIMIT * 4);
+    let out = common::tcp::finish_kernel(server, RUN_LIMIT);
+    assert!(
+        run.status.is_some_and(|s| s.success()),
+        "sockstack nc failed: {run:?}\nkernel: {out}"
+    );
+    assert_eq!(run.sent_len, n);
+    assert_eq!(field(&out, "recv_len"), Some(n_s.clone()), "{out}");
+    assert_eq!(field(&out, "recv_sha"), Some(run.sent_sha.clone()), "{out}");
+    assert_eq!(run.recv_len, n, "{run:?}");
+    assert_eq!(field(&out, "sent_sha"), Some(run.recv_sha.clone()), "{out}");
+    let what = match impair {
+        Some(spec) => {
+            format!("sockstack nc <-> kernel over TAP, impaired {spec} (each way at once)")
+        }
+        None => "sockstack nc <-> kernel over TAP (each way at once)".to_string(),
+    };
+    report(&what, n, num(&out, "secs"));
+    let _ = std::fs::remove_file(&pcap);
+}
+
+/// 200 connections one after another, each echoing 4 KiB.
+#[test]
+fn kernel_200_sequential_connections() {
+    let test = "kernel_200_sequential_connections";
+    if let Some(why) = unavailable(&["python3"]) {
+        return skip(test, &why);
+    }
+    let ns = lab();
+    let mut s = Served::start(&ns, test, &["--echo", "7"]);
+    let out = kernel(&ns, "sequential", &[OURS, "7", "200", "4096"], RUN_LIMIT);
+    s.stop();
+    assert_eq!(field(&out, "ok").as_deref(), Some("200"), "{out}");
+}
+
+/// 50 connections open at once, each echoing 256 KiB concurrently.
+#[test]
+fn kernel_50_concurrent_connections() {
+    let test = "kernel_50_concurrent_connections";
+    if let Some(why) = unavailable(&["python3"]) {
+        return skip(test, &why);
+    }
+    let ns = lab();
+    let mut s = Served::start(&ns, test, &["--echo", "7", "--discard", "9"]);
+    let out = kernel(&ns, "concurrent", &[OURS, "7", "50", "262144"], RUN_LIMIT);
+    s.stop();
+    assert_eq!(field(&out, "ok").as_deref(), Some("50"), "{out}");
+}
