@@ -6,6 +6,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use sockstack::link::impair::{ImpairConfig, Impaired};
 use sockstack::link::pcap::{Captured, LinkType, PcapWriter};
@@ -88,4 +89,22 @@ pub fn attach(name: &str, spec: &HostSpec<'_>) -> Result<Attached, CliError> {
     let host = Host::spawn(name, Stack::new(cfg), link)
         .map_err(|e| CliError::Runtime(format!("cannot start the host: {e}")))?;
     Ok(Attached { host, device })
+}
+
+/// Longest [`flush`] waits.
+const FLUSH_LIMIT: Duration = Duration::from_millis(500);
+
+/// Give the runtime two turns (bounded) to send what the last socket calls
+/// queued (a FIN, an RST) before the host is shut down: stopping the
+/// runtime does not transmit pending output.
+pub fn flush(host: &Host) {
+    if !host.is_running() {
+        return;
+    }
+    let start = host.iterations();
+    let deadline = Instant::now() + FLUSH_LIMIT;
+    host.with_stack(|_| ());
+    while host.iterations() < start + 2 && host.is_running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }

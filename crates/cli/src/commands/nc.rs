@@ -28,7 +28,7 @@ use sockstack::bsd::{Bsd, Driver, PollFd, SockOpt, SockOptName};
 use sockstack::{Errno, Fd, Host};
 use sockstack_proto::TcpState;
 
-use super::attach::{attach, HostSpec};
+use super::attach::{attach, flush, HostSpec};
 use crate::args::NcArgs;
 use crate::error::CliError;
 use crate::signals::Shutdown;
@@ -325,7 +325,7 @@ fn copy_stdin(bsd: &Weak<Facade>, fd: Fd) -> Upstream {
 /// connection is in then (TIME_WAIT when the peer's FIN came after ours).
 fn wait_fin_acked(bsd: &Facade, fd: Fd, shutdown: &Shutdown) -> String {
     let Ok(h) = bsd.handle(fd) else {
-        return "CLOSED".into();
+        return TcpState::Closed.to_string();
     };
     let deadline = Instant::now() + FIN_LIMIT;
     let state = loop {
@@ -346,7 +346,7 @@ fn wait_fin_acked(bsd: &Facade, fd: Fd, shutdown: &Shutdown) -> String {
             Err(_) => {}
         }
     };
-    state.map_or_else(|| "CLOSED".into(), |s| s.to_string())
+    state.map_or_else(|| TcpState::Closed.to_string(), |s| s.to_string())
 }
 
 /// Close everything and stop the host, so the capture is complete.
@@ -355,6 +355,8 @@ fn release(bsd: Arc<Facade>, host: Arc<Host>, verbose: bool) {
     for fd in fds {
         let _ = bsd.close(fd);
     }
+    // Let the FIN or RST just queued leave before the runtime stops.
+    flush(&host);
     // The stdin thread may hold the facade for the length of one send.
     let deadline = Instant::now() + RELEASE_LIMIT;
     let mut bsd = Some(bsd);

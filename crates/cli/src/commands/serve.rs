@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sockstack::bsd::Bsd;
 
-use super::attach::{attach, HostSpec};
+use super::attach::{attach, flush, HostSpec};
 use super::services::{Services, TICK};
 use crate::args::ServeArgs;
 use crate::error::CliError;
@@ -22,8 +22,6 @@ use crate::signals::Shutdown;
 const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 /// How long stopping the services may take (threads notice within a tick).
 const STOP_LIMIT: Duration = Duration::from_secs(3);
-/// After closing the connections, time for their FINs to leave.
-const FIN_GRACE: Duration = Duration::from_millis(100);
 
 pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
     let spec = HostSpec {
@@ -67,11 +65,8 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
     }
     // Drop the facade: any descriptor still open is closed (FIN or RST).
     drop(bsd);
-    if any_services && host.is_running() {
-        // Give the FINs just queued one runtime turn to leave.
-        let clock = host.clock();
-        let until = clock.to_std(host.now() + sockstack_proto::Duration::from(FIN_GRACE));
-        host.wait_until(Some(until), |_| None::<()>);
+    if any_services {
+        flush(&host);
     }
     let stats = host.link_stats();
     let host = Arc::try_unwrap(host).map_err(|_| {

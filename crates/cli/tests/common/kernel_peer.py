@@ -82,7 +82,17 @@ def listen(port):
 
 
 def connect(host, port):
-    sock = socket.create_connection((host, port), timeout=TIMEOUT)
+    # Retry while the sockstack side is still starting (refused, or no
+    # ARP answer yet), for a bounded time.
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            sock = socket.create_connection((host, port), timeout=5)
+            break
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
     sock.settimeout(TIMEOUT)
     return sock
 

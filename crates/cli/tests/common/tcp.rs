@@ -212,8 +212,10 @@ pub struct NcRun {
 pub enum Input {
     /// `n` seeded bytes, then EOF.
     Bytes { n: u64, seed: u64 },
-    /// Nothing until the given bytes of stdout arrived, then `data`, EOF.
+    /// Nothing until `wait_for` chunks of stdout arrived, then `data`, EOF.
     AfterOutput { wait_for: usize, data: Vec<u8> },
+    /// Nothing for this long, then EOF.
+    Delayed(Duration),
 }
 
 /// Run `sockstack nc ARGS` in the namespace with `input` on stdin; hash
@@ -274,6 +276,7 @@ pub fn run_nc(ns: &NetNs, args: &[&str], input: Input, limit: Duration) -> NcRun
                     sent += len as u64;
                 }
             }
+            Input::Delayed(d) => thread::sleep(d),
             Input::AfterOutput { wait_for, data } => {
                 let mut seen = 0;
                 while seen < wait_for {
@@ -312,19 +315,22 @@ pub fn run_nc(ns: &NetNs, args: &[&str], input: Input, limit: Duration) -> NcRun
     }
 }
 
-/// Run `sockstack nc ARGS` with stdin from /dev/null and stdout to `out`.
-pub fn run_nc_simple(ns: &NetNs, args: &[&str], stdout: Stdio, limit: Duration) -> Finished {
+/// Start `sockstack nc ARGS` with stdin from /dev/null, `stdout` as given
+/// and stderr piped; reap it with [`finish_child`].
+pub fn spawn_nc(ns: &NetNs, args: &[&str], stdout: Stdio) -> Child {
     let mut cmd = ns.command(sockstack());
     cmd.arg("nc").args(args);
-    let child = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start sockstack nc: {e}"));
-    let mut child = child;
-    let status = wait_child(&mut child, limit);
-    let status = status.unwrap_or_else(|| {
+        .unwrap_or_else(|e| panic!("cannot start sockstack nc: {e}"))
+}
+
+/// Wait up to `limit` for `child` (SIGKILL by PID after that) and collect
+/// its stderr.
+pub fn finish_child(mut child: Child, limit: Duration) -> Finished {
+    let status = wait_child(&mut child, limit).unwrap_or_else(|| {
         let _ = child.kill();
         child.wait().expect("wait")
     });
@@ -337,6 +343,11 @@ pub fn run_nc_simple(ns: &NetNs, args: &[&str], stdout: Stdio, limit: Duration) 
         stdout: String::new(),
         stderr,
     }
+}
+
+/// Run `sockstack nc ARGS` with stdin from /dev/null and stdout to `out`.
+pub fn run_nc_simple(ns: &NetNs, args: &[&str], stdout: Stdio, limit: Duration) -> Finished {
+    finish_child(spawn_nc(ns, args, stdout), limit)
 }
 
 fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
