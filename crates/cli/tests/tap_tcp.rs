@@ -175,3 +175,31 @@ fn kernel_50_concurrent_connections() {
     s.stop();
     assert_eq!(field(&out, "ok").as_deref(), Some("50"), "{out}");
 }
+
+/// SIGTERM with a connection open: `serve` closes it (the kernel reads
+/// EOF, no reset) and exits 0.
+#[test]
+fn serve_sigterm_closes_open_connections() {
+    let test = "serve_sigterm_closes_open_connections";
+    if let Some(why) = unavailable(&["python3"]) {
+        return skip(test, &why);
+    }
+    let ns = lab();
+    let mut s = Served::start(&ns, test, &["--echo", "7"]);
+    let mut cmd = ns.command("python3");
+    cmd.args(["-c", common::tcp::PEER_SCRIPT, "hold-open", OURS, "7"]);
+    let mut peer = common::process::Background::spawn(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    // Wait until the kernel's connection is established.
+    let deadline = std::time::Instant::now() + RUN_LIMIT;
+    while !common::tcp::kernel_sockets(&ns)
+        .lines()
+        .any(|l| l.starts_with("ESTAB") && l.contains(&format!("{OURS}:7")))
+    {
+        assert!(peer.is_running(), "the kernel peer exited early");
+        assert!(std::time::Instant::now() < deadline, "no connection");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.stop();
+    let out = common::tcp::finish_kernel(peer, RUN_LIMIT);
+    assert_eq!(field(&out, "eof").as_deref(), Some("true"), "{out}");
+}

@@ -142,6 +142,49 @@ def main():
         conn = listen(int(args[0]))
         conn.close()
         out = {"closed": True}
+    elif mode == "serve-echo":  # PORT COUNT: echo COUNT connections, any overlap
+        lsock = socket.socket()
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind(("0.0.0.0", int(args[0])))
+        lsock.listen(128)
+        lsock.settimeout(TIMEOUT)
+        print("READY", flush=True)
+        echoed = [0]
+        lock = threading.Lock()
+
+        def echo(conn):
+            conn.settimeout(TIMEOUT)
+            n = 0
+            try:
+                while True:
+                    data = conn.recv(BLOCK)
+                    if not data:
+                        break
+                    conn.sendall(data)
+                    n += len(data)
+            except OSError:
+                pass
+            conn.close()
+            with lock:
+                echoed[0] += n
+
+        threads = []
+        for _ in range(int(args[1])):
+            conn, _ = lsock.accept()
+            t = threading.Thread(target=echo, args=(conn,))
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join(TIMEOUT)
+        out = {"served": len(threads), "echoed": echoed[0]}
+    elif mode == "hold-open":  # HOST PORT: connect, wait for the peer's FIN
+        sock = connect(args[0], int(args[1]))
+        print("CONNECTED", flush=True)
+        try:
+            out = {"eof": sock.recv(1) == b""}
+        except OSError as e:
+            out = {"error": errno.errorcode.get(e.errno, str(e))}
+        sock.close()
     elif mode == "echo":  # HOST PORT N SEED
         sock = connect(args[0], int(args[1]))
         out = both_ways(sock, int(args[2]), int(args[3]))

@@ -125,6 +125,28 @@ pub fn wait_listening(ns: &NetNs, port: u16, child: &mut Background) {
     }
 }
 
+/// Wait up to `limit` until the TAP device `ifname` has carrier and is up
+/// (something attached to it and the kernel started transmitting).
+pub fn wait_carrier(ns: &NetNs, ifname: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let out = run_within(
+            Command::new("ip").args(["-n", ns.name(), "-o", "link", "show", "dev", ifname]),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        if out.stdout.contains("LOWER_UP") && out.stdout.contains("state UP") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{ifname} never came up: {}",
+            out.stdout
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `ss -tan` inside the namespace.
 pub fn kernel_sockets(ns: &NetNs) -> String {
     ns.run("ss", &["-Htan"], Duration::from_secs(10)).stdout
