@@ -553,7 +553,8 @@ impl SocketSet {
         })
     }
 
-    /// One row per socket (orphans included), for netstat. Scans the table;
+    /// One row per listener or connection (orphans included), for netstat.
+    /// Scans the table;
     /// meant for tools, not per-packet paths.
     pub fn snapshot(&self) -> Vec<TcpRow> {
         let mut rows = Vec::new();
@@ -590,17 +591,9 @@ impl SocketSet {
                     syn_queue: 0,
                     orphan: s.closed,
                 },
-                (None, None) => TcpRow {
-                    handle,
-                    proto: "tcp",
-                    local: bound,
-                    remote: unspec,
-                    state: State::Closed,
-                    recv_q: 0,
-                    send_q: 0,
-                    syn_queue: 0,
-                    orphan: s.closed,
-                },
+                // Unconnected sockets are in no lookup table; like `ss -tan`,
+                // leave them out.
+                (None, None) => continue,
             };
             rows.push(row);
         }

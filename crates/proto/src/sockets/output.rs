@@ -127,10 +127,14 @@ impl SocketSet {
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        // Defensive bound: a timer that re-armed itself in the past must not
+        // spin here; whatever is left runs at the next call.
+        let mut budget = 2 * self.timers.len() + 16;
         while let Some(&Reverse((t, h))) = self.timers.peek() {
-            if t > now {
+            if t > now || budget == 0 {
                 break;
             }
+            budget -= 1;
             self.timers.pop();
             let profile = &self.profile;
             let Some(sock) = self

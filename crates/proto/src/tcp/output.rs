@@ -231,7 +231,9 @@ impl Connection {
         if self.fast_rtx {
             // Fast retransmit / partial ACK: resend the head (RFC 5681 3.2).
             self.fast_rtx = false;
-            let len = buffered.min(mss);
+            // Only bytes sent before: never stretch past snd_max here.
+            let sent = self.snd_una.distance_to(self.snd_max).min(buffered);
+            let len = sent.min(mss);
             if len > 0 || (fin_wanted && self.snd_max.gt(self.snd_una)) {
                 let fin = fin_wanted && len == buffered && self.fin_seq.is_some();
                 let mut flags = ACK;
