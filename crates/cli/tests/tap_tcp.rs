@@ -192,3 +192,41 @@ fn serve_sigterm_closes_open_connections() {
     let out = common::tcp::finish_kernel(peer, RUN_LIMIT);
     assert_eq!(field(&out, "eof").as_deref(), Some("true"), "{out}");
 }
+
+/// `sockstack nc --listen`: the kernel connects (retrying until sockstack
+/// listens) and 4 MiB go each way at once.
+#[test]
+fn kernel_client_to_nc_listen_both_ways() {
+    let test = "kernel_client_to_nc_listen_both_ways";
+    if let Some(why) = unavailable(&["python3"]) {
+        return skip(test, &why);
+    }
+    let ns = lab();
+    let n = 4 * MIB;
+    let n_s = n.to_string();
+    let peer = {
+        let mut cmd = ns.command("python3");
+        cmd.args([
+            "-c",
+            common::tcp::PEER_SCRIPT,
+            "echo",
+            OURS,
+            "5009",
+            &n_s,
+            "8",
+        ]);
+        common::process::Background::spawn(&mut cmd).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let run = run_nc(
+        &ns,
+        &["--tap", TAP, "--addr", OURS_CIDR, "--listen", "5009"],
+        Input::Bytes { n, seed: 12 },
+        RUN_LIMIT,
+    );
+    let out = common::tcp::finish_kernel(peer, RUN_LIMIT);
+    assert!(run.status.is_some_and(|s| s.success()), "{run:?}");
+    assert_eq!(run.recv_len, n, "{run:?}");
+    assert_eq!(field(&out, "sent_sha"), Some(run.recv_sha.clone()), "{out}");
+    assert_eq!(field(&out, "recv_len"), Some(n_s), "{out}");
+    assert_eq!(field(&out, "recv_sha"), Some(run.sent_sha.clone()), "{out}");
+}

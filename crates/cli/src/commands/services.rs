@@ -293,3 +293,35 @@ fn send_all(s: &Shared, fd: Fd, mut data: &[u8]) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_slots_are_capped() {
+        let live = Live::default();
+        for _ in 0..MAX_CONNECTIONS {
+            assert!(live.acquire(Duration::ZERO));
+        }
+        assert!(!live.acquire(Duration::from_millis(5)), "one past the cap");
+        live.release();
+        assert!(live.acquire(Duration::ZERO));
+        for _ in 0..MAX_CONNECTIONS {
+            live.release();
+        }
+        assert_eq!(live.wait_empty(Instant::now()), 0);
+    }
+
+    #[test]
+    fn a_freed_slot_wakes_a_waiting_acceptor() {
+        let live = Arc::new(Live::default());
+        for _ in 0..MAX_CONNECTIONS {
+            assert!(live.acquire(Duration::ZERO));
+        }
+        let l = Arc::clone(&live);
+        let waiter = std::thread::spawn(move || l.acquire(Duration::from_secs(10)));
+        live.release();
+        assert!(waiter.join().unwrap());
+    }
+}
