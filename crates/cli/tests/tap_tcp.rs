@@ -230,3 +230,40 @@ fn kernel_client_to_nc_listen_both_ways() {
     assert_eq!(field(&out, "recv_len"), Some(n_s), "{out}");
     assert_eq!(field(&out, "recv_sha"), Some(run.sent_sha.clone()), "{out}");
 }
+
+/// One way at a time, for the throughput figures: the kernel sends 100 MiB
+/// to `serve --discard`, then `sockstack nc` sends 100 MiB to the kernel.
+#[test]
+fn one_way_100mib_each_direction() {
+    let test = "one_way_100mib_each_direction";
+    if let Some(why) = unavailable(&["python3"]) {
+        return skip(test, &why);
+    }
+    let ns = lab();
+    let n = 100 * MIB;
+    let n_s = n.to_string();
+    {
+        let mut s = Served::start(&ns, test, &["--discard", "9"]);
+        // The peer's "echo" mode against discard: 100 MiB out, EOF back.
+        let out = kernel(&ns, "echo", &[OURS, "9", &n_s, "13"], BULK_LIMIT);
+        s.stop();
+        assert_eq!(field(&out, "sent_len"), Some(n_s.clone()), "{out}");
+        assert_eq!(field(&out, "recv_len").as_deref(), Some("0"), "{out}");
+        report(
+            "kernel -> sockstack serve --discard over TAP",
+            n,
+            num(&out, "secs"),
+        );
+    }
+    let server = kernel_server(&ns, "serve-both-ways", 5010, &["0", "14"]);
+    let run = run_nc(
+        &ns,
+        &["--tap", TAP, "--addr", OURS_CIDR, KERNEL, "5010"],
+        Input::Bytes { n, seed: 15 },
+        BULK_LIMIT,
+    );
+    let out = common::tcp::finish_kernel(server, RUN_LIMIT);
+    assert!(run.status.is_some_and(|s| s.success()), "{run:?}");
+    assert_eq!(field(&out, "recv_sha"), Some(run.sent_sha.clone()), "{out}");
+    report("sockstack nc -> kernel over TAP", n, num(&out, "secs"));
+}
