@@ -13,7 +13,7 @@ use std::time::Duration;
 use sockstack::bsd::Bsd;
 
 use super::attach::{attach, flush, HostSpec};
-use super::services::{Services, TICK};
+use super::services::Services;
 use crate::args::ServeArgs;
 use crate::error::CliError;
 use crate::signals::Shutdown;
@@ -71,8 +71,7 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
     let stats = host.link_stats();
     let host = Arc::try_unwrap(host).map_err(|_| {
         CliError::Runtime(format!(
-            "{device}: a service thread still holds the host after {:?}",
-            TICK * 15
+            "{device}: a service thread still holds the host after {STOP_LIMIT:?}"
         ))
     })?;
     // Joining the runtime thread drops the link, which flushes the capture.
