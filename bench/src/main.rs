@@ -11,6 +11,7 @@ mod alloc;
 mod bulk;
 mod conns;
 mod link;
+mod many;
 mod memory;
 mod report;
 mod scale;
