@@ -4,6 +4,7 @@
 
 use sockstack_proto::{RecvError, SocketHandle};
 
+use crate::alloc;
 use crate::link::Cpu;
 use crate::report::{median, Row};
 use crate::smol::{self, SmolPair};
@@ -24,6 +25,8 @@ pub struct Outcome {
     pub dropped: u64,
     /// Virtual seconds the transfer took on the fake clock.
     pub vsecs: f64,
+    /// Heap allocations per frame beyond the one the link model makes.
+    pub allocs_per_frame: f64,
 }
 
 impl Outcome {
@@ -57,10 +60,11 @@ pub fn run(o: &Opts, impaired: bool) -> Vec<Row> {
                 match ss_bulk(size, buf, loss, seed) {
                     Ok(r) => {
                         eprintln!(
-                            "  {label} sockstack run {i}: {:.0} MB/s ({} frames, {} lost)",
+                            "  {label} sockstack run {i}: {:.0} MB/s ({} frames, {} lost, {:.2} allocs/frame)",
                             r.rate() / 1e6,
                             r.frames,
-                            r.dropped
+                            r.dropped,
+                            r.allocs_per_frame
                         );
                         a.push(r.rate() / 1e6);
                         va.push(r.bytes as f64 / r.vsecs / 1e6);
@@ -72,10 +76,11 @@ pub fn run(o: &Opts, impaired: bool) -> Vec<Row> {
                 match smol_bulk(size, buf, loss, seed) {
                     Ok(r) => {
                         eprintln!(
-                            "  {label} smoltcp run {i}: {:.0} MB/s ({} frames, {} lost)",
+                            "  {label} smoltcp run {i}: {:.0} MB/s ({} frames, {} lost, {:.2} allocs/frame)",
                             r.rate() / 1e6,
                             r.frames,
-                            r.dropped
+                            r.dropped,
+                            r.allocs_per_frame
                         );
                         b.push(r.rate() / 1e6);
                         vb.push(r.bytes as f64 / r.vsecs / 1e6);
@@ -140,6 +145,10 @@ pub fn ss_bulk(total: usize, buf: usize, loss: u64, seed: u64) -> Result<Outcome
     let mut idle = 0u64;
     let t = Cpu::start();
     let v0 = p.now_us;
+    let (calls0, frames0) = (
+        alloc::calls(),
+        p.ab.delivered + p.ba.delivered + p.ab.dropped + p.ba.dropped,
+    );
     while got < total {
         while sent < total {
             let n = (total - sent).min(APP_IO);
@@ -176,6 +185,11 @@ pub fn ss_bulk(total: usize, buf: usize, loss: u64, seed: u64) -> Result<Outcome
         frames: p.ab.delivered + p.ba.delivered,
         dropped: p.ab.dropped + p.ba.dropped,
         vsecs: (p.now_us - v0) as f64 * 1e-6,
+        allocs_per_frame: {
+            let frames =
+                (p.ab.delivered + p.ba.delivered + p.ab.dropped + p.ba.dropped - frames0).max(1);
+            (alloc::calls() - calls0) as f64 / frames as f64 - 1.0
+        },
     })
 }
 
@@ -210,6 +224,10 @@ pub fn smol_bulk(total: usize, buf: usize, loss: u64, seed: u64) -> Result<Outco
     let mut idle = 0u64;
     let t = Cpu::start();
     let v0 = p.now_us;
+    let (calls0, frames0) = (
+        alloc::calls(),
+        p.ab.delivered + p.ba.delivered + p.ab.dropped + p.ba.dropped,
+    );
     while got < total {
         while sent < total {
             let n = (total - sent).min(APP_IO);
@@ -239,5 +257,10 @@ pub fn smol_bulk(total: usize, buf: usize, loss: u64, seed: u64) -> Result<Outco
         frames: p.ab.delivered + p.ba.delivered,
         dropped: p.ab.dropped + p.ba.dropped,
         vsecs: (p.now_us - v0) as f64 * 1e-6,
+        allocs_per_frame: {
+            let frames =
+                (p.ab.delivered + p.ba.delivered + p.ab.dropped + p.ba.dropped - frames0).max(1);
+            (alloc::calls() - calls0) as f64 / frames as f64 - 1.0
+        },
     })
 }

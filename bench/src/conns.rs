@@ -24,7 +24,12 @@ const BUF: usize = 4096;
 
 pub fn run(o: &Opts) -> Vec<Row> {
     let n = if o.quick { 20_000 } else { 100_000 };
-    let mut row = Row::new(format!("conn-rate {}k", n / 1000), "conn/s", true, "smoltcp");
+    let mut row = Row::new(
+        format!("conn-rate {}k", n / 1000),
+        "conn/s",
+        true,
+        "smoltcp",
+    );
     let (mut a, mut b, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..o.runs {
         if o.ss() {
@@ -56,7 +61,8 @@ fn ss_rate(n: usize) -> Result<f64, String> {
         let l = sb.tcp_socket().ok_or("socket")?;
         sb.set_recv_buffer_size(l, BUF).map_err(|_| "rcvbuf")?;
         sb.set_send_buffer_size(l, BUF).map_err(|_| "sndbuf")?;
-        sb.bind(l, ss::ADDR_B, BASE + i).map_err(|e| format!("bind: {e:?}"))?;
+        sb.bind(l, ss::ADDR_B, BASE + i)
+            .map_err(|e| format!("bind: {e:?}"))?;
         sb.listen(l, 4096).map_err(|e| format!("listen: {e:?}"))?;
         listeners.push(l);
     }
@@ -77,7 +83,8 @@ fn ss_rate(n: usize) -> Result<f64, String> {
             let _ = sa.set_recv_buffer_size(c, BUF);
             let _ = sa.set_send_buffer_size(c, BUF);
             let port = BASE + (started % PORTS as usize) as u16;
-            sa.connect(now, c, ss::ADDR_B, port).map_err(|e| format!("connect #{started}: {e:?}"))?;
+            sa.connect(now, c, ss::ADDR_B, port)
+                .map_err(|e| format!("connect #{started}: {e:?}"))?;
             clients.push((c, false));
             started += 1;
         }
@@ -128,7 +135,11 @@ fn ss_rate(n: usize) -> Result<f64, String> {
                 }
             }
         });
-        stuck = if done == before && moved == 0 { stuck + 1 } else { 0 };
+        stuck = if done == before && moved == 0 {
+            stuck + 1
+        } else {
+            0
+        };
         if stuck > 100_000 {
             return Err(format!("stalled after {done} connections"));
         }
@@ -219,7 +230,11 @@ fn smol_rate(n: usize) -> Result<f64, String> {
                 _ => true,
             }
         });
-        stuck = if done == before && moved == 0 { stuck + 1 } else { 0 };
+        stuck = if done == before && moved == 0 {
+            stuck + 1
+        } else {
+            0
+        };
         if stuck > 100_000 {
             return Err(format!("stalled after {done} connections"));
         }

@@ -17,7 +17,12 @@ const SERVER_PORT0: u16 = 100;
 const PER_PORT: usize = 32_000;
 
 /// Open `n` connections with `buf`-byte buffers; `deadline` bounds the wall time.
-pub fn ss_many(p: &mut SsPair, n: usize, buf: usize, deadline: Wall) -> Result<Vec<(SocketHandle, SocketHandle)>, String> {
+pub fn ss_many(
+    p: &mut SsPair,
+    n: usize,
+    buf: usize,
+    deadline: Wall,
+) -> Result<Vec<(SocketHandle, SocketHandle)>, String> {
     let mut prof = p.a.sockets().profile().clone();
     prof.ephemeral_ports = (1024, 65535);
     p.a.sockets_mut().set_profile(prof);
@@ -28,7 +33,8 @@ pub fn ss_many(p: &mut SsPair, n: usize, buf: usize, deadline: Wall) -> Result<V
         let l = sb.tcp_socket().ok_or("socket")?;
         let _ = sb.set_recv_buffer_size(l, buf);
         let _ = sb.set_send_buffer_size(l, buf);
-        sb.bind(l, ss::ADDR_B, SERVER_PORT0 + i as u16).map_err(|e| format!("bind: {e:?}"))?;
+        sb.bind(l, ss::ADDR_B, SERVER_PORT0 + i as u16)
+            .map_err(|e| format!("bind: {e:?}"))?;
         sb.listen(l, 4096).map_err(|e| format!("listen: {e:?}"))?;
         listeners.push(l);
     }
@@ -44,7 +50,8 @@ pub fn ss_many(p: &mut SsPair, n: usize, buf: usize, deadline: Wall) -> Result<V
             let _ = sa.set_recv_buffer_size(c, buf);
             let _ = sa.set_send_buffer_size(c, buf);
             let port = SERVER_PORT0 + (i % ports) as u16;
-            sa.connect(now, c, ss::ADDR_B, port).map_err(|e| format!("connect #{i}: {e:?}"))?;
+            sa.connect(now, c, ss::ADDR_B, port)
+                .map_err(|e| format!("connect #{i}: {e:?}"))?;
             clients.push(c);
         }
         let mut steps = 0u32;
@@ -57,7 +64,8 @@ pub fn ss_many(p: &mut SsPair, n: usize, buf: usize, deadline: Wall) -> Result<V
                 }
             }
             let sa = p.a.sockets();
-            if servers.len() >= clients.len() && clients.iter().skip(first).all(|&c| sa.writable(c)) {
+            if servers.len() >= clients.len() && clients.iter().skip(first).all(|&c| sa.writable(c))
+            {
                 break;
             }
             steps += 1;
@@ -65,7 +73,9 @@ pub fn ss_many(p: &mut SsPair, n: usize, buf: usize, deadline: Wall) -> Result<V
                 return Err(format!("batch at {first} did not connect"));
             }
             if Wall::now() > deadline {
-                return Err(format!("stopped: setting up {n} connections exceeded the time bound (at {first})"));
+                return Err(format!(
+                    "stopped: setting up {n} connections exceeded the time bound (at {first})"
+                ));
             }
         }
     }
@@ -86,13 +96,21 @@ pub fn ss_many(p: &mut SsPair, n: usize, buf: usize, deadline: Wall) -> Result<V
                 sa.local_addr(c).map_or(0, |a| a.port()),
                 sa.peer_addr(c).map_or(0, |a| a.port()),
             );
-            by_ports.remove(&key).map(|s| (c, s)).ok_or_else(|| "unpaired connection".to_string())
+            by_ports
+                .remove(&key)
+                .map(|s| (c, s))
+                .ok_or_else(|| "unpaired connection".to_string())
         })
         .collect()
 }
 
 /// smoltcp: one listening socket per connection (smoltcp has no backlog).
-pub fn smol_many(p: &mut SmolPair, n: usize, buf: usize, deadline: Wall) -> Result<Vec<(SmolHandle, SmolHandle)>, String> {
+pub fn smol_many(
+    p: &mut SmolPair,
+    n: usize,
+    buf: usize,
+    deadline: Wall,
+) -> Result<Vec<(SmolHandle, SmolHandle)>, String> {
     let ports = n.div_ceil(PER_PORT).max(1);
     let mut pairs = Vec::with_capacity(n);
     while pairs.len() < n {
@@ -125,7 +143,9 @@ pub fn smol_many(p: &mut SmolPair, n: usize, buf: usize, deadline: Wall) -> Resu
                 return Err(format!("batch at {first} did not connect"));
             }
             if Wall::now() > deadline {
-                return Err(format!("stopped: setting up {n} connections exceeded the time bound (at {first})"));
+                return Err(format!(
+                    "stopped: setting up {n} connections exceeded the time bound (at {first})"
+                ));
             }
         }
     }
@@ -150,8 +170,12 @@ pub fn smol_settle(p: &mut SmolPair, horizon_us: u64) {
     while p.now_us < end {
         p.step_or_skip();
         let now = p.now();
-        let next = [p.ia.poll_at(now, &p.sa), p.ib.poll_at(now, &p.sb)].into_iter().flatten().min();
-        if next.is_none_or(|t| t.total_micros() as u64 > end) && p.ab.is_empty() && p.ba.is_empty() {
+        let next = [p.ia.poll_at(now, &p.sa), p.ib.poll_at(now, &p.sb)]
+            .into_iter()
+            .flatten()
+            .min();
+        if next.is_none_or(|t| t.total_micros() as u64 > end) && p.ab.is_empty() && p.ba.is_empty()
+        {
             break;
         }
     }

@@ -20,7 +20,12 @@ const BUF: usize = 4096;
 pub fn run(o: &Opts) -> Vec<Row> {
     let n = if o.quick { 2_000 } else { 10_000 };
     let deadline = Wall::now() + Duration::from_secs(120);
-    let mut row = Row::new(format!("memory {}k idle, 4KiB bufs", n / 1000), "B/conn pair", false, "smoltcp");
+    let mut row = Row::new(
+        format!("memory {}k idle, 4KiB bufs", n / 1000),
+        "B/conn pair",
+        false,
+        "smoltcp",
+    );
     let mut notes = Vec::new();
     if o.ss() {
         match ss_mem(n, deadline) {
@@ -43,7 +48,9 @@ fn ss_mem(n: usize, deadline: Wall) -> Result<f64, String> {
     let mut p = SsPair::new(0, 3);
     let conns = many::ss_many(&mut p, n, BUF, deadline)?;
     for &(c, _) in &conns {
-        p.a.sockets_mut().send(c, b"x").map_err(|e| format!("send: {e:?}"))?;
+        p.a.sockets_mut()
+            .send(c, b"x")
+            .map_err(|e| format!("send: {e:?}"))?;
     }
     many::ss_settle(&mut p, 1_000_000);
     let mut b = [0u8; 8];
@@ -72,7 +79,9 @@ fn smol_mem(n: usize, deadline: Wall) -> Result<f64, String> {
     let mut p = SmolPair::new(0, 3);
     let conns = many::smol_many(&mut p, n, BUF, deadline)?;
     for &(c, _) in &conns {
-        p.sa.get_mut::<stcp::Socket>(c).send_slice(b"x").map_err(|e| format!("send: {e:?}"))?;
+        p.sa.get_mut::<stcp::Socket>(c)
+            .send_slice(b"x")
+            .map_err(|e| format!("send: {e:?}"))?;
     }
     many::smol_settle(&mut p, 1_000_000);
     let mut b = [0u8; 8];

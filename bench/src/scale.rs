@@ -21,13 +21,26 @@ const PINGS: usize = 21;
 type Figures = (f64, f64, f64);
 
 pub fn run(o: &Opts) -> Vec<Row> {
-    let sizes: &[usize] = if o.quick { &[1_000, 10_000, 100_000] } else { &[1_000, 10_000, 100_000, 1_000_000] };
+    let sizes: &[usize] = if o.quick {
+        &[1_000, 10_000, 100_000]
+    } else {
+        &[1_000, 10_000, 100_000, 1_000_000]
+    };
     let bound = Duration::from_secs(if o.quick { 5 } else { 60 });
     let mut rows = Vec::new();
     let mut smol_stopped: Option<String> = None;
     for &n in sizes {
-        let label = if n >= 1_000_000 { format!("{}M", n / 1_000_000) } else { format!("{}k", n / 1000) };
-        let mut idle = Row::new(format!("scale idle step {label}"), "us/step", false, "smoltcp");
+        let label = if n >= 1_000_000 {
+            format!("{}M", n / 1_000_000)
+        } else {
+            format!("{}k", n / 1000)
+        };
+        let mut idle = Row::new(
+            format!("scale idle step {label}"),
+            "us/step",
+            false,
+            "smoltcp",
+        );
         let mut rtt = Row::new(format!("scale 1-byte rtt {label}"), "us", false, "smoltcp");
         let mut notes = Vec::new();
         if o.ss() {
@@ -86,7 +99,9 @@ fn ss_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
         };
         let t = Cpu::start();
         let mut st = 0u32;
-        p.a.sockets_mut().send(c, b"p").map_err(|e| format!("ping send: {e:?}"))?;
+        p.a.sockets_mut()
+            .send(c, b"p")
+            .map_err(|e| format!("ping send: {e:?}"))?;
         loop {
             p.step();
             st += 1;
@@ -96,7 +111,9 @@ fn ss_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
                 Err(e) => return Err(format!("ping recv: {e:?}")),
             }
         }
-        p.b.sockets_mut().send(s, b"q").map_err(|e| format!("pong send: {e:?}"))?;
+        p.b.sockets_mut()
+            .send(s, b"q")
+            .map_err(|e| format!("pong send: {e:?}"))?;
         loop {
             p.step();
             st += 1;
@@ -110,7 +127,11 @@ fn ss_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
         step_counts.push(f64::from(st));
         many::ss_settle(&mut p, 1_000_000);
     }
-    Ok((idle, median(rtts).unwrap_or(f64::NAN), median(step_counts).unwrap_or(f64::NAN)))
+    Ok((
+        idle,
+        median(rtts).unwrap_or(f64::NAN),
+        median(step_counts).unwrap_or(f64::NAN),
+    ))
 }
 
 fn smol_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
@@ -135,7 +156,9 @@ fn smol_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
         };
         let t = Cpu::start();
         let mut st = 0u32;
-        p.sa.get_mut::<stcp::Socket>(c).send_slice(b"p").map_err(|e| format!("ping send: {e:?}"))?;
+        p.sa.get_mut::<stcp::Socket>(c)
+            .send_slice(b"p")
+            .map_err(|e| format!("ping send: {e:?}"))?;
         loop {
             p.step();
             st += 1;
@@ -148,7 +171,9 @@ fn smol_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
                 return Err("ping lost".into());
             }
         }
-        p.sb.get_mut::<stcp::Socket>(s).send_slice(b"q").map_err(|e| format!("pong send: {e:?}"))?;
+        p.sb.get_mut::<stcp::Socket>(s)
+            .send_slice(b"q")
+            .map_err(|e| format!("pong send: {e:?}"))?;
         loop {
             p.step();
             st += 1;
@@ -165,5 +190,9 @@ fn smol_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
         step_counts.push(f64::from(st));
         many::smol_settle(&mut p, 1_000_000);
     }
-    Ok((idle, median(rtts).unwrap_or(f64::NAN), median(step_counts).unwrap_or(f64::NAN)))
+    Ok((
+        idle,
+        median(rtts).unwrap_or(f64::NAN),
+        median(step_counts).unwrap_or(f64::NAN),
+    ))
 }
