@@ -136,6 +136,7 @@ pub fn ss_connect(p: &mut SsPair, buf: usize) -> Result<(SocketHandle, SocketHan
     Err("handshake did not finish".into())
 }
 
+#[inline(never)]
 pub fn ss_bulk(total: usize, buf: usize, loss: u64, seed: u64) -> Result<Outcome, String> {
     let mut p = SsPair::new(loss, seed);
     let (c, s) = ss_connect(&mut p, buf)?;
@@ -215,6 +216,7 @@ pub fn smol_connect(
     Err("handshake did not finish".into())
 }
 
+#[inline(never)]
 pub fn smol_bulk(total: usize, buf: usize, loss: u64, seed: u64) -> Result<Outcome, String> {
     let mut p = SmolPair::new(loss, seed);
     let (c, s) = smol_connect(&mut p, buf)?;
