@@ -53,6 +53,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
     vec![row]
 }
 
+#[inline(never)]
 fn ss_rate(n: usize) -> Result<f64, String> {
     let mut p = SsPair::new(0, 7);
     let mut listeners = Vec::new();
@@ -147,6 +148,7 @@ fn ss_rate(n: usize) -> Result<f64, String> {
     Ok(n as f64 / t.secs())
 }
 
+#[inline(never)]
 fn smol_rate(n: usize) -> Result<f64, String> {
     let mut p = SmolPair::new(0, 7);
     let listen = |p: &mut SmolPair| -> Result<smoltcp::iface::SocketHandle, String> {
