@@ -15,6 +15,13 @@ impl SocketSet {
     pub(crate) fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
         self.stats.in_segs += 1;
         self.now = self.now.max(now);
+        // RFC 1122 4.2.3.10: no connections with broadcast or multicast
+        // addresses; never answer them either.
+        let bad = |a: Ipv4Addr| a.is_broadcast() || a.is_multicast() || a.is_unspecified();
+        if bad(ip.src) || bad(ip.dst) {
+            self.stats.dropped += 1;
+            return;
+        }
         let tuple = FourTuple {
             local: (ip.dst, seg.dst_port),
             remote: (ip.src, seg.src_port),
