@@ -92,7 +92,7 @@ fn receiver_that_stops_reading_then_resumes() {
 /// sender sits in RTO backoff: after a 30 s stall the transfer resumes only
 /// at the next backed-off RTO, seconds later, instead of at once.
 #[test]
-#[ignore = "tcp bug: receive window over-commit (TCP_BUGS.md)"]
+
 fn stalled_receiver_window_closes_and_fits_the_buffer() {
     let r = stalled_reader(21);
     assert!(
@@ -360,7 +360,7 @@ fn slow_reader_still_gets_full_segments() {
 /// outgrows the buffer, segments inside it are dropped, and the sender
 /// retransmits (72 segments, 4 RTOs for 1 MiB with seed 3).
 #[test]
-#[ignore = "tcp bug: receive window over-commit (TCP_BUGS.md)"]
+
 fn slow_reader_on_a_clean_wire_needs_no_retransmission() {
     let (_, retrans) = slow_reader();
     assert_eq!(retrans, 0);

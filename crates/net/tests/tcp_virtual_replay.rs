@@ -124,7 +124,7 @@ fn listener_churn(seed: u64) -> (Vec<u8>, Vec<u8>) {
 /// peers leave in a different order on every run, and the freed slots are
 /// reused in a different order afterwards.
 #[test]
-#[ignore = "tcp bug: listener close walks a HashSet, replay differs (TCP_BUGS.md)"]
+
 fn listener_churn_replays_exactly() {
     let a = listener_churn(5);
     let b = listener_churn(5);

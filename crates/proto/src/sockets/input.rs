@@ -250,7 +250,16 @@ impl SocketSet {
                 // RFC 1191: lower the segment size (never below 68-byte MTU).
                 let mss = usize::from(mtu.max(68)).saturating_sub(40);
                 let overhead = if c.ts_ok { 12 } else { 0 };
-                c.snd_mss = c.snd_mss.min(mss.saturating_sub(overhead).max(8));
+                let new_mss = mss.saturating_sub(overhead).max(8);
+                if new_mss < c.snd_mss {
+                    c.snd_mss = new_mss;
+                    // Linux `tcp_simple_retransmit`: resend what was in flight
+                    // in smaller segments, without a congestion response.
+                    if c.state.is_synchronized() && c.snd_max.gt(c.snd_una) {
+                        c.snd_nxt = c.snd_una;
+                        c.rtt_seq = None;
+                    }
+                }
                 self.touch(h);
                 return;
             }

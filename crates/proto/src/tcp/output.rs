@@ -205,13 +205,17 @@ impl Connection {
             free
         };
         wnd = wnd.max(cur);
+        // Round DOWN to the scale unit so the promise never exceeds the free
+        // space (every promised byte must fit). The field may then describe an
+        // edge up to 2^shift - 1 bytes left of the one already promised: that
+        // is the truncation RFC 7323 2.4 tells senders to expect, and we keep
+        // honouring the old edge (`rcv_adv` never moves left, RFC 9293 3.8.6).
         let shift = self.rcv_wscale;
-        let mut field = wnd >> shift;
-        if (field << shift) < cur {
-            field += 1;
+        let field = (wnd >> shift).min(0xffff);
+        let edge = self.rcv_nxt + (field << shift);
+        if edge.gt(self.rcv_adv) {
+            self.rcv_adv = edge;
         }
-        let field = field.min(0xffff);
-        self.rcv_adv = self.rcv_nxt + (field << shift);
         field as u16
     }
 

@@ -295,4 +295,9 @@ fn icmp_frag_needed_lowers_the_segment_size() {
     icmp(&mut h, &v[0], IcmpError::FragNeeded { mtu: 1000 });
     assert_eq!(h.set.info(c).unwrap().snd_mss, 960);
     assert_eq!(h.state(c), Some(State::Established));
+    // The data in flight goes again in 960-byte segments.
+    let r = h.sent(ms(1));
+    assert_eq!(r[0].seq(), v[0].seq());
+    assert!(r.iter().all(|s| s.payload.len() <= 960));
+    assert_eq!(r.iter().map(|s| s.payload.len()).sum::<usize>(), 3000);
 }

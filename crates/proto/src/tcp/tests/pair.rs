@@ -497,3 +497,13 @@ fn stress_echo_lossy() {
         echo_many(50, 500 + seed, 80);
     }
 }
+
+#[test]
+fn one_seed_replays_one_run() {
+    let a = bidirectional(77, 300_000, 30, 100);
+    let b = bidirectional(77, 300_000, 30, 100);
+    assert_eq!(a.now, b.now);
+    assert_eq!(a.a.tcp_stats(), b.a.tcp_stats());
+    assert_eq!(a.b.tcp_stats(), b.b.tcp_stats());
+    assert_eq!((a.delivered, a.lost), (b.delivered, b.lost));
+}
