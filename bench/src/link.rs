@@ -1,0 +1,98 @@
+//! The link model both stacks share: two FIFO queues of Ethernet frames
+//! (`Vec<u8>`, no delay), optional seeded loss applied on delivery, and a
+//! fake monotonic clock advanced per step.
+
+use std::collections::VecDeque;
+
+/// Virtual time added per step, in microseconds.
+pub const STEP_US: u64 = 10;
+/// Ethernet frame bytes for an IP MTU of 1500.
+pub const FRAME: usize = 1514;
+
+/// A small seeded PRNG (xorshift64*), the same for both stacks.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// One direction of the wire.
+#[derive(Debug)]
+pub struct Queue {
+    q: VecDeque<Vec<u8>>,
+    /// Loss probability in parts per million, applied as frames leave.
+    loss_ppm: u64,
+    rng: Rng,
+    pub delivered: u64,
+    pub dropped: u64,
+}
+
+impl Queue {
+    pub fn new(loss_ppm: u64, seed: u64) -> Self {
+        Queue {
+            q: VecDeque::new(),
+            loss_ppm,
+            rng: Rng::new(seed),
+            delivered: 0,
+            dropped: 0,
+        }
+    }
+    pub fn push(&mut self, frame: Vec<u8>) {
+        self.q.push_back(frame);
+    }
+    /// The next frame that survives the loss model.
+    pub fn pop(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let f = self.q.pop_front()?;
+            if self.loss_ppm > 0 && self.rng.next() % 1_000_000 < self.loss_ppm {
+                self.dropped += 1;
+                continue;
+            }
+            self.delivered += 1;
+            return Some(f);
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+}
+
+/// This thread's CPU time in seconds. The machine is shared, so the
+/// in-process scenarios time the CPU the benchmark thread used rather than
+/// the wall clock (both stacks run in this one thread).
+pub fn cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// A stopwatch over this thread's CPU time.
+#[derive(Debug, Clone, Copy)]
+pub struct Cpu(f64);
+
+impl Cpu {
+    pub fn start() -> Cpu {
+        Cpu(cpu_secs())
+    }
+    pub fn secs(&self) -> f64 {
+        (cpu_secs() - self.0).max(1e-9)
+    }
+}

@@ -1,0 +1,105 @@
+//! `memory`: heap bytes per idle connection pair (both ends, one in each
+//! stack) at equal buffer settings (4 KiB receive and send buffers), after
+//! the handshake and one byte each way, measured by the counting global
+//! allocator. Everything the pair holds is charged, divided by N.
+
+use std::time::{Duration, Instant as Wall};
+
+use smoltcp::socket::tcp as stcp;
+use sockstack_proto::RecvError;
+
+use crate::alloc;
+use crate::many;
+use crate::report::Row;
+use crate::smol::SmolPair;
+use crate::ss::SsPair;
+use crate::Opts;
+
+const BUF: usize = 4096;
+
+pub fn run(o: &Opts) -> Vec<Row> {
+    let n = if o.quick { 2_000 } else { 10_000 };
+    let deadline = Wall::now() + Duration::from_secs(120);
+    let mut row = Row::new(
+        format!("memory {}k idle, 4KiB bufs", n / 1000),
+        "B/conn pair",
+        false,
+        "smoltcp",
+    );
+    let mut notes = Vec::new();
+    if o.ss() {
+        match ss_mem(n, deadline) {
+            Ok(v) => row.sockstack = Some(v),
+            Err(e) => notes.push(format!("sockstack: {e}")),
+        }
+    }
+    if o.smol() {
+        match smol_mem(n, deadline) {
+            Ok(v) => row.peer_value = Some(v),
+            Err(e) => notes.push(format!("smoltcp: {e}")),
+        }
+    }
+    row.note = notes.join("; ");
+    vec![row]
+}
+
+fn ss_mem(n: usize, deadline: Wall) -> Result<f64, String> {
+    let before = alloc::live_bytes();
+    let mut p = SsPair::new(0, 3);
+    let conns = many::ss_many(&mut p, n, BUF, deadline)?;
+    for &(c, _) in &conns {
+        p.a.sockets_mut()
+            .send(c, b"x")
+            .map_err(|e| format!("send: {e:?}"))?;
+    }
+    many::ss_settle(&mut p, 1_000_000);
+    let mut b = [0u8; 8];
+    for &(_, s) in &conns {
+        match p.b.sockets_mut().recv(s, &mut b) {
+            Ok(_) => {
+                let _ = p.b.sockets_mut().send(s, b"y");
+            }
+            Err(RecvError::WouldBlock) => return Err("byte not delivered".into()),
+            Err(e) => return Err(format!("recv: {e:?}")),
+        }
+    }
+    many::ss_settle(&mut p, 1_000_000);
+    for &(c, _) in &conns {
+        let _ = p.a.sockets_mut().recv(c, &mut b);
+    }
+    many::ss_settle(&mut p, 1_000_000);
+    let held = conns.capacity() * std::mem::size_of_val(conns.first().ok_or("none")?);
+    let after = alloc::live_bytes();
+    drop(p);
+    Ok(after.saturating_sub(before).saturating_sub(held) as f64 / n as f64)
+}
+
+fn smol_mem(n: usize, deadline: Wall) -> Result<f64, String> {
+    let before = alloc::live_bytes();
+    let mut p = SmolPair::new(0, 3);
+    let conns = many::smol_many(&mut p, n, BUF, deadline)?;
+    for &(c, _) in &conns {
+        p.sa.get_mut::<stcp::Socket>(c)
+            .send_slice(b"x")
+            .map_err(|e| format!("send: {e:?}"))?;
+    }
+    many::smol_settle(&mut p, 1_000_000);
+    let mut b = [0u8; 8];
+    for &(_, s) in &conns {
+        let sock = p.sb.get_mut::<stcp::Socket>(s);
+        if !sock.can_recv() {
+            return Err("byte not delivered".into());
+        }
+        let _ = sock.recv_slice(&mut b);
+        let _ = sock.send_slice(b"y");
+    }
+    many::smol_settle(&mut p, 1_000_000);
+    for &(c, _) in &conns {
+        let _ = p.sa.get_mut::<stcp::Socket>(c).recv_slice(&mut b);
+    }
+    many::smol_settle(&mut p, 1_000_000);
+    let held = conns.capacity() * std::mem::size_of_val(conns.first().ok_or("none")?);
+    let after = alloc::live_bytes();
+    drop(p);
+    Ok(after.saturating_sub(before).saturating_sub(held) as f64 / n as f64)
+}
