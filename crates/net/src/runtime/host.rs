@@ -236,6 +236,9 @@ impl Drop for Host {
     }
 }
 
+/// Frames sent after a stop request, at most.
+const FINAL_FRAMES: usize = 1024;
+
 /// The runtime loop. Returns on shutdown (Ok) or when the link fails.
 fn run(shared: &Shared, link: &mut dyn Link) -> io::Result<()> {
     let mut buf = vec![0u8; link.frame_capacity().max(2048)];
@@ -307,5 +310,19 @@ fn run(shared: &Shared, link: &mut dyn Link) -> io::Result<()> {
         sys::poll_fds(fds.get(..nfds).unwrap_or(&fds), timeout)?;
         shared.waker.drain();
     }
+    // Send what is already queued (a FIN or RST from a last close) before the
+    // thread ends, so stopping a host never swallows its final words. Bounded:
+    // a stack that keeps producing output cannot hold shutdown up.
+    let now = shared.clock.now();
+    {
+        let mut stack = shared.lock_stack();
+        for _ in 0..FINAL_FRAMES {
+            let Some(n) = stack.poll_transmit(now, &mut buf) else {
+                break;
+            };
+            link.send(now, buf.get(..n).unwrap_or_default())?;
+        }
+    }
+    link.flush(now)?;
     Ok(())
 }
