@@ -181,10 +181,7 @@ fn datagrams_both_ways_with_paths() {
 #[test]
 fn timeouts_socketpair_and_unsupported() {
     let (f, _l) = facade();
-    assert_eq!(
-        f.socket(AF_UNIX, SOCK_SEQPACKET, 0),
-        Err(Errno::ESOCKTNOSUPPORT)
-    );
+    assert_eq!(f.socket(AF_UNIX, SOCK_RAW, 0), Err(Errno::ESOCKTNOSUPPORT));
     let (a, b) = f.socketpair(AF_UNIX, SOCK_STREAM, 0).unwrap();
     f.setsockopt(a, SockOpt::RcvTimeo(Some(Duration::from_millis(120))))
         .unwrap();
@@ -207,6 +204,51 @@ fn timeouts_socketpair_and_unsupported() {
         f.close(a).unwrap();
         assert_eq!(h.join().unwrap(), Err(Errno::EBADF));
     });
+}
+
+#[test]
+fn seqpacket_keeps_message_boundaries() {
+    let (f, _l) = facade();
+    let dir = TempDir::new();
+    let path = dir.path("seq.sock");
+    let l = f.socket(AF_UNIX, SOCK_SEQPACKET, 0).unwrap();
+    guard(&f, l);
+    assert_eq!(f.listen(l, 4), Err(Errno::EINVAL), "not bound");
+    f.bind_unix(l, &path).unwrap();
+    let c = f.socket(AF_UNIX, SOCK_SEQPACKET, 0).unwrap();
+    guard(&f, c);
+    assert_eq!(
+        f.connect_unix(c, &path),
+        Err(Errno::ECONNREFUSED),
+        "bound, not listening"
+    );
+    f.listen(l, 4).unwrap();
+    let c = f.socket(AF_UNIX, SOCK_SEQPACKET, 0).unwrap();
+    guard(&f, c);
+    f.connect_unix(c, &path).unwrap();
+    let (s, peer) = f.accept_unix(l, 0).unwrap();
+    guard(&f, s);
+    assert_eq!(peer, None);
+    f.send(c, b"first message", 0).unwrap();
+    f.send(c, b"second", 0).unwrap();
+    let mut buf = [0u8; 5];
+    assert_eq!(
+        f.recv(s, &mut buf, MSG_TRUNC),
+        Ok(13),
+        "one message, its real length"
+    );
+    assert_eq!(&buf, b"first");
+    let mut buf = [0u8; 64];
+    assert_eq!(f.recv(s, &mut buf, 0), Ok(6));
+    assert_eq!(&buf[..6], b"second");
+    assert_eq!(
+        f.getsockopt(s, SockOptName::Type),
+        Ok(SockOpt::Type(SOCK_SEQPACKET))
+    );
+    let mut p = [PollFd::new(s, POLLIN)];
+    assert_eq!(f.poll(&mut p, Some(Duration::from_millis(20))), Ok(0));
+    f.shutdown(c, SHUT_WR).unwrap();
+    assert_eq!(f.recv(s, &mut buf, 0), Ok(0), "end of stream");
 }
 
 #[test]
