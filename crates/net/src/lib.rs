@@ -12,6 +12,7 @@ pub use sockstack_proto as proto;
 pub mod bsd;
 pub mod link;
 pub mod runtime;
+pub mod sim;
 
 pub use bsd::{Bsd, Errno, Fd};
 pub use link::{Link, LinkStats, Waker};

@@ -94,7 +94,9 @@ fn ignores_requests_for_others_and_conflicts() {
 
 #[test]
 fn resolves_with_retries_then_gives_up() {
-    let mut s = stack();
+    let mut c = config();
+    c.limits.arp_pending_per_neighbour = 3;
+    let mut s = stack_with(c);
     let h = s.udp_bind(US, 4000).unwrap();
     let dst = SocketAddrV4::new(PEER, 9);
     for _ in 0..4 {

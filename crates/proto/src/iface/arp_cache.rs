@@ -283,7 +283,11 @@ mod tests {
 
     #[test]
     fn resolve_retry_give_up() {
-        let mut c = ArpCache::new(&Limits::default());
+        let limits = Limits {
+            arp_pending_per_neighbour: 3,
+            ..Limits::default()
+        };
+        let mut c = ArpCache::new(&limits);
         assert_eq!(c.lookup(t(0), IP), None);
         c.enqueue(t(0), IP, vec![1]).unwrap();
         c.enqueue(t(0), IP, vec![2]).unwrap();

@@ -71,7 +71,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             arp_cache_size: 1024,
-            arp_pending_per_neighbour: 3,
+            // Linux parks up to unres_qlen_bytes (212992) per neighbour: ~100 packets.
+            arp_pending_per_neighbour: 100,
             arp_reachable: Duration::from_secs(30),
             arp_retry_interval: Duration::from_secs(1),
             arp_max_tries: 3,

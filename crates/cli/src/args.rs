@@ -1,0 +1,283 @@
+//! The command line, declared with clap's derive API.
+//!
+//! Values are validated while parsing (see `parse.rs`), so a command body
+//! only sees well-formed addresses, MACs and MTUs.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use sockstack::link::impair::ImpairConfig;
+use sockstack_proto::wire::MacAddr;
+
+use crate::parse::{
+    parse_mac, parse_mtu, parse_ping_size, parse_seconds, parse_unicast, AddrPrefix,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sockstack",
+    version,
+    about = "A user-space TCP/IP stack with BSD socket semantics",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Two in-memory hosts on a lossy link, in virtual time (no privileges)
+    Demo(DemoArgs),
+    /// Run a host on a TAP or TUN device until SIGINT/SIGTERM
+    Serve(ServeArgs),
+    /// Send ICMP echo requests, like ping(8)
+    Ping(PingArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seed for every random choice (loss, ports, ...); one seed, one run
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write every frame on the wire to this pcap file
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+}
+
+/// The device a host attaches to: exactly one of `--tap` or `--tun`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct DeviceArgs {
+    /// Attach to (or create) the TAP device IFNAME: Ethernet frames
+    #[arg(long, value_name = "IFNAME", value_parser = parse_ifname)]
+    pub tap: Option<String>,
+    /// Attach to (or create) the TUN device IFNAME: bare IPv4 packets
+    #[arg(long, value_name = "IFNAME", value_parser = parse_ifname)]
+    pub tun: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Our address and prefix length, e.g. 198.18.0.2/24
+    #[arg(long, value_name = "A/P")]
+    pub addr: AddrPrefix,
+    /// Default gateway (must be on the --addr subnet)
+    #[arg(long, value_name = "IP", value_parser = parse_unicast)]
+    pub gateway: Option<Ipv4Addr>,
+    /// Our MAC address (TAP only); default: a random locally administered one
+    #[arg(long, value_name = "MAC", value_parser = parse_mac, conflicts_with = "tun")]
+    pub mac: Option<MacAddr>,
+    /// IP MTU in bytes (68..=65535)
+    #[arg(long, value_name = "N", default_value = "1500", value_parser = parse_mtu)]
+    pub mtu: usize,
+    /// Write every frame sent and received to this pcap file
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Impair the link: loss=P,dup=P,reorder=P,corrupt=P,delay=5ms,jitter=1ms,seed=N
+    #[arg(long, value_name = "SPEC")]
+    pub impair: Option<ImpairConfig>,
+}
+
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// Ping over the TAP device IFNAME (needs --addr)
+    #[arg(long, value_name = "IFNAME", value_parser = parse_ifname, requires = "addr")]
+    pub tap: Option<String>,
+    /// Our address on the TAP device (with --tap), or on the in-memory wire
+    #[arg(long, value_name = "A/P")]
+    pub addr: Option<AddrPrefix>,
+    /// Ping between two in-memory hosts in virtual time (the default without --tap)
+    #[arg(long, conflicts_with = "tap")]
+    pub memory: bool,
+    /// Destination address
+    #[arg(value_name = "DEST", value_parser = parse_unicast)]
+    pub dest: Ipv4Addr,
+    /// Stop after sending N echo requests
+    #[arg(short = 'c', allow_negative_numbers = true, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub count: u32,
+    /// Seconds between echo requests
+    #[arg(short = 'i', allow_negative_numbers = true, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
+    pub interval: Duration,
+    /// Bytes of echo payload
+    #[arg(short = 's', allow_negative_numbers = true, value_name = "SIZE", default_value_t = 56, value_parser = parse_ping_size)]
+    pub size: usize,
+    /// Seconds to wait for a reply
+    #[arg(short = 'W', allow_negative_numbers = true, value_name = "TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub timeout: Duration,
+    /// Seed for the in-memory run (--memory)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Linux interface names: 1..=15 bytes, no '/', no whitespace, not "." or "..".
+pub fn parse_ifname(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() < 16
+        && s != "."
+        && s != ".."
+        && !s
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("interface names are 1..=15 characters without '/', ':' or spaces".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sockstack").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_full() {
+        let cli = parse(&[
+            "serve",
+            "--tap",
+            "ss0",
+            "--addr",
+            "198.18.0.2/24",
+            "--gateway",
+            "198.18.0.1",
+            "--mac",
+            "02:00:00:00:00:02",
+            "--mtu",
+            "9000",
+            "--pcap",
+            "x.pcap",
+            "--impair",
+            "loss=0.1,seed=3",
+        ])
+        .unwrap();
+        let Command::Serve(s) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(s.device.tap.as_deref(), Some("ss0"));
+        assert_eq!(s.mtu, 9000);
+        assert_eq!(s.impair.unwrap().seed, 3);
+    }
+
+    #[test]
+    fn serve_rejections() {
+        for args in [
+            &["serve", "--addr", "198.18.0.2/24"][..],
+            &[
+                "serve",
+                "--tap",
+                "a",
+                "--tun",
+                "b",
+                "--addr",
+                "198.18.0.2/24",
+            ],
+            &["serve", "--tap", "a"],
+            &["serve", "--tap", "a", "--addr", "198.18.0.2"],
+            &[
+                "serve",
+                "--tap",
+                "a",
+                "--addr",
+                "198.18.0.2/24",
+                "--mtu",
+                "67",
+            ],
+            &[
+                "serve",
+                "--tap",
+                "a",
+                "--addr",
+                "198.18.0.2/24",
+                "--mac",
+                "zz",
+            ],
+            &[
+                "serve",
+                "--tun",
+                "a",
+                "--addr",
+                "198.18.0.2/24",
+                "--mac",
+                "02:00:00:00:00:01",
+            ],
+            &[
+                "serve",
+                "--tap",
+                "a",
+                "--addr",
+                "198.18.0.2/24",
+                "--impair",
+                "loss=3",
+            ],
+            &[
+                "serve",
+                "--tap",
+                "this-name-is-too-long",
+                "--addr",
+                "198.18.0.2/24",
+            ],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn ping_defaults_and_flags() {
+        let cli = parse(&["ping", "198.18.0.1"]).unwrap();
+        let Command::Ping(p) = cli.command else {
+            panic!("not ping")
+        };
+        assert_eq!((p.count, p.size), (4, 56));
+        assert_eq!(p.interval, Duration::from_secs(1));
+        let cli = parse(&[
+            "ping",
+            "--tap",
+            "t0",
+            "--addr",
+            "198.18.0.2/24",
+            "198.18.0.1",
+            "-c",
+            "20",
+            "-i",
+            "0.05",
+            "-s",
+            "1472",
+            "-W",
+            "2",
+        ])
+        .unwrap();
+        let Command::Ping(p) = cli.command else {
+            panic!("not ping")
+        };
+        assert_eq!(p.count, 20);
+        assert_eq!(p.interval, Duration::from_millis(50));
+        assert!(parse(&["ping", "--tap", "t0", "198.18.0.1"]).is_err());
+        assert!(parse(&[
+            "ping",
+            "--tap",
+            "t0",
+            "--memory",
+            "--addr",
+            "198.18.0.2/24",
+            "x"
+        ])
+        .is_err());
+        assert!(parse(&["ping", "198.18.0.1", "-c", "0"]).is_err());
+        assert!(parse(&["ping", "255.255.255.255"]).is_err());
+    }
+}
