@@ -70,7 +70,7 @@ impl<D: Driver> Bsd<D> {
     pub fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
         let e = self.entry(fd)?;
         let Some(h) = e.tcp() else {
-            return self.listen_other(&e);
+            return self.listen_other(&e, backlog);
         };
         let backlog = u32::try_from(backlog).unwrap_or(u32::MAX);
         self.driver

@@ -20,7 +20,7 @@ pub const SOCK_STREAM: i32 = 1;
 pub const SOCK_DGRAM: i32 = 2;
 /// `SOCK_RAW`: raw IP by protocol number.
 pub const SOCK_RAW: i32 = 3;
-/// `SOCK_SEQPACKET` (AF_UNIX only; not supported: ESOCKTNOSUPPORT).
+/// `SOCK_SEQPACKET` (AF_UNIX only).
 pub const SOCK_SEQPACKET: i32 = 5;
 /// `SOCK_NONBLOCK` (= O_NONBLOCK), or-ed into the type of `socket`/`accept4`.
 pub const SOCK_NONBLOCK: i32 = 0o4000;

@@ -76,9 +76,9 @@ impl<D: Driver> Bsd<D> {
         }
     }
 
-    pub(crate) fn listen_other(&self, e: &FdEntry) -> Result<()> {
+    pub(crate) fn listen_other(&self, e: &FdEntry, backlog: i32) -> Result<()> {
         match &e.sock {
-            Sock::Unix(_) => self.unix_listen(e),
+            Sock::Unix(_) => self.unix_listen(e, backlog),
             _ => Err(Errno::EOPNOTSUPP),
         }
     }

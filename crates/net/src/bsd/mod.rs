@@ -20,6 +20,17 @@
 //! typed [`SockOpt`] values, [`Bsd::fcntl`] / [`Bsd::set_nonblocking`] and
 //! [`Bsd::poll`]. Linux's constant numbers are in [`consts`].
 //!
+//! Socket types: TCP (`SOCK_STREAM`), UDP (`SOCK_DGRAM`, see `udp.rs`:
+//! connect filters peers and reports ICMP errors, SO_BROADCAST, MSG_TRUNC,
+//! SO_RCVBUF-bounded queue, [`Bsd::udp_drops`]), raw IP (`SOCK_RAW` with a
+//! protocol number, IP_HDRINCL, `raw.rs`) and AF_UNIX stream/datagram
+//! sockets of the host (`unix.rs`: [`Bsd::bind_unix`],
+//! [`Bsd::connect_unix`], [`Bsd::accept_unix`], [`Bsd::sendto_unix`],
+//! [`Bsd::recvfrom_unix`], [`Bsd::socketpair`], [`Bsd::unix_local_path`],
+//! [`Bsd::unix_peer_path`]). All share one descriptor table, one errno
+//! mapping and one [`Bsd::poll`]. Addresses in 127.0.0.0/8 and the stack's
+//! own address go through the stack's loopback queue, never the link.
+//!
 //! Dropping a [`Bsd`] closes its open descriptors, like a process exit.
 //!
 //! Two drivers: an `Arc<Host>` (real clock, runtime thread) and a

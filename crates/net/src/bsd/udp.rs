@@ -276,12 +276,21 @@ impl<D: Driver> Bsd<D> {
 
     pub(crate) fn udp_sockname(&self, e: &FdEntry) -> Result<SocketAddrV4> {
         let h = Self::udp_parts(e)?.lock().handle;
-        Ok(match h {
-            Some(h) => self
-                .driver
-                .with_stack(|s, _| s.udp_local_addr(h))
-                .ok_or(Errno::EBADF)?,
-            None => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+        let Some(h) = h else {
+            return Ok(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+        };
+        self.driver.with_stack(|s, _| {
+            let local = s.udp_local_addr(h).ok_or(Errno::EBADF)?;
+            // Linux: once connected, the name shows the source address the
+            // route picked (127.0.0.1 toward loopback, else ours).
+            let ip = match s.udp_peer(h) {
+                Some(p) if local.ip().is_unspecified() && p.ip().is_loopback() => {
+                    Ipv4Addr::LOCALHOST
+                }
+                Some(_) if local.ip().is_unspecified() => s.config().addr,
+                _ => *local.ip(),
+            };
+            Ok(SocketAddrV4::new(ip, local.port()))
         })
     }
 

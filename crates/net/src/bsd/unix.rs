@@ -2,8 +2,11 @@
 //! facade's descriptor table, so one API (and one `poll`) covers both
 //! families, and other processes can connect to the path.
 //!
-//! CONTRACT: `socket(AF_UNIX, SOCK_STREAM | SOCK_DGRAM)` (SOCK_SEQPACKET is
-//! ESOCKTNOSUPPORT: std has no type for it). Addresses are paths:
+//! CONTRACT: `socket(AF_UNIX, SOCK_STREAM | SOCK_DGRAM | SOCK_SEQPACKET)`
+//! (stream and datagram over std's types; SOCK_SEQPACKET over the thin
+//! libc wrappers in `link/sys.rs`, since std has no type for it: message
+//! boundaries kept, bind/listen/accept/connect as on Linux; its paths are
+//! not reported by the path getters). Addresses are paths:
 //! [`Bsd::bind_unix`], [`Bsd::connect_unix`], [`Bsd::sendto_unix`],
 //! [`Bsd::recvfrom_unix`], [`Bsd::accept_unix`]; the generic calls (send,
 //! recv, listen, accept, shutdown, close, poll, fcntl, the timeouts,
@@ -19,7 +22,7 @@
 //! within 100 ms: EBADF), until SO_RCVTIMEO / SO_SNDTIMEO (real time).
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,6 +43,16 @@ const SLICE: Duration = Duration::from_millis(100);
 pub(crate) enum UnixType {
     Stream,
     Dgram,
+    SeqPacket,
+}
+
+/// Where a SOCK_SEQPACKET socket stands (its calls map 1:1 to syscalls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeqRole {
+    Unbound,
+    Bound,
+    Listening,
+    Connected,
 }
 
 #[derive(Debug)]
@@ -51,6 +64,10 @@ pub(crate) enum UnixState {
     },
     Stream(Arc<UnixStream>),
     Dgram(Arc<UnixDatagram>),
+    Seq {
+        fd: Arc<OwnedFd>,
+        role: SeqRole,
+    },
 }
 
 #[derive(Debug)]
@@ -63,6 +80,7 @@ pub(crate) struct UnixSock {
 enum Io {
     Stream(Arc<UnixStream>),
     Dgram(Arc<UnixDatagram>),
+    Seq(Arc<OwnedFd>),
 }
 
 impl Io {
@@ -70,15 +88,25 @@ impl Io {
         match self {
             Io::Stream(s) => s.as_raw_fd(),
             Io::Dgram(d) => d.as_raw_fd(),
+            Io::Seq(f) => f.as_raw_fd(),
         }
+    }
+
+    /// One message per call (datagram and seqpacket).
+    fn is_message(&self) -> bool {
+        !matches!(self, Io::Stream(_))
     }
 }
 
 impl UnixSock {
     pub fn new(ty: UnixType) -> UnixSock {
+        UnixSock::with_state(ty, UnixState::Fresh)
+    }
+
+    fn with_state(ty: UnixType, st: UnixState) -> UnixSock {
         UnixSock {
             ty,
-            state: Mutex::new(UnixState::Fresh),
+            state: Mutex::new(st),
         }
     }
 
@@ -94,6 +122,21 @@ impl UnixSock {
             UnixState::Listener { l, .. } => Some(l.as_raw_fd()),
             UnixState::Stream(s) => Some(s.as_raw_fd()),
             UnixState::Dgram(d) => Some(d.as_raw_fd()),
+            UnixState::Seq { fd, .. } => Some(fd.as_raw_fd()),
+        }
+    }
+
+    /// A SOCK_SEQPACKET socket's descriptor and role.
+    fn seq(&self) -> Option<(Arc<OwnedFd>, SeqRole)> {
+        match &*self.lock() {
+            UnixState::Seq { fd, role } => Some((Arc::clone(fd), *role)),
+            _ => None,
+        }
+    }
+
+    fn set_role(&self, r: SeqRole) {
+        if let UnixState::Seq { role, .. } = &mut *self.lock() {
+            *role = r;
         }
     }
 
@@ -103,7 +146,7 @@ impl UnixSock {
             // Not connected: a stream socket polls POLLOUT | POLLHUP like an
             // unconnected TCP one; a datagram socket can always send.
             return match self.ty {
-                UnixType::Stream => POLLOUT | POLLWRNORM | POLLHUP,
+                UnixType::Stream | UnixType::SeqPacket => POLLOUT | POLLWRNORM | POLLHUP,
                 UnixType::Dgram => POLLOUT | POLLWRNORM,
             };
         };
@@ -118,6 +161,10 @@ impl UnixSock {
         match &*self.lock() {
             UnixState::Stream(s) => Some(Io::Stream(Arc::clone(s))),
             UnixState::Dgram(d) => Some(Io::Dgram(Arc::clone(d))),
+            UnixState::Seq {
+                fd,
+                role: SeqRole::Connected,
+            } => Some(Io::Seq(Arc::clone(fd))),
             _ => None,
         }
     }
@@ -193,7 +240,14 @@ impl<D: Driver> Bsd<D> {
         let t = match ty {
             SOCK_STREAM => UnixType::Stream,
             SOCK_DGRAM => UnixType::Dgram,
-            // std has no SOCK_SEQPACKET type; see the module doc.
+            SOCK_SEQPACKET => {
+                let fd = Arc::new(sys::seqpacket_socket()?);
+                let st = UnixState::Seq {
+                    fd,
+                    role: SeqRole::Unbound,
+                };
+                return Ok(Sock::Unix(UnixSock::with_state(UnixType::SeqPacket, st)));
+            }
             _ => return Err(Errno::ESOCKTNOSUPPORT),
         };
         Ok(Sock::Unix(UnixSock::new(t)))
@@ -204,6 +258,14 @@ impl<D: Driver> Bsd<D> {
     pub fn bind_unix(&self, fd: Fd, path: impl AsRef<Path>) -> Result<()> {
         let e = self.entry(fd)?;
         let u = unix_parts(&e)?;
+        if let Some((sfd, role)) = u.seq() {
+            if role != SeqRole::Unbound {
+                return Err(Errno::EINVAL);
+            }
+            sys::unix_bind(sfd.as_raw_fd(), path.as_ref())?;
+            u.set_role(SeqRole::Bound);
+            return Ok(());
+        }
         let mut st = u.lock();
         if !matches!(*st, UnixState::Fresh) {
             return Err(Errno::EINVAL);
@@ -217,7 +279,7 @@ impl<D: Driver> Bsd<D> {
                     listening: false,
                 }
             }
-            UnixType::Dgram => {
+            UnixType::Dgram | UnixType::SeqPacket => {
                 let d = UnixDatagram::bind(path)?;
                 d.set_nonblocking(true)?;
                 UnixState::Dgram(Arc::new(d))
@@ -226,8 +288,18 @@ impl<D: Driver> Bsd<D> {
         Ok(())
     }
 
-    pub(crate) fn unix_listen(&self, e: &FdEntry) -> Result<()> {
+    pub(crate) fn unix_listen(&self, e: &FdEntry, backlog: i32) -> Result<()> {
         let u = unix_parts(e)?;
+        if let Some((sfd, role)) = u.seq() {
+            return match role {
+                SeqRole::Bound | SeqRole::Listening => {
+                    sys::listen(sfd.as_raw_fd(), backlog.clamp(0, 4096))?;
+                    u.set_role(SeqRole::Listening);
+                    Ok(())
+                }
+                _ => Err(Errno::EINVAL),
+            };
+        }
         if u.ty != UnixType::Stream {
             return Err(Errno::EOPNOTSUPP);
         }
@@ -250,6 +322,29 @@ impl<D: Driver> Bsd<D> {
         }
         let e = self.entry(fd)?;
         let u = unix_parts(&e)?;
+        if let Some((sfd, role)) = u.seq() {
+            if role != SeqRole::Listening {
+                return Err(Errno::EINVAL);
+            }
+            let lf = e.flags();
+            let raw = sfd.as_raw_fd();
+            let conn =
+                self.unix_wait((fd, &e), raw, POLLIN, lf.nonblocking, lf.rcvtimeo, || {
+                    sys::accept(raw)
+                })?;
+            let st = UnixState::Seq {
+                fd: Arc::new(conn),
+                role: SeqRole::Connected,
+            };
+            let flags = FdFlags {
+                nonblocking: flags & SOCK_NONBLOCK != 0,
+                cloexec: flags & SOCK_CLOEXEC != 0,
+                ..lf
+            };
+            let sock = Sock::Unix(UnixSock::with_state(UnixType::SeqPacket, st));
+            let new = self.table().insert(FdEntry::with_sock(sock, flags))?;
+            return Ok((new, None));
+        }
         let l = match &*u.lock() {
             UnixState::Listener { l, listening: true } => Arc::clone(l),
             _ if u.ty == UnixType::Dgram => return Err(Errno::EOPNOTSUPP),
@@ -289,7 +384,7 @@ impl<D: Driver> Bsd<D> {
                     UnixState::Fresh => {}
                     UnixState::Stream(_) => return Err(Errno::EISCONN),
                     UnixState::Listener { .. } => return Err(Errno::EINVAL),
-                    UnixState::Dgram(_) => return Err(Errno::EINVAL),
+                    UnixState::Dgram(_) | UnixState::Seq { .. } => return Err(Errno::EINVAL),
                 }
                 // A Unix stream connect completes at once (or is refused).
                 let s = UnixStream::connect(path)?;
@@ -298,6 +393,17 @@ impl<D: Driver> Bsd<D> {
                 Ok(())
             }
             UnixType::Dgram => Ok(u.dgram()?.connect(path)?),
+            UnixType::SeqPacket => {
+                let (sfd, role) = u.seq().ok_or(Errno::EBADF)?;
+                match role {
+                    SeqRole::Unbound | SeqRole::Bound => {}
+                    SeqRole::Connected => return Err(Errno::EISCONN),
+                    SeqRole::Listening => return Err(Errno::EINVAL),
+                }
+                sys::unix_connect(sfd.as_raw_fd(), path.as_ref())?;
+                u.set_role(SeqRole::Connected);
+                Ok(())
+            }
         }
     }
 
@@ -367,7 +473,7 @@ impl<D: Driver> Bsd<D> {
         let nb = f.nonblocking || flags & MSG_DONTWAIT != 0;
         let raw = io.fd();
         let kflags = (flags & MSG_NOSIGNAL) | libc::MSG_DONTWAIT;
-        if let Io::Dgram(_) = io {
+        if io.is_message() {
             return self.unix_wait((fd, e), raw, POLLOUT, nb, f.sndtimeo, || {
                 sys::send_flags(raw, buf, kflags)
             });
@@ -411,7 +517,7 @@ impl<D: Driver> Bsd<D> {
         let raw = io.fd();
         let kflags = (flags & (MSG_PEEK | MSG_TRUNC)) | libc::MSG_DONTWAIT;
         let waitall = flags & MSG_WAITALL != 0 && flags & MSG_PEEK == 0;
-        if matches!(io, Io::Dgram(_)) || !waitall {
+        if io.is_message() || !waitall {
             return self.unix_wait((fd, e), raw, POLLIN, nb, f.rcvtimeo, || {
                 sys::recv_flags(raw, buf, kflags)
             });
@@ -441,6 +547,14 @@ impl<D: Driver> Bsd<D> {
         match unix_parts(e)?.io() {
             Some(Io::Stream(s)) => Ok(s.shutdown(how)?),
             Some(Io::Dgram(d)) => Ok(d.shutdown(how)?),
+            Some(Io::Seq(f)) => {
+                let how = match how {
+                    std::net::Shutdown::Read => libc::SHUT_RD,
+                    std::net::Shutdown::Write => libc::SHUT_WR,
+                    std::net::Shutdown::Both => libc::SHUT_RDWR,
+                };
+                Ok(sys::shutdown(f.as_raw_fd(), how)?)
+            }
             None => Err(Errno::ENOTCONN),
         }
     }
@@ -449,7 +563,7 @@ impl<D: Driver> Bsd<D> {
     pub(crate) fn unix_so_error(&self, e: &FdEntry) -> Result<Option<Errno>> {
         let u = unix_parts(e)?;
         let r = match &*u.lock() {
-            UnixState::Fresh => None,
+            UnixState::Fresh | UnixState::Seq { .. } => None,
             UnixState::Listener { l, .. } => l.take_error()?,
             UnixState::Stream(s) => s.take_error()?,
             UnixState::Dgram(d) => d.take_error()?,
@@ -462,6 +576,7 @@ impl<D: Driver> Bsd<D> {
         Ok(match unix_parts(e)?.ty {
             UnixType::Stream => SOCK_STREAM,
             UnixType::Dgram => SOCK_DGRAM,
+            UnixType::SeqPacket => SOCK_SEQPACKET,
         })
     }
 
@@ -469,7 +584,7 @@ impl<D: Driver> Bsd<D> {
     pub fn unix_local_path(&self, fd: Fd) -> Result<Option<PathBuf>> {
         let e = self.entry(fd)?;
         let a = match &*unix_parts(&e)?.lock() {
-            UnixState::Fresh => return Ok(None),
+            UnixState::Fresh | UnixState::Seq { .. } => return Ok(None),
             UnixState::Listener { l, .. } => l.local_addr()?,
             UnixState::Stream(s) => s.local_addr()?,
             UnixState::Dgram(d) => d.local_addr()?,
@@ -484,6 +599,7 @@ impl<D: Driver> Bsd<D> {
         let a = match unix_parts(&e)?.io() {
             Some(Io::Stream(s)) => s.peer_addr()?,
             Some(Io::Dgram(d)) => d.peer_addr()?,
+            Some(Io::Seq(_)) => return Ok(None),
             None => return Err(Errno::ENOTCONN),
         };
         Ok(a.as_pathname().map(Path::to_path_buf))

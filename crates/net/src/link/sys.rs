@@ -290,3 +290,99 @@ pub(crate) fn send_flags(fd: RawFd, buf: &[u8], flags: i32) -> io::Result<usize>
     };
     usize::try_from(n).map_err(|_| last_error())
 }
+
+/// `struct sockaddr_un` for `path` and its length (ENAMETOOLONG beyond 107 bytes).
+fn sockaddr_un(path: &std::path::Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut addr = libc::sockaddr_un {
+        sun_family: libc::AF_UNIX as libc::sa_family_t,
+        sun_path: [0; 108],
+    };
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    Ok((addr, len as libc::socklen_t))
+}
+
+/// A new non-blocking, close-on-exec `AF_UNIX` `SOCK_SEQPACKET` socket
+/// (std has no type for it).
+pub(crate) fn seqpacket_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with constant arguments; no pointers.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(last_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor we own exclusively.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// bind(2) an AF_UNIX socket to `path`.
+pub(crate) fn unix_bind(fd: RawFd, path: &std::path::Path) -> io::Result<()> {
+    let (addr, len) = sockaddr_un(path)?;
+    // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes that
+    // lives until the call returns.
+    let rc = unsafe { libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), len) };
+    if rc < 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// connect(2) an AF_UNIX socket to `path`.
+pub(crate) fn unix_connect(fd: RawFd, path: &std::path::Path) -> io::Result<()> {
+    let (addr, len) = sockaddr_un(path)?;
+    // SAFETY: as in `unix_bind`.
+    let rc = unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) };
+    if rc < 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// listen(2).
+pub(crate) fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd; no pointers.
+    if unsafe { libc::listen(fd, backlog) } < 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// accept4(2) a connection as a non-blocking, close-on-exec descriptor
+/// (the peer's address is not asked for).
+pub(crate) fn accept(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: null address pointers are allowed when the address is not wanted.
+    let raw = unsafe {
+        libc::accept4(
+            fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(last_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor we own exclusively.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// shutdown(2) with SHUT_RD / SHUT_WR / SHUT_RDWR.
+pub(crate) fn shutdown(fd: RawFd, how: i32) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd; no pointers.
+    if unsafe { libc::shutdown(fd, how) } < 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}

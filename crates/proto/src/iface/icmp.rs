@@ -171,7 +171,7 @@ impl Stack {
                     seq_no,
                     data,
                 };
-                if self.send_icmp(ip.src, &reply, ip.tos) {
+                if self.send_icmp(ip.dst, ip.src, &reply, ip.tos) {
                     self.stats.icmp.tx_echo_replies += 1;
                 }
             }
@@ -234,13 +234,19 @@ impl Stack {
         }
     }
 
-    /// Build and queue one ICMP message to `dst`; false if it was dropped.
-    fn send_icmp(&mut self, dst: Ipv4Addr, msg: &Icmpv4Repr<'_>, tos: u8) -> bool {
+    /// Build and queue one ICMP message to `dst` about a datagram that was
+    /// sent to `about`: like Linux `icmp_reply` / `icmp_send`, the source
+    /// is that address when it is one of ours (127.0.0.1 answers as
+    /// 127.0.0.1), else our interface address. False if it was dropped.
+    fn send_icmp(&mut self, about: Ipv4Addr, dst: Ipv4Addr, msg: &Icmpv4Repr<'_>, tos: u8) -> bool {
         let mut bytes = vec![0u8; msg.buffer_len()];
         if msg.emit(&mut bytes).is_err() {
             return false;
         }
         let mut ip = self.ip_header(dst, IpProtocol::Icmp, bytes.len());
+        if self.is_local_addr(about) {
+            ip.src = about;
+        }
         // Linux's ICMP socket uses IP_PMTUDISC_DONT: DF clear, so large
         // echo replies are fragmented.
         ip.dont_frag = false;
@@ -314,7 +320,7 @@ impl Stack {
             next_hop_mtu: 0,
             quoted: &quoted,
         };
-        if self.send_icmp(orig.src, &msg, 0) {
+        if self.send_icmp(orig.dst, orig.src, &msg, 0) {
             self.stats.icmp.tx_dest_unreachable += 1;
         }
     }
@@ -336,7 +342,7 @@ impl Stack {
             reason: TimeExceeded::FragReassembly,
             quoted: &quoted,
         };
-        if self.send_icmp(first.src, &msg, 0) {
+        if self.send_icmp(first.dst, first.src, &msg, 0) {
             self.stats.icmp.tx_time_exceeded += 1;
         }
     }
