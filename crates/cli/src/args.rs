@@ -29,12 +29,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Two in-memory hosts on a lossy link, in virtual time (no privileges)
+    /// The socket textbook, live: two in-memory hosts in virtual time (no privileges)
     Demo(DemoArgs),
     /// Run a host on a TAP or TUN device until SIGINT/SIGTERM
     Serve(ServeArgs),
     /// Send ICMP echo requests, like ping(8)
     Ping(PingArgs),
+    /// List the sockets of every running stack, like netstat -tunap
+    Netstat(crate::commands::netstat::NetstatArgs),
 }
 
 #[derive(Debug, Args)]
