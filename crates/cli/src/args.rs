@@ -37,6 +37,10 @@ pub enum Command {
     Ping(PingArgs),
     /// List the sockets of every running stack, like netstat -tunap
     Netstat(crate::commands::netstat::NetstatArgs),
+    /// Send one file (name, size, SHA-256, bytes) to `sockstack recv-file`
+    SendFile(crate::commands::send_file::SendFileArgs),
+    /// Receive one file into a directory, verifying its SHA-256
+    RecvFile(crate::commands::recv_file::RecvFileArgs),
 }
 
 #[derive(Debug, Args)]

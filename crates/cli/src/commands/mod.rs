@@ -7,5 +7,7 @@ pub mod echo;
 pub mod netstat;
 pub mod ping;
 pub mod pinger;
+pub mod recv_file;
+pub mod send_file;
 pub mod serve;
 pub mod transport;
