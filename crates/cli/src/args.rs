@@ -87,6 +87,18 @@ pub struct ServeArgs {
     /// Impair the link: loss=P,dup=P,reorder=P,corrupt=P,delay=5ms,jitter=1ms,seed=N
     #[arg(long, value_name = "SPEC")]
     pub impair: Option<ImpairConfig>,
+    /// Serve the files under --root over HTTP/1.1 on PORT
+    #[arg(long, value_name = "PORT", requires = "root")]
+    pub http: Option<u16>,
+    /// The directory --http serves (nothing outside it)
+    #[arg(long, value_name = "DIR", requires = "http")]
+    pub root: Option<PathBuf>,
+    /// Echo UDP datagrams on PORT back to their sender
+    #[arg(long, value_name = "PORT")]
+    pub udp_echo: Option<u16>,
+    /// Name shown by `sockstack netstat` (default: serve)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod echo;
+pub mod http;
 pub mod netstat;
 pub mod ping;
 pub mod pinger;

@@ -71,7 +71,9 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
     }
 
     let host = Host::spawn("serve", Stack::new(cfg), link)
+        .map(std::sync::Arc::new)
         .map_err(|e| CliError::Runtime(format!("cannot start the host: {e}")))?;
+    let apps = start_apps(&host, &args)?;
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
@@ -89,7 +91,10 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
         }
     };
     let stats = host.link_stats();
+    drop(apps);
     // Joining the runtime thread drops the link, which flushes the capture.
+    let host = std::sync::Arc::try_unwrap(host)
+        .map_err(|_| CliError::Runtime("an application still holds the host".into()))?;
     host.shutdown()
         .map_err(|e| CliError::Runtime(format!("{device}: {e}")))?;
     let why = match signal {
@@ -104,4 +109,13 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
         stats.rx_frames, stats.tx_frames
     );
     Ok(())
+}
+
+/// The control socket and the services of `--http`, `--udp-echo`.
+fn start_apps(
+    host: &std::sync::Arc<Host>,
+    args: &ServeArgs,
+) -> Result<super::http::Apps, CliError> {
+    let http = args.http.zip(args.root.clone());
+    super::http::start(host, args.name.as_deref(), http, args.udp_echo)
 }
