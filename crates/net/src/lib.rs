@@ -13,6 +13,7 @@ pub mod bsd;
 pub mod control;
 pub mod link;
 pub mod runtime;
+pub mod sim;
 
 pub use bsd::{Bsd, Errno, Fd};
 pub use link::{Link, LinkStats, Waker};

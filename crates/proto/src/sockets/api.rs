@@ -1,6 +1,27 @@
 //! The public socket API on `SocketSet`, shaped for a BSD facade: every
 //! call takes a handle, returns a small error enum, and never blocks (the
 //! facade blocks by waiting on `events()` and readiness).
+//!
+//! Recipes for the facade (Linux errno in brackets):
+//! * Blocking `connect`: call `connect`, then wait until `readiness(h)`
+//!   shows `writable` or `error`; success when `state(h)` is
+//!   `Established` (or later), else `take_error(h)` gives the reason
+//!   (`Refused` ECONNREFUSED, `TimedOut` ETIMEDOUT, `HostUnreachable`
+//!   EHOSTUNREACH, `NetUnreachable` ENETUNREACH, `Reset` ECONNRESET).
+//!   Non-blocking connect returns EINPROGRESS; a second `connect` while the
+//!   handshake runs is `InProgress` (EALREADY).
+//! * Blocking `accept`/`recv`/`send`: retry on `WouldBlock` after
+//!   `events()` moves (it moves on every readiness edge and whenever data
+//!   or send-buffer room changes), honouring SO_RCVTIMEO/SO_SNDTIMEO.
+//!   `RecvError::Eof` is recv's 0. `SendError::Shutdown` is EPIPE.
+//! * `close` never blocks; SO_LINGER {on, 0} is `abort`; SO_LINGER {on, N}
+//!   is `shutdown(Write)`, wait for `send_drained(h)` up to N s, then
+//!   `close` (or `abort` on timeout).
+//! * SO_ERROR is `take_error`; POLLERR is `readiness().error`.
+//! * `BadHandle` (or `None` from a getter) is EBADF: the handle was closed.
+//!
+//! Buffer sizes are taken as given (Linux doubles SO_RCVBUF/SO_SNDBUF on set
+//! and reports the doubled value; the facade may do the same).
 
 use std::net::SocketAddrV4;
 
@@ -483,6 +504,22 @@ impl SocketSet {
         self.user_sock(h)?.conn.as_ref()?.error
     }
 
+    /// Everything written has been acknowledged, including our FIN if one
+    /// was queued (for SO_LINGER {on, N}: `shutdown(Write)`, wait for this
+    /// or N seconds, then `close` or `abort`). True for a closed connection.
+    pub fn send_drained(&self, h: SocketHandle) -> Option<bool> {
+        let s = self.user_sock(h)?;
+        Some(match &s.conn {
+            None => true,
+            Some(c) => {
+                c.state == State::Closed
+                    || (c.snd_buf.is_empty()
+                        && c.snd_una == c.snd_max
+                        && (!c.fin_queued || c.fin_acked()))
+            }
+        })
+    }
+
     /// TCP_INFO.
     pub fn info(&self, h: SocketHandle) -> Option<TcpInfo> {
         let s = self.user_sock(h)?;
@@ -516,7 +553,8 @@ impl SocketSet {
         })
     }
 
-    /// One row per socket (orphans included), for netstat. Scans the table;
+    /// One row per listener or connection (orphans included), for netstat.
+    /// Scans the table;
     /// meant for tools, not per-packet paths.
     pub fn snapshot(&self) -> Vec<TcpRow> {
         let mut rows = Vec::new();
@@ -553,17 +591,9 @@ impl SocketSet {
                     syn_queue: 0,
                     orphan: s.closed,
                 },
-                (None, None) => TcpRow {
-                    handle,
-                    proto: "tcp",
-                    local: bound,
-                    remote: unspec,
-                    state: State::Closed,
-                    recv_q: 0,
-                    send_q: 0,
-                    syn_queue: 0,
-                    orphan: s.closed,
-                },
+                // Unconnected sockets are in no lookup table; like `ss -tan`,
+                // leave them out.
+                (None, None) => continue,
             };
             rows.push(row);
         }

@@ -15,6 +15,13 @@ impl SocketSet {
     pub(crate) fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
         self.stats.in_segs += 1;
         self.now = self.now.max(now);
+        // RFC 1122 4.2.3.10: no connections with broadcast or multicast
+        // addresses; never answer them either.
+        let bad = |a: Ipv4Addr| a.is_broadcast() || a.is_multicast() || a.is_unspecified();
+        if bad(ip.src) || bad(ip.dst) {
+            self.stats.dropped += 1;
+            return;
+        }
         let tuple = FourTuple {
             local: (ip.dst, seg.dst_port),
             remote: (ip.src, seg.src_port),
@@ -243,7 +250,16 @@ impl SocketSet {
                 // RFC 1191: lower the segment size (never below 68-byte MTU).
                 let mss = usize::from(mtu.max(68)).saturating_sub(40);
                 let overhead = if c.ts_ok { 12 } else { 0 };
-                c.snd_mss = c.snd_mss.min(mss.saturating_sub(overhead).max(8));
+                let new_mss = mss.saturating_sub(overhead).max(8);
+                if new_mss < c.snd_mss {
+                    c.snd_mss = new_mss;
+                    // Linux `tcp_simple_retransmit`: resend what was in flight
+                    // in smaller segments, without a congestion response.
+                    if c.state.is_synchronized() && c.snd_max.gt(c.snd_una) {
+                        c.snd_nxt = c.snd_una;
+                        c.rtt_seq = None;
+                    }
+                }
                 self.touch(h);
                 return;
             }

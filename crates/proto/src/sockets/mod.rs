@@ -136,7 +136,9 @@ impl TcpSocket {
             };
         }
         match &self.conn {
+            // Linux `tcp_poll` on a fresh socket: POLLOUT | POLLHUP.
             None => Readiness {
+                writable: true,
                 hup: true,
                 ..Readiness::default()
             },

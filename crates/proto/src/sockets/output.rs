@@ -127,10 +127,14 @@ impl SocketSet {
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        // Defensive bound: a timer that re-armed itself in the past must not
+        // spin here; whatever is left runs at the next call.
+        let mut budget = 2 * self.timers.len() + 16;
         while let Some(&Reverse((t, h))) = self.timers.peek() {
-            if t > now {
+            if t > now || budget == 0 {
                 break;
             }
+            budget -= 1;
             self.timers.pop();
             let profile = &self.profile;
             let Some(sock) = self
@@ -149,7 +153,11 @@ impl SocketSet {
                 continue;
             };
             let was = conn.state;
+            let backoff = conn.backoff;
             conn.on_timeout(now, profile);
+            if conn.backoff > backoff {
+                self.stats.rto_fired += 1;
+            }
             if conn.state == State::Closed && was != State::Closed {
                 if matches!(conn.error, Some(TcpError::TimedOut)) {
                     self.stats.timeouts += 1;

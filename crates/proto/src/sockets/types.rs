@@ -215,6 +215,8 @@ pub struct TcpStats {
     pub dropped: u64,
     /// Connections closed by retransmission timeout.
     pub timeouts: u64,
+    /// Retransmission timer expiries (Linux TCPTimeouts).
+    pub rto_fired: u64,
     /// RSTs we could not queue (the reply queue was full).
     pub rst_queue_full: u64,
     /// ICMP errors matched to a connection.

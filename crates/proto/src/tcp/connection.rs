@@ -155,6 +155,8 @@ pub(crate) struct Connection {
     pub(crate) delack_at: Option<Instant>,
     pub(crate) ack_now: bool,
     pub(crate) quickacks: u32,
+    /// When we last answered an out-of-window segment (rate limit).
+    pub(crate) last_oow_ack: Option<Instant>,
     /// When the peer last sent us anything (Linux `rcv_tstamp`).
     pub(crate) last_rcv: Instant,
     /// Next keepalive probe (RFC 1122 4.2.3.6), when SO_KEEPALIVE is on.
@@ -165,6 +167,9 @@ pub(crate) struct Connection {
 
     pub(crate) cc: Congestion,
     pub(crate) dupacks: u32,
+    /// Highest right edge the peer has SACKed (new SACK information makes
+    /// a duplicate ACK even when it rides on data).
+    pub(crate) sack_high: SeqNum,
     /// Retransmit the segment at `snd_una` at the next poll.
     pub(crate) fast_rtx: bool,
 
@@ -250,12 +255,14 @@ impl Connection {
             delack_at: None,
             ack_now: false,
             quickacks: p.quickacks,
+            last_oow_ack: None,
             last_rcv: Instant::ZERO,
             keepalive_at: None,
             keepalive_probes: 0,
             close_at: None,
             cc: Congestion::new(p.initial_cwnd, usize::from(p.default_mss)),
             dupacks: 0,
+            sack_high: c.iss,
             fast_rtx: false,
             nodelay: c.nodelay,
             keepalive: c.keepalive,
@@ -286,7 +293,8 @@ impl Connection {
         self.irs = syn.seq;
         self.rcv_nxt = syn.seq + 1;
         self.rcv_wup = self.rcv_nxt;
-        self.rcv_adv = self.rcv_nxt;
+        // The window our SYN (or SYN-ACK) offers, unscaled (RFC 7323 2.2).
+        self.rcv_adv = self.rcv_nxt + self.rcv_buf.free().min(0xffff);
         // RFC 7323 2.2: scaling only when both sides offered it; shift <= 14.
         if p.window_scaling {
             if let Some(ws) = opts.wscale {

@@ -93,7 +93,7 @@ impl Connection {
             if self.fin_queued {
                 self.state = State::FinWait1;
             }
-            self.accept_text(now, p, seg, seg.seq + 1, true, &mut res);
+            self.accept_text(now, p, seg, seg.seq + 1, &mut res);
         } else {
             // Simultaneous open (RFC 9293 3.10.7.3, figure 8): SYN_RECEIVED,
             // our SYN goes again with an ACK.
@@ -135,12 +135,29 @@ impl Connection {
             return InputResult::default();
         }
         if !self.acceptable(seg) || f.syn() {
-            self.ack_now = true;
+            self.oow_ack(now, p, seg);
         }
         InputResult {
             dropped: true,
             ..InputResult::default()
         }
+    }
+
+    /// Answer an unacceptable segment with an ACK, rate-limited like Linux
+    /// `tcp_oow_rate_limited` so two confused peers cannot ACK each other
+    /// forever; segments carrying data are always answered.
+    fn oow_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) {
+        if !seg.payload.is_empty() && !seg.flags.syn() {
+            self.ack_now = true;
+            return;
+        }
+        if let Some(t) = self.last_oow_ack {
+            if now - t < p.invalid_ratelimit {
+                return;
+            }
+        }
+        self.last_oow_ack = Some(now);
+        self.ack_now = true;
     }
 
     /// The receive window we promised (RCV.WND).
@@ -184,7 +201,7 @@ impl Connection {
                     // The peer's SYN again: send the SYN-ACK again (Linux tcp_check_req).
                     self.snd_nxt = self.iss;
                 } else if !f.rst() {
-                    self.ack_now = true;
+                    self.oow_ack(now, p, seg);
                 }
                 res.dropped = true;
                 return res;
@@ -204,7 +221,7 @@ impl Connection {
         if f.rst() {
             if seg.seq != self.rcv_nxt {
                 // In window but not exact: a challenge ACK (RFC 5961 3.2).
-                self.ack_now = true;
+                self.oow_ack(now, p, seg);
                 res.dropped = true;
                 return res;
             }
@@ -221,7 +238,7 @@ impl Connection {
 
         // Fourth: a SYN in a synchronized state earns a challenge ACK (RFC 5961 4.2).
         if f.syn() {
-            self.ack_now = true;
+            self.oow_ack(now, p, seg);
             res.dropped = true;
             return res;
         }
@@ -260,12 +277,12 @@ impl Connection {
             }
         }
         if seg.ack.gt(self.snd_max) {
-            // Acknowledges something not yet sent: ACK and drop.
-            self.ack_now = true;
+            // Acknowledges something not yet sent: a challenge ACK (RFC 5961 5.2).
+            self.oow_ack(now, p, seg);
             res.dropped = true;
             return res;
         }
-        self.process_ack(now, p, seg);
+        self.process_ack(now, seg);
         match self.state {
             State::FinWait1 if self.fin_acked() => {
                 self.state = State::FinWait2;
@@ -286,12 +303,12 @@ impl Connection {
         }
 
         // Seventh and eighth: text and FIN.
-        self.accept_text(now, p, seg, seg.seq, false, &mut res);
+        self.accept_text(now, p, seg, seg.seq, &mut res);
         res
     }
 
     /// RFC 9293 3.10.7.4 fifth step for ESTABLISHED and later states.
-    fn process_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) {
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         if seg.ack.lt(self.snd_una) {
             // An old duplicate ACK: ignore (no window update either).
             return;
@@ -300,6 +317,7 @@ impl Connection {
         // Any acceptable ACK resets the probe counter (Linux icsk_probes_out).
         self.probes_out = 0;
         let newly = self.snd_una.distance_to(seg.ack);
+        let sack_news = self.sack_news(seg);
         if newly > 0 {
             let fin_acked_now =
                 matches!(self.fin_seq, Some(fs) if seg.ack.gt(fs) && !self.snd_una.gt(fs));
@@ -335,12 +353,12 @@ impl Connection {
             } else {
                 Some(now + self.rtt.rto())
             };
-        } else if seg.payload.is_empty()
-            && !seg.flags.fin()
-            && window == self.snd_wnd
-            && self.snd_max.gt(self.snd_una)
+        } else if self.snd_max.gt(self.snd_una)
+            && (sack_news || (seg.payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd))
         {
-            // RFC 5681 2: a duplicate ACK.
+            // RFC 5681 2: a duplicate ACK. An ACK that SACKs new data counts
+            // too, even on a data segment or with a moved window (RFC 6675 2:
+            // it proves another segment arrived past a hole).
             self.dupacks += 1;
             if self.dupacks == 3 && self.cc.recover.is_none() {
                 let flight = self.snd_una.distance_to(self.snd_max);
@@ -362,31 +380,42 @@ impl Connection {
                 self.persist_backoff = 0;
             }
         }
-        let _ = p;
+    }
+
+    /// Does `seg` SACK data beyond anything SACKed before? (A minimal
+    /// stand-in for the RFC 6675 scoreboard, which comes with loss recovery.)
+    fn sack_news(&mut self, seg: &TcpRepr<'_>) -> bool {
+        if !self.sack_ok {
+            return false;
+        }
+        let mut news = false;
+        for &(_, right) in seg.sack_blocks.iter().take(seg.sack_len) {
+            let plausible = right.gt(self.snd_una) && right.le(self.snd_max);
+            if plausible && right.gt(self.sack_high.max(self.snd_una)) {
+                self.sack_high = right;
+                news = true;
+            }
+        }
+        news
     }
 
     /// Seventh (text) and eighth (FIN) steps. `seq` is where the segment's
-    /// payload starts; `after_syn` skips the SYN flag's sequence number.
+    /// payload starts (after the SYN's sequence number, if any).
     fn accept_text(
         &mut self,
         now: Instant,
         p: &Profile,
         seg: &TcpRepr<'_>,
         seq: SeqNum,
-        after_syn: bool,
         res: &mut InputResult,
     ) {
-        let _ = after_syn;
         let mut payload = seg.payload;
         let mut seq = seq;
         // Trim what we already have (RFC 9293 3.10.7.4, "trim off any portions").
         let dup = seq.distance_to(self.rcv_nxt);
         if dup > 0 {
             if dup > payload.len() {
-                // Entirely old (plus perhaps a FIN we already took).
-                if seg.flags.fin() && seq + payload.len() == self.rcv_nxt - 1 && self.fin_received {
-                    self.ack_now = true;
-                }
+                // Entirely old (a FIN we already took, say): nothing to keep.
                 return;
             }
             payload = payload.get(dup..).unwrap_or(&[]);
@@ -408,7 +437,12 @@ impl Connection {
                 self.fail(TcpError::Reset);
                 return;
             }
-            self.rcv_mss = self.rcv_mss.max(payload.len().min(usize::from(u16::MAX)));
+            // Linux `tcp_measure_rcv_mss`: the largest segment seen, at most
+            // what we advertised (an offloaded super-segment must not stretch
+            // the delayed-ACK threshold).
+            self.rcv_mss = self
+                .rcv_mss
+                .max(payload.len().min(usize::from(self.adv_mss)));
             let off = self.rcv_nxt.distance_to(seq);
             let written = if self.shut_rd {
                 // SHUT_RD: accept and discard.

@@ -6,7 +6,7 @@
 //! backlog capped by somaxconn. Children are socket handles owned by the
 //! socket layer; the listener only remembers them.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::sockets::SocketHandle;
 
@@ -14,7 +14,8 @@ use crate::sockets::SocketHandle;
 pub(crate) struct Listener {
     pub(crate) backlog: usize,
     pub(crate) syn_cap: usize,
-    pub(crate) syn_queue: HashSet<SocketHandle>,
+    /// Ordered, so closing a listener resets its children in a replayable order.
+    pub(crate) syn_queue: BTreeSet<SocketHandle>,
     pub(crate) accept_queue: VecDeque<SocketHandle>,
 }
 
@@ -26,7 +27,7 @@ impl Listener {
         Listener {
             backlog,
             syn_cap: max_syn_backlog.max(1) as usize,
-            syn_queue: HashSet::new(),
+            syn_queue: BTreeSet::new(),
             accept_queue: VecDeque::new(),
         }
     }

@@ -55,7 +55,7 @@ impl Connection {
                     None
                 }
             }
-            _ => self.poll_data(now, p, max_payload),
+            _ => self.poll_data(now, max_payload),
         }
     }
 
@@ -216,7 +216,7 @@ impl Connection {
     }
 
     /// ESTABLISHED and later: retransmission, new data, FIN, probes, ACKs.
-    fn poll_data(&mut self, now: Instant, p: &Profile, max_payload: usize) -> Option<OutSegment> {
+    fn poll_data(&mut self, now: Instant, max_payload: usize) -> Option<OutSegment> {
         // SACK blocks take room from the payload, as in Linux `tcp_current_mss`.
         let mss = self
             .snd_mss
@@ -231,7 +231,9 @@ impl Connection {
         if self.fast_rtx {
             // Fast retransmit / partial ACK: resend the head (RFC 5681 3.2).
             self.fast_rtx = false;
-            let len = buffered.min(mss);
+            // Only bytes sent before: never stretch past snd_max here.
+            let sent = self.snd_una.distance_to(self.snd_max).min(buffered);
+            let len = sent.min(mss);
             if len > 0 || (fin_wanted && self.snd_max.gt(self.snd_una)) {
                 let fin = fin_wanted && len == buffered && self.fin_seq.is_some();
                 let mut flags = ACK;
@@ -256,7 +258,14 @@ impl Connection {
         let off = self.snd_una.distance_to(self.snd_nxt);
         let unsent = buffered.saturating_sub(off);
         let in_flight = self.in_flight();
-        let limit = self.snd_wnd.min(self.cc.cwnd);
+        // RFC 3042 limited transmit: the first two duplicate ACKs each let
+        // one new segment out beyond cwnd (never beyond the peer's window).
+        let limited = if self.cc.recover.is_none() {
+            self.dupacks.min(2) as usize * self.snd_mss
+        } else {
+            0
+        };
+        let limit = self.snd_wnd.min(self.cc.cwnd + limited);
         let usable = limit.saturating_sub(in_flight);
         let len = unsent.min(mss).min(usable);
         let at_data_end = off + len == buffered;
@@ -325,7 +334,6 @@ impl Connection {
         if self.ack_now {
             return Some(self.send_ack(now, self.snd_max));
         }
-        let _ = p;
         None
     }
 }

@@ -30,6 +30,9 @@ pub struct Profile {
     /// Retransmissions for an orphaned (closed) connection; Linux
     /// `tcp_orphan_retries` = 0 means 8.
     pub orphan_retries: u32,
+    /// At most one ACK per this interval in answer to out-of-window or
+    /// challenge-worthy empty segments (`tcp_invalid_ratelimit`, RFC 5961 7).
+    pub invalid_ratelimit: Duration,
     /// Delayed-ACK timeout (`TCP_DELACK_MIN`, 40 ms).
     pub delack_min: Duration,
     /// Upper bound for the delayed-ACK timeout (`TCP_DELACK_MAX`, 200 ms).
@@ -94,6 +97,7 @@ impl Profile {
             synack_retries: 5,
             retries2: 15,
             orphan_retries: 8,
+            invalid_ratelimit: Duration::from_millis(500),
             delack_min: Duration::from_millis(40),
             delack_max: Duration::from_millis(200),
             quickacks: 16,

@@ -36,8 +36,10 @@ impl RttEstimator {
             Some(srtt) => {
                 // RFC 6298 2.3 with alpha = 1/8, beta = 1/4.
                 let diff = srtt.total_micros().abs_diff(r.total_micros());
-                let rttvar = (3 * self.rttvar.total_micros() + diff) / 4;
-                let srtt = (7 * srtt.total_micros() + r.total_micros()) / 8;
+                let rttvar =
+                    (self.rttvar.total_micros().saturating_mul(3)).saturating_add(diff) / 4;
+                let srtt =
+                    (srtt.total_micros().saturating_mul(7)).saturating_add(r.total_micros()) / 8;
                 self.rttvar = Duration::from_micros(rttvar);
                 self.srtt = Some(Duration::from_micros(srtt));
             }

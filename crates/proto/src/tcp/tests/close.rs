@@ -363,3 +363,36 @@ fn written_data_is_delivered_before_fin_after_close() {
     assert_eq!(got, 20_000);
     let _ = iss;
 }
+
+#[test]
+fn linger_helper_reports_drained_send() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.send(c, b"abc").unwrap();
+    assert_eq!(h.set.send_drained(c), Some(false));
+    h.set.shutdown(c, Shutdown::Write).unwrap();
+    let d = h.expect(ms(0));
+    assert!(d.is_fin());
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 4));
+    assert_eq!(
+        h.set.send_drained(c),
+        Some(false),
+        "FIN not yet acknowledged"
+    );
+    h.deliver(ms(2), seg().seq(1001).ack(iss + 5));
+    assert_eq!(h.set.send_drained(c), Some(true));
+}
+
+#[test]
+fn challenge_acks_are_rate_limited() {
+    let mut h = Harness::new();
+    let (_l, c, _iss) = h.passive();
+    h.deliver(ms(1000), seg().rst().seq(1005));
+    assert!(h.expect(ms(1000)).is_pure_ack());
+    h.deliver(ms(1100), seg().rst().seq(1006));
+    h.deliver(ms(1200), seg().syn().seq(1007));
+    h.expect_none(ms(1200));
+    h.deliver(ms(1500), seg().rst().seq(1008));
+    assert!(h.expect(ms(1500)).is_pure_ack());
+    assert_eq!(h.state(c), Some(State::Established));
+}

@@ -261,3 +261,43 @@ fn icmp_while_established_is_soft() {
     }
     assert_eq!(h.set.take_error(c), Some(TcpError::HostUnreachable));
 }
+
+#[test]
+fn syn_from_or_to_broadcast_is_dropped() {
+    let mut h = Harness::new();
+    h.listen(8);
+    let mut s = seg().syn().seq(1);
+    s.src = Ipv4Addr::BROADCAST;
+    h.deliver(ms(0), s);
+    h.expect_none(ms(0));
+    let r = seg().syn().seq(1);
+    let repr = r.repr();
+    let ip = crate::wire::Ipv4Repr::new(
+        REMOTE,
+        Ipv4Addr::new(224, 0, 0, 1),
+        crate::wire::IpProtocol::Tcp,
+        0,
+    );
+    h.set.handle_tcp(ms(0), &ip, &repr);
+    h.expect_none(ms(0));
+    assert_eq!(h.set.len(), 1);
+}
+
+#[test]
+fn icmp_frag_needed_lowers_the_segment_size() {
+    use crate::sockets::IcmpError;
+    let mut h = Harness::new();
+    let (c, _iss, _port) = h.active();
+    h.set.set_nodelay(c, true).unwrap();
+    h.set.send(c, &[0; 3000]).unwrap();
+    let v = h.sent(ms(0));
+    assert_eq!(v[0].payload.len(), 1460);
+    icmp(&mut h, &v[0], IcmpError::FragNeeded { mtu: 1000 });
+    assert_eq!(h.set.info(c).unwrap().snd_mss, 960);
+    assert_eq!(h.state(c), Some(State::Established));
+    // The data in flight goes again in 960-byte segments.
+    let r = h.sent(ms(1));
+    assert_eq!(r[0].seq(), v[0].seq());
+    assert!(r.iter().all(|s| s.payload.len() <= 960));
+    assert_eq!(r.iter().map(|s| s.payload.len()).sum::<usize>(), 3000);
+}

@@ -30,6 +30,8 @@ pub(crate) struct Seg {
     pub wscale: Option<u8>,
     pub sack_perm: bool,
     pub ts: Option<(u32, u32)>,
+    /// One SACK block (left, right).
+    pub sack: Option<(u32, u32)>,
     pub payload: Vec<u8>,
 }
 
@@ -46,6 +48,7 @@ pub(crate) fn seg() -> Seg {
         wscale: None,
         sack_perm: false,
         ts: None,
+        sack: None,
         payload: Vec::new(),
     }
 }
@@ -117,6 +120,10 @@ impl Seg {
         r.window_scale = self.wscale;
         r.sack_permitted = self.sack_perm;
         r.timestamp = self.ts.map(|(tsval, tsecr)| TcpTimestamp { tsval, tsecr });
+        if let Some((a, b)) = self.sack {
+            r.sack_blocks[0] = (SeqNum(a), SeqNum(b));
+            r.sack_len = 1;
+        }
         r.payload = &self.payload;
         r
     }

@@ -227,3 +227,62 @@ fn ephemeral_ports_exhaust_to_addr_not_avail() {
     // Another destination can reuse the same ports.
     h.set.connect(ms(0), c, REMOTE, RPORT + 1).unwrap();
 }
+
+#[test]
+fn stale_handles_never_reach_a_new_socket() {
+    let mut h = Harness::new();
+    let a = h.set.tcp_socket().unwrap();
+    h.set.close(a).unwrap();
+    let b = h.set.tcp_socket().unwrap();
+    assert_ne!(a, b);
+    assert_eq!(h.set.state(a), None);
+    assert_eq!(h.set.bind(a, LOCAL, 1), Err(BindError::BadHandle));
+    assert_eq!(h.set.state(b), Some(State::Closed));
+    assert_eq!(h.set.close(a), Err(crate::sockets::BadHandle));
+}
+
+#[test]
+fn events_move_when_readiness_changes() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    let e0 = h.set.events();
+    h.deliver(ms(0), seg().syn().seq(1000));
+    let sa = h.expect(ms(0));
+    h.deliver(ms(0), seg().seq(1001).ack(sa.seq() + 1));
+    let e1 = h.set.events();
+    assert!(e1 > e0, "listener became readable");
+    assert!(h.set.readable(l));
+    let c = h.set.accept(l).unwrap();
+    let e2 = h.set.events();
+    h.deliver(ms(1), seg().seq(1001).ack(sa.seq() + 1).data(b"x"));
+    assert!(h.set.events() > e2, "connection became readable");
+    let e3 = h.set.events();
+    h.deliver(ms(2), seg().seq(1002).ack(sa.seq() + 1).data(b"y"));
+    assert!(h.set.events() > e3, "more data for a waiting reader");
+    let _ = c;
+}
+
+#[test]
+fn listen_twice_same_port_conflicts() {
+    let mut h = Harness::new();
+    h.listen(8);
+    let x = h.set.tcp_socket().unwrap();
+    h.set.set_reuse_addr(x, true).unwrap();
+    assert_eq!(
+        h.set.bind(x, Ipv4Addr::UNSPECIFIED, LPORT),
+        Err(BindError::AddrInUse)
+    );
+    // Two SO_REUSEADDR sockets may bind together, but only one may listen.
+    let a = h.set.tcp_socket().unwrap();
+    let b = h.set.tcp_socket().unwrap();
+    h.set.set_reuse_addr(a, true).unwrap();
+    h.set.set_reuse_addr(b, true).unwrap();
+    h.set.bind(a, Ipv4Addr::UNSPECIFIED, 9000).unwrap();
+    h.set.bind(b, Ipv4Addr::UNSPECIFIED, 9000).unwrap();
+    h.set.listen(a, 1).unwrap();
+    assert_eq!(
+        h.set.listen(b, 1),
+        Err(crate::sockets::ListenError::AddrInUse)
+    );
+    let _ = SeqNum(0);
+}

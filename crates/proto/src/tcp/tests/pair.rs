@@ -27,6 +27,8 @@ pub(crate) struct Pair {
     /// Loss and reordering probabilities in parts per thousand.
     loss: u32,
     reorder: u32,
+    /// Duplication probability in parts per thousand.
+    pub dup: u32,
     latency: Duration,
     wire: BinaryHeap<InFlight>,
     counter: u64,
@@ -43,6 +45,7 @@ impl Pair {
             rng: ChaCha8Rng::seed_from_u64(seed),
             loss,
             reorder,
+            dup: 0,
             latency: Duration::from_millis(5),
             wire: BinaryHeap::new(),
             counter: 0,
@@ -72,6 +75,12 @@ impl Pair {
                 self.counter += 1;
                 self.wire
                     .push(Reverse((at, self.counter, to_b, buf[..eg.len].to_vec())));
+                if self.rng.next_u32() % 1000 < self.dup {
+                    self.counter += 1;
+                    let later = at + Duration::from_micros(u64::from(self.rng.next_u32() % 2000));
+                    self.wire
+                        .push(Reverse((later, self.counter, to_b, buf[..eg.len].to_vec())));
+                }
             }
         }
     }
@@ -187,7 +196,12 @@ fn sink(set: &mut SocketSet, h: SocketHandle, hash: &mut Sha256, total: &mut usi
 /// Move `len` bytes each way at once, close both ends, check hashes, and
 /// wait until both socket tables are empty.
 fn bidirectional(seed: u64, len: usize, loss: u32, reorder: u32) -> Pair {
+    bidirectional_dup(seed, len, loss, reorder, 0)
+}
+
+fn bidirectional_dup(seed: u64, len: usize, loss: u32, reorder: u32, dup: u32) -> Pair {
     let mut p = Pair::new(seed, loss, reorder);
+    p.dup = dup;
     let (ca, cb) = p.connect(80);
     let mut src_a = Source::new(seed ^ 0xa, len);
     let mut src_b = Source::new(seed ^ 0xb, len);
@@ -248,6 +262,14 @@ fn lossy_reordered_transfer_both_ways() {
     let p = bidirectional(2, 4 << 20, 20, 100);
     assert!(p.lost > 0);
     assert!(p.a.tcp_stats().retrans_segs > 0);
+}
+
+#[test]
+fn impaired_transfers_with_duplication_many_seeds() {
+    for seed in 100..140 {
+        let len = 1000 + (seed as usize * 7919) % 200_000;
+        bidirectional_dup(seed, len, 30, 100, 50);
+    }
 }
 
 #[test]
@@ -449,4 +471,39 @@ fn large_lossy_transfer() {
         .unwrap_or(32);
     let p = bidirectional(9, mb << 20, 20, 100);
     eprintln!("virtual time {} a={:?}", p.now, p.a.tcp_stats());
+}
+
+#[test]
+#[ignore = "stress: run explicitly"]
+fn stress_many_seeds() {
+    let n: u64 = std::env::var("STRESS_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    for seed in 1000..1000 + n {
+        let len = (seed as usize * 7919) % 100_000;
+        bidirectional_dup(seed, len, 100, 300, 100);
+    }
+}
+
+#[test]
+#[ignore = "stress: run explicitly"]
+fn stress_echo_lossy() {
+    let n: u64 = std::env::var("STRESS_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    for seed in 0..n {
+        echo_many(50, 500 + seed, 80);
+    }
+}
+
+#[test]
+fn one_seed_replays_one_run() {
+    let a = bidirectional(77, 300_000, 30, 100);
+    let b = bidirectional(77, 300_000, 30, 100);
+    assert_eq!(a.now, b.now);
+    assert_eq!(a.a.tcp_stats(), b.a.tcp_stats());
+    assert_eq!(a.b.tcp_stats(), b.b.tcp_stats());
+    assert_eq!((a.delivered, a.lost), (b.delivered, b.lost));
 }

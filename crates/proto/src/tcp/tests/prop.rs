@@ -47,8 +47,26 @@ struct Peer {
 }
 
 fn run(ops: Vec<Op>, active: bool) {
+    run_mode(ops, if active { 1 } else { 0 });
+}
+
+/// Mode 0: passive open done; 1: active open done; 2: SYN sent, no answer.
+fn run_mode(ops: Vec<Op>, mode: u8) {
+    let active = mode > 0;
     let mut h = Harness::new();
-    let (c, port, mut peer): (SocketHandle, u16, Peer) = if active {
+    let (c, port, mut peer): (SocketHandle, u16, Peer) = if mode == 2 {
+        let c = h.set.tcp_socket().unwrap();
+        h.set.connect(ms(0), c, REMOTE, RPORT).unwrap();
+        let syn = h.expect(ms(0));
+        (
+            c,
+            syn.repr.src_port,
+            Peer {
+                seq: 5000,
+                ack: (syn.seq() + 1).0,
+            },
+        )
+    } else if active {
         let (c, iss, port) = h.active();
         (
             c,
@@ -153,6 +171,10 @@ proptest! {
     #[test]
     fn random_interleavings_keep_invariants_active(ops in proptest::collection::vec(op(), 1..60)) {
         run(ops, true);
+    }
+    #[test]
+    fn random_interleavings_keep_invariants_syn_sent(ops in proptest::collection::vec(op(), 1..60)) {
+        run_mode(ops, 2);
     }
 }
 

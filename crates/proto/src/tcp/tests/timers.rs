@@ -173,3 +173,71 @@ fn window_closing_with_data_in_flight_does_not_time_out() {
     // The retransmitted segment goes at once; Nagle holds the small tail.
     assert_eq!(v.iter().map(|s| s.payload.len()).sum::<usize>(), 1460);
 }
+
+#[test]
+fn limited_transmit_sends_new_data_on_early_dup_acks() {
+    let mut p = crate::tcp::Profile::linux();
+    p.initial_cwnd = 2;
+    let mut h = Harness::with_profile(p);
+    let (_l, c, iss) = h.passive();
+    h.set.send(c, &vec![1u8; 1460 * 6]).unwrap();
+    assert_eq!(h.sent(ms(0)).len(), 2, "cwnd 2");
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1));
+    let a = h.expect(ms(10));
+    assert_eq!(a.seq(), iss + 1 + 2 * 1460, "one new segment per dup ACK");
+    h.deliver(ms(11), seg().seq(1001).ack(iss + 1));
+    let a = h.expect(ms(11));
+    assert_eq!(a.seq(), iss + 1 + 3 * 1460);
+    h.deliver(ms(13), seg().seq(1001).ack(iss + 1));
+    // Third duplicate: fast retransmit of the head.
+    let r = h.sent(ms(13));
+    assert_eq!(r[0].seq(), iss + 1);
+}
+
+#[test]
+fn sacks_on_data_segments_trigger_fast_retransmit() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000).mss(1460).sack_perm());
+    let sa = h.expect(ms(0));
+    let iss = sa.seq();
+    h.deliver(ms(0), seg().seq(1001).ack(iss + 1));
+    let c = h.set.accept(l).unwrap();
+    h.set.send(c, &vec![1u8; 1460 * 6]).unwrap();
+    assert_eq!(h.sent(ms(0)).len(), 6);
+    // The first segment is lost; the peer's replies carry data, the same
+    // cumulative ACK, and growing SACK blocks.
+    let mut seq = 1001u32;
+    for k in 1..=3u32 {
+        let mut s = seg().seq(seq).ack(iss + 1).data(&[7; 100]);
+        s.sack = Some((iss.0 + 1 + 1460, iss.0 + 1 + 1460 * (k + 1)));
+        h.deliver(ms(10 + u64::from(k)), s);
+        seq += 100;
+    }
+    let v = h.sent(ms(13));
+    assert!(
+        v.iter()
+            .any(|s| s.seq() == iss + 1 && s.payload.len() == 1460),
+        "{v:#?}"
+    );
+}
+
+#[test]
+fn fast_retransmit_never_sends_beyond_snd_max() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.send(c, &[1u8; 500]).unwrap();
+    assert_eq!(h.expect(ms(0)).payload.len(), 500);
+    // More data queued but held by Nagle; three duplicate ACKs arrive.
+    h.set.send(c, &[2u8; 300]).unwrap();
+    for i in 0..3 {
+        h.deliver(ms(10 + i), seg().seq(1001).ack(iss + 1));
+    }
+    let v = h.sent(ms(13));
+    let r = v
+        .iter()
+        .find(|s| s.seq() == iss + 1)
+        .expect("retransmission");
+    assert_eq!(r.payload.len(), 500);
+    assert_eq!(r.payload, vec![1u8; 500]);
+}
