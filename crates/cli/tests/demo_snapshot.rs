@@ -69,7 +69,7 @@ fn demo_transcript_matches_the_checked_in_one() {
 fn demo_tells_the_whole_story() {
     let text = sockstack(&["demo", "--seed", "9"]).stdout;
     for needle in [
-        "CLOSE -> LISTEN",
+        "[server] tcp 0.0.0.0:8080: ",
         "new socket, SYN_SENT",
         "Flags [S],",
         "Flags [S.],",

@@ -132,6 +132,20 @@ fn netstat_shows_a_running_transfer() {
             f.len() >= 7 && f[5] == "ESTABLISHED" && f[4] == "198.18.0.2:9000" && f[2] != "0"
         });
         if let Some(row) = row {
+            // The same stack as JSON and as per-layer counters.
+            let j = sockstack(
+                &["netstat", "--json", "--control", sock.to_str().unwrap()],
+                &d,
+            );
+            let v: serde_json::Value = serde_json::from_str(&j.stdout).expect("netstat --json");
+            assert_eq!(v[0]["name"], "slowsend", "{}", j.stdout);
+            assert!(v[0]["sockets"][0]["state"].is_string(), "{}", j.stdout);
+            let st = sockstack(&["netstat", "-s", "--control", sock.to_str().unwrap()], &d);
+            assert!(
+                st.stdout.contains("Tcp:") && st.stdout.contains("active opens"),
+                "{}",
+                st.stdout
+            );
             let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
             seen = Some((row.to_string(), mode, r.stdout.clone()));
         }
