@@ -225,10 +225,22 @@ impl ControlServer {
         snapshot: impl Fn() -> Snapshot + Send + 'static,
     ) -> io::Result<ControlServer> {
         prepare_dir(dir)?;
-        let path = dir.join(socket_file_name(std::process::id(), name));
-        // A file left by an earlier run of this PID (PIDs are reused).
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path)?;
+        // Several stacks of one process may share a name: the second gets
+        // "name-2", and so on (a file of a dead process with our PID only
+        // costs a suffix; `discover` removes it once it is seen as stale).
+        let mut path = dir.join(socket_file_name(std::process::id(), name));
+        let mut n = 1;
+        let listener = loop {
+            match UnixListener::bind(&path) {
+                Ok(l) => break l,
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && n < 100 => {
+                    n += 1;
+                    let alt = format!("{name}-{n}");
+                    path = dir.join(socket_file_name(std::process::id(), &alt));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
@@ -370,6 +382,11 @@ mod tests {
         assert_eq!(dmode, 0o700);
         assert_eq!(discover(&dir).unwrap(), vec![path.clone()]);
         assert_eq!(query(&path).unwrap(), empty());
+        assert_eq!(query(&path).unwrap(), empty());
+        // A second stack with the same name gets its own socket.
+        let twin = ControlServer::start_in(&dir, "web/../x", empty).unwrap();
+        assert_ne!(twin.path(), server.path());
+        drop(twin);
         assert_eq!(query(&path).unwrap(), empty());
         drop(server);
         assert!(!path.exists());

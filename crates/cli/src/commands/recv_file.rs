@@ -361,10 +361,6 @@ mod tests {
         tag: &str,
         sender: impl FnOnce(&crate::commands::send_file::HostBsd, Fd) + Send,
     ) -> (Result<String, CliError>, PathBuf) {
-        // One transfer at a time: run in parallel, these tests hang (a gap
-        // to chase in the facade with several real-clock host pairs).
-        static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!("sockstack-rf-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let args = HostArgs {
