@@ -29,7 +29,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Two in-memory hosts on a lossy link, in virtual time (no privileges)
+    /// The socket textbook, live: two in-memory hosts in virtual time (no privileges)
     Demo(DemoArgs),
     /// Run a host on a TAP or TUN device until SIGINT/SIGTERM
     Serve(ServeArgs),
@@ -37,6 +37,12 @@ pub enum Command {
     Ping(PingArgs),
     /// Connect (or listen) over TCP and pipe stdin/stdout, like nc(1)
     Nc(NcArgs),
+    /// List the sockets of every running stack, like netstat -tunap
+    Netstat(crate::commands::netstat::NetstatArgs),
+    /// Send one file (name, size, SHA-256, bytes) to `sockstack recv-file`
+    SendFile(crate::commands::send_file::SendFileArgs),
+    /// Receive one file into a directory, verifying its SHA-256
+    RecvFile(crate::commands::recv_file::RecvFileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +95,18 @@ pub struct ServeArgs {
     /// Serve TCP discard (RFC 863) on PORT; repeat for more ports
     #[arg(long = "discard", value_name = "PORT", value_parser = parse_port)]
     pub discard: Vec<u16>,
+    /// Serve the files under --root over HTTP/1.1 on PORT
+    #[arg(long, value_name = "PORT", requires = "root")]
+    pub http: Option<u16>,
+    /// The directory --http serves (nothing outside it)
+    #[arg(long, value_name = "DIR", requires = "http")]
+    pub root: Option<PathBuf>,
+    /// Echo UDP datagrams on PORT back to their sender
+    #[arg(long, value_name = "PORT")]
+    pub udp_echo: Option<u16>,
+    /// Name shown by `sockstack netstat` (default: serve)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

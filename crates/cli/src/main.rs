@@ -54,6 +54,12 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let shutdown = Shutdown::install()?;
             commands::serve::run(a, &shutdown).map(|()| ExitCode::SUCCESS)
         }
+        Command::Netstat(a) => {
+            let shutdown = Shutdown::install()?;
+            commands::netstat::run(a, &shutdown).map(|()| ExitCode::SUCCESS)
+        }
+        Command::SendFile(a) => commands::send_file::run(a).map(|()| ExitCode::SUCCESS),
+        Command::RecvFile(a) => commands::recv_file::run(a).map(|()| ExitCode::SUCCESS),
         Command::Ping(a) => {
             let shutdown = Shutdown::install()?;
             let any_reply = commands::ping::run(a, &shutdown)?;

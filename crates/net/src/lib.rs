@@ -10,6 +10,7 @@
 pub use sockstack_proto as proto;
 
 pub mod bsd;
+pub mod control;
 pub mod link;
 pub mod runtime;
 pub mod sim;

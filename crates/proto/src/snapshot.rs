@@ -15,6 +15,15 @@ pub struct StatRow {
     pub value: u64,
 }
 
+/// One UDP socket, for netstat (`Stack::udp_snapshot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpRow {
+    /// Bound address and port (the address may be 0.0.0.0).
+    pub local: std::net::SocketAddrV4,
+    /// Payload bytes queued for the application.
+    pub recv_q: usize,
+}
+
 /// Headers rejected by the wire parsers, one counter per `WireError` kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Malformed {

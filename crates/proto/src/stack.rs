@@ -28,7 +28,7 @@ use crate::iface::ipv4_out::TxQueue;
 use crate::iface::loopback::LoopbackQueue;
 use crate::iface::reassembly::Reassembler;
 use crate::raw::{OpenError, RawHandle, RawMeta, RawTable};
-use crate::snapshot::{StatRow, Stats};
+use crate::snapshot::{StatRow, Stats, UdpRow};
 use crate::sockets::{IcmpError, SocketSet};
 use crate::time::Instant;
 use crate::udp::{BindError, IcmpReport, RecvError, RecvMeta, SendError, UdpHandle, UdpTable};
@@ -424,6 +424,19 @@ impl Stack {
     /// Close the socket; false if it was not open. Queued datagrams are dropped.
     pub fn udp_close(&mut self, h: UdpHandle) -> bool {
         self.udp.close(h)
+    }
+
+    /// One row per UDP socket for netstat, sorted by port. Scans the
+    /// table; meant for tools, not per-packet paths.
+    pub fn udp_snapshot(&self) -> Vec<UdpRow> {
+        self.udp
+            .rows()
+            .into_iter()
+            .map(|(addr, port, recv_q)| UdpRow {
+                local: SocketAddrV4::new(addr, port),
+                recv_q,
+            })
+            .collect()
     }
 
     // ---- raw ICMP sockets --------------------------------------------------

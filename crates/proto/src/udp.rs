@@ -364,6 +364,18 @@ impl UdpTable {
     pub(crate) fn queued(&self, h: UdpHandle) -> Option<usize> {
         self.get(h).map(|s| s.queue.len())
     }
+
+    /// One row per socket for netstat: (local address, port, queued payload
+    /// bytes), sorted by port. Scans the table; for tools only.
+    pub(crate) fn rows(&self) -> Vec<(Ipv4Addr, u16, usize)> {
+        let mut rows: Vec<_> = self
+            .sockets
+            .iter()
+            .map(|(&port, s)| (s.local_addr, port, s.queued_bytes))
+            .collect();
+        rows.sort_by_key(|r| r.1);
+        rows
+    }
 }
 
 #[cfg(test)]

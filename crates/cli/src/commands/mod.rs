@@ -5,9 +5,13 @@
 pub mod attach;
 pub mod demo;
 pub mod echo;
+pub mod http;
 pub mod nc;
+pub mod netstat;
 pub mod ping;
 pub mod pinger;
+pub mod recv_file;
+pub mod send_file;
 pub mod serve;
 pub mod services;
 pub mod transport;

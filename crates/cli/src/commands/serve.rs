@@ -40,6 +40,7 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
     let bsd = Arc::new(Bsd::new(Arc::clone(&host)));
     let services = Services::start(Arc::clone(&bsd), &args.echo, &args.discard)?;
 
+    let apps = start_apps(&host, &args)?;
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
@@ -69,12 +70,10 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
         flush(&host);
     }
     let stats = host.link_stats();
-    let host = Arc::try_unwrap(host).map_err(|_| {
-        CliError::Runtime(format!(
-            "{device}: a service thread still holds the host after {STOP_LIMIT:?}"
-        ))
-    })?;
+    drop(apps);
     // Joining the runtime thread drops the link, which flushes the capture.
+    let host = Arc::try_unwrap(host)
+        .map_err(|_| CliError::Runtime("an application still holds the host".into()))?;
     host.shutdown()
         .map_err(|e| CliError::Runtime(format!("{device}: {e}")))?;
     let why = match signal {
@@ -89,6 +88,15 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
         stats.rx_frames, stats.tx_frames
     );
     Ok(())
+}
+
+/// The control socket and the services of `--http`, `--udp-echo`.
+fn start_apps(
+    host: &Arc<sockstack::runtime::Host>,
+    args: &ServeArgs,
+) -> Result<super::http::Apps, CliError> {
+    let http = args.http.zip(args.root.clone());
+    super::http::start(host, args.name.as_deref(), http, args.udp_echo)
 }
 
 /// ", tcp echo 7, 7007, discard 9" (empty without services).
