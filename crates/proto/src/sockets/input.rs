@@ -102,6 +102,9 @@ impl SocketSet {
         let after = conn.state;
         let (local, remote) = (conn.local, conn.remote);
         let failed = conn.error;
+        if res.paws_rejected {
+            self.stats.paws_rejected += 1;
+        }
         if res.dropped {
             self.stats.dropped += 1;
         }
@@ -181,7 +184,7 @@ impl SocketSet {
             keepalive: ls.keepalive,
         };
         let mut child = TcpSocket::new(&self.profile);
-        child.conn = Some(Connection::accept_syn(&self.profile, &params, seg));
+        child.conn = Some(Connection::accept_syn(now, &self.profile, &params, seg));
         child.bound = Some(local);
         child.reuse_addr = ls.reuse_addr;
         child.parent = Some(lh);

@@ -223,4 +223,6 @@ pub struct TcpStats {
     pub icmp_errors: u64,
     /// Segments we failed to encode (buffer too small).
     pub emit_errors: u64,
+    /// Segments dropped by PAWS (RFC 7323 5.3; Linux PAWSEstabRejected).
+    pub paws_rejected: u64,
 }

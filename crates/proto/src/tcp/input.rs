@@ -7,7 +7,7 @@
 
 use super::connection::{Connection, RstReply, TcpError};
 use super::{Profile, SeqNum, State};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
 
 /// What the socket layer must do after a segment was processed.
@@ -21,7 +21,16 @@ pub(crate) struct InputResult {
     pub overflow: bool,
     /// The segment was dropped as unacceptable or invalid.
     pub dropped: bool,
+    /// Dropped by PAWS (RFC 7323 5.3), Linux `PAWSEstabRejected`.
+    pub paws_rejected: bool,
 }
+
+/// RFC 7323 5.5: after 24 days of idleness TS.Recent is no longer valid and
+/// PAWS must not reject on it (Linux `TCP_PAWS_24DAYS`).
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 86_400);
+
+/// Linux `tcp_rtt_tsopt_us`: echoes older than this are not believed.
+const TS_RTT_MAX_MS: u32 = (i32::MAX as u32) / 1000;
 
 impl Connection {
     /// Process one segment addressed to this connection. `accept_room` is
@@ -79,7 +88,7 @@ impl Connection {
             res.dropped = true;
             return res;
         }
-        self.take_syn(p, seg);
+        self.take_syn(now, p, seg);
         if f.ack() {
             self.snd_una = seg.ack;
         }
@@ -88,7 +97,7 @@ impl Connection {
             self.state = State::Established;
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
-            self.ack_syn(now);
+            self.ack_syn(now, seg);
             self.ack_now = true;
             if self.fin_queued {
                 self.state = State::FinWait1;
@@ -104,8 +113,11 @@ impl Connection {
     }
 
     /// The SYN was acknowledged: stop its timer, take an RTT sample.
-    fn ack_syn(&mut self, now: Instant) {
-        if let Some((end, t)) = self.rtt_seq.take() {
+    fn ack_syn(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let timed = self.rtt_seq.take();
+        if let Some(r) = self.ts_rtt(now, seg) {
+            self.rtt.sample(r);
+        } else if let Some((end, t)) = timed {
             if self.snd_una.ge(end) {
                 self.rtt.sample(now - t);
             }
@@ -165,6 +177,46 @@ impl Connection {
         self.rcv_nxt.distance_to(self.rcv_adv)
     }
 
+    /// An RTT sample from the echoed timestamp (RFC 7323 4.1, RFC 6298):
+    /// valid for retransmitted segments too, so Karn's rule is not needed
+    /// when timestamps are on. Millisecond resolution, at least 1 ms like
+    /// Linux `tcp_rtt_tsopt_us`; a zero or future echo gives no sample.
+    pub(crate) fn ts_rtt(&self, now: Instant, seg: &TcpRepr<'_>) -> Option<Duration> {
+        if !self.ts_ok {
+            return None;
+        }
+        let ts = seg.timestamp?;
+        if ts.tsecr == 0 {
+            return None;
+        }
+        let delta = self.tsval(now).wrapping_sub(ts.tsecr);
+        if delta > TS_RTT_MAX_MS {
+            return None;
+        }
+        Some(Duration::from_millis(u64::from(delta.max(1))))
+    }
+
+    /// RFC 7323 5.3 R1: reject a segment whose TSval is older than
+    /// TS.Recent, unless TS.Recent went stale after 24 days idle (5.5).
+    /// Segments without a timestamp are accepted like Linux does (the RFC's
+    /// SHOULD drop is not followed), and so are reordered pure duplicate
+    /// ACKs (Linux `tcp_disordered_ack`) so fast retransmit still counts them.
+    fn paws_reject(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+        let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) else {
+            return false;
+        };
+        let behind = self.ts_recent.wrapping_sub(ts.tsval) as i32;
+        if behind <= 0 || now - self.ts_recent_at >= PAWS_IDLE {
+            return false;
+        }
+        let disordered_ack = seg.flags.ack()
+            && seg.segment_len() == 0
+            && seg.seq == self.rcv_nxt
+            && seg.ack == self.snd_una
+            && (behind as u64) <= self.rtt.rto().total_millis();
+        !disordered_ack
+    }
+
     /// RFC 9293 3.10.7.4: the segment acceptability test.
     fn acceptable(&self, seg: &TcpRepr<'_>) -> bool {
         let len = seg.segment_len();
@@ -192,6 +244,15 @@ impl Connection {
         let mut res = InputResult::default();
         let f = seg.flags;
 
+        // RFC 7323 5.3: PAWS runs before the sequence number check. A reset
+        // is accepted regardless of its timestamp (RFC 7323 5.3, Linux).
+        if !f.rst() && self.paws_reject(now, seg) {
+            self.oow_ack(now, p, seg);
+            res.dropped = true;
+            res.paws_rejected = true;
+            return res;
+        }
+
         // First: sequence number check.
         if !self.acceptable(seg) {
             // RCV.WND == 0: still take ACKs (and RSTs) at rcv_nxt (RFC 9293 3.10.7.4).
@@ -212,8 +273,10 @@ impl Connection {
         // that start at or before the point we last acknowledged.
         if let (true, Some(ts)) = (self.ts_ok, seg.timestamp) {
             let newer = ts.tsval.wrapping_sub(self.ts_recent) as i32 >= 0;
-            if newer && seg.seq.le(self.rcv_wup) {
+            let stale = now - self.ts_recent_at >= PAWS_IDLE;
+            if (newer || stale) && seg.seq.le(self.rcv_wup) {
                 self.ts_recent = ts.tsval;
+                self.ts_recent_at = now;
             }
         }
 
@@ -266,7 +329,7 @@ impl Connection {
             }
             self.state = State::Established;
             self.snd_una = seg.ack;
-            self.ack_syn(now);
+            self.ack_syn(now, seg);
             self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
             self.snd_wl1 = seg.seq;
@@ -327,7 +390,12 @@ impl Connection {
             if self.snd_nxt.lt(self.snd_una) {
                 self.snd_nxt = self.snd_una;
             }
-            if let Some((end, t)) = self.rtt_seq {
+            // RFC 7323 4.1: with timestamps every ACK of new data gives a
+            // sample; without them, the one timed segment (Karn, RFC 6298 3).
+            if let Some(r) = self.ts_rtt(now, seg) {
+                self.rtt.sample(r);
+                self.rtt_seq = None;
+            } else if let Some((end, t)) = self.rtt_seq {
                 if seg.ack.ge(end) {
                     self.rtt.sample(now - t);
                     self.rtt_seq = None;

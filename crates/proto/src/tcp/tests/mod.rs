@@ -9,3 +9,4 @@ mod listener;
 mod pair;
 mod prop;
 mod timers;
+mod ts;
