@@ -98,7 +98,17 @@ impl SocketSet {
             return;
         };
         let before = conn.state;
+        let had_ack = conn.ack_now;
         let res = conn.process(now, profile, seg, room);
+        if res.challenge_ack {
+            // RFC 5961 7: the stack-wide budget on top of the per-socket one.
+            if self.challenge.allow(now, profile.challenge_ack_limit) {
+                self.stats.challenge_acks += 1;
+            } else {
+                self.stats.challenge_acks_limited += 1;
+                conn.ack_now = had_ack;
+            }
+        }
         let after = conn.state;
         let (local, remote) = (conn.local, conn.remote);
         let failed = conn.error;

@@ -23,6 +23,10 @@ pub(crate) struct InputResult {
     pub dropped: bool,
     /// Dropped by PAWS (RFC 7323 5.3), Linux `PAWSEstabRejected`.
     pub paws_rejected: bool,
+    /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2) passed the per-socket limit
+    /// and was scheduled; the socket layer applies the global limit and
+    /// cancels it (`ack_now`) when the budget is spent.
+    pub challenge_ack: bool,
 }
 
 /// RFC 7323 5.5: after 24 days of idleness TS.Recent is no longer valid and
@@ -147,7 +151,7 @@ impl Connection {
             return InputResult::default();
         }
         if !self.acceptable(seg) || f.syn() {
-            self.oow_ack(now, p, seg);
+            let _ = self.oow_ack(now, p, seg);
         }
         InputResult {
             dropped: true,
@@ -158,11 +162,26 @@ impl Connection {
     /// Answer an unacceptable segment with an ACK, rate-limited like Linux
     /// `tcp_oow_rate_limited` so two confused peers cannot ACK each other
     /// forever; segments carrying data are always answered.
-    fn oow_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) {
+    /// Returns whether an ACK was scheduled.
+    fn oow_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) -> bool {
         if !seg.payload.is_empty() && !seg.flags.syn() {
             self.ack_now = true;
-            return;
+            return true;
         }
+        if let Some(t) = self.last_oow_ack {
+            if now - t < p.invalid_ratelimit {
+                return false;
+            }
+        }
+        self.last_oow_ack = Some(now);
+        self.ack_now = true;
+        true
+    }
+
+    /// RFC 5961 challenge ACK (Linux `tcp_send_challenge_ack`): the
+    /// per-socket limit here, the global one in the socket layer. Always
+    /// rate-limited, data or not.
+    fn challenge_ack(&mut self, now: Instant, p: &Profile, res: &mut InputResult) {
         if let Some(t) = self.last_oow_ack {
             if now - t < p.invalid_ratelimit {
                 return;
@@ -170,6 +189,7 @@ impl Connection {
         }
         self.last_oow_ack = Some(now);
         self.ack_now = true;
+        res.challenge_ack = true;
     }
 
     /// The receive window we promised (RCV.WND).
@@ -247,7 +267,7 @@ impl Connection {
         // RFC 7323 5.3: PAWS runs before the sequence number check. A reset
         // is accepted regardless of its timestamp (RFC 7323 5.3, Linux).
         if !f.rst() && self.paws_reject(now, seg) {
-            self.oow_ack(now, p, seg);
+            let _ = self.oow_ack(now, p, seg);
             res.dropped = true;
             res.paws_rejected = true;
             return res;
@@ -262,7 +282,7 @@ impl Connection {
                     // The peer's SYN again: send the SYN-ACK again (Linux tcp_check_req).
                     self.snd_nxt = self.iss;
                 } else if !f.rst() {
-                    self.oow_ack(now, p, seg);
+                    let _ = self.oow_ack(now, p, seg);
                 }
                 res.dropped = true;
                 return res;
@@ -284,7 +304,7 @@ impl Connection {
         if f.rst() {
             if seg.seq != self.rcv_nxt {
                 // In window but not exact: a challenge ACK (RFC 5961 3.2).
-                self.oow_ack(now, p, seg);
+                self.challenge_ack(now, p, &mut res);
                 res.dropped = true;
                 return res;
             }
@@ -299,9 +319,10 @@ impl Connection {
             return res;
         }
 
-        // Fourth: a SYN in a synchronized state earns a challenge ACK (RFC 5961 4.2).
+        // Fourth: a SYN in a synchronized state earns a challenge ACK
+        // (RFC 5961 4.2), in window or not; the connection is untouched.
         if f.syn() {
-            self.oow_ack(now, p, seg);
+            self.challenge_ack(now, p, &mut res);
             res.dropped = true;
             return res;
         }
@@ -339,9 +360,13 @@ impl Connection {
                 self.state = State::FinWait1;
             }
         }
-        if seg.ack.gt(self.snd_max) {
-            // Acknowledges something not yet sent: a challenge ACK (RFC 5961 5.2).
-            self.oow_ack(now, p, seg);
+        // RFC 5961 5.2: acceptable ACKs lie in
+        // [SND.UNA - MAX.SND.WND, SND.NXT]; anything else (an ACK of data not
+        // yet sent, or older than any window the peer could have seen) is
+        // answered with a challenge ACK and the segment dropped.
+        let oldest = self.snd_una - self.max_snd_wnd.min(0x7fff_ffff);
+        if seg.ack.gt(self.snd_max) || seg.ack.lt(oldest) {
+            self.challenge_ack(now, p, &mut res);
             res.dropped = true;
             return res;
         }
