@@ -102,7 +102,15 @@ impl SocketSet {
         let res = conn.process(now, profile, seg, room);
         if res.challenge_ack {
             // RFC 5961 7: the stack-wide budget on top of the per-socket one.
-            if self.challenge.allow(now, profile.challenge_ack_limit) {
+            let limit = profile.challenge_ack_limit;
+            let bucket = match &mut self.challenge {
+                Some((l, b)) if *l == limit => b,
+                slot => {
+                    let b = crate::tcp::rfc5961::TokenBucket::per_second(limit);
+                    &mut slot.insert((limit, b)).1
+                }
+            };
+            if bucket.take(now) {
                 self.stats.challenge_acks += 1;
             } else {
                 self.stats.challenge_acks_limited += 1;
