@@ -120,6 +120,9 @@ impl SocketSet {
         let after = conn.state;
         let (local, remote) = (conn.local, conn.remote);
         let failed = conn.error;
+        self.stats.sack_blocks_rx += u64::from(res.sack_blocks);
+        self.stats.sack_blocks_invalid += u64::from(res.sack_invalid);
+        self.stats.dsack_rx += u64::from(res.dsack);
         if res.paws_rejected {
             self.stats.paws_rejected += 1;
         }

@@ -230,4 +230,9 @@ pub struct TcpStats {
     /// Challenge ACKs suppressed by the global limit (Linux TCPChallengeACK
     /// limit hits).
     pub challenge_acks_limited: u64,
+    /// SACK blocks received (Linux TCPSACK* family), blocks ignored as
+    /// invalid (TCPSACKDiscard), and D-SACK reports (TCPDSACKRecv).
+    pub sack_blocks_rx: u64,
+    pub sack_blocks_invalid: u64,
+    pub dsack_rx: u64,
 }

@@ -27,6 +27,11 @@ pub(crate) struct InputResult {
     /// and was scheduled; the socket layer applies the global limit and
     /// cancels it (`ack_now`) when the budget is spent.
     pub challenge_ack: bool,
+    /// SACK blocks in the segment (RFC 2018), and of them: ignored as
+    /// outside SND.UNA..SND.MAX or empty, and D-SACK reports (RFC 2883).
+    pub sack_blocks: u8,
+    pub sack_invalid: u8,
+    pub dsack: u8,
 }
 
 /// RFC 7323 5.5: after 24 days of idleness TS.Recent is no longer valid and
@@ -370,7 +375,7 @@ impl Connection {
             res.dropped = true;
             return res;
         }
-        self.process_ack(now, seg);
+        self.process_ack(now, seg, &mut res);
         match self.state {
             State::FinWait1 if self.fin_acked() => {
                 self.state = State::FinWait2;
@@ -396,7 +401,7 @@ impl Connection {
     }
 
     /// RFC 9293 3.10.7.4 fifth step for ESTABLISHED and later states.
-    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, res: &mut InputResult) {
         if seg.ack.lt(self.snd_una) {
             // An old duplicate ACK: ignore (no window update either).
             return;
@@ -405,7 +410,7 @@ impl Connection {
         // Any acceptable ACK resets the probe counter (Linux icsk_probes_out).
         self.probes_out = 0;
         let newly = self.snd_una.distance_to(seg.ack);
-        let sack_news = self.sack_news(seg);
+        let sack_news = self.sack_news(seg, res);
         if newly > 0 {
             let fin_acked_now =
                 matches!(self.fin_seq, Some(fs) if seg.ack.gt(fs) && !self.snd_una.gt(fs));
@@ -477,12 +482,33 @@ impl Connection {
 
     /// Does `seg` SACK data beyond anything SACKed before? (A minimal
     /// stand-in for the RFC 6675 scoreboard, which comes with loss recovery.)
-    fn sack_news(&mut self, seg: &TcpRepr<'_>) -> bool {
+    fn sack_news(&mut self, seg: &TcpRepr<'_>, res: &mut InputResult) -> bool {
         if !self.sack_ok {
             return false;
         }
         let mut news = false;
-        for &(_, right) in seg.sack_blocks.iter().take(seg.sack_len) {
+        let blocks = seg.sack_blocks.get(..seg.sack_len).unwrap_or(&[]);
+        for (i, &(left, right)) in blocks.iter().enumerate() {
+            res.sack_blocks = res.sack_blocks.saturating_add(1);
+            // RFC 2883 4: a first block below the cumulative ACK, or inside
+            // the second block, reports a duplicate: D-SACK, not a hole map.
+            let dsack = i == 0
+                && left.lt(right)
+                && (right.le(seg.ack)
+                    || blocks
+                        .get(1)
+                        .is_some_and(|&(l2, r2)| l2.le(left) && right.le(r2)));
+            if dsack {
+                res.dsack = res.dsack.saturating_add(1);
+                continue;
+            }
+            // RFC 2018 / Linux `tcp_is_sackblock_valid`: blocks must be
+            // non-empty and inside what we sent and the peer has not acked.
+            let valid = left.lt(right) && left.ge(seg.ack) && right.le(self.snd_max);
+            if !valid {
+                res.sack_invalid = res.sack_invalid.saturating_add(1);
+                continue;
+            }
             let plausible = right.gt(self.snd_una) && right.le(self.snd_max);
             if plausible && right.gt(self.sack_high.max(self.snd_una)) {
                 self.sack_high = right;

@@ -9,5 +9,6 @@ mod listener;
 mod pair;
 mod prop;
 mod rfc5961;
+mod sack_rx;
 mod timers;
 mod ts;
