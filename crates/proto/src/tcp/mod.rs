@@ -6,6 +6,8 @@
 
 mod congestion;
 pub(crate) mod connection;
+#[allow(dead_code)] // wired in by the loss-recovery integration (TCP_CONGESTION)
+pub(crate) mod cubic;
 mod input;
 pub(crate) mod isn;
 pub(crate) mod listener;
@@ -15,6 +17,8 @@ mod profile;
 // TokenBucket is wired (global challenge budget); the decision helpers are not yet
 pub(crate) mod rfc5961;
 mod rtt;
+#[allow(dead_code)] // wired in by the loss-recovery integration (SACK recovery)
+pub(crate) mod sack;
 mod seq;
 mod state;
 #[allow(dead_code)] // wired in by the loss-recovery integration (SYN queue overflow)
