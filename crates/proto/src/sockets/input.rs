@@ -98,10 +98,34 @@ impl SocketSet {
             return;
         };
         let before = conn.state;
+        let had_ack = conn.ack_now;
         let res = conn.process(now, profile, seg, room);
+        if res.challenge_ack {
+            // RFC 5961 7: the stack-wide budget on top of the per-socket one.
+            let limit = profile.challenge_ack_limit;
+            let bucket = match &mut self.challenge {
+                Some((l, b)) if *l == limit => b,
+                slot => {
+                    let b = crate::tcp::rfc5961::TokenBucket::per_second(limit);
+                    &mut slot.insert((limit, b)).1
+                }
+            };
+            if bucket.take(now) {
+                self.stats.challenge_acks += 1;
+            } else {
+                self.stats.challenge_acks_limited += 1;
+                conn.ack_now = had_ack;
+            }
+        }
         let after = conn.state;
         let (local, remote) = (conn.local, conn.remote);
         let failed = conn.error;
+        self.stats.sack_blocks_rx += u64::from(res.sack_blocks);
+        self.stats.sack_blocks_invalid += u64::from(res.sack_invalid);
+        self.stats.dsack_rx += u64::from(res.dsack);
+        if res.paws_rejected {
+            self.stats.paws_rejected += 1;
+        }
         if res.dropped {
             self.stats.dropped += 1;
         }
@@ -181,7 +205,7 @@ impl SocketSet {
             keepalive: ls.keepalive,
         };
         let mut child = TcpSocket::new(&self.profile);
-        child.conn = Some(Connection::accept_syn(&self.profile, &params, seg));
+        child.conn = Some(Connection::accept_syn(now, &self.profile, &params, seg));
         child.bound = Some(local);
         child.reuse_addr = ls.reuse_addr;
         child.parent = Some(lh);

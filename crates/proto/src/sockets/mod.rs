@@ -183,6 +183,9 @@ pub struct SocketSet {
     isn: IsnGenerator,
     rng: ChaCha8Rng,
     stats: TcpStats,
+    /// Global challenge-ACK budget (RFC 5961 7): the limit it was built
+    /// for and recovery's token bucket (rebuilt when the profile changes).
+    challenge: Option<(u32, crate::tcp::rfc5961::TokenBucket)>,
     events: u64,
     time_wait: usize,
     scratch: Vec<u8>,
@@ -219,6 +222,7 @@ impl SocketSet {
             isn,
             rng,
             stats: TcpStats::default(),
+            challenge: None,
             events: 0,
             time_wait: 0,
             scratch: Vec::new(),

@@ -223,4 +223,16 @@ pub struct TcpStats {
     pub icmp_errors: u64,
     /// Segments we failed to encode (buffer too small).
     pub emit_errors: u64,
+    /// Segments dropped by PAWS (RFC 7323 5.3; Linux PAWSEstabRejected).
+    pub paws_rejected: u64,
+    /// Challenge ACKs sent (RFC 5961; Linux TCPChallengeACK).
+    pub challenge_acks: u64,
+    /// Challenge ACKs suppressed by the global limit (Linux TCPChallengeACK
+    /// limit hits).
+    pub challenge_acks_limited: u64,
+    /// SACK blocks received (Linux TCPSACK* family), blocks ignored as
+    /// invalid (TCPSACKDiscard), and D-SACK reports (TCPDSACKRecv).
+    pub sack_blocks_rx: u64,
+    pub sack_blocks_invalid: u64,
+    pub dsack_rx: u64,
 }

@@ -13,7 +13,8 @@ pub(crate) mod isn;
 pub(crate) mod listener;
 pub(crate) mod output;
 mod profile;
-#[allow(dead_code)] // wired in by the loss-recovery integration (input.rs challenge ACKs)
+#[allow(dead_code)]
+// TokenBucket is wired (global challenge budget); the decision helpers are not yet
 pub(crate) mod rfc5961;
 mod rtt;
 #[allow(dead_code)] // wired in by the loss-recovery integration (SACK recovery)

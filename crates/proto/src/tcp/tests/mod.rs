@@ -8,4 +8,7 @@ mod handshake;
 mod listener;
 mod pair;
 mod prop;
+mod rfc5961;
+mod sack_rx;
 mod timers;
+mod ts;
