@@ -85,7 +85,9 @@ impl SocketSet {
         if s.bound.is_some() || s.conn.is_some() || s.listener.is_some() {
             return Err(BindError::Invalid);
         }
-        if !addr.is_unspecified() && addr != local {
+        // Our address, the wildcard, or anything in 127.0.0.0/8 (the
+        // stack's loopback interface answers for the whole block, like Linux).
+        if !addr.is_unspecified() && addr != local && !addr.is_loopback() {
             return Err(BindError::AddrNotAvail);
         }
         let port = if port == 0 {
@@ -186,6 +188,8 @@ impl SocketSet {
         let remote = (addr, port);
         let local_ip = match s.bound {
             Some((a, _)) if !a.is_unspecified() => a,
+            // Loopback destinations leave from the loopback interface.
+            _ if addr.is_loopback() => Ipv4Addr::LOCALHOST,
             _ => self.local_addr,
         };
         let (rcvbuf, sndbuf, nodelay, keepalive, user_mss) =
