@@ -35,6 +35,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send ICMP echo requests, like ping(8)
     Ping(PingArgs),
+    /// Connect (or listen) over TCP and pipe stdin/stdout, like nc(1)
+    Nc(NcArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +83,58 @@ pub struct ServeArgs {
     /// Impair the link: loss=P,dup=P,reorder=P,corrupt=P,delay=5ms,jitter=1ms,seed=N
     #[arg(long, value_name = "SPEC")]
     pub impair: Option<ImpairConfig>,
+    /// Serve TCP echo (RFC 862) on PORT; repeat for more ports
+    #[arg(long = "echo", value_name = "PORT", value_parser = parse_port)]
+    pub echo: Vec<u16>,
+    /// Serve TCP discard (RFC 863) on PORT; repeat for more ports
+    #[arg(long = "discard", value_name = "PORT", value_parser = parse_port)]
+    pub discard: Vec<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct NcArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Our address and prefix length, e.g. 198.18.0.2/24
+    #[arg(long, value_name = "A/P")]
+    pub addr: AddrPrefix,
+    /// Default gateway (must be on the --addr subnet)
+    #[arg(long, value_name = "IP", value_parser = parse_unicast)]
+    pub gateway: Option<Ipv4Addr>,
+    /// Our MAC address (TAP only); default: a random locally administered one
+    #[arg(long, value_name = "MAC", value_parser = parse_mac, conflicts_with = "tun")]
+    pub mac: Option<MacAddr>,
+    /// IP MTU in bytes (68..=65535)
+    #[arg(long, value_name = "N", default_value = "1500", value_parser = parse_mtu)]
+    pub mtu: usize,
+    /// Write every frame sent and received to this pcap file
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Impair the link: loss=P,dup=P,reorder=P,corrupt=P,delay=5ms,jitter=1ms,seed=N
+    #[arg(long, value_name = "SPEC")]
+    pub impair: Option<ImpairConfig>,
+    /// Accept one connection on PORT instead of connecting
+    #[arg(short = 'l', long, value_name = "PORT", value_parser = parse_port,
+          conflicts_with_all = ["host", "port"])]
+    pub listen: Option<u16>,
+    /// Report the connection and how it ended on stderr
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// The host to connect to
+    #[arg(value_name = "HOST", value_parser = parse_unicast, required_unless_present = "listen")]
+    pub host: Option<Ipv4Addr>,
+    /// The TCP port to connect to
+    #[arg(value_name = "PORT", value_parser = parse_port, required_unless_present = "listen")]
+    pub port: Option<u16>,
+}
+
+/// A TCP port other than 0.
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(0) => Err("port 0 is not a port one can serve or reach".into()),
+        Ok(p) => Ok(p),
+        Err(_) => Err(format!("{s:?} is not a TCP port (1..=65535)")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +284,101 @@ mod tests {
                 "this-name-is-too-long",
                 "--addr",
                 "198.18.0.2/24",
+            ],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn serve_services_repeat() {
+        let cli = parse(&[
+            "serve",
+            "--tap",
+            "t0",
+            "--addr",
+            "198.18.0.2/24",
+            "--echo",
+            "7",
+            "--echo",
+            "7007",
+            "--discard",
+            "9",
+        ])
+        .unwrap();
+        let Command::Serve(s) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!((s.echo, s.discard), (vec![7, 7007], vec![9]));
+        assert!(parse(&[
+            "serve",
+            "--tap",
+            "t0",
+            "--addr",
+            "198.18.0.2/24",
+            "--echo",
+            "0"
+        ])
+        .is_err());
+        assert!(parse(&[
+            "serve",
+            "--tap",
+            "t0",
+            "--addr",
+            "198.18.0.2/24",
+            "--echo",
+            "x"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn nc_connect_and_listen() {
+        let cli = parse(&[
+            "nc",
+            "--tap",
+            "t0",
+            "--addr",
+            "198.18.0.2/24",
+            "198.18.0.1",
+            "9",
+        ])
+        .unwrap();
+        let Command::Nc(n) = cli.command else {
+            panic!("not nc")
+        };
+        assert_eq!(
+            (n.host, n.port, n.listen),
+            (Some(Ipv4Addr::new(198, 18, 0, 1)), Some(9), None)
+        );
+        let cli = parse(&["nc", "--tap", "t0", "--addr", "198.18.0.2/24", "-l", "5000"]).unwrap();
+        let Command::Nc(n) = cli.command else {
+            panic!("not nc")
+        };
+        assert_eq!((n.host, n.listen), (None, Some(5000)));
+        for args in [
+            &["nc", "--tap", "t0", "--addr", "198.18.0.2/24"][..],
+            &["nc", "--tap", "t0", "--addr", "198.18.0.2/24", "198.18.0.1"],
+            &["nc", "--addr", "198.18.0.2/24", "198.18.0.1", "9"],
+            &[
+                "nc",
+                "--tap",
+                "t0",
+                "--addr",
+                "198.18.0.2/24",
+                "-l",
+                "1",
+                "198.18.0.1",
+                "9",
+            ],
+            &[
+                "nc",
+                "--tap",
+                "t0",
+                "--addr",
+                "198.18.0.2/24",
+                "198.18.0.1",
+                "0",
             ],
         ] {
             assert!(parse(args).is_err(), "{args:?}");

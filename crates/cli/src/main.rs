@@ -63,6 +63,10 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 ExitCode::from(1)
             })
         }
+        Command::Nc(a) => {
+            let shutdown = Shutdown::install()?;
+            commands::nc::run(a, &shutdown)
+        }
     }
 }
 

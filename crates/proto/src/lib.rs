@@ -21,6 +21,7 @@ pub mod udp;
 
 pub use iface::config::Limits;
 pub use raw::RawHandle;
+pub use raw::RawMeta;
 pub use snapshot::{StatRow, Stats};
 pub use sockets::{
     AcceptError, BadHandle, BindError, ConnectError, ListenError, Readiness, RecvError, SendError,
@@ -29,4 +30,5 @@ pub use sockets::{
 pub use stack::{Medium, Stack, StackConfig};
 pub use tcp::{Profile, State as TcpState, TcpError};
 pub use time::{Duration, Instant};
+pub use udp::RecvMeta as UdpRecvMeta;
 pub use udp::UdpHandle;

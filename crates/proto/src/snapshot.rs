@@ -267,6 +267,18 @@ counters! {
     }
 }
 
+counters! {
+    /// The loopback interface (127.0.0.0/8 and our own addresses).
+    LoopbackStats {
+        /// Packets queued for loopback delivery.
+        tx_packets,
+        /// Packets dropped because the loopback queue was full.
+        tx_queue_full,
+        /// Packets handed back to IPv4 ingress.
+        rx_packets,
+    }
+}
+
 /// Counters for every layer of one stack.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -277,6 +289,7 @@ pub struct Stats {
     pub udp: UdpStats,
     pub tcp: TcpIfaceStats,
     pub raw: RawStats,
+    pub loopback: LoopbackStats,
 }
 
 impl Stats {
@@ -290,6 +303,7 @@ impl Stats {
         self.udp.push_rows("udp", &mut out);
         self.tcp.push_rows("tcp", &mut out);
         self.raw.push_rows("raw", &mut out);
+        self.loopback.push_rows("loopback", &mut out);
         out
     }
     /// Append the socket layer's TCP counters as rows of layer "tcp".

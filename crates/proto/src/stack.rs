@@ -11,6 +11,9 @@
 //!
 //! The interface logic lives in `iface/` as further `impl Stack` blocks:
 //! `link.rs` (Ethernet, ARP), `ipv4_in.rs`, `ipv4_out.rs`, `icmp.rs`.
+//! Datagrams to 127.0.0.0/8 and to our own address go through the loopback
+//! queue (`iface/loopback.rs`) and never reach the link; UDP and raw
+//! sockets may bind to a loopback address.
 
 use std::collections::VecDeque;
 use std::net::SocketAddrV4;
@@ -22,12 +25,13 @@ use crate::iface::arp_cache::ArpCache;
 use crate::iface::config::Limits;
 use crate::iface::icmp::{PeerLimiter, TokenBucket};
 use crate::iface::ipv4_out::TxQueue;
+use crate::iface::loopback::LoopbackQueue;
 use crate::iface::reassembly::Reassembler;
-use crate::raw::{OpenError, RawHandle, RawTable};
+use crate::raw::{OpenError, RawHandle, RawMeta, RawTable};
 use crate::snapshot::{StatRow, Stats};
 use crate::sockets::{IcmpError, SocketSet};
 use crate::time::Instant;
-use crate::udp::{BindError, IcmpReport, RecvError, SendError, UdpHandle, UdpTable};
+use crate::udp::{BindError, IcmpReport, RecvError, RecvMeta, SendError, UdpHandle, UdpTable};
 use crate::wire::{ArpRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAddr};
 
 /// What the link carries.
@@ -113,6 +117,8 @@ pub struct Stack {
     pub(crate) announced: bool,
     pub(crate) reasm: Reassembler,
     pub(crate) tx: TxQueue,
+    /// The loopback interface's queue.
+    pub(crate) lo: LoopbackQueue,
     pub(crate) echo_bucket: TokenBucket,
     pub(crate) error_bucket: TokenBucket,
     pub(crate) peer_limiter: PeerLimiter,
@@ -139,6 +145,7 @@ impl Stack {
             announced: config.medium == Medium::Ip,
             reasm: Reassembler::new(l),
             tx: TxQueue::default(),
+            lo: LoopbackQueue::default(),
             echo_bucket: TokenBucket::new(l.icmp_rate, l.icmp_burst),
             error_bucket: TokenBucket::new(l.icmp_rate, l.icmp_burst),
             peer_limiter: PeerLimiter::new(l.icmp_peer_rate, l.icmp_peer_burst, l.icmp_peer_max),
@@ -208,7 +215,10 @@ impl Stack {
 
     /// The earliest time `handle_timeout` or `poll_transmit` has work.
     pub fn poll_at(&self) -> Option<Instant> {
-        let ready = !self.tx.is_empty() || !self.arp_replies.is_empty() || !self.announced;
+        let ready = !self.tx.is_empty()
+            || !self.lo.is_empty()
+            || !self.arp_replies.is_empty()
+            || !self.announced;
         let soon = [
             self.sockets.poll_at(),
             self.arp.poll_at(),
@@ -226,6 +236,35 @@ impl Stack {
     /// Reassembly in progress: (datagrams, bytes charged).
     pub fn reassembly_usage(&self) -> (usize, usize) {
         (self.reasm.in_progress(), self.reasm.mem())
+    }
+
+    /// True for addresses that name this host: ours and 127.0.0.0/8.
+    pub fn is_local_addr(&self, a: Ipv4Addr) -> bool {
+        a == self.config.addr || a.is_loopback()
+    }
+
+    /// True for the limited broadcast and our subnet's directed broadcast
+    /// (sending there needs SO_BROADCAST in the facade).
+    pub fn is_broadcast_addr(&self, a: Ipv4Addr) -> bool {
+        a.is_broadcast() || (self.config.prefix_len < 31 && a == self.config.subnet_broadcast())
+    }
+
+    /// The source address for a datagram to `dst` from a socket bound to
+    /// `bound`: the bound address if any; else 127.0.0.1 toward loopback
+    /// (Linux picks `lo`'s address) and our address otherwise.
+    pub(crate) fn source_for(&self, bound: Ipv4Addr, dst: Ipv4Addr) -> Result<Ipv4Addr, SendError> {
+        if !bound.is_unspecified() {
+            // Linux: a loopback source cannot leave the host (EINVAL).
+            if bound.is_loopback() && !self.is_local_addr(dst) {
+                return Err(SendError::BadDestination);
+            }
+            return Ok(bound);
+        }
+        Ok(if dst.is_loopback() {
+            Ipv4Addr::LOCALHOST
+        } else {
+            self.config.addr
+        })
     }
 
     /// The next IPv4 identification (a per-stack counter from a seeded start).
@@ -290,14 +329,17 @@ impl Stack {
         if data.len() > 65_507 {
             return Err(SendError::MessageTooLong);
         }
+        let bound = self.udp.local_addr(h).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let src = self.source_for(bound, *dst.ip())?;
         let udp = crate::wire::UdpRepr {
             src_port: h.port(),
             dst_port: dst.port(),
         };
         let mut dgram = vec![0u8; udp.buffer_len(data.len())];
-        udp.emit(&mut dgram, self.config.addr, *dst.ip(), data)
+        udp.emit(&mut dgram, src, *dst.ip(), data)
             .map_err(|_| SendError::MessageTooLong)?;
         let mut ip = self.ip_header(*dst.ip(), IpProtocol::Udp, dgram.len());
+        ip.src = src;
         // Linux's IP_PMTUDISC_WANT: DF on what fits, local fragmentation otherwise.
         ip.dont_frag = ip.buffer_len() <= self.config.mtu;
         self.send_datagram(ip, &dgram)?;
@@ -314,9 +356,57 @@ impl Stack {
         self.udp.recv(h, buf)
     }
 
+    /// Take (or with `peek`, copy) the oldest datagram: bytes copied, its
+    /// whole length (for MSG_TRUNC) and the sender.
+    pub fn udp_recv_msg(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<RecvMeta, RecvError> {
+        self.udp.recv_msg(h, buf, peek)
+    }
+
     /// Datagrams queued on the socket (`None`: no such socket).
     pub fn udp_queued(&self, h: UdpHandle) -> Option<usize> {
         self.udp.queued(h)
+    }
+
+    /// The length of the next datagram (`None`: none queued).
+    pub fn udp_next_len(&self, h: UdpHandle) -> Option<usize> {
+        self.udp.next_len(h)
+    }
+
+    /// connect(2) on a UDP socket: only `peer` may send to it from now on
+    /// (`None` disconnects). False if the handle is not open.
+    pub fn udp_connect(&mut self, h: UdpHandle, peer: Option<SocketAddrV4>) -> bool {
+        self.udp.connect(h, peer)
+    }
+
+    /// The connected peer, if any.
+    pub fn udp_peer(&self, h: UdpHandle) -> Option<SocketAddrV4> {
+        self.udp.peer(h)
+    }
+
+    /// SO_RCVBUF: queue at most `bytes` payload bytes (capped by
+    /// `udp_recv_queue_bytes`). False if the handle is not open.
+    pub fn udp_set_recv_buffer(&mut self, h: UdpHandle, bytes: usize) -> bool {
+        self.udp.set_recv_cap(h, bytes)
+    }
+
+    /// The socket's receive byte cap.
+    pub fn udp_recv_buffer(&self, h: UdpHandle) -> Option<usize> {
+        self.udp.recv_cap(h)
+    }
+
+    /// Datagrams this socket dropped because its queue was full.
+    pub fn udp_drops(&self, h: UdpHandle) -> Option<u64> {
+        self.udp.drops(h)
+    }
+
+    /// True when an ICMP error waits for the socket (not cleared).
+    pub fn udp_has_error(&self, h: UdpHandle) -> bool {
+        self.udp.has_error(h)
     }
 
     /// The last ICMP error reported for the socket's traffic, cleared on read.
@@ -340,7 +430,162 @@ impl Stack {
 
     /// Open a raw ICMP socket: it receives a copy of every ICMP packet to us.
     pub fn raw_icmp_open(&mut self) -> Result<RawHandle, OpenError> {
-        self.raw.open()
+        self.raw.open(1)
+    }
+
+    /// Open a raw socket for IP protocol `protocol`: it receives a copy of
+    /// every datagram of that protocol to us, IPv4 header first.
+    pub fn raw_open(&mut self, protocol: u8) -> Result<RawHandle, OpenError> {
+        self.raw.open(protocol)
+    }
+
+    /// The protocol number of a raw socket.
+    pub fn raw_protocol(&self, h: RawHandle) -> Option<u8> {
+        self.raw.protocol(h)
+    }
+
+    /// bind(2) / connect(2) filters of a raw socket: only datagrams to
+    /// `local` and from `peer` (each `None`: any). A `local` that is not
+    /// ours is refused (false), as is a closed handle.
+    pub fn raw_set_filter(
+        &mut self,
+        h: RawHandle,
+        local: Option<Ipv4Addr>,
+        peer: Option<Ipv4Addr>,
+    ) -> bool {
+        if local.is_some_and(|a| !self.is_local_addr(a)) {
+            return false;
+        }
+        self.raw.set_filter(h, local, peer)
+    }
+
+    /// (bound address, connected peer) of a raw socket.
+    pub fn raw_filter(&self, h: RawHandle) -> Option<(Option<Ipv4Addr>, Option<Ipv4Addr>)> {
+        self.raw.filter(h)
+    }
+
+    /// Send `payload` to `dst` as one datagram of the socket's protocol; the
+    /// stack builds the IPv4 header (source: the bound address, else as
+    /// for UDP) and leaves the payload as is (no checksum is filled in,
+    /// as Linux). Larger than the MTU: fragmented. Returns `payload.len()`.
+    pub fn raw_send(
+        &mut self,
+        h: RawHandle,
+        dst: Ipv4Addr,
+        payload: &[u8],
+    ) -> Result<usize, SendError> {
+        let r = self.raw_send_built(h, dst, payload);
+        match r {
+            Ok(_) => self.stats.raw.tx_packets += 1,
+            Err(_) => self.stats.raw.tx_errors += 1,
+        }
+        r
+    }
+
+    fn raw_send_built(
+        &mut self,
+        h: RawHandle,
+        dst: Ipv4Addr,
+        payload: &[u8],
+    ) -> Result<usize, SendError> {
+        let Some(proto) = self.raw.protocol(h) else {
+            return Err(SendError::InvalidHandle);
+        };
+        if dst.is_unspecified() {
+            return Err(SendError::BadDestination);
+        }
+        if payload.len() > 65_515 {
+            return Err(SendError::MessageTooLong);
+        }
+        let bound = self.raw.filter(h).and_then(|f| f.0);
+        let src = self.source_for(bound.unwrap_or(Ipv4Addr::UNSPECIFIED), dst)?;
+        let mut ip = self.ip_header(dst, IpProtocol::from(proto), payload.len());
+        ip.src = src;
+        ip.dont_frag = false;
+        self.send_datagram(ip, payload)?;
+        if proto == 1 {
+            self.stats.icmp.tx_messages += 1;
+        }
+        Ok(payload.len())
+    }
+
+    /// IP_HDRINCL: send `packet`, a whole IPv4 datagram with the caller's
+    /// header. As Linux `raw_send_hdrinc`: the total length and header
+    /// checksum are always set by the stack, a zero identification and a
+    /// zero source address are filled in; the header must be well formed
+    /// (version 4, a header length that fits), and the packet must fit the
+    /// MTU (no fragmentation: MessageTooLong). Returns `packet.len()`.
+    pub fn raw_send_hdrincl(&mut self, h: RawHandle, packet: &[u8]) -> Result<usize, SendError> {
+        let r = self.raw_send_hdrincl_inner(h, packet);
+        match r {
+            Ok(_) => self.stats.raw.tx_packets += 1,
+            Err(_) => self.stats.raw.tx_errors += 1,
+        }
+        r
+    }
+
+    fn raw_send_hdrincl_inner(&mut self, h: RawHandle, packet: &[u8]) -> Result<usize, SendError> {
+        if !self.raw.is_open(h) {
+            return Err(SendError::InvalidHandle);
+        }
+        if packet.len() > crate::wire::ipv4::MAX_PACKET_LEN {
+            return Err(SendError::MessageTooLong);
+        }
+        let first = *packet.first().ok_or(SendError::InvalidMessage)?;
+        let hl = usize::from(first & 0x0f) * 4;
+        if first >> 4 != 4 || hl < 20 || hl > packet.len() {
+            return Err(SendError::InvalidMessage);
+        }
+        let mut p = packet.to_vec();
+        let dst = match p.get(16..20) {
+            Some(&[a, b, c, d]) => Ipv4Addr::new(a, b, c, d),
+            _ => return Err(SendError::InvalidMessage),
+        };
+        if dst.is_unspecified() {
+            return Err(SendError::BadDestination);
+        }
+        let len = u16::try_from(p.len()).map_err(|_| SendError::MessageTooLong)?;
+        let zero_src = p.get(12..16) == Some(&[0, 0, 0, 0][..]);
+        if zero_src {
+            let src = self.source_for(Ipv4Addr::UNSPECIFIED, dst)?;
+            if let Some(s) = p.get_mut(12..16) {
+                s.copy_from_slice(&src.octets());
+            }
+        }
+        if p.get(4..6) == Some(&[0, 0][..]) {
+            let id = self.next_ident();
+            if let Some(s) = p.get_mut(4..6) {
+                s.copy_from_slice(&id.to_be_bytes());
+            }
+        }
+        if let Some(s) = p.get_mut(2..4) {
+            s.copy_from_slice(&len.to_be_bytes());
+        }
+        if let Some(s) = p.get_mut(10..12) {
+            s.copy_from_slice(&[0, 0]);
+        }
+        let sum = crate::wire::checksum::checksum(p.get(..hl).unwrap_or(&[]));
+        if let Some(s) = p.get_mut(10..12) {
+            s.copy_from_slice(&sum.to_be_bytes());
+        }
+        self.send_ip_packet(p, dst)?;
+        Ok(packet.len())
+    }
+
+    /// Take (or with `peek`, copy) the oldest packet of a raw socket, IPv4
+    /// header first: bytes copied, whole length and source address.
+    pub fn raw_recv_msg(
+        &mut self,
+        h: RawHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<RawMeta, RecvError> {
+        self.raw.recv_msg(h, buf, peek)
+    }
+
+    /// Packets queued on a raw socket (`None`: no such socket).
+    pub fn raw_queued(&self, h: RawHandle) -> Option<usize> {
+        self.raw.queued(h)
     }
 
     /// Send the ICMP message `msg` (type, code, checksum, rest) to `dst`. The

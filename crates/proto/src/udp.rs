@@ -5,8 +5,12 @@
 //! one socket for its whole life: after `udp_close` (or a rebind of the same
 //! port) an old handle is rejected with `InvalidHandle`, never aliased. Each
 //! receive queue holds at most `udp_recv_queue_datagrams` datagrams and
-//! `udp_recv_queue_bytes` payload bytes; arrivals beyond that are dropped and
-//! counted (`udp.rx_queue_full`). Sending goes through `Stack::udp_send_to`.
+//! `udp_recv_queue_bytes` payload bytes (or the socket's own smaller byte
+//! cap, SO_RCVBUF); arrivals beyond that are dropped and counted
+//! (`udp.rx_queue_full` and the socket's `drops`). A connected socket
+//! (`udp_connect`) only receives from its peer, as Linux's lookup scoring
+//! does: a datagram from anyone else finds no socket (port unreachable).
+//! Sending goes through `Stack::udp_send_to`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddrV4;
@@ -100,10 +104,26 @@ struct Datagram {
     data: Vec<u8>,
 }
 
+/// One received datagram as `recv` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// Bytes copied into the caller's buffer.
+    pub copied: usize,
+    /// The datagram's whole length (larger than `copied`: truncated).
+    pub len: usize,
+    pub from: SocketAddrV4,
+}
+
 #[derive(Debug)]
 struct Socket {
     id: u32,
     local_addr: Ipv4Addr,
+    /// The connected peer (`udp_connect`): the only sender we accept.
+    peer: Option<SocketAddrV4>,
+    /// SO_RCVBUF: payload bytes queued at most (below the table's cap).
+    recv_cap: usize,
+    /// Datagrams dropped because the queue was full.
+    drops: u64,
     queue: VecDeque<Datagram>,
     queued_bytes: usize,
     error: Option<IcmpReport>,
@@ -141,7 +161,8 @@ impl UdpTable {
         port: u16,
         hint: u32,
     ) -> Result<UdpHandle, BindError> {
-        if addr != our_addr && !addr.is_unspecified() {
+        // Loopback addresses are ours too (RFC 1122 3.2.1.3 (g)).
+        if addr != our_addr && !addr.is_unspecified() && !addr.is_loopback() {
             return Err(BindError::AddrNotAvailable);
         }
         if self.sockets.len() >= self.limits.udp_max_sockets {
@@ -161,6 +182,9 @@ impl UdpTable {
             Socket {
                 id,
                 local_addr: addr,
+                peer: None,
+                recv_cap: self.limits.udp_recv_queue_bytes,
+                drops: 0,
                 queue: VecDeque::new(),
                 queued_bytes: 0,
                 error: None,
@@ -220,9 +244,13 @@ impl UdpTable {
         if !s.local_addr.is_unspecified() && s.local_addr != *dst.ip() {
             return Deliver::NoSocket;
         }
+        if s.peer.is_some_and(|p| p != from) {
+            return Deliver::NoSocket;
+        }
         if s.queue.len() >= self.limits.udp_recv_queue_datagrams
-            || s.queued_bytes + data.len() > self.limits.udp_recv_queue_bytes
+            || s.queued_bytes + data.len() > s.recv_cap.min(self.limits.udp_recv_queue_bytes)
         {
+            s.drops += 1;
             return Deliver::QueueFull;
         }
         s.queued_bytes += data.len();
@@ -233,9 +261,12 @@ impl UdpTable {
         Deliver::Queued
     }
 
-    /// Record an ICMP error for the socket on `port` (RFC 1122 4.1.3.3).
-    pub(crate) fn set_error(&mut self, port: u16, err: IcmpError) -> bool {
+    /// Record an ICMP error for the socket on `port` about a datagram it
+    /// sent to `dst` (RFC 1122 4.1.3.3). A connected socket only hears
+    /// about its peer (Linux finds the socket by the quoted 4-tuple).
+    pub(crate) fn set_error(&mut self, port: u16, dst: SocketAddrV4, err: IcmpError) -> bool {
         match self.sockets.get_mut(&port) {
+            Some(s) if s.peer.is_some_and(|p| p != dst) => false,
             Some(s) => {
                 s.error = Some(err.into());
                 true
@@ -255,14 +286,78 @@ impl UdpTable {
         h: UdpHandle,
         buf: &mut [u8],
     ) -> Result<(usize, SocketAddrV4), RecvError> {
+        self.recv_msg(h, buf, false).map(|m| (m.copied, m.from))
+    }
+
+    /// Copy the oldest datagram into `buf`; `peek` leaves it queued.
+    pub(crate) fn recv_msg(
+        &mut self,
+        h: UdpHandle,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<RecvMeta, RecvError> {
         let s = self.get_mut(h).ok_or(RecvError::InvalidHandle)?;
-        let d = s.queue.pop_front().ok_or(RecvError::WouldBlock)?;
-        s.queued_bytes = s.queued_bytes.saturating_sub(d.data.len());
+        let d = s.queue.front().ok_or(RecvError::WouldBlock)?;
         let n = d.data.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), d.data.get(..n)) {
             dst.copy_from_slice(src);
         }
-        Ok((n, d.from))
+        let meta = RecvMeta {
+            copied: n,
+            len: d.data.len(),
+            from: d.from,
+        };
+        if !peek {
+            s.queue.pop_front();
+            s.queued_bytes = s.queued_bytes.saturating_sub(meta.len);
+        }
+        Ok(meta)
+    }
+
+    /// Connect to `peer` (`None`: disconnect, AF_UNSPEC).
+    pub(crate) fn connect(&mut self, h: UdpHandle, peer: Option<SocketAddrV4>) -> bool {
+        match self.get_mut(h) {
+            Some(s) => {
+                s.peer = peer;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn peer(&self, h: UdpHandle) -> Option<SocketAddrV4> {
+        self.get(h)?.peer
+    }
+
+    /// Set the socket's receive byte cap (never above the table's).
+    pub(crate) fn set_recv_cap(&mut self, h: UdpHandle, bytes: usize) -> bool {
+        let max = self.limits.udp_recv_queue_bytes;
+        match self.get_mut(h) {
+            Some(s) => {
+                s.recv_cap = bytes.min(max);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn recv_cap(&self, h: UdpHandle) -> Option<usize> {
+        self.get(h).map(|s| s.recv_cap)
+    }
+
+    /// Datagrams dropped on this socket for a full queue.
+    pub(crate) fn drops(&self, h: UdpHandle) -> Option<u64> {
+        self.get(h).map(|s| s.drops)
+    }
+
+    /// True when an ICMP error waits (without taking it).
+    pub(crate) fn has_error(&self, h: UdpHandle) -> bool {
+        self.get(h).is_some_and(|s| s.error.is_some())
+    }
+
+    /// Bytes of the oldest datagram (`None`: queue empty or no socket).
+    pub(crate) fn next_len(&self, h: UdpHandle) -> Option<usize> {
+        self.get(h)?.queue.front().map(|d| d.data.len())
     }
 
     /// Datagrams waiting on a socket.

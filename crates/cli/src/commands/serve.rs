@@ -1,82 +1,52 @@
 //! `sockstack serve`: one host on a TAP or TUN device, answering ARP and
-//! ping until SIGINT or SIGTERM; then the runtime stops, the capture is
+//! ping, and the TCP services asked for (`--echo PORT`, `--discard PORT`,
+//! each repeatable) until SIGINT or SIGTERM; then the services stop (open
+//! connections are closed with a FIN), the runtime stops, the capture is
 //! flushed and complete, and we exit 0.
 //!
-//! The link is assembled as `Impaired<Captured<device>>`: the capture
-//! records the wire as the kernel sees it, and impairments act between the
-//! wire and our stack.
+//! The link is assembled as `Impaired<Captured<device>>` (see `attach`).
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sockstack::link::impair::Impaired;
-use sockstack::link::pcap::{Captured, LinkType, PcapWriter};
-use sockstack::link::tap::TapLink;
-use sockstack::link::tun::TunLink;
-use sockstack::link::Link;
-use sockstack::runtime::{Host, RealClock};
-use sockstack_proto::{Stack, StackConfig};
+use sockstack::bsd::Bsd;
 
+use super::attach::{attach, flush, HostSpec};
+use super::services::Services;
 use crate::args::ServeArgs;
-use crate::device;
 use crate::error::CliError;
 use crate::signals::Shutdown;
 
 /// How often the main thread checks that the runtime is still alive.
 const WATCH_INTERVAL: Duration = Duration::from_millis(200);
+/// How long stopping the services may take (threads notice within a tick).
+const STOP_LIMIT: Duration = Duration::from_secs(3);
 
 pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
-    if let Some(gw) = args.gateway {
-        if !args.addr.contains(gw) || gw == args.addr.addr {
-            return Err(CliError::Usage(format!(
-                "gateway {gw} is not another host on {}",
-                args.addr
-            )));
-        }
-    }
-    let (device, mut link, mut cfg): (String, Box<dyn Link>, StackConfig) =
-        match (&args.device.tap, &args.device.tun) {
-            (Some(name), None) => {
-                let tap = TapLink::open(name)
-                    .map_err(|e| device::open_error(&e))?
-                    .with_mtu(args.mtu);
-                device::expect_up("TAP", tap.name());
-                let mac = args.mac.unwrap_or_else(device::random_mac);
-                let cfg = StackConfig::ethernet(mac, args.addr.addr, args.addr.prefix_len);
-                (format!("TAP {} ({mac})", tap.name()), Box::new(tap), cfg)
-            }
-            (None, Some(name)) => {
-                let tun = TunLink::open(name)
-                    .map_err(|e| device::open_error(&e))?
-                    .with_mtu(args.mtu);
-                device::expect_up("TUN", tun.name());
-                let cfg = StackConfig::ip(args.addr.addr, args.addr.prefix_len);
-                (format!("TUN {}", tun.name()), Box::new(tun), cfg)
-            }
-            _ => return Err(CliError::Usage("give exactly one of --tap or --tun".into())),
-        };
-    cfg.gateway = args.gateway;
-    cfg.mtu = args.mtu;
-    cfg.seed = device::random_seed();
+    let spec = HostSpec {
+        tap: args.device.tap.as_deref(),
+        tun: args.device.tun.as_deref(),
+        addr: args.addr,
+        gateway: args.gateway,
+        mac: args.mac,
+        mtu: args.mtu,
+        pcap: args.pcap.as_deref(),
+        impair: args.impair.as_ref(),
+    };
+    let attached = attach("serve", &spec)?;
+    let device = attached.device;
+    let host = Arc::new(attached.host);
+    let bsd = Arc::new(Bsd::new(Arc::clone(&host)));
+    let services = Services::start(Arc::clone(&bsd), &args.echo, &args.discard)?;
 
-    if let Some(path) = &args.pcap {
-        let clock = RealClock::shared();
-        let writer = PcapWriter::create(path, LinkType::for_medium(link.medium()))
-            .map_err(|e| device::open_error(&e))?
-            .with_time_offset(clock.unix_offset());
-        link = Box::new(Captured::new(link, writer));
-    }
-    if let Some(impair) = &args.impair {
-        link = Box::new(Impaired::new(link, impair.clone()));
-    }
-
-    let host = Host::spawn("serve", Stack::new(cfg), link)
-        .map_err(|e| CliError::Runtime(format!("cannot start the host: {e}")))?;
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
-        "sockstack: serving {} on {device}, mtu {}; SIGINT or SIGTERM stops",
-        args.addr, args.mtu
+        "sockstack: serving {} on {device}, mtu {}{}; SIGINT or SIGTERM stops",
+        args.addr,
+        args.mtu,
+        describe_services(&args.echo, &args.discard)
     );
     let _ = out.flush();
 
@@ -88,7 +58,22 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
             break None;
         }
     };
+    let any_services = !args.echo.is_empty() || !args.discard.is_empty();
+    let left = services.stop(STOP_LIMIT);
+    if left > 0 {
+        eprintln!("sockstack: warning: {left} connections still open after {STOP_LIMIT:?}");
+    }
+    // Drop the facade: any descriptor still open is closed (FIN or RST).
+    drop(bsd);
+    if any_services {
+        flush(&host);
+    }
     let stats = host.link_stats();
+    let host = Arc::try_unwrap(host).map_err(|_| {
+        CliError::Runtime(format!(
+            "{device}: a service thread still holds the host after {STOP_LIMIT:?}"
+        ))
+    })?;
     // Joining the runtime thread drops the link, which flushes the capture.
     host.shutdown()
         .map_err(|e| CliError::Runtime(format!("{device}: {e}")))?;
@@ -104,4 +89,42 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
         stats.rx_frames, stats.tx_frames
     );
     Ok(())
+}
+
+/// ", tcp echo 7, 7007, discard 9" (empty without services).
+fn describe_services(echo: &[u16], discard: &[u16]) -> String {
+    let list = |ports: &[u16]| {
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !echo.is_empty() {
+        parts.push(format!("echo {}", list(echo)));
+    }
+    if !discard.is_empty() {
+        parts.push(format!("discard {}", list(discard)));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(", tcp {}", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_are_described() {
+        assert_eq!(describe_services(&[], &[]), "");
+        assert_eq!(
+            describe_services(&[7, 7007], &[9]),
+            ", tcp echo 7, 7007, discard 9"
+        );
+        assert_eq!(describe_services(&[], &[9]), ", tcp discard 9");
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod netns;
 pub mod process;
+pub mod tcp;
 
 use std::io::Write;
 

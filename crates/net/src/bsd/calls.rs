@@ -19,13 +19,19 @@ fn connecting(state: Option<TcpState>) -> bool {
 impl<D: Driver> Bsd<D> {
     /// socket(2): `domain` AF_INET, `ty` SOCK_STREAM optionally or-ed with
     /// SOCK_NONBLOCK / SOCK_CLOEXEC, `protocol` 0 or IPPROTO_TCP.
+    ///
+    /// Also `SOCK_DGRAM` (UDP, `udp.rs`), `SOCK_RAW` with a protocol number
+    /// (`raw.rs`), and `AF_UNIX` with `SOCK_STREAM` / `SOCK_DGRAM` (the
+    /// host's own sockets, `unix.rs`).
     pub fn socket(&self, domain: i32, ty: i32, protocol: i32) -> Result<Fd> {
-        if domain != AF_INET {
-            return Err(Errno::EAFNOSUPPORT);
-        }
         let base = ty & !(SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if base != SOCK_STREAM {
-            return Err(Errno::ESOCKTNOSUPPORT);
+        let flags = FdFlags {
+            nonblocking: ty & SOCK_NONBLOCK != 0,
+            cloexec: ty & SOCK_CLOEXEC != 0,
+            ..FdFlags::default()
+        };
+        if domain != AF_INET || base != SOCK_STREAM {
+            return self.socket_other(domain, base, protocol, flags);
         }
         if protocol != 0 && protocol != IPPROTO_TCP {
             return Err(Errno::EPROTONOSUPPORT);
@@ -34,11 +40,6 @@ impl<D: Driver> Bsd<D> {
             .driver
             .with_stack(|s, _| s.sockets_mut().tcp_socket())
             .ok_or(Errno::ENOBUFS)?;
-        let flags = FdFlags {
-            nonblocking: ty & SOCK_NONBLOCK != 0,
-            cloexec: ty & SOCK_CLOEXEC != 0,
-            ..FdFlags::default()
-        };
         self.install(h, flags)
     }
 
@@ -55,7 +56,10 @@ impl<D: Driver> Bsd<D> {
 
     /// bind(2). Port 0 picks an ephemeral port.
     pub fn bind(&self, fd: Fd, addr: SocketAddrV4) -> Result<()> {
-        let h = self.entry(fd)?.handle;
+        let e = self.entry(fd)?;
+        let Some(h) = e.tcp() else {
+            return self.bind_other(&e, addr);
+        };
         self.driver
             .with_stack(|s, _| s.sockets_mut().bind(h, *addr.ip(), addr.port()))
             .map_err(Errno::from)
@@ -64,7 +68,10 @@ impl<D: Driver> Bsd<D> {
     /// listen(2). A negative backlog means "the maximum" (Linux casts it to
     /// unsigned and caps it at somaxconn).
     pub fn listen(&self, fd: Fd, backlog: i32) -> Result<()> {
-        let h = self.entry(fd)?.handle;
+        let e = self.entry(fd)?;
+        let Some(h) = e.tcp() else {
+            return self.listen_other(&e);
+        };
         let backlog = u32::try_from(backlog).unwrap_or(u32::MAX);
         self.driver
             .with_stack(|s, _| s.sockets_mut().listen(h, backlog))
@@ -86,7 +93,9 @@ impl<D: Driver> Bsd<D> {
             return Err(Errno::EINVAL);
         }
         let e = self.entry(fd)?;
-        let h = e.handle;
+        let Some(h) = e.tcp() else {
+            return self.accept_other(fd, &e, flags);
+        };
         let lf = e.flags();
         let take = |s: &mut Stack| {
             let ss = s.sockets_mut();
@@ -122,7 +131,9 @@ impl<D: Driver> Bsd<D> {
     /// EISCONN, and after a failed non-blocking connect the failure itself.
     pub fn connect(&self, fd: Fd, addr: SocketAddrV4) -> Result<()> {
         let e = self.entry(fd)?;
-        let h = e.handle;
+        let Some(h) = e.tcp() else {
+            return self.connect_other(&e, addr);
+        };
         let flags = e.flags();
         self.driver.with_stack(|s, now| {
             let ss = s.sockets_mut();
@@ -186,13 +197,17 @@ impl<D: Driver> Bsd<D> {
 
     /// shutdown(2) with SHUT_RD, SHUT_WR or SHUT_RDWR.
     pub fn shutdown(&self, fd: Fd, how: i32) -> Result<()> {
+        let raw_how = how;
         let how = match how {
             SHUT_RD => Shutdown::Read,
             SHUT_WR => Shutdown::Write,
             SHUT_RDWR => Shutdown::Both,
             _ => return Err(Errno::EINVAL),
         };
-        let h = self.entry(fd)?.handle;
+        let e = self.entry(fd)?;
+        let Some(h) = e.tcp() else {
+            return self.shutdown_other(&e, raw_how);
+        };
         self.driver
             .with_stack(|s, _| s.sockets_mut().shutdown(h, how))
             .map_err(Errno::from)
@@ -206,7 +221,9 @@ impl<D: Driver> Bsd<D> {
     /// background (FIN after the queued data, or RST if unread data remains).
     pub fn close(&self, fd: Fd) -> Result<()> {
         let e = self.table().remove(fd)?;
-        let h = e.handle;
+        let Some(h) = e.tcp() else {
+            return self.close_other(&e);
+        };
         let linger = e.flags().linger;
         if linger.on && linger.secs == 0 {
             return self
@@ -254,7 +271,10 @@ impl<D: Driver> Bsd<D> {
 
     /// getsockname(2): 0.0.0.0:0 before bind/connect.
     pub fn getsockname(&self, fd: Fd) -> Result<SocketAddrV4> {
-        let h = self.entry(fd)?.handle;
+        let e = self.entry(fd)?;
+        let Some(h) = e.tcp() else {
+            return self.sockname_other(&e);
+        };
         self.driver
             .with_stack(|s, _| s.sockets().local_addr(h))
             .ok_or(Errno::EBADF)
@@ -262,7 +282,10 @@ impl<D: Driver> Bsd<D> {
 
     /// getpeername(2): ENOTCONN unless connected.
     pub fn getpeername(&self, fd: Fd) -> Result<SocketAddrV4> {
-        let h = self.entry(fd)?.handle;
+        let e = self.entry(fd)?;
+        let Some(h) = e.tcp() else {
+            return self.peername_other(&e);
+        };
         self.driver
             .with_stack(|s, _| s.sockets().peer_addr(h))
             .ok_or(Errno::ENOTCONN)

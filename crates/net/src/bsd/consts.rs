@@ -5,6 +5,10 @@
 //! normally use; these constants exist so code written against the C API
 //! ports over unchanged, and so raw values can be decoded.
 
+/// `AF_UNSPEC`.
+pub const AF_UNSPEC: i32 = 0;
+/// `AF_UNIX` (= `AF_LOCAL`): the host's own Unix-domain sockets.
+pub const AF_UNIX: i32 = 1;
 /// `AF_INET`.
 pub const AF_INET: i32 = 2;
 /// `AF_INET6` (not supported: EAFNOSUPPORT).
@@ -12,8 +16,12 @@ pub const AF_INET6: i32 = 10;
 
 /// `SOCK_STREAM`.
 pub const SOCK_STREAM: i32 = 1;
-/// `SOCK_DGRAM` (not supported by this facade).
+/// `SOCK_DGRAM`: UDP, or AF_UNIX datagrams.
 pub const SOCK_DGRAM: i32 = 2;
+/// `SOCK_RAW`: raw IP by protocol number.
+pub const SOCK_RAW: i32 = 3;
+/// `SOCK_SEQPACKET` (AF_UNIX only; not supported: ESOCKTNOSUPPORT).
+pub const SOCK_SEQPACKET: i32 = 5;
 /// `SOCK_NONBLOCK` (= O_NONBLOCK), or-ed into the type of `socket`/`accept4`.
 pub const SOCK_NONBLOCK: i32 = 0o4000;
 /// `SOCK_CLOEXEC` (accepted and ignored: there is no exec here).
@@ -21,11 +29,23 @@ pub const SOCK_CLOEXEC: i32 = 0o2000000;
 
 /// `IPPROTO_IP`.
 pub const IPPROTO_IP: i32 = 0;
+/// `IPPROTO_ICMP`.
+pub const IPPROTO_ICMP: i32 = 1;
 /// `IPPROTO_TCP`.
 pub const IPPROTO_TCP: i32 = 6;
+/// `IPPROTO_UDP`.
+pub const IPPROTO_UDP: i32 = 17;
+/// `IPPROTO_RAW`: a send-only raw socket with IP_HDRINCL implied.
+pub const IPPROTO_RAW: i32 = 255;
+
+/// `IP_HDRINCL` at level `IPPROTO_IP`: the caller writes the IPv4 header.
+pub const IP_HDRINCL: i32 = 3;
 
 /// `MSG_PEEK`: read without consuming.
 pub const MSG_PEEK: i32 = 0x2;
+/// `MSG_TRUNC`: on a datagram socket, recv returns the real length of a
+/// datagram longer than the buffer.
+pub const MSG_TRUNC: i32 = 0x20;
 /// `MSG_DONTWAIT`: this call only is non-blocking.
 pub const MSG_DONTWAIT: i32 = 0x40;
 /// `MSG_WAITALL`: block until the whole buffer is filled (or EOF/error/timeout).
@@ -45,6 +65,7 @@ pub const SOL_SOCKET: i32 = 1;
 pub const SO_REUSEADDR: i32 = 2;
 pub const SO_TYPE: i32 = 3;
 pub const SO_ERROR: i32 = 4;
+pub const SO_BROADCAST: i32 = 6;
 pub const SO_SNDBUF: i32 = 7;
 pub const SO_RCVBUF: i32 = 8;
 pub const SO_KEEPALIVE: i32 = 9;

@@ -49,6 +49,7 @@ errnos! {
     EMFILE = 24, "Too many open files";
     EPIPE = 32, "Broken pipe";
     EDEADLK = 35, "Resource deadlock avoided";
+    ENONET = 64, "Machine is not on the network";
     ENOTSOCK = 88, "Socket operation on non-socket";
     EDESTADDRREQ = 89, "Destination address required";
     EMSGSIZE = 90, "Message too long";

@@ -14,6 +14,7 @@ use std::time::Duration;
 use sockstack_proto::SocketHandle;
 
 use super::errno::{Errno, Result};
+use super::family::Sock;
 
 /// A socket descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,15 +60,29 @@ pub(crate) struct FdFlags {
 /// One open descriptor.
 #[derive(Debug)]
 pub(crate) struct FdEntry {
-    pub handle: SocketHandle,
+    pub sock: Sock,
     flags: Mutex<FdFlags>,
 }
 
 impl FdEntry {
+    /// A TCP descriptor.
     pub fn new(handle: SocketHandle, flags: FdFlags) -> FdEntry {
+        FdEntry::with_sock(Sock::Tcp(handle), flags)
+    }
+
+    /// A descriptor of any family and type.
+    pub fn with_sock(sock: Sock, flags: FdFlags) -> FdEntry {
         FdEntry {
-            handle,
+            sock,
             flags: Mutex::new(flags),
+        }
+    }
+
+    /// The TCP handle, `None` for other sockets.
+    pub fn tcp(&self) -> Option<SocketHandle> {
+        match self.sock {
+            Sock::Tcp(h) => Some(h),
+            _ => None,
         }
     }
 
@@ -111,6 +126,11 @@ impl<T> FdTable<T> {
 
     /// Store `entry` under the lowest free number.
     pub fn insert(&mut self, entry: T) -> Result<Fd> {
+        self.insert_arc(Arc::new(entry))
+    }
+
+    /// Store a shared `entry` under the lowest free number.
+    pub fn insert_arc(&mut self, entry: Arc<T>) -> Result<Fd> {
         if self.open >= self.limit {
             return Err(Errno::EMFILE);
         }
@@ -126,7 +146,7 @@ impl<T> FdTable<T> {
             .and_then(|i| i.checked_add(FIRST_FD))
             .ok_or(Errno::EMFILE)?;
         if let Some(slot) = self.slots.get_mut(index) {
-            *slot = Some(Arc::new(entry));
+            *slot = Some(entry);
         }
         self.open += 1;
         Ok(Fd(fd))

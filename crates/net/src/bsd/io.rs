@@ -24,7 +24,9 @@ impl<D: Driver> Bsd<D> {
     /// send(2).
     pub fn send(&self, fd: Fd, buf: &[u8], flags: i32) -> Result<usize> {
         let e = self.entry(fd)?;
-        let h = e.handle;
+        let Some(h) = e.tcp() else {
+            return self.sendto_other(fd, &e, buf, flags, None);
+        };
         let f = e.flags();
         if f.nonblocking || flags & MSG_DONTWAIT != 0 {
             return self
@@ -66,7 +68,9 @@ impl<D: Driver> Bsd<D> {
     /// recv(2). Returns 0 at end of stream.
     pub fn recv(&self, fd: Fd, buf: &mut [u8], flags: i32) -> Result<usize> {
         let e = self.entry(fd)?;
-        let h = e.handle;
+        let Some(h) = e.tcp() else {
+            return self.recvfrom_other(fd, &e, buf, flags).map(|r| r.0);
+        };
         let f = e.flags();
         let peek = flags & MSG_PEEK != 0;
         let once = |s: &mut sockstack_proto::Stack, buf: &mut [u8]| {
@@ -140,24 +144,34 @@ impl<D: Driver> Bsd<D> {
     }
 
     /// sendto(2) on a stream socket: the address is ignored once connected
-    /// (Linux `tcp_sendmsg`); unconnected, it is EPIPE like send.
+    /// (Linux `tcp_sendmsg`); unconnected, it is EPIPE like send. On a
+    /// datagram or raw socket the address is the destination.
     pub fn sendto(
         &self,
         fd: Fd,
         buf: &[u8],
         flags: i32,
-        _addr: Option<SocketAddrV4>,
+        addr: Option<SocketAddrV4>,
     ) -> Result<usize> {
+        let e = self.entry(fd)?;
+        if e.tcp().is_none() {
+            return self.sendto_other(fd, &e, buf, flags, addr);
+        }
         self.send(fd, buf, flags)
     }
 
     /// recvfrom(2): recv plus the peer's address (`None` if not connected).
+    /// On a datagram or raw socket: one datagram and its sender.
     pub fn recvfrom(
         &self,
         fd: Fd,
         buf: &mut [u8],
         flags: i32,
     ) -> Result<(usize, Option<SocketAddrV4>)> {
+        let e = self.entry(fd)?;
+        if e.tcp().is_none() {
+            return self.recvfrom_other(fd, &e, buf, flags);
+        }
         let n = self.recv(fd, buf, flags)?;
         Ok((n, self.getpeername(fd).ok()))
     }

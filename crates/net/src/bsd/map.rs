@@ -9,8 +9,78 @@ use sockstack_proto::{
     ShutdownError, TcpError,
 };
 
+use sockstack_proto::udp::{self, IcmpReport};
+
 use super::driver::WaitError;
 use super::errno::Errno;
+
+impl From<udp::BindError> for Errno {
+    fn from(e: udp::BindError) -> Errno {
+        match e {
+            udp::BindError::AddrInUse => Errno::EADDRINUSE,
+            udp::BindError::AddrNotAvailable => Errno::EADDRNOTAVAIL,
+            // Linux: bind(port 0) with no port left is EADDRINUSE.
+            udp::BindError::NoPortsAvailable => Errno::EADDRINUSE,
+        }
+    }
+}
+
+impl From<udp::SendError> for Errno {
+    fn from(e: udp::SendError) -> Errno {
+        match e {
+            udp::SendError::InvalidHandle => Errno::EBADF,
+            udp::SendError::MessageTooLong => Errno::EMSGSIZE,
+            udp::SendError::NoRoute => Errno::ENETUNREACH,
+            // A blocking caller waits instead; this is what is left.
+            udp::SendError::QueueFull => Errno::EAGAIN,
+            udp::SendError::BadDestination => Errno::EINVAL,
+            udp::SendError::InvalidMessage => Errno::EINVAL,
+        }
+    }
+}
+
+impl From<udp::RecvError> for Errno {
+    fn from(e: udp::RecvError) -> Errno {
+        match e {
+            udp::RecvError::InvalidHandle => Errno::EBADF,
+            udp::RecvError::WouldBlock => Errno::EAGAIN,
+        }
+    }
+}
+
+/// The errno a connected datagram socket reports for an ICMP error, or
+/// `None` for a soft error Linux does not report without IP_RECVERR
+/// (`icmp_err_convert`'s `fatal` column; `__udp4_lib_err`).
+pub(crate) fn icmp_hard_error(r: IcmpReport) -> Option<Errno> {
+    match r {
+        IcmpReport::Unreachable { code } => match code {
+            2 => Some(Errno::ENOPROTOOPT),
+            3 => Some(Errno::ECONNREFUSED),
+            6 | 9 => Some(Errno::ENETUNREACH),
+            7 => Some(Errno::EHOSTDOWN),
+            8 => Some(Errno::ENONET),
+            10 | 13 => Some(Errno::EHOSTUNREACH),
+            _ => None,
+        },
+        IcmpReport::FragNeeded { .. } | IcmpReport::TimeExceeded => None,
+    }
+}
+
+/// A host socket's error (AF_UNIX): Linux's numbers are the host's.
+impl From<std::io::Error> for Errno {
+    fn from(e: std::io::Error) -> Errno {
+        match e.raw_os_error() {
+            Some(n) => Errno(n),
+            None => match e.kind() {
+                std::io::ErrorKind::WouldBlock => Errno::EAGAIN,
+                std::io::ErrorKind::InvalidInput => Errno::EINVAL,
+                std::io::ErrorKind::NotFound => Errno::ENOENT,
+                std::io::ErrorKind::TimedOut => Errno::EAGAIN,
+                _ => Errno::EIO,
+            },
+        }
+    }
+}
 
 impl From<TcpError> for Errno {
     fn from(e: TcpError) -> Errno {
@@ -139,5 +209,13 @@ mod tests {
         assert_eq!(Errno::from(AcceptError::Invalid).0, 22);
         assert_eq!(Errno::from(BadHandle).0, 9);
         assert_eq!(Errno::from(WaitError::TimedOut), Errno::EWOULDBLOCK);
+        assert_eq!(Errno::from(udp::SendError::MessageTooLong).0, 90);
+        assert_eq!(
+            icmp_hard_error(IcmpReport::Unreachable { code: 3 }),
+            Some(Errno::ECONNREFUSED)
+        );
+        assert_eq!(icmp_hard_error(IcmpReport::TimeExceeded), None);
+        let io = std::io::Error::from_raw_os_error(111);
+        assert_eq!(Errno::from(io), Errno::ECONNREFUSED);
     }
 }

@@ -45,11 +45,15 @@ mod calls;
 pub mod consts;
 mod driver;
 pub mod errno;
+mod family;
 mod fd_table;
 mod io;
 mod map;
 mod options;
 mod poll;
+mod raw;
+mod udp;
+mod unix;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -62,7 +66,10 @@ pub use options::{linux_tcp_state, SockOpt, SockOptName};
 pub use poll::PollFd;
 pub use sockstack_proto::TcpInfo;
 
-use fd_table::{FdEntry, FdTable};
+pub(crate) use fd_table::FdEntry;
+use fd_table::FdTable;
+#[cfg(feature = "tokio")]
+pub(crate) use poll::stack_mask;
 
 /// Timeouts beyond this (about a century) mean "no timeout".
 const FOREVER: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
@@ -120,9 +127,10 @@ impl<D: Driver> Bsd<D> {
         self.table().fds()
     }
 
-    /// The stack's handle behind `fd` (for snapshots and tests).
+    /// The stack's TCP handle behind `fd` (for snapshots and tests);
+    /// ENOTSOCK-like EOPNOTSUPP for other socket types.
     pub fn handle(&self, fd: Fd) -> Result<SocketHandle> {
-        Ok(self.entry(fd)?.handle)
+        self.entry(fd)?.tcp().ok_or(Errno::EOPNOTSUPP)
     }
 
     /// Run `f` on the locked stack (an escape hatch for tools and tests).
@@ -183,15 +191,20 @@ impl<D: Driver> Drop for Bsd<D> {
         if entries.is_empty() {
             return;
         }
+        let (tcp, other): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.tcp().is_some());
+        for e in &other {
+            let _ = self.close_other(e);
+        }
         self.driver.with_stack(|s, _| {
             let ss = s.sockets_mut();
-            for e in entries {
+            for e in tcp {
+                let Some(h) = e.tcp() else { continue };
                 let l = e.flags().linger;
                 // The handle may already be gone (closed through another path).
                 let _ = if l.on && l.secs == 0 {
-                    ss.abort(e.handle)
+                    ss.abort(h)
                 } else {
-                    ss.close(e.handle)
+                    ss.close(h)
                 };
             }
         });

@@ -46,6 +46,10 @@ pub enum SockOpt {
     MaxSeg(u32),
     /// TCP_INFO (get only).
     Info(TcpInfo),
+    /// SO_BROADCAST: datagram and raw sockets may send to a broadcast address.
+    Broadcast(bool),
+    /// IP_HDRINCL (raw sockets): the caller writes the IPv4 header.
+    HdrIncl(bool),
 }
 
 /// The name of an option, for getsockopt.
@@ -63,6 +67,8 @@ pub enum SockOptName {
     NoDelay,
     MaxSeg,
     Info,
+    Broadcast,
+    HdrIncl,
 }
 
 impl SockOptName {
@@ -81,12 +87,14 @@ impl SockOptName {
             SockOptName::NoDelay => (IPPROTO_TCP, TCP_NODELAY),
             SockOptName::MaxSeg => (IPPROTO_TCP, TCP_MAXSEG),
             SockOptName::Info => (IPPROTO_TCP, TCP_INFO),
+            SockOptName::Broadcast => (SOL_SOCKET, SO_BROADCAST),
+            SockOptName::HdrIncl => (IPPROTO_IP, IP_HDRINCL),
         }
     }
 
     /// The option Linux calls (level, optname); ENOPROTOOPT if we have none.
     pub fn from_raw(level: i32, optname: i32) -> Result<SockOptName> {
-        const ALL: [SockOptName; 12] = [
+        const ALL: [SockOptName; 14] = [
             SockOptName::ReuseAddr,
             SockOptName::KeepAlive,
             SockOptName::Linger,
@@ -99,6 +107,8 @@ impl SockOptName {
             SockOptName::NoDelay,
             SockOptName::MaxSeg,
             SockOptName::Info,
+            SockOptName::Broadcast,
+            SockOptName::HdrIncl,
         ];
         ALL.into_iter()
             .find(|n| n.raw() == (level, optname))
@@ -121,6 +131,8 @@ impl SockOpt {
             SockOpt::NoDelay(_) => SockOptName::NoDelay,
             SockOpt::MaxSeg(_) => SockOptName::MaxSeg,
             SockOpt::Info(_) => SockOptName::Info,
+            SockOpt::Broadcast(_) => SockOptName::Broadcast,
+            SockOpt::HdrIncl(_) => SockOptName::HdrIncl,
         }
     }
 }
@@ -143,7 +155,7 @@ pub fn linux_tcp_state(s: TcpState) -> u8 {
 }
 
 /// A zero timeout means no timeout (socket(7)).
-fn timeout(d: Option<Duration>) -> Option<Duration> {
+pub(crate) fn timeout(d: Option<Duration>) -> Option<Duration> {
     d.filter(|d| !d.is_zero())
 }
 
@@ -151,7 +163,9 @@ impl<D: Driver> Bsd<D> {
     /// setsockopt(2).
     pub fn setsockopt(&self, fd: Fd, opt: SockOpt) -> Result<()> {
         let e = self.entry(fd)?;
-        let h = e.handle;
+        let Some(h) = e.tcp() else {
+            return self.setsockopt_other(&e, opt);
+        };
         match opt {
             SockOpt::Linger(l) => {
                 e.update(|f| f.linger = l);
@@ -165,7 +179,11 @@ impl<D: Driver> Bsd<D> {
                 e.update(|f| f.sndtimeo = timeout(t));
                 Ok(())
             }
-            SockOpt::Error(_) | SockOpt::Type(_) | SockOpt::Info(_) => Err(Errno::ENOPROTOOPT),
+            SockOpt::Error(_) | SockOpt::Type(_) | SockOpt::Info(_) | SockOpt::HdrIncl(_) => {
+                Err(Errno::ENOPROTOOPT)
+            }
+            // Linux records SO_BROADCAST on any socket; TCP never uses it.
+            SockOpt::Broadcast(_) => Ok(()),
             SockOpt::MaxSeg(m) if m != 0 && !(TCP_MIN_MSS..=TCP_MAX_MSS).contains(&m) => {
                 Err(Errno::EINVAL)
             }
@@ -189,13 +207,17 @@ impl<D: Driver> Bsd<D> {
     /// getsockopt(2).
     pub fn getsockopt(&self, fd: Fd, name: SockOptName) -> Result<SockOpt> {
         let e = self.entry(fd)?;
-        let h = e.handle;
+        let Some(h) = e.tcp() else {
+            return self.getsockopt_other(&e, name);
+        };
         let f = e.flags();
         match name {
             SockOptName::Linger => return Ok(SockOpt::Linger(f.linger)),
             SockOptName::RcvTimeo => return Ok(SockOpt::RcvTimeo(f.rcvtimeo)),
             SockOptName::SndTimeo => return Ok(SockOpt::SndTimeo(f.sndtimeo)),
             SockOptName::Type => return Ok(SockOpt::Type(SOCK_STREAM)),
+            SockOptName::Broadcast => return Ok(SockOpt::Broadcast(false)),
+            SockOptName::HdrIncl => return Err(Errno::ENOPROTOOPT),
             _ => {}
         }
         self.driver.with_stack(|s, _| {
@@ -216,7 +238,9 @@ impl<D: Driver> Bsd<D> {
                 SockOptName::Linger
                 | SockOptName::RcvTimeo
                 | SockOptName::SndTimeo
-                | SockOptName::Type => None,
+                | SockOptName::Type
+                | SockOptName::Broadcast
+                | SockOptName::HdrIncl => None,
             };
             v.ok_or(Errno::EBADF)
         })

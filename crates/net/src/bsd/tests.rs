@@ -31,7 +31,7 @@ fn socket_arguments() {
     let b = one_host();
     assert_eq!(b.socket(AF_INET6, SOCK_STREAM, 0), Err(Errno::EAFNOSUPPORT));
     assert_eq!(
-        b.socket(AF_INET, SOCK_DGRAM, 0),
+        b.socket(AF_INET, SOCK_SEQPACKET, 0),
         Err(Errno::ESOCKTNOSUPPORT)
     );
     assert_eq!(

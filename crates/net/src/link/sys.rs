@@ -241,3 +241,52 @@ pub(crate) fn in_netns<T: Send>(
             .unwrap_or_else(|_| Err(io::Error::other("netns worker thread panicked")))
     })
 }
+
+/// poll(2) on `fds` (fd, events) once, waiting at most `timeout` (`None`:
+/// forever; zero: just look). Returns each fd's `revents`, in order; EINTR
+/// reads as "nothing ready yet". Used by the facade for AF_UNIX sockets.
+pub(crate) fn poll_revents(fds: &[(RawFd, i16)], timeout: Duration) -> io::Result<Vec<i16>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&(fd, events)| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        })
+        .collect();
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `pfds` is a live, initialised array of `pfds.len()` pollfd
+    // entries that the kernel may write `revents` into during the call.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        let err = last_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+        return Ok(vec![0; fds.len()]);
+    }
+    Ok(pfds.iter().map(|p| p.revents).collect())
+}
+
+/// recv(2) with `flags` (MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT ...) on a socket.
+pub(crate) fn recv_flags(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid writable region of `buf.len()` bytes for the
+    // duration of the call.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
+    usize::try_from(n).map_err(|_| last_error())
+}
+
+/// send(2) with `flags` (MSG_NOSIGNAL is always added) on a connected socket.
+pub(crate) fn send_flags(fd: RawFd, buf: &[u8], flags: i32) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid readable region of `buf.len()` bytes for the
+    // duration of the call.
+    let n = unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            flags | libc::MSG_NOSIGNAL,
+        )
+    };
+    usize::try_from(n).map_err(|_| last_error())
+}

@@ -61,6 +61,10 @@ pub struct Limits {
     pub raw_recv_queue_bytes: usize,
     /// Packets queued per raw socket.
     pub raw_recv_queue_packets: usize,
+    /// Packets waiting in the loopback queue (Linux `netdev_max_backlog` 1000).
+    pub loopback_queue_packets: usize,
+    /// Bytes waiting in the loopback queue.
+    pub loopback_queue_bytes: usize,
 }
 
 impl Default for Limits {
@@ -91,6 +95,8 @@ impl Default for Limits {
             raw_max_sockets: 64,
             raw_recv_queue_bytes: 212_992,
             raw_recv_queue_packets: 256,
+            loopback_queue_packets: 1000,
+            loopback_queue_bytes: 4 * 1024 * 1024,
         }
     }
 }

@@ -142,13 +142,7 @@ impl Stack {
             self.stats.icmp.rx_bad_checksum += 1;
             return;
         }
-        if !self.raw.is_empty() {
-            if let Some((h, hl)) = header_bytes(ip) {
-                let (ok, full) = self.raw.deliver(h.get(..hl).unwrap_or(&[]), payload);
-                self.stats.raw.rx_delivered += ok;
-                self.stats.raw.rx_queue_full += full;
-            }
-        }
+        self.deliver_raw(ip, payload);
         let code = p.code();
         let repr = match Icmpv4Repr::parse(&p) {
             Ok(r) => r,
@@ -214,7 +208,7 @@ impl Stack {
             return;
         };
         // RFC 792: the quote holds at least 64 bits of the original payload.
-        if qip.src != self.config.addr || qpayload.len() < 8 {
+        if !self.is_local_addr(qip.src) || qpayload.len() < 8 {
             self.stats.icmp.rx_bad_quote += 1;
             return;
         }
@@ -224,11 +218,12 @@ impl Stack {
                 self.sockets.handle_icmp_error(now, err, &qip, qpayload);
             }
             IpProtocol::Udp => {
-                let port = match qpayload.get(..2) {
-                    Some(&[a, b]) => u16::from_be_bytes([a, b]),
+                let (port, dport) = match qpayload.get(..4) {
+                    Some(&[a, b, c, d]) => (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d])),
                     _ => return,
                 };
-                if self.udp.set_error(port, err) {
+                let dst = std::net::SocketAddrV4::new(qip.dst, dport);
+                if self.udp.set_error(port, dst, err) {
                     self.stats.udp.rx_icmp_errors += 1;
                 } else {
                     self.stats.icmp.rx_errors_no_socket += 1;
@@ -278,8 +273,10 @@ impl Stack {
                 _ => return false,
             }
         }
+        // Loopback sources only arrive through our own loopback queue
+        // (ingress rejects them from the link), and Linux answers those.
         let s = orig.src;
-        !(s.is_unspecified() || s.is_broadcast() || s.is_multicast() || s.is_loopback())
+        !(s.is_unspecified() || s.is_broadcast() || s.is_multicast())
     }
 
     /// The quote of an error: the original header and as much payload as

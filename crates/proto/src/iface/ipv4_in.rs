@@ -24,7 +24,8 @@ impl Stack {
         self.ipv4_input(now, bytes, link_broadcast, false);
     }
 
-    /// A datagram we sent to ourselves: our own address is a valid source.
+    /// A datagram we sent to ourselves (the loopback queue): our own and
+    /// loopback addresses are valid sources and destinations.
     pub(crate) fn handle_ipv4_local(&mut self, now: Instant, bytes: &[u8]) {
         self.ipv4_input(now, bytes, false, true);
     }
@@ -44,7 +45,9 @@ impl Stack {
         }
         let ip = Ipv4Repr::parse(&p);
         let ip_broadcast = ip.dst.is_broadcast() || ip.dst == self.config.subnet_broadcast();
-        if ip.dst != self.config.addr && !ip_broadcast {
+        // RFC 1122 3.2.1.3 (g): 127.0.0.0/8 only through our loopback.
+        let ours = ip.dst == self.config.addr || (local && ip.dst.is_loopback());
+        if !ours && !ip_broadcast {
             // RFC 1122 3.2.1.3: a host silently discards what is not for it.
             self.stats.ipv4.rx_not_ours += 1;
             return;
@@ -92,8 +95,31 @@ impl Stack {
             || src == self.config.subnet_broadcast())
     }
 
+    /// Copy a datagram to the raw sockets of its protocol (Linux
+    /// `raw_local_deliver`, before the protocol's own handler); the count
+    /// of copies delivered.
+    pub(crate) fn deliver_raw(&mut self, ip: &Ipv4Repr, payload: &[u8]) -> u64 {
+        if self.raw.is_empty() {
+            return 0;
+        }
+        let Some((h, hl)) = crate::iface::icmp::header_bytes(ip) else {
+            return 0;
+        };
+        let proto = u8::from(ip.protocol);
+        let header = h.get(..hl).unwrap_or(&[]);
+        let (ok, full) = self.raw.deliver(proto, ip.src, ip.dst, header, payload);
+        self.stats.raw.rx_delivered += ok;
+        self.stats.raw.rx_queue_full += full;
+        ok
+    }
+
     /// A whole datagram for us: hand it to its protocol.
     fn deliver_ip(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+        // ICMP copies go to raw sockets once the checksum verifies (icmp.rs).
+        let raw_copies = match ip.protocol {
+            IpProtocol::Icmp => 0,
+            _ => self.deliver_raw(ip, payload),
+        };
         match ip.protocol {
             IpProtocol::Icmp => {
                 self.stats.ipv4.rx_delivered += 1;
@@ -107,6 +133,7 @@ impl Stack {
                 self.stats.ipv4.rx_delivered += 1;
                 self.handle_tcp(now, ip, payload, broadcast);
             }
+            IpProtocol::Other(_) if raw_copies > 0 => self.stats.ipv4.rx_delivered += 1,
             IpProtocol::Other(_) => {
                 self.stats.ipv4.rx_unknown_protocol += 1;
                 // RFC 1122 3.2.2.1: protocol unreachable, as Linux sends.

@@ -22,7 +22,8 @@ use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAd
 /// Where a datagram goes on the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NextHop {
-    /// Our own address: delivered back into ingress (Linux routes it via `lo`).
+    /// Our own address or 127.0.0.0/8: the loopback queue, then back into
+    /// ingress (Linux routes it via `lo`).
     Local,
     Broadcast,
     Neighbour(Ipv4Addr),
@@ -79,7 +80,7 @@ impl Stack {
 
     /// The next hop for `dst`, `None` when there is no route.
     pub(crate) fn route(&self, dst: Ipv4Addr) -> Option<NextHop> {
-        if dst == self.config.addr {
+        if self.is_local_addr(dst) {
             return Some(NextHop::Local);
         }
         if self.config.medium == Medium::Ip {
@@ -107,12 +108,18 @@ impl Stack {
         };
         ip.payload_len = payload.len();
         let hl = ip.header_len();
-        let mtu = self.config.mtu;
+        // Loopback never fragments (its MTU is 64 KiB, as Linux's `lo`).
+        let mtu = match hop {
+            NextHop::Local => crate::wire::ipv4::MAX_PACKET_LEN,
+            _ => self.config.mtu,
+        };
         if hl + payload.len() > 65_535 {
             return Err(SendError::MessageTooLong);
         }
         if hl + payload.len() <= mtu {
-            if !self.tx.has_room(1, hl + payload.len(), &self.config.limits) {
+            if hop != NextHop::Local
+                && !self.tx.has_room(1, hl + payload.len(), &self.config.limits)
+            {
                 self.stats.ipv4.tx_queue_full += 1;
                 return Err(SendError::QueueFull);
             }
@@ -158,6 +165,48 @@ impl Stack {
         ip.emit(h).map_err(|_| SendError::MessageTooLong)?;
         if let Some(dst) = bytes.get_mut(hl..) {
             dst.copy_from_slice(payload);
+        }
+        if hop == NextHop::Local {
+            return self.loop_back(bytes);
+        }
+        self.tx.push(TxPacket { hop, bytes });
+        Ok(())
+    }
+
+    /// Queue a whole packet on the loopback interface.
+    fn loop_back(&mut self, bytes: Vec<u8>) -> Result<(), SendError> {
+        if !self.lo.push(bytes, &self.config.limits) {
+            self.stats.loopback.tx_queue_full += 1;
+            self.stats.ipv4.tx_queue_full += 1;
+            return Err(SendError::QueueFull);
+        }
+        self.stats.loopback.tx_packets += 1;
+        Ok(())
+    }
+
+    /// Queue a packet whose IPv4 header the caller built (IP_HDRINCL):
+    /// routed by its destination, never fragmented (Linux
+    /// `raw_send_hdrinc`: EMSGSIZE beyond the MTU).
+    pub(crate) fn send_ip_packet(
+        &mut self,
+        bytes: Vec<u8>,
+        dst: Ipv4Addr,
+    ) -> Result<(), SendError> {
+        self.stats.ipv4.tx_requests += 1;
+        let Some(hop) = self.route(dst) else {
+            self.stats.ipv4.tx_no_route += 1;
+            return Err(SendError::NoRoute);
+        };
+        if hop == NextHop::Local {
+            return self.loop_back(bytes);
+        }
+        if bytes.len() > self.config.mtu {
+            self.stats.ipv4.tx_frag_fails += 1;
+            return Err(SendError::MessageTooLong);
+        }
+        if !self.tx.has_room(1, bytes.len(), &self.config.limits) {
+            self.stats.ipv4.tx_queue_full += 1;
+            return Err(SendError::QueueFull);
         }
         self.tx.push(TxPacket { hop, bytes });
         Ok(())
@@ -233,12 +282,12 @@ impl Stack {
             if let Some(n) = self.poll_arp_frame(now, buf) {
                 return Some(n);
             }
+            if let Some(bytes) = self.lo.pop() {
+                self.stats.loopback.rx_packets += 1;
+                self.handle_ipv4_local(now, &bytes);
+                continue;
+            }
             if let Some(p) = self.tx.pop() {
-                if p.hop == NextHop::Local {
-                    self.stats.ipv4.tx_packets += 1;
-                    self.handle_ipv4_local(now, &p.bytes);
-                    continue;
-                }
                 let mac = match self.config.medium {
                     Medium::Ip => Some(MacAddr::default()),
                     Medium::Ethernet => self.neighbour_mac(now, p.hop),
@@ -309,11 +358,8 @@ impl Stack {
         if hop == NextHop::Local {
             let bytes = buf.get(l2..l2 + hl + eg.len).map(<[u8]>::to_vec);
             if let Some(bytes) = bytes {
-                if self.tx.has_room(1, bytes.len(), &self.config.limits) {
-                    self.tx.push(TxPacket { hop, bytes });
-                } else {
-                    self.stats.ipv4.tx_queue_full += 1;
-                }
+                // A full loopback queue drops the segment; TCP retransmits.
+                let _ = self.loop_back(bytes);
             }
             return SocketStep::Again;
         }

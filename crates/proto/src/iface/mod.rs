@@ -1,4 +1,5 @@
-//! The interface layer: configuration, ARP, IPv4 ingress/egress, reassembly, ICMP.
+//! The interface layer: configuration, ARP, IPv4 ingress/egress, reassembly,
+//! ICMP, and the loopback queue.
 //!
 //! Each file holds one concern; `link.rs`, `ipv4_in.rs`, `ipv4_out.rs` and
 //! `icmp.rs` add `impl Stack` blocks, the rest are plain data structures.
@@ -9,4 +10,5 @@ pub(crate) mod icmp;
 pub(crate) mod ipv4_in;
 pub(crate) mod ipv4_out;
 pub(crate) mod link;
+pub(crate) mod loopback;
 pub(crate) mod reassembly;
