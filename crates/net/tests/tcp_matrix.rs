@@ -82,7 +82,10 @@ fn sack_cells() -> [Cell; 2] {
         impair: imp(0.01, 0.0, 0.0, 0.0),
         sack,
     };
-    [c("20ms 10M 1% SACK on", true), c("20ms 10M 1% SACK off", false)]
+    [
+        c("20ms 10M 1% SACK on", true),
+        c("20ms 10M 1% SACK off", false),
+    ]
 }
 
 /// What one cell did.
