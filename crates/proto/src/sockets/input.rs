@@ -98,10 +98,23 @@ impl SocketSet {
             return;
         };
         let before = conn.state;
+        let had_ack = conn.ack_now;
         let res = conn.process(now, profile, seg, room);
+        if res.challenge_ack {
+            // RFC 5961 7: the stack-wide budget on top of the per-socket one.
+            if self.challenge.allow(now, profile.challenge_ack_limit) {
+                self.stats.challenge_acks += 1;
+            } else {
+                self.stats.challenge_acks_limited += 1;
+                conn.ack_now = had_ack;
+            }
+        }
         let after = conn.state;
         let (local, remote) = (conn.local, conn.remote);
         let failed = conn.error;
+        if res.paws_rejected {
+            self.stats.paws_rejected += 1;
+        }
         if res.dropped {
             self.stats.dropped += 1;
         }
@@ -181,7 +194,7 @@ impl SocketSet {
             keepalive: ls.keepalive,
         };
         let mut child = TcpSocket::new(&self.profile);
-        child.conn = Some(Connection::accept_syn(&self.profile, &params, seg));
+        child.conn = Some(Connection::accept_syn(now, &self.profile, &params, seg));
         child.bound = Some(local);
         child.reuse_addr = ls.reuse_addr;
         child.parent = Some(lh);

@@ -183,6 +183,8 @@ pub struct SocketSet {
     isn: IsnGenerator,
     rng: ChaCha8Rng,
     stats: TcpStats,
+    /// Global challenge-ACK budget (RFC 5961 7).
+    challenge: crate::tcp::challenge::ChallengeLimiter,
     events: u64,
     time_wait: usize,
     scratch: Vec<u8>,
@@ -219,6 +221,7 @@ impl SocketSet {
             isn,
             rng,
             stats: TcpStats::default(),
+            challenge: Default::default(),
             events: 0,
             time_wait: 0,
             scratch: Vec::new(),

@@ -223,4 +223,11 @@ pub struct TcpStats {
     pub icmp_errors: u64,
     /// Segments we failed to encode (buffer too small).
     pub emit_errors: u64,
+    /// Segments dropped by PAWS (RFC 7323 5.3; Linux PAWSEstabRejected).
+    pub paws_rejected: u64,
+    /// Challenge ACKs sent (RFC 5961; Linux TCPChallengeACK).
+    pub challenge_acks: u64,
+    /// Challenge ACKs suppressed by the global limit (Linux TCPChallengeACK
+    /// limit hits).
+    pub challenge_acks_limited: u64,
 }

@@ -137,6 +137,8 @@ pub(crate) struct Connection {
     pub(crate) sack_ok: bool,
     pub(crate) ts_ok: bool,
     pub(crate) ts_recent: u32,
+    /// When `ts_recent` was last updated (RFC 7323 5.5 idle check).
+    pub(crate) ts_recent_at: Instant,
     pub(crate) ts_offset: u32,
     /// Peer offered window scaling in its SYN.
     pub(crate) wscale_ok: bool,
@@ -241,6 +243,7 @@ impl Connection {
             sack_ok: false,
             ts_ok: false,
             ts_recent: 0,
+            ts_recent_at: Instant::ZERO,
             ts_offset: c.ts_offset,
             wscale_ok: false,
             rtt: RttEstimator::new(p.rto_initial, p.rto_min, p.rto_max),
@@ -280,15 +283,15 @@ impl Connection {
     }
 
     /// Passive open from a listener's SYN (RFC 9293 3.10.7.2): SYN_RECEIVED.
-    pub(crate) fn accept_syn(p: &Profile, c: &ConnParams, syn: &TcpRepr<'_>) -> Self {
+    pub(crate) fn accept_syn(now: Instant, p: &Profile, c: &ConnParams, syn: &TcpRepr<'_>) -> Self {
         let mut conn = Connection::blank(p, c, State::SynReceived);
         conn.passive = true;
-        conn.take_syn(p, syn);
+        conn.take_syn(now, p, syn);
         conn
     }
 
     /// Record the peer's SYN: IRS and the options (RFC 7323, RFC 2018, RFC 6691).
-    pub(crate) fn take_syn(&mut self, p: &Profile, syn: &TcpRepr<'_>) {
+    pub(crate) fn take_syn(&mut self, now: Instant, p: &Profile, syn: &TcpRepr<'_>) {
         let opts = PeerOptions::of(syn);
         self.irs = syn.seq;
         self.rcv_nxt = syn.seq + 1;
@@ -312,6 +315,7 @@ impl Connection {
             Some(v) if p.timestamps => {
                 self.ts_ok = true;
                 self.ts_recent = v;
+                self.ts_recent_at = now;
             }
             _ => self.ts_ok = false,
         }

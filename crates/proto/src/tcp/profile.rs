@@ -33,6 +33,9 @@ pub struct Profile {
     /// At most one ACK per this interval in answer to out-of-window or
     /// challenge-worthy empty segments (`tcp_invalid_ratelimit`, RFC 5961 7).
     pub invalid_ratelimit: Duration,
+    /// Challenge ACKs per second for the whole stack (RFC 5961 7; Linux's
+    /// `tcp_challenge_ack_limit` before 6.0). `u32::MAX` disables it.
+    pub challenge_ack_limit: u32,
     /// Delayed-ACK timeout (`TCP_DELACK_MIN`, 40 ms).
     pub delack_min: Duration,
     /// Upper bound for the delayed-ACK timeout (`TCP_DELACK_MAX`, 200 ms).
@@ -98,6 +101,7 @@ impl Profile {
             retries2: 15,
             orphan_retries: 8,
             invalid_ratelimit: Duration::from_millis(500),
+            challenge_ack_limit: 1000,
             delack_min: Duration::from_millis(40),
             delack_max: Duration::from_millis(200),
             quickacks: 16,

@@ -8,4 +8,6 @@ mod handshake;
 mod listener;
 mod pair;
 mod prop;
+mod rfc5961;
 mod timers;
+mod ts;

@@ -1,0 +1,162 @@
+//! Timestamps (RFC 7323): PAWS, RTT from TSecr, and sequence-number wrap.
+
+use super::harness::*;
+use crate::sockets::{RecvError, SocketHandle};
+use crate::tcp::{SeqNum, State};
+use crate::time::{Duration, Instant};
+
+/// A passive open with timestamps; the peer's ISS is `irs`, its first TSval 100.
+/// Returns (connection, our ISS, our SYN-ACK's TSval).
+fn passive_ts(h: &mut Harness, irs: u32) -> (SocketHandle, SeqNum, u32) {
+    let l = h.listen(8);
+    h.deliver(h.now, seg().syn().seq(irs).mss(1460).ts(100, 0));
+    let synack = h.expect(h.now);
+    assert!(synack.is_synack());
+    let our_ts = synack.repr.timestamp.expect("TS echoed in SYN-ACK");
+    assert_eq!(our_ts.tsecr, 100);
+    let iss = synack.seq();
+    h.deliver(
+        h.now,
+        seg()
+            .seq(irs.wrapping_add(1))
+            .ack(iss + 1)
+            .ts(101, our_ts.tsval),
+    );
+    let c = h.set.accept(l).expect("accept");
+    assert_eq!(h.state(c), Some(State::Established));
+    (c, iss, our_ts.tsval)
+}
+
+#[test]
+fn paws_drops_old_timestamp_and_acks() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1).data(b"new").ts(200, 0));
+    let a = h.expect(ms(10));
+    assert_eq!(a.ack(), SeqNum(1004));
+    // TS.Recent is now 200; an old duplicate with TSval 150 (in window,
+    // fresh sequence numbers) is a wrapped-around ghost: drop, ACK.
+    h.deliver(ms(20), seg().seq(1004).ack(iss + 1).data(b"old").ts(150, 0));
+    let a = h.expect(ms(20));
+    assert!(a.is_pure_ack());
+    assert_eq!(a.ack(), SeqNum(1004));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 1);
+    let mut buf = [0u8; 16];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(3));
+    assert_eq!(h.set.recv(c, &mut buf), Err(RecvError::WouldBlock));
+    // The same bytes with a current timestamp are taken.
+    h.deliver(ms(30), seg().seq(1004).ack(iss + 1).data(b"cur").ts(201, 0));
+    assert_eq!(h.set.recv(c, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"cur");
+    // A reset is accepted whatever its timestamp (RFC 7323 5.3).
+    h.deliver(ms(40), seg().rst().seq(1007).ts(1, 0));
+    assert_ne!(h.state(c), Some(State::Established));
+}
+
+#[test]
+fn paws_tsval_wraps_modulo_2_32() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    // The peer's clock runs on (steps below 2^31 each) and wraps past zero.
+    let mut seq = 1001u32;
+    for (i, tsval) in [0x6000_0000u32, 0xc000_0000, 10].into_iter().enumerate() {
+        let t = ms(10 + i as u64);
+        h.deliver(t, seg().seq(seq).ack(iss + 1).data(b"a").ts(tsval, 0));
+        h.sent(t);
+        seq += 1;
+    }
+    let mut buf = [0u8; 4];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(3));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 0);
+    // 0xc000_0001 is now before 10 (modulo 2^32): rejected.
+    h.deliver(
+        ms(30),
+        seg().seq(seq).ack(iss + 1).data(b"c").ts(0xc000_0001, 0),
+    );
+    assert_eq!(h.set.tcp_stats().paws_rejected, 1);
+    assert_eq!(h.set.recv(c, &mut buf), Err(RecvError::WouldBlock));
+}
+
+#[test]
+fn paws_ignores_stale_ts_recent_after_24_days() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1).data(b"x").ts(5000, 0));
+    h.sent(ms(10));
+    let later = Instant::from_millis(10) + Duration::from_secs(25 * 86_400);
+    h.deliver(later, seg().seq(1002).ack(iss + 1).data(b"y").ts(7, 0));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 0);
+    let mut buf = [0u8; 4];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(2));
+    // TS.Recent was replaced by the new, smaller value.
+    h.sent(later);
+    h.deliver(later, seg().seq(1003).ack(iss + 1).data(b"z").ts(8, 0));
+    assert_eq!(h.set.recv(c, &mut buf), Ok(1));
+}
+
+#[test]
+fn rtt_sample_from_tsecr_even_for_a_retransmission() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.set.send(c, b"data").unwrap();
+    let d = h.expect(ms(0));
+    assert_eq!(d.payload, b"data");
+    // RTO (1 s initial) fires: the retransmission carries a new TSval.
+    let r = h.expect(ms(1000));
+    assert_eq!(r.payload, b"data");
+    let tsval = r.repr.timestamp.unwrap().tsval;
+    // The handshake gave one sample: 1 ms (the floor of a 0 ms echo).
+    // The ACK echoes the retransmission's TSval: a valid 50 ms sample,
+    // which Karn's rule alone would have had to discard:
+    // SRTT = 7/8 * 1 + 1/8 * 50 ms.
+    h.deliver(ms(1050), seg().seq(1001).ack(iss + 5).ts(300, tsval));
+    let info = h.set.info(c).unwrap();
+    assert_eq!(info.unacked, 0);
+    assert_eq!(info.rtt, Duration::from_micros(7_125));
+}
+
+#[test]
+fn rtt_sample_from_tsecr_on_every_ack() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.set.set_nodelay(c, true).unwrap();
+    h.set.send(c, b"a").unwrap();
+    let a = h.expect(ms(0));
+    h.set.send(c, b"b").unwrap();
+    let b = h.expect(ms(40));
+    let (ta, tb) = (
+        a.repr.timestamp.unwrap().tsval,
+        b.repr.timestamp.unwrap().tsval,
+    );
+    assert_eq!(tb.wrapping_sub(ta), 40);
+    h.deliver(ms(100), seg().seq(1001).ack(iss + 2).ts(300, ta));
+    // After the handshake's 1 ms sample: 7/8 * 1 + 1/8 * 100 ms.
+    assert_eq!(h.set.info(c).unwrap().rtt, Duration::from_micros(13_375));
+    h.deliver(ms(100), seg().seq(1001).ack(iss + 3).ts(300, tb));
+    // A second sample (60 ms) from the next ACK: 7/8 * 13.375 + 1/8 * 60.
+    assert_eq!(h.set.info(c).unwrap().rtt, Duration::from_micros(19_203));
+}
+
+#[test]
+fn receive_across_sequence_wrap() {
+    let mut h = Harness::new();
+    let irs = u32::MAX - 1000;
+    let (c, iss, _) = passive_ts(&mut h, irs);
+    let chunk = vec![9u8; 600];
+    let s0 = irs.wrapping_add(1);
+    let s1 = s0.wrapping_add(600);
+    let s2 = s1.wrapping_add(600); // past the wrap
+                                   // Out of order across the wrap first: a SACK-less duplicate ACK.
+    h.deliver(ms(10), seg().seq(s2).ack(iss + 1).data(&chunk).ts(200, 0));
+    let a = h.expect(ms(10));
+    assert_eq!(a.ack(), SeqNum(s0));
+    h.deliver(ms(11), seg().seq(s0).ack(iss + 1).data(&chunk).ts(201, 0));
+    h.deliver(ms(12), seg().seq(s1).ack(iss + 1).data(&chunk).ts(202, 0));
+    let v = h.sent(ms(12));
+    let last = v.last().expect("an ACK");
+    assert_eq!(last.ack(), SeqNum(s2.wrapping_add(600)));
+    assert!(s2.wrapping_add(600) < 1000, "the sequence space wrapped");
+    let mut buf = vec![0u8; 4000];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(1800));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 0);
+}

@@ -1,0 +1,521 @@
+//! Arbitrary TCP segment sequences into a live connection in every state.
+//!
+//! One sockstack host ("us") talks to a scripted peer built here. The peer
+//! drives the connection into the chosen state with well-formed frames
+//! (LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT_1/2, CLOSE_WAIT,
+//! LAST_ACK, CLOSING, TIME_WAIT), tracking the real sequence numbers from
+//! what we transmit. Then an `arbitrary`-derived script interleaves segments
+//! (flags, seq/ack relative to the real numbers or random, window, options,
+//! SACK blocks, payload, wrong ports), clock advances and socket calls.
+//! Every frame carries valid Ethernet, IPv4 and TCP checksums, so the input
+//! reaches the TCP state machine. Invariants: no panic, and TCP_INFO stays
+//! within the socket's own bounds.
+#![no_main]
+
+mod common;
+
+use arbitrary::Arbitrary;
+use common::*;
+use libfuzzer_sys::fuzz_target;
+use sockstack_proto::tcp::SeqNum;
+use sockstack_proto::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Ipv4Repr,
+    TcpFlags, TcpPacket, TcpRepr, TcpTimestamp,
+};
+use sockstack_proto::{Duration, Instant, Shutdown, SocketHandle, Stack, TcpState};
+
+const OUR_PORT: u16 = 80;
+const PEER_PORT: u16 = 40000;
+const PEER_ISS: u32 = 0xfff0_0000; // close to the wrap on purpose
+
+#[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Listen,
+    SynSent,
+    SynRecv,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    LastAck,
+    Closing,
+    TimeWait,
+}
+
+/// A sequence number relative to what the peer knows, or anything.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Rel {
+    Near(i16),
+    Far(i32),
+    Raw(u32),
+}
+
+impl Rel {
+    fn at(self, base: u32) -> SeqNum {
+        match self {
+            Rel::Near(d) => SeqNum(base.wrapping_add(d as i32 as u32)),
+            Rel::Far(d) => SeqNum(base.wrapping_add(d as u32)),
+            Rel::Raw(v) => SeqNum(v),
+        }
+    }
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+struct Seg {
+    flags: u8,
+    seq: Rel,
+    ack: Rel,
+    window: u16,
+    mss: Option<u16>,
+    wscale: Option<u8>,
+    sack_perm: bool,
+    /// (tsval advance, echo ours or a raw tsecr)
+    ts: Option<(u16, Option<u32>)>,
+    sack: Vec<(Rel, Rel)>,
+    payload_len: u16,
+    wrong_port: bool,
+    /// Advance the peer's own sequence by what this segment carried.
+    consume: bool,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum Step {
+    Seg(Seg),
+    Advance(u16),
+    Send(u16),
+    Recv(u16),
+    Shutdown(u8),
+    Close,
+    Abort,
+    Accept,
+    Timers,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    start: Start,
+    /// Establish actively (connect) instead of passively (listen/accept).
+    active: bool,
+    /// Offer timestamps, SACK and window scaling in the handshake.
+    options: bool,
+    steps: Vec<Step>,
+}
+
+struct Peer {
+    /// Next sequence number the peer sends.
+    snd_nxt: u32,
+    /// Highest sequence number we have sent (seq + segment length).
+    ours: u32,
+    /// Whether `ours` is known yet.
+    synced: bool,
+    /// Last TSval we sent (echoed by the peer).
+    our_tsval: u32,
+    tsval: u32,
+    options: bool,
+    out: Vec<u8>,
+}
+
+impl Peer {
+    fn new(options: bool) -> Self {
+        Peer {
+            snd_nxt: PEER_ISS,
+            ours: 0,
+            synced: false,
+            our_tsval: 0,
+            tsval: 1000,
+            options,
+            out: vec![0u8; 1514],
+        }
+    }
+
+    /// Drain what we transmit (bounded): answer ARP, track our sequence space.
+    fn drain(&mut self, stack: &mut Stack, now: Instant) {
+        for _ in 0..256 {
+            let Some(n) = stack.poll_transmit(now, &mut self.out) else {
+                break;
+            };
+            assert!(n <= self.out.len(), "poll_transmit overran its buffer");
+            let frame = self.out[..n].to_vec();
+            self.observe(stack, now, &frame);
+        }
+    }
+
+    fn observe(&mut self, stack: &mut Stack, now: Instant, frame: &[u8]) {
+        let Ok(eth) = EthernetFrame::parse(frame) else {
+            panic!("we emitted a malformed Ethernet frame");
+        };
+        match eth.ethertype() {
+            EtherType::Arp => {
+                let Ok(arp) = ArpPacket::parse(eth.payload()) else {
+                    panic!("we emitted a malformed ARP packet");
+                };
+                let req = ArpRepr::parse(&arp);
+                if req.operation == ArpOperation::Request && req.target_ip == PEER_IP {
+                    let reply = ArpRepr {
+                        operation: ArpOperation::Reply,
+                        sender_mac: PEER_MAC,
+                        sender_ip: PEER_IP,
+                        target_mac: req.sender_mac,
+                        target_ip: req.sender_ip,
+                    };
+                    let mut b = vec![0u8; reply.buffer_len()];
+                    if reply.emit(&mut b).is_ok() {
+                        stack.handle_frame(now, &ethernet(OUR_MAC, EtherType::Arp, &b));
+                    }
+                }
+            }
+            EtherType::Ipv4 => {
+                let Ok(ip) = Ipv4Packet::parse(eth.payload()) else {
+                    panic!("we emitted a malformed IPv4 packet");
+                };
+                assert!(ip.verify_checksum(), "bad IPv4 checksum from us");
+                if ip.protocol() != IpProtocol::Tcp || ip.is_fragment() {
+                    return;
+                }
+                let Ok(tcp) = TcpPacket::parse(ip.payload()) else {
+                    panic!("we emitted a malformed TCP segment");
+                };
+                assert!(tcp.verify_checksum(ip.src(), ip.dst()), "bad TCP checksum");
+                let r = TcpRepr::parse(&tcp);
+                let end = r.seq.0.wrapping_add(r.segment_len() as u32);
+                if !self.synced || SeqNum(self.ours).lt(SeqNum(end)) {
+                    self.ours = end;
+                    self.synced = true;
+                }
+                if let Some(ts) = r.timestamp {
+                    self.our_tsval = ts.tsval;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Build and deliver one segment from the peer.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        stack: &mut Stack,
+        now: Instant,
+        flags: u8,
+        seq: SeqNum,
+        ack: SeqNum,
+        window: u16,
+        opts: impl FnOnce(&mut TcpRepr<'_>),
+        payload: &[u8],
+        port: u16,
+    ) {
+        let mut r = TcpRepr::new(port, OUR_PORT, seq, ack, TcpFlags(flags), window);
+        r.payload = payload;
+        opts(&mut r);
+        if r.buffer_len() > 1480 {
+            return;
+        }
+        let mut l4 = vec![0u8; r.buffer_len()];
+        if r.emit(&mut l4, PEER_IP, OUR_IP).is_err() {
+            return;
+        }
+        let ipr = Ipv4Repr::new(PEER_IP, OUR_IP, IpProtocol::Tcp, l4.len());
+        let mut ip = vec![0u8; ipr.buffer_len()];
+        if ipr.emit(&mut ip).is_err() {
+            return;
+        }
+        ip[ipr.header_len()..].copy_from_slice(&l4);
+        stack.handle_frame(now, &ethernet(OUR_MAC, EtherType::Ipv4, &ip));
+        self.drain(stack, now);
+    }
+
+    /// A well-formed segment at the peer's real numbers.
+    fn plain(&mut self, stack: &mut Stack, now: Instant, flags: u8, payload: &[u8]) {
+        let (seq, ack) = (SeqNum(self.snd_nxt), SeqNum(self.ours));
+        let ts = self.options.then_some(TcpTimestamp {
+            tsval: self.tsval,
+            tsecr: self.our_tsval,
+        });
+        let syn = flags & TcpFlags::SYN != 0;
+        let options = self.options;
+        self.send(
+            stack,
+            now,
+            flags,
+            seq,
+            ack,
+            65535,
+            |r| {
+                r.timestamp = ts;
+                if syn {
+                    r.mss = Some(1460);
+                    if options {
+                        r.sack_permitted = true;
+                        r.window_scale = Some(7);
+                    }
+                }
+            },
+            payload,
+            PEER_PORT,
+        );
+        let len = payload.len() + usize::from(syn) + usize::from(flags & TcpFlags::FIN != 0);
+        self.snd_nxt = self.snd_nxt.wrapping_add(len as u32);
+    }
+}
+
+fn state_of(stack: &Stack, h: SocketHandle) -> Option<TcpState> {
+    stack.sockets().state(h)
+}
+
+/// Drive the connection to `start`; returns the handle to poke (the
+/// listener for LISTEN and until accept, else the connection).
+fn setup(stack: &mut Stack, peer: &mut Peer, now: Instant, input: &Input) -> Option<SocketHandle> {
+    const ACK: u8 = TcpFlags::ACK;
+    let start = input.start;
+    let s = stack.sockets_mut().tcp_socket()?;
+    let active = input.active && !matches!(start, Start::Listen | Start::SynRecv);
+    if start == Start::SynSent || active {
+        stack.sockets_mut().bind(s, OUR_IP, OUR_PORT).ok()?;
+        stack
+            .sockets_mut()
+            .connect(now, s, PEER_IP, PEER_PORT)
+            .ok()?;
+        peer.drain(stack, now);
+        if start == Start::SynSent {
+            return Some(s);
+        }
+        // SYN-ACK from the peer, then our ACK.
+        peer.plain(stack, now, TcpFlags::SYN | ACK, &[]);
+        if state_of(stack, s) != Some(TcpState::Established) {
+            return None;
+        }
+        establish_rest(stack, peer, now, start, s)
+    } else {
+        stack.sockets_mut().bind(s, OUR_IP, OUR_PORT).ok()?;
+        stack.sockets_mut().listen(s, 4).ok()?;
+        if start == Start::Listen {
+            return Some(s);
+        }
+        peer.plain(stack, now, TcpFlags::SYN, &[]);
+        if start == Start::SynRecv {
+            return Some(s);
+        }
+        peer.plain(stack, now, ACK, &[]);
+        let c = stack.sockets_mut().accept(s).ok()?;
+        establish_rest(stack, peer, now, start, c)
+    }
+}
+
+fn establish_rest(
+    stack: &mut Stack,
+    peer: &mut Peer,
+    now: Instant,
+    start: Start,
+    c: SocketHandle,
+) -> Option<SocketHandle> {
+    const ACK: u8 = TcpFlags::ACK;
+    const FIN: u8 = TcpFlags::FIN;
+    let want = match start {
+        Start::Established => TcpState::Established,
+        Start::FinWait1 => {
+            stack.sockets_mut().shutdown(c, Shutdown::Write).ok()?;
+            peer.drain(stack, now);
+            TcpState::FinWait1
+        }
+        Start::FinWait2 | Start::TimeWait => {
+            stack.sockets_mut().shutdown(c, Shutdown::Write).ok()?;
+            peer.drain(stack, now);
+            peer.plain(stack, now, ACK, &[]);
+            if start == Start::TimeWait {
+                peer.plain(stack, now, FIN | ACK, &[]);
+                TcpState::TimeWait
+            } else {
+                TcpState::FinWait2
+            }
+        }
+        Start::CloseWait | Start::LastAck => {
+            peer.plain(stack, now, FIN | ACK, &[]);
+            if start == Start::LastAck {
+                stack.sockets_mut().shutdown(c, Shutdown::Write).ok()?;
+                peer.drain(stack, now);
+                TcpState::LastAck
+            } else {
+                TcpState::CloseWait
+            }
+        }
+        Start::Closing => {
+            // Our FIN is out; the peer's FIN crosses it without acking it.
+            let before = peer.ours;
+            stack.sockets_mut().shutdown(c, Shutdown::Write).ok()?;
+            peer.drain(stack, now);
+            let ours = peer.ours;
+            peer.ours = before;
+            peer.plain(stack, now, FIN | ACK, &[]);
+            if SeqNum(peer.ours).lt(SeqNum(ours)) {
+                peer.ours = ours;
+            }
+            TcpState::Closing
+        }
+        Start::Listen | Start::SynSent | Start::SynRecv => return Some(c),
+    };
+    let got = state_of(stack, c);
+    assert_eq!(got, Some(want), "setup for {start:?} failed");
+    Some(c)
+}
+
+fn check(stack: &Stack, h: SocketHandle) {
+    let socks = stack.sockets();
+    let Some(info) = socks.info(h) else { return };
+    if let Some(cap) = socks.send_buffer_size(h) {
+        assert!(
+            info.send_queue <= cap,
+            "send queue {} > {cap}",
+            info.send_queue
+        );
+    }
+    if let Some(cap) = socks.recv_buffer_size(h) {
+        assert!(
+            info.recv_queue <= cap,
+            "recv queue {} > {cap}",
+            info.recv_queue
+        );
+    }
+    assert!(info.snd_wscale <= 14 && info.rcv_wscale <= 14, "{info:?}");
+    assert!(info.rto <= Duration::from_secs(120), "rto {:?}", info.rto);
+    assert!(
+        info.snd_mss <= 1500 && info.rcv_mss <= 1500 + 40,
+        "{info:?}"
+    );
+    if info.cwnd > 0 {
+        assert!(
+            info.snd_mss == 0 || info.cwnd >= info.snd_mss.min(536),
+            "{info:?}"
+        );
+    }
+}
+
+fuzz_target!(|input: Input| {
+    let mut stack = new_stack();
+    let mut now = Instant::from_secs(1);
+    let mut peer = Peer::new(input.options);
+    let Some(mut h) = setup(&mut stack, &mut peer, now, &input) else {
+        return;
+    };
+    let listener = matches!(input.start, Start::Listen | Start::SynRecv).then_some(h);
+    let payload = vec![0x5au8; 2048];
+    let mut rbuf = vec![0u8; 4096];
+    let mut closed = false;
+    for step in input.steps.iter().take(96) {
+        match step {
+            Step::Seg(s) => {
+                peer.tsval = peer.tsval.wrapping_add(1);
+                let seq = s.seq.at(peer.snd_nxt);
+                let ack = s.ack.at(peer.ours);
+                let len = usize::from(s.payload_len) % 1400;
+                let port = if s.wrong_port {
+                    PEER_PORT.wrapping_add(1)
+                } else {
+                    PEER_PORT
+                };
+                let (tsval, our_tsval) = (peer.tsval, peer.our_tsval);
+                let (pn, po) = (peer.snd_nxt, peer.ours);
+                peer.send(
+                    &mut stack,
+                    now,
+                    s.flags,
+                    seq,
+                    ack,
+                    s.window,
+                    |r| {
+                        r.mss = s.mss;
+                        r.window_scale = s.wscale;
+                        r.sack_permitted = s.sack_perm;
+                        r.timestamp = s.ts.map(|(d, ecr)| TcpTimestamp {
+                            tsval: tsval.wrapping_add(u32::from(d)),
+                            tsecr: ecr.unwrap_or(our_tsval),
+                        });
+                        for (slot, (l, rr)) in r.sack_blocks.iter_mut().zip(s.sack.iter()) {
+                            *slot = (l.at(po), rr.at(po));
+                            r.sack_len += 1;
+                        }
+                    },
+                    &payload[..len],
+                    port,
+                );
+                if s.consume && seq.0 == pn {
+                    let f = TcpFlags(s.flags);
+                    let n = len + usize::from(f.syn()) + usize::from(f.fin());
+                    peer.snd_nxt = pn.wrapping_add(n as u32);
+                }
+            }
+            Step::Advance(ms) => {
+                now += Duration::from_millis(u64::from(*ms));
+                if stack.poll_at().is_some_and(|t| t <= now) {
+                    stack.handle_timeout(now);
+                    peer.drain(&mut stack, now);
+                }
+            }
+            Step::Send(n) if !closed => {
+                let n = usize::from(*n) % payload.len();
+                let _ = stack.sockets_mut().send(h, &payload[..n]);
+                peer.drain(&mut stack, now);
+            }
+            Step::Recv(n) if !closed => {
+                let n = usize::from(*n) % rbuf.len();
+                let _ = stack.sockets_mut().recv(h, &mut rbuf[..n]);
+                peer.drain(&mut stack, now);
+            }
+            Step::Shutdown(how) if !closed => {
+                let how = match how % 3 {
+                    0 => Shutdown::Read,
+                    1 => Shutdown::Write,
+                    _ => Shutdown::Both,
+                };
+                let _ = stack.sockets_mut().shutdown(h, how);
+                peer.drain(&mut stack, now);
+            }
+            Step::Close if !closed => {
+                let _ = stack.sockets_mut().close(h);
+                closed = true;
+                peer.drain(&mut stack, now);
+            }
+            Step::Abort if !closed => {
+                let _ = stack.sockets_mut().abort(h);
+                closed = true;
+                peer.drain(&mut stack, now);
+            }
+            Step::Accept if !closed => {
+                if let Some(l) = listener {
+                    if let Ok(c) = stack.sockets_mut().accept(l) {
+                        h = c;
+                    }
+                }
+            }
+            Step::Timers => {
+                for _ in 0..8 {
+                    let Some(at) = stack.poll_at() else { break };
+                    now = if at > now {
+                        at
+                    } else {
+                        now + Duration::from_millis(1)
+                    };
+                    stack.handle_timeout(now);
+                    peer.drain(&mut stack, now);
+                }
+            }
+            _ => {}
+        }
+        if !closed {
+            check(&stack, h);
+        }
+    }
+    // Let everything time out (bounded) and make sure the stack winds down.
+    for _ in 0..256 {
+        let Some(at) = stack.poll_at() else { break };
+        if at > now + Duration::from_secs(4000) {
+            break;
+        }
+        now = if at > now {
+            at
+        } else {
+            now + Duration::from_millis(1)
+        };
+        stack.handle_timeout(now);
+        peer.drain(&mut stack, now);
+    }
+});
