@@ -34,6 +34,11 @@ fn sack_frames_by_source(pcap: &Path) -> BTreeMap<String, u64> {
     let out = run_within(
         Command::new("tshark").args([
             "-n",
+            // No stream analysis or reassembly: 10x faster on a 250 MB capture.
+            "-o",
+            "tcp.analyze_sequence_numbers:FALSE",
+            "-o",
+            "tcp.desegment_tcp_streams:FALSE",
             "-r",
             pcap.to_str().expect("utf-8 path"),
             "-Y",
@@ -43,7 +48,7 @@ fn sack_frames_by_source(pcap: &Path) -> BTreeMap<String, u64> {
             "-e",
             "ip.src",
         ]),
-        Duration::from_secs(600),
+        Duration::from_secs(1800),
     )
     .unwrap_or_else(|e| panic!("tshark: {e}"));
     let mut counts = BTreeMap::new();
@@ -77,14 +82,17 @@ fn sack_both_ways(test: &str, n: u64, limit: Duration) {
     assert_eq!(run.recv_len, n, "{run:?}");
     assert_eq!(field(&out, "sent_sha"), Some(run.recv_sha.clone()), "{out}");
     let secs = num(&out, "secs");
-    let counts = sack_frames_by_source(&pcap);
     let _ = writeln!(
         std::io::stderr(),
         "SACK: {test}: {} MiB each way at once through --impair {IMPAIR} in {secs:.1} s \
-         ({:.1} Mbit/s each way); frames with SACK blocks: kernel ({KERNEL}) {}, \
-         sockstack ({OURS}) {}",
+         ({:.1} Mbit/s each way), SHA-256 equal both ways",
         n / MIB,
         n as f64 * 8.0 / secs.max(1e-9) / 1e6,
+    );
+    let counts = sack_frames_by_source(&pcap);
+    let _ = writeln!(
+        std::io::stderr(),
+        "SACK: {test}: frames with SACK blocks: kernel ({KERNEL}) {}, sockstack ({OURS}) {}",
         counts.get(KERNEL).copied().unwrap_or(0),
         counts.get(OURS).copied().unwrap_or(0),
     );
