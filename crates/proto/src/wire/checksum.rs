@@ -21,27 +21,37 @@ fn adc(a: u64, b: u64) -> u64 {
     s.wrapping_add(u64::from(c))
 }
 
+/// The native-endian word at `at` (inlined with constant offsets into
+/// `chunks_exact` pieces, so the length check folds away).
+#[inline(always)]
+fn ne64(c: &[u8], at: usize) -> u64 {
+    c.get(at..at + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map_or(0, u64::from_ne_bytes)
+}
+
 /// One's-complement sum of `data` added to `initial`, not yet folded.
 pub fn sum(data: &[u8], initial: u64) -> u64 {
     // Two chains (sum, carry count) so consecutive adds do not wait on each
     // other; the carry counts cannot overflow (one per 8 bytes).
     let (mut a, mut b) = (0u64, 0u64);
     let (mut ca, mut cb) = (0u64, 0u64);
-    let (words, tail) = data.as_chunks::<8>();
-    let (quads, rest) = words.as_chunks::<4>();
-    for [w0, w1, w2, w3] in quads {
-        let (s, c) = a.overflowing_add(u64::from_ne_bytes(*w0));
-        let (s, d) = s.overflowing_add(u64::from_ne_bytes(*w1));
+    let mut blocks = data.chunks_exact(32);
+    for blk in &mut blocks {
+        let (s, c) = a.overflowing_add(ne64(blk, 0));
+        let (s, d) = s.overflowing_add(ne64(blk, 8));
         a = s;
         ca += u64::from(c) + u64::from(d);
-        let (s, c) = b.overflowing_add(u64::from_ne_bytes(*w2));
-        let (s, d) = s.overflowing_add(u64::from_ne_bytes(*w3));
+        let (s, c) = b.overflowing_add(ne64(blk, 16));
+        let (s, d) = s.overflowing_add(ne64(blk, 24));
         b = s;
         cb += u64::from(c) + u64::from(d);
     }
-    for w in rest {
-        a = adc(a, u64::from_ne_bytes(*w));
+    let mut words = blocks.remainder().chunks_exact(8);
+    for w in &mut words {
+        a = adc(a, ne64(w, 0));
     }
+    let tail = words.remainder();
     // The tail (< 8 bytes) starts at an even offset: pad it with zeros on the
     // right, which places an odd last byte in the high (first) half of its
     // big-endian 16-bit word.
