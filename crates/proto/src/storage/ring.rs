@@ -4,14 +4,25 @@
 //! `len()` (but within capacity) with `write_at`, for out-of-order TCP data;
 //! `commit` then makes them part of the readable region. Reads never consume
 //! more than `len()` bytes. No method panics.
+//!
+//! Memory: the physical ring starts empty, is first allocated at the size of
+//! the first write rounded up to a power of two (at least `MIN_ALLOC`), and
+//! doubles when a write needs more, never past `capacity()`. Storage is never
+//! zero-filled: the `Vec`'s length is the prefix written so far and grows by
+//! `extend_from_slice` until the ring first wraps. `release_if_empty` gives the
+//! memory back when nothing is held (for the owner to call when idle).
 
 /// The smallest physical allocation, so tiny writes do not reallocate often.
-const MIN_ALLOC: usize = 2048;
+const MIN_ALLOC: usize = 256;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RingBuffer {
-    /// Physical storage; its length is the physical capacity (<= `cap`).
+    /// Physical storage. `buf.len()` is the initialised prefix (`<= phys`);
+    /// `buf.capacity() >= phys`. Until the prefix reaches `phys` nothing has
+    /// wrapped, so every stored byte lies in `buf[head..]`.
     buf: Vec<u8>,
+    /// Physical ring size (the modulus), `<= cap`.
+    phys: usize,
     /// Index of the first readable byte in `buf`.
     head: usize,
     /// Readable bytes.
@@ -24,6 +35,7 @@ impl RingBuffer {
     pub(crate) fn new(cap: usize) -> Self {
         RingBuffer {
             buf: Vec::new(),
+            phys: 0,
             head: 0,
             len: 0,
             cap,
@@ -43,11 +55,16 @@ impl RingBuffer {
     pub(crate) fn free(&self) -> usize {
         self.cap.saturating_sub(self.len)
     }
+    /// Bytes of heap storage held (for memory accounting and tests).
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
 
     /// Change the logical capacity; never below the bytes held.
     pub(crate) fn set_capacity(&mut self, cap: usize) {
         let cap = cap.max(self.len);
-        if cap < self.buf.len() {
+        if cap < self.phys {
             // Shrink physical storage too, keeping the readable bytes.
             self.reallocate(cap, self.len);
         }
@@ -57,49 +74,104 @@ impl RingBuffer {
     /// Drop every byte, release the memory.
     pub(crate) fn clear(&mut self) {
         self.buf = Vec::new();
+        self.phys = 0;
         self.head = 0;
         self.len = 0;
     }
 
+    /// Give the storage back when no readable byte is held, so an idle
+    /// connection costs no ring memory (issue 7: shrink back when idle). The
+    /// caller must know that no out-of-order bytes were written past `len()`
+    /// with `write_at` (for a receive ring: its assembler is empty), since
+    /// they would be lost. Returns whether memory was released.
+    #[allow(dead_code)] // for the TCP layer's idle path.
+    pub(crate) fn release_if_empty(&mut self) -> bool {
+        if self.len != 0 || self.buf.capacity() == 0 {
+            return false;
+        }
+        self.clear();
+        true
+    }
+
     /// Make `need` logical bytes (from the head) physically addressable.
     fn reserve(&mut self, need: usize) {
-        if need <= self.buf.len() {
+        if need <= self.phys {
             return;
         }
         let target = need
-            .max(self.buf.len().saturating_mul(2))
+            .checked_next_power_of_two()
+            .unwrap_or(need)
+            .max(self.phys.saturating_mul(2))
             .max(MIN_ALLOC)
             .min(self.cap);
         // Keep everything physically present (readable and out-of-order).
-        self.reallocate(target, self.buf.len());
+        self.reallocate(target, self.phys);
     }
 
-    /// Move `keep` bytes from the head into a fresh buffer of size `size`.
+    /// Logical bytes from the head that hold written (initialised) storage.
+    fn stored(&self) -> usize {
+        if self.buf.len() >= self.phys {
+            self.phys
+        } else {
+            self.buf.len().saturating_sub(self.head)
+        }
+    }
+
+    /// Move `keep` bytes from the head into a fresh buffer of size `size`,
+    /// without zero-filling the rest.
     fn reallocate(&mut self, size: usize, keep: usize) {
-        let mut fresh = vec![0u8; size];
-        let keep = keep.min(size);
-        self.copy_out(0, &mut fresh[..keep]);
+        let keep = keep.min(size).min(self.stored());
+        let mut fresh = Vec::with_capacity(size);
+        let (a, b) = self.spans(0, keep);
+        fresh.extend_from_slice(a);
+        fresh.extend_from_slice(b);
         self.buf = fresh;
+        self.phys = size;
         self.head = 0;
     }
 
-    /// Copy physical bytes starting `off` after the head into `out`, without
-    /// checking `len` (used internally to move out-of-order bytes as well).
-    fn copy_out(&self, off: usize, out: &mut [u8]) -> usize {
-        let phys = self.buf.len();
-        if phys == 0 || out.is_empty() {
-            return 0;
+    /// The stored bytes `off..off + n` after the head, as (up to) two slices.
+    fn spans(&self, off: usize, n: usize) -> (&[u8], &[u8]) {
+        let phys = self.phys;
+        if phys == 0 || n == 0 {
+            return (&[], &[]);
         }
-        let n = out.len().min(phys.saturating_sub(off));
+        let n = n.min(phys.saturating_sub(off));
         let start = (self.head + off) % phys;
         let first = n.min(phys - start);
-        if let (Some(dst), Some(src)) = (out.get_mut(..first), self.buf.get(start..start + first)) {
-            dst.copy_from_slice(src);
+        (
+            self.buf.get(start..start + first).unwrap_or(&[]),
+            self.buf.get(..n - first).unwrap_or(&[]),
+        )
+    }
+
+    /// Copy physical bytes starting `off` after the head into `out`, without
+    /// checking `len`.
+    fn copy_out(&self, off: usize, out: &mut [u8]) -> usize {
+        let (a, b) = self.spans(off, out.len());
+        let (n1, n2) = (a.len(), b.len());
+        if let Some(dst) = out.get_mut(..n1) {
+            dst.copy_from_slice(a);
         }
-        if let (Some(dst), Some(src)) = (out.get_mut(first..n), self.buf.get(..n - first)) {
-            dst.copy_from_slice(src);
+        if let Some(dst) = out.get_mut(n1..n1 + n2) {
+            dst.copy_from_slice(b);
         }
-        n
+        n1 + n2
+    }
+
+    /// Store `src` at physical index `at`, extending the initialised prefix
+    /// (zero-filling only a gap left by an out-of-order write).
+    fn store(&mut self, at: usize, src: &[u8]) {
+        let init = self.buf.len();
+        if at > init {
+            self.buf.resize(at, 0);
+        }
+        let inside = src.len().min(self.buf.len().saturating_sub(at));
+        let (old, new) = src.split_at(inside);
+        if let Some(dst) = self.buf.get_mut(at..at + inside) {
+            dst.copy_from_slice(old);
+        }
+        self.buf.extend_from_slice(new);
     }
 
     /// Append as much of `data` as fits; returns the count.
@@ -119,25 +191,29 @@ impl RingBuffer {
         }
         let end = self.len + off + n;
         self.reserve(end);
-        let phys = self.buf.len();
+        let phys = self.phys;
         if phys == 0 {
             return 0;
         }
-        let start = (self.head + self.len + off) % phys;
+        let at = self.head + self.len + off;
+        if at + n > phys && self.buf.len() < phys {
+            // This write wraps (an out-of-order one can, before in-order
+            // data has reached the end): initialise the whole ring first so
+            // the "nothing wrapped below `phys`" rule of `buf` keeps holding.
+            self.buf.resize(phys, 0);
+        }
+        let start = at % phys;
         let first = n.min(phys - start);
-        if let (Some(dst), Some(src)) = (self.buf.get_mut(start..start + first), data.get(..first))
-        {
-            dst.copy_from_slice(src);
-        }
-        if let (Some(dst), Some(src)) = (self.buf.get_mut(..n - first), data.get(first..n)) {
-            dst.copy_from_slice(src);
-        }
+        let (a, b) = data.split_at(first.min(data.len()));
+        let b = b.get(..n - first).unwrap_or(&[]);
+        self.store(start, a);
+        self.store(0, b);
         n
     }
 
     /// Make `n` bytes written past the end by `write_at` readable.
     pub(crate) fn commit(&mut self, n: usize) {
-        self.len = (self.len + n).min(self.cap).min(self.buf.len());
+        self.len = (self.len + n).min(self.cap).min(self.phys);
     }
 
     /// Copy readable bytes starting at `off` into `out`; returns the count.
@@ -156,8 +232,7 @@ impl RingBuffer {
         if n == 0 {
             return 0;
         }
-        let phys = self.buf.len();
-        self.head = (self.head + n) % phys.max(1);
+        self.head = (self.head + n) % self.phys.max(1);
         self.len -= n;
         n
     }
@@ -207,6 +282,24 @@ mod tests {
     }
 
     #[test]
+    fn out_of_order_write_that_wraps_survives_growth() {
+        let mut r = RingBuffer::new(100_000);
+        r.enqueue(&[1; 210]);
+        r.discard(200);
+        // Lands wrapped at physical 54 while only 210 bytes are initialised.
+        assert_eq!(r.write_at(100, &[9; 10]), 10);
+        r.write_at(0, &[2; 100]);
+        r.write_at(110, &[3; 1000]); // forces growth
+        r.commit(1110);
+        let mut out = vec![0; 1120];
+        assert_eq!(r.read_at(0, &mut out), 1120);
+        assert_eq!(&out[..10], &[1; 10]);
+        assert!(out[10..110].iter().all(|&b| b == 2));
+        assert!(out[110..120].iter().all(|&b| b == 9));
+        assert!(out[120..1120].iter().all(|&b| b == 3));
+    }
+
+    #[test]
     fn grows_keeping_out_of_order_bytes() {
         let mut r = RingBuffer::new(100_000);
         r.enqueue(&[1; 1000]);
@@ -218,5 +311,70 @@ mod tests {
         assert_eq!(r.read_at(0, &mut out), 5100);
         assert_eq!(&out[..100], &[1; 100]);
         assert!(out[100..5100].iter().all(|&b| b == 2));
+    }
+
+    #[test]
+    fn no_zero_fill_and_release() {
+        let mut r = RingBuffer::new(1 << 20);
+        assert_eq!(r.enqueue(&[5]), 1);
+        assert!(r.allocated() >= MIN_ALLOC && r.allocated() < 2 * MIN_ALLOC);
+        assert!(!r.release_if_empty());
+        let mut one = [0u8; 1];
+        assert_eq!(r.dequeue(&mut one), 1);
+        assert_eq!(one, [5]);
+        assert!(r.release_if_empty());
+        assert_eq!(r.allocated(), 0);
+        // Usable again after release.
+        assert_eq!(r.enqueue(&[1, 2, 3]), 3);
+        let mut out = [0u8; 3];
+        assert_eq!(r.dequeue(&mut out), 3);
+        assert_eq!(out, [1, 2, 3]);
+    }
+
+    #[test]
+    fn matches_model_under_random_ops() {
+        // Seeded LCG; model is a VecDeque plus an out-of-order map.
+        let mut seed = 0x1234_5678_u64;
+        let mut rnd = |m: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % m.max(1)
+        };
+        for cap in [1usize, 7, 300, 1000, 5000] {
+            let mut r = RingBuffer::new(cap);
+            let mut model: std::collections::VecDeque<u8> = Default::default();
+            let mut ctr = 0u8;
+            for _ in 0..2000 {
+                match rnd(4) {
+                    0 | 1 => {
+                        let n = rnd(cap + 50);
+                        let data: Vec<u8> = (0..n)
+                            .map(|_| {
+                                ctr = ctr.wrapping_add(1);
+                                ctr
+                            })
+                            .collect();
+                        let k = r.enqueue(&data);
+                        assert_eq!(k, n.min(cap - model.len()));
+                        model.extend(&data[..k]);
+                    }
+                    2 => {
+                        let mut out = vec![0; rnd(cap + 50)];
+                        let k = r.dequeue(&mut out);
+                        let want: Vec<u8> = model.drain(..k.min(model.len())).collect();
+                        assert_eq!(&out[..k], &want[..]);
+                        assert_eq!(k, want.len());
+                    }
+                    _ => {
+                        if r.is_empty() {
+                            r.release_if_empty();
+                        }
+                    }
+                }
+                assert_eq!(r.len(), model.len());
+                assert!(r.allocated() <= cap.max(MIN_ALLOC).next_power_of_two());
+            }
+        }
     }
 }

@@ -3,56 +3,75 @@
 //!
 //! CONTRACT: `sum` returns a wide one's-complement sum congruent (mod 0xffff)
 //! to the sum of the big-endian 16-bit words of `data` (an odd last byte is
-//! padded with a zero byte, RFC 1071 4.1) plus `initial`. It reads 8 bytes per
-//! step into a 128-bit accumulator, so carries are folded once at the end
-//! (RFC 1071 2(B): the sum may be computed in any word size and folded).
+//! padded with a zero byte, RFC 1071 4.1) plus `initial`. It adds
+//! native-endian 8-byte words with end-around carry, 32 bytes per step on two
+//! independent add/carry chains, and swaps the bytes of the folded 16-bit
+//! result once at the end (RFC 1071 2(A) byte-order independence, 2(B) any
+//! word size may be used and folded).
 //! `fold` reduces it to 16 bits; `checksum` complements that. A buffer that
 //! already holds a correct checksum sums to 0xffff.
 
 use super::{IpProtocol, Ipv4Addr};
 
-/// Add a 128-bit accumulator into a 64-bit one with end-around carry.
-#[inline]
-fn fold128(acc: u128) -> u64 {
-    // 2^64 = 1 (mod 0xffff), so the high half adds in as-is.
-    let (s, c) = (acc as u64).overflowing_add((acc >> 64) as u64);
+/// `a + b` with end-around carry (2^64 = 1 mod 0xffff, so a carry adds 1).
+#[inline(always)]
+fn adc(a: u64, b: u64) -> u64 {
+    let (s, c) = a.overflowing_add(b);
+    // No overflow: when `c` is set, `s <= u64::MAX - 1`.
     s.wrapping_add(u64::from(c))
 }
 
-#[inline]
-fn word(c: &[u8]) -> u64 {
-    u64::from_be_bytes(<[u8; 8]>::try_from(c).unwrap_or_default())
+/// The native-endian word at `at` (inlined with constant offsets into
+/// `chunks_exact` pieces, so the length check folds away).
+#[inline(always)]
+fn ne64(c: &[u8], at: usize) -> u64 {
+    c.get(at..at + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map_or(0, u64::from_ne_bytes)
 }
 
 /// One's-complement sum of `data` added to `initial`, not yet folded.
 pub fn sum(data: &[u8], initial: u64) -> u64 {
-    // Two independent accumulators keep the adds off one dependency chain.
-    let mut a: u128 = u128::from(initial);
-    let mut b: u128 = 0;
+    // Two chains (sum, carry count) so consecutive adds do not wait on each
+    // other; the carry counts cannot overflow (one per 8 bytes).
+    let (mut a, mut b) = (0u64, 0u64);
+    let (mut ca, mut cb) = (0u64, 0u64);
     let mut blocks = data.chunks_exact(32);
     for blk in &mut blocks {
-        let (x, y) = blk.split_at(16);
-        let (x0, x1) = x.split_at(8);
-        let (y0, y1) = y.split_at(8);
-        a += u128::from(word(x0)) + u128::from(word(x1));
-        b += u128::from(word(y0)) + u128::from(word(y1));
+        let (s, c) = a.overflowing_add(ne64(blk, 0));
+        let (s, d) = s.overflowing_add(ne64(blk, 8));
+        a = s;
+        ca += u64::from(c) + u64::from(d);
+        let (s, c) = b.overflowing_add(ne64(blk, 16));
+        let (s, d) = s.overflowing_add(ne64(blk, 24));
+        b = s;
+        cb += u64::from(c) + u64::from(d);
     }
     let mut words = blocks.remainder().chunks_exact(8);
     for w in &mut words {
-        a += u128::from(word(w));
+        a = adc(a, ne64(w, 0));
     }
-    // The tail (< 8 bytes) starts at an even offset: pad it with zeros on the
-    // right, which places an odd last byte in the high half of its word.
     let tail = words.remainder();
+    // The tail (< 8 bytes) starts at an even offset: pad it with zeros on the
+    // right, which places an odd last byte in the high (first) half of its
+    // big-endian 16-bit word.
     if !tail.is_empty() {
         let mut t = [0u8; 8];
         for (d, s) in t.iter_mut().zip(tail) {
             *d = *s;
         }
-        b += u128::from(u64::from_be_bytes(t));
+        b = adc(b, u64::from_ne_bytes(t));
     }
-    let (s, c) = fold128(a).overflowing_add(fold128(b));
-    s.wrapping_add(u64::from(c))
+    let wide = adc(adc(a, b), ca.wrapping_add(cb));
+    // Folded native-endian sum; on little-endian hosts every 16-bit word was
+    // read byte-swapped, and swapping the folded sum undoes it (RFC 1071 2(A)).
+    let native = fold(wide);
+    let be = if cfg!(target_endian = "little") {
+        native.swap_bytes()
+    } else {
+        native
+    };
+    adc(initial, u64::from(be))
 }
 
 /// Fold a wide one's-complement sum to 16 bits (not complemented).

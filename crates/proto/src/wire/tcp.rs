@@ -482,8 +482,13 @@ impl<'a> TcpRepr<'a> {
     /// `BadLength` if the segment would exceed 65535 bytes; `Truncated` if
     /// `buf` is shorter than `buffer_len()` (bytes past it are untouched).
     pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(), WireError> {
-        let mut opts = [0u8; MAX_OPTIONS_LEN];
-        let olen = self.emit_options(&mut opts);
+        // Header and options are built on the stack, then copied out once.
+        let mut head = [0u8; MIN_HEADER_LEN + MAX_OPTIONS_LEN];
+        let (h_fixed, h_opts) = head.split_at_mut(MIN_HEADER_LEN);
+        let olen = match <&mut [u8; MAX_OPTIONS_LEN]>::try_from(h_opts) {
+            Ok(o) => self.emit_options(o),
+            Err(_) => 0, // unreachable: the split leaves exactly MAX_OPTIONS_LEN
+        };
         let hl = MIN_HEADER_LEN + olen;
         let len = hl + self.payload.len();
         let Ok(len16) = u16::try_from(len) else {
@@ -492,15 +497,34 @@ impl<'a> TcpRepr<'a> {
         let Some(out) = buf.get_mut(..len) else {
             return Err(WireError::Truncated);
         };
-        put16(out, 0, self.src_port);
-        put16(out, 2, self.dst_port);
-        put32(out, 4, self.seq.0);
-        put32(out, 8, self.ack.0);
-        put(out, 12, &[((hl / 4) as u8) << 4, self.flags.0]);
-        put16(out, 14, self.window);
-        put16(out, 16, 0);
-        put16(out, 18, self.urgent);
-        put(out, MIN_HEADER_LEN, opts.get(..olen).unwrap_or(&[]));
+        // The fixed header as one 20-byte array (checksum zero for now).
+        let (sp, dp) = (self.src_port.to_be_bytes(), self.dst_port.to_be_bytes());
+        let (sq, ak) = (self.seq.0.to_be_bytes(), self.ack.0.to_be_bytes());
+        let (wn, ur) = (self.window.to_be_bytes(), self.urgent.to_be_bytes());
+        let fixed: [u8; MIN_HEADER_LEN] = [
+            sp[0],
+            sp[1],
+            dp[0],
+            dp[1],
+            sq[0],
+            sq[1],
+            sq[2],
+            sq[3],
+            ak[0],
+            ak[1],
+            ak[2],
+            ak[3],
+            ((hl / 4) as u8) << 4,
+            self.flags.0,
+            wn[0],
+            wn[1],
+            0,
+            0,
+            ur[0],
+            ur[1],
+        ];
+        h_fixed.copy_from_slice(&fixed);
+        put(out, 0, head.get(..hl).unwrap_or(&[]));
         put(out, hl, self.payload);
         let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len16);
         let c = !checksum::fold(checksum::sum(out, ph));
