@@ -211,7 +211,13 @@ impl Connection {
         // is the truncation RFC 7323 2.4 tells senders to expect, and we keep
         // honouring the old edge (`rcv_adv` never moves left, RFC 9293 3.8.6).
         let shift = self.rcv_wscale;
-        let field = (wnd >> shift).min(0xffff);
+        let mut field = wnd >> shift;
+        // Keep the edge already promised when its rounded-up form still fits
+        // in the buffer, so a window does not shrink by truncation alone.
+        if (field << shift) < cur && ((field + 1) << shift) <= free {
+            field += 1;
+        }
+        let field = field.min(0xffff);
         let edge = self.rcv_nxt + (field << shift);
         if edge.gt(self.rcv_adv) {
             self.rcv_adv = edge;
