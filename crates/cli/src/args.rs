@@ -67,8 +67,9 @@ pub struct DeviceArgs {
     pub tun: Option<String>,
 }
 
+/// How a host attaches to a device: shared by `serve` and `nc`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub struct HostArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
     /// Our address and prefix length, e.g. 198.18.0.2/24
@@ -89,6 +90,12 @@ pub struct ServeArgs {
     /// Impair the link: loss=P,dup=P,reorder=P,corrupt=P,delay=5ms,jitter=1ms,seed=N
     #[arg(long, value_name = "SPEC")]
     pub impair: Option<ImpairConfig>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub net: HostArgs,
     /// Serve TCP echo (RFC 862) on PORT; repeat for more ports
     #[arg(long = "echo", value_name = "PORT", value_parser = parse_port)]
     pub echo: Vec<u16>,
@@ -112,25 +119,7 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct NcArgs {
     #[command(flatten)]
-    pub device: DeviceArgs,
-    /// Our address and prefix length, e.g. 198.18.0.2/24
-    #[arg(long, value_name = "A/P")]
-    pub addr: AddrPrefix,
-    /// Default gateway (must be on the --addr subnet)
-    #[arg(long, value_name = "IP", value_parser = parse_unicast)]
-    pub gateway: Option<Ipv4Addr>,
-    /// Our MAC address (TAP only); default: a random locally administered one
-    #[arg(long, value_name = "MAC", value_parser = parse_mac, conflicts_with = "tun")]
-    pub mac: Option<MacAddr>,
-    /// IP MTU in bytes (68..=65535)
-    #[arg(long, value_name = "N", default_value = "1500", value_parser = parse_mtu)]
-    pub mtu: usize,
-    /// Write every frame sent and received to this pcap file
-    #[arg(long, value_name = "FILE")]
-    pub pcap: Option<PathBuf>,
-    /// Impair the link: loss=P,dup=P,reorder=P,corrupt=P,delay=5ms,jitter=1ms,seed=N
-    #[arg(long, value_name = "SPEC")]
-    pub impair: Option<ImpairConfig>,
+    pub net: HostArgs,
     /// Accept one connection on PORT instead of connecting
     #[arg(short = 'l', long, value_name = "PORT", value_parser = parse_port,
           conflicts_with_all = ["host", "port"])]
@@ -240,9 +229,9 @@ mod tests {
         let Command::Serve(s) = cli.command else {
             panic!("not serve")
         };
-        assert_eq!(s.device.tap.as_deref(), Some("ss0"));
-        assert_eq!(s.mtu, 9000);
-        assert_eq!(s.impair.unwrap().seed, 3);
+        assert_eq!(s.net.device.tap.as_deref(), Some("ss0"));
+        assert_eq!(s.net.mtu, 9000);
+        assert_eq!(s.net.impair.unwrap().seed, 3);
     }
 
     #[test]

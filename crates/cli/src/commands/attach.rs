@@ -33,6 +33,22 @@ pub struct HostSpec<'a> {
     pub impair: Option<&'a ImpairConfig>,
 }
 
+impl crate::args::HostArgs {
+    /// The attach spec these flags describe.
+    pub fn spec(&self) -> HostSpec<'_> {
+        HostSpec {
+            tap: self.device.tap.as_deref(),
+            tun: self.device.tun.as_deref(),
+            addr: self.addr,
+            gateway: self.gateway,
+            mac: self.mac,
+            mtu: self.mtu,
+            pcap: self.pcap.as_deref(),
+            impair: self.impair.as_ref(),
+        }
+    }
+}
+
 /// A running host and a description of its device for messages
 /// ("TAP sstap0 (02:..)").
 pub struct Attached {

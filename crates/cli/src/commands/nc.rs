@@ -28,7 +28,7 @@ use sockstack::bsd::{Bsd, Driver, PollFd, SockOpt, SockOptName};
 use sockstack::{Errno, Fd, Host};
 use sockstack_proto::TcpState;
 
-use super::attach::{attach, flush, HostSpec};
+use super::attach::{attach, flush};
 use crate::args::NcArgs;
 use crate::error::CliError;
 use crate::signals::Shutdown;
@@ -62,16 +62,7 @@ enum Outcome {
 }
 
 pub fn run(args: NcArgs, shutdown: &Shutdown) -> Result<ExitCode, CliError> {
-    let spec = HostSpec {
-        tap: args.device.tap.as_deref(),
-        tun: args.device.tun.as_deref(),
-        addr: args.addr,
-        gateway: args.gateway,
-        mac: args.mac,
-        mtu: args.mtu,
-        pcap: args.pcap.as_deref(),
-        impair: args.impair.as_ref(),
-    };
+    let spec = args.net.spec();
     let attached = attach("nc", &spec)?;
     let host = Arc::new(attached.host);
     let bsd = Arc::new(Bsd::new(Arc::clone(&host)));

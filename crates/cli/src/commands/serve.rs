@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sockstack::bsd::Bsd;
 
-use super::attach::{attach, flush, HostSpec};
+use super::attach::{attach, flush};
 use super::services::Services;
 use crate::args::ServeArgs;
 use crate::error::CliError;
@@ -24,16 +24,7 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(200);
 const STOP_LIMIT: Duration = Duration::from_secs(3);
 
 pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
-    let spec = HostSpec {
-        tap: args.device.tap.as_deref(),
-        tun: args.device.tun.as_deref(),
-        addr: args.addr,
-        gateway: args.gateway,
-        mac: args.mac,
-        mtu: args.mtu,
-        pcap: args.pcap.as_deref(),
-        impair: args.impair.as_ref(),
-    };
+    let spec = args.net.spec();
     let attached = attach("serve", &spec)?;
     let device = attached.device;
     let host = Arc::new(attached.host);
@@ -45,8 +36,8 @@ pub fn run(args: ServeArgs, shutdown: &Shutdown) -> Result<(), CliError> {
     let _ = writeln!(
         out,
         "sockstack: serving {} on {device}, mtu {}{}; SIGINT or SIGTERM stops",
-        args.addr,
-        args.mtu,
+        args.net.addr,
+        args.net.mtu,
         describe_services(&args.echo, &args.discard)
     );
     let _ = out.flush();
