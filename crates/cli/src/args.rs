@@ -46,6 +46,9 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    sockstack demo                      the textbook run (seed 1), in milliseconds\n  \
+    sockstack demo --seed 7 --pcap d.pcap   another seed; open d.pcap in Wireshark")]
 pub struct DemoArgs {
     /// Seed for every random choice (loss, ports, ...); one seed, one run
     #[arg(long, default_value_t = 1)]
@@ -93,6 +96,11 @@ pub struct HostArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    sockstack serve --tap ss0 --addr 198.18.0.2/24                 answer ARP and ping\n  \
+    sockstack serve --tap ss0 --addr 198.18.0.2/24 --echo 7 --discard 9\n  \
+    sockstack serve --tap ss0 --addr 198.18.0.2/24 --http 8080 --root ./www --udp-echo 7 --name web\n  \
+    sockstack serve --tun ss1 --addr 198.18.0.2/24 --impair loss=1%,seed=3 --pcap run.pcap")]
 pub struct ServeArgs {
     #[command(flatten)]
     pub net: HostArgs,
@@ -117,6 +125,11 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    sockstack nc --tap ss0 --addr 198.18.0.2/24 198.18.0.1 7       connect, pipe stdin/stdout\n  \
+    sockstack nc --tap ss0 --addr 198.18.0.2/24 -w 3 198.18.0.1 80 give up connecting after 3 s\n  \
+    sockstack nc --tap ss0 --addr 198.18.0.2/24 -l 5000 > got.bin  accept one connection\n  \
+    printf 'GET / HTTP/1.0\\r\\n\\r\\n' | sockstack nc --tap ss0 --addr 198.18.0.2/24 198.18.0.1 80")]
 pub struct NcArgs {
     #[command(flatten)]
     pub net: HostArgs,
@@ -127,6 +140,13 @@ pub struct NcArgs {
     /// Report the connection and how it ended on stderr
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Give up connecting after SECONDS (ETIMEDOUT); default: the SYN
+    /// retries run out (about two minutes, as on Linux)
+    #[arg(short = 'w', long = "wait", value_name = "SECONDS", value_parser = parse_seconds)]
+    pub wait: Option<Duration>,
+    /// Name shown by `sockstack netstat` (default: nc)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// The host to connect to
     #[arg(value_name = "HOST", value_parser = parse_unicast, required_unless_present = "listen")]
     pub host: Option<Ipv4Addr>,
@@ -145,6 +165,10 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    sockstack ping 198.18.0.1                     two in-memory hosts, virtual time\n  \
+    sockstack ping --tap ss0 --addr 198.18.0.2/24 -c 3 198.18.0.1\n  \
+    sockstack ping --tap ss0 --addr 198.18.0.2/24 -i 0.2 -s 1472 -W 2 198.18.0.1")]
 pub struct PingArgs {
     /// Ping over the TAP device IFNAME (needs --addr)
     #[arg(long, value_name = "IFNAME", value_parser = parse_ifname, requires = "addr")]

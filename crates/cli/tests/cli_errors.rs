@@ -95,6 +95,32 @@ fn help_and_version_exit_0() {
     }
 }
 
+/// Every tool's `--help` ends with examples of its use.
+#[test]
+fn every_tool_help_has_examples() {
+    for tool in [
+        "demo",
+        "serve",
+        "ping",
+        "nc",
+        "netstat",
+        "send-file",
+        "recv-file",
+    ] {
+        let out = sockstack(&[tool, "--help"]);
+        assert!(out.status.success(), "{tool}\n{}", out.describe());
+        let examples = out
+            .stdout
+            .split("Examples:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{tool} --help has no examples\n{}", out.stdout));
+        assert!(
+            examples.contains(&format!("sockstack {tool}")),
+            "{tool}: {examples}"
+        );
+    }
+}
+
 /// Without privilege, opening a TAP device fails with one line naming it.
 /// As root we drop to `nobody` with setpriv(1) when it is available.
 #[test]

@@ -14,7 +14,11 @@
 //! Connection refused (ECONNREFUSED)`) and status 1. SIGINT/SIGTERM close
 //! the connection and exit with 128 + the signal. With `-v` the connection
 //! and the TCP state it ended in (TIME_WAIT on the side that closed
-//! first) are reported on stderr.
+//! first) are reported on stderr. `-w SECONDS` bounds the connect: past it
+//! the attempt is abandoned with ETIMEDOUT, as the SYN retries running out
+//! would end it (about two minutes later). The stack registers a control
+//! socket (`--name`, default "nc"), so `sockstack netstat` shows the
+//! connection with our PID while it runs.
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -29,6 +33,7 @@ use sockstack::{Errno, Fd, Host};
 use sockstack_proto::TcpState;
 
 use super::attach::{attach, flush};
+use super::send_file::register;
 use crate::args::NcArgs;
 use crate::error::CliError;
 use crate::signals::Shutdown;
@@ -65,8 +70,11 @@ pub fn run(args: NcArgs, shutdown: &Shutdown) -> Result<ExitCode, CliError> {
     let spec = args.net.spec();
     let attached = attach("nc", &spec)?;
     let host = Arc::new(attached.host);
+    let control = register(&host, args.name.as_deref().unwrap_or("nc"));
     let bsd = Arc::new(Bsd::new(Arc::clone(&host)));
     let result = converse(&args, &bsd, shutdown);
+    // The control server holds the host; stop it before the host.
+    drop(control);
     release(bsd, host, args.verbose);
     result
 }
@@ -79,7 +87,7 @@ fn converse(args: &NcArgs, bsd: &Arc<Facade>, shutdown: &Shutdown) -> Result<Exi
             let (Some(host), Some(port)) = (args.host, args.port) else {
                 return Err(CliError::Usage("give HOST PORT or --listen PORT".into()));
             };
-            connect(bsd, SocketAddrV4::new(host, port), shutdown)?
+            connect(bsd, SocketAddrV4::new(host, port), args.wait, shutdown)?
         }
     };
     let Some((fd, peer)) = opened else {
@@ -125,6 +133,7 @@ fn signal_exit(shutdown: &Shutdown) -> ExitCode {
 fn connect(
     bsd: &Facade,
     to: SocketAddrV4,
+    wait: Option<Duration>,
     shutdown: &Shutdown,
 ) -> Result<Option<(Fd, SocketAddrV4)>, CliError> {
     let fail = |e: Errno| CliError::Runtime(format!("connect to {to}: {e}"));
@@ -137,10 +146,16 @@ fn connect(
         Ok(()) | Err(Errno::EINPROGRESS) => {}
         Err(e) => return Err(fail(e)),
     }
+    let deadline = wait.map(|w| Instant::now() + w);
     loop {
         if shutdown.requested().is_some() {
             let _ = bsd.close(fd);
             return Ok(None);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            // As the SYN retries running out would: ETIMEDOUT.
+            let _ = bsd.close(fd);
+            return Err(fail(Errno::ETIMEDOUT));
         }
         let mut p = [PollFd::new(fd, POLLOUT)];
         if bsd.poll(&mut p, Some(TICK)).map_err(fail)? > 0 {
