@@ -121,43 +121,73 @@ fn every_tool_help_has_examples() {
     }
 }
 
-/// Without privilege, opening a TAP device fails with one line naming it.
-/// As root we drop to `nobody` with setpriv(1) when it is available.
+/// Without privilege, opening a TAP device fails with one line naming it,
+/// for every tool that opens one. As root we drop to `nobody` with
+/// setpriv(1) when it is available.
 #[test]
 fn tap_without_privilege_says_root_or_cap_net_admin() {
+    let test = "tap_without_privilege_says_root_or_cap_net_admin";
     let bin = env!("CARGO_BIN_EXE_sockstack");
-    let args = ["serve", "--tap", "sstap0", "--addr", "198.18.0.2/24"];
+    let scratch = std::env::temp_dir().join(format!("sockstack-priv-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&scratch);
+    let file = scratch.join("f.bin");
+    let _ = std::fs::write(&file, b"x");
+    let (file, out_dir) = (
+        file.to_str().unwrap_or("f.bin").to_string(),
+        scratch.join("in").to_str().unwrap_or("in").to_string(),
+    );
+    let tap = ["--tap", "sstap0", "--addr", "198.18.0.2/24"];
+    let runs: Vec<Vec<&str>> = vec![
+        [&["serve"][..], &tap].concat(),
+        [&["nc"][..], &tap, &["198.18.0.1", "9"]].concat(),
+        [&["ping"][..], &tap, &["198.18.0.1"]].concat(),
+        [
+            &["send-file"][..],
+            &tap,
+            &[file.as_str(), "198.18.0.1", "9"],
+        ]
+        .concat(),
+        [
+            &["recv-file"][..],
+            &tap,
+            &["--listen", "9000", "--out", out_dir.as_str()],
+        ]
+        .concat(),
+    ];
     let is_root = std::fs::read_to_string("/proc/self/status")
         .map(|s| {
             s.lines()
                 .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
         })
         .unwrap_or(false);
-    let mut cmd = if is_root {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
-        c
-    } else {
-        Command::new(bin)
-    };
-    cmd.args(args);
-    let out = match run_within(&mut cmd, Duration::from_secs(30)) {
-        Ok(out) => out,
-        Err(e) => {
-            return common::skip("tap_without_privilege_says_root_or_cap_net_admin", &e);
+    for args in runs {
+        let mut cmd = if is_root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+            c
+        } else {
+            Command::new(bin)
+        };
+        cmd.args(&args).env("SOCKSTACK_CONTROL_DIR", &scratch);
+        let out = match run_within(&mut cmd, Duration::from_secs(30)) {
+            Ok(out) => out,
+            Err(e) => return common::skip(test, &e),
+        };
+        if is_root && out.stderr.contains("setpriv:") {
+            return common::skip(test, "setpriv could not drop privileges");
         }
-    };
-    if is_root && out.stderr.contains("setpriv:") {
-        return common::skip(
-            "tap_without_privilege_says_root_or_cap_net_admin",
-            "setpriv could not drop privileges",
+        assert_eq!(out.status.code(), Some(1), "{args:?}\n{}", out.describe());
+        assert_eq!(
+            out.stderr.lines().count(),
+            1,
+            "{args:?}\n{}",
+            out.describe()
+        );
+        assert!(
+            out.stderr.contains("needs root or CAP_NET_ADMIN"),
+            "{args:?}\n{}",
+            out.describe()
         );
     }
-    assert_eq!(out.status.code(), Some(1), "{}", out.describe());
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
-    assert!(
-        out.stderr.contains("needs root or CAP_NET_ADMIN"),
-        "{}",
-        out.describe()
-    );
+    let _ = std::fs::remove_dir_all(&scratch);
 }

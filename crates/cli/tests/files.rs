@@ -161,3 +161,67 @@ fn netstat_shows_a_running_transfer() {
     assert!(table.starts_with("Active Internet connections"), "{table}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Without `SOCKSTACK_CONTROL_DIR` the control socket lives in
+/// `$XDG_RUNTIME_DIR/sockstack/` (directory 0700, socket 0600), where
+/// `sockstack netstat -c` finds it and refreshes every second until
+/// SIGINT.
+#[test]
+fn control_socket_in_xdg_runtime_dir_and_netstat_refreshes() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmp("xdg");
+    let src = d.join("slow.bin");
+    std::fs::write(&src, data(4 << 20)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sockstack"))
+        .env_remove("SOCKSTACK_CONTROL_DIR")
+        .env("XDG_RUNTIME_DIR", &d)
+        .args([
+            "send-file",
+            "--memory",
+            "--memory-bandwidth",
+            "8000000",
+            "--name",
+            "xdgsend",
+        ])
+        .arg(&src)
+        .arg("--out")
+        .arg(d.join("in"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sock = d
+        .join("sockstack")
+        .join(format!("{}-xdgsend.sock", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sock.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut netstat = common::process::Background::spawn(
+        Command::new(env!("CARGO_BIN_EXE_sockstack"))
+            .env_remove("SOCKSTACK_CONTROL_DIR")
+            .env("XDG_RUNTIME_DIR", &d)
+            .args(["netstat", "-c"]),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    netstat.signal(libc::SIGINT);
+    let status = netstat.wait_within(Duration::from_secs(10));
+    let out = netstat.terminate(Duration::ZERO);
+    let sock_mode = std::fs::metadata(&sock).map(|m| m.permissions().mode() & 0o777);
+    let dir_mode = std::fs::metadata(d.join("sockstack")).map(|m| m.permissions().mode() & 0o777);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(sock_mode.is_ok(), "no control socket at {}", sock.display());
+    assert_eq!(sock_mode.unwrap(), 0o600);
+    assert_eq!(dir_mode.unwrap(), 0o700);
+    assert!(
+        status.is_some(),
+        "netstat -c ignored SIGINT\n{}",
+        out.describe()
+    );
+    let tables = out.stdout.matches("Active Internet connections").count();
+    assert!(tables >= 2, "{tables} tables\n{}", out.describe());
+    assert!(out.stdout.contains("/xdgsend"), "{}", out.describe());
+    let _ = std::fs::remove_dir_all(&d);
+}

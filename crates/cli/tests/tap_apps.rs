@@ -353,3 +353,52 @@ fn nc_connect_timeout_is_etimedout() {
     );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+/// `serve --http` answers the kernel's HEAD (headers, no body) and a
+/// malformed request with 400.
+#[test]
+fn http_head_and_malformed_request_from_the_kernel() {
+    let test = "http_head_and_malformed_request_from_the_kernel";
+    if let Some(why) = unavailable(&["curl", "socat"]) {
+        return skip(test, &why);
+    }
+    let dir = tmp(test);
+    let _scratch = Scratch(dir.clone());
+    std::fs::write(dir.join("page.bin"), seeded(5000, 5)).unwrap();
+    let ns = lab();
+    let mut s = Served::start(
+        &ns,
+        test,
+        &["--http", "8080", "--root", dir.to_str().unwrap()],
+    );
+    let head = ns.run(
+        "curl",
+        &[
+            "-sS",
+            "--max-time",
+            "20",
+            "-I",
+            &format!("http://{OURS}:8080/page.bin"),
+        ],
+        Duration::from_secs(30),
+    );
+    let bad = ns.run(
+        "sh",
+        &[
+            "-c",
+            &format!("printf 'NOT A REQUEST\\r\\n\\r\\n' | socat -T 5 - TCP:{OURS}:8080"),
+        ],
+        Duration::from_secs(30),
+    );
+    s.stop();
+    assert!(head.status.success(), "{}", head.describe());
+    assert!(head.stdout.starts_with("HTTP/1.1 200"), "{}", head.stdout);
+    assert!(
+        head.stdout
+            .to_ascii_lowercase()
+            .contains("content-length: 5000"),
+        "{}",
+        head.stdout
+    );
+    assert!(bad.stdout.starts_with("HTTP/1.1 400"), "{}", bad.describe());
+}
