@@ -222,6 +222,45 @@ fn control_socket_in_xdg_runtime_dir_and_netstat_refreshes() {
     );
     let tables = out.stdout.matches("Active Internet connections").count();
     assert!(tables >= 2, "{tables} tables\n{}", out.describe());
+    // Every running stack: the sender's and the receiver's.
     assert!(out.stdout.contains("/xdgsend"), "{}", out.describe());
+    assert!(out.stdout.contains("/recv-file"), "{}", out.describe());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// On a terminal (a pty from script(1)) both ends draw an indicatif bar
+/// with the rate and the ETA; off a terminal (every other test) it is
+/// hidden.
+#[test]
+fn progress_bar_on_a_terminal_shows_rate_and_eta() {
+    let test = "progress_bar_on_a_terminal_shows_rate_and_eta";
+    if !common::netns::has_tool("script", &["--version"]) {
+        return common::skip(test, "needs script(1) from util-linux");
+    }
+    let d = tmp("pty");
+    let src = d.join("bar.bin");
+    std::fs::write(&src, data(3 << 20)).unwrap();
+    let line = format!(
+        "{} send-file --memory --memory-bandwidth 8000000 {} --out {}",
+        env!("CARGO_BIN_EXE_sockstack"),
+        src.display(),
+        d.join("in").display()
+    );
+    let r = run_within(
+        Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("SOCKSTACK_CONTROL_DIR", &d),
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.status.success(), "{}", r.describe());
+    let bar = r
+        .stdout
+        .split(['\r', '\n'])
+        .find(|l| l.contains("send bar.bin [") && l.contains("ETA"))
+        .unwrap_or_else(|| panic!("no progress bar\n{}", r.stdout));
+    assert!(bar.contains("/s ETA"), "{bar}");
+    assert!(r.stdout.contains("recv bar.bin ["), "{}", r.stdout);
+    assert!(r.stdout.contains("SHA-256 verified"), "{}", r.stdout);
     let _ = std::fs::remove_dir_all(&d);
 }

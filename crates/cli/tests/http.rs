@@ -99,6 +99,28 @@ fn curl_fetches_files_over_tap() {
     assert_eq!(got.len(), body.len());
     assert_eq!(Sha256::digest(&got), Sha256::digest(&body));
 
+    // `--name web`: netstat lists the HTTP listener and the UDP echo
+    // socket under that name with serve's PID.
+    let pid = s.server.as_ref().map(Background::pid).unwrap_or_default();
+    let ls = common::process::run_within(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sockstack"))
+            .args(["netstat", "-l", "-t", "-u"])
+            .env("SOCKSTACK_CONTROL_DIR", root.join("ctl")),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let has = |proto: &str, local: &str| {
+        ls.stdout.lines().any(|l| {
+            let f: Vec<_> = l.split_whitespace().collect();
+            f.first() == Some(&proto)
+                && f.get(3) == Some(&local)
+                && l.ends_with(&format!("{pid}/web"))
+        })
+    };
+    assert!(has("tcp", "0.0.0.0:8080"), "{}", ls.describe());
+    assert!(ls.stdout.contains("LISTEN"), "{}", ls.describe());
+    assert!(has("udp", "0.0.0.0:7"), "{}", ls.describe());
+
     // Keep-alive: two URLs on one connection; 404; path escape refused.
     let r = s.ns.run(
         "curl",

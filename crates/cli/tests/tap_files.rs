@@ -177,14 +177,51 @@ fn start_receiver(ns: &NetNs, tap: &str, addr: &str, out: &Path, ctl: &Path) -> 
     }
 }
 
-/// `sockstack send-file` in the namespace, to completion.
-fn send_file(ns: &NetNs, tap: &str, addr: &str, file: &Path, dest: &str, ctl: &Path) -> Finished {
+/// `sockstack send-file ... FILE DEST PORT` in the namespace.
+fn send_file_cmd(
+    ns: &NetNs,
+    tap: &str,
+    addr: &str,
+    file: &Path,
+    dest: &str,
+    ctl: &Path,
+) -> Command {
     let mut cmd = ns.command(sockstack());
     cmd.args(["send-file", "--tap", tap, "--addr", addr])
         .arg(file)
         .args([dest, &PORT.to_string()])
         .env("SOCKSTACK_CONTROL_DIR", ctl);
+    cmd
+}
+
+/// `sockstack send-file` in the namespace, to completion.
+fn send_file(ns: &NetNs, tap: &str, addr: &str, file: &Path, dest: &str, ctl: &Path) -> Finished {
+    let mut cmd = send_file_cmd(ns, tap, addr, file, dest, ctl);
     run_within(&mut cmd, Duration::from_secs(300)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The stacks `sockstack netstat --json` finds in `ctl`: for each
+/// ESTABLISHED row with bytes queued, the program name.
+fn busy_programs(ctl: &Path) -> Vec<String> {
+    let Ok(r) = run_within(
+        Command::new(sockstack())
+            .args(["netstat", "--json", "-t"])
+            .env("SOCKSTACK_CONTROL_DIR", ctl),
+        Duration::from_secs(10),
+    ) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.stdout) else {
+        return Vec::new();
+    };
+    let rows = v.as_array().into_iter().flatten();
+    rows.flat_map(|s| s["sockets"].as_array().cloned().unwrap_or_default())
+        .filter(|r| {
+            r["state"] == "ESTABLISHED"
+                && (r["recv_q"].as_u64() > Some(0) || r["send_q"].as_u64() > Some(0))
+        })
+        .filter_map(|r| r["program"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Two TAP devices on one bridge: sockstack at .2 sends to sockstack at .3.
@@ -218,8 +255,21 @@ fn bridged_transfer(test: &str, size: usize, seed: u64) {
 
     let rx = start_receiver(&ns, "sstapb", "198.18.0.3/24", &out, &ctl);
     let started = Instant::now();
-    let sent = send_file(&ns, "sstapa", OURS_CIDR, &src, "198.18.0.3", &ctl);
+    let mut cmd = send_file_cmd(&ns, "sstapa", OURS_CIDR, &src, "198.18.0.3", &ctl);
+    cmd.args(["--name", "tx"]);
+    let mut tx = Background::spawn(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
+    // While it runs, netstat shows the connection ESTABLISHED with bytes
+    // queued on the sending or the receiving stack.
+    let mut busy = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while tx.is_running() && Instant::now() < deadline {
+        busy.extend(busy_programs(&ctl));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let finished = tx.wait_within(deadline.saturating_duration_since(Instant::now()));
     let secs = started.elapsed().as_secs_f64();
+    let sent = tx.terminate(Duration::ZERO);
+    assert!(finished.is_some(), "send-file hung\n{}", sent.describe());
     let mut rx = rx;
     let done = rx.wait_within(Duration::from_secs(20));
     let got = rx.terminate(Duration::ZERO);
@@ -235,12 +285,16 @@ fn bridged_transfer(test: &str, size: usize, seed: u64) {
         got.describe()
     );
     assert_eq!(sha256_file(&out.join("payload.bin")), want);
+    assert!(
+        !busy.is_empty(),
+        "netstat never showed the transfer with bytes queued"
+    );
     let mib = size as f64 / f64::from(1 << 20);
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
         format!(
-            "{test}: {mib:.0} MiB (seed {seed}) sockstack -> bridge -> sockstack in {secs:.2} s, \
-             {:.1} MiB/s\n",
+            "{test}: {mib:.0} MiB (seed {seed}) sockstack -> bridge -> sockstack in {secs:.2} s \
+             (hashing included), {:.1} MiB/s; netstat saw queues on {busy:?}\n",
             mib / secs
         )
         .as_bytes(),
@@ -270,6 +324,30 @@ fn send_file_to_a_closed_port_is_refused() {
     assert_eq!(
         r.stderr.trim(),
         format!("sockstack: connect to {KERNEL}:{PORT}: Connection refused (ECONNREFUSED)"),
+        "{}",
+        r.describe()
+    );
+}
+
+/// `send-file -w 1` to an address nobody answers: ETIMEDOUT spelled out.
+#[test]
+fn send_file_connect_timeout_is_etimedout() {
+    let test = "send_file_connect_timeout_is_etimedout";
+    if let Some(why) = unavailable(&[]) {
+        return skip(test, &why);
+    }
+    let dir = tmp(test);
+    let _scratch = Scratch(dir.clone());
+    let src = dir.join("x.bin");
+    std::fs::write(&src, b"x").unwrap();
+    let ns = lab();
+    let mut cmd = send_file_cmd(&ns, TAP, OURS_CIDR, &src, "198.18.0.99", &dir);
+    cmd.args(["-w", "1"]);
+    let r = run_within(&mut cmd, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status.code(), Some(1), "{}", r.describe());
+    assert_eq!(
+        r.stderr.trim(),
+        format!("sockstack: connect to 198.18.0.99:{PORT}: Connection timed out (ETIMEDOUT)"),
         "{}",
         r.describe()
     );

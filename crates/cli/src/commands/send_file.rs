@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use sha2::{Digest, Sha256};
-use sockstack::bsd::{consts::*, Bsd};
+use sockstack::bsd::{consts::*, Bsd, SockOpt};
 use sockstack::control::{ControlServer, Snapshot};
 use sockstack::link::memory::{self, WireConfig};
 use sockstack::link::tap::TapLink;
@@ -24,7 +24,7 @@ use super::recv_file::{self, hex, progress, Header, CHUNK};
 use crate::args::parse_ifname;
 use crate::device;
 use crate::error::CliError;
-use crate::parse::{parse_unicast, AddrPrefix};
+use crate::parse::{parse_seconds, parse_unicast, AddrPrefix};
 
 /// Addresses of the two in-memory hosts.
 const MEM_SENDER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -54,6 +54,7 @@ pub struct HostArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     sockstack send-file --tap ss0 --addr 198.18.0.1/24 big.iso 198.18.0.2 9000\n  \
+    sockstack send-file --tap ss0 --addr 198.18.0.1/24 -w 5 big.iso 198.18.0.2 9000\n  \
     sockstack send-file --memory big.iso --out /tmp/in")]
 pub struct SendFileArgs {
     /// The file to send
@@ -72,6 +73,10 @@ pub struct SendFileArgs {
     /// With --memory: let the receiving end overwrite an existing file
     #[arg(long, requires = "memory")]
     pub force: bool,
+    /// Give up connecting after SECONDS (ETIMEDOUT); default: the SYN
+    /// retries run out (about two minutes, as on Linux)
+    #[arg(short = 'w', long = "wait", value_name = "SECONDS", value_parser = parse_seconds)]
+    pub wait: Option<std::time::Duration>,
     #[command(flatten)]
     pub host: HostArgs,
 }
@@ -226,6 +231,7 @@ pub fn run(args: SendFileArgs) -> Result<(), CliError> {
             &args.file,
             meta.len(),
             SocketAddrV4::new(dest, port),
+            args.wait,
         );
         let received = match rx_thread {
             Some(t) => Some(
@@ -253,6 +259,7 @@ fn send(
     path: &std::path::Path,
     size: u64,
     dest: SocketAddrV4,
+    wait: Option<std::time::Duration>,
 ) -> Result<String, CliError> {
     let sys = |what: &'static str| {
         move |e: sockstack::Errno| CliError::Runtime(format!("{what} {dest}: {e}"))
@@ -281,7 +288,7 @@ fn send(
 
     let fd = bsd.socket(AF_INET, SOCK_STREAM, 0).map_err(sys("socket"))?;
     let result = (|| {
-        bsd.connect(fd, dest).map_err(sys("connect to"))?;
+        connect(bsd, fd, dest, wait).map_err(sys("connect to"))?;
         send_all(bsd, fd, &header.encode()).map_err(sys("send to"))?;
         verdict(recv_file::read_line(bsd, fd)?, "GO")?;
         let bar = progress(size, &format!("send {name}"));
@@ -310,6 +317,26 @@ fn send(
     })();
     let _ = bsd.close(fd);
     result
+}
+
+/// connect(2), bounded by `wait` when given: a connect that outlasts
+/// SO_SNDTIMEO returns EINPROGRESS (as on Linux), which we report as
+/// ETIMEDOUT, the error the exhausted SYN retries would give.
+fn connect(
+    bsd: &HostBsd,
+    fd: sockstack::Fd,
+    dest: SocketAddrV4,
+    wait: Option<std::time::Duration>,
+) -> sockstack::bsd::Result<()> {
+    let Some(wait) = wait else {
+        return bsd.connect(fd, dest);
+    };
+    bsd.setsockopt(fd, SockOpt::SndTimeo(Some(wait)))?;
+    match bsd.connect(fd, dest) {
+        Ok(()) => bsd.setsockopt(fd, SockOpt::SndTimeo(None)),
+        Err(sockstack::Errno::EINPROGRESS) => Err(sockstack::Errno::ETIMEDOUT),
+        Err(e) => Err(e),
+    }
 }
 
 /// `Ok` when the receiver said `want`; its reason otherwise.
