@@ -79,6 +79,8 @@ fn usage_errors_are_one_line_with_status_2() {
     assert_one_line_error(&["ping", "not-an-address"], 2, "IPv4");
     assert_one_line_error(&["ping", "--tap", "sstap0", "198.18.0.1"], 2, "--addr");
     assert_one_line_error(&["frobnicate"], 2, "frobnicate");
+    // Off our subnet with no gateway: unreachable before anything is sent.
+    assert_one_line_error(&["ping", "198.19.5.1"], 1, "Network is unreachable");
 }
 
 #[test]

@@ -402,3 +402,32 @@ fn http_head_and_malformed_request_from_the_kernel() {
     );
     assert!(bad.stdout.starts_with("HTTP/1.1 400"), "{}", bad.describe());
 }
+
+/// `sockstack ping` to an address nobody answers over TAP: iputils'
+/// summary with 100% packet loss and status 1.
+#[test]
+fn ping_to_a_silent_host_reports_loss_and_fails() {
+    let test = "ping_to_a_silent_host_reports_loss_and_fails";
+    if let Some(why) = unavailable(&[]) {
+        return skip(test, &why);
+    }
+    let ns = lab();
+    let mut cmd = ns.command(sockstack());
+    cmd.args(["ping", "--tap", TAP, "--addr", OURS_CIDR]).args([
+        "-c",
+        "2",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        "198.18.0.99",
+    ]);
+    let r = run_within(&mut cmd, RUN_LIMIT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status.code(), Some(1), "{}", r.describe());
+    assert!(
+        r.stdout
+            .contains("2 packets transmitted, 0 received, 100% packet loss"),
+        "{}",
+        r.describe()
+    );
+}
