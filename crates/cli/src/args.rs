@@ -20,7 +20,13 @@ use crate::parse::{
     name = "sockstack",
     version,
     about = "A user-space TCP/IP stack with BSD socket semantics",
-    propagate_version = true
+    propagate_version = true,
+    after_help = "Examples:\n  \
+    sockstack demo                 the socket textbook, live, in virtual time\n  \
+    sockstack serve --tap ss0 --addr 198.18.0.2/24 --http 8080 --root ./www\n  \
+    sockstack netstat              the sockets of every running stack\n  \
+    sockstack send-file --memory big.iso --out /tmp/in\n\n\
+    `sockstack <COMMAND> --help` shows each command's own examples."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,7 +53,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
-    sockstack demo                      the textbook run (seed 1), in milliseconds\n  \
+    sockstack demo                          the textbook run (seed 1), in milliseconds\n  \
     sockstack demo --seed 7 --pcap d.pcap   another seed; open d.pcap in Wireshark")]
 pub struct DemoArgs {
     /// Seed for every random choice (loss, ports, ...); one seed, one run

@@ -100,6 +100,12 @@ fn help_and_version_exit_0() {
 /// Every tool's `--help` ends with examples of its use.
 #[test]
 fn every_tool_help_has_examples() {
+    let top = sockstack(&["--help"]);
+    assert!(
+        top.stdout.contains("Examples:\n  sockstack demo"),
+        "{}",
+        top.stdout
+    );
     for tool in [
         "demo",
         "serve",
