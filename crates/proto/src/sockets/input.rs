@@ -319,6 +319,12 @@ impl SocketSet {
         self.segment_to_conn(now, ch, seg);
     }
 
+    /// The stack's cookie generator (tests decode SYN-ACKs with it).
+    #[cfg(test)]
+    pub(crate) fn cookie_jar(&self) -> &syncookie::SynCookies {
+        self.isn.cookies()
+    }
+
     /// Register a listener's new child: socket options inherited from the
     /// listener, in the demux and port table. Not yet in either queue.
     fn spawn_child(&mut self, lh: SocketHandle, conn: Connection) -> Option<SocketHandle> {
