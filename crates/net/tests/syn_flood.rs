@@ -202,8 +202,13 @@ fn run(flood: u64, syn_rate: u64, seed: u64) -> Report {
                 rep.legit += 1;
             }
         }
-        // Echo server.
+        // Echo server (queue depths sampled before it accepts).
         let srv = net.stack_mut(server).sockets_mut();
+        if let Some(row) = srv.snapshot().iter().find(|r| r.handle == l) {
+            rep.syn_queue_peak = rep.syn_queue_peak.max(row.syn_queue);
+            rep.accept_queue_peak = rep.accept_queue_peak.max(row.recv_q);
+        }
+        rep.sockets_peak = rep.sockets_peak.max(srv.len());
         while let Ok(h) = srv.accept(l) {
             accepted.push(h);
         }
@@ -240,14 +245,6 @@ fn run(flood: u64, syn_rate: u64, seed: u64) -> Report {
             }
             true
         });
-        if ms % 10 == 0 {
-            let srv = net.stack(server).sockets();
-            rep.sockets_peak = rep.sockets_peak.max(srv.len());
-            if let Some(row) = srv.snapshot().iter().find(|r| r.handle == l) {
-                rep.syn_queue_peak = rep.syn_queue_peak.max(row.syn_queue);
-                rep.accept_queue_peak = rep.accept_queue_peak.max(row.recv_q);
-            }
-        }
         if now >= flood_end && clients.is_empty() {
             break;
         }
@@ -308,7 +305,9 @@ fn check(r: &Report, flood: u64) {
         "SYN cookies answer the flood: {r:?}"
     );
     assert!(r.cookies_sent >= r.spoofed - r.syn_cap as u64, "{r:?}");
-    assert!(r.cookies_recv >= r.served.saturating_sub(r.syn_cap as u64));
+    // Only clients that came before the flood filled the queue (~20 ms)
+    // had a SYN queue entry; everyone else came back through a cookie.
+    assert!(r.cookies_recv + 5 >= r.served, "{r:?}");
     assert_eq!(r.cookies_failed, 0, "no legitimate cookie failed");
     assert!(
         r.served * 1000 >= r.legit * 999,
