@@ -317,6 +317,17 @@ impl SocketSet {
         };
         self.stats.passive_opens += 1;
         self.segment_to_conn(now, ch, seg);
+        // The ACK always completes the handshake (its numbers were just
+        // checked); should it not, no half-open child may linger outside
+        // the SYN queue's cap.
+        let half_open = self
+            .sock(ch)
+            .and_then(|s| s.conn.as_ref())
+            .is_some_and(|c| c.state == State::SynReceived);
+        if half_open {
+            self.stats.dropped += 1;
+            self.free(ch);
+        }
     }
 
     /// The stack's cookie generator (tests decode SYN-ACKs with it).
