@@ -275,3 +275,42 @@ fn acks_are_checked_as_cookies_only_after_a_recent_overflow() {
     assert!(h.expect(ms(122_003)).is_rst());
     assert_eq!(h.set.tcp_stats().syncookies_failed, 1);
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Blind ACKs at a listener whose SYN queue overflowed: none is
+        /// taken for a cookie, each is counted and reset, the tables keep
+        /// their invariants.
+        #[test]
+        fn blind_acks_never_open_a_connection(
+            acks in proptest::collection::vec(
+                (any::<u16>(), any::<u32>(), any::<u32>(), any::<Option<(u32, u32)>>(), any::<bool>()),
+                1..40,
+            ),
+        ) {
+            let mut h = small_syn_queue(true);
+            h.listen(8);
+            fill_syn_queue(&mut h, 0);
+            h.deliver(ms(1), seg().sport(3).syn().seq(1).mss(1460).ts(5, 0));
+            prop_assert!(h.expect(ms(1)).is_synack());
+            let n = acks.len() as u64;
+            for (port, seq, ack, ts, fin) in acks {
+                let mut s = seg().sport(port.max(3)).seq(seq).ack(SeqNum(ack)).data(b"x");
+                s.ts = ts;
+                if fin {
+                    s = s.fin();
+                }
+                h.deliver(ms(2), s);
+            }
+            h.sent(ms(2));
+            h.set.check_invariants();
+            prop_assert_eq!(established(&h), 0);
+            let st = *h.set.tcp_stats();
+            prop_assert_eq!((st.syncookies_failed, st.syncookies_recv), (n, 0));
+        }
+    }
+}
