@@ -316,7 +316,14 @@ impl SocketSet {
             return;
         };
         self.stats.passive_opens += 1;
-        self.segment_to_conn(now, ch, seg);
+        // Its TSecr holds cookie bits under a rounded-down TSval, not a
+        // time: take no RTT sample from it (Linux samples nothing for a
+        // cookie SYN-ACK either, `snt_synack` is 0).
+        let mut first = *seg;
+        if let Some(ts) = first.timestamp.as_mut() {
+            ts.tsecr = 0;
+        }
+        self.segment_to_conn(now, ch, &first);
         // The ACK always completes the handshake (its numbers were just
         // checked); should it not, no half-open child may linger outside
         // the SYN queue's cap.

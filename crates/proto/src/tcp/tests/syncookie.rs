@@ -124,6 +124,11 @@ fn syn_cookie_round_trip_with_options_decoded() {
     assert_eq!((info.snd_wscale, info.rcv_wscale), (7, 10));
     assert!(info.sack && info.timestamps);
     assert_eq!(info.snd_wnd, 1000 << 7, "the ACK's window, scaled");
+    assert_eq!(
+        info.rtt,
+        crate::time::Duration::ZERO,
+        "no RTT sample from a cookie"
+    );
     let mut buf = [0u8; 16];
     assert_eq!(h.set.recv(c, &mut buf), Ok(5));
     assert_eq!(&buf[..5], b"hello");
