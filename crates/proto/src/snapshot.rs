@@ -335,6 +335,10 @@ impl Stats {
             ("rst_queue_full", t.rst_queue_full),
             ("icmp_errors", t.icmp_errors),
             ("emit_errors", t.emit_errors),
+            ("syncookies_sent", t.syncookies_sent),
+            ("syncookies_recv", t.syncookies_recv),
+            ("syncookies_failed", t.syncookies_failed),
+            ("bad_flags", t.bad_flags),
         ];
         for (name, value) in rows {
             out.push(StatRow {

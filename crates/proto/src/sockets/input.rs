@@ -1,9 +1,12 @@
 //! Segment arrival: the per-packet demux (4-tuple, then listener by
-//! address, then wildcard listener), LISTEN processing (RFC 9293 3.10.7.2),
-//! resets for segments to no socket (3.10.7.1) and ICMP errors (RFC 5927).
+//! address, then wildcard listener), LISTEN processing (RFC 9293 3.10.7.2)
+//! with SYN cookies when the SYN queue is full (RFC 4987 3.6, Linux
+//! `tcp_syncookies` = 1), resets for segments to no socket (3.10.7.1) and
+//! ICMP errors (RFC 5927).
 
 use super::{FourTuple, IcmpError, SocketHandle, SocketSet, TcpSocket};
 use crate::tcp::connection::{ConnParams, Connection, RstReply, TcpError};
+use crate::tcp::syncookie;
 use crate::tcp::{SeqNum, State};
 use crate::time::Instant;
 use crate::wire::{Ipv4Addr, Ipv4Repr, TcpRepr};
@@ -15,6 +18,11 @@ impl SocketSet {
     pub(crate) fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
         self.stats.in_segs += 1;
         self.now = self.now.max(now);
+        let f = seg.flags;
+        if (f.syn() && (f.fin() || f.rst())) || !(f.syn() || f.ack() || f.rst()) {
+            // Illegal flags: counted here, handled below per RFC 9293.
+            self.stats.bad_flags += 1;
+        }
         // RFC 1122 4.2.3.10: no connections with broadcast or multicast
         // addresses; never answer them either.
         let bad = |a: Ipv4Addr| a.is_broadcast() || a.is_multicast() || a.is_unspecified();
@@ -153,7 +161,8 @@ impl SocketSet {
         self.touch(h);
     }
 
-    /// RFC 9293 3.10.7.2: LISTEN.
+    /// RFC 9293 3.10.7.2: LISTEN, with SYN cookies (RFC 4987 3.6) in
+    /// Linux's order (`tcp_v4_do_rcv`, `tcp_conn_request`).
     fn segment_to_listener(
         &mut self,
         now: Instant,
@@ -162,40 +171,20 @@ impl SocketSet {
         seg: &TcpRepr<'_>,
     ) {
         let f = seg.flags;
-        if f.rst() {
-            return;
-        }
-        if f.ack() {
-            let rst = RstReply::for_segment(seg);
-            self.queue_reset(ip.dst, ip.src, seg.dst_port, seg.src_port, rst);
-            return;
-        }
-        if !f.syn() || f.fin() {
-            self.stats.dropped += 1;
-            return;
-        }
         let Some(ls) = self.sock(lh) else {
             return;
         };
         let Some(l) = ls.listener.as_ref() else {
             return;
         };
-        if l.accept_full() {
-            // Linux tcp_conn_request: a full accept queue drops new SYNs.
-            self.stats.listen_overflows += 1;
-            self.stats.listen_drops += 1;
-            return;
-        }
-        if l.syn_full() {
-            self.stats.listen_drops += 1;
-            return;
-        }
+        let (recent_overflow, syn_full, accept_full) =
+            (l.recent_overflow(now), l.syn_full(), l.accept_full());
         let local = (ip.dst, seg.dst_port);
         let remote = (ip.src, seg.src_port);
         let params = ConnParams {
             local,
             remote,
-            iss: self.isn.isn(now, local, remote),
+            iss: SeqNum(0),
             ts_offset: self.isn.ts_offset(local, remote),
             mtu: self.mtu,
             user_mss: ls.user_mss,
@@ -204,8 +193,164 @@ impl SocketSet {
             nodelay: ls.nodelay,
             keepalive: ls.keepalive,
         };
+        // Linux `cookie_v4_check`: an ACK (no SYN, no RST) with no half-open
+        // child is a cookie candidate while the SYN queue overflowed lately.
+        if f.ack() && !f.syn() && !f.rst() && self.profile.syncookies && recent_overflow {
+            let jar = self.isn.cookies();
+            match syncookie::check_cookie_ack(jar, now, &self.profile, &params, seg) {
+                Some(d) => {
+                    self.stats.syncookies_recv += 1;
+                    self.cookie_child(now, lh, params, seg, &d);
+                    return;
+                }
+                // Not a cookie of ours: on to RFC 9293 3.10.7.2 (a reset).
+                None => self.stats.syncookies_failed += 1,
+            }
+        }
+        // First: a reset to a listener is ignored.
+        if f.rst() {
+            return;
+        }
+        // Second: an ACK here acknowledges nothing we sent: reset.
+        if f.ack() {
+            let rst = RstReply::for_segment(seg);
+            self.queue_reset(ip.dst, ip.src, seg.dst_port, seg.src_port, rst);
+            return;
+        }
+        // Third and fourth: only a SYN opens a connection. RFC 9293 leaves
+        // SYN+FIN open; Linux `tcp_rcv_state_process` drops it (TCP_FLAGS),
+        // and drops a segment with neither SYN, ACK nor RST ("you are
+        // unlikely to get here, but if you do, drop the segment").
+        if !f.syn() || f.fin() {
+            self.stats.dropped += 1;
+            return;
+        }
+        let want_cookie = syn_full;
+        if want_cookie && !self.profile.syncookies {
+            self.stats.listen_drops += 1;
+            return;
+        }
+        if accept_full {
+            // Linux tcp_conn_request: a full accept queue drops new SYNs,
+            // cookies or not.
+            self.stats.listen_overflows += 1;
+            self.stats.listen_drops += 1;
+            return;
+        }
+        if want_cookie {
+            self.send_cookie(now, lh, params, seg);
+            return;
+        }
+        let params = ConnParams {
+            iss: self.isn.isn(now, local, remote),
+            ..params
+        };
+        let conn = Connection::accept_syn(now, &self.profile, &params, seg);
+        let Some(ch) = self.spawn_child(lh, conn) else {
+            self.stats.listen_drops += 1;
+            return;
+        };
+        if let Some(l) = self.sock_mut(lh).and_then(|s| s.listener.as_mut()) {
+            l.syn_queue.insert(ch);
+        }
+        self.stats.passive_opens += 1;
+        self.touch(ch);
+    }
+
+    /// The SYN queue is full: answer with a cookie SYN-ACK and keep nothing
+    /// (Linux `tcp_conn_request` with `want_cookie`).
+    fn send_cookie(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        params: ConnParams,
+        syn: &TcpRepr<'_>,
+    ) {
+        if self.resets.len() >= self.profile.max_pending_resets {
+            // The stateless reply queue is full: drop as Linux drops a SYN
+            // it cannot answer.
+            self.stats.listen_drops += 1;
+            return;
+        }
+        let jar = self.isn.cookies();
+        let Some(repr) = syncookie::cookie_synack(jar, now, &self.profile, &params, syn) else {
+            self.stats.listen_drops += 1;
+            return;
+        };
+        if let Some(l) = self.sock_mut(lh).and_then(|s| s.listener.as_mut()) {
+            l.note_overflow(now);
+        }
+        self.stats.syncookies_sent += 1;
+        self.resets
+            .push_back((params.local.0, params.remote.0, repr));
+    }
+
+    /// A valid cookie ACK: create the connection and let it process the ACK
+    /// (and any data on it), which moves it to the accept queue.
+    fn cookie_child(
+        &mut self,
+        now: Instant,
+        lh: SocketHandle,
+        params: ConnParams,
+        seg: &TcpRepr<'_>,
+        d: &syncookie::DecodedCookie,
+    ) {
+        let full = self
+            .sock(lh)
+            .and_then(|s| s.listener.as_ref())
+            .is_none_or(|l| l.accept_full());
+        if full {
+            // Linux `tcp_v4_syn_recv_sock`: the accept queue is full; drop
+            // the ACK, the client retransmits (or its data does).
+            self.stats.listen_overflows += 1;
+            self.stats.listen_drops += 1;
+            return;
+        }
+        let params = ConnParams {
+            iss: seg.ack - 1,
+            ..params
+        };
+        let conn = syncookie::accept_cookie(now, &self.profile, &params, seg, d);
+        let Some(ch) = self.spawn_child(lh, conn) else {
+            self.stats.listen_drops += 1;
+            return;
+        };
+        self.stats.passive_opens += 1;
+        // Its TSecr holds cookie bits under a rounded-down TSval, not a
+        // time: take no RTT sample from it (Linux samples nothing for a
+        // cookie SYN-ACK either, `snt_synack` is 0).
+        let mut first = *seg;
+        if let Some(ts) = first.timestamp.as_mut() {
+            ts.tsecr = 0;
+        }
+        self.segment_to_conn(now, ch, &first);
+        // The ACK always completes the handshake (its numbers were just
+        // checked); should it not, no half-open child may linger outside
+        // the SYN queue's cap.
+        let half_open = self
+            .sock(ch)
+            .and_then(|s| s.conn.as_ref())
+            .is_some_and(|c| c.state == State::SynReceived);
+        if half_open {
+            self.stats.dropped += 1;
+            self.free(ch);
+        }
+    }
+
+    /// The stack's cookie generator (tests decode SYN-ACKs with it).
+    #[cfg(test)]
+    pub(crate) fn cookie_jar(&self) -> &syncookie::SynCookies {
+        self.isn.cookies()
+    }
+
+    /// Register a listener's new child: socket options inherited from the
+    /// listener, in the demux and port table. Not yet in either queue.
+    fn spawn_child(&mut self, lh: SocketHandle, conn: Connection) -> Option<SocketHandle> {
+        let ls = self.sock(lh)?;
+        let local = conn.local;
+        let remote = conn.remote;
         let mut child = TcpSocket::new(&self.profile);
-        child.conn = Some(Connection::accept_syn(now, &self.profile, &params, seg));
+        child.conn = Some(conn);
         child.bound = Some(local);
         child.reuse_addr = ls.reuse_addr;
         child.parent = Some(lh);
@@ -215,17 +360,10 @@ impl SocketSet {
         child.nodelay = ls.nodelay;
         child.keepalive = ls.keepalive;
         child.user_mss = ls.user_mss;
-        let Some(ch) = self.alloc(child) else {
-            self.stats.listen_drops += 1;
-            return;
-        };
+        let ch = self.alloc(child)?;
         self.conns.insert(FourTuple { local, remote }, ch);
         self.ports.insert(local.1, ch, local.0, false);
-        if let Some(l) = self.sock_mut(lh).and_then(|s| s.listener.as_mut()) {
-            l.syn_queue.insert(ch);
-        }
-        self.stats.passive_opens += 1;
-        self.touch(ch);
+        Some(ch)
     }
 
     /// An ICMP error quoting one of our packets: `quoted_ip` is the quoted

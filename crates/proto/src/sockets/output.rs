@@ -16,7 +16,10 @@ impl SocketSet {
     fn next_pending(&mut self, now: Instant, max_len: usize) -> Option<Pending> {
         self.now = self.now.max(now);
         if let Some((src, dst, repr)) = self.resets.pop_front() {
-            self.stats.out_rsts += 1;
+            // Stateless replies: resets, and SYN-ACKs carrying cookies.
+            if repr.flags.rst() {
+                self.stats.out_rsts += 1;
+            }
             return Some(Pending {
                 src,
                 dst,

@@ -235,4 +235,14 @@ pub struct TcpStats {
     pub sack_blocks_rx: u64,
     pub sack_blocks_invalid: u64,
     pub dsack_rx: u64,
+    /// SYN cookies sent, cookie ACKs validated, and ACKs to a listener that
+    /// failed the cookie check (Linux SyncookiesSent/Recv/Failed).
+    pub syncookies_sent: u64,
+    pub syncookies_recv: u64,
+    pub syncookies_failed: u64,
+    /// Segments with an illegal flag combination: SYN with FIN or RST, or
+    /// none of SYN, ACK and RST (no flags, FIN|PSH|URG). Each is still
+    /// handled as RFC 9293 says (reset from a closed port, dropped at a
+    /// listener, dropped or challenged by a connection).
+    pub bad_flags: u64,
 }

@@ -1,10 +1,16 @@
 //! Initial sequence numbers per RFC 6528: ISN = M + F(4-tuple, key), where M
 //! is a clock ticking every 4 microseconds and F a keyed SipHash. The key
 //! comes from the stack's seeded RNG, so one seed replays one run.
+//!
+//! The same key material also keys the SYN-cookie generator (RFC 4987 3.6):
+//! its secret is derived from the ISN key by the hash (salts 3 and 4), so it
+//! is as secret and as replayable as the ISNs without drawing from the RNG
+//! stream (which would change every other random choice of a seeded run).
 
 use core::hash::Hasher;
 use siphasher::sip::SipHasher24;
 
+use super::syncookie::SynCookies;
 use super::SeqNum;
 use crate::time::Instant;
 use crate::wire::Ipv4Addr;
@@ -13,11 +19,24 @@ use crate::wire::Ipv4Addr;
 pub(crate) struct IsnGenerator {
     k0: u64,
     k1: u64,
+    cookies: SynCookies,
 }
 
 impl IsnGenerator {
     pub(crate) fn new(k0: u64, k1: u64) -> Self {
-        IsnGenerator { k0, k1 }
+        let mut g = IsnGenerator {
+            k0,
+            k1,
+            cookies: SynCookies::new((0, 0)),
+        };
+        let none = (Ipv4Addr::UNSPECIFIED, 0);
+        g.cookies = SynCookies::new((g.hash(3, none, none), g.hash(4, none, none)));
+        g
+    }
+
+    /// The SYN-cookie generator keyed from this generator's secret.
+    pub(crate) fn cookies(&self) -> &SynCookies {
+        &self.cookies
     }
 
     fn hash(&self, salt: u8, local: (Ipv4Addr, u16), remote: (Ipv4Addr, u16)) -> u64 {

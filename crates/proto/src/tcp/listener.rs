@@ -5,10 +5,19 @@
 //! `backlog + 1` of them (Linux `sk_acceptq_is_full` is `>`), with the
 //! backlog capped by somaxconn. Children are socket handles owned by the
 //! socket layer; the listener only remembers them.
+//!
+//! A full SYN queue does not stop new connections when SYN cookies are on:
+//! the listener answers statelessly (`tcp/syncookie.rs`) and only notes when
+//! it last did so, so cookie ACKs are checked only while that is recent.
 
 use std::collections::{BTreeSet, VecDeque};
 
 use crate::sockets::SocketHandle;
+use crate::time::{Duration, Instant};
+
+/// Linux `TCP_SYNCOOKIE_VALID`: ACKs are checked as cookies only this long
+/// after the SYN queue last overflowed (`tcp_synq_no_recent_overflow`).
+const SYNCOOKIE_VALID: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone)]
 pub(crate) struct Listener {
@@ -17,6 +26,8 @@ pub(crate) struct Listener {
     /// Ordered, so closing a listener resets its children in a replayable order.
     pub(crate) syn_queue: BTreeSet<SocketHandle>,
     pub(crate) accept_queue: VecDeque<SocketHandle>,
+    /// When a SYN last found the SYN queue full and got a cookie.
+    pub(crate) last_overflow: Option<Instant>,
 }
 
 impl Listener {
@@ -29,7 +40,20 @@ impl Listener {
             syn_cap: max_syn_backlog.max(1) as usize,
             syn_queue: BTreeSet::new(),
             accept_queue: VecDeque::new(),
+            last_overflow: None,
         }
+    }
+
+    /// A cookie was sent (Linux `tcp_synq_overflow`).
+    pub(crate) fn note_overflow(&mut self, now: Instant) {
+        self.last_overflow = Some(now);
+    }
+
+    /// Did the SYN queue overflow recently enough that an ACK with no
+    /// half-open child may carry a cookie?
+    pub(crate) fn recent_overflow(&self, now: Instant) -> bool {
+        self.last_overflow
+            .is_some_and(|t| now.saturating_duration_since(t) <= SYNCOOKIE_VALID)
     }
 
     /// Linux `sk_acceptq_is_full`: more than `backlog` already queued.

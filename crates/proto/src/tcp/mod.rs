@@ -21,7 +21,6 @@ mod rtt;
 pub(crate) mod sack;
 mod seq;
 mod state;
-#[allow(dead_code)] // wired in by the loss-recovery integration (SYN queue overflow)
 pub(crate) mod syncookie;
 mod timers;
 

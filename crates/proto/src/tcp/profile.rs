@@ -50,6 +50,9 @@ pub struct Profile {
     pub somaxconn: u32,
     /// Half-open connections per listener (`tcp_max_syn_backlog`).
     pub max_syn_backlog: u32,
+    /// Answer SYNs with SYN cookies (RFC 4987 3.6) once a listener's SYN
+    /// queue is full, and accept cookie ACKs (`tcp_syncookies` = 1).
+    pub syncookies: bool,
     /// Ephemeral port range, inclusive (`ip_local_port_range`).
     pub ephemeral_ports: (u16, u16),
     /// Default receive buffer (`tcp_rmem[1]`).
@@ -109,6 +112,7 @@ impl Profile {
             fin_timeout: Duration::from_secs(60),
             somaxconn: 4096,
             max_syn_backlog: 2048,
+            syncookies: true,
             ephemeral_ports: (32768, 60999),
             rcvbuf_default: 131_072,
             rcvbuf_min: 4096,

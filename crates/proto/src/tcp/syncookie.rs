@@ -22,6 +22,15 @@
 //! client's window scale (15 = none), bit 4 SACK-permitted, bit 5 ECN. The
 //! TSval is then rounded down so it never runs ahead of the clock.
 //!
+//! Without timestamps in the SYN there is nowhere to keep window scale and
+//! SACK-permitted, so the cookie SYN-ACK offers only the MSS (Linux
+//! `tcp_conn_request` clears the other options when `want_cookie`).
+//!
+//! `cookie_synack` builds the SYN-ACK for a SYN the listener keeps no state
+//! for; `accept_cookie` builds the connection for a valid cookie ACK, in
+//! SYN_RECEIVED with the SYN-ACK already sent, so that processing the ACK
+//! itself (with any data or FIN on it) makes it ESTABLISHED.
+//!
 //! Contract: pure (the caller passes `now` and the TS clock), never panics
 //! on any input; `decode` returns `None` for anything not minted by this key
 //! for this 4-tuple within the last two slots.
@@ -29,9 +38,10 @@
 use core::hash::Hasher;
 use siphasher::sip::SipHasher24;
 
-use super::SeqNum;
+use super::connection::{ConnParams, Connection};
+use super::{Profile, SeqNum};
 use crate::time::Instant;
-use crate::wire::Ipv4Addr;
+use crate::wire::{Ipv4Addr, TcpFlags, TcpRepr, TcpTimestamp};
 
 /// Linux `msstab`: the MSS values a cookie can carry (2 bits).
 pub(crate) const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
@@ -222,6 +232,115 @@ impl SynCookies {
         }
         Some(out)
     }
+}
+
+/// The SYN-ACK answering `syn` with a cookie: the options a connection
+/// created from this SYN would send (same MSS, window and option order), the
+/// cookie as ISN and, with timestamps, the options hidden in TSval. `c.iss`
+/// is ignored. `None` only if the connection logic has nothing to send.
+pub(crate) fn cookie_synack(
+    jar: &SynCookies,
+    now: Instant,
+    p: &Profile,
+    c: &ConnParams,
+    syn: &TcpRepr<'_>,
+) -> Option<TcpRepr<'static>> {
+    let mut kept = *syn;
+    kept.payload = &[];
+    let ts = p.timestamps && syn.timestamp.is_some();
+    if !ts {
+        kept.window_scale = None;
+        kept.sack_permitted = false;
+    }
+    // The MSS to remember: the peer's (536 when absent, RFC 9293 3.7.1),
+    // clamped by our TCP_MAXSEG like Linux `mss_clamp`.
+    let mut mss = syn.mss.unwrap_or(p.default_mss);
+    if let Some(user) = c.user_mss {
+        mss = mss.min(user);
+    }
+    let tuple = CookieTuple {
+        local: c.local,
+        remote: c.remote,
+    };
+    let mut probe = Connection::accept_syn(
+        now,
+        p,
+        &ConnParams {
+            iss: SeqNum(0),
+            ..*c
+        },
+        &kept,
+    );
+    let opts = CookieOpts {
+        wscale: kept.window_scale.filter(|_| p.window_scaling),
+        sack_ok: p.sack && kept.sack_permitted,
+        ecn: false,
+        ts_now: ts.then(|| probe.tsval(now)),
+    };
+    let (isn, tsval) = jar.encode(now, &tuple, syn.seq, mss, opts);
+    probe.iss = isn;
+    probe.snd_una = isn;
+    probe.snd_nxt = isn;
+    probe.snd_max = isn;
+    let mut repr = probe.poll_output(now, p, 0)?.repr;
+    if !(repr.flags.syn() && repr.flags.ack()) {
+        return None;
+    }
+    if let (Some(t), Some(v)) = (repr.timestamp.as_mut(), tsval) {
+        t.tsval = v;
+    }
+    Some(repr)
+}
+
+/// Check `ack` (an ACK without SYN or RST that reached a listener) as a
+/// cookie ACK; a TSecr is used only when timestamps are enabled.
+pub(crate) fn check_cookie_ack(
+    jar: &SynCookies,
+    now: Instant,
+    p: &Profile,
+    c: &ConnParams,
+    ack: &TcpRepr<'_>,
+) -> Option<DecodedCookie> {
+    let tuple = CookieTuple {
+        local: c.local,
+        remote: c.remote,
+    };
+    let tsecr = ack.timestamp.filter(|_| p.timestamps).map(|t| t.tsecr);
+    jar.decode(now, &tuple, ack.seq, ack.ack, tsecr)
+}
+
+/// The connection a valid cookie ACK creates (Linux `cookie_v4_check`):
+/// SYN_RECEIVED as if the SYN had been queued and the SYN-ACK sent, with
+/// the options from the cookie. `c.iss` must be the cookie (`ack - 1`).
+/// Hand it `ack` next to make it ESTABLISHED.
+pub(crate) fn accept_cookie(
+    now: Instant,
+    p: &Profile,
+    c: &ConnParams,
+    ack: &TcpRepr<'_>,
+    d: &DecodedCookie,
+) -> Connection {
+    // The client's SYN as far as the cookie remembers it.
+    let mut syn = TcpRepr::new(
+        ack.src_port,
+        ack.dst_port,
+        ack.seq - 1,
+        SeqNum(0),
+        TcpFlags(TcpFlags::SYN),
+        ack.window,
+    );
+    syn.mss = Some(d.mss);
+    syn.window_scale = d.wscale;
+    syn.sack_permitted = d.sack_ok;
+    syn.timestamp = ack.timestamp.filter(|_| d.ts_ok).map(|t| TcpTimestamp {
+        tsval: t.tsval,
+        tsecr: 0,
+    });
+    let mut conn = Connection::accept_syn(now, p, c, &syn);
+    // Our SYN-ACK went out (statelessly): ISS is in flight.
+    conn.snd_nxt = c.iss + 1;
+    conn.snd_max = conn.snd_nxt;
+    conn
 }
 
 #[cfg(test)]

@@ -4,11 +4,13 @@ mod harness;
 
 mod close;
 mod data;
+mod flags;
 mod handshake;
 mod listener;
 mod pair;
 mod prop;
 mod rfc5961;
 mod sack_rx;
+mod syncookie;
 mod timers;
 mod ts;
