@@ -252,4 +252,8 @@ impl<L: Link, W: Write + Send> Link for Captured<L, W> {
     fn stats(&self) -> LinkStats {
         self.inner.stats()
     }
+
+    fn capabilities(&self) -> super::LinkCaps {
+        self.inner.capabilities()
+    }
 }

@@ -24,6 +24,7 @@ mod state;
 #[allow(dead_code)] // wired in by the loss-recovery integration (SYN queue overflow)
 pub(crate) mod syncookie;
 mod timers;
+mod tso;
 
 #[cfg(test)]
 mod tests;
