@@ -208,14 +208,20 @@ pub(crate) fn finish_rx(h: &VnetHdr, frame: &mut [u8]) -> Result<(), RxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sockstack_proto::wire::{Ipv4Addr, Ipv4Repr, TcpRepr};
+    use sockstack_proto::tcp::SeqNum;
+    use sockstack_proto::wire::{Ipv4Addr, Ipv4Repr, TcpFlags, TcpRepr};
 
     fn frame(payload: &[u8]) -> Vec<u8> {
         let src = Ipv4Addr::new(198, 18, 0, 2);
         let dst = Ipv4Addr::new(198, 18, 0, 1);
-        let mut tcp = TcpRepr::default();
-        tcp.src_port = 40000;
-        tcp.dst_port = 5201;
+        let mut tcp = TcpRepr::new(
+            40000,
+            5201,
+            SeqNum(1),
+            SeqNum(2),
+            TcpFlags(TcpFlags::ACK),
+            512,
+        );
         tcp.payload = payload;
         let tl = tcp.buffer_len();
         let ip = Ipv4Repr::new(src, dst, sockstack_proto::wire::IpProtocol::Tcp, tl);
