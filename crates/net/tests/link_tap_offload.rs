@@ -18,6 +18,7 @@ use link_common::netns::Netns;
 use link_common::root_or_skip;
 use sha2::{Digest, Sha256};
 use sockstack::link::tap::{Offload, TapLink};
+use sockstack::link::tun::TunLink;
 use sockstack::link::Link;
 use sockstack::proto::wire::{Ipv4Addr, MacAddr};
 use sockstack::proto::{RecvError, SendError, Stack, StackConfig};
@@ -161,6 +162,31 @@ fn setup(offload: Offload, check: impl FnOnce(&TapLink)) -> Setup {
         kernel,
         ours,
     }
+}
+
+/// As [`setup`] over a TUN device (IP medium, no ARP).
+fn setup_tun(offload: Offload) -> (Setup, bool) {
+    let ns = Netns::new();
+    let dev = format!("ssofu{}", ns.n);
+    let link = TunLink::open_with(&dev, Some(&ns.name), offload).unwrap();
+    let offloaded = link.offloaded();
+    let kernel = ns.addr(1);
+    let ours: Ipv4Addr = ns.addr(2).parse().unwrap();
+    let ours_s = ours.to_string();
+    ns.run(&["ip", "addr", "add", &kernel, "peer", &ours_s, "dev", &dev]);
+    ns.run(&["ip", "link", "set", &dev, "up"]);
+    let mut cfg = StackConfig::ip(ours, 24);
+    cfg.seed = 12;
+    cfg.tso_max = link.capabilities().tso_max;
+    let host = Host::spawn("tun-offload", Stack::new(cfg), link).unwrap();
+    let s = Setup {
+        ns,
+        host,
+        dev,
+        kernel,
+        ours,
+    };
+    (s, offloaded)
 }
 
 /// sockstack sends `len` seeded bytes to the kernel; the kernel's hash must match.
@@ -360,5 +386,21 @@ fn offload_off_by_choice_keeps_plain_frames() {
     let stats = s.host.link_stats();
     assert_eq!(stats.tx_tso_frames + stats.rx_large_frames, 0, "{stats:?}");
     assert_eq!(stats.offload_fallbacks, 0);
+    s.host.shutdown().unwrap();
+}
+
+#[test]
+fn tun_with_offloads_16_mib_each_way() {
+    if !root_or_skip() {
+        return;
+    }
+    let (s, offloaded) = setup_tun(Offload::Tso);
+    assert!(offloaded);
+    send_to_kernel(&s, 16 * MIB);
+    receive_from_kernel(&s, 16 * MIB);
+    let stats = s.host.link_stats();
+    eprintln!("tun {}: {stats:?}", s.dev);
+    assert!(stats.tx_tso_frames > 0, "{stats:?}");
+    assert!(stats.rx_large_frames > 0, "{stats:?}");
     s.host.shutdown().unwrap();
 }

@@ -8,6 +8,17 @@
 //! queued. A frame the kernel refuses (queue full, interface down) is
 //! dropped and counted, like on a real wire.
 //!
+//! Offloads: [`TapLink::open_with`] and [`Offload::Tso`] open the device
+//! with IFF_VNET_HDR (a 12-byte virtio-net header before every frame,
+//! TUNSETVNETHDRSZ) and TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4 (UDP
+//! segmentation stays off: nothing here would use it). Then `send` takes
+//! IPv4 TCP packets of up to 65,535 bytes whose pieces fill the MTU, and the
+//! kernel cuts them (see `vnet.rs`); `recv` may return the kernel's large
+//! TCP segments (give it [`Link::frame_capacity`] bytes) with their partial
+//! checksums completed. [`Link::capabilities`] says so (`tso_max`), for
+//! `StackConfig::tso_max`. If the kernel refuses, the device is reopened
+//! plain, the refusal is logged once and counted (`offload_fallbacks`).
+//!
 //! Namespaces: [`TapLink::open_in_netns`] opens the device from a short-lived
 //! thread that joined `/var/run/netns/NS` (as made by `ip netns add NS`);
 //! the device lives in that namespace and the fd keeps working from any
