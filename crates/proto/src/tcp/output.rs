@@ -23,7 +23,7 @@ pub(crate) fn data_header_len(ts: bool) -> usize {
 
 impl Connection {
     /// The next segment to send. `max_payload` bounds the payload (the
-    /// caller's buffer minus headers).
+    /// caller's buffer minus headers; above one MSS only under TSO, tso.rs).
     pub(crate) fn poll_output(
         &mut self,
         now: Instant,
