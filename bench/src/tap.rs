@@ -1,6 +1,8 @@
 //! `tap`: sockstack over a TAP device to the Linux kernel in a throw-away
-//! network namespace, against kernel-to-kernel over a veth pair (offloads
-//! off) in two more namespaces; both directions, same run. Root only.
+//! network namespace, against kernel-to-kernel over a veth pair in two more
+//! namespaces; both directions, same run. Root only. sockstack runs with
+//! offloads (IFF_VNET_HDR, TSO4 and checksum: 64 KiB segments each way) and
+//! with plain frames; veth with offloads off (the target) and on.
 //!
 //! Safety: addresses only from 198.18.0.0/15, nothing routed outside the
 //! namespaces, every namespace deleted by a guard (also on failure), every
@@ -15,7 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant as Wall};
 
-use sockstack::link::tap::TapLink;
+use sockstack::link::tap::{Offload, TapLink};
+use sockstack::link::Link;
 use sockstack::Host;
 use sockstack_proto::wire::{Ipv4Addr, MacAddr};
 use sockstack_proto::{RecvError, SendError, Stack, StackConfig};
@@ -30,44 +33,109 @@ const VETH_B: &str = "198.18.1.2";
 const APP_IO: usize = 64 * 1024;
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// One transfer setting: (sockstack send MB/s, sockstack receive MB/s).
+type Pair = (Vec<f64>, Vec<f64>);
+
+fn push(into: &mut Pair, r: Result<(f64, f64), String>, who: &str, notes: &mut Vec<String>) {
+    match r {
+        Ok((a, b)) => {
+            into.0.push(a);
+            into.1.push(b);
+        }
+        Err(e) => notes.push(format!("{who}: {e}")),
+    }
+}
+
 pub fn run(o: &Opts) -> Vec<Row> {
-    let mut send = Row::new("tap sockstack->kernel vs veth", "MB/s", true, "linux");
-    let mut recv = Row::new("tap kernel->sockstack vs veth", "MB/s", true, "linux");
+    // Rows: sockstack with offloads (TSO/GRO over IFF_VNET_HDR, the default)
+    // and with plain frames, each against veth with offloads off; then
+    // sockstack with offloads against veth with offloads on.
+    let names = [
+        (
+            "tap sockstack->kernel vs veth",
+            "tap kernel->sockstack vs veth",
+        ),
+        (
+            "tap plain frames sockstack->kernel vs veth",
+            "tap plain frames kernel->sockstack vs veth",
+        ),
+        (
+            "tap sockstack->kernel vs veth+offloads",
+            "tap kernel->sockstack vs veth+offloads",
+        ),
+    ];
+    let mut rows: Vec<Row> = names
+        .iter()
+        .flat_map(|(a, b)| {
+            [
+                Row::new(*a, "MB/s", true, "linux"),
+                Row::new(*b, "MB/s", true, "linux"),
+            ]
+        })
+        .collect();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         println!("tap: skipped: needs root");
-        send.note = "skipped: needs root".into();
-        recv.note = send.note.clone();
-        return vec![send, recv];
+        for r in &mut rows {
+            r.note = "skipped: needs root".into();
+        }
+        return rows;
     }
     let bytes = o.size.unwrap_or(if o.quick { 64 << 20 } else { 256 << 20 });
     let runs = if o.quick { 1 } else { o.runs.min(3) };
-    let (mut s1, mut s2, mut k1, mut k2, mut notes) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut tso, mut plain, mut veth, mut veth_tso): (Pair, Pair, Pair, Pair) = Default::default();
+    let mut notes = vec![];
+    let mut offload_note = String::new();
     for _ in 0..runs {
-        match tap_runs(bytes) {
-            Ok((a, b)) => {
-                s1.push(a);
-                s2.push(b);
+        match tap_runs(bytes, Offload::Tso) {
+            Ok((r, refused)) => {
+                push(&mut tso, Ok(r), "sockstack", &mut notes);
+                if let Some(why) = refused {
+                    offload_note = format!("offloads refused: {why}");
+                }
             }
-            Err(e) => notes.push(format!("sockstack: {e}")),
+            Err(e) => push(&mut tso, Err(e), "sockstack", &mut notes),
         }
-        match veth_runs(bytes) {
-            Ok((a, b)) => {
-                k1.push(a);
-                k2.push(b);
-            }
-            Err(e) => notes.push(format!("linux: {e}")),
+        push(
+            &mut plain,
+            tap_runs(bytes, Offload::Off).map(|x| x.0),
+            "sockstack plain",
+            &mut notes,
+        );
+        push(&mut veth, veth_runs(bytes, false), "linux", &mut notes);
+        push(
+            &mut veth_tso,
+            veth_runs(bytes, true),
+            "linux offloads",
+            &mut notes,
+        );
+    }
+    eprintln!(
+        "  tap: sockstack offloads send {:.0?} recv {:.0?}; plain send {:.0?} recv {:.0?}; veth a->b {:.0?} b->a {:.0?}; veth+offloads a->b {:.0?} b->a {:.0?}",
+        tso.0, tso.1, plain.0, plain.1, veth.0, veth.1, veth_tso.0, veth_tso.1
+    );
+    if !offload_note.is_empty() {
+        notes.push(offload_note);
+    }
+    notes.dedup();
+    let note = notes.join("; ");
+    let sets = [(&tso, &veth), (&plain, &veth), (&tso, &veth_tso)];
+    for (k, (ours, peer)) in sets.into_iter().enumerate() {
+        for d in 0..2 {
+            let Some(row) = rows.get_mut(2 * k + d) else {
+                continue;
+            };
+            let (o, p) = if d == 0 {
+                (&ours.0, &peer.0)
+            } else {
+                (&ours.1, &peer.1)
+            };
+            row.sockstack = median(o.clone());
+            row.peer_value = median(p.clone());
+            row.note = note.clone();
         }
     }
-    eprintln!("  tap: sockstack send {s1:.0?} recv {s2:.0?}; veth a->b {k1:.0?} b->a {k2:.0?}");
-    notes.dedup();
-    send.sockstack = median(s1);
-    recv.sockstack = median(s2);
-    send.peer_value = median(k1);
-    recv.peer_value = median(k2);
-    send.note = notes.join("; ");
-    recv.note = send.note.clone();
-    vec![send, recv]
+    rows
 }
 
 /// Namespaces deleted on drop.
@@ -159,12 +227,17 @@ fn rate_line(rx: &mpsc::Receiver<String>) -> Result<f64, String> {
         .map_err(|e| e.to_string())
 }
 
-/// sockstack over TAP: (sockstack -> kernel, kernel -> sockstack) MB/s.
-fn tap_runs(bytes: usize) -> Result<(f64, f64), String> {
+/// sockstack over TAP: ((sockstack -> kernel, kernel -> sockstack) MB/s,
+/// why offloads were refused if they were).
+type TapResult = ((f64, f64), Option<String>);
+
+fn tap_runs(bytes: usize, offload: Offload) -> Result<TapResult, String> {
     let mut nss = Namespaces(Vec::new());
     let ns = nss.add("t")?;
     let dev = format!("sst{}", std::process::id() % 100_000);
-    let link = TapLink::open_in_netns(&ns, &dev).map_err(|e| e.to_string())?;
+    let link = TapLink::open_with(&dev, Some(&ns), offload).map_err(|e| e.to_string())?;
+    let refused = link.offload_refused().map(str::to_string);
+    let tso_max = link.capabilities().tso_max;
     sh(&[
         "ip",
         "-n",
@@ -176,11 +249,12 @@ fn tap_runs(bytes: usize) -> Result<(f64, f64), String> {
         &dev,
     ])?;
     sh(&["ip", "-n", &ns, "link", "set", &dev, "up"])?;
-    let cfg = StackConfig::ethernet(MacAddr([2, 0, 0, 0, 0, 0x22]), TAP_OURS, 24);
+    let mut cfg = StackConfig::ethernet(MacAddr([2, 0, 0, 0, 0, 0x22]), TAP_OURS, 24);
+    cfg.tso_max = tso_max;
     let host = Host::spawn("bench-tap", Stack::new(cfg), link).map_err(|e| e.to_string())?;
     let r = tap_transfers(&host, &ns, bytes);
     let _ = host.shutdown();
-    r
+    r.map(|x| (x, refused))
 }
 
 fn tap_transfers(host: &Host, ns: &str, bytes: usize) -> Result<(f64, f64), String> {
@@ -255,8 +329,8 @@ fn tap_transfers(host: &Host, ns: &str, bytes: usize) -> Result<(f64, f64), Stri
     Ok((up, down))
 }
 
-/// Kernel to kernel over veth (offloads off): (a -> b, b -> a) MB/s.
-fn veth_runs(bytes: usize) -> Result<(f64, f64), String> {
+/// Kernel to kernel over veth, offloads off or on: (a -> b, b -> a) MB/s.
+fn veth_runs(bytes: usize, offloads: bool) -> Result<(f64, f64), String> {
     let mut nss = Namespaces(Vec::new());
     let a = nss.add("a")?;
     let b = nss.add("b")?;
@@ -285,7 +359,11 @@ fn veth_runs(bytes: usize) -> Result<(f64, f64), String> {
     ])?;
     for (ns, dev) in [(&a, "va"), (&b, "vb")] {
         sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
-        // Offloads off, like the TAP path (best effort: ethtool may be missing).
+        if offloads {
+            // veth's defaults: checksum, TSO, GSO on.
+            continue;
+        }
+        // Offloads off, like the plain TAP path (best effort: ethtool may be missing).
         let _ = sh(&[
             "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro",
             "off", "tx", "off", "rx", "off",

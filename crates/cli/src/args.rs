@@ -99,6 +99,11 @@ pub struct HostArgs {
     /// Impair the link: loss=P,dup=P,reorder=P,corrupt=P,delay=5ms,jitter=1ms,seed=N
     #[arg(long, value_name = "SPEC")]
     pub impair: Option<ImpairConfig>,
+    /// TAP offloads (IFF_VNET_HDR, TSO and checksum: 64 KiB TCP segments
+    /// each way); plain frames when off or when the kernel refuses
+    #[arg(long, value_name = "on|off", default_value = "on", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub offload: bool,
 }
 
 #[derive(Debug, Args)]

@@ -77,7 +77,7 @@ fn header_and_record_bytes_are_classic_pcap() {
     let mut w = PcapWriter::new(Vec::new(), LinkType::Ethernet).unwrap();
     w.write_frame(Instant::from_micros(3_000_042), &[1, 2, 3])
         .unwrap();
-    let big = vec![0u8; 70_000];
+    let big = vec![0u8; 300_000];
     w.write_frame(Instant::from_micros(4_000_000), &big)
         .unwrap();
     assert_eq!(w.records(), 2);
@@ -86,7 +86,7 @@ fn header_and_record_bytes_are_classic_pcap() {
     let u16_at = |at: usize| u16::from_ne_bytes(bytes[at..at + 2].try_into().unwrap());
     assert_eq!(u32_at(0), 0xa1b2c3d4);
     assert_eq!((u16_at(4), u16_at(6)), (2, 4));
-    assert_eq!(u32_at(16), 65_535);
+    assert_eq!(u32_at(16), 262_144);
     assert_eq!(u32_at(20), 1);
     // First record: ts 3.000042, 3 bytes.
     assert_eq!(
@@ -95,8 +95,8 @@ fn header_and_record_bytes_are_classic_pcap() {
     );
     assert_eq!(&bytes[40..43], &[1, 2, 3]);
     // Second: truncated to the snaplen, original length kept.
-    assert_eq!((u32_at(43 + 8), u32_at(43 + 12)), (65_535, 70_000));
-    assert_eq!(bytes.len(), 24 + 16 + 3 + 16 + 65_535);
+    assert_eq!((u32_at(43 + 8), u32_at(43 + 12)), (262_144, 300_000));
+    assert_eq!(bytes.len(), 24 + 16 + 3 + 16 + 262_144);
 
     let raw = PcapWriter::new(Vec::new(), LinkType::Raw)
         .unwrap()

@@ -55,6 +55,13 @@ pub struct StackConfig {
     pub gateway: Option<Ipv4Addr>,
     /// IP MTU (bytes of IPv4 header + payload per frame).
     pub mtu: usize,
+    /// TCP segmentation offload: the largest IPv4 packet the link takes
+    /// from TCP and cuts itself into MTU-sized pieces (a TAP with
+    /// IFF_VNET_HDR: `Link::capabilities().tso_max`). At most `mtu` (0 by
+    /// default): off. When on, a connection whose MSS fills the MTU sends
+    /// segments of several MSS (`tcp/tso.rs`); the MSS on the wire and in
+    /// the SYN is unchanged. Received packets may exceed the MTU either way.
+    pub tso_max: usize,
     /// Seed for every random choice the stack makes (ISNs, ports, ident...).
     pub seed: u64,
     /// Caps and timers of the interface layer and datagram sockets.
@@ -71,6 +78,7 @@ impl StackConfig {
             prefix_len,
             gateway: None,
             mtu: 1500,
+            tso_max: 0,
             seed: 0,
             limits: Limits::default(),
         }
@@ -133,6 +141,7 @@ impl Stack {
     pub fn new(config: StackConfig) -> Self {
         let mut sockets = SocketSet::new(config.addr, config.seed);
         sockets.set_mtu(config.mtu);
+        sockets.set_tso(config.tso_max > config.mtu);
         // A stream distinct from the socket layer's, derived from the same seed.
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6966_6163_6500_0001);
         let ident = (rng.next_u32() & 0xffff) as u16;

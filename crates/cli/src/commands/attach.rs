@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sockstack::link::impair::{ImpairConfig, Impaired};
 use sockstack::link::pcap::{Captured, LinkType, PcapWriter};
-use sockstack::link::tap::TapLink;
+use sockstack::link::tap::{Offload, TapLink};
 use sockstack::link::tun::TunLink;
 use sockstack::link::Link;
 use sockstack::runtime::{Host, RealClock};
@@ -31,6 +31,8 @@ pub struct HostSpec<'a> {
     pub mtu: usize,
     pub pcap: Option<&'a Path>,
     pub impair: Option<&'a ImpairConfig>,
+    /// Ask the TAP for offloads (TSO/GRO); plain frames if refused.
+    pub offload: bool,
 }
 
 impl crate::args::HostArgs {
@@ -45,6 +47,7 @@ impl crate::args::HostArgs {
             mtu: self.mtu,
             pcap: self.pcap.as_deref(),
             impair: self.impair.as_ref(),
+            offload: self.offload,
         }
     }
 }
@@ -69,7 +72,12 @@ pub fn attach(name: &str, spec: &HostSpec<'_>) -> Result<Attached, CliError> {
     let (device, mut link, mut cfg): (String, Box<dyn Link>, StackConfig) =
         match (spec.tap, spec.tun) {
             (Some(name), None) => {
-                let tap = TapLink::open(name)
+                let offload = if spec.offload {
+                    Offload::Tso
+                } else {
+                    Offload::Off
+                };
+                let tap = TapLink::open_with(name, None, offload)
                     .map_err(|e| device::open_error(&e))?
                     .with_mtu(spec.mtu);
                 device::expect_up("TAP", tap.name());
@@ -89,6 +97,8 @@ pub fn attach(name: &str, spec: &HostSpec<'_>) -> Result<Attached, CliError> {
         };
     cfg.gateway = spec.gateway;
     cfg.mtu = spec.mtu;
+    // TSO when the TAP took the offloads (Impaired/Captured pass it on).
+    cfg.tso_max = link.capabilities().tso_max;
     cfg.seed = device::random_seed();
 
     if let Some(path) = spec.pcap {

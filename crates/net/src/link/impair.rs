@@ -533,4 +533,8 @@ impl<L: Link> Link for Impaired<L> {
     fn stats(&self) -> LinkStats {
         self.inner.stats()
     }
+
+    fn capabilities(&self) -> super::LinkCaps {
+        self.inner.capabilities()
+    }
 }

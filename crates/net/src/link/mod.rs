@@ -51,6 +51,7 @@ pub mod pcap;
 pub(crate) mod sys;
 pub mod tap;
 pub mod tun;
+mod vnet;
 
 /// Bytes of link header before the IP packet for `medium`.
 pub const fn link_header_len(medium: Medium) -> usize {
@@ -73,6 +74,25 @@ pub struct LinkStats {
     pub tx_dropped: u64,
     /// Frames that arrived but were dropped before `recv` (receive queue full).
     pub rx_dropped: u64,
+    /// Frames longer than the MTU handed to the device to segment (TSO).
+    pub tx_tso_frames: u64,
+    /// Frames longer than the MTU received whole (GRO'd or TSO'd by the peer).
+    pub rx_large_frames: u64,
+    /// Received frames whose partial checksum the link completed.
+    pub rx_csum_completed: u64,
+    /// Times the device refused the offloads asked for and the link fell
+    /// back to plain frames (0 or 1 per device).
+    pub offload_fallbacks: u64,
+}
+
+/// What a link can do beyond moving MTU-sized frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkCaps {
+    /// Largest IPv4 packet (header included) `send` takes when it is one TCP
+    /// segment that fills the MTU per piece: the device cuts it into
+    /// MTU-sized frames (TCP segmentation offload). 0: no offload. Give it
+    /// to the stack as `StackConfig::tso_max`.
+    pub tso_max: usize,
 }
 
 /// A frame-level network attachment. See the module doc for the contract.
@@ -124,6 +144,11 @@ pub trait Link: Send {
 
     /// Counters so far.
     fn stats(&self) -> LinkStats;
+
+    /// Offloads this link performs (none by default).
+    fn capabilities(&self) -> LinkCaps {
+        LinkCaps::default()
+    }
 }
 
 impl<L: Link + ?Sized> Link for Box<L> {
@@ -156,6 +181,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn stats(&self) -> LinkStats {
         (**self).stats()
+    }
+    fn capabilities(&self) -> LinkCaps {
+        (**self).capabilities()
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! CONTRACT: [`PcapWriter`] writes the classic libpcap format (magic
 //! 0xa1b2c3d4 in native byte order, version 2.4, microsecond timestamps,
-//! snaplen 65535) with link type Ethernet (1) or raw IPv4 (101). The header
+//! snaplen 262144, as tcpdump, so a 64 KiB offloaded segment fits) with link type Ethernet (1) or raw IPv4 (101). The header
 //! is written on creation; records are buffered and written out by
 //! [`PcapWriter::flush`], which [`Captured`] calls from [`Link::flush`], i.e.
 //! once per driver iteration. So a crash loses at most the frames of the
@@ -24,7 +24,7 @@ use sockstack_proto::{Duration, Instant, Medium};
 use super::{Link, LinkStats, Waker};
 
 /// Bytes kept of each frame.
-pub const SNAPLEN: u32 = 65_535;
+pub const SNAPLEN: u32 = 262_144;
 
 /// The pcap link type of a capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,5 +251,9 @@ impl<L: Link, W: Write + Send> Link for Captured<L, W> {
     }
     fn stats(&self) -> LinkStats {
         self.inner.stats()
+    }
+
+    fn capabilities(&self) -> super::LinkCaps {
+        self.inner.capabilities()
     }
 }

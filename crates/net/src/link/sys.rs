@@ -29,8 +29,9 @@ fn last_error() -> io::Error {
 /// Open `/dev/net/tun` non-blocking and attach it to device `name` (created
 /// if it does not exist; an empty name lets the kernel choose). Returns the
 /// fd and the device name the kernel actually used. No packet-information
-/// header (IFF_NO_PI): reads and writes carry the bare frame.
-pub(crate) fn open_tun(name: &str, kind: TunKind) -> io::Result<(OwnedFd, String)> {
+/// header (IFF_NO_PI): reads and writes carry the bare frame, preceded by a
+/// `virtio_net_hdr` when `vnet_hdr` is set (IFF_VNET_HDR).
+pub(crate) fn open_tun(name: &str, kind: TunKind, vnet_hdr: bool) -> io::Result<(OwnedFd, String)> {
     if name.len() > MAX_IFNAME_LEN || name.bytes().any(|b| b == 0 || b == b'/') {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -61,7 +62,8 @@ pub(crate) fn open_tun(name: &str, kind: TunKind) -> io::Result<(OwnedFd, String
     let flags = match kind {
         TunKind::Tap => libc::IFF_TAP,
         TunKind::Tun => libc::IFF_TUN,
-    } | libc::IFF_NO_PI;
+    } | libc::IFF_NO_PI
+        | if vnet_hdr { libc::IFF_VNET_HDR } else { 0 };
     // IFF_* fit in 16 bits (the kernel's ifr_flags is a short).
     req.ifr_ifru.ifru_flags = flags as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `req` is,
@@ -77,6 +79,93 @@ pub(crate) fn open_tun(name: &str, kind: TunKind) -> io::Result<(OwnedFd, String
         .map(|&c| c as u8)
         .collect();
     Ok((fd, String::from_utf8_lossy(&actual).into_owned()))
+}
+
+/// TUNSETVNETHDRSZ: the length of the `virtio_net_hdr` before every frame
+/// (10, or 12 for the virtio 1.0 layout with `num_buffers`).
+pub(crate) fn tun_set_vnet_hdr_len(fd: RawFd, len: usize) -> io::Result<()> {
+    let len = libc::c_int::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "vnet header length"))?;
+    // SAFETY: TUNSETVNETHDRSZ reads one int through the pointer, which points
+    // to `len`, alive for the call.
+    let rc = unsafe { libc::ioctl(fd, libc::TUNSETVNETHDRSZ as _, &len) };
+    if rc < 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// TUNSETOFFLOAD: the offloads (TUN_F_*) this reader accepts. The argument
+/// is passed by value, not through a pointer.
+pub(crate) fn tun_set_offload(fd: RawFd, flags: u32) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes an unsigned long by value; no memory is touched.
+    let rc = unsafe { libc::ioctl(fd, libc::TUNSETOFFLOAD as _, libc::c_ulong::from(flags)) };
+    if rc < 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// Read one frame split over `head` then `tail` (readv); `Ok(None)` when
+/// nothing is queued (EAGAIN). Returns the total length read.
+pub(crate) fn read2_nonblocking(
+    fd: RawFd,
+    head: &mut [u8],
+    tail: &mut [u8],
+) -> io::Result<Option<usize>> {
+    let iov = [
+        libc::iovec {
+            iov_base: head.as_mut_ptr().cast(),
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: tail.as_mut_ptr().cast(),
+            iov_len: tail.len(),
+        },
+    ];
+    loop {
+        // SAFETY: both iovecs describe live, writable, non-overlapping slices
+        // (`head` and `tail` are distinct &mut borrows) for the whole call.
+        let n = unsafe { libc::readv(fd, iov.as_ptr(), 2) };
+        if n >= 0 {
+            return Ok(Some(n as usize));
+        }
+        let err = last_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(None),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Write one frame gathered from up to four `parts` (writev); `Ok(false)`
+/// when the device would block (frame not sent).
+pub(crate) fn write_parts_nonblocking(fd: RawFd, parts: &[&[u8]]) -> io::Result<bool> {
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; 4];
+    let count = parts.len().min(iov.len());
+    for (v, p) in iov.iter_mut().zip(parts) {
+        // writev never writes through iov_base; the cast only satisfies the type.
+        v.iov_base = p.as_ptr().cast_mut().cast();
+        v.iov_len = p.len();
+    }
+    loop {
+        // SAFETY: the first `count` iovecs describe live readable slices
+        // borrowed from `parts` for the whole call; writev only reads them.
+        let n = unsafe { libc::writev(fd, iov.as_ptr(), count as libc::c_int) };
+        if n >= 0 {
+            return Ok(true);
+        }
+        let err = last_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(false),
+            _ => return Err(err),
+        }
+    }
 }
 
 /// Read one frame; `Ok(None)` when nothing is queued (EAGAIN).

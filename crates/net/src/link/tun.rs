@@ -11,8 +11,8 @@ use std::os::fd::RawFd;
 use sockstack_proto::{Instant, Medium};
 
 use super::sys::TunKind;
-use super::tap::Device;
-use super::{Link, LinkStats};
+use super::tap::{Device, Offload};
+use super::{Link, LinkCaps, LinkStats};
 
 /// A TUN device (IP medium).
 #[derive(Debug)]
@@ -37,6 +37,25 @@ impl TunLink {
         })
     }
 
+    /// Attach (or create) with `offload`, in `netns` if given; as
+    /// [`super::tap::TapLink::open_with`] (refused offloads fall back to
+    /// plain packets).
+    pub fn open_with(name: &str, netns: Option<&str>, offload: Offload) -> io::Result<TunLink> {
+        Ok(TunLink {
+            dev: Device::open_with(TunKind::Tun, name, netns, offload)?,
+        })
+    }
+
+    /// True when packets carry virtio headers and TSO/GRO is on.
+    pub fn offloaded(&self) -> bool {
+        self.dev.offloaded()
+    }
+
+    /// Why the offloads asked for are off (the kernel's refusal), if so.
+    pub fn offload_refused(&self) -> Option<&str> {
+        self.dev.refused()
+    }
+
     /// Set the IP MTU this link reports (default 1500); match the device's.
     pub fn with_mtu(mut self, mtu: usize) -> Self {
         self.dev.set_mtu(mtu);
@@ -55,6 +74,12 @@ impl Link for TunLink {
     }
     fn mtu(&self) -> usize {
         self.dev.mtu()
+    }
+    fn frame_capacity(&self) -> usize {
+        self.dev.frame_capacity()
+    }
+    fn capabilities(&self) -> LinkCaps {
+        self.dev.caps()
     }
     fn send(&mut self, _now: Instant, frame: &[u8]) -> io::Result<()> {
         self.dev.send(frame)

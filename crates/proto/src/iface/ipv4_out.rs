@@ -316,9 +316,11 @@ impl Stack {
         let l2 = self.l2_len();
         let hl = crate::wire::ipv4::MIN_HEADER_LEN;
         // An IPv4 datagram never exceeds 65,535 bytes, whatever the MTU.
+        // With segmentation offload, TCP may fill up to `tso_max`.
         let ip_room = self
             .config
             .mtu
+            .max(self.config.tso_max)
             .min(buf.len().saturating_sub(l2))
             .min(crate::wire::ipv4::MAX_PACKET_LEN);
         if ip_room <= hl {

@@ -169,6 +169,8 @@ struct Slot {
 pub struct SocketSet {
     local_addr: Ipv4Addr,
     mtu: usize,
+    /// The link segments TCP packets longer than the MTU (TSO).
+    tso: bool,
     pub(crate) profile: Profile,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
@@ -209,6 +211,7 @@ impl SocketSet {
         SocketSet {
             local_addr,
             mtu: 1500,
+            tso: false,
             profile: Profile::linux(),
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -233,6 +236,11 @@ impl SocketSet {
     /// The IP MTU of the interface; sets the MSS we advertise (MTU - 40).
     pub(crate) fn set_mtu(&mut self, mtu: usize) {
         self.mtu = mtu.max(68);
+    }
+
+    /// Whether the link segments large TCP packets (see `tcp/tso.rs`).
+    pub(crate) fn set_tso(&mut self, on: bool) {
+        self.tso = on;
     }
 
     // ----- arena ----------------------------------------------------------

@@ -44,6 +44,7 @@ impl SocketSet {
             let max_payload = max_len
                 .saturating_sub(data_header_len(conn.ts_ok))
                 .saturating_sub(conn.sack_option_len());
+            let max_payload = conn.tso_payload(max_payload, self.tso, self.mtu);
             let before = conn.total_retrans;
             let out: Option<OutSegment> = conn.poll_output(now, profile, max_payload);
             let retrans = conn.total_retrans - before;

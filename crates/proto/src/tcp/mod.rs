@@ -23,6 +23,7 @@ mod seq;
 mod state;
 pub(crate) mod syncookie;
 mod timers;
+mod tso;
 
 #[cfg(test)]
 mod tests;

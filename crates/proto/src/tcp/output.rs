@@ -23,7 +23,7 @@ pub(crate) fn data_header_len(ts: bool) -> usize {
 
 impl Connection {
     /// The next segment to send. `max_payload` bounds the payload (the
-    /// caller's buffer minus headers).
+    /// caller's buffer minus headers; above one MSS only under TSO, tso.rs).
     pub(crate) fn poll_output(
         &mut self,
         now: Instant,
@@ -277,13 +277,14 @@ impl Connection {
         };
         let limit = self.snd_wnd.min(self.cc.cwnd + limited);
         let usable = limit.saturating_sub(in_flight);
-        let len = unsent.min(mss).min(usable);
+        // Several MSS in one segment when the link segments them (tso.rs).
+        let len = self.segment_len(unsent, usable, mss, max_payload, in_flight);
         let at_data_end = off + len == buffered;
         let fin_now = fin_wanted && at_data_end && self.snd_nxt.le(data_end);
 
         let send_data = len > 0 && {
             // Sender SWS avoidance and Nagle (RFC 9293 3.8.6.2.1, RFC 896).
-            let full = len == mss;
+            let full = len >= mss;
             let nagle_ok = self.nodelay || in_flight == 0 || fin_now;
             let big = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
             // (d) the override timeout: the persist timer fired on a small window.
