@@ -215,6 +215,10 @@ impl SocketSet {
         child.nodelay = ls.nodelay;
         child.keepalive = ls.keepalive;
         child.user_mss = ls.user_mss;
+        child.congestion = ls.congestion;
+        if let Some(c) = child.conn.as_mut() {
+            c.cc.set_algorithm(ls.congestion);
+        }
         let Some(ch) = self.alloc(child) else {
             self.stats.listen_drops += 1;
             return;
