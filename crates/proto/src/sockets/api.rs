@@ -403,8 +403,10 @@ impl SocketSet {
         }
         Ok(())
     }
+    /// The algorithm of the connection if there is one, else the socket's choice.
     pub fn congestion(&self, h: SocketHandle) -> Option<CongestionAlgorithm> {
-        self.user_sock(h).map(|s| s.congestion)
+        let s = self.user_sock(h)?;
+        Some(s.conn.as_ref().map_or(s.congestion, |c| c.cc.algorithm()))
     }
 
     /// SO_KEEPALIVE: probe an idle connection (profile's keepalive numbers).

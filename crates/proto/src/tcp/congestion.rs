@@ -177,6 +177,11 @@ pub(crate) struct Congestion {
     in_loss: bool,
     /// The latest `now` seen, for callers of the clock-less `on_ack`.
     last_now: Instant,
+    /// The most in flight during the current round (about one SRTT since
+    /// `peak_since`), like Linux's `max_packets_out`: an ACK train that
+    /// drains the pipe before anything is sent still counts as a full pipe.
+    flight_peak: usize,
+    peak_since: Instant,
     algo: Algo,
 }
 
@@ -199,12 +204,13 @@ impl Congestion {
             recover: None,
             in_loss: false,
             last_now: Instant::ZERO,
+            flight_peak: 0,
+            peak_since: Instant::ZERO,
             algo: Algo::new(algorithm),
         }
     }
 
     /// The algorithm in use.
-    #[allow(dead_code)] // diagnostics and tests
     pub(crate) fn algorithm(&self) -> CongestionAlgorithm {
         self.algo.kind()
     }
@@ -247,6 +253,14 @@ impl Congestion {
         // RFC 7661 / Linux `tcp_is_cwnd_limited`: grow only a window that
         // is in use, so an application- or receiver-limited sender cannot
         // build a cwnd (and, for CUBIC, a W_max) it never tested.
+        let round = srtt.unwrap_or(Duration::ZERO);
+        if now.saturating_duration_since(self.peak_since) > round {
+            self.peak_since = now;
+            self.flight_peak = flight;
+        } else {
+            self.flight_peak = self.flight_peak.max(flight);
+        }
+        let flight = self.flight_peak;
         let ss = self.cwnd < self.ssthresh;
         let used = if ss {
             flight.saturating_mul(2) > self.cwnd
