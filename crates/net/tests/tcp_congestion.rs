@@ -58,7 +58,7 @@ fn cubic_and_reno_on_a_lossy_delayed_link() {
     }
 }
 
-/// The comparison over more data and seeds (about a minute of wall time):
+/// The comparison over more data and seeds (about 6 s of wall time):
 /// `cargo test --test tcp_congestion -- --ignored --nocapture`.
 #[test]
 #[ignore = "long: 5 seeds x 2 algorithms x 32 MiB; prints the goodput table"]

@@ -11,7 +11,9 @@
 //!
 //! Like Linux (and as RFC 9438 4.6 allows), the reduction applies beta to
 //! cwnd, not FlightSize; `Congestion` only grows a window that is in use,
-//! which is the guard the RFC asks for. HyStart++ (RFC 9406, recommended
+//! which is the guard the RFC asks for; a pause in growth longer than an
+//! RTT (idle or application-limited) moves the epoch forward (RFC 9438
+//! 5.8, Linux's restart-after-idle). HyStart++ (RFC 9406, recommended
 //! by 4.10) is not here: slow start is plain RFC 5681 with byte counting.
 
 use super::congestion::CongestionControl;
@@ -33,6 +35,9 @@ pub(crate) struct Cubic {
     /// Start of the current congestion-avoidance epoch, and cwnd then.
     epoch: Option<Instant>,
     cwnd_epoch: f64,
+    /// The last growth step: a longer pause than an RTT (idle or
+    /// application-limited) moves the epoch forward by the pause.
+    last_step: Option<Instant>,
     k: f64,
     /// RFC 9438 4.3: the Reno-friendly estimate.
     w_est: f64,
@@ -49,6 +54,7 @@ impl Default for Cubic {
             cwnd_prior: 0.0,
             epoch: None,
             cwnd_epoch: 0.0,
+            last_step: None,
             k: 0.0,
             w_est: 0.0,
             pending: 0.0,
@@ -101,16 +107,27 @@ impl CongestionControl for Cubic {
     ) -> usize {
         let mss_f = mss.max(1) as f64;
         let cwnd = (cwnd_bytes as f64 / mss_f).max(1.0);
-        let epoch = match self.epoch {
-            Some(e) => e,
-            None => {
+        let rtt_d = rtt.unwrap_or(Duration::ZERO);
+        let epoch = match (self.epoch, self.last_step) {
+            (Some(e), Some(last)) => {
+                // RFC 9438 5.8 (Linux `bictcp_cwnd_event` on restart after
+                // idle): time the window was not in use does not count
+                // towards t, or the curve would jump on the first ACKs.
+                let pause = now.saturating_duration_since(last);
+                let e = if pause > rtt_d { e + pause } else { e };
+                self.epoch = Some(e);
+                e
+            }
+            (Some(e), None) => e,
+            (None, _) => {
                 self.start_epoch(now, cwnd);
                 now
             }
         };
+        self.last_step = Some(now);
         let acked_seg = acked as f64 / mss_f;
         let t = now.saturating_duration_since(epoch).total_micros() as f64 / 1e6;
-        let rtt = rtt.map_or(0.0, |r| r.total_micros() as f64 / 1e6);
+        let rtt = rtt_d.total_micros() as f64 / 1e6;
         // 4.2: the target one RTT ahead, clamped to [cwnd, 1.5 cwnd].
         let target = self.w_cubic(t + rtt).clamp(cwnd, 1.5 * cwnd);
         // 4.3: Reno-friendly estimate; alpha becomes 1 once W_est reaches
@@ -152,6 +169,7 @@ impl CongestionControl for Cubic {
         }
         self.cwnd_prior = cwnd;
         self.epoch = None;
+        self.last_step = None;
         self.pending = 0.0;
         // 4.6: ssthresh = cwnd * beta, at least 2 segments.
         let ss = (cwnd * BETA * mss_f) as usize;
@@ -294,5 +312,27 @@ mod tests {
         assert!((f.c.w_max() - 50.0).abs() < 1e-9);
         assert!(w.windows(2).all(|p| p[1] >= p[0]));
         assert!(w[39] > 55.0, "{}", w[39]);
+    }
+
+    #[test]
+    fn an_idle_pause_does_not_count_towards_t() {
+        // Two flows 50 rounds into an epoch; one then pauses for 10 s. Its
+        // next round grows as if no time had passed, not by the 1.5x cap.
+        let rtt = Some(Duration::from_millis(100));
+        let mut busy = Flow::after_loss(100);
+        run(&mut busy, 100, 20);
+        let mut idle = Flow::after_loss(100);
+        run(&mut idle, 100, 20);
+        assert_eq!(busy.cwnd, idle.cwnd);
+        // One window of ACKs: the busy flow right on time, the idle one 10 s late.
+        let w = busy.cwnd;
+        for (f, at) in [(&mut busy, 2000), (&mut idle, 12_000)] {
+            for _ in 0..w / MSS {
+                f.cwnd = f.c.avoid(ms(at), f.cwnd, MSS, MSS, rtt);
+            }
+        }
+        // (The idle flow's t lags by the one RTT the pause shift removes.)
+        assert!(idle.cwnd <= busy.cwnd && idle.cwnd + w / 100 >= busy.cwnd);
+        assert!(idle.cwnd < w + w / 10, "{} from {w}", idle.cwnd);
     }
 }
