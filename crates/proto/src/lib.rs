@@ -28,7 +28,7 @@ pub use sockets::{
     Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpStats,
 };
 pub use stack::{Medium, Stack, StackConfig};
-pub use tcp::{Profile, State as TcpState, TcpError};
+pub use tcp::{CongestionAlgorithm, Profile, State as TcpState, TcpError, UnknownAlgorithm};
 pub use time::{Duration, Instant};
 pub use udp::RecvMeta as UdpRecvMeta;
 pub use udp::UdpHandle;

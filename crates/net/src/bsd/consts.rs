@@ -77,6 +77,9 @@ pub const SO_SNDTIMEO: i32 = 21;
 pub const TCP_NODELAY: i32 = 1;
 pub const TCP_MAXSEG: i32 = 2;
 pub const TCP_INFO: i32 = 11;
+pub const TCP_CONGESTION: i32 = 13;
+/// Longest congestion-control name, NUL included (Linux `TCP_CA_NAME_MAX`).
+pub const TCP_CA_NAME_MAX: usize = 16;
 
 /// `fcntl` commands.
 pub const F_GETFD: i32 = 1;

@@ -96,6 +96,13 @@ impl fmt::Display for Errno {
 
 impl std::error::Error for Errno {}
 
+/// TCP_CONGESTION with a name we do not have: ENOENT, as in Linux.
+impl From<sockstack_proto::UnknownAlgorithm> for Errno {
+    fn from(_: sockstack_proto::UnknownAlgorithm) -> Errno {
+        Errno::ENOENT
+    }
+}
+
 impl From<Errno> for io::Error {
     fn from(e: Errno) -> io::Error {
         // Linux's numbers are the host's numbers here, so the kind matches.

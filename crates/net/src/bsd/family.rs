@@ -188,7 +188,9 @@ impl<D: Driver> Bsd<D> {
             (SockOpt::Error(_) | SockOpt::Type(_) | SockOpt::Info(_), _) => {
                 return Err(Errno::ENOPROTOOPT)
             }
-            (SockOpt::NoDelay(_) | SockOpt::MaxSeg(_), _) => return Err(Errno::ENOPROTOOPT),
+            (SockOpt::NoDelay(_) | SockOpt::MaxSeg(_) | SockOpt::Congestion(_), _) => {
+                return Err(Errno::ENOPROTOOPT)
+            }
             (SockOpt::Broadcast(on), Sock::Udp(u)) => {
                 // Under the stack lock: sends check the flag there.
                 self.driver.with_stack(|_, _| u.lock().broadcast = on);
@@ -238,7 +240,8 @@ impl<D: Driver> Bsd<D> {
                 SockOptName::HdrIncl
                 | SockOptName::NoDelay
                 | SockOptName::MaxSeg
-                | SockOptName::Info,
+                | SockOptName::Info
+                | SockOptName::Congestion,
                 _,
             ) => return Err(Errno::ENOPROTOOPT),
         })

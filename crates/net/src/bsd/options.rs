@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use sockstack_proto::{TcpInfo, TcpState};
+use sockstack_proto::{CongestionAlgorithm, TcpInfo, TcpState};
 
 use super::consts::*;
 use super::driver::Driver;
@@ -50,6 +50,10 @@ pub enum SockOpt {
     Broadcast(bool),
     /// IP_HDRINCL (raw sockets): the caller writes the IPv4 header.
     HdrIncl(bool),
+    /// TCP_CONGESTION: the congestion-control algorithm ("cubic", the
+    /// default, or "reno"); [`SockOpt::congestion_by_name`] parses Linux's
+    /// string form.
+    Congestion(CongestionAlgorithm),
 }
 
 /// The name of an option, for getsockopt.
@@ -69,6 +73,7 @@ pub enum SockOptName {
     Info,
     Broadcast,
     HdrIncl,
+    Congestion,
 }
 
 impl SockOptName {
@@ -89,12 +94,13 @@ impl SockOptName {
             SockOptName::Info => (IPPROTO_TCP, TCP_INFO),
             SockOptName::Broadcast => (SOL_SOCKET, SO_BROADCAST),
             SockOptName::HdrIncl => (IPPROTO_IP, IP_HDRINCL),
+            SockOptName::Congestion => (IPPROTO_TCP, TCP_CONGESTION),
         }
     }
 
     /// The option Linux calls (level, optname); ENOPROTOOPT if we have none.
     pub fn from_raw(level: i32, optname: i32) -> Result<SockOptName> {
-        const ALL: [SockOptName; 14] = [
+        const ALL: [SockOptName; 15] = [
             SockOptName::ReuseAddr,
             SockOptName::KeepAlive,
             SockOptName::Linger,
@@ -109,6 +115,7 @@ impl SockOptName {
             SockOptName::Info,
             SockOptName::Broadcast,
             SockOptName::HdrIncl,
+            SockOptName::Congestion,
         ];
         ALL.into_iter()
             .find(|n| n.raw() == (level, optname))
@@ -133,7 +140,20 @@ impl SockOpt {
             SockOpt::Info(_) => SockOptName::Info,
             SockOpt::Broadcast(_) => SockOptName::Broadcast,
             SockOpt::HdrIncl(_) => SockOptName::HdrIncl,
+            SockOpt::Congestion(_) => SockOptName::Congestion,
         }
+    }
+
+    /// TCP_CONGESTION from Linux's option bytes: the name, optionally
+    /// NUL-terminated, at most `TCP_CA_NAME_MAX` bytes are read. A name we
+    /// do not have is ENOENT, as in Linux `tcp_set_congestion_control`.
+    pub fn congestion_by_name(name: &[u8]) -> Result<SockOpt> {
+        let name = name.get(..TCP_CA_NAME_MAX).unwrap_or(name);
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        let name =
+            core::str::from_utf8(name.get(..end).unwrap_or(name)).map_err(|_| Errno::ENOENT)?;
+        let algo = name.parse::<CongestionAlgorithm>()?;
+        Ok(SockOpt::Congestion(algo))
     }
 }
 
@@ -197,6 +217,7 @@ impl<D: Driver> Bsd<D> {
                     SockOpt::RcvBuf(n) => ss.set_recv_buffer_size(h, n.min(RMEM_MAX) * 2),
                     SockOpt::SndBuf(n) => ss.set_send_buffer_size(h, n.min(WMEM_MAX) * 2),
                     SockOpt::MaxSeg(m) => ss.set_max_segment(h, u16::try_from(m).unwrap_or(0)),
+                    SockOpt::Congestion(a) => ss.set_congestion(h, a),
                     _ => Ok(()),
                 };
                 r.map_err(Errno::from)
@@ -232,6 +253,7 @@ impl<D: Driver> Bsd<D> {
                     .max_segment(h)
                     .map(|m| SockOpt::MaxSeg(u32::try_from(m).unwrap_or(u32::MAX))),
                 SockOptName::Info => ss.info(h).map(SockOpt::Info),
+                SockOptName::Congestion => ss.congestion(h).map(SockOpt::Congestion),
                 SockOptName::Error => ss
                     .state(h)
                     .map(|_| SockOpt::Error(ss.take_error(h).map(Errno::from))),

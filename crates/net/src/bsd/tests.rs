@@ -155,6 +155,45 @@ fn options_round_trip() {
 }
 
 #[test]
+fn tcp_congestion_option() {
+    use sockstack_proto::CongestionAlgorithm as Cc;
+    let b = one_host();
+    let fd = b.socket(AF_INET, SOCK_STREAM, 0).unwrap();
+    // Linux's default is CUBIC.
+    assert_eq!(
+        b.getsockopt(fd, SockOptName::Congestion),
+        Ok(SockOpt::Congestion(Cc::Cubic))
+    );
+    let reno = SockOpt::congestion_by_name(b"reno\0\0\0").unwrap();
+    assert_eq!(reno, SockOpt::Congestion(Cc::Reno));
+    b.setsockopt(fd, reno).unwrap();
+    assert_eq!(
+        b.getsockopt(fd, SockOptName::Congestion),
+        Ok(SockOpt::Congestion(Cc::Reno))
+    );
+    assert_eq!(
+        SockOpt::congestion_by_name(b"cubic"),
+        Ok(SockOpt::Congestion(Cc::Cubic))
+    );
+    // tcp_set_congestion_control: an unknown name is ENOENT.
+    assert_eq!(SockOpt::congestion_by_name(b"bbr"), Err(Errno::ENOENT));
+    assert_eq!(SockOpt::congestion_by_name(b""), Err(Errno::ENOENT));
+    assert_eq!(SockOpt::congestion_by_name(&[0xff; 40]), Err(Errno::ENOENT));
+    assert_eq!(
+        SockOptName::from_raw(IPPROTO_TCP, TCP_CONGESTION),
+        Ok(SockOptName::Congestion)
+    );
+    assert_eq!(SockOptName::Congestion.raw(), (6, 13));
+    // Not a TCP socket: ENOPROTOOPT.
+    let u = b.socket(AF_INET, SOCK_DGRAM, 0).unwrap();
+    assert_eq!(b.setsockopt(u, reno), Err(Errno::ENOPROTOOPT));
+    assert_eq!(
+        b.getsockopt(u, SockOptName::Congestion),
+        Err(Errno::ENOPROTOOPT)
+    );
+}
+
+#[test]
 fn unconnected_calls() {
     let b = one_host();
     let fd = b.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).unwrap();

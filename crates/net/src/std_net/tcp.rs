@@ -234,6 +234,29 @@ impl TcpStream {
         }
     }
 
+    /// TCP_CONGESTION by Linux name ("cubic", the default, or "reno");
+    /// an unknown name is ENOENT (`io::ErrorKind::NotFound`).
+    pub fn set_congestion(&self, name: &str) -> io::Result<()> {
+        let opt = SockOpt::congestion_by_name(name.as_bytes()).map_err(os_err)?;
+        self.sock
+            .bsd()
+            .setsockopt(self.sock.fd, opt)
+            .map_err(os_err)
+    }
+
+    /// The congestion-control algorithm's Linux name (TCP_CONGESTION).
+    pub fn congestion(&self) -> io::Result<&'static str> {
+        match self
+            .sock
+            .bsd()
+            .getsockopt(self.sock.fd, SockOptName::Congestion)
+            .map_err(os_err)?
+        {
+            SockOpt::Congestion(a) => Ok(a.name()),
+            _ => Err(os_err(Errno::ENOPROTOOPT)),
+        }
+    }
+
     /// SO_ERROR: the pending error, cleared by reading it.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.sock.take_error()

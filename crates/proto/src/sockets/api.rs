@@ -32,7 +32,7 @@ use super::{
 };
 use crate::tcp::connection::{ConnParams, Connection};
 use crate::tcp::listener::Listener;
-use crate::tcp::{Profile, State, TcpError};
+use crate::tcp::{CongestionAlgorithm, Profile, State, TcpError};
 use crate::time::{Duration, Instant};
 use crate::wire::Ipv4Addr;
 
@@ -194,6 +194,7 @@ impl SocketSet {
         };
         let (rcvbuf, sndbuf, nodelay, keepalive, user_mss) =
             (s.rcvbuf, s.sndbuf, s.nodelay, s.keepalive, s.user_mss);
+        let congestion = s.congestion;
         let lport = match s.bound {
             Some((_, p)) => {
                 let t = FourTuple {
@@ -226,7 +227,8 @@ impl SocketSet {
             nodelay,
             keepalive,
         };
-        let conn = Connection::connect(&self.profile, &params);
+        let mut conn = Connection::connect(&self.profile, &params);
+        conn.cc.set_algorithm(congestion);
         self.conns.insert(FourTuple { local, remote }, h);
         if let Some(s) = self.sock_mut(h) {
             if s.bound.is_none() {
@@ -381,6 +383,30 @@ impl SocketSet {
     }
     pub fn nodelay(&self, h: SocketHandle) -> Option<bool> {
         self.user_sock(h).map(|s| s.nodelay)
+    }
+
+    /// TCP_CONGESTION: the congestion-control algorithm. Like Linux it may
+    /// change at any time; a live connection keeps its window and starts
+    /// the new algorithm's state afresh. A listener passes its choice to
+    /// the connections it accepts. Names parse with `str::parse` into
+    /// [`CongestionAlgorithm`]; an unknown name is `UnknownAlgorithm`
+    /// (ENOENT).
+    pub fn set_congestion(
+        &mut self,
+        h: SocketHandle,
+        algorithm: CongestionAlgorithm,
+    ) -> Result<(), BadHandle> {
+        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        s.congestion = algorithm;
+        if let Some(c) = s.conn.as_mut() {
+            c.cc.set_algorithm(algorithm);
+        }
+        Ok(())
+    }
+    /// The algorithm of the connection if there is one, else the socket's choice.
+    pub fn congestion(&self, h: SocketHandle) -> Option<CongestionAlgorithm> {
+        let s = self.user_sock(h)?;
+        Some(s.conn.as_ref().map_or(s.congestion, |c| c.cc.algorithm()))
     }
 
     /// SO_KEEPALIVE: probe an idle connection (profile's keepalive numbers).

@@ -360,6 +360,10 @@ impl SocketSet {
         child.nodelay = ls.nodelay;
         child.keepalive = ls.keepalive;
         child.user_mss = ls.user_mss;
+        child.congestion = ls.congestion;
+        if let Some(c) = child.conn.as_mut() {
+            c.cc.set_algorithm(ls.congestion);
+        }
         let ch = self.alloc(child)?;
         self.conns.insert(FourTuple { local, remote }, ch);
         self.ports.insert(local.1, ch, local.0, false);

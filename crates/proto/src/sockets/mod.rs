@@ -24,7 +24,7 @@ use rand_core::{RngCore, SeedableRng};
 use crate::tcp::connection::{Connection, RstReply};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
-use crate::tcp::{Profile, State};
+use crate::tcp::{CongestionAlgorithm, Profile, State};
 use crate::time::Instant;
 use crate::wire::{IpProtocol, Ipv4Addr, TcpFlags, TcpRepr};
 
@@ -86,6 +86,8 @@ pub(crate) struct TcpSocket {
     pub(crate) nodelay: bool,
     pub(crate) keepalive: bool,
     pub(crate) user_mss: Option<u16>,
+    /// TCP_CONGESTION; inherited by accepted connections.
+    pub(crate) congestion: CongestionAlgorithm,
     /// The deadline this socket has in the timer heap.
     timer_at: Option<Instant>,
     /// In the ready-to-send queue.
@@ -113,6 +115,7 @@ impl TcpSocket {
             nodelay: false,
             keepalive: false,
             user_mss: None,
+            congestion: p.congestion,
             timer_at: None,
             queued_tx: false,
             ready_bits: 0,

@@ -1,27 +1,226 @@
-//! Congestion control: a minimal Reno (RFC 5681) with IW10 (RFC 6928) and
-//! byte counting (RFC 3465, L = 2*SMSS). Loss recovery beyond basic fast
-//! retransmit (SACK, RACK, NewReno partial ACKs, CUBIC) comes later; the hooks
-//! below are what a different algorithm implements.
+//! Congestion control: the window the sender may have in flight.
+//!
+//! CONTRACT: `Congestion` owns `cwnd`, `ssthresh` and `recover` (bytes and
+//! a sequence number; the connection reads them and may deflate `cwnd` on
+//! a partial ACK) and everything every algorithm shares: the initial
+//! window (RFC 6928, IW10), slow start with byte counting (RFC 5681 3.1,
+//! RFC 3465 with L = 2*SMSS), the loss window after an RTO, and the Reno
+//! fast-recovery window (RFC 5681 3.2, RFC 6582: inflate by three
+//! segments, one per further duplicate ACK, deflate to ssthresh on exit).
+//! The selected algorithm (TCP_CONGESTION) decides only the two things
+//! where algorithms differ: how cwnd grows in congestion avoidance and
+//! what ssthresh becomes at a congestion event. Dispatch is a plain enum
+//! (`Algo`): no allocation, per-ACK work is a match.
+//!
+//! Algorithms: `reno` (RFC 5681 AIMD, beta 1/2 of FlightSize; with the
+//! connection's partial-ACK handling this is NewReno, RFC 6582) and
+//! `cubic` (RFC 9438, beta 0.7, `cubic.rs`), the default as in Linux.
+//! HyStart/HyStart++ (RFC 9406) is not implemented: slow start runs until
+//! the first loss for both.
 
-/// Reno state, in bytes.
-#[derive(Debug, Clone, Copy)]
+use core::fmt;
+use core::str::FromStr;
+
+use super::cubic::Cubic;
+use super::SeqNum;
+use crate::time::{Duration, Instant};
+
+/// A congestion-control algorithm, as named by Linux's TCP_CONGESTION.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CongestionAlgorithm {
+    /// Reno/NewReno (RFC 5681, RFC 6582).
+    Reno,
+    /// CUBIC (RFC 9438), Linux's default.
+    #[default]
+    Cubic,
+}
+
+impl CongestionAlgorithm {
+    /// Every algorithm, as `/proc/sys/net/ipv4/tcp_available_congestion_control` lists them.
+    pub const ALL: [CongestionAlgorithm; 2] =
+        [CongestionAlgorithm::Reno, CongestionAlgorithm::Cubic];
+
+    /// The Linux name ("reno", "cubic").
+    pub fn name(self) -> &'static str {
+        match self {
+            CongestionAlgorithm::Reno => "reno",
+            CongestionAlgorithm::Cubic => "cubic",
+        }
+    }
+
+    /// Look an algorithm up by its Linux name; `None` where Linux says ENOENT.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+impl fmt::Display for CongestionAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The name given to TCP_CONGESTION is not an algorithm we have (ENOENT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownAlgorithm;
+
+impl fmt::Display for UnknownAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown congestion-control algorithm")
+    }
+}
+
+impl std::error::Error for UnknownAlgorithm {}
+
+impl FromStr for CongestionAlgorithm {
+    type Err = UnknownAlgorithm;
+    fn from_str(s: &str) -> Result<Self, UnknownAlgorithm> {
+        Self::from_name(s).ok_or(UnknownAlgorithm)
+    }
+}
+
+/// What an algorithm decides; `Congestion` does the rest.
+pub(crate) trait CongestionControl {
+    /// Congestion avoidance (cwnd >= ssthresh): the new cwnd after `acked`
+    /// bytes were newly acknowledged. `rtt` is the smoothed RTT if known.
+    fn avoid(
+        &mut self,
+        now: Instant,
+        cwnd: usize,
+        acked: usize,
+        mss: usize,
+        rtt: Option<Duration>,
+    ) -> usize;
+    /// A congestion event (fast retransmit or the first RTO of an
+    /// episode): the new ssthresh, at least 2 SMSS.
+    fn loss_ssthresh(&mut self, cwnd: usize, flight: usize, mss: usize) -> usize;
+    /// Recovery ended; cwnd was set to ssthresh.
+    fn on_recovery_exit(&mut self) {}
+}
+
+/// Reno congestion avoidance (RFC 5681 3.1): one SMSS per cwnd acknowledged.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reno {
+    /// Bytes acked in congestion avoidance since the last cwnd increase.
+    acked_ca: usize,
+}
+
+impl CongestionControl for Reno {
+    fn avoid(
+        &mut self,
+        _now: Instant,
+        cwnd: usize,
+        acked: usize,
+        mss: usize,
+        _rtt: Option<Duration>,
+    ) -> usize {
+        // RFC 3465 2.1: count bytes; one SMSS per cwnd of data acknowledged.
+        self.acked_ca = self.acked_ca.saturating_add(acked);
+        if self.acked_ca >= cwnd {
+            self.acked_ca -= cwnd;
+            cwnd.saturating_add(mss)
+        } else {
+            cwnd
+        }
+    }
+
+    fn loss_ssthresh(&mut self, _cwnd: usize, flight: usize, mss: usize) -> usize {
+        // RFC 5681 3.1 eq. 4: max(FlightSize / 2, 2 * SMSS).
+        self.acked_ca = 0;
+        (flight / 2).max(2 * mss)
+    }
+
+    fn on_recovery_exit(&mut self) {
+        self.acked_ca = 0;
+    }
+}
+
+/// The selected algorithm's own state.
+#[derive(Debug, Clone)]
+enum Algo {
+    Reno(Reno),
+    Cubic(Cubic),
+}
+
+impl Algo {
+    fn new(a: CongestionAlgorithm) -> Self {
+        match a {
+            CongestionAlgorithm::Reno => Algo::Reno(Reno::default()),
+            CongestionAlgorithm::Cubic => Algo::Cubic(Cubic::default()),
+        }
+    }
+
+    fn kind(&self) -> CongestionAlgorithm {
+        match self {
+            Algo::Reno(_) => CongestionAlgorithm::Reno,
+            Algo::Cubic(_) => CongestionAlgorithm::Cubic,
+        }
+    }
+
+    fn get(&mut self) -> &mut dyn CongestionControl {
+        match self {
+            Algo::Reno(r) => r,
+            Algo::Cubic(c) => c,
+        }
+    }
+}
+
+/// The congestion window and the algorithm behind it, in bytes.
+#[derive(Debug, Clone)]
 pub(crate) struct Congestion {
     pub(crate) cwnd: usize,
     pub(crate) ssthresh: usize,
-    /// Bytes acked in congestion avoidance since the last cwnd increase.
-    acked_ca: usize,
     /// In fast recovery until `snd_una` passes this point.
-    pub(crate) recover: Option<crate::tcp::SeqNum>,
+    pub(crate) recover: Option<SeqNum>,
+    /// An RTO happened and no new data has been acknowledged since: a
+    /// repeated RTO keeps ssthresh (RFC 5681 3.1, note after eq. 4).
+    in_loss: bool,
+    /// The latest `now` seen, for callers of the clock-less `on_ack`.
+    last_now: Instant,
+    /// The most in flight during the current round (about one SRTT since
+    /// `peak_since`), like Linux's `max_packets_out`: an ACK train that
+    /// drains the pipe before anything is sent still counts as a full pipe.
+    flight_peak: usize,
+    peak_since: Instant,
+    algo: Algo,
 }
 
 impl Congestion {
     /// RFC 5681 3.1: ssthresh starts arbitrarily high; RFC 6928 IW.
+    /// The profile's default algorithm is CUBIC; use `with_algorithm` to pick.
+    #[allow(dead_code)] // the pre-TCP_CONGESTION constructor, kept for callers
     pub(crate) fn new(initial_segments: u32, mss: usize) -> Self {
+        Self::with_algorithm(CongestionAlgorithm::default(), initial_segments, mss)
+    }
+
+    pub(crate) fn with_algorithm(
+        algorithm: CongestionAlgorithm,
+        initial_segments: u32,
+        mss: usize,
+    ) -> Self {
         Congestion {
             cwnd: (initial_segments.max(1) as usize).saturating_mul(mss),
             ssthresh: usize::MAX / 2,
-            acked_ca: 0,
             recover: None,
+            in_loss: false,
+            last_now: Instant::ZERO,
+            flight_peak: 0,
+            peak_since: Instant::ZERO,
+            algo: Algo::new(algorithm),
+        }
+    }
+
+    /// The algorithm in use.
+    pub(crate) fn algorithm(&self) -> CongestionAlgorithm {
+        self.algo.kind()
+    }
+
+    /// Switch algorithm (TCP_CONGESTION on a live socket, as Linux allows):
+    /// cwnd, ssthresh and any recovery carry over; the new algorithm starts
+    /// with fresh state. Choosing the current one changes nothing.
+    pub(crate) fn set_algorithm(&mut self, algorithm: CongestionAlgorithm) {
+        if algorithm != self.algo.kind() {
+            self.algo = Algo::new(algorithm);
         }
     }
 
@@ -29,38 +228,73 @@ impl Congestion {
         self.cwnd = (initial_segments.max(1) as usize).saturating_mul(mss);
     }
 
-    /// New data was cumulatively acknowledged (not during recovery).
+    /// New data was cumulatively acknowledged (not during recovery), with
+    /// the time of the last `on_ack_at`. Prefer `on_ack_at`: CUBIC grows
+    /// with time.
+    #[allow(dead_code)] // the pre-CUBIC signature, kept for callers
     pub(crate) fn on_ack(&mut self, acked: usize, mss: usize) {
-        if self.cwnd < self.ssthresh {
-            // RFC 5681 3.1 slow start, RFC 3465 byte counting with L = 2 SMSS.
+        self.on_ack_at(self.last_now, acked, mss, None, usize::MAX);
+    }
+
+    /// New data was cumulatively acknowledged (not during recovery) at
+    /// `now`. `srtt` is the smoothed RTT if known; `flight` is what was in
+    /// flight before this ACK (`usize::MAX` if unknown).
+    pub(crate) fn on_ack_at(
+        &mut self,
+        now: Instant,
+        acked: usize,
+        mss: usize,
+        srtt: Option<Duration>,
+        flight: usize,
+    ) {
+        self.last_now = now;
+        self.in_loss = false;
+        let mss = mss.max(1);
+        // RFC 7661 / Linux `tcp_is_cwnd_limited`: grow only a window that
+        // is in use, so an application- or receiver-limited sender cannot
+        // build a cwnd (and, for CUBIC, a W_max) it never tested.
+        let round = srtt.unwrap_or(Duration::ZERO);
+        if now.saturating_duration_since(self.peak_since) > round {
+            self.peak_since = now;
+            self.flight_peak = flight;
+        } else {
+            self.flight_peak = self.flight_peak.max(flight);
+        }
+        let flight = self.flight_peak;
+        let ss = self.cwnd < self.ssthresh;
+        let used = if ss {
+            flight.saturating_mul(2) > self.cwnd
+        } else {
+            flight.saturating_add(3 * mss) >= self.cwnd
+        };
+        if !used {
+            return;
+        }
+        if ss {
+            // RFC 5681 3.1 slow start, RFC 3465 2.2 byte counting, L = 2 SMSS.
             self.cwnd = self.cwnd.saturating_add(acked.min(2 * mss));
         } else {
-            // Congestion avoidance: one SMSS per cwnd of data acknowledged.
-            self.acked_ca = self.acked_ca.saturating_add(acked);
-            if self.acked_ca >= self.cwnd {
-                self.acked_ca -= self.cwnd;
-                self.cwnd = self.cwnd.saturating_add(mss);
-            }
+            self.cwnd = self.algo.get().avoid(now, self.cwnd, acked, mss, srtt);
         }
     }
 
-    /// Retransmission timeout (RFC 5681 3.1 eq. 4, then loss window 1 SMSS).
+    /// Retransmission timeout: ssthresh from the algorithm (only for the
+    /// first RTO of an episode, RFC 5681 3.1), then the loss window of
+    /// one SMSS (RFC 5681 3.1, RFC 9438 4.8).
     pub(crate) fn on_rto(&mut self, flight: usize, mss: usize) {
-        self.ssthresh = (flight / 2).max(2 * mss);
+        if !self.in_loss {
+            self.ssthresh = self.algo.get().loss_ssthresh(self.cwnd, flight, mss);
+        }
+        self.in_loss = true;
         self.cwnd = mss;
-        self.acked_ca = 0;
         self.recover = None;
     }
 
-    /// Third duplicate ACK: enter fast recovery (RFC 5681 3.2 steps 2-3).
-    pub(crate) fn on_fast_retransmit(
-        &mut self,
-        flight: usize,
-        mss: usize,
-        recover: crate::tcp::SeqNum,
-    ) {
-        self.ssthresh = (flight / 2).max(2 * mss);
-        self.cwnd = self.ssthresh + 3 * mss;
+    /// Third duplicate ACK: enter fast recovery (RFC 5681 3.2 steps 2-3;
+    /// RFC 9438 4.6 for CUBIC's ssthresh).
+    pub(crate) fn on_fast_retransmit(&mut self, flight: usize, mss: usize, recover: SeqNum) {
+        self.ssthresh = self.algo.get().loss_ssthresh(self.cwnd, flight, mss);
+        self.cwnd = self.ssthresh.saturating_add(3 * mss);
         self.recover = Some(recover);
     }
 
@@ -73,6 +307,164 @@ impl Congestion {
     pub(crate) fn on_recovery_exit(&mut self) {
         self.cwnd = self.ssthresh;
         self.recover = None;
-        self.acked_ca = 0;
+        self.algo.get().on_recovery_exit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1000;
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    /// Slow start to `w` segments, then a loss with `w` in flight and
+    /// recovery ending at once.
+    fn after_loss(a: CongestionAlgorithm, w: usize) -> Congestion {
+        let mut c = Congestion::with_algorithm(a, 10, MSS);
+        while c.cwnd < w * MSS {
+            c.on_ack_at(ms(0), MSS, MSS, None, c.cwnd);
+        }
+        assert_eq!(c.cwnd, w * MSS);
+        c.on_fast_retransmit(w * MSS, MSS, SeqNum(0));
+        c.on_recovery_exit();
+        c
+    }
+
+    #[test]
+    fn names_round_trip_and_default_is_cubic() {
+        assert_eq!(CongestionAlgorithm::default(), CongestionAlgorithm::Cubic);
+        for a in CongestionAlgorithm::ALL {
+            assert_eq!(a.name().parse::<CongestionAlgorithm>(), Ok(a));
+            assert_eq!(a.to_string(), a.name());
+        }
+        assert_eq!("bbr".parse::<CongestionAlgorithm>(), Err(UnknownAlgorithm));
+        assert_eq!(CongestionAlgorithm::from_name("CUBIC"), None);
+        assert_eq!(
+            Congestion::new(10, MSS).algorithm(),
+            CongestionAlgorithm::Cubic
+        );
+    }
+
+    #[test]
+    fn slow_start_and_iw_are_shared() {
+        for a in CongestionAlgorithm::ALL {
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            assert_eq!(c.cwnd, 10 * MSS);
+            // RFC 3465: at most 2 SMSS per ACK in slow start.
+            c.on_ack_at(ms(1), 5 * MSS, MSS, None, 10 * MSS);
+            assert_eq!(c.cwnd, 12 * MSS, "{a}");
+            c.reset_initial(4, 500);
+            assert_eq!(c.cwnd, 2000);
+        }
+    }
+
+    #[test]
+    fn loss_reduces_by_beta() {
+        // Reno halves (RFC 5681 eq. 4), CUBIC keeps 0.7 (RFC 9438 4.6).
+        let r = after_loss(CongestionAlgorithm::Reno, 100);
+        assert_eq!((r.cwnd, r.ssthresh), (50 * MSS, 50 * MSS));
+        let c = after_loss(CongestionAlgorithm::Cubic, 100);
+        assert_eq!((c.cwnd, c.ssthresh), (70 * MSS, 70 * MSS));
+        // Never below two segments.
+        for a in CongestionAlgorithm::ALL {
+            let mut c = Congestion::with_algorithm(a, 1, MSS);
+            c.on_fast_retransmit(MSS, MSS, SeqNum(0));
+            assert_eq!(c.ssthresh, 2 * MSS, "{a}");
+        }
+    }
+
+    #[test]
+    fn fast_recovery_window_is_shared() {
+        for a in CongestionAlgorithm::ALL {
+            let mut c = Congestion::with_algorithm(a, 20, MSS);
+            c.on_fast_retransmit(20 * MSS, MSS, SeqNum(77));
+            let ss = c.ssthresh;
+            assert_eq!(c.recover, Some(SeqNum(77)));
+            assert_eq!(c.cwnd, ss + 3 * MSS, "{a}: RFC 5681 3.2 step 3");
+            c.on_dup_ack_in_recovery(MSS);
+            assert_eq!(c.cwnd, ss + 4 * MSS, "{a}: step 4");
+            c.on_recovery_exit();
+            assert_eq!((c.cwnd, c.recover), (ss, None), "{a}: step 6");
+        }
+    }
+
+    #[test]
+    fn repeated_rto_keeps_ssthresh() {
+        for a in CongestionAlgorithm::ALL {
+            let mut c = Congestion::with_algorithm(a, 40, MSS);
+            c.on_rto(40 * MSS, MSS);
+            let ss = c.ssthresh;
+            assert!(ss >= 20 * MSS, "{a}: {ss}");
+            assert_eq!(c.cwnd, MSS);
+            // The retransmission is lost too: backoff, same ssthresh.
+            c.on_rto(40 * MSS, MSS);
+            assert_eq!((c.cwnd, c.ssthresh), (MSS, ss), "{a}");
+            // New data acknowledged ends the episode: the next RTO reduces.
+            c.on_ack_at(ms(5), MSS, MSS, None, 40 * MSS);
+            c.on_rto(10 * MSS, MSS);
+            assert!(c.ssthresh < ss, "{a}");
+        }
+    }
+
+    #[test]
+    fn an_unused_window_does_not_grow() {
+        for a in CongestionAlgorithm::ALL {
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            // Slow start: one segment in flight out of ten.
+            c.on_ack_at(ms(1), MSS, MSS, None, MSS);
+            assert_eq!(c.cwnd, 10 * MSS, "{a}");
+            c.ssthresh = 5 * MSS;
+            c.on_ack_at(ms(1), 10 * MSS, MSS, None, 2 * MSS);
+            assert_eq!(c.cwnd, 10 * MSS, "{a}");
+        }
+    }
+
+    #[test]
+    fn avoidance_follows_the_algorithm() {
+        // Reno: one SMSS per window. CUBIC at 100 ms RTT far below W_max:
+        // the concave region gives more than one SMSS per RTT at first.
+        let mut r = after_loss(CongestionAlgorithm::Reno, 100);
+        let mut c = after_loss(CongestionAlgorithm::Cubic, 100);
+        for round in 1..=10u64 {
+            for cc in [&mut r, &mut c] {
+                let w = cc.cwnd / MSS;
+                for _ in 0..w {
+                    let f = cc.cwnd;
+                    cc.on_ack_at(
+                        ms(round * 100),
+                        MSS,
+                        MSS,
+                        Some(Duration::from_millis(100)),
+                        f,
+                    );
+                }
+            }
+        }
+        assert_eq!(r.cwnd, 60 * MSS);
+        assert!(c.cwnd > 75 * MSS && c.cwnd <= 100 * MSS, "{}", c.cwnd);
+    }
+
+    #[test]
+    fn switching_algorithm_keeps_the_window() {
+        let mut c = after_loss(CongestionAlgorithm::Cubic, 100);
+        c.set_algorithm(CongestionAlgorithm::Reno);
+        assert_eq!(c.algorithm(), CongestionAlgorithm::Reno);
+        assert_eq!((c.cwnd, c.ssthresh), (70 * MSS, 70 * MSS));
+        c.on_fast_retransmit(70 * MSS, MSS, SeqNum(1));
+        assert_eq!(c.ssthresh, 35 * MSS);
+    }
+
+    #[test]
+    fn clockless_on_ack_uses_the_last_time() {
+        let mut c = Congestion::with_algorithm(CongestionAlgorithm::Cubic, 10, MSS);
+        c.on_ack_at(ms(500), MSS, MSS, None, 10 * MSS);
+        assert_eq!(c.last_now, ms(500));
+        let before = c.cwnd;
+        c.on_ack(MSS, MSS);
+        assert_eq!(c.cwnd, before + MSS);
     }
 }

@@ -263,7 +263,11 @@ impl Connection {
             keepalive_at: None,
             keepalive_probes: 0,
             close_at: None,
-            cc: Congestion::new(p.initial_cwnd, usize::from(p.default_mss)),
+            cc: Congestion::with_algorithm(
+                p.congestion,
+                p.initial_cwnd,
+                usize::from(p.default_mss),
+            ),
             dupacks: 0,
             sack_high: c.iss,
             fast_rtx: false,

@@ -1,141 +1,86 @@
-//! CUBIC congestion control (RFC 9438), Linux's default, and the small
-//! trait both it and Reno (`congestion.rs`) implement.
+//! CUBIC congestion control (RFC 9438), Linux's default.
 //!
-//! Windows are bytes at the interface (like `Congestion`) and segments
-//! inside the formulas. `f64` is fine here: it is deterministic and proto
-//! reads no clock (`now` and RTT samples are parameters).
+//! CONTRACT: `Cubic` is the algorithm half of `Congestion` (congestion.rs):
+//! it keeps only CUBIC's own state and answers the two questions where
+//! algorithms differ, the window growth in congestion avoidance (RFC 9438
+//! 4.2-4.5) and ssthresh at a congestion event (4.6-4.7). Slow start, the
+//! RTO loss window (4.8) and the fast-recovery window are shared and live
+//! in `Congestion`. Windows are bytes at the interface and segments inside
+//! the formulas; `f64` is fine here: it is deterministic, and proto reads
+//! no clock (`now` and the RTT are parameters).
 //!
-//! Proposed selection (TCP_CONGESTION): the connection holds
-//! `Box<dyn CongestionControl>` or, closer to house style, an enum
-//! `Cc { Reno(Congestion), Cubic(Cubic) }` whose methods forward to the
-//! trait; `Profile::congestion` ("reno" | "cubic", default "cubic" like
-//! Linux) picks it at connect/accept, and a socket option can switch it
-//! before the connection starts.
-//!
-//! HyStart (RFC 9438 4.10 recommends HyStart++, RFC 9406) is not here yet:
-//! slow start is plain RFC 5681 with byte counting.
+//! Like Linux (and as RFC 9438 4.6 allows), the reduction applies beta to
+//! cwnd, not FlightSize; `Congestion` only grows a window that is in use,
+//! which is the guard the RFC asks for; a pause in growth longer than an
+//! RTT (idle or application-limited) moves the epoch forward (RFC 9438
+//! 5.8, Linux's restart-after-idle). HyStart++ (RFC 9406, recommended
+//! by 4.10) is not here: slow start is plain RFC 5681 with byte counting.
 
-use super::congestion::Congestion;
-use super::SeqNum;
+use super::congestion::CongestionControl;
 use crate::time::{Duration, Instant};
-
-/// What every congestion controller offers the connection.
-pub(crate) trait CongestionControl {
-    fn cwnd(&self) -> usize;
-    fn ssthresh(&self) -> usize;
-    /// New data cumulatively acknowledged outside recovery.
-    fn on_ack(&mut self, now: Instant, acked: usize, mss: usize, rtt: Option<Duration>);
-    /// Retransmission timeout.
-    fn on_rto(&mut self, now: Instant, flight: usize, mss: usize);
-    /// Loss detected by duplicate ACKs or SACK: enter recovery.
-    fn on_fast_retransmit(&mut self, now: Instant, flight: usize, mss: usize, recover: SeqNum);
-    fn on_dup_ack_in_recovery(&mut self, mss: usize);
-    fn on_recovery_exit(&mut self);
-}
-
-impl CongestionControl for Congestion {
-    fn cwnd(&self) -> usize {
-        self.cwnd
-    }
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
-    }
-    fn on_ack(&mut self, _now: Instant, acked: usize, mss: usize, _rtt: Option<Duration>) {
-        Congestion::on_ack(self, acked, mss);
-    }
-    fn on_rto(&mut self, _now: Instant, flight: usize, mss: usize) {
-        Congestion::on_rto(self, flight, mss);
-    }
-    fn on_fast_retransmit(&mut self, _now: Instant, flight: usize, mss: usize, recover: SeqNum) {
-        Congestion::on_fast_retransmit(self, flight, mss, recover);
-    }
-    fn on_dup_ack_in_recovery(&mut self, mss: usize) {
-        Congestion::on_dup_ack_in_recovery(self, mss);
-    }
-    fn on_recovery_exit(&mut self) {
-        Congestion::on_recovery_exit(self);
-    }
-}
 
 /// RFC 9438 4.1: C.
 pub(crate) const C: f64 = 0.4;
 /// RFC 9438 4.6: beta_cubic.
 pub(crate) const BETA: f64 = 0.7;
 
-/// CUBIC state.
+/// CUBIC state (segments unless noted).
 #[derive(Debug, Clone)]
 pub(crate) struct Cubic {
-    pub(crate) cwnd: usize,
-    pub(crate) ssthresh: usize,
-    pub(crate) recover: Option<SeqNum>,
-    /// W_max and the previous W_max (fast convergence), in segments.
+    /// W_max and the W_max before it (fast convergence, 4.7).
     w_max: f64,
     w_last_max: f64,
+    /// cwnd at the last congestion event (4.3 switches alpha to 1 there).
+    cwnd_prior: f64,
     /// Start of the current congestion-avoidance epoch, and cwnd then.
     epoch: Option<Instant>,
     cwnd_epoch: f64,
+    /// The last growth step: a longer pause than an RTT (idle or
+    /// application-limited) moves the epoch forward by the pause.
+    last_step: Option<Instant>,
     k: f64,
-    /// RFC 9438 4.3: the Reno-friendly estimate, in segments.
+    /// RFC 9438 4.3: the Reno-friendly estimate.
     w_est: f64,
-    /// Fractional segments of growth not yet applied.
+    /// Growth not yet applied, in bytes (below one byte).
     pending: f64,
-    /// Smoothed-enough RTT for the `t + RTT` target (latest sample).
-    rtt: Option<Duration>,
     pub(crate) fast_convergence: bool,
 }
 
-impl Cubic {
-    pub(crate) fn new(initial_segments: u32, mss: usize) -> Self {
+impl Default for Cubic {
+    fn default() -> Self {
         Cubic {
-            cwnd: (initial_segments.max(1) as usize).saturating_mul(mss),
-            ssthresh: usize::MAX / 2,
-            recover: None,
             w_max: 0.0,
             w_last_max: 0.0,
+            cwnd_prior: 0.0,
             epoch: None,
             cwnd_epoch: 0.0,
+            last_step: None,
             k: 0.0,
             w_est: 0.0,
             pending: 0.0,
-            rtt: None,
             fast_convergence: true,
         }
     }
+}
 
+impl Cubic {
     /// RFC 9438 eq. 1: W_cubic(t) in segments, `t` in seconds.
     pub(crate) fn w_cubic(&self, t: f64) -> f64 {
         C * (t - self.k).powi(3) + self.w_max
     }
 
+    #[cfg(test)]
     pub(crate) fn k(&self) -> f64 {
         self.k
     }
 
+    #[cfg(test)]
     pub(crate) fn w_max(&self) -> f64 {
         self.w_max
     }
 
-    /// RFC 9438 4.6-4.7: a congestion event (loss or RTO).
-    fn reduce(&mut self, mss: usize) {
-        let mss_f = mss.max(1) as f64;
-        let cwnd = self.cwnd as f64 / mss_f;
-        // 4.7 fast convergence: release bandwidth for newer flows.
-        if self.fast_convergence && cwnd < self.w_last_max {
-            self.w_last_max = cwnd;
-            self.w_max = cwnd * (1.0 + BETA) / 2.0;
-        } else {
-            self.w_last_max = cwnd;
-            self.w_max = cwnd;
-        }
-        // 4.6: ssthresh = cwnd * beta, at least 2 segments.
-        let ss = ((cwnd * BETA) * mss_f) as usize;
-        self.ssthresh = ss.max(2 * mss);
-        self.epoch = None;
-        self.pending = 0.0;
-    }
-
-    fn start_epoch(&mut self, now: Instant, mss: usize) {
-        let cwnd = self.cwnd as f64 / mss.max(1) as f64;
+    /// RFC 9438 4.2: a new congestion-avoidance epoch starts at `now`.
+    fn start_epoch(&mut self, now: Instant, cwnd: f64) {
         self.epoch = Some(now);
         self.cwnd_epoch = cwnd;
         self.w_est = cwnd;
@@ -152,39 +97,42 @@ impl Cubic {
 }
 
 impl CongestionControl for Cubic {
-    fn cwnd(&self) -> usize {
-        self.cwnd
-    }
-    fn ssthresh(&self) -> usize {
-        self.ssthresh
-    }
-
-    fn on_ack(&mut self, now: Instant, acked: usize, mss: usize, rtt: Option<Duration>) {
-        if let Some(r) = rtt {
-            self.rtt = Some(r);
-        }
-        let mss = mss.max(1);
-        if self.cwnd < self.ssthresh {
-            // RFC 9438 4.10 / RFC 5681 3.1 slow start, RFC 3465 L = 2 SMSS.
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * mss));
-            return;
-        }
-        let epoch = match self.epoch {
-            Some(e) => e,
-            None => {
-                self.start_epoch(now, mss);
+    fn avoid(
+        &mut self,
+        now: Instant,
+        cwnd_bytes: usize,
+        acked: usize,
+        mss: usize,
+        rtt: Option<Duration>,
+    ) -> usize {
+        let mss_f = mss.max(1) as f64;
+        let cwnd = (cwnd_bytes as f64 / mss_f).max(1.0);
+        let rtt_d = rtt.unwrap_or(Duration::ZERO);
+        let epoch = match (self.epoch, self.last_step) {
+            (Some(e), Some(last)) => {
+                // RFC 9438 5.8 (Linux `bictcp_cwnd_event` on restart after
+                // idle): time the window was not in use does not count
+                // towards t, or the curve would jump on the first ACKs.
+                let pause = now.saturating_duration_since(last);
+                let e = if pause > rtt_d { e + pause } else { e };
+                self.epoch = Some(e);
+                e
+            }
+            (Some(e), None) => e,
+            (None, _) => {
+                self.start_epoch(now, cwnd);
                 now
             }
         };
-        let mss_f = mss as f64;
-        let cwnd = self.cwnd as f64 / mss_f;
+        self.last_step = Some(now);
         let acked_seg = acked as f64 / mss_f;
         let t = now.saturating_duration_since(epoch).total_micros() as f64 / 1e6;
-        let rtt = self.rtt.map_or(0.0, |r| r.total_micros() as f64 / 1e6);
+        let rtt = rtt_d.total_micros() as f64 / 1e6;
         // 4.2: the target one RTT ahead, clamped to [cwnd, 1.5 cwnd].
         let target = self.w_cubic(t + rtt).clamp(cwnd, 1.5 * cwnd);
-        // 4.3: Reno-friendly estimate; alpha becomes 1 once W_est >= W_max.
-        let alpha = if self.w_est >= self.w_max {
+        // 4.3: Reno-friendly estimate; alpha becomes 1 once W_est reaches
+        // the window before the last reduction.
+        let alpha = if self.w_est >= self.cwnd_prior {
             1.0
         } else {
             3.0 * (1.0 - BETA) / (1.0 + BETA)
@@ -198,34 +146,34 @@ impl CongestionControl for Cubic {
             cwnd + (target - cwnd) / cwnd * acked_seg
         };
         self.pending += (next - cwnd) * mss_f;
-        if self.pending >= 1.0 {
-            let add = self.pending.floor();
-            self.pending -= add;
-            // `add` is finite and non-negative; the cast saturates.
-            self.cwnd = self.cwnd.saturating_add(add as usize);
+        if self.pending < 1.0 {
+            return cwnd_bytes;
         }
+        let add = self.pending.floor();
+        self.pending -= add;
+        // `add` is finite and non-negative; the cast saturates.
+        cwnd_bytes.saturating_add(add as usize)
     }
 
-    fn on_rto(&mut self, _now: Instant, _flight: usize, mss: usize) {
-        // RFC 9438 4.8: ssthresh as for a loss; cwnd restarts at 1 SMSS.
-        self.reduce(mss);
-        self.cwnd = mss;
-        self.recover = None;
-    }
-
-    fn on_fast_retransmit(&mut self, _now: Instant, _flight: usize, mss: usize, recover: SeqNum) {
-        self.reduce(mss);
-        // 4.6: cwnd = ssthresh (no 3-segment inflation: SACK/PRR account
-        // for the dup ACKs; Reno's inflation follows with dup ACKs).
-        self.cwnd = self.ssthresh;
-        self.recover = Some(recover);
-    }
-
-    fn on_dup_ack_in_recovery(&mut self, _mss: usize) {}
-
-    fn on_recovery_exit(&mut self) {
-        self.cwnd = self.ssthresh;
-        self.recover = None;
+    fn loss_ssthresh(&mut self, cwnd_bytes: usize, _flight: usize, mss: usize) -> usize {
+        let mss = mss.max(1);
+        let mss_f = mss as f64;
+        let cwnd = cwnd_bytes as f64 / mss_f;
+        // 4.7 fast convergence: release bandwidth for newer flows.
+        if self.fast_convergence && cwnd < self.w_last_max {
+            self.w_last_max = cwnd;
+            self.w_max = cwnd * (1.0 + BETA) / 2.0;
+        } else {
+            self.w_last_max = cwnd;
+            self.w_max = cwnd;
+        }
+        self.cwnd_prior = cwnd;
+        self.epoch = None;
+        self.last_step = None;
+        self.pending = 0.0;
+        // 4.6: ssthresh = cwnd * beta, at least 2 segments.
+        let ss = (cwnd * BETA * mss_f) as usize;
+        ss.max(2 * mss)
     }
 }
 
@@ -239,68 +187,72 @@ mod tests {
         Instant::from_millis(n)
     }
 
-    /// A flow at `w` segments that just lost: in congestion avoidance.
-    fn after_loss(w: usize) -> Cubic {
-        let mut c = Cubic::new(10, MSS);
-        c.cwnd = w * MSS;
-        c.on_fast_retransmit(ms(0), w * MSS, MSS, SeqNum(0));
-        c.on_recovery_exit();
-        c
+    /// The algorithm and its window, as `Congestion` drives them.
+    struct Flow {
+        c: Cubic,
+        cwnd: usize,
+    }
+
+    impl Flow {
+        /// A flow at `w` segments that just lost: in congestion avoidance.
+        fn after_loss(w: usize) -> Flow {
+            let mut c = Cubic::default();
+            let cwnd = c.loss_ssthresh(w * MSS, w * MSS, MSS);
+            Flow { c, cwnd }
+        }
+        fn loss(&mut self) {
+            self.cwnd = self.c.loss_ssthresh(self.cwnd, self.cwnd, MSS);
+        }
     }
 
     #[test]
     fn multiplicative_decrease_is_0_7() {
-        let c = after_loss(100);
-        assert_eq!(c.ssthresh, 70 * MSS);
-        assert_eq!(c.cwnd, 70 * MSS);
-        assert!((c.w_max() - 100.0).abs() < 1e-9);
-        let mut r = Cubic::new(10, MSS);
-        r.cwnd = 50 * MSS;
-        r.on_rto(ms(0), 0, MSS);
-        assert_eq!((r.cwnd, r.ssthresh), (MSS, 35 * MSS));
+        let f = Flow::after_loss(100);
+        assert_eq!(f.cwnd, 70 * MSS);
+        assert!((f.c.w_max() - 100.0).abs() < 1e-9);
         // Never below two segments.
-        let c = after_loss(2);
-        assert_eq!(c.ssthresh, 2 * MSS);
+        assert_eq!(Flow::after_loss(2).cwnd, 2 * MSS);
     }
 
     #[test]
     fn fast_convergence_lowers_w_max() {
-        let mut c = after_loss(100);
+        let mut f = Flow::after_loss(100);
         // Loss again before regaining W_max (at 80 segments).
-        c.cwnd = 80 * MSS;
-        c.on_fast_retransmit(ms(0), 0, MSS, SeqNum(0));
-        assert!((c.w_max() - 80.0 * 1.7 / 2.0).abs() < 1e-9);
-        let mut c = after_loss(100);
-        c.fast_convergence = false;
-        c.cwnd = 80 * MSS;
-        c.on_fast_retransmit(ms(0), 0, MSS, SeqNum(0));
-        assert!((c.w_max() - 80.0).abs() < 1e-9);
+        f.cwnd = 80 * MSS;
+        f.loss();
+        assert!((f.c.w_max() - 80.0 * 1.7 / 2.0).abs() < 1e-9);
+        let mut f = Flow::after_loss(100);
+        f.c.fast_convergence = false;
+        f.cwnd = 80 * MSS;
+        f.loss();
+        assert!((f.c.w_max() - 80.0).abs() < 1e-9);
     }
 
     #[test]
     fn k_and_curve_match_rfc_formula() {
-        let mut c = after_loss(100);
-        c.start_epoch(ms(0), MSS);
+        let mut f = Flow::after_loss(100);
+        f.c.start_epoch(ms(0), 70.0);
         // K = cbrt(W_max (1 - beta) / C) = cbrt(100 * 0.3 / 0.4) = cbrt(75).
-        assert!((c.k() - 75f64.cbrt()).abs() < 1e-9);
-        for t in [0.0, 1.0, 2.0, c.k(), 5.0, 8.0] {
+        assert!((f.c.k() - 75f64.cbrt()).abs() < 1e-9);
+        for t in [0.0, 1.0, 2.0, f.c.k(), 5.0, 8.0] {
             let want = 0.4 * (t - 75f64.cbrt()).powi(3) + 100.0;
-            assert!((c.w_cubic(t) - want).abs() < 1e-9);
+            assert!((f.c.w_cubic(t) - want).abs() < 1e-9);
         }
-        assert!((c.w_cubic(0.0) - 70.0).abs() < 1e-9);
-        assert!((c.w_cubic(c.k()) - 100.0).abs() < 1e-9);
+        assert!((f.c.w_cubic(0.0) - 70.0).abs() < 1e-9);
+        assert!((f.c.w_cubic(f.c.k()) - 100.0).abs() < 1e-9);
     }
 
     /// Drive a full window of ACKs per RTT; returns cwnd in segments per RTT.
-    fn run(c: &mut Cubic, rtt_ms: u64, rounds: u64) -> Vec<f64> {
+    fn run(f: &mut Flow, rtt_ms: u64, rounds: u64) -> Vec<f64> {
         let mut out = Vec::new();
         for i in 0..rounds {
             let now = ms(i * rtt_ms);
-            let segs = c.cwnd / MSS;
+            let segs = f.cwnd / MSS;
             for _ in 0..segs {
-                c.on_ack(now, MSS, MSS, Some(Duration::from_millis(rtt_ms)));
+                let rtt = Some(Duration::from_millis(rtt_ms));
+                f.cwnd = f.c.avoid(now, f.cwnd, MSS, MSS, rtt);
             }
-            out.push(c.cwnd as f64 / MSS as f64);
+            out.push(f.cwnd as f64 / MSS as f64);
         }
         out
     }
@@ -308,11 +260,10 @@ mod tests {
     #[test]
     fn growth_follows_the_cubic_curve() {
         // Long RTT, big window: the CUBIC region (not Reno-friendly).
-        let mut c = after_loss(1000);
+        let mut f = Flow::after_loss(1000);
         let rtt = 100;
-        let w = run(&mut c, rtt, 150);
+        let w = run(&mut f, rtt, 150);
         let k = (1000.0f64 * 0.3 / 0.4).cbrt();
-        // Growth slows near W_max (plateau) and speeds up after.
         for (i, &got) in w.iter().enumerate() {
             let t = (i as u64 * rtt) as f64 / 1000.0;
             // cwnd tracks W_cubic(t + RTT) within a window's worth of lag.
@@ -334,12 +285,12 @@ mod tests {
     fn reno_friendly_at_small_rtt() {
         // At 1 ms RTT and a small window the cubic curve is nearly flat for
         // the first rounds; the Reno estimate must win (RFC 9438 4.3).
-        let mut c = after_loss(20);
-        let w = run(&mut c, 1, 100);
+        let mut f = Flow::after_loss(20);
+        let w = run(&mut f, 1, 100);
         let w_cubic_100ms = {
-            let mut probe = after_loss(20);
-            probe.start_epoch(ms(0), MSS);
-            probe.w_cubic(0.1)
+            let mut probe = Flow::after_loss(20);
+            probe.c.start_epoch(ms(0), 14.0);
+            probe.c.w_cubic(0.1)
         };
         // Reno-friendly grows about 0.53 segments per RTT: ~14 + 0.53 * 100.
         assert!(
@@ -351,21 +302,37 @@ mod tests {
     }
 
     #[test]
-    fn slow_start_and_trait_dispatch() {
-        let mut algos: Vec<Box<dyn CongestionControl>> = vec![
-            Box::new(Congestion::new(10, MSS)),
-            Box::new(Cubic::new(10, MSS)),
-        ];
-        for a in algos.iter_mut() {
-            assert_eq!(a.cwnd(), 10 * MSS);
-            a.on_ack(ms(1), 2 * MSS, MSS, None);
-            assert_eq!(a.cwnd(), 12 * MSS, "slow start byte counting");
-            a.on_fast_retransmit(ms(2), 12 * MSS, MSS, SeqNum(5));
-            a.on_dup_ack_in_recovery(MSS);
-            a.on_recovery_exit();
-            assert_eq!(a.cwnd(), a.ssthresh());
-            a.on_rto(ms(3), 8 * MSS, MSS);
-            assert_eq!(a.cwnd(), MSS);
+    fn first_epoch_without_loss_is_convex_from_cwnd() {
+        // Slow start ended without a loss (W_max 0): K = 0, growth only up.
+        let mut f = Flow {
+            c: Cubic::default(),
+            cwnd: 50 * MSS,
+        };
+        let w = run(&mut f, 50, 40);
+        assert!((f.c.w_max() - 50.0).abs() < 1e-9);
+        assert!(w.windows(2).all(|p| p[1] >= p[0]));
+        assert!(w[39] > 55.0, "{}", w[39]);
+    }
+
+    #[test]
+    fn an_idle_pause_does_not_count_towards_t() {
+        // Two flows 50 rounds into an epoch; one then pauses for 10 s. Its
+        // next round grows as if no time had passed, not by the 1.5x cap.
+        let rtt = Some(Duration::from_millis(100));
+        let mut busy = Flow::after_loss(100);
+        run(&mut busy, 100, 20);
+        let mut idle = Flow::after_loss(100);
+        run(&mut idle, 100, 20);
+        assert_eq!(busy.cwnd, idle.cwnd);
+        // One window of ACKs: the busy flow right on time, the idle one 10 s late.
+        let w = busy.cwnd;
+        for (f, at) in [(&mut busy, 2000), (&mut idle, 12_000)] {
+            for _ in 0..w / MSS {
+                f.cwnd = f.c.avoid(ms(at), f.cwnd, MSS, MSS, rtt);
+            }
         }
+        // (The idle flow's t lags by the one RTT the pause shift removes.)
+        assert!(idle.cwnd <= busy.cwnd && idle.cwnd + w / 100 >= busy.cwnd);
+        assert!(idle.cwnd < w + w / 10, "{} from {w}", idle.cwnd);
     }
 }

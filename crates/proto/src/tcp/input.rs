@@ -442,7 +442,11 @@ impl Connection {
                         self.cc.cwnd.saturating_sub(data).max(self.snd_mss) + self.snd_mss;
                 }
                 Some(_) => self.cc.on_recovery_exit(),
-                None => self.cc.on_ack(data, self.snd_mss),
+                None => {
+                    let flight = self.in_flight() + data;
+                    let srtt = self.rtt.srtt();
+                    self.cc.on_ack_at(now, data, self.snd_mss, srtt, flight);
+                }
             }
             self.dupacks = 0;
             // RFC 6298 5.2 / 5.3: stop or restart the timer.

@@ -6,8 +6,7 @@
 
 mod congestion;
 pub(crate) mod connection;
-#[allow(dead_code)] // wired in by the loss-recovery integration (TCP_CONGESTION)
-pub(crate) mod cubic;
+mod cubic;
 mod input;
 pub(crate) mod isn;
 pub(crate) mod listener;
@@ -28,6 +27,7 @@ mod tso;
 #[cfg(test)]
 mod tests;
 
+pub use congestion::{CongestionAlgorithm, UnknownAlgorithm};
 pub use connection::TcpError;
 pub use profile::Profile;
 pub use seq::SeqNum;

@@ -4,6 +4,7 @@
 //! holds those numbers (Linux 6.x sysctls and constants, see REFERENCES.md).
 //! Tests may shorten timers by editing a copy.
 
+use super::congestion::CongestionAlgorithm;
 use crate::time::Duration;
 
 /// TCP behaviour knobs. All durations are virtual-time durations.
@@ -69,6 +70,10 @@ pub struct Profile {
     pub sndbuf_max: usize,
     /// Initial congestion window in segments (RFC 6928, Linux `TCP_INIT_CWND`).
     pub initial_cwnd: u32,
+    /// Congestion control for new sockets (`tcp_congestion_control`; Linux
+    /// builds default to CUBIC). A socket may pick another with
+    /// `SocketSet::set_congestion` (TCP_CONGESTION).
+    pub congestion: CongestionAlgorithm,
     /// Offer and accept SACK (`tcp_sack`).
     pub sack: bool,
     /// Offer and accept timestamps (`tcp_timestamps`).
@@ -121,6 +126,7 @@ impl Profile {
             sndbuf_min: 4096,
             sndbuf_max: 4_194_304,
             initial_cwnd: 10,
+            congestion: CongestionAlgorithm::Cubic,
             sack: true,
             timestamps: true,
             window_scaling: true,

@@ -3,6 +3,7 @@
 mod harness;
 
 mod close;
+mod congestion;
 mod data;
 mod flags;
 mod handshake;
