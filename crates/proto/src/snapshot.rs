@@ -335,6 +335,13 @@ impl Stats {
             ("rst_queue_full", t.rst_queue_full),
             ("icmp_errors", t.icmp_errors),
             ("emit_errors", t.emit_errors),
+            ("rto_fired", t.rto_fired),
+            ("fast_retrans", t.fast_retrans),
+            ("sack_retrans", t.sack_retrans),
+            ("sack_blocks_rx", t.sack_blocks_rx),
+            ("sack_blocks_invalid", t.sack_blocks_invalid),
+            ("dsack_rx", t.dsack_rx),
+            ("dsack_tx", t.dsack_tx),
         ];
         for (name, value) in rows {
             out.push(StatRow {

@@ -17,7 +17,6 @@ mod profile;
 // TokenBucket is wired (global challenge budget); the decision helpers are not yet
 pub(crate) mod rfc5961;
 mod rtt;
-#[allow(dead_code)] // wired in by the loss-recovery integration (SACK recovery)
 pub(crate) mod sack;
 mod seq;
 mod state;

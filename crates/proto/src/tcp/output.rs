@@ -7,6 +7,7 @@
 //! (timer start) and RFC 7323 (timestamps on every segment once agreed).
 
 use super::connection::{Connection, OutSegment};
+use super::sack::{receiver_blocks, Rule};
 use super::{Profile, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpRepr, TcpTimestamp};
@@ -125,14 +126,12 @@ impl Connection {
     }
 
     /// How many SACK blocks the next segment carries (RFC 2018 3: three fit
-    /// beside timestamps, four without).
+    /// beside timestamps, four without), a pending D-SACK included.
     pub(crate) fn sack_count(&self) -> usize {
         if !self.sack_ok {
             return 0;
         }
-        self.assembler
-            .ranges()
-            .len()
+        (self.assembler.ranges().len() + usize::from(self.dsack_pending.is_some()))
             .min(if self.ts_ok { 3 } else { 4 })
     }
 
@@ -144,27 +143,36 @@ impl Connection {
         }
     }
 
-    /// RFC 2018 4: the block holding the most recent segment first, then
-    /// the others in order.
-    fn fill_sack(&self, repr: &mut TcpRepr<'static>) {
+    /// RFC 2883 4: a pending D-SACK block first; then RFC 2018 4: the block
+    /// holding the most recent segment, then the blocks reported most
+    /// recently, then the others (`sack::receiver_blocks`).
+    fn fill_sack(&mut self, repr: &mut TcpRepr<'static>) {
         let n = self.sack_count();
         if n == 0 {
             return;
         }
-        let recent = self.rcv_nxt.distance_to(self.last_ooo);
-        let ranges = self.assembler.ranges();
-        let first = ranges.iter().position(|&(a, b)| a <= recent && recent < b);
-        let order = first
-            .into_iter()
-            .chain((0..ranges.len()).filter(|&i| Some(i) != first));
-        let mut k = 0;
-        for i in order.take(n) {
-            if let (Some(&(a, b)), Some(slot)) = (ranges.get(i), repr.sack_blocks.get_mut(k)) {
-                *slot = (self.rcv_nxt + a, self.rcv_nxt + b);
-                k += 1;
-            }
+        let base = self.rcv_nxt;
+        let ooo = self
+            .assembler
+            .ranges()
+            .iter()
+            .map(move |&(a, b)| (base + a, base + b));
+        let latest = Some((self.last_ooo, self.last_ooo + 1));
+        let out = receiver_blocks(
+            ooo,
+            latest,
+            self.sack_sent.sack_part(),
+            self.dsack_pending.take(),
+            n,
+        );
+        for (slot, &b) in repr.sack_blocks.iter_mut().zip(out.as_slice()) {
+            *slot = b;
         }
-        repr.sack_len = k;
+        repr.sack_len = out.len;
+        if out.dsack {
+            self.loss.dsack_tx += 1;
+        }
+        self.sack_sent = out;
     }
 
     fn acked_now(&mut self) {
@@ -239,45 +247,96 @@ impl Connection {
         let fin_wanted = self.fin_queued && !fin_done;
 
         if self.fast_rtx {
-            // Fast retransmit / partial ACK: resend the head (RFC 5681 3.2).
+            // Fast retransmit / partial ACK: resend the head (RFC 5681 3.2,
+            // RFC 6675 5 (4.3)).
             self.fast_rtx = false;
-            // Only bytes sent before: never stretch past snd_max here.
-            let sent = self.snd_una.distance_to(self.snd_max).min(buffered);
+            // Only bytes sent before: never stretch past snd_max here, nor
+            // into data the peer SACKed.
+            let mut sent = self.snd_una.distance_to(self.snd_max).min(buffered);
+            if self.sack_ok {
+                if let Some(l) = self.scoreboard.next_sacked_after(self.snd_una) {
+                    sent = sent.min(self.snd_una.distance_to(l));
+                }
+            }
             let len = sent.min(mss);
             if len > 0 || (fin_wanted && self.snd_max.gt(self.snd_una)) {
-                let fin = fin_wanted && len == buffered && self.fin_seq.is_some();
-                let mut flags = ACK;
-                if fin {
-                    flags |= FIN;
+                self.loss.fast_retrans += 1;
+                if self.sack_recovery {
+                    self.high_rxt = self.high_rxt.max(self.snd_una + len);
                 }
-                let mut repr = self.header(self.snd_una, flags);
-                self.finish(now, &mut repr);
-                self.total_retrans += 1;
-                self.rtt_seq = None;
-                if self.rto_at.is_none() {
-                    self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
-                }
-                return Some(OutSegment {
-                    repr,
-                    data_off: 0,
-                    data_len: len,
-                });
+                return Some(self.retransmit(now, self.snd_una, len, fin_wanted));
             }
         }
 
+        if self.sack_recovery {
+            // RFC 6675 5 (C): while cwnd - pipe >= 1 SMSS, send NextSeg.
+            let pipe = self.pipe();
+            if self.cc.cwnd.saturating_sub(pipe) < self.snd_mss {
+                return self.poll_control(now);
+            }
+            let off = self.snd_una.distance_to(self.snd_max);
+            let room = self.snd_wnd.saturating_sub(off);
+            let unsent = buffered > off && room > 0 && self.snd_nxt == self.snd_max;
+            let next = self.scoreboard.next_seg(
+                self.snd_una,
+                self.snd_max,
+                self.high_rxt,
+                self.snd_mss,
+                unsent,
+            );
+            match next {
+                Some(ns) if ns.rule != Rule::NewData => {
+                    let avail = ns
+                        .seq
+                        .distance_to(data_end)
+                        .min(buffered)
+                        .min(ns.len)
+                        .min(mss);
+                    let fin = fin_wanted
+                        && self.fin_seq == Some(ns.seq + avail)
+                        && (ns.seq + avail).lt(ns.seq + ns.len);
+                    if avail > 0 || fin {
+                        self.high_rxt = self.high_rxt.max(ns.seq + (avail + usize::from(fin)));
+                        self.loss.sack_retrans += 1;
+                        return Some(self.retransmit(now, ns.seq, avail, fin));
+                    }
+                    return self.poll_control(now);
+                }
+                // Rule 2 (new data), or nothing to repair: the ordinary path
+                // below sends new data or a FIN within cwnd - pipe.
+                _ => {}
+            }
+        }
+
+        if self.sack_ok && self.snd_nxt.lt(self.snd_max) {
+            // Go-back-N after an RTO: never resend what the peer SACKed
+            // (RFC 6675 5.1, Linux keeps the SACK marks across an RTO).
+            if let Some(end) = self.scoreboard.sacked_end(self.snd_nxt) {
+                self.snd_nxt = end.min(self.snd_max);
+            }
+        }
         let off = self.snd_una.distance_to(self.snd_nxt);
         let unsent = buffered.saturating_sub(off);
         let in_flight = self.in_flight();
+        let flight = self.flight();
         // RFC 3042 limited transmit: the first two duplicate ACKs each let
         // one new segment out beyond cwnd (never beyond the peer's window).
-        let limited = if self.cc.recover.is_none() {
+        // With SACK the SACKed bytes already leave the flight estimate.
+        let limited = if self.cc.recover.is_none() && flight == in_flight {
             self.dupacks.min(2) as usize * self.snd_mss
         } else {
             0
         };
-        let limit = self.snd_wnd.min(self.cc.cwnd + limited);
-        let usable = limit.saturating_sub(in_flight);
-        let len = unsent.min(mss).min(usable);
+        let usable = self
+            .snd_wnd
+            .saturating_sub(in_flight)
+            .min((self.cc.cwnd + limited).saturating_sub(flight));
+        let mut len = unsent.min(mss).min(usable);
+        if self.sack_ok && self.snd_nxt.lt(self.snd_max) {
+            if let Some(l) = self.scoreboard.next_sacked_after(self.snd_nxt) {
+                len = len.min(self.snd_nxt.distance_to(l));
+            }
+        }
         let at_data_end = off + len == buffered;
         let fin_now = fin_wanted && at_data_end && self.snd_nxt.le(data_end);
 
@@ -335,6 +394,11 @@ impl Connection {
             let when = self.rtt.backed_off(self.persist_backoff);
             self.persist_at = Some(now + when);
         }
+        self.poll_control(now)
+    }
+
+    /// Nothing (more) to send with data: a window probe or an ACK if due.
+    fn poll_control(&mut self, now: Instant) -> Option<OutSegment> {
         if self.probe_pending {
             // Linux `tcp_xmit_probe_skb`: an old sequence number makes the
             // peer answer with an ACK carrying its current window.
@@ -345,5 +409,50 @@ impl Connection {
             return Some(self.send_ack(now, self.snd_max));
         }
         None
+    }
+
+    /// Resend `len` bytes from `seq` (below snd_max), with FIN when `fin`
+    /// and the FIN follows them.
+    fn retransmit(&mut self, now: Instant, seq: SeqNum, len: usize, fin: bool) -> OutSegment {
+        let fin = fin && self.fin_seq == Some(seq + len);
+        let mut flags = ACK;
+        if fin {
+            flags |= FIN;
+        }
+        let mut repr = self.header(seq, flags);
+        self.finish(now, &mut repr);
+        self.total_retrans += 1;
+        // Karn: the timed segment is ambiguous once resent (RFC 6298 3).
+        if matches!(self.rtt_seq, Some((end, _)) if end.gt(seq)) {
+            self.rtt_seq = None;
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+        }
+        OutSegment {
+            repr,
+            data_off: self.snd_una.distance_to(seq),
+            data_len: len,
+        }
+    }
+
+    /// RFC 6675 SetPipe during SACK recovery; otherwise the bytes sent and
+    /// not acknowledged, less what the peer SACKed (Linux
+    /// `tcp_packets_in_flight` leaves SACKed segments out the same way).
+    pub(crate) fn pipe(&self) -> usize {
+        self.scoreboard
+            .pipe(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
+    }
+
+    /// The flight estimate that cwnd limits.
+    fn flight(&self) -> usize {
+        let span = self.in_flight();
+        if !self.sack_ok || self.scoreboard.ranges().is_empty() {
+            return span;
+        }
+        if self.sack_recovery {
+            return self.pipe();
+        }
+        span.saturating_sub(self.scoreboard.sacked_between(self.snd_una, self.snd_nxt))
     }
 }

@@ -112,10 +112,24 @@ impl Connection {
             return;
         }
         self.backoff += 1;
+        self.loss.rtos += 1;
         let flight = self.in_flight();
         if self.state.is_synchronized() {
             self.cc.on_rto(flight, self.snd_mss);
+            // RFC 6582 3.2 step 1 / RFC 6675 5.1: RecoveryPoint = HighData;
+            // SACK recovery ends and none starts until snd_una reaches it.
+            self.rto_recover = Some(self.snd_max);
+            if self.backoff > 1 {
+                // A second timeout on the same data: stop trusting the
+                // SACK marks (RFC 2018 8: the receiver may have reneged).
+                self.scoreboard.clear();
+            }
+            // Otherwise the scoreboard is kept (RFC 6675 5.1 keeps Update()
+            // running; Linux keeps the SACKed marks unless it saw reneging)
+            // so the go-back-N below skips what the peer holds.
         }
+        self.sack_recovery = false;
+        self.high_rxt = self.snd_una;
         self.dupacks = 0;
         self.fast_rtx = false;
         // Go back to the first unacknowledged byte (or the SYN).
