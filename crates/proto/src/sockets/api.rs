@@ -524,6 +524,13 @@ impl SocketSet {
         })
     }
 
+    /// The connection behind `h`, for scripted tests that check internals.
+    #[cfg(test)]
+    pub(crate) fn conn_for_test(&self, h: SocketHandle) -> &crate::tcp::connection::Connection {
+        let conn = self.sock(h).and_then(|s| s.conn.as_ref());
+        conn.expect("a connection behind the handle")
+    }
+
     /// TCP_INFO.
     pub fn info(&self, h: SocketHandle) -> Option<TcpInfo> {
         let s = self.user_sock(h)?;

@@ -9,6 +9,7 @@ mod listener;
 mod pair;
 mod prop;
 mod rfc5961;
+mod sack_recovery;
 mod sack_rx;
 mod timers;
 mod ts;
