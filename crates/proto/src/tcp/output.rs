@@ -332,9 +332,14 @@ impl Connection {
             .saturating_sub(in_flight)
             .min((self.cc.cwnd + limited).saturating_sub(flight));
         let mut len = unsent.min(mss).min(usable);
+        // A resent piece that ends where SACKed data begins is as big as it
+        // can be: not a silly window, so Nagle and SWS avoidance let it go.
+        let mut to_edge = false;
         if self.sack_ok && self.snd_nxt.lt(self.snd_max) {
             if let Some(l) = self.scoreboard.next_sacked_after(self.snd_nxt) {
-                len = len.min(self.snd_nxt.distance_to(l));
+                let edge = self.snd_nxt.distance_to(l);
+                len = len.min(edge);
+                to_edge = len > 0 && len == edge;
             }
         }
         let at_data_end = off + len == buffered;
@@ -346,7 +351,7 @@ impl Connection {
             let nagle_ok = self.nodelay || in_flight == 0 || fin_now;
             let big = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
             // (d) the override timeout: the persist timer fired on a small window.
-            full || (at_data_end && nagle_ok) || (big && nagle_ok) || self.probe_pending
+            full || to_edge || (at_data_end && nagle_ok) || (big && nagle_ok) || self.probe_pending
         };
         if send_data || (fin_now && len == 0) {
             let mut flags = ACK;
