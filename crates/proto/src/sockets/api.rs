@@ -556,6 +556,7 @@ impl SocketSet {
             sack_recoveries: c.loss.sack_recoveries,
             fast_retrans: c.loss.fast_retrans,
             sack_retrans: c.loss.sack_retrans,
+            lost_retrans: c.loss.lost_retrans,
             rtos: c.loss.rtos,
             dsack_rx: c.loss.dsack_rx,
             dsack_tx: c.loss.dsack_tx,

@@ -166,6 +166,8 @@ pub struct TcpInfo {
     pub sack_recoveries: u64,
     pub fast_retrans: u64,
     pub sack_retrans: u64,
+    /// Of the SACK retransmissions, those sent again after the first was lost.
+    pub lost_retrans: u64,
     pub rtos: u64,
     pub dsack_rx: u64,
     pub dsack_tx: u64,

@@ -178,6 +178,12 @@ pub(crate) struct Connection {
     /// RFC 6675 HighRxt: one past the highest byte retransmitted in this
     /// recovery (`snd_una` at its start).
     pub(crate) high_rxt: SeqNum,
+    /// Lost retransmissions (the RACK idea of RFC 8985 2, by sequence
+    /// order): a retransmission below this point was overtaken by a later
+    /// one that arrived, so unSACKed holes below it go once more, from
+    /// `high_rxt2` on.
+    pub(crate) rtx_lost_to: SeqNum,
+    pub(crate) high_rxt2: SeqNum,
     /// RFC 6582 3.2 / RFC 6675 5.1: HighData when the last RTO fired; no
     /// new fast recovery starts until `snd_una` reaches it.
     pub(crate) rto_recover: Option<SeqNum>,
@@ -215,8 +221,11 @@ pub(crate) struct LossCounters {
     /// Segments resent by fast retransmit and NewReno partial ACKs
     /// (Linux `TCPFastRetrans` counts these plus the SACK ones).
     pub fast_retrans: u64,
-    /// Segments resent per RFC 6675 NextSeg during SACK recovery.
+    /// Segments resent per RFC 6675 NextSeg during SACK recovery, and of
+    /// them resent again because the first retransmission was lost
+    /// (Linux `TCPLostRetransmit`).
     pub sack_retrans: u64,
+    pub lost_retrans: u64,
     /// Retransmission timer expiries (Linux `TCPTimeouts`).
     pub rtos: u64,
     /// D-SACK blocks received (`TCPDSACKRecv`) and sent (`TCPDSACKOldSent`
@@ -309,6 +318,8 @@ impl Connection {
             scoreboard: Scoreboard::new(p.sack_scoreboard_cap),
             sack_recovery: false,
             high_rxt: c.iss,
+            rtx_lost_to: c.iss,
+            high_rxt2: c.iss,
             rto_recover: None,
             fast_rtx: false,
             dsack_pending: None,

@@ -537,6 +537,8 @@ impl Connection {
         }
         // RFC 6675 5 (4.3): retransmit HighACK + 1 first.
         self.high_rxt = self.snd_una;
+        self.rtx_lost_to = self.snd_una;
+        self.high_rxt2 = self.snd_una;
         self.fast_rtx = true;
     }
 
@@ -559,6 +561,18 @@ impl Connection {
         res.dsack = u8::from(u.dsack);
         self.loss.sack_invalid += u.ignored as u64;
         self.loss.dsack_rx += u64::from(u.dsack);
+        // A lost retransmission (RFC 8985 6.2's rule, ordered by sequence
+        // instead of time: NextSeg retransmits in sequence order): the first
+        // block holds the segment that triggered this ACK (RFC 2018 4); if
+        // it is newly SACKed data we retransmitted, every retransmission
+        // sent before it, i.e. below it, should have arrived first. Those
+        // holes still unSACKed were lost again.
+        let first = blocks.get(usize::from(u.dsack)).copied();
+        if let (true, true, Some((l, r))) = (self.sack_recovery, u.newly_sacked > 0, first) {
+            if r.le(self.high_rxt) && l.gt(una) && l.gt(self.rtx_lost_to) {
+                self.rtx_lost_to = l;
+            }
+        }
         // Linux `tcp_check_sack_reneging`: an ACK that stops inside data
         // the peer SACKed means it dropped that data; forget the SACKs so
         // the data goes again.

@@ -274,6 +274,9 @@ impl Connection {
             if self.cc.cwnd.saturating_sub(pipe) < self.snd_mss {
                 return self.poll_control(now);
             }
+            if let Some(seg) = self.resend_lost_retransmission(now, mss, data_end, buffered) {
+                return Some(seg);
+            }
             let off = self.snd_una.distance_to(self.snd_max);
             let room = self.snd_wnd.saturating_sub(off);
             let unsent = buffered > off && room > 0 && self.snd_nxt == self.snd_max;
@@ -441,12 +444,60 @@ impl Connection {
         }
     }
 
-    /// RFC 6675 SetPipe during SACK recovery; otherwise the bytes sent and
-    /// not acknowledged, less what the peer SACKed (Linux
-    /// `tcp_packets_in_flight` leaves SACKed segments out the same way).
+    /// Second pass of SACK recovery: the next unSACKed piece below
+    /// `rtx_lost_to` (whose first retransmission was lost), if any.
+    fn resend_lost_retransmission(
+        &mut self,
+        now: Instant,
+        mss: usize,
+        data_end: SeqNum,
+        buffered: usize,
+    ) -> Option<OutSegment> {
+        let mut at = self.high_rxt2.max(self.snd_una);
+        if let Some(end) = self.scoreboard.sacked_end(at) {
+            at = end;
+        }
+        if !at.lt(self.rtx_lost_to) || !at.lt(data_end) {
+            return None;
+        }
+        let edge = self
+            .scoreboard
+            .next_sacked_after(at)
+            .map_or(self.rtx_lost_to, |l| l.min(self.rtx_lost_to));
+        let len = at
+            .distance_to(edge)
+            .min(at.distance_to(data_end))
+            .min(buffered)
+            .min(mss);
+        if len == 0 {
+            return None;
+        }
+        self.high_rxt2 = at + len;
+        self.loss.sack_retrans += 1;
+        self.loss.lost_retrans += 1;
+        Some(self.retransmit(now, at, len, false))
+    }
+
+    /// RFC 6675 SetPipe during SACK recovery, where retransmissions known
+    /// lost (below `rtx_lost_to`) count only once sent again.
     pub(crate) fn pipe(&self) -> usize {
-        self.scoreboard
-            .pipe(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss)
+        let pipe = self
+            .scoreboard
+            .pipe(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss);
+        if !self.rtx_lost_to.gt(self.snd_una) {
+            return pipe;
+        }
+        let unsacked = |to: SeqNum| {
+            if !to.gt(self.snd_una) {
+                return 0;
+            }
+            self.snd_una
+                .distance_to(to)
+                .saturating_sub(self.scoreboard.sacked_between(self.snd_una, to))
+        };
+        let lost_end = self.rtx_lost_to.min(self.high_rxt);
+        let resent_end = self.high_rxt2.min(lost_end);
+        pipe.saturating_sub(unsacked(lost_end)) + unsacked(resent_end)
     }
 
     /// The flight estimate that cwnd limits.

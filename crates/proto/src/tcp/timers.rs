@@ -130,6 +130,8 @@ impl Connection {
         }
         self.sack_recovery = false;
         self.high_rxt = self.snd_una;
+        self.rtx_lost_to = self.snd_una;
+        self.high_rxt2 = self.snd_una;
         self.dupacks = 0;
         self.fast_rtx = false;
         // Go back to the first unacknowledged byte (or the SYN).
