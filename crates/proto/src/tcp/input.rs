@@ -556,20 +556,22 @@ impl Connection {
         } else {
             self.snd_una
         };
+        let zone_before = self.scoreboard.sacked_between(una, self.high_rxt);
         let u = self.scoreboard.update(una, self.snd_max, blocks);
         res.sack_invalid = u8::try_from(u.ignored).unwrap_or(u8::MAX);
         res.dsack = u8::from(u.dsack);
         self.loss.sack_invalid += u.ignored as u64;
         self.loss.dsack_rx += u64::from(u.dsack);
         // A lost retransmission (RFC 8985 6.2's rule, ordered by sequence
-        // instead of time: NextSeg retransmits in sequence order): the first
-        // block holds the segment that triggered this ACK (RFC 2018 4); if
-        // it is newly SACKed data we retransmitted, every retransmission
-        // sent before it, i.e. below it, should have arrived first. Those
-        // holes still unSACKed were lost again.
+        // instead of time, since NextSeg retransmits in sequence order):
+        // data we retransmitted was newly SACKed, and the first block holds
+        // the segment that triggered this ACK (RFC 2018 4). Every
+        // retransmission sent before it, i.e. below that block, should have
+        // arrived first; the holes there still unSACKed were lost again.
+        let zone_grew = self.scoreboard.sacked_between(una, self.high_rxt) > zone_before;
         let first = blocks.get(usize::from(u.dsack)).copied();
-        if let (true, true, Some((l, r))) = (self.sack_recovery, u.newly_sacked > 0, first) {
-            if r.le(self.high_rxt) && l.gt(una) && l.gt(self.rtx_lost_to) {
+        if let (true, true, Some((l, _))) = (self.sack_recovery, zone_grew, first) {
+            if l.gt(una) && l.le(self.high_rxt) && l.gt(self.rtx_lost_to) {
                 self.rtx_lost_to = l;
             }
         }

@@ -112,6 +112,52 @@ fn sack_recovery_resends_only_the_holes() {
 }
 
 #[test]
+fn lost_retransmission_is_resent_before_the_rto() {
+    let mut h = Harness::new();
+    let (c, base) = sack_conn(&mut h, 10);
+    h.deliver(ms(10), ack(base, 1, &[]));
+    h.deliver(ms(11), ack(base, 1, &[(2, 3)]));
+    h.deliver(ms(12), ack(base, 1, &[(2, 4)]));
+    h.deliver(ms(13), ack(base, 1, &[(5, 6), (2, 4)]));
+    assert_eq!(seg_numbers(base, &h.sent(ms(13))), vec![1]);
+    h.deliver(ms(14), ack(base, 1, &[(5, 8), (2, 4)]));
+    assert_eq!(seg_numbers(base, &h.sent(ms(14))), vec![4]);
+    // The retransmission of 4 arrives (it fills 4 and merges 2..8) but the
+    // earlier one of 1 did not: it was lost; send it again now.
+    h.deliver(ms(15), ack(base, 1, &[(2, 8)]));
+    assert_eq!(seg_numbers(base, &h.sent(ms(15))), vec![1]);
+    let i = h.set.info(c).unwrap();
+    assert_eq!((i.lost_retrans, i.sack_retrans, i.rtos), (1, 2, 0));
+    // Only once: more SACKs do not resend it a third time.
+    h.deliver(ms(16), ack(base, 1, &[(2, 9)]));
+    h.expect_none(ms(16));
+    h.deliver(ms(20), ack(base, 10, &[]));
+    h.expect_none(ms(20));
+    assert_eq!(h.set.info(c).unwrap().total_retrans, 3);
+}
+
+#[test]
+fn go_back_n_resends_a_short_piece_up_to_sacked_data() {
+    let mut h = Harness::new();
+    let (c, base) = sack_conn(&mut h, 4);
+    // The peer holds bytes 700.. of segment 0 through segment 1 (its
+    // segment boundaries need not be ours): not yet deemed lost.
+    let d = seg()
+        .seq(1001)
+        .ack(SeqNum(base))
+        .sacks(&[(base + 700, base + 2 * MSS)]);
+    h.deliver(ms(10), d);
+    h.expect_none(ms(10));
+    // RTO: the 700 bytes before the SACKed data go at once, though short
+    // (neither Nagle nor SWS avoidance holds a piece that ends at SACKed
+    // data).
+    let v = h.sent(ms(200));
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].seq(), v[0].payload.len()), (SeqNum(base), 700));
+    assert_eq!(h.set.info(c).unwrap().rtos, 1);
+}
+
+#[test]
 fn is_lost_starts_recovery_before_three_duplicate_acks() {
     let mut h = Harness::new();
     let (c, base) = sack_conn(&mut h, 10);
