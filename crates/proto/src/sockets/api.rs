@@ -557,6 +557,8 @@ impl SocketSet {
             fast_retrans: c.loss.fast_retrans,
             sack_retrans: c.loss.sack_retrans,
             lost_retrans: c.loss.lost_retrans,
+            tlp_probes: c.loss.tlp_probes,
+            tlp_recoveries: c.loss.tlp_recoveries,
             rtos: c.loss.rtos,
             dsack_rx: c.loss.dsack_rx,
             dsack_tx: c.loss.dsack_tx,

@@ -168,6 +168,9 @@ pub struct TcpInfo {
     pub sack_retrans: u64,
     /// Of the SACK retransmissions, those sent again after the first was lost.
     pub lost_retrans: u64,
+    /// Tail loss probes sent, and losses they repaired (RFC 8985 7).
+    pub tlp_probes: u64,
+    pub tlp_recoveries: u64,
     pub rtos: u64,
     pub dsack_rx: u64,
     pub dsack_tx: u64,

@@ -184,6 +184,14 @@ pub(crate) struct Connection {
     /// `high_rxt2` on.
     pub(crate) rtx_lost_to: SeqNum,
     pub(crate) high_rxt2: SeqNum,
+    /// Tail loss probe (RFC 8985 7): the PTO deadline, a probe due at the
+    /// next poll, and the probe in flight (TLP.end_seq, whether it was a
+    /// retransmission, and whether a D-SACK showed it needless).
+    pub(crate) tlp_at: Option<Instant>,
+    pub(crate) tlp_pending: bool,
+    pub(crate) tlp_end: Option<SeqNum>,
+    pub(crate) tlp_rtx: bool,
+    pub(crate) tlp_dsack: bool,
     /// RFC 6582 3.2 / RFC 6675 5.1: HighData when the last RTO fired; no
     /// new fast recovery starts until `snd_una` reaches it.
     pub(crate) rto_recover: Option<SeqNum>,
@@ -226,6 +234,10 @@ pub(crate) struct LossCounters {
     /// (Linux `TCPLostRetransmit`).
     pub sack_retrans: u64,
     pub lost_retrans: u64,
+    /// Tail loss probes sent (Linux `TCPLossProbes`) and losses they
+    /// repaired (`TCPLossProbeRecovery`).
+    pub tlp_probes: u64,
+    pub tlp_recoveries: u64,
     /// Retransmission timer expiries (Linux `TCPTimeouts`).
     pub rtos: u64,
     /// D-SACK blocks received (`TCPDSACKRecv`) and sent (`TCPDSACKOldSent`
@@ -320,6 +332,11 @@ impl Connection {
             high_rxt: c.iss,
             rtx_lost_to: c.iss,
             high_rxt2: c.iss,
+            tlp_at: None,
+            tlp_pending: false,
+            tlp_end: None,
+            tlp_rtx: false,
+            tlp_dsack: false,
             rto_recover: None,
             fast_rtx: false,
             dsack_pending: None,
@@ -485,6 +502,8 @@ impl Connection {
         self.ack_now = false;
         self.probe_pending = false;
         self.fast_rtx = false;
+        self.tlp_at = None;
+        self.tlp_pending = false;
         self.snd_buf.clear();
     }
 
@@ -503,6 +522,8 @@ impl Connection {
         self.keepalive_at = None;
         self.probe_pending = false;
         self.fast_rtx = false;
+        self.tlp_at = None;
+        self.tlp_pending = false;
         self.snd_buf.clear();
         self.rcv_buf.set_capacity(self.rcv_buf.len());
         self.close_at = Some(now + p.time_wait);

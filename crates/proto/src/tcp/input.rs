@@ -382,7 +382,13 @@ impl Connection {
             res.dropped = true;
             return res;
         }
+        let una_before = self.snd_una;
         self.process_ack(now, seg, &mut res);
+        self.tlp_on_ack(res.dsack > 0);
+        if self.snd_una != una_before {
+            // RFC 8985 7.2: an ACK of new data (re)arms the probe timeout.
+            self.arm_tlp(now, p);
+        }
         match self.state {
             State::FinWait1 if self.fin_acked() => {
                 self.state = State::FinWait2;
@@ -499,6 +505,32 @@ impl Connection {
                 self.persist_at = None;
                 self.persist_backoff = 0;
             }
+        }
+    }
+
+    /// RFC 8985 7.4: the ACK of a probe. A probe that resent the last
+    /// segment and was not reported as a duplicate (D-SACK) repaired a
+    /// loss: reduce the window once, as for a fast recovery that ended.
+    fn tlp_on_ack(&mut self, dsack: bool) {
+        let Some(end) = self.tlp_end else {
+            return;
+        };
+        if dsack {
+            self.tlp_dsack = true;
+        }
+        if self.cc.recover.is_some() {
+            // Fast recovery took over the repair.
+            self.tlp_end = None;
+            return;
+        }
+        if self.snd_una.ge(end) {
+            if self.tlp_rtx && !self.tlp_dsack {
+                self.cc
+                    .on_fast_retransmit(self.cc.cwnd, self.snd_mss, self.snd_max);
+                self.cc.on_recovery_exit();
+                self.loss.tlp_recoveries += 1;
+            }
+            self.tlp_end = None;
         }
     }
 

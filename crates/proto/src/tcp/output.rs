@@ -56,7 +56,7 @@ impl Connection {
                     None
                 }
             }
-            _ => self.poll_data(now, max_payload),
+            _ => self.poll_data(now, p, max_payload),
         }
     }
 
@@ -234,7 +234,7 @@ impl Connection {
     }
 
     /// ESTABLISHED and later: retransmission, new data, FIN, probes, ACKs.
-    fn poll_data(&mut self, now: Instant, max_payload: usize) -> Option<OutSegment> {
+    fn poll_data(&mut self, now: Instant, p: &Profile, max_payload: usize) -> Option<OutSegment> {
         // SACK blocks take room from the payload, as in Linux `tcp_current_mss`.
         let mss = self
             .snd_mss
@@ -265,6 +265,19 @@ impl Connection {
                     self.high_rxt = self.high_rxt.max(self.snd_una + len);
                 }
                 return Some(self.retransmit(now, self.snd_una, len, fin_wanted));
+            }
+        }
+
+        // RFC 8985 7.3: the tail loss probe: new data if the peer's window
+        // allows (cwnd does not apply), else the last segment again.
+        let mut tlp_new = false;
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            let off = self.snd_una.distance_to(self.snd_nxt);
+            if buffered > off && self.snd_wnd > off && self.snd_nxt == self.snd_max {
+                tlp_new = true;
+            } else if let Some(seg) = self.probe_last(now, mss, data_end, fin_wanted) {
+                return Some(seg);
             }
         }
 
@@ -330,10 +343,13 @@ impl Connection {
         } else {
             0
         };
-        let usable = self
-            .snd_wnd
-            .saturating_sub(in_flight)
-            .min((self.cc.cwnd + limited).saturating_sub(flight));
+        let usable = if tlp_new {
+            self.snd_wnd.saturating_sub(in_flight)
+        } else {
+            self.snd_wnd
+                .saturating_sub(in_flight)
+                .min((self.cc.cwnd + limited).saturating_sub(flight))
+        };
         let mut len = unsent.min(mss).min(usable);
         // A resent piece that ends where SACKed data begins is as big as it
         // can be: not a silly window, so Nagle and SWS avoidance let it go.
@@ -354,7 +370,11 @@ impl Connection {
             let nagle_ok = self.nodelay || in_flight == 0 || fin_now;
             let big = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
             // (d) the override timeout: the persist timer fired on a small window.
-            full || to_edge || (at_data_end && nagle_ok) || (big && nagle_ok) || self.probe_pending
+            full || to_edge
+                || tlp_new
+                || (at_data_end && nagle_ok)
+                || (big && nagle_ok)
+                || self.probe_pending
         };
         if send_data || (fin_now && len == 0) {
             let mut flags = ACK;
@@ -389,6 +409,13 @@ impl Connection {
             }
             self.persist_at = None;
             self.probe_pending = false;
+            if tlp_new {
+                self.tlp_sent(false);
+                self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+            } else if !is_retransmit {
+                // RFC 8985 7.2: new data (re)arms the probe timeout.
+                self.arm_tlp(now, p);
+            }
             return Some(OutSegment {
                 repr,
                 data_off: off,
@@ -442,6 +469,41 @@ impl Connection {
             data_off: self.snd_una.distance_to(seq),
             data_len: len,
         }
+    }
+
+    /// The probe as a retransmission of the last segment sent (RFC 8985
+    /// 7.3), the FIN with it if the FIN was sent.
+    fn probe_last(
+        &mut self,
+        now: Instant,
+        mss: usize,
+        data_end: SeqNum,
+        fin_wanted: bool,
+    ) -> Option<OutSegment> {
+        if !self.snd_max.gt(self.snd_una) {
+            return None;
+        }
+        let sent_end = if self.fin_seq.is_some() {
+            data_end
+        } else {
+            self.snd_max.min(data_end)
+        };
+        let len = self.snd_una.distance_to(sent_end).min(mss);
+        let seq = sent_end - len;
+        let fin = fin_wanted && self.fin_seq == Some(sent_end);
+        if len == 0 && !fin {
+            return None;
+        }
+        self.tlp_sent(true);
+        Some(self.retransmit(now, seq, len, fin))
+    }
+
+    /// Bookkeeping once a probe went out (RFC 8985 7.3: TLP.end_seq).
+    fn tlp_sent(&mut self, rtx: bool) {
+        self.tlp_end = Some(self.snd_max);
+        self.tlp_rtx = rtx;
+        self.tlp_dsack = false;
+        self.loss.tlp_probes += 1;
     }
 
     /// Second pass of SACK recovery: the next unSACKed piece below

@@ -68,6 +68,9 @@ pub struct Profile {
     pub initial_cwnd: u32,
     /// Offer and accept SACK (`tcp_sack`).
     pub sack: bool,
+    /// Tail loss probes (RFC 8985 7; Linux `tcp_early_retrans` = 3), used
+    /// when SACK was agreed.
+    pub tlp: bool,
     /// Offer and accept timestamps (`tcp_timestamps`).
     pub timestamps: bool,
     /// Offer and accept window scaling (`tcp_window_scaling`).
@@ -121,6 +124,7 @@ impl Profile {
             sndbuf_max: 4_194_304,
             initial_cwnd: 10,
             sack: true,
+            tlp: true,
             timestamps: true,
             window_scaling: true,
             keepalive_time: Duration::from_secs(7200),

@@ -4,23 +4,37 @@
 
 use super::harness::*;
 use crate::sockets::SocketHandle;
-use crate::tcp::SeqNum;
+use crate::tcp::{Profile, SeqNum};
 
 const MSS: u32 = 1460;
+
+/// Tail loss probes off: these scripts time their ACKs freely.
+fn no_tlp() -> Harness {
+    Harness::with_profile(Profile {
+        tlp: false,
+        ..Profile::linux()
+    })
+}
 
 /// A passive open with SACK permitted and `n` full segments sent at once.
 /// Returns (connection, base = first data byte).
 fn sack_conn(h: &mut Harness, n: u32) -> (SocketHandle, u32) {
+    sack_conn_at(h, n, 0)
+}
+
+/// The same with the handshake's last ACK (and the data) at `t` ms, so
+/// SRTT = t ms.
+fn sack_conn_at(h: &mut Harness, n: u32, t: u64) -> (SocketHandle, u32) {
     let l = h.listen(8);
     h.deliver(ms(0), seg().syn().seq(1000).mss(1460).sack_perm());
     let sa = h.expect(ms(0));
     assert!(sa.repr.sack_permitted);
     let iss = sa.seq();
-    h.deliver(ms(0), seg().seq(1001).ack(iss + 1));
+    h.deliver(ms(t), seg().seq(1001).ack(iss + 1));
     let c = h.set.accept(l).unwrap();
     assert!(h.set.info(c).unwrap().sack);
     h.set.send(c, &vec![1u8; (n * MSS) as usize]).unwrap();
-    let v = h.sent(ms(0));
+    let v = h.sent(ms(t));
     assert_eq!(v.len(), n as usize);
     (c, iss.0 + 1)
 }
@@ -45,7 +59,7 @@ fn seg_numbers(base: u32, v: &[Sent]) -> Vec<u32> {
 
 #[test]
 fn scoreboard_follows_acks_and_ignores_bad_blocks() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 10);
     h.deliver(ms(10), ack(base, 1, &[(3, 4)]));
     h.deliver(ms(11), ack(base, 1, &[(5, 6), (3, 4)]));
@@ -72,7 +86,7 @@ fn scoreboard_follows_acks_and_ignores_bad_blocks() {
 
 #[test]
 fn sack_recovery_resends_only_the_holes() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 10);
     // Segments 1 and 4 are lost.
     h.deliver(ms(10), ack(base, 1, &[]));
@@ -113,7 +127,7 @@ fn sack_recovery_resends_only_the_holes() {
 
 #[test]
 fn lost_retransmission_is_resent_before_the_rto() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 10);
     h.deliver(ms(10), ack(base, 1, &[]));
     h.deliver(ms(11), ack(base, 1, &[(2, 3)]));
@@ -138,7 +152,7 @@ fn lost_retransmission_is_resent_before_the_rto() {
 
 #[test]
 fn go_back_n_resends_a_short_piece_up_to_sacked_data() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 4);
     // The peer holds bytes 700.. of segment 0 through segment 1 (its
     // segment boundaries need not be ours): not yet deemed lost.
@@ -159,7 +173,7 @@ fn go_back_n_resends_a_short_piece_up_to_sacked_data() {
 
 #[test]
 fn is_lost_starts_recovery_before_three_duplicate_acks() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 10);
     // One ACK SACKs three segments above the head: IsLost(HighACK + 1)
     // (RFC 6675 5, Linux `tcp_time_to_recover`).
@@ -171,7 +185,7 @@ fn is_lost_starts_recovery_before_three_duplicate_acks() {
 
 #[test]
 fn new_data_flows_in_sack_recovery_when_pipe_allows() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 10);
     // More data queued behind the window of 10.
     h.set.send(c, &vec![2u8; (4 * MSS) as usize]).unwrap();
@@ -186,7 +200,7 @@ fn new_data_flows_in_sack_recovery_when_pipe_allows() {
 
 #[test]
 fn rto_with_sack_skips_sacked_data_and_blocks_fast_recovery() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 10);
     // 1 lost; 2 and 5 SACKed: not yet deemed lost (2 segments above).
     h.deliver(ms(10), ack(base, 1, &[(2, 3), (5, 6)]));
@@ -219,7 +233,7 @@ fn rto_with_sack_skips_sacked_data_and_blocks_fast_recovery() {
 
 #[test]
 fn second_rto_forgets_the_sacks() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 4);
     h.deliver(ms(10), ack(base, 1, &[(2, 3)]));
     assert_eq!(seg_numbers(base, &h.sent(ms(210))), vec![1]);
@@ -231,7 +245,7 @@ fn second_rto_forgets_the_sacks() {
 
 #[test]
 fn reneging_peer_clears_the_scoreboard() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 6);
     h.deliver(ms(10), ack(base, 1, &[(2, 4)]));
     // The cumulative ACK stops inside SACKed data: the peer dropped it.
@@ -241,7 +255,7 @@ fn reneging_peer_clears_the_scoreboard() {
 
 #[test]
 fn dsack_for_a_duplicate_below_rcv_nxt() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, _) = sack_conn(&mut h, 0);
     h.deliver(ms(10), seg().seq(1001).ack(h_ack(&h, c)).data(&[5; 100]));
     let a = h.expect(ms(10));
@@ -262,7 +276,7 @@ fn dsack_for_a_duplicate_below_rcv_nxt() {
 
 #[test]
 fn dsack_for_out_of_order_duplicates() {
-    let mut h = Harness::new();
+    let mut h = no_tlp();
     let (c, _) = sack_conn(&mut h, 0);
     let ack = h_ack(&h, c);
     // 1101..1201 arrives ahead of 1001..1101.
@@ -307,4 +321,60 @@ fn newreno_without_sack_is_unchanged() {
 /// What the scripted peer acknowledges: our snd_max (all we sent).
 fn h_ack(h: &Harness, c: SocketHandle) -> SeqNum {
     h.set.conn_for_test(c).snd_max
+}
+
+#[test]
+fn tail_loss_probe_resends_the_last_segment() {
+    let mut h = Harness::new();
+    // SRTT 20 ms; four segments out, nothing more to send.
+    let (c, base) = sack_conn_at(&mut h, 4, 20);
+    // PTO = 2 SRTT = 40 ms after the last send (RFC 8985 7.2).
+    h.expect_none(ms(59));
+    let v = h.sent(ms(60));
+    assert_eq!(seg_numbers(base, &v), vec![3]);
+    let i = h.set.info(c).unwrap();
+    assert_eq!((i.tlp_probes, i.rtos), (1, 0));
+    // One probe per episode.
+    h.expect_none(ms(150));
+    // Segment 3 had been lost: the probe repaired it; the window is
+    // reduced once (RFC 8985 7.4).
+    h.deliver(ms(160), ack(base, 4, &[]));
+    let i = h.set.info(c).unwrap();
+    assert_eq!(i.tlp_recoveries, 1);
+    // Halved from the 12 segments slow start had reached with this ACK.
+    assert_eq!((i.cwnd, i.ssthresh), (6 * 1460, 6 * 1460));
+}
+
+#[test]
+fn tail_loss_probe_found_needless_by_dsack() {
+    let mut h = Harness::new();
+    let (c, base) = sack_conn_at(&mut h, 4, 20);
+    assert_eq!(seg_numbers(base, &h.sent(ms(60))), vec![3]);
+    // Only the ACKs were lost: the probe comes back as a D-SACK.
+    h.deliver(ms(80), ack(base, 4, &[(3, 4)]));
+    let i = h.set.info(c).unwrap();
+    assert_eq!((i.tlp_probes, i.tlp_recoveries, i.dsack_rx), (1, 0, 1));
+    assert_eq!(i.cwnd, 10 * 1460 + 2 * 1460, "slow start went on");
+}
+
+#[test]
+fn tail_loss_probe_sends_new_data_past_cwnd() {
+    let mut h = Harness::new();
+    let (c, base) = sack_conn_at(&mut h, 10, 20);
+    // cwnd (10 segments) is full; two more segments wait.
+    h.set.send(c, &vec![2u8; 2 * MSS as usize]).unwrap();
+    h.expect_none(ms(59));
+    // The probe is new data (RFC 8985 7.3), beyond cwnd.
+    assert_eq!(seg_numbers(base, &h.sent(ms(60))), vec![10]);
+    // It elicits SACKs: the tail 7..9 was lost; 10 arrived. Three
+    // duplicate ACKs later, fast recovery (not an RTO) repairs it.
+    h.deliver(ms(80), ack(base, 7, &[(10, 11)]));
+    // Segment 11 goes as the ACK opens the window.
+    assert_eq!(seg_numbers(base, &h.sent(ms(80))), vec![11]);
+    h.deliver(ms(81), ack(base, 7, &[(10, 12)]));
+    h.deliver(ms(82), ack(base, 7, &[(10, 12)]));
+    h.deliver(ms(83), ack(base, 7, &[(10, 12)]));
+    assert_eq!(seg_numbers(base, &h.sent(ms(83))), vec![7]);
+    let i = h.set.info(c).unwrap();
+    assert_eq!((i.tlp_probes, i.recoveries, i.rtos), (1, 1, 0));
 }
