@@ -352,6 +352,19 @@ fn check(rows: &[Row]) {
             "{name}: SACK blocks from both sides: {r:?}"
         );
     }
+    for name in ["loss 1%", "loss 5%", "loss 10%"] {
+        let r = row(name);
+        assert!(
+            r.sack_rtx > 0,
+            "{name}: RFC 6675 recovery resent holes: {r:?}"
+        );
+    }
+    // RFC 2883: every duplicated segment is reported in a D-SACK.
+    let dup = row("dup 5%");
+    assert!(
+        dup.dsack_rx > 0,
+        "dup 5%: D-SACKs sent and received: {dup:?}"
+    );
     let off = row("20ms 10M 1% SACK off");
     assert!(!off.sack_ok, "SACK off in the profile disables it");
     assert_eq!(off.sack_segs, (0, 0), "no SACK blocks when SACK is off");

@@ -5,6 +5,10 @@
 //! sends what it is given). Decisions follow RFC 9293 3.8.6.2 (silly window
 //! avoidance), RFC 896 / TCP_NODELAY (Nagle), RFC 5681 (cwnd), RFC 6298
 //! (timer start) and RFC 7323 (timestamps on every segment once agreed).
+//! Loss repair: with SACK, RFC 6675 (NextSeg while pipe < cwnd, HighRxt),
+//! a second pass for lost retransmissions, and the RFC 8985 tail loss
+//! probe; without SACK, NewReno (RFC 6582). After an RTO, go-back-N skips
+//! what the peer SACKed. D-SACK blocks go first in the next ACK (RFC 2883).
 
 use super::connection::{Connection, OutSegment};
 use super::sack::{receiver_blocks, Rule};
