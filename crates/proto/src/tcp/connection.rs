@@ -184,6 +184,11 @@ pub(crate) struct Connection {
     /// `high_rxt2` on.
     pub(crate) rtx_lost_to: SeqNum,
     pub(crate) high_rxt2: SeqNum,
+    /// The last retransmission of the head hole: (its start, snd_max when
+    /// it went). Data above that snd_max was sent after it; when more than
+    /// DupThresh - 1 segments of it are SACKed while the head is still
+    /// missing, that retransmission was lost (RFC 8985 6.2).
+    pub(crate) head_rtx: Option<(SeqNum, SeqNum)>,
     /// Tail loss probe (RFC 8985 7): the PTO deadline, a probe due at the
     /// next poll, and the probe in flight (TLP.end_seq, whether it was a
     /// retransmission, and whether a D-SACK showed it needless).
@@ -332,6 +337,7 @@ impl Connection {
             high_rxt: c.iss,
             rtx_lost_to: c.iss,
             high_rxt2: c.iss,
+            head_rtx: None,
             tlp_at: None,
             tlp_pending: false,
             tlp_end: None,

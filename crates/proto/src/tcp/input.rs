@@ -456,6 +456,13 @@ impl Connection {
                 Some(rec) if seg.ack.lt(rec) && self.sack_recovery => {
                     // RFC 6675 5 (C): a partial ACK only updates the
                     // scoreboard; the sender goes on by pipe and NextSeg.
+                    // The new head, if already resent, was resent before
+                    // now: date it (late, so never too early) for the
+                    // lost-retransmission check.
+                    self.head_rtx = self
+                        .snd_una
+                        .lt(self.high_rxt)
+                        .then_some((self.snd_una, self.snd_max));
                 }
                 Some(rec) if seg.ack.lt(rec) => {
                     // A partial ACK in NewReno recovery: retransmit the next
@@ -571,6 +578,7 @@ impl Connection {
         self.high_rxt = self.snd_una;
         self.rtx_lost_to = self.snd_una;
         self.high_rxt2 = self.snd_una;
+        self.head_rtx = None;
         self.fast_rtx = true;
     }
 
@@ -605,6 +613,22 @@ impl Connection {
         if let (true, true, Some((l, _))) = (self.sack_recovery, zone_grew, first) {
             if l.gt(una) && l.le(self.high_rxt) && l.gt(self.rtx_lost_to) {
                 self.rtx_lost_to = l;
+            }
+        }
+        // The same rule by send order for the head hole: data sent after
+        // its last retransmission is being SACKed while it is still missing.
+        if let (true, Some((s, fence))) = (self.sack_recovery, self.head_rtx) {
+            let after = self.scoreboard.sacked_between(fence, self.snd_max);
+            if s == una && after > (DUP_THRESH - 1) * self.snd_mss {
+                let end = self
+                    .scoreboard
+                    .next_sacked_after(una)
+                    .map_or(self.high_rxt, |l| l.min(self.high_rxt));
+                if end.gt(una) {
+                    self.rtx_lost_to = self.rtx_lost_to.max(end);
+                    self.high_rxt2 = una;
+                }
+                self.head_rtx = None;
             }
         }
         // Linux `tcp_check_sack_reneging`: an ACK that stops inside data

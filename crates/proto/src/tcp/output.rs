@@ -461,6 +461,9 @@ impl Connection {
         let mut repr = self.header(seq, flags);
         self.finish(now, &mut repr);
         self.total_retrans += 1;
+        if self.sack_recovery && seq == self.snd_una {
+            self.head_rtx = Some((seq, self.snd_max));
+        }
         // Karn: the timed segment is ambiguous once resent (RFC 6298 3).
         if matches!(self.rtt_seq, Some((end, _)) if end.gt(seq)) {
             self.rtt_seq = None;

@@ -143,6 +143,7 @@ impl Connection {
         self.high_rxt = self.snd_una;
         self.rtx_lost_to = self.snd_una;
         self.high_rxt2 = self.snd_una;
+        self.head_rtx = None;
         self.dupacks = 0;
         self.fast_rtx = false;
         // Go back to the first unacknowledged byte (or the SYN).

@@ -151,6 +151,27 @@ fn lost_retransmission_is_resent_before_the_rto() {
 }
 
 #[test]
+fn lost_head_retransmission_found_by_later_new_data() {
+    let mut h = no_tlp();
+    let (c, base) = sack_conn(&mut h, 10);
+    h.set.send(c, &vec![2u8; (10 * MSS) as usize]).unwrap();
+    // Segment 0 lost; 1..3 SACKed: IsLost, recovery, 0 goes again.
+    h.deliver(ms(10), ack(base, 0, &[(1, 4)]));
+    assert_eq!(seg_numbers(base, &h.sent(ms(10))), vec![0]);
+    // The rest of the window arrives: pipe is the retransmission alone,
+    // so four new segments go (cwnd = ssthresh = 5).
+    h.deliver(ms(11), ack(base, 0, &[(1, 10)]));
+    assert_eq!(seg_numbers(base, &h.sent(ms(11))), vec![10, 11, 12, 13]);
+    // Three segments sent after the retransmission are SACKed while 0 is
+    // still missing: that retransmission was lost; send it again now.
+    h.deliver(ms(20), ack(base, 0, &[(10, 13), (1, 10)]));
+    let v = h.sent(ms(20));
+    assert_eq!(seg_numbers(base, &v).first(), Some(&0), "{v:#?}");
+    let i = h.set.info(c).unwrap();
+    assert_eq!((i.lost_retrans, i.rtos), (1, 0));
+}
+
+#[test]
 fn go_back_n_resends_a_short_piece_up_to_sacked_data() {
     let mut h = no_tlp();
     let (c, base) = sack_conn(&mut h, 4);
