@@ -13,6 +13,7 @@ pub(crate) mod isn;
 pub(crate) mod listener;
 pub(crate) mod output;
 mod profile;
+mod recovery;
 #[allow(dead_code)]
 // TokenBucket is wired (global challenge budget); the decision helpers are not yet
 pub(crate) mod rfc5961;

@@ -452,7 +452,13 @@ impl Connection {
 
     /// Resend `len` bytes from `seq` (below snd_max), with FIN when `fin`
     /// and the FIN follows them.
-    fn retransmit(&mut self, now: Instant, seq: SeqNum, len: usize, fin: bool) -> OutSegment {
+    pub(super) fn retransmit(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        len: usize,
+        fin: bool,
+    ) -> OutSegment {
         let fin = fin && self.fin_seq == Some(seq + len);
         let mut flags = ACK;
         if fin {
@@ -476,108 +482,5 @@ impl Connection {
             data_off: self.snd_una.distance_to(seq),
             data_len: len,
         }
-    }
-
-    /// The probe as a retransmission of the last segment sent (RFC 8985
-    /// 7.3), the FIN with it if the FIN was sent.
-    fn probe_last(
-        &mut self,
-        now: Instant,
-        mss: usize,
-        data_end: SeqNum,
-        fin_wanted: bool,
-    ) -> Option<OutSegment> {
-        if !self.snd_max.gt(self.snd_una) {
-            return None;
-        }
-        let sent_end = if self.fin_seq.is_some() {
-            data_end
-        } else {
-            self.snd_max.min(data_end)
-        };
-        let len = self.snd_una.distance_to(sent_end).min(mss);
-        let seq = sent_end - len;
-        let fin = fin_wanted && self.fin_seq == Some(sent_end);
-        if len == 0 && !fin {
-            return None;
-        }
-        self.tlp_sent(true);
-        Some(self.retransmit(now, seq, len, fin))
-    }
-
-    /// Bookkeeping once a probe went out (RFC 8985 7.3: TLP.end_seq).
-    fn tlp_sent(&mut self, rtx: bool) {
-        self.tlp_end = Some(self.snd_max);
-        self.tlp_rtx = rtx;
-        self.tlp_dsack = false;
-        self.loss.tlp_probes += 1;
-    }
-
-    /// Second pass of SACK recovery: the next unSACKed piece below
-    /// `rtx_lost_to` (whose first retransmission was lost), if any.
-    fn resend_lost_retransmission(
-        &mut self,
-        now: Instant,
-        mss: usize,
-        data_end: SeqNum,
-        buffered: usize,
-    ) -> Option<OutSegment> {
-        let mut at = self.high_rxt2.max(self.snd_una);
-        if let Some(end) = self.scoreboard.sacked_end(at) {
-            at = end;
-        }
-        if !at.lt(self.rtx_lost_to) || !at.lt(data_end) {
-            return None;
-        }
-        let edge = self
-            .scoreboard
-            .next_sacked_after(at)
-            .map_or(self.rtx_lost_to, |l| l.min(self.rtx_lost_to));
-        let len = at
-            .distance_to(edge)
-            .min(at.distance_to(data_end))
-            .min(buffered)
-            .min(mss);
-        if len == 0 {
-            return None;
-        }
-        self.high_rxt2 = at + len;
-        self.loss.sack_retrans += 1;
-        self.loss.lost_retrans += 1;
-        Some(self.retransmit(now, at, len, false))
-    }
-
-    /// RFC 6675 SetPipe during SACK recovery, where retransmissions known
-    /// lost (below `rtx_lost_to`) count only once sent again.
-    pub(crate) fn pipe(&self) -> usize {
-        let pipe = self
-            .scoreboard
-            .pipe(self.snd_una, self.snd_max, self.high_rxt, self.snd_mss);
-        if !self.rtx_lost_to.gt(self.snd_una) {
-            return pipe;
-        }
-        let unsacked = |to: SeqNum| {
-            if !to.gt(self.snd_una) {
-                return 0;
-            }
-            self.snd_una
-                .distance_to(to)
-                .saturating_sub(self.scoreboard.sacked_between(self.snd_una, to))
-        };
-        let lost_end = self.rtx_lost_to.min(self.high_rxt);
-        let resent_end = self.high_rxt2.min(lost_end);
-        pipe.saturating_sub(unsacked(lost_end)) + unsacked(resent_end)
-    }
-
-    /// The flight estimate that cwnd limits.
-    fn flight(&self) -> usize {
-        let span = self.in_flight();
-        if !self.sack_ok || self.scoreboard.ranges().is_empty() {
-            return span;
-        }
-        if self.sack_recovery {
-            return self.pipe();
-        }
-        span.saturating_sub(self.scoreboard.sacked_between(self.snd_una, self.snd_nxt))
     }
 }
