@@ -550,6 +550,13 @@ impl SocketSet {
         })
     }
 
+    /// The connection behind `h`, for scripted tests that check internals.
+    #[cfg(test)]
+    pub(crate) fn conn_for_test(&self, h: SocketHandle) -> &crate::tcp::connection::Connection {
+        let conn = self.sock(h).and_then(|s| s.conn.as_ref());
+        conn.expect("a connection behind the handle")
+    }
+
     /// TCP_INFO.
     pub fn info(&self, h: SocketHandle) -> Option<TcpInfo> {
         let s = self.user_sock(h)?;
@@ -571,6 +578,16 @@ impl SocketSet {
             advmss: c.adv_mss,
             retransmits: c.backoff,
             total_retrans: c.total_retrans,
+            recoveries: c.loss.recoveries,
+            sack_recoveries: c.loss.sack_recoveries,
+            fast_retrans: c.loss.fast_retrans,
+            sack_retrans: c.loss.sack_retrans,
+            lost_retrans: c.loss.lost_retrans,
+            tlp_probes: c.loss.tlp_probes,
+            tlp_recoveries: c.loss.tlp_recoveries,
+            rtos: c.loss.rtos,
+            dsack_rx: c.loss.dsack_rx,
+            dsack_tx: c.loss.dsack_tx,
             unacked: c.in_flight(),
             send_queue: c.snd_buf.len(),
             recv_queue: c.rcv_buf.len(),

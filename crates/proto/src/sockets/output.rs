@@ -46,8 +46,13 @@ impl SocketSet {
                 .saturating_sub(conn.sack_option_len());
             let max_payload = conn.tso_payload(max_payload, self.tso, self.mtu);
             let before = conn.total_retrans;
+            let loss_before = conn.loss;
             let out: Option<OutSegment> = conn.poll_output(now, profile, max_payload);
             let retrans = conn.total_retrans - before;
+            let loss = conn.loss;
+            self.stats.fast_retrans += loss.fast_retrans - loss_before.fast_retrans;
+            self.stats.sack_retrans += loss.sack_retrans - loss_before.sack_retrans;
+            self.stats.dsack_tx += loss.dsack_tx - loss_before.dsack_tx;
             let (src, dst) = (conn.local.0, conn.remote.0);
             if let Some(out) = out {
                 self.stats.retrans_segs += retrans;

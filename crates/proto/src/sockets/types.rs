@@ -159,6 +159,21 @@ pub struct TcpInfo {
     pub retransmits: u32,
     /// Segments retransmitted over the connection's life.
     pub total_retrans: u64,
+    /// Loss recovery: fast recovery episodes (and of them SACK-based),
+    /// segments resent by fast retransmit / NewReno and by SACK recovery
+    /// (RFC 6675 NextSeg), RTO expiries, D-SACK blocks received and sent.
+    pub recoveries: u64,
+    pub sack_recoveries: u64,
+    pub fast_retrans: u64,
+    pub sack_retrans: u64,
+    /// Of the SACK retransmissions, those sent again after the first was lost.
+    pub lost_retrans: u64,
+    /// Tail loss probes sent, and losses they repaired (RFC 8985 7).
+    pub tlp_probes: u64,
+    pub tlp_recoveries: u64,
+    pub rtos: u64,
+    pub dsack_rx: u64,
+    pub dsack_tx: u64,
     /// Bytes sent but not acknowledged.
     pub unacked: usize,
     /// Bytes in the send buffer (unsent + unacknowledged).
@@ -235,6 +250,12 @@ pub struct TcpStats {
     pub sack_blocks_rx: u64,
     pub sack_blocks_invalid: u64,
     pub dsack_rx: u64,
+    /// D-SACK blocks sent (RFC 2883; Linux TCPDSACKOldSent + TCPDSACKOfoSent).
+    pub dsack_tx: u64,
+    /// Segments resent by fast retransmit / NewReno partial ACKs, and by
+    /// SACK recovery (RFC 6675 NextSeg; Linux TCPFastRetrans covers both).
+    pub fast_retrans: u64,
+    pub sack_retrans: u64,
     /// SYN cookies sent, cookie ACKs validated, and ACKs to a listener that
     /// failed the cookie check (Linux SyncookiesSent/Recv/Failed).
     pub syncookies_sent: u64,

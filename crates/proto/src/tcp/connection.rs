@@ -9,6 +9,7 @@
 
 use super::congestion::Congestion;
 use super::rtt::RttEstimator;
+use super::sack::{Block, Blocks, Scoreboard};
 use super::{Profile, SeqNum, State};
 use crate::storage::{Assembler, RingBuffer};
 use crate::time::Instant;
@@ -169,11 +170,46 @@ pub(crate) struct Connection {
 
     pub(crate) cc: Congestion,
     pub(crate) dupacks: u32,
-    /// Highest right edge the peer has SACKed (new SACK information makes
-    /// a duplicate ACK even when it rides on data).
-    pub(crate) sack_high: SeqNum,
+    /// The peer's SACK information (RFC 6675 scoreboard, capped).
+    pub(crate) scoreboard: Scoreboard,
+    /// The current fast recovery is SACK-based (RFC 6675), else NewReno
+    /// (RFC 6582). Recovery itself is `cc.recover` (RecoveryPoint).
+    pub(crate) sack_recovery: bool,
+    /// RFC 6675 HighRxt: one past the highest byte retransmitted in this
+    /// recovery (`snd_una` at its start).
+    pub(crate) high_rxt: SeqNum,
+    /// Lost retransmissions (the RACK idea of RFC 8985 2, by sequence
+    /// order): a retransmission below this point was overtaken by a later
+    /// one that arrived, so unSACKed holes below it go once more, from
+    /// `high_rxt2` on.
+    pub(crate) rtx_lost_to: SeqNum,
+    pub(crate) high_rxt2: SeqNum,
+    /// The last retransmission of the head hole: (its start, snd_max when
+    /// it went). Data above that snd_max was sent after it; when more than
+    /// DupThresh - 1 segments of it are SACKed while the head is still
+    /// missing, that retransmission was lost (RFC 8985 6.2).
+    pub(crate) head_rtx: Option<(SeqNum, SeqNum)>,
+    /// Tail loss probe (RFC 8985 7): the PTO deadline, a probe due at the
+    /// next poll, and the probe in flight (TLP.end_seq, whether it was a
+    /// retransmission, and whether a D-SACK showed it needless).
+    pub(crate) tlp_at: Option<Instant>,
+    pub(crate) tlp_pending: bool,
+    pub(crate) tlp_end: Option<SeqNum>,
+    pub(crate) tlp_rtx: bool,
+    pub(crate) tlp_dsack: bool,
+    /// RFC 6582 3.2 / RFC 6675 5.1: HighData when the last RTO fired; no
+    /// new fast recovery starts until `snd_una` reaches it.
+    pub(crate) rto_recover: Option<SeqNum>,
     /// Retransmit the segment at `snd_una` at the next poll.
     pub(crate) fast_rtx: bool,
+    /// Receiver: a duplicate segment arrived; the next ACK reports it first
+    /// (RFC 2883 D-SACK).
+    pub(crate) dsack_pending: Option<Block>,
+    /// Receiver: the SACK blocks of the last ACK, D-SACK excluded (RFC 2018
+    /// 4: blocks reported recently are repeated).
+    pub(crate) sack_sent: Blocks,
+    /// Loss-recovery counters (Linux `TCPFastRetrans`, `TCPSackRecovery`...).
+    pub(crate) loss: LossCounters,
 
     pub(crate) nodelay: bool,
     pub(crate) keepalive: bool,
@@ -186,6 +222,37 @@ pub(crate) struct Connection {
     pub(crate) soft_error: Option<TcpError>,
     /// The connection ended abnormally (RST, timeout): send fails afterwards.
     pub(crate) aborted: bool,
+}
+
+/// Loss-recovery events of one connection (all monotonic).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LossCounters {
+    /// Fast recovery episodes entered (RFC 5681 3.2 / RFC 6675 5).
+    pub recoveries: u64,
+    /// Of those, SACK-based ones (Linux `TCPSackRecovery`).
+    pub sack_recoveries: u64,
+    /// Segments resent by fast retransmit and NewReno partial ACKs
+    /// (Linux `TCPFastRetrans` counts these plus the SACK ones).
+    pub fast_retrans: u64,
+    /// Segments resent per RFC 6675 NextSeg during SACK recovery, and of
+    /// them resent again because the first retransmission was lost
+    /// (Linux `TCPLostRetransmit`).
+    pub sack_retrans: u64,
+    pub lost_retrans: u64,
+    /// Tail loss probes sent (Linux `TCPLossProbes`) and losses they
+    /// repaired (`TCPLossProbeRecovery`).
+    pub tlp_probes: u64,
+    pub tlp_recoveries: u64,
+    /// Retransmission timer expiries (Linux `TCPTimeouts`).
+    pub rtos: u64,
+    /// D-SACK blocks received (`TCPDSACKRecv`) and sent (`TCPDSACKOldSent`
+    /// plus `TCPDSACKOfoSent`).
+    pub dsack_rx: u64,
+    pub dsack_tx: u64,
+    /// SACK blocks the sender ignored (`TCPSACKDiscard`), and times the
+    /// scoreboard was dropped because the peer reneged (`TCPSACKReneging`).
+    pub sack_invalid: u64,
+    pub sack_reneging: u64,
 }
 
 /// Parameters for a new connection that come from the socket and stack.
@@ -269,8 +336,22 @@ impl Connection {
                 usize::from(p.default_mss),
             ),
             dupacks: 0,
-            sack_high: c.iss,
+            scoreboard: Scoreboard::new(p.sack_scoreboard_cap),
+            sack_recovery: false,
+            high_rxt: c.iss,
+            rtx_lost_to: c.iss,
+            high_rxt2: c.iss,
+            head_rtx: None,
+            tlp_at: None,
+            tlp_pending: false,
+            tlp_end: None,
+            tlp_rtx: false,
+            tlp_dsack: false,
+            rto_recover: None,
             fast_rtx: false,
+            dsack_pending: None,
+            sack_sent: Blocks::default(),
+            loss: LossCounters::default(),
             nodelay: c.nodelay,
             keepalive: c.keepalive,
             shut_rd: false,
@@ -431,6 +512,8 @@ impl Connection {
         self.ack_now = false;
         self.probe_pending = false;
         self.fast_rtx = false;
+        self.tlp_at = None;
+        self.tlp_pending = false;
         self.snd_buf.clear();
     }
 
@@ -449,6 +532,8 @@ impl Connection {
         self.keepalive_at = None;
         self.probe_pending = false;
         self.fast_rtx = false;
+        self.tlp_at = None;
+        self.tlp_pending = false;
         self.snd_buf.clear();
         self.rcv_buf.set_capacity(self.rcv_buf.len());
         self.close_at = Some(now + p.time_wait);

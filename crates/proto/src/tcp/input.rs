@@ -287,6 +287,12 @@ impl Connection {
                     // The peer's SYN again: send the SYN-ACK again (Linux tcp_check_req).
                     self.snd_nxt = self.iss;
                 } else if !f.rst() {
+                    // RFC 2883 4.1.1 (Linux `tcp_send_dupack`): data wholly
+                    // below rcv_nxt is a duplicate; report it in a D-SACK.
+                    let end = seg.seq + seg.payload.len();
+                    if !seg.payload.is_empty() && end.le(self.rcv_nxt) {
+                        self.note_dsack(seg.seq, end);
+                    }
                     let _ = self.oow_ack(now, p, seg);
                 }
                 res.dropped = true;
@@ -375,7 +381,13 @@ impl Connection {
             res.dropped = true;
             return res;
         }
+        let una_before = self.snd_una;
         self.process_ack(now, seg, &mut res);
+        self.tlp_on_ack(res.dsack > 0);
+        if self.snd_una != una_before {
+            // RFC 8985 7.2: an ACK of new data (re)arms the probe timeout.
+            self.arm_tlp(now, p);
+        }
         match self.state {
             State::FinWait1 if self.fin_acked() => {
                 self.state = State::FinWait2;
@@ -410,7 +422,7 @@ impl Connection {
         // Any acceptable ACK resets the probe counter (Linux icsk_probes_out).
         self.probes_out = 0;
         let newly = self.snd_una.distance_to(seg.ack);
-        let sack_news = self.sack_news(seg, res);
+        let newly_sacked = self.take_sack(seg, res);
         if newly > 0 {
             let fin_acked_now =
                 matches!(self.fin_seq, Some(fs) if seg.ack.gt(fs) && !self.snd_una.gt(fs));
@@ -419,6 +431,12 @@ impl Connection {
             self.snd_una = seg.ack;
             if self.snd_nxt.lt(self.snd_una) {
                 self.snd_nxt = self.snd_una;
+            }
+            if self.high_rxt.lt(self.snd_una) {
+                self.high_rxt = self.snd_una;
+            }
+            if self.rto_recover.is_some_and(|r| self.snd_una.ge(r)) {
+                self.rto_recover = None;
             }
             // RFC 7323 4.1: with timestamps every ACK of new data gives a
             // sample; without them, the one timed segment (Karn, RFC 6298 3).
@@ -434,20 +452,37 @@ impl Connection {
             self.backoff = 0;
             // Congestion control (RFC 5681).
             match self.cc.recover {
+                Some(rec) if seg.ack.lt(rec) && self.sack_recovery => {
+                    // RFC 6675 5 (C): a partial ACK only updates the
+                    // scoreboard; the sender goes on by pipe and NextSeg.
+                    // The new head, if already resent, was resent before
+                    // now: date it (late, so never too early) for the
+                    // lost-retransmission check.
+                    self.head_rtx = self
+                        .snd_una
+                        .lt(self.high_rxt)
+                        .then_some((self.snd_una, self.snd_max));
+                }
                 Some(rec) if seg.ack.lt(rec) => {
-                    // A partial ACK in recovery: retransmit the next hole
-                    // (RFC 6582 3.2 step 5, simplified).
+                    // A partial ACK in NewReno recovery: retransmit the next
+                    // hole and deflate by what was acknowledged (RFC 6582 3.2
+                    // step 5).
                     self.fast_rtx = true;
                     self.cc.cwnd =
                         self.cc.cwnd.saturating_sub(data).max(self.snd_mss) + self.snd_mss;
                 }
-                Some(_) => self.cc.on_recovery_exit(),
+                Some(_) => {
+                    // RFC 6582 3.2 step 6 / RFC 6675 5 (B): recovery ends.
+                    self.cc.on_recovery_exit();
+                    self.sack_recovery = false;
+                }
                 None => {
                     let flight = self.in_flight() + data;
                     let srtt = self.rtt.srtt();
                     self.cc.on_ack_at(now, data, self.snd_mss, srtt, flight);
                 }
             }
+            // RFC 6675 5: a cumulative ACK resets DupAcks.
             self.dupacks = 0;
             // RFC 6298 5.2 / 5.3: stop or restart the timer.
             self.rto_at = if self.snd_una == self.snd_max {
@@ -456,21 +491,20 @@ impl Connection {
                 Some(now + self.rtt.rto())
             };
         } else if self.snd_max.gt(self.snd_una)
-            && (sack_news || (seg.payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd))
+            && (newly_sacked > 0
+                || (seg.payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd))
         {
             // RFC 5681 2: a duplicate ACK. An ACK that SACKs new data counts
             // too, even on a data segment or with a moved window (RFC 6675 2:
             // it proves another segment arrived past a hole).
-            self.dupacks += 1;
-            if self.dupacks == 3 && self.cc.recover.is_none() {
-                let flight = self.snd_una.distance_to(self.snd_max);
-                self.cc
-                    .on_fast_retransmit(flight, self.snd_mss, self.snd_max);
-                self.fast_rtx = true;
-            } else if self.dupacks > 3 && self.cc.recover.is_some() {
+            self.dupacks = self.dupacks.saturating_add(1);
+            if self.cc.recover.is_some() && !self.sack_recovery && self.dupacks > 3 {
+                // RFC 5681 3.2 step 4 (NewReno only; SACK recovery counts
+                // what left the network in `pipe` instead).
                 self.cc.on_dup_ack_in_recovery(self.snd_mss);
             }
         }
+        self.maybe_enter_recovery();
         // RFC 9293 3.10.7.4: update the send window from newer segments only.
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
             self.snd_wnd = window;
@@ -482,44 +516,6 @@ impl Connection {
                 self.persist_backoff = 0;
             }
         }
-    }
-
-    /// Does `seg` SACK data beyond anything SACKed before? (A minimal
-    /// stand-in for the RFC 6675 scoreboard, which comes with loss recovery.)
-    fn sack_news(&mut self, seg: &TcpRepr<'_>, res: &mut InputResult) -> bool {
-        if !self.sack_ok {
-            return false;
-        }
-        let mut news = false;
-        let blocks = seg.sack_blocks.get(..seg.sack_len).unwrap_or(&[]);
-        for (i, &(left, right)) in blocks.iter().enumerate() {
-            res.sack_blocks = res.sack_blocks.saturating_add(1);
-            // RFC 2883 4: a first block below the cumulative ACK, or inside
-            // the second block, reports a duplicate: D-SACK, not a hole map.
-            let dsack = i == 0
-                && left.lt(right)
-                && (right.le(seg.ack)
-                    || blocks
-                        .get(1)
-                        .is_some_and(|&(l2, r2)| l2.le(left) && right.le(r2)));
-            if dsack {
-                res.dsack = res.dsack.saturating_add(1);
-                continue;
-            }
-            // RFC 2018 / Linux `tcp_is_sackblock_valid`: blocks must be
-            // non-empty and inside what we sent and the peer has not acked.
-            let valid = left.lt(right) && left.ge(seg.ack) && right.le(self.snd_max);
-            if !valid {
-                res.sack_invalid = res.sack_invalid.saturating_add(1);
-                continue;
-            }
-            let plausible = right.gt(self.snd_una) && right.le(self.snd_max);
-            if plausible && right.gt(self.sack_high.max(self.snd_una)) {
-                self.sack_high = right;
-                news = true;
-            }
-        }
-        news
     }
 
     /// Seventh (text) and eighth (FIN) steps. `seq` is where the segment's
@@ -540,6 +536,10 @@ impl Connection {
             if dup > payload.len() {
                 // Entirely old (a FIN we already took, say): nothing to keep.
                 return;
+            }
+            if !payload.is_empty() {
+                // RFC 2883 4.1.1: the old part is a duplicate.
+                self.note_dsack(seq, self.rcv_nxt);
             }
             payload = payload.get(dup..).unwrap_or(&[]);
             seq = self.rcv_nxt;
@@ -567,6 +567,11 @@ impl Connection {
                 .rcv_mss
                 .max(payload.len().min(usize::from(self.adv_mss)));
             let off = self.rcv_nxt.distance_to(seq);
+            if self.dsack_pending.is_none() {
+                // RFC 2883 4.1.2-3 (Linux `tcp_data_queue_ofo`): bytes we
+                // already hold out of order are a duplicate too.
+                self.dsack_overlap(off, payload.len());
+            }
             let written = if self.shut_rd {
                 // SHUT_RD: accept and discard.
                 if off == 0 {
@@ -618,6 +623,34 @@ impl Connection {
         if self.rcv_fin == Some(self.rcv_nxt) && !self.fin_received {
             self.rcv_fin = None;
             self.take_fin(now, p);
+        }
+    }
+
+    /// Remember a duplicate `[l, r)` for the next ACK's D-SACK block (RFC
+    /// 2883; one per ACK, the first one wins like Linux `tcp_dsack_set`),
+    /// and ACK at once.
+    fn note_dsack(&mut self, l: SeqNum, r: SeqNum) {
+        if !self.sack_ok || !l.lt(r) {
+            return;
+        }
+        if self.dsack_pending.is_none() {
+            self.dsack_pending = Some((l, r));
+        }
+        self.ack_now = true;
+    }
+
+    /// The first part of `[off, off + len)` (offsets from rcv_nxt) that the
+    /// assembler already holds, reported as a duplicate.
+    fn dsack_overlap(&mut self, off: usize, len: usize) {
+        let end = off.saturating_add(len);
+        let hit = self
+            .assembler
+            .ranges()
+            .iter()
+            .map(|&(a, b)| (a.max(off), b.min(end)))
+            .find(|&(a, b)| a < b);
+        if let Some((a, b)) = hit {
+            self.note_dsack(self.rcv_nxt + a, self.rcv_nxt + b);
         }
     }
 

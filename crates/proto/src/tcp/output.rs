@@ -5,8 +5,13 @@
 //! sends what it is given). Decisions follow RFC 9293 3.8.6.2 (silly window
 //! avoidance), RFC 896 / TCP_NODELAY (Nagle), RFC 5681 (cwnd), RFC 6298
 //! (timer start) and RFC 7323 (timestamps on every segment once agreed).
+//! Loss repair: with SACK, RFC 6675 (NextSeg while pipe < cwnd, HighRxt),
+//! a second pass for lost retransmissions, and the RFC 8985 tail loss
+//! probe; without SACK, NewReno (RFC 6582). After an RTO, go-back-N skips
+//! what the peer SACKed. D-SACK blocks go first in the next ACK (RFC 2883).
 
 use super::connection::{Connection, OutSegment};
+use super::sack::{receiver_blocks, Rule};
 use super::{Profile, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpRepr, TcpTimestamp};
@@ -55,7 +60,7 @@ impl Connection {
                     None
                 }
             }
-            _ => self.poll_data(now, max_payload),
+            _ => self.poll_data(now, p, max_payload),
         }
     }
 
@@ -125,14 +130,12 @@ impl Connection {
     }
 
     /// How many SACK blocks the next segment carries (RFC 2018 3: three fit
-    /// beside timestamps, four without).
+    /// beside timestamps, four without), a pending D-SACK included.
     pub(crate) fn sack_count(&self) -> usize {
         if !self.sack_ok {
             return 0;
         }
-        self.assembler
-            .ranges()
-            .len()
+        (self.assembler.ranges().len() + usize::from(self.dsack_pending.is_some()))
             .min(if self.ts_ok { 3 } else { 4 })
     }
 
@@ -144,27 +147,36 @@ impl Connection {
         }
     }
 
-    /// RFC 2018 4: the block holding the most recent segment first, then
-    /// the others in order.
-    fn fill_sack(&self, repr: &mut TcpRepr<'static>) {
+    /// RFC 2883 4: a pending D-SACK block first; then RFC 2018 4: the block
+    /// holding the most recent segment, then the blocks reported most
+    /// recently, then the others (`sack::receiver_blocks`).
+    fn fill_sack(&mut self, repr: &mut TcpRepr<'static>) {
         let n = self.sack_count();
         if n == 0 {
             return;
         }
-        let recent = self.rcv_nxt.distance_to(self.last_ooo);
-        let ranges = self.assembler.ranges();
-        let first = ranges.iter().position(|&(a, b)| a <= recent && recent < b);
-        let order = first
-            .into_iter()
-            .chain((0..ranges.len()).filter(|&i| Some(i) != first));
-        let mut k = 0;
-        for i in order.take(n) {
-            if let (Some(&(a, b)), Some(slot)) = (ranges.get(i), repr.sack_blocks.get_mut(k)) {
-                *slot = (self.rcv_nxt + a, self.rcv_nxt + b);
-                k += 1;
-            }
+        let base = self.rcv_nxt;
+        let ooo = self
+            .assembler
+            .ranges()
+            .iter()
+            .map(move |&(a, b)| (base + a, base + b));
+        let latest = Some((self.last_ooo, self.last_ooo + 1));
+        let out = receiver_blocks(
+            ooo,
+            latest,
+            self.sack_sent.sack_part(),
+            self.dsack_pending.take(),
+            n,
+        );
+        for (slot, &b) in repr.sack_blocks.iter_mut().zip(out.as_slice()) {
+            *slot = b;
         }
-        repr.sack_len = k;
+        repr.sack_len = out.len;
+        if out.dsack {
+            self.loss.dsack_tx += 1;
+        }
+        self.sack_sent = out;
     }
 
     fn acked_now(&mut self) {
@@ -226,7 +238,7 @@ impl Connection {
     }
 
     /// ESTABLISHED and later: retransmission, new data, FIN, probes, ACKs.
-    fn poll_data(&mut self, now: Instant, max_payload: usize) -> Option<OutSegment> {
+    fn poll_data(&mut self, now: Instant, p: &Profile, max_payload: usize) -> Option<OutSegment> {
         // SACK blocks take room from the payload, as in Linux `tcp_current_mss`.
         let mss = self
             .snd_mss
@@ -239,46 +251,125 @@ impl Connection {
         let fin_wanted = self.fin_queued && !fin_done;
 
         if self.fast_rtx {
-            // Fast retransmit / partial ACK: resend the head (RFC 5681 3.2).
+            // Fast retransmit / partial ACK: resend the head (RFC 5681 3.2,
+            // RFC 6675 5 (4.3)).
             self.fast_rtx = false;
-            // Only bytes sent before: never stretch past snd_max here.
-            let sent = self.snd_una.distance_to(self.snd_max).min(buffered);
+            // Only bytes sent before: never stretch past snd_max here, nor
+            // into data the peer SACKed.
+            let mut sent = self.snd_una.distance_to(self.snd_max).min(buffered);
+            if self.sack_ok {
+                if let Some(l) = self.scoreboard.next_sacked_after(self.snd_una) {
+                    sent = sent.min(self.snd_una.distance_to(l));
+                }
+            }
             let len = sent.min(mss);
             if len > 0 || (fin_wanted && self.snd_max.gt(self.snd_una)) {
-                let fin = fin_wanted && len == buffered && self.fin_seq.is_some();
-                let mut flags = ACK;
-                if fin {
-                    flags |= FIN;
+                self.loss.fast_retrans += 1;
+                if self.sack_recovery {
+                    self.high_rxt = self.high_rxt.max(self.snd_una + len);
                 }
-                let mut repr = self.header(self.snd_una, flags);
-                self.finish(now, &mut repr);
-                self.total_retrans += 1;
-                self.rtt_seq = None;
-                if self.rto_at.is_none() {
-                    self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
-                }
-                return Some(OutSegment {
-                    repr,
-                    data_off: 0,
-                    data_len: len,
-                });
+                return Some(self.retransmit(now, self.snd_una, len, fin_wanted));
             }
         }
 
+        // RFC 8985 7.3: the tail loss probe: new data if the peer's window
+        // allows (cwnd does not apply), else the last segment again.
+        let mut tlp_new = false;
+        if self.tlp_pending {
+            self.tlp_pending = false;
+            let off = self.snd_una.distance_to(self.snd_nxt);
+            if buffered > off && self.snd_wnd > off && self.snd_nxt == self.snd_max {
+                tlp_new = true;
+            } else if let Some(seg) = self.probe_last(now, mss, data_end, fin_wanted) {
+                return Some(seg);
+            }
+        }
+
+        if self.sack_recovery {
+            // RFC 6675 5 (C): while cwnd - pipe >= 1 SMSS, send NextSeg.
+            let pipe = self.pipe();
+            if self.cc.cwnd.saturating_sub(pipe) < self.snd_mss {
+                return self.poll_control(now);
+            }
+            if let Some(seg) = self.resend_lost_retransmission(now, mss, data_end, buffered) {
+                return Some(seg);
+            }
+            let off = self.snd_una.distance_to(self.snd_max);
+            let room = self.snd_wnd.saturating_sub(off);
+            let unsent = buffered > off && room > 0 && self.snd_nxt == self.snd_max;
+            let next = self.scoreboard.next_seg(
+                self.snd_una,
+                self.snd_max,
+                self.high_rxt,
+                self.snd_mss,
+                unsent,
+            );
+            match next {
+                Some(ns) if ns.rule != Rule::NewData => {
+                    let avail = ns
+                        .seq
+                        .distance_to(data_end)
+                        .min(buffered)
+                        .min(ns.len)
+                        .min(mss);
+                    let fin = fin_wanted
+                        && self.fin_seq == Some(ns.seq + avail)
+                        && (ns.seq + avail).lt(ns.seq + ns.len);
+                    if avail > 0 || fin {
+                        self.high_rxt = self.high_rxt.max(ns.seq + (avail + usize::from(fin)));
+                        self.loss.sack_retrans += 1;
+                        return Some(self.retransmit(now, ns.seq, avail, fin));
+                    }
+                    return self.poll_control(now);
+                }
+                // Rule 2 (new data), or nothing to repair: the ordinary path
+                // below sends new data or a FIN within cwnd - pipe.
+                _ => {}
+            }
+        }
+
+        if self.sack_ok && self.snd_nxt.lt(self.snd_max) {
+            // Go-back-N after an RTO: never resend what the peer SACKed
+            // (RFC 6675 5.1, Linux keeps the SACK marks across an RTO).
+            if let Some(end) = self.scoreboard.sacked_end(self.snd_nxt) {
+                self.snd_nxt = end.min(self.snd_max);
+            }
+        }
         let off = self.snd_una.distance_to(self.snd_nxt);
         let unsent = buffered.saturating_sub(off);
         let in_flight = self.in_flight();
+        let flight = self.flight();
         // RFC 3042 limited transmit: the first two duplicate ACKs each let
         // one new segment out beyond cwnd (never beyond the peer's window).
-        let limited = if self.cc.recover.is_none() {
+        // With SACK the SACKed bytes already leave the flight estimate.
+        let limited = if self.cc.recover.is_none() && flight == in_flight {
             self.dupacks.min(2) as usize * self.snd_mss
         } else {
             0
         };
-        let limit = self.snd_wnd.min(self.cc.cwnd + limited);
-        let usable = limit.saturating_sub(in_flight);
-        // Several MSS in one segment when the link segments them (tso.rs).
-        let len = self.segment_len(unsent, usable, mss, max_payload, in_flight);
+        let usable = if tlp_new {
+            self.snd_wnd.saturating_sub(in_flight)
+        } else {
+            self.snd_wnd
+                .saturating_sub(in_flight)
+                .min((self.cc.cwnd + limited).saturating_sub(flight))
+        };
+        // Several MSS in one segment when the link segments them (tso.rs);
+        // a tail loss probe is one segment (RFC 8985 7.3).
+        let mut len = self.segment_len(unsent, usable, mss, max_payload, in_flight);
+        if tlp_new {
+            len = len.min(mss);
+        }
+        // A resent piece that ends where SACKed data begins is as big as it
+        // can be: not a silly window, so Nagle and SWS avoidance let it go.
+        let mut to_edge = false;
+        if self.sack_ok && self.snd_nxt.lt(self.snd_max) {
+            if let Some(l) = self.scoreboard.next_sacked_after(self.snd_nxt) {
+                let edge = self.snd_nxt.distance_to(l);
+                len = len.min(edge);
+                to_edge = len > 0 && len == edge;
+            }
+        }
         let at_data_end = off + len == buffered;
         let fin_now = fin_wanted && at_data_end && self.snd_nxt.le(data_end);
 
@@ -288,7 +379,11 @@ impl Connection {
             let nagle_ok = self.nodelay || in_flight == 0 || fin_now;
             let big = self.max_snd_wnd > 0 && len >= self.max_snd_wnd / 2;
             // (d) the override timeout: the persist timer fired on a small window.
-            full || (at_data_end && nagle_ok) || (big && nagle_ok) || self.probe_pending
+            full || to_edge
+                || tlp_new
+                || (at_data_end && nagle_ok)
+                || (big && nagle_ok)
+                || self.probe_pending
         };
         if send_data || (fin_now && len == 0) {
             let mut flags = ACK;
@@ -323,6 +418,13 @@ impl Connection {
             }
             self.persist_at = None;
             self.probe_pending = false;
+            if tlp_new {
+                self.tlp_sent(false);
+                self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+            } else if !is_retransmit {
+                // RFC 8985 7.2: new data (re)arms the probe timeout.
+                self.arm_tlp(now, p);
+            }
             return Some(OutSegment {
                 repr,
                 data_off: off,
@@ -336,6 +438,11 @@ impl Connection {
             let when = self.rtt.backed_off(self.persist_backoff);
             self.persist_at = Some(now + when);
         }
+        self.poll_control(now)
+    }
+
+    /// Nothing (more) to send with data: a window probe or an ACK if due.
+    fn poll_control(&mut self, now: Instant) -> Option<OutSegment> {
         if self.probe_pending {
             // Linux `tcp_xmit_probe_skb`: an old sequence number makes the
             // peer answer with an ACK carrying its current window.
@@ -346,5 +453,39 @@ impl Connection {
             return Some(self.send_ack(now, self.snd_max));
         }
         None
+    }
+
+    /// Resend `len` bytes from `seq` (below snd_max), with FIN when `fin`
+    /// and the FIN follows them.
+    pub(super) fn retransmit(
+        &mut self,
+        now: Instant,
+        seq: SeqNum,
+        len: usize,
+        fin: bool,
+    ) -> OutSegment {
+        let fin = fin && self.fin_seq == Some(seq + len);
+        let mut flags = ACK;
+        if fin {
+            flags |= FIN;
+        }
+        let mut repr = self.header(seq, flags);
+        self.finish(now, &mut repr);
+        self.total_retrans += 1;
+        if self.sack_recovery && seq == self.snd_una {
+            self.head_rtx = Some((seq, self.snd_max));
+        }
+        // Karn: the timed segment is ambiguous once resent (RFC 6298 3).
+        if matches!(self.rtt_seq, Some((end, _)) if end.gt(seq)) {
+            self.rtt_seq = None;
+        }
+        if self.rto_at.is_none() {
+            self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+        }
+        OutSegment {
+            repr,
+            data_off: self.snd_una.distance_to(seq),
+            data_len: len,
+        }
     }
 }

@@ -76,6 +76,9 @@ pub struct Profile {
     pub congestion: CongestionAlgorithm,
     /// Offer and accept SACK (`tcp_sack`).
     pub sack: bool,
+    /// Tail loss probes (RFC 8985 7; Linux `tcp_early_retrans` = 3), used
+    /// when SACK was agreed.
+    pub tlp: bool,
     /// Offer and accept timestamps (`tcp_timestamps`).
     pub timestamps: bool,
     /// Offer and accept window scaling (`tcp_window_scaling`).
@@ -86,6 +89,9 @@ pub struct Profile {
     pub keepalive_probes: u32,
     /// Cap on out-of-order ranges held per connection.
     pub max_ooo_ranges: usize,
+    /// Cap on SACKed ranges the sender remembers per connection (the RFC
+    /// 6675 scoreboard); blocks beyond it are ignored and counted.
+    pub sack_scoreboard_cap: usize,
     /// Cap on TCP sockets per stack (every queue has a cap).
     pub max_sockets: usize,
     /// Cap on TIME_WAIT connections (`tcp_max_tw_buckets`); beyond it a
@@ -128,12 +134,14 @@ impl Profile {
             initial_cwnd: 10,
             congestion: CongestionAlgorithm::Cubic,
             sack: true,
+            tlp: true,
             timestamps: true,
             window_scaling: true,
             keepalive_time: Duration::from_secs(7200),
             keepalive_intvl: Duration::from_secs(75),
             keepalive_probes: 9,
             max_ooo_ranges: 64,
+            sack_scoreboard_cap: 64,
             max_sockets: 1 << 20,
             max_tw_buckets: 131_072,
             max_pending_resets: 256,

@@ -28,6 +28,8 @@ pub(crate) type Block = (SeqNum, SeqNum);
 pub(crate) struct Blocks {
     pub blocks: [Block; MAX_SACK_BLOCKS],
     pub len: usize,
+    /// The first block is a D-SACK (RFC 2883).
+    pub dsack: bool,
 }
 
 impl Blocks {
@@ -35,8 +37,16 @@ impl Blocks {
         self.blocks.get(..self.len).unwrap_or(&[])
     }
 
+    /// The blocks after the D-SACK one, if any (what "previous" means for
+    /// the next ACK).
+    pub(crate) fn sack_part(&self) -> &[Block] {
+        self.as_slice()
+            .get(usize::from(self.dsack)..)
+            .unwrap_or(&[])
+    }
+
     fn push_unique(&mut self, b: Block, max: usize) {
-        if self.len >= max.min(MAX_SACK_BLOCKS) || self.as_slice().contains(&b) {
+        if self.len >= max.min(MAX_SACK_BLOCKS) || self.sack_part().contains(&b) {
             return;
         }
         if let Some(slot) = self.blocks.get_mut(self.len) {
@@ -54,19 +64,24 @@ impl Blocks {
 /// * `previous`: the blocks sent in the last ACK (first = most recent).
 /// * `dsack`: a duplicate that just arrived (RFC 2883).
 /// * `max`: how many fit (3 with timestamps, 4 without; RFC 2018 3).
-pub(crate) fn receiver_blocks(
-    ooo: &[Block],
+pub(crate) fn receiver_blocks<I>(
+    ooo: I,
     latest: Option<Block>,
     previous: &[Block],
     dsack: Option<Block>,
     max: usize,
-) -> Blocks {
+) -> Blocks
+where
+    I: Iterator<Item = Block> + Clone,
+{
     let mut out = Blocks::default();
-    // RFC 2883 4 (1): the D-SACK block comes first and only once.
+    // RFC 2883 4 (1): the D-SACK block comes first and only once; it may
+    // equal the block that follows it (a duplicate of a whole SACKed range).
     if let Some(d) = dsack {
         out.push_unique(d, max);
+        out.dsack = out.len > 0;
     }
-    let holding = |s: SeqNum| ooo.iter().copied().find(|&(l, r)| s.in_range(l, r));
+    let holding = |s: SeqNum| ooo.clone().find(|&(l, r)| s.in_range(l, r));
     // RFC 2018 4: the first block holds the most recently received segment.
     if let Some(b) = latest.and_then(|(l, _)| holding(l)) {
         out.push_unique(b, max);
@@ -80,7 +95,7 @@ pub(crate) fn receiver_blocks(
     }
     // Then any others, highest first (the freshest data tends to be there).
     let mut rest: [Option<Block>; MAX_SACK_BLOCKS] = [None; MAX_SACK_BLOCKS];
-    for &b in ooo {
+    for b in ooo {
         // Keep the MAX_SACK_BLOCKS highest candidates.
         let mut cand = Some(b);
         for slot in rest.iter_mut() {
@@ -148,11 +163,13 @@ impl Scoreboard {
 
     /// RFC 6675 2: HighACK's companion, the highest SACKed sequence
     /// number (the right edge of the highest block).
+    #[cfg(test)]
     pub(crate) fn highest_sacked(&self) -> Option<SeqNum> {
         self.ranges.last().map(|&(_, r)| r)
     }
 
     /// Total bytes SACKed.
+    #[cfg(test)]
     pub(crate) fn sacked_bytes(&self) -> usize {
         self.ranges.iter().map(|&(l, r)| l.distance_to(r)).sum()
     }
@@ -160,6 +177,37 @@ impl Scoreboard {
     /// Is `seq` SACKed?
     pub(crate) fn is_sacked(&self, seq: SeqNum) -> bool {
         self.ranges.iter().any(|&(l, r)| seq.in_range(l, r))
+    }
+
+    /// The end of the SACKed range holding `seq`, if `seq` is SACKed.
+    pub(crate) fn sacked_end(&self, seq: SeqNum) -> Option<SeqNum> {
+        self.ranges
+            .iter()
+            .find(|&&(l, r)| seq.in_range(l, r))
+            .map(|&(_, r)| r)
+    }
+
+    /// The start of the first SACKed range strictly above `seq`.
+    pub(crate) fn next_sacked_after(&self, seq: SeqNum) -> Option<SeqNum> {
+        self.ranges
+            .iter()
+            .find(|&&(l, _)| l.gt(seq))
+            .map(|&(l, _)| l)
+    }
+
+    /// SACKed bytes inside `[from, to)`.
+    pub(crate) fn sacked_between(&self, from: SeqNum, to: SeqNum) -> usize {
+        self.ranges
+            .iter()
+            .map(|&(l, r)| {
+                let (a, b) = (l.max(from), r.min(to));
+                if a.lt(b) {
+                    a.distance_to(b)
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 
     /// Take a new ACK: drop what `snd_una` covers, then add its blocks.
@@ -384,15 +432,27 @@ mod tests {
     fn most_recent_block_first() {
         // 5500 lost, 6000 arrives: block 6000-6500.
         let ooo = [b(6000, 6500)];
-        let got = receiver_blocks(&ooo, Some(b(6000, 6500)), &[], None, 3);
+        let got = receiver_blocks(ooo.iter().copied(), Some(b(6000, 6500)), &[], None, 3);
         assert_eq!(got.as_slice(), &[b(6000, 6500)]);
         // 7000 arrives after 6500 was lost too: 7000-7500 first, then 6000-6500.
         let ooo = [b(6000, 6500), b(7000, 7500)];
-        let got2 = receiver_blocks(&ooo, Some(b(7000, 7500)), got.as_slice(), None, 3);
+        let got2 = receiver_blocks(
+            ooo.iter().copied(),
+            Some(b(7000, 7500)),
+            got.as_slice(),
+            None,
+            3,
+        );
         assert_eq!(got2.as_slice(), &[b(7000, 7500), b(6000, 6500)]);
         // 6500 arrives: the two merge; the merged block first.
         let ooo = [b(6000, 7500)];
-        let got3 = receiver_blocks(&ooo, Some(b(6500, 7000)), got2.as_slice(), None, 3);
+        let got3 = receiver_blocks(
+            ooo.iter().copied(),
+            Some(b(6500, 7000)),
+            got2.as_slice(),
+            None,
+            3,
+        );
         assert_eq!(got3.as_slice(), &[b(6000, 7500)]);
     }
 
@@ -406,9 +466,9 @@ mod tests {
             b(900, 1000),
         ];
         let prev = [b(300, 400), b(900, 1000), b(100, 200)];
-        let got = receiver_blocks(&ooo, Some(b(500, 600)), &prev, None, 3);
+        let got = receiver_blocks(ooo.iter().copied(), Some(b(500, 600)), &prev, None, 3);
         assert_eq!(got.as_slice(), &[b(500, 600), b(300, 400), b(900, 1000)]);
-        let got = receiver_blocks(&ooo, None, &[], None, 4);
+        let got = receiver_blocks(ooo.iter().copied(), None, &[], None, 4);
         assert_eq!(got.len, 4);
         assert_eq!(got.as_slice()[0], b(900, 1000));
     }
@@ -416,12 +476,47 @@ mod tests {
     #[test]
     fn dsack_block_comes_first() {
         // RFC 2883 4.1.1: a duplicate of 3000-3500 below rcv_nxt 4000.
-        let got = receiver_blocks(&[], None, &[], Some(b(3000, 3500)), 3);
+        let got = receiver_blocks([].iter().copied(), None, &[], Some(b(3000, 3500)), 3);
         assert_eq!(got.as_slice(), &[b(3000, 3500)]);
         // 4.1.3: a duplicate inside an out-of-order block: D-SACK then the block.
         let ooo = [b(4500, 5500)];
-        let got = receiver_blocks(&ooo, Some(b(5000, 5500)), &[], Some(b(5000, 5500)), 3);
+        let got = receiver_blocks(
+            ooo.iter().copied(),
+            Some(b(5000, 5500)),
+            &[],
+            Some(b(5000, 5500)),
+            3,
+        );
         assert_eq!(got.as_slice(), &[b(5000, 5500), b(4500, 5500)]);
+    }
+
+    #[test]
+    fn dsack_equal_to_a_whole_block_is_kept_with_it() {
+        // RFC 2883 4.1.2 shape: the duplicate is exactly the SACKed block.
+        let ooo = [b(5000, 5500)];
+        let got = receiver_blocks(ooo.iter().copied(), None, &[], Some(b(5000, 5500)), 3);
+        assert_eq!(got.as_slice(), &[b(5000, 5500), b(5000, 5500)]);
+        assert!(got.dsack);
+        assert_eq!(got.sack_part(), &[b(5000, 5500)]);
+        // The sender reads it back as a D-SACK (first inside second).
+        let mut sb = Scoreboard::new(8);
+        let u = sb.update(SeqNum(4000), SeqNum(9000), got.as_slice());
+        assert!(u.dsack);
+        assert_eq!(sb.ranges(), &[b(5000, 5500)]);
+    }
+
+    #[test]
+    fn range_queries() {
+        let mut sb = Scoreboard::new(8);
+        sb.update(SeqNum(1000), SeqNum(11000), &[b(2000, 3000), b(5000, 7000)]);
+        assert_eq!(sb.sacked_end(SeqNum(2500)), Some(SeqNum(3000)));
+        assert_eq!(sb.sacked_end(SeqNum(3000)), None);
+        assert_eq!(sb.next_sacked_after(SeqNum(1000)), Some(SeqNum(2000)));
+        assert_eq!(sb.next_sacked_after(SeqNum(2000)), Some(SeqNum(5000)));
+        assert_eq!(sb.next_sacked_after(SeqNum(5000)), None);
+        assert_eq!(sb.sacked_between(SeqNum(1000), SeqNum(11000)), 3000);
+        assert_eq!(sb.sacked_between(SeqNum(2500), SeqNum(6000)), 1500);
+        assert_eq!(sb.sacked_between(SeqNum(3000), SeqNum(5000)), 0);
     }
 
     // RFC 6675 scoreboard: 1000-byte segments, snd_una 1000, snd_nxt 11000.

@@ -5,7 +5,10 @@
 
 use super::connection::{Connection, TcpError};
 use super::{Profile, State};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
+
+/// Floor on the probe timeout (Linux `TCP_TIMEOUT_MIN`, 2 ms).
+const TLP_MIN: Duration = Duration::from_millis(2);
 
 impl Connection {
     /// The earliest pending deadline.
@@ -16,6 +19,7 @@ impl Connection {
             self.delack_at,
             self.close_at,
             self.keepalive_at,
+            self.tlp_at,
         ]
         .into_iter()
         .flatten()
@@ -38,6 +42,10 @@ impl Connection {
         if matches!(self.rto_at, Some(t) if t <= now) {
             self.rto_at = None;
             self.retransmit_timeout(now, p);
+        }
+        if matches!(self.tlp_at, Some(t) if t <= now) {
+            self.tlp_at = None;
+            self.tlp_timeout(now);
         }
         if matches!(self.persist_at, Some(t) if t <= now) {
             self.persist_at = None;
@@ -112,15 +120,84 @@ impl Connection {
             return;
         }
         self.backoff += 1;
+        self.loss.rtos += 1;
         let flight = self.in_flight();
         if self.state.is_synchronized() {
             self.cc.on_rto(flight, self.snd_mss);
+            // RFC 6582 3.2 step 1 / RFC 6675 5.1: RecoveryPoint = HighData;
+            // SACK recovery ends and none starts until snd_una reaches it.
+            self.rto_recover = Some(self.snd_max);
+            if self.backoff > 1 {
+                // A second timeout on the same data: stop trusting the
+                // SACK marks (RFC 2018 8: the receiver may have reneged).
+                self.scoreboard.clear();
+            }
+            // Otherwise the scoreboard is kept (RFC 6675 5.1 keeps Update()
+            // running; Linux keeps the SACKed marks unless it saw reneging)
+            // so the go-back-N below skips what the peer holds.
         }
+        self.sack_recovery = false;
+        self.tlp_at = None;
+        self.tlp_pending = false;
+        self.tlp_end = None;
+        self.high_rxt = self.snd_una;
+        self.rtx_lost_to = self.snd_una;
+        self.high_rxt2 = self.snd_una;
+        self.head_rtx = None;
         self.dupacks = 0;
         self.fast_rtx = false;
         // Go back to the first unacknowledged byte (or the SYN).
         self.snd_nxt = self.snd_una;
         self.rtt_seq = None;
+        self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+    }
+
+    /// RFC 8985 7.2: (re)arm the probe timeout when the connection is in
+    /// the open state (no recovery, nothing being resent, no probe out)
+    /// with data in flight: PTO = 2 SRTT, or 1.5 SRTT + the worst-case
+    /// delayed ACK when only one segment is out (Linux
+    /// `tcp_schedule_loss_probe`), never later than the RTO.
+    pub(crate) fn arm_tlp(&mut self, now: Instant, p: &Profile) {
+        self.tlp_at = None;
+        let open = self.cc.recover.is_none()
+            && self.rto_recover.is_none()
+            && self.snd_nxt == self.snd_max
+            && self.tlp_end.is_none()
+            && !self.tlp_pending
+            && self.snd_max.gt(self.snd_una)
+            && self.snd_wnd > 0
+            && matches!(self.state, State::Established | State::CloseWait);
+        if !(p.tlp && self.sack_ok && open) {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else {
+            return;
+        };
+        let us = srtt.total_micros();
+        let pto_us = if self.in_flight() <= self.snd_mss {
+            (2 * us).max(us + us / 2 + p.delack_max.total_micros())
+        } else {
+            (2 * us).max(TLP_MIN.total_micros())
+        };
+        let mut at = now + Duration::from_micros(pto_us);
+        if let Some(rto) = self.rto_at {
+            at = at.min(rto);
+        }
+        self.tlp_at = Some(at);
+    }
+
+    /// RFC 8985 7.3: the PTO fired: send one probe at the next poll (new
+    /// data if the windows allow, else the last segment again) and re-arm
+    /// the RTO.
+    fn tlp_timeout(&mut self, now: Instant) {
+        let still_open = self.cc.recover.is_none()
+            && self.rto_recover.is_none()
+            && self.snd_max.gt(self.snd_una)
+            && self.tlp_end.is_none();
+        if !still_open || !self.state.is_synchronized() {
+            return;
+        }
+        self.tlp_pending = true;
         self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
     }
 

@@ -32,6 +32,8 @@ pub(crate) struct Seg {
     pub ts: Option<(u32, u32)>,
     /// One SACK block (left, right).
     pub sack: Option<(u32, u32)>,
+    /// Several SACK blocks, in wire order (after `sack`, if both are set).
+    pub sacks: Vec<(u32, u32)>,
     pub payload: Vec<u8>,
 }
 
@@ -49,6 +51,7 @@ pub(crate) fn seg() -> Seg {
         sack_perm: false,
         ts: None,
         sack: None,
+        sacks: Vec::new(),
         payload: Vec::new(),
     }
 }
@@ -95,6 +98,11 @@ impl Seg {
         self.ts = Some((val, ecr));
         self
     }
+    /// SACK blocks in wire order (first = most recent / D-SACK).
+    pub fn sacks(mut self, b: &[(u32, u32)]) -> Self {
+        self.sacks = b.to_vec();
+        self
+    }
     pub fn data(mut self, d: &[u8]) -> Self {
         self.payload = d.to_vec();
         self
@@ -123,6 +131,12 @@ impl Seg {
         if let Some((a, b)) = self.sack {
             r.sack_blocks[0] = (SeqNum(a), SeqNum(b));
             r.sack_len = 1;
+        }
+        for &(a, b) in &self.sacks {
+            if let Some(slot) = r.sack_blocks.get_mut(r.sack_len) {
+                *slot = (SeqNum(a), SeqNum(b));
+                r.sack_len += 1;
+            }
         }
         r.payload = &self.payload;
         r
