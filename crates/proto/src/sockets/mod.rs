@@ -426,8 +426,7 @@ impl SocketSet {
             self.ready.push_back(h);
         }
         if let (true, Some(t)) = (reschedule, deadline) {
-            self.timers.push(Reverse((t, h)));
-            self.compact_timers();
+            self.push_timer(t, h);
         }
     }
 
@@ -440,30 +439,31 @@ impl SocketSet {
         if deadline.is_some() && deadline != sock.timer_at {
             sock.timer_at = deadline;
             if let Some(t) = deadline {
-                self.timers.push(Reverse((t, h)));
-                self.compact_timers();
+                self.push_timer(t, h);
             }
         } else {
             sock.timer_at = deadline;
         }
     }
 
-    /// Rebuild the heap when stale entries dominate (amortised O(1)).
-    fn compact_timers(&mut self) {
-        if self.timers.len() <= 2 * self.live + 1024 {
-            return;
+    /// Add a deadline to the heap. Stale entries (a socket re-armed since)
+    /// are dropped lazily: when the heap is full and at least half of it is
+    /// stale, it is compacted in place (`retain`) instead of growing, so the
+    /// steady state allocates nothing (issue 7) and the work stays amortised
+    /// O(1) per push.
+    fn push_timer(&mut self, t: Instant, h: SocketHandle) {
+        let len = self.timers.len();
+        if len == self.timers.capacity() && len >= 2 * self.live + 16 {
+            let slots = &self.slots;
+            self.timers.retain(|Reverse((t, h))| {
+                slots
+                    .get(h.index as usize)
+                    .filter(|s| s.gen == h.gen)
+                    .and_then(|s| s.sock.as_ref())
+                    .is_some_and(|s| s.timer_at == Some(*t))
+            });
         }
-        let mut fresh = BinaryHeap::with_capacity(self.live);
-        for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(t) = slot.sock.as_ref().and_then(|s| s.timer_at) {
-                let h = SocketHandle {
-                    index: i as u32,
-                    gen: slot.gen,
-                };
-                fresh.push(Reverse((t, h)));
-            }
-        }
-        self.timers = fresh;
+        self.timers.push(Reverse((t, h)));
     }
 
     fn queue_reset(&mut self, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, r: RstReply) {
