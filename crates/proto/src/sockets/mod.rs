@@ -188,7 +188,6 @@ pub struct SocketSet {
     challenge: Option<(u32, crate::tcp::rfc5961::TokenBucket)>,
     events: u64,
     time_wait: usize,
-    scratch: Vec<u8>,
     /// The latest time any entry point was called with (for calls without `now`).
     now: Instant,
 }
@@ -225,7 +224,6 @@ impl SocketSet {
             challenge: None,
             events: 0,
             time_wait: 0,
-            scratch: Vec::new(),
             now: Instant::ZERO,
         }
     }

@@ -74,6 +74,56 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
     adc(initial, u64::from(be))
 }
 
+/// Copy `src` into `dst` (as many bytes as both hold) and return the
+/// one's-complement sum of the bytes copied, as `sum(copied, 0)` would: the
+/// checksum folded into the copy (issue 7), one pass over the payload.
+pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u64 {
+    let n = dst.len().min(src.len());
+    let (Some(dst), Some(src)) = (dst.get_mut(..n), src.get(..n)) else {
+        return 0;
+    };
+    let (mut a, mut b) = (0u64, 0u64);
+    let (mut ca, mut cb) = (0u64, 0u64);
+    let mut from = src.chunks_exact(32);
+    let mut to = dst.chunks_exact_mut(32);
+    for (s, d) in (&mut from).zip(&mut to) {
+        d.copy_from_slice(s);
+        let (x, c) = a.overflowing_add(ne64(s, 0));
+        let (x, e) = x.overflowing_add(ne64(s, 8));
+        a = x;
+        ca += u64::from(c) + u64::from(e);
+        let (x, c) = b.overflowing_add(ne64(s, 16));
+        let (x, e) = x.overflowing_add(ne64(s, 24));
+        b = x;
+        cb += u64::from(c) + u64::from(e);
+    }
+    let (rs, rd) = (from.remainder(), to.into_remainder());
+    rd.copy_from_slice(rs);
+    // The remainder starts at a multiple of 32 (even): its own sum adds in.
+    let rest = fold(sum(rs, 0));
+    let wide = adc(adc(a, b), ca.wrapping_add(cb));
+    let native = fold(wide);
+    let be = if cfg!(target_endian = "little") {
+        native.swap_bytes()
+    } else {
+        native
+    };
+    adc(u64::from(be), u64::from(rest))
+}
+
+/// `a + b` for two wide sums (end-around carry), e.g. a header's and a
+/// payload's summed separately.
+pub fn add(a: u64, b: u64) -> u64 {
+    adc(a, b)
+}
+
+/// The sum of bytes that begin at an odd offset of the checksummed data,
+/// given their sum computed as if they began at an even one (RFC 1071 2(B):
+/// swapping the bytes of the sum).
+pub fn at_odd_offset(sum: u64) -> u64 {
+    u64::from(fold(sum).swap_bytes())
+}
+
 /// Fold a wide one's-complement sum to 16 bits (not complemented).
 pub fn fold(sum: u64) -> u16 {
     let mut s = (sum & 0xffff_ffff) + (sum >> 32);
@@ -135,6 +185,21 @@ mod tests {
             assert_eq!(checksum(&data[..n]), naive(&data[..n]), "len {n}");
         }
         assert_eq!(checksum(&[0xff; 100]), naive(&[0xff; 100]));
+    }
+
+    #[test]
+    fn copy_and_sum_matches_sum() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 53 + 7) as u8).collect();
+        for n in 0..data.len() {
+            let mut out = vec![0u8; n + 3];
+            let s = copy_and_sum(&mut out, &data[..n]);
+            assert_eq!(&out[..n], &data[..n], "len {n}");
+            assert_eq!(fold(s), fold(sum(&data[..n], 0)), "len {n}");
+        }
+        // Split at an odd offset: the second half's sum is byte-swapped.
+        let (x, y) = data.split_at(101);
+        let whole = add(sum(x, 0), at_odd_offset(sum(y, 0)));
+        assert_eq!(fold(whole), fold(sum(&data, 0)));
     }
 
     #[test]
