@@ -17,10 +17,12 @@ mod types;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
+use crate::storage::HashKey;
 use crate::tcp::connection::{Connection, RstReply};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
@@ -61,10 +63,20 @@ pub(crate) enum IcmpError {
 }
 
 /// A connection's identity: (local address, local port, remote address, remote port).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FourTuple {
     pub local: (Ipv4Addr, u16),
     pub remote: (Ipv4Addr, u16),
+}
+
+impl Hash for FourTuple {
+    /// Two words: (local address, local port, remote port) and the remote
+    /// address (the demux runs this on every segment).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let ports = (u64::from(self.local.1) << 16) | u64::from(self.remote.1);
+        state.write_u64((u64::from(u32::from(self.local.0)) << 32) | ports);
+        state.write_u32(u32::from(self.remote.0));
+    }
 }
 
 /// One TCP socket: unbound, bound, listening or connected.
@@ -173,8 +185,9 @@ pub struct SocketSet {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
-    conns: HashMap<FourTuple, SocketHandle>,
-    listeners: HashMap<(Ipv4Addr, u16), SocketHandle>,
+    /// Keyed by a per-stack secret (like Linux's `inet_ehash_secret`).
+    conns: HashMap<FourTuple, SocketHandle, HashKey>,
+    listeners: HashMap<(Ipv4Addr, u16), SocketHandle, HashKey>,
     ports: ports::Ports,
     timers: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
     ready: VecDeque<SocketHandle>,
@@ -205,6 +218,10 @@ impl SocketSet {
     pub(crate) fn new(local_addr: Ipv4Addr, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let isn = IsnGenerator::new(rng.next_u64(), rng.next_u64());
+        // The tables' secret from its own stream, so `rng`'s sequence (ports,
+        // ISNs) is what it was.
+        let mut keys = ChaCha8Rng::seed_from_u64(seed ^ 0x6861_7368_6b65_7931);
+        let key = HashKey::new(keys.next_u64(), keys.next_u64());
         SocketSet {
             local_addr,
             mtu: 1500,
@@ -212,9 +229,9 @@ impl SocketSet {
             slots: Vec::new(),
             free_slots: Vec::new(),
             live: 0,
-            conns: HashMap::new(),
-            listeners: HashMap::new(),
-            ports: ports::Ports::new(),
+            conns: HashMap::with_hasher(key),
+            listeners: HashMap::with_hasher(key),
+            ports: ports::Ports::new(key),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
             resets: VecDeque::new(),

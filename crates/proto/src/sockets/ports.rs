@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use super::{FourTuple, SocketHandle, SocketSet};
+use crate::storage::HashKey;
 use crate::wire::Ipv4Addr;
 
 /// Size of RFC 6056's perturbation table.
@@ -22,22 +23,25 @@ pub(crate) struct PortUse {
 
 #[derive(Debug)]
 pub(crate) struct Ports {
-    map: HashMap<u16, HashMap<SocketHandle, PortUse>>,
+    map: HashMap<u16, HashMap<SocketHandle, PortUse, HashKey>, HashKey>,
     table: Vec<u32>,
+    key: HashKey,
 }
 
 impl Ports {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(key: HashKey) -> Self {
         Ports {
-            map: HashMap::new(),
+            map: HashMap::with_hasher(key),
             table: vec![0; TABLE_SIZE],
+            key,
         }
     }
 
     pub(crate) fn insert(&mut self, port: u16, h: SocketHandle, addr: Ipv4Addr, explicit: bool) {
+        let key = self.key;
         self.map
             .entry(port)
-            .or_default()
+            .or_insert_with(|| HashMap::with_hasher(key))
             .insert(h, PortUse { addr, explicit });
     }
 
@@ -50,7 +54,7 @@ impl Ports {
         }
     }
 
-    fn bucket(&self, port: u16) -> Option<&HashMap<SocketHandle, PortUse>> {
+    fn bucket(&self, port: u16) -> Option<&HashMap<SocketHandle, PortUse, HashKey>> {
         self.map.get(&port)
     }
 }
