@@ -218,10 +218,7 @@ impl SocketSet {
     pub(crate) fn new(local_addr: Ipv4Addr, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let isn = IsnGenerator::new(rng.next_u64(), rng.next_u64());
-        // The tables' secret from its own stream, so `rng`'s sequence (ports,
-        // ISNs) is what it was.
-        let mut keys = ChaCha8Rng::seed_from_u64(seed ^ 0x6861_7368_6b65_7931);
-        let key = HashKey::new(keys.next_u64(), keys.next_u64());
+        let key = HashKey::from_seed(seed, 0);
         SocketSet {
             local_addr,
             mtu: 1500,
@@ -379,6 +376,13 @@ impl SocketSet {
                 } else {
                     sock.in_tw = true;
                     tw_delta = 1;
+                    // A TIME_WAIT connection keeps only its sequence state
+                    // (Linux swaps in a small inet_timewait_sock): give the
+                    // ring storage back. Unread bytes keep the receive ring.
+                    if c.assembler.is_empty() {
+                        c.rcv_buf.release_if_empty();
+                    }
+                    c.snd_buf.release_if_empty();
                 }
             } else if !tw && sock.in_tw {
                 sock.in_tw = false;
@@ -549,5 +553,69 @@ impl SocketSet {
     /// A fresh random number from the stack's seeded generator.
     pub(crate) fn random_u32(&mut self) -> u32 {
         self.rng.next_u32()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Ipv4Repr;
+
+    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 2);
+
+    fn one_way(from: &mut SocketSet, to: &mut SocketSet, now: Instant) -> bool {
+        let mut moved = false;
+        while let Some((src, dst, mut repr, payload)) = from.poll_segment(now) {
+            repr.payload = &payload;
+            let ip = Ipv4Repr::new(src, dst, IpProtocol::Tcp, repr.buffer_len());
+            to.handle_tcp(now, &ip, &repr);
+            moved = true;
+        }
+        moved
+    }
+
+    /// Deliver everything each side has to send until both are quiet.
+    fn pump(a: &mut SocketSet, b: &mut SocketSet, now: Instant) {
+        for _ in 0..1000 {
+            if !one_way(a, b, now) & !one_way(b, a, now) {
+                return;
+            }
+        }
+    }
+
+    fn ring_bytes(set: &SocketSet, h: SocketHandle) -> usize {
+        let c = set.sock(h).and_then(|s| s.conn.as_ref()).expect("conn");
+        c.rcv_buf.allocated() + c.snd_buf.allocated()
+    }
+
+    #[test]
+    fn time_wait_gives_ring_memory_back() {
+        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
+        let mut now = Instant::from_micros(1000);
+        let l = b.tcp_socket().expect("socket");
+        b.bind(l, B, 80).expect("bind");
+        b.listen(l, 4).expect("listen");
+        let c = a.tcp_socket().expect("socket");
+        a.connect(now, c, B, 80).expect("connect");
+        pump(&mut a, &mut b, now);
+        let s = b.accept(l).expect("accepted");
+        let mut buf = [0u8; 2000];
+        a.send(c, &[7; 1000]).expect("send");
+        b.send(s, &[8; 1000]).expect("send");
+        now += crate::time::Duration::from_millis(1);
+        pump(&mut a, &mut b, now);
+        assert_eq!(b.recv(s, &mut buf), Ok(1000));
+        assert_eq!(a.recv(c, &mut buf), Ok(1000));
+        assert!(ring_bytes(&a, c) > 0, "rings were used");
+        a.close(c).expect("close");
+        pump(&mut a, &mut b, now);
+        b.close(s).expect("close");
+        pump(&mut a, &mut b, now);
+        // The user's handle is gone after close; the orphan lives on.
+        let tw = a.sock(c).and_then(|s| s.conn.as_ref()).map(|c| c.state);
+        assert_eq!(tw, Some(State::TimeWait));
+        assert_eq!(ring_bytes(&a, c), 0, "TIME_WAIT holds no ring storage");
+        a.check_invariants();
     }
 }

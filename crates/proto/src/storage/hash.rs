@@ -33,6 +33,16 @@ impl HashKey {
     pub(crate) fn new(k0: u64, k1: u64) -> Self {
         HashKey { k0, k1: k1 | 1 }
     }
+
+    /// A secret drawn from its own ChaCha stream of the stack's seed (so
+    /// the stack's other random sequences stay what they were); `domain`
+    /// separates tables.
+    pub(crate) fn from_seed(seed: u64, domain: u64) -> Self {
+        use rand_chacha::ChaCha8Rng;
+        use rand_core::{RngCore, SeedableRng};
+        let mut r = ChaCha8Rng::seed_from_u64(seed ^ 0x6861_7368_6b65_7931 ^ domain);
+        HashKey::new(r.next_u64(), r.next_u64())
+    }
 }
 
 impl Default for HashKey {

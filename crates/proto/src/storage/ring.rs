@@ -84,7 +84,6 @@ impl RingBuffer {
     /// caller must know that no out-of-order bytes were written past `len()`
     /// with `write_at` (for a receive ring: its assembler is empty), since
     /// they would be lost. Returns whether memory was released.
-    #[allow(dead_code)] // for the TCP layer's idle path.
     pub(crate) fn release_if_empty(&mut self) -> bool {
         if self.len != 0 || self.buf.capacity() == 0 {
             return false;
