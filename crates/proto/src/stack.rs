@@ -149,7 +149,7 @@ impl Stack {
         Stack {
             udp: UdpTable::new(l),
             raw: RawTable::new(l),
-            arp: ArpCache::new(l),
+            arp: ArpCache::new(l, crate::storage::HashKey::from_seed(config.seed, 1)),
             arp_replies: VecDeque::new(),
             announced: config.medium == Medium::Ip,
             reasm: Reassembler::new(l),

@@ -11,6 +11,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::storage::HashKey;
+
 use super::config::Limits;
 use crate::time::Instant;
 use crate::wire::{Ipv4Addr, MacAddr};
@@ -65,16 +67,17 @@ pub(crate) struct GiveUp {
 
 #[derive(Debug)]
 pub(crate) struct ArpCache {
-    entries: HashMap<Ipv4Addr, State>,
+    /// Keyed by a per-stack secret: a neighbour chooses the addresses.
+    entries: HashMap<Ipv4Addr, State, HashKey>,
     /// Addresses in Incomplete or Probe, in the order they started.
     resolving: Vec<Ipv4Addr>,
     limits: Limits,
 }
 
 impl ArpCache {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    pub(crate) fn new(limits: &Limits, key: HashKey) -> Self {
         ArpCache {
-            entries: HashMap::new(),
+            entries: HashMap::with_hasher(key),
             resolving: Vec::new(),
             limits: limits.clone(),
         }
@@ -287,7 +290,7 @@ mod tests {
             arp_pending_per_neighbour: 3,
             ..Limits::default()
         };
-        let mut c = ArpCache::new(&limits);
+        let mut c = ArpCache::new(&limits, HashKey::default());
         assert_eq!(c.lookup(t(0), IP), None);
         c.enqueue(t(0), IP, vec![1]).unwrap();
         c.enqueue(t(0), IP, vec![2]).unwrap();
@@ -309,7 +312,7 @@ mod tests {
 
     #[test]
     fn learn_releases_pending_and_expires_to_probe() {
-        let mut c = ArpCache::new(&Limits::default());
+        let mut c = ArpCache::new(&Limits::default(), HashKey::default());
         c.enqueue(t(0), IP, vec![1]).unwrap();
         match c.learn(t(5), IP, MAC, false) {
             Learned::Resolved(p) => assert_eq!(p.len(), 1),
@@ -330,7 +333,7 @@ mod tests {
             arp_cache_size: 2,
             ..Limits::default()
         };
-        let mut c = ArpCache::new(&limits);
+        let mut c = ArpCache::new(&limits, HashKey::default());
         let a = Ipv4Addr::new(198, 18, 0, 1);
         let b = Ipv4Addr::new(198, 18, 0, 2);
         let d = Ipv4Addr::new(198, 18, 0, 3);

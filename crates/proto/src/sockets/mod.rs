@@ -17,10 +17,12 @@ mod types;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
+use crate::storage::HashKey;
 use crate::tcp::connection::{Connection, RstReply};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
@@ -61,10 +63,20 @@ pub(crate) enum IcmpError {
 }
 
 /// A connection's identity: (local address, local port, remote address, remote port).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FourTuple {
     pub local: (Ipv4Addr, u16),
     pub remote: (Ipv4Addr, u16),
+}
+
+impl Hash for FourTuple {
+    /// Two words: (local address, local port, remote port) and the remote
+    /// address (the demux runs this on every segment).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let ports = (u64::from(self.local.1) << 16) | u64::from(self.remote.1);
+        state.write_u64((u64::from(u32::from(self.local.0)) << 32) | ports);
+        state.write_u32(u32::from(self.remote.0));
+    }
 }
 
 /// One TCP socket: unbound, bound, listening or connected.
@@ -178,8 +190,9 @@ pub struct SocketSet {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
-    conns: HashMap<FourTuple, SocketHandle>,
-    listeners: HashMap<(Ipv4Addr, u16), SocketHandle>,
+    /// Keyed by a per-stack secret (like Linux's `inet_ehash_secret`).
+    conns: HashMap<FourTuple, SocketHandle, HashKey>,
+    listeners: HashMap<(Ipv4Addr, u16), SocketHandle, HashKey>,
     ports: ports::Ports,
     timers: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
     ready: VecDeque<SocketHandle>,
@@ -193,7 +206,6 @@ pub struct SocketSet {
     challenge: Option<(u32, crate::tcp::rfc5961::TokenBucket)>,
     events: u64,
     time_wait: usize,
-    scratch: Vec<u8>,
     /// The latest time any entry point was called with (for calls without `now`).
     now: Instant,
 }
@@ -211,6 +223,7 @@ impl SocketSet {
     pub(crate) fn new(local_addr: Ipv4Addr, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let isn = IsnGenerator::new(rng.next_u64(), rng.next_u64());
+        let key = HashKey::from_seed(seed, 0);
         SocketSet {
             local_addr,
             mtu: 1500,
@@ -219,9 +232,9 @@ impl SocketSet {
             slots: Vec::new(),
             free_slots: Vec::new(),
             live: 0,
-            conns: HashMap::new(),
-            listeners: HashMap::new(),
-            ports: ports::Ports::new(),
+            conns: HashMap::with_hasher(key),
+            listeners: HashMap::with_hasher(key),
+            ports: ports::Ports::new(key),
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
             resets: VecDeque::new(),
@@ -231,7 +244,6 @@ impl SocketSet {
             challenge: None,
             events: 0,
             time_wait: 0,
-            scratch: Vec::new(),
             now: Instant::ZERO,
         }
     }
@@ -375,6 +387,13 @@ impl SocketSet {
                 } else {
                     sock.in_tw = true;
                     tw_delta = 1;
+                    // A TIME_WAIT connection keeps only its sequence state
+                    // (Linux swaps in a small inet_timewait_sock): give the
+                    // ring storage back. Unread bytes keep the receive ring.
+                    if c.assembler.is_empty() {
+                        c.rcv_buf.release_if_empty();
+                    }
+                    c.snd_buf.release_if_empty();
                 }
             } else if !tw && sock.in_tw {
                 sock.in_tw = false;
@@ -437,8 +456,7 @@ impl SocketSet {
             self.ready.push_back(h);
         }
         if let (true, Some(t)) = (reschedule, deadline) {
-            self.timers.push(Reverse((t, h)));
-            self.compact_timers();
+            self.push_timer(t, h);
         }
     }
 
@@ -451,30 +469,31 @@ impl SocketSet {
         if deadline.is_some() && deadline != sock.timer_at {
             sock.timer_at = deadline;
             if let Some(t) = deadline {
-                self.timers.push(Reverse((t, h)));
-                self.compact_timers();
+                self.push_timer(t, h);
             }
         } else {
             sock.timer_at = deadline;
         }
     }
 
-    /// Rebuild the heap when stale entries dominate (amortised O(1)).
-    fn compact_timers(&mut self) {
-        if self.timers.len() <= 2 * self.live + 1024 {
-            return;
+    /// Add a deadline to the heap. Stale entries (a socket re-armed since)
+    /// are dropped lazily: when the heap is full and at least half of it is
+    /// stale, it is compacted in place (`retain`) instead of growing, so the
+    /// steady state allocates nothing (issue 7) and the work stays amortised
+    /// O(1) per push.
+    fn push_timer(&mut self, t: Instant, h: SocketHandle) {
+        let len = self.timers.len();
+        if len == self.timers.capacity() && len >= 2 * self.live + 16 {
+            let slots = &self.slots;
+            self.timers.retain(|Reverse((t, h))| {
+                slots
+                    .get(h.index as usize)
+                    .filter(|s| s.gen == h.gen)
+                    .and_then(|s| s.sock.as_ref())
+                    .is_some_and(|s| s.timer_at == Some(*t))
+            });
         }
-        let mut fresh = BinaryHeap::with_capacity(self.live);
-        for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(t) = slot.sock.as_ref().and_then(|s| s.timer_at) {
-                let h = SocketHandle {
-                    index: i as u32,
-                    gen: slot.gen,
-                };
-                fresh.push(Reverse((t, h)));
-            }
-        }
-        self.timers = fresh;
+        self.timers.push(Reverse((t, h)));
     }
 
     fn queue_reset(&mut self, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, r: RstReply) {
@@ -545,5 +564,69 @@ impl SocketSet {
     /// A fresh random number from the stack's seeded generator.
     pub(crate) fn random_u32(&mut self) -> u32 {
         self.rng.next_u32()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Ipv4Repr;
+
+    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 2);
+
+    fn one_way(from: &mut SocketSet, to: &mut SocketSet, now: Instant) -> bool {
+        let mut moved = false;
+        while let Some((src, dst, mut repr, payload)) = from.poll_segment(now) {
+            repr.payload = &payload;
+            let ip = Ipv4Repr::new(src, dst, IpProtocol::Tcp, repr.buffer_len());
+            to.handle_tcp(now, &ip, &repr);
+            moved = true;
+        }
+        moved
+    }
+
+    /// Deliver everything each side has to send until both are quiet.
+    fn pump(a: &mut SocketSet, b: &mut SocketSet, now: Instant) {
+        for _ in 0..1000 {
+            if !one_way(a, b, now) & !one_way(b, a, now) {
+                return;
+            }
+        }
+    }
+
+    fn ring_bytes(set: &SocketSet, h: SocketHandle) -> usize {
+        let c = set.sock(h).and_then(|s| s.conn.as_ref()).expect("conn");
+        c.rcv_buf.allocated() + c.snd_buf.allocated()
+    }
+
+    #[test]
+    fn time_wait_gives_ring_memory_back() {
+        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
+        let mut now = Instant::from_micros(1000);
+        let l = b.tcp_socket().expect("socket");
+        b.bind(l, B, 80).expect("bind");
+        b.listen(l, 4).expect("listen");
+        let c = a.tcp_socket().expect("socket");
+        a.connect(now, c, B, 80).expect("connect");
+        pump(&mut a, &mut b, now);
+        let s = b.accept(l).expect("accepted");
+        let mut buf = [0u8; 2000];
+        a.send(c, &[7; 1000]).expect("send");
+        b.send(s, &[8; 1000]).expect("send");
+        now += crate::time::Duration::from_millis(1);
+        pump(&mut a, &mut b, now);
+        assert_eq!(b.recv(s, &mut buf), Ok(1000));
+        assert_eq!(a.recv(c, &mut buf), Ok(1000));
+        assert!(ring_bytes(&a, c) > 0, "rings were used");
+        a.close(c).expect("close");
+        pump(&mut a, &mut b, now);
+        b.close(s).expect("close");
+        pump(&mut a, &mut b, now);
+        // The user's handle is gone after close; the orphan lives on.
+        let tw = a.sock(c).and_then(|s| s.conn.as_ref()).map(|c| c.state);
+        assert_eq!(tw, Some(State::TimeWait));
+        assert_eq!(ring_bytes(&a, c), 0, "TIME_WAIT holds no ring storage");
+        a.check_invariants();
     }
 }

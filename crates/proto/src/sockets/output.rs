@@ -80,20 +80,24 @@ impl SocketSet {
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Egress> {
         loop {
             let p = self.next_pending(now, buf.len())?;
-            let mut scratch = core::mem::take(&mut self.scratch);
-            scratch.clear();
-            if let Some((h, off, len)) = p.data {
-                scratch.resize(len, 0);
-                if let Some(c) = self.sock(h).and_then(|s| s.conn.as_ref()) {
-                    let n = c.snd_buf.read_at(off, &mut scratch);
-                    scratch.truncate(n);
-                }
-            }
-            let mut repr = p.repr;
-            repr.payload = &scratch;
-            let len = repr.buffer_len();
-            let ok = len <= buf.len() && repr.emit(&mut buf[..len], p.src, p.dst).is_ok();
-            self.scratch = scratch;
+            let hl = p.repr.header_len();
+            let want = p.data.map_or(0, |(_, _, len)| len);
+            // The payload goes straight from the send ring into the frame,
+            // checksummed on the way (one pass), then the header in front.
+            let body = buf.get_mut(hl..hl + want);
+            let fits = body.is_some();
+            let (n, payload_sum) = match (p.data, body) {
+                (Some((h, off, _)), Some(body)) => self
+                    .sock(h)
+                    .and_then(|s| s.conn.as_ref())
+                    .map_or((0, 0), |c| c.snd_buf.read_at_sum(off, body)),
+                _ => (0, 0),
+            };
+            let len = hl + n;
+            let ok = fits
+                && buf
+                    .get_mut(..len)
+                    .is_some_and(|seg| p.repr.emit_header(seg, p.src, p.dst, payload_sum).is_ok());
             if !ok {
                 // Counted and treated as lost; retransmission recovers.
                 self.stats.emit_errors += 1;

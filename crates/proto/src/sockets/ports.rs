@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 
 use super::{FourTuple, SocketHandle, SocketSet};
+use crate::storage::HashKey;
 use crate::wire::Ipv4Addr;
 
 /// Size of RFC 6056's perturbation table.
@@ -20,37 +21,75 @@ pub(crate) struct PortUse {
     pub explicit: bool,
 }
 
+/// The holders of one port: the first inline (a connect's ephemeral port
+/// usually has one, and then costs no allocation), the rest in a map.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    first: Option<(SocketHandle, PortUse)>,
+    more: HashMap<SocketHandle, PortUse, HashKey>,
+}
+
+impl Bucket {
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.more.is_empty()
+    }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SocketHandle, PortUse)> + '_ {
+        self.first
+            .iter()
+            .copied()
+            .chain(self.more.iter().map(|(h, u)| (*h, *u)))
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Ports {
-    map: HashMap<u16, HashMap<SocketHandle, PortUse>>,
+    map: HashMap<u16, Bucket, HashKey>,
     table: Vec<u32>,
+    key: HashKey,
 }
 
 impl Ports {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(key: HashKey) -> Self {
         Ports {
-            map: HashMap::new(),
+            map: HashMap::with_hasher(key),
             table: vec![0; TABLE_SIZE],
+            key,
         }
     }
 
     pub(crate) fn insert(&mut self, port: u16, h: SocketHandle, addr: Ipv4Addr, explicit: bool) {
-        self.map
-            .entry(port)
-            .or_default()
-            .insert(h, PortUse { addr, explicit });
+        let key = self.key;
+        let u = PortUse { addr, explicit };
+        let b = self.map.entry(port).or_insert_with(|| Bucket {
+            first: None,
+            more: HashMap::with_hasher(key),
+        });
+        match &mut b.first {
+            Some((f, fu)) if *f == h => *fu = u,
+            Some(_) => {
+                b.more.insert(h, u);
+            }
+            None if !b.more.contains_key(&h) => b.first = Some((h, u)),
+            None => {
+                b.more.insert(h, u);
+            }
+        }
     }
 
     pub(crate) fn remove(&mut self, port: u16, h: SocketHandle) {
         if let Some(b) = self.map.get_mut(&port) {
-            b.remove(&h);
+            if b.first.is_some_and(|(f, _)| f == h) {
+                b.first = None;
+            } else {
+                b.more.remove(&h);
+            }
             if b.is_empty() {
                 self.map.remove(&port);
             }
         }
     }
 
-    fn bucket(&self, port: u16) -> Option<&HashMap<SocketHandle, PortUse>> {
+    fn bucket(&self, port: u16) -> Option<&Bucket> {
         self.map.get(&port)
     }
 }
@@ -68,7 +107,7 @@ impl SocketSet {
         let Some(bucket) = self.ports.bucket(port) else {
             return false;
         };
-        bucket.iter().any(|(&other, u)| {
+        bucket.iter().any(|(other, u)| {
             if other == h || !overlap(addr, u.addr) {
                 return false;
             }
@@ -108,7 +147,7 @@ impl SocketSet {
             let explicit = self
                 .ports
                 .bucket(port)
-                .is_some_and(|b| b.values().any(|u| u.explicit));
+                .is_some_and(|b| b.iter().any(|(_, u)| u.explicit));
             let tuple = FourTuple {
                 local: (local, port),
                 remote,

@@ -1,11 +1,14 @@
-//! Byte storage for sockets: a ring buffer and an out-of-order range assembler.
+//! Byte storage for sockets: a ring buffer and an out-of-order range
+//! assembler; and the keyed hasher of the stack's lookup tables.
 //!
 //! Both are bounded by a capacity fixed by the owner; neither ever grows past
 //! it. The ring allocates lazily (a socket that moves 4 KiB holds about 4 KiB),
 //! which keeps ten thousand idle connections cheap.
 
 mod assembler;
+mod hash;
 mod ring;
 
 pub(crate) use assembler::Assembler;
+pub(crate) use hash::HashKey;
 pub(crate) use ring::RingBuffer;

@@ -84,7 +84,6 @@ impl RingBuffer {
     /// caller must know that no out-of-order bytes were written past `len()`
     /// with `write_at` (for a receive ring: its assembler is empty), since
     /// they would be lost. Returns whether memory was released.
-    #[allow(dead_code)] // for the TCP layer's idle path.
     pub(crate) fn release_if_empty(&mut self) -> bool {
         if self.len != 0 || self.buf.capacity() == 0 {
             return false;
@@ -226,6 +225,28 @@ impl RingBuffer {
         }
     }
 
+    /// `read_at` that also returns the one's-complement sum of the bytes
+    /// copied (as `checksum::sum(out[..n], 0)` would): the send path copies
+    /// a segment's payload into the frame and checksums it in one pass.
+    pub(crate) fn read_at_sum(&self, off: usize, out: &mut [u8]) -> (usize, u64) {
+        use crate::wire::checksum;
+        let avail = self.len.saturating_sub(off);
+        let n = out.len().min(avail);
+        let (a, b) = self.spans(off, n);
+        let n1 = a.len();
+        let s1 = out
+            .get_mut(..n1)
+            .map_or(0, |d| checksum::copy_and_sum(d, a));
+        let Some(rest) = out.get_mut(n1..n1 + b.len()) else {
+            return (n1, s1);
+        };
+        let mut s2 = checksum::copy_and_sum(rest, b);
+        if n1 % 2 == 1 {
+            s2 = checksum::at_odd_offset(s2);
+        }
+        (n1 + b.len(), checksum::add(s1, s2))
+    }
+
     /// Remove up to `n` bytes from the front; returns the count.
     pub(crate) fn discard(&mut self, n: usize) -> usize {
         let n = n.min(self.len);
@@ -264,6 +285,24 @@ mod tests {
         assert_eq!(&all[..500], &data[2500..]);
         assert_eq!(&all[500..3500], &data[..]);
         assert_eq!(&all[3500..5000], &data[..1500]);
+    }
+
+    #[test]
+    fn read_at_sum_matches_checksum_across_the_wrap() {
+        use crate::wire::checksum::{fold, sum};
+        let mut r = RingBuffer::new(4096);
+        let data: Vec<u8> = (0..4096u32).map(|i| (i * 31 + 5) as u8).collect();
+        r.enqueue(&data[..3001]);
+        r.discard(2999); // head at an odd physical index
+        r.enqueue(&data[..3000]); // wraps
+        for (off, len) in [(0, 1460), (1, 1460), (7, 3), (500, 2000), (2990, 20)] {
+            let mut out = vec![0u8; len];
+            let (n, s) = r.read_at_sum(off, &mut out);
+            let mut plain = vec![0u8; len];
+            assert_eq!(r.read_at(off, &mut plain), n);
+            assert_eq!(out[..n], plain[..n]);
+            assert_eq!(fold(s), fold(sum(&plain[..n], 0)), "off {off} len {len}");
+        }
     }
 
     #[test]

@@ -4,10 +4,10 @@
 //! CONTRACT: `sum` returns a wide one's-complement sum congruent (mod 0xffff)
 //! to the sum of the big-endian 16-bit words of `data` (an odd last byte is
 //! padded with a zero byte, RFC 1071 4.1) plus `initial`. It adds
-//! native-endian 8-byte words with end-around carry, 32 bytes per step on two
-//! independent add/carry chains, and swaps the bytes of the folded 16-bit
-//! result once at the end (RFC 1071 2(A) byte-order independence, 2(B) any
-//! word size may be used and folded).
+//! native-endian 8-byte words into two 128-bit accumulators (add + adc per
+//! word: the carries collect in the high half), folds with end-around carry,
+//! and swaps the bytes of the folded 16-bit result once at the end (RFC 1071
+//! 2(A) byte-order independence, 2(B) any word size may be used and folded).
 //! `fold` reduces it to 16 bits; `checksum` complements that. A buffer that
 //! already holds a correct checksum sums to 0xffff.
 
@@ -30,26 +30,42 @@ fn ne64(c: &[u8], at: usize) -> u64 {
         .map_or(0, u64::from_ne_bytes)
 }
 
+/// The wide sum of 32-byte blocks: native-endian 8-byte words added into
+/// two 128-bit accumulators (an add and an add-with-carry per word, no carry
+/// bookkeeping), reduced to 64 bits with end-around carry.
+#[inline(always)]
+fn finish128(a: u128, b: u128) -> u64 {
+    // Each accumulator is below 2^64 * blocks, so `a + b` cannot overflow.
+    let s = a + b;
+    adc(s as u64, (s >> 64) as u64)
+}
+
+/// Swap the folded native-endian sum into network order (on little-endian
+/// hosts every 16-bit word was read byte-swapped; RFC 1071 2(A)).
+#[inline(always)]
+fn to_be(wide: u64) -> u64 {
+    let native = fold(wide);
+    u64::from(if cfg!(target_endian = "little") {
+        native.swap_bytes()
+    } else {
+        native
+    })
+}
+
 /// One's-complement sum of `data` added to `initial`, not yet folded.
 pub fn sum(data: &[u8], initial: u64) -> u64 {
-    // Two chains (sum, carry count) so consecutive adds do not wait on each
-    // other; the carry counts cannot overflow (one per 8 bytes).
-    let (mut a, mut b) = (0u64, 0u64);
-    let (mut ca, mut cb) = (0u64, 0u64);
+    let (mut a, mut b) = (0u128, 0u128);
     let mut blocks = data.chunks_exact(32);
     for blk in &mut blocks {
-        let (s, c) = a.overflowing_add(ne64(blk, 0));
-        let (s, d) = s.overflowing_add(ne64(blk, 8));
-        a = s;
-        ca += u64::from(c) + u64::from(d);
-        let (s, c) = b.overflowing_add(ne64(blk, 16));
-        let (s, d) = s.overflowing_add(ne64(blk, 24));
-        b = s;
-        cb += u64::from(c) + u64::from(d);
+        a += u128::from(ne64(blk, 0));
+        b += u128::from(ne64(blk, 8));
+        a += u128::from(ne64(blk, 16));
+        b += u128::from(ne64(blk, 24));
     }
+    let mut wide = finish128(a, b);
     let mut words = blocks.remainder().chunks_exact(8);
     for w in &mut words {
-        a = adc(a, ne64(w, 0));
+        wide = adc(wide, ne64(w, 0));
     }
     let tail = words.remainder();
     // The tail (< 8 bytes) starts at an even offset: pad it with zeros on the
@@ -60,18 +76,46 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
         for (d, s) in t.iter_mut().zip(tail) {
             *d = *s;
         }
-        b = adc(b, u64::from_ne_bytes(t));
+        wide = adc(wide, u64::from_ne_bytes(t));
     }
-    let wide = adc(adc(a, b), ca.wrapping_add(cb));
-    // Folded native-endian sum; on little-endian hosts every 16-bit word was
-    // read byte-swapped, and swapping the folded sum undoes it (RFC 1071 2(A)).
-    let native = fold(wide);
-    let be = if cfg!(target_endian = "little") {
-        native.swap_bytes()
-    } else {
-        native
+    adc(initial, to_be(wide))
+}
+
+/// Copy `src` into `dst` (as many bytes as both hold) and return the
+/// one's-complement sum of the bytes copied, as `sum(copied, 0)` would: the
+/// checksum folded into the copy (issue 7), one pass over the payload.
+pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u64 {
+    let n = dst.len().min(src.len());
+    let (Some(dst), Some(src)) = (dst.get_mut(..n), src.get(..n)) else {
+        return 0;
     };
-    adc(initial, u64::from(be))
+    let (mut a, mut b) = (0u128, 0u128);
+    let mut from = src.chunks_exact(32);
+    let mut to = dst.chunks_exact_mut(32);
+    for (s, d) in (&mut from).zip(&mut to) {
+        d.copy_from_slice(s);
+        a += u128::from(ne64(s, 0));
+        b += u128::from(ne64(s, 8));
+        a += u128::from(ne64(s, 16));
+        b += u128::from(ne64(s, 24));
+    }
+    let (rs, rd) = (from.remainder(), to.into_remainder());
+    rd.copy_from_slice(rs);
+    // The remainder starts at a multiple of 32 (even): its own sum adds in.
+    adc(to_be(finish128(a, b)), sum(rs, 0))
+}
+
+/// `a + b` for two wide sums (end-around carry), e.g. a header's and a
+/// payload's summed separately.
+pub fn add(a: u64, b: u64) -> u64 {
+    adc(a, b)
+}
+
+/// The sum of bytes that begin at an odd offset of the checksummed data,
+/// given their sum computed as if they began at an even one (RFC 1071 2(B):
+/// swapping the bytes of the sum).
+pub fn at_odd_offset(sum: u64) -> u64 {
+    u64::from(fold(sum).swap_bytes())
 }
 
 /// Fold a wide one's-complement sum to 16 bits (not complemented).
@@ -135,6 +179,21 @@ mod tests {
             assert_eq!(checksum(&data[..n]), naive(&data[..n]), "len {n}");
         }
         assert_eq!(checksum(&[0xff; 100]), naive(&[0xff; 100]));
+    }
+
+    #[test]
+    fn copy_and_sum_matches_sum() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 53 + 7) as u8).collect();
+        for n in 0..data.len() {
+            let mut out = vec![0u8; n + 3];
+            let s = copy_and_sum(&mut out, &data[..n]);
+            assert_eq!(&out[..n], &data[..n], "len {n}");
+            assert_eq!(fold(s), fold(sum(&data[..n], 0)), "len {n}");
+        }
+        // Split at an odd offset: the second half's sum is byte-swapped.
+        let (x, y) = data.split_at(101);
+        let whole = add(sum(x, 0), at_odd_offset(sum(y, 0)));
+        assert_eq!(fold(whole), fold(sum(&data, 0)));
     }
 
     #[test]

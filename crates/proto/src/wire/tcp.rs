@@ -482,6 +482,32 @@ impl<'a> TcpRepr<'a> {
     /// `BadLength` if the segment would exceed 65535 bytes; `Truncated` if
     /// `buf` is shorter than `buffer_len()` (bytes past it are untouched).
     pub fn emit(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(), WireError> {
+        let hl = self.header_len();
+        let len = hl + self.payload.len();
+        let Some(out) = buf.get_mut(..len) else {
+            return Err(if u16::try_from(len).is_err() {
+                WireError::BadLength
+            } else {
+                WireError::Truncated
+            });
+        };
+        let (_, body) = out.split_at_mut(hl);
+        let payload_sum = checksum::copy_and_sum(body, self.payload);
+        self.emit_header(out, src, dst, payload_sum)
+    }
+
+    /// Write header and options into `segment`, whose bytes after the header
+    /// already hold the payload (written in place by the caller, e.g. copied
+    /// straight from a send ring), with `payload_sum` = `checksum::sum` of
+    /// those bytes; `self.payload` is ignored. `segment.len()` is the whole
+    /// segment's length.
+    pub fn emit_header(
+        &self,
+        segment: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload_sum: u64,
+    ) -> Result<(), WireError> {
         // Header and options are built on the stack, then copied out once.
         let mut head = [0u8; MIN_HEADER_LEN + MAX_OPTIONS_LEN];
         let (h_fixed, h_opts) = head.split_at_mut(MIN_HEADER_LEN);
@@ -490,13 +516,14 @@ impl<'a> TcpRepr<'a> {
             Err(_) => 0, // unreachable: the split leaves exactly MAX_OPTIONS_LEN
         };
         let hl = MIN_HEADER_LEN + olen;
-        let len = hl + self.payload.len();
+        let len = segment.len();
         let Ok(len16) = u16::try_from(len) else {
             return Err(WireError::BadLength);
         };
-        let Some(out) = buf.get_mut(..len) else {
+        if len < hl {
             return Err(WireError::Truncated);
-        };
+        }
+        let out = segment;
         // The fixed header as one 20-byte array (checksum zero for now).
         let (sp, dp) = (self.src_port.to_be_bytes(), self.dst_port.to_be_bytes());
         let (sq, ak) = (self.seq.0.to_be_bytes(), self.ack.0.to_be_bytes());
@@ -524,10 +551,11 @@ impl<'a> TcpRepr<'a> {
             ur[1],
         ];
         h_fixed.copy_from_slice(&fixed);
-        put(out, 0, head.get(..hl).unwrap_or(&[]));
-        put(out, hl, self.payload);
+        let header = head.get(..hl).unwrap_or(&[]);
+        put(out, 0, header);
         let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len16);
-        let c = !checksum::fold(checksum::sum(out, ph));
+        // The header is a multiple of 4 bytes: the payload's sum adds as is.
+        let c = !checksum::fold(checksum::sum(header, checksum::add(ph, payload_sum)));
         put16(out, 16, c);
         Ok(())
     }
