@@ -550,7 +550,7 @@ impl SocketSet {
                 }
             }
             if let Some(l) = &s.listener {
-                assert!(l.accept_queue.len() <= l.backlog + 1);
+                assert!(l.accept_queue.len() <= l.backlog_peak + 1);
                 assert!(l.syn_queue.len() <= l.syn_cap);
             }
         }

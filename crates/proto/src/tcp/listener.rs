@@ -22,6 +22,11 @@ const SYNCOOKIE_VALID: Duration = Duration::from_secs(120);
 #[derive(Debug, Clone)]
 pub(crate) struct Listener {
     pub(crate) backlog: usize,
+    /// The largest backlog since listen(): a smaller backlog from a later
+    /// listen() keeps the children already queued (as Linux does), so the
+    /// accept queue is bounded by this plus one, not by the current backlog.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) backlog_peak: usize,
     pub(crate) syn_cap: usize,
     /// Ordered, so closing a listener resets its children in a replayable order.
     pub(crate) syn_queue: BTreeSet<SocketHandle>,
@@ -37,6 +42,7 @@ impl Listener {
         let backlog = backlog.min(somaxconn) as usize;
         Listener {
             backlog,
+            backlog_peak: backlog,
             syn_cap: max_syn_backlog.max(1) as usize,
             syn_queue: BTreeSet::new(),
             accept_queue: VecDeque::new(),
@@ -68,6 +74,7 @@ impl Listener {
     /// listen() again on a listening socket updates the backlog.
     pub(crate) fn set_backlog(&mut self, backlog: u32, somaxconn: u32) {
         self.backlog = backlog.min(somaxconn) as usize;
+        self.backlog_peak = self.backlog_peak.max(self.backlog);
     }
 
     /// Forget a child wherever it is queued.

@@ -286,3 +286,29 @@ fn listen_twice_same_port_conflicts() {
     );
     let _ = SeqNum(0);
 }
+
+/// listen() again with a smaller backlog keeps the children already in the
+/// accept queue (Linux only lowers `sk_max_ack_backlog`), and new ones wait
+/// until the queue is below the new bound. Found by
+/// `prop::listener_under_random_segments` (backlog 1 -> 0 with 2 queued).
+#[test]
+fn shrinking_the_backlog_keeps_queued_children() {
+    let mut h = Harness::new();
+    let l = h.listen(1); // holds two
+    for p in 1..=2u16 {
+        h.deliver(ms(0), seg().sport(p).syn().seq(100));
+        let sa = h.expect(ms(0));
+        h.deliver(ms(0), seg().sport(p).seq(101).ack(sa.seq() + 1));
+    }
+    h.set.listen(l, 0).unwrap();
+    h.set.check_invariants();
+    // Full for the new backlog: a third SYN is dropped.
+    h.deliver(ms(0), seg().sport(3).syn().seq(300));
+    h.expect_none(ms(0));
+    let mut accepted = 0;
+    while h.set.accept(l).is_ok() {
+        accepted += 1;
+    }
+    assert_eq!(accepted, 2);
+    h.set.check_invariants();
+}
