@@ -333,6 +333,7 @@ impl Stats {
             ("dropped", t.dropped),
             ("timeouts", t.timeouts),
             ("rst_queue_full", t.rst_queue_full),
+            ("cookie_queue_full", t.cookie_queue_full),
             ("icmp_errors", t.icmp_errors),
             ("emit_errors", t.emit_errors),
             ("rto_fired", t.rto_fired),

@@ -266,9 +266,10 @@ impl SocketSet {
         params: ConnParams,
         syn: &TcpRepr<'_>,
     ) {
-        if self.resets.len() >= self.profile.max_pending_resets {
-            // The stateless reply queue is full: drop as Linux drops a SYN
-            // it cannot answer.
+        if self.cookies.len() >= self.profile.max_pending_cookies {
+            // The cookie reply queue is full (the runtime has not polled for
+            // a whole burst): drop as Linux drops a SYN it cannot answer.
+            self.stats.cookie_queue_full += 1;
             self.stats.listen_drops += 1;
             return;
         }
@@ -281,7 +282,7 @@ impl SocketSet {
             l.note_overflow(now);
         }
         self.stats.syncookies_sent += 1;
-        self.resets
+        self.cookies
             .push_back((params.local.0, params.remote.0, repr));
     }
 

@@ -196,8 +196,13 @@ pub struct SocketSet {
     ports: ports::Ports,
     timers: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
     ready: VecDeque<SocketHandle>,
-    /// Stateless replies: (source, destination, header).
+    /// Stateless resets: (source, destination, header), capped by
+    /// `Profile::max_pending_resets`.
     resets: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
+    /// SYN-ACKs carrying cookies (RFC 4987 3.6), capped on their own by
+    /// `Profile::max_pending_cookies` so a SYN burst neither starves nor is
+    /// starved by the reset queue.
+    cookies: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
     isn: IsnGenerator,
     rng: ChaCha8Rng,
     stats: TcpStats,
@@ -238,6 +243,7 @@ impl SocketSet {
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
             resets: VecDeque::new(),
+            cookies: VecDeque::new(),
             isn,
             rng,
             stats: TcpStats::default(),
@@ -559,6 +565,7 @@ impl SocketSet {
             assert!(self.sock(*h).is_some(), "demux points at a live socket");
         }
         assert!(self.resets.len() <= self.profile.max_pending_resets);
+        assert!(self.cookies.len() <= self.profile.max_pending_cookies);
     }
 
     /// A fresh random number from the stack's seeded generator.

@@ -1,5 +1,6 @@
-//! Segment departure and timers: stateless resets first, then sockets from
-//! the ready queue in round-robin order; timers from the deadline heap.
+//! Segment departure and timers: stateless resets first, then cookie
+//! SYN-ACKs, then sockets from the ready queue in round-robin order; timers
+//! from the deadline heap.
 
 use std::cmp::Reverse;
 
@@ -16,10 +17,16 @@ impl SocketSet {
     fn next_pending(&mut self, now: Instant, max_len: usize) -> Option<Pending> {
         self.now = self.now.max(now);
         if let Some((src, dst, repr)) = self.resets.pop_front() {
-            // Stateless replies: resets, and SYN-ACKs carrying cookies.
-            if repr.flags.rst() {
-                self.stats.out_rsts += 1;
-            }
+            self.stats.out_rsts += 1;
+            return Some(Pending {
+                src,
+                dst,
+                repr,
+                data: None,
+            });
+        }
+        if let Some((src, dst, repr)) = self.cookies.pop_front() {
+            // Stateless SYN-ACKs carrying cookies.
             return Some(Pending {
                 src,
                 dst,
@@ -184,7 +191,7 @@ impl SocketSet {
     }
 
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        if !self.resets.is_empty() || !self.ready.is_empty() {
+        if !self.resets.is_empty() || !self.cookies.is_empty() || !self.ready.is_empty() {
             // Something is ready to send: as soon as possible.
             return Some(Instant::ZERO);
         }

@@ -234,6 +234,9 @@ pub struct TcpStats {
     pub rto_fired: u64,
     /// RSTs we could not queue (the reply queue was full).
     pub rst_queue_full: u64,
+    /// Cookie SYN-ACKs we could not queue (their queue was full); each is
+    /// also a listen drop.
+    pub cookie_queue_full: u64,
     /// ICMP errors matched to a connection.
     pub icmp_errors: u64,
     /// Segments we failed to encode (buffer too small).

@@ -4,7 +4,8 @@
 //! a sequence number; the connection reads them and may deflate `cwnd` on
 //! a partial ACK) and everything every algorithm shares: the initial
 //! window (RFC 6928, IW10), slow start with byte counting (RFC 5681 3.1,
-//! RFC 3465 with L = 2*SMSS), the loss window after an RTO, and the Reno
+//! RFC 3465 with L = 2*SMSS, or no limit like Linux: `with_abc_limit`),
+//! the loss window after an RTO, and the Reno
 //! fast-recovery window (RFC 5681 3.2, RFC 6582: inflate by three
 //! segments, one per further duplicate ACK, deflate to ssthresh on exit).
 //! The selected algorithm (TCP_CONGESTION) decides only the two things
@@ -182,6 +183,9 @@ pub(crate) struct Congestion {
     /// drains the pipe before anything is sent still counts as a full pipe.
     flight_peak: usize,
     peak_since: Instant,
+    /// RFC 3465 2.2's L in segments (`Profile::abc_limit_segments`; 0: no
+    /// limit, up to ssthresh, as Linux `tcp_slow_start`).
+    abc_limit: u32,
     algo: Algo,
 }
 
@@ -206,6 +210,7 @@ impl Congestion {
             last_now: Instant::ZERO,
             flight_peak: 0,
             peak_since: Instant::ZERO,
+            abc_limit: 2,
             algo: Algo::new(algorithm),
         }
     }
@@ -226,6 +231,12 @@ impl Congestion {
 
     pub(crate) fn reset_initial(&mut self, initial_segments: u32, mss: usize) {
         self.cwnd = (initial_segments.max(1) as usize).saturating_mul(mss);
+    }
+
+    /// Slow start's per-ACK limit L in segments (0: none); see the profile.
+    pub(crate) fn with_abc_limit(mut self, segments: u32) -> Self {
+        self.abc_limit = segments;
+        self
     }
 
     /// New data was cumulatively acknowledged (not during recovery), with
@@ -271,8 +282,17 @@ impl Congestion {
             return;
         }
         if ss {
-            // RFC 5681 3.1 slow start, RFC 3465 2.2 byte counting, L = 2 SMSS.
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * mss));
+            // RFC 5681 3.1 slow start, RFC 3465 2.2 byte counting with
+            // L = abc_limit SMSS (2 by default, RFC 3465 2.3's largest).
+            // Without a limit a stretch ACK counts in full but stops at
+            // ssthresh, as Linux `tcp_slow_start` (the rest is dropped, not
+            // carried into avoidance).
+            self.cwnd = match self.abc_limit {
+                0 => (self.cwnd.saturating_add(acked)).min(self.ssthresh.max(self.cwnd)),
+                l => self
+                    .cwnd
+                    .saturating_add(acked.min((l as usize).saturating_mul(mss))),
+            };
         } else {
             self.cwnd = self.algo.get().avoid(now, self.cwnd, acked, mss, srtt);
         }

@@ -334,7 +334,8 @@ impl Connection {
                 p.congestion,
                 p.initial_cwnd,
                 usize::from(p.default_mss),
-            ),
+            )
+            .with_abc_limit(p.abc_limit_segments),
             dupacks: 0,
             scoreboard: Scoreboard::new(p.sack_scoreboard_cap),
             sack_recovery: false,

@@ -70,6 +70,16 @@ pub struct Profile {
     pub sndbuf_max: usize,
     /// Initial congestion window in segments (RFC 6928, Linux `TCP_INIT_CWND`).
     pub initial_cwnd: u32,
+    /// Slow start's per-ACK growth limit L in segments (RFC 3465 2.2;
+    /// 0: no limit). Default 2, the largest RFC 3465 2.3 allows (RFC 5681
+    /// 3.1 recommends at most 1), so the RFC wins over Linux here. Linux
+    /// (`tcp_slow_start`) has no limit: it grows by every segment acked, up
+    /// to ssthresh, so a peer whose GRO/LRO acknowledges 64 KiB (about 45
+    /// segments) per ACK does not slow its slow start (with L = 2 such a
+    /// peer roughly halves the ramp-up rate per RTT). The limit bounds the
+    /// line-rate burst one stretch ACK may release (RFC 3465 3.2); 0 trades
+    /// that for Linux's ramp-up. Read when a connection is created.
+    pub abc_limit_segments: u32,
     /// Congestion control for new sockets (`tcp_congestion_control`; Linux
     /// builds default to CUBIC). A socket may pick another with
     /// `SocketSet::set_congestion` (TCP_CONGESTION).
@@ -99,6 +109,13 @@ pub struct Profile {
     pub max_tw_buckets: usize,
     /// Cap on queued stateless replies (RSTs to closed ports).
     pub max_pending_resets: usize,
+    /// Cap on queued cookie SYN-ACKs (RFC 4987 3.6), separate from the RST
+    /// cap. Linux sends a cookie SYN-ACK at once; we queue it until the
+    /// runtime polls, so the cap must hold every SYN of one receive batch
+    /// (the host runtime moves 256 frames per direction per iteration; the
+    /// virtual-time runtime drains its whole link at one instant). At most
+    /// this many headers (about 100 bytes each) are held.
+    pub max_pending_cookies: usize,
 }
 
 impl Profile {
@@ -132,6 +149,7 @@ impl Profile {
             sndbuf_min: 4096,
             sndbuf_max: 4_194_304,
             initial_cwnd: 10,
+            abc_limit_segments: 2,
             congestion: CongestionAlgorithm::Cubic,
             sack: true,
             tlp: true,
@@ -145,6 +163,7 @@ impl Profile {
             max_sockets: 1 << 20,
             max_tw_buckets: 131_072,
             max_pending_resets: 256,
+            max_pending_cookies: 1024,
         }
     }
 

@@ -13,6 +13,7 @@ mod prop;
 mod rfc5961;
 mod sack_recovery;
 mod sack_rx;
+mod stretch_ack;
 mod syncookie;
 mod timers;
 mod ts;

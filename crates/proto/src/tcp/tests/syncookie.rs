@@ -319,3 +319,57 @@ mod prop {
         }
     }
 }
+
+/// A SYN burst far larger than the RST cap arrives within one poll batch,
+/// together with more RSTs than their queue holds: every SYN past the full
+/// SYN queue gets a cookie SYN-ACK (cookies have their own queue and cap),
+/// and the RST queue keeps its own cap and count.
+#[test]
+fn syn_burst_in_one_batch_all_get_cookies() {
+    let mut h = small_syn_queue(true);
+    h.listen(4096);
+    fill_syn_queue(&mut h, 0);
+    let rst_cap = h.set.profile.max_pending_resets;
+    // SYNs to a closed port: one RST each, 10 past the RST queue's cap.
+    for i in 0..rst_cap + 10 {
+        let port = 10_000 + i as u16;
+        h.deliver(ms(1), seg().dport(81).sport(port).syn().seq(1));
+    }
+    for i in 0..1000u16 {
+        let s = seg().sport(20_000 + i).syn().seq(7).mss(1460);
+        h.deliver(ms(1), s);
+    }
+    h.set.check_invariants();
+    let out = h.sent(ms(1));
+    let rsts = out.iter().filter(|s| s.is_rst()).count();
+    let cookies = out.iter().filter(|s| s.is_synack()).count();
+    assert_eq!((rsts, cookies, out.len()), (rst_cap, 1000, rst_cap + 1000));
+    // Resets leave first, as before cookies had their own queue.
+    assert!(out.iter().take(rst_cap).all(|s| s.is_rst()));
+    let st = *h.set.tcp_stats();
+    assert_eq!((st.syncookies_sent, st.listen_drops), (1000, 0));
+    assert_eq!((st.rst_queue_full, st.out_rsts), (10, rst_cap as u64));
+    assert_eq!(st.cookie_queue_full, 0);
+}
+
+/// Past `max_pending_cookies` between two polls a SYN is dropped and
+/// counted (bounded memory); the next poll empties the queue.
+#[test]
+fn cookie_queue_is_capped_and_counted() {
+    let mut p = Profile::linux();
+    p.max_syn_backlog = 2;
+    p.max_pending_cookies = 16;
+    let mut h = Harness::with_profile(p);
+    h.listen(4096);
+    fill_syn_queue(&mut h, 0);
+    for i in 0..20u16 {
+        h.deliver(ms(1), seg().sport(20_000 + i).syn().seq(7).mss(1460));
+    }
+    h.set.check_invariants();
+    assert_eq!(h.sent(ms(1)).len(), 16);
+    let st = *h.set.tcp_stats();
+    assert_eq!((st.syncookies_sent, st.cookie_queue_full), (16, 4));
+    assert_eq!((st.listen_drops, st.rst_queue_full), (4, 0));
+    h.deliver(ms(2), seg().sport(30_000).syn().seq(7).mss(1460));
+    assert!(h.expect(ms(2)).is_synack());
+}
