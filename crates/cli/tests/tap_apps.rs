@@ -18,34 +18,17 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::netns::{unavailable, NetNs};
 use common::process::{run_within, Background, Finished};
-use common::skip;
 use common::tcp::{lab, sockstack, wait_listening, Gen, Served, KERNEL, OURS, OURS_CIDR, TAP};
+use common::{skip, Scratch};
 use sha2::{Digest, Sha256};
 
 const RUN_LIMIT: Duration = Duration::from_secs(60);
-
-fn tmp(tag: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("tapapps-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Removes a scratch directory when the test ends, also on failure.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
@@ -92,8 +75,8 @@ fn python_http_server_serves_sockstack_nc() {
     if let Some(why) = unavailable(&["python3"]) {
         return skip(test, &why);
     }
-    let dir = tmp(test);
-    let _scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("tapapps", test);
+    let dir = scratch.path();
     let root = dir.join("www");
     std::fs::create_dir_all(&root).unwrap();
     let body = seeded(10 << 20, 61);
@@ -214,8 +197,8 @@ fn wrk_sockstack_http_next_to_python_http_server() {
     if let Some(why) = unavailable(&["python3", "wrk"]) {
         return skip(test, &why);
     }
-    let dir = tmp(test);
-    let _scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("tapapps", test);
+    let dir = scratch.path();
     let root = dir.join("www");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("page.bin"), seeded(4096, 4)).unwrap();
@@ -254,8 +237,8 @@ fn nc_connection_shows_in_netstat() {
     if let Some(why) = unavailable(&["python3"]) {
         return skip(test, &why);
     }
-    let dir = tmp(test);
-    let _scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("tapapps", test);
+    let dir = scratch.path();
     let ns = lab();
     let mut peer = common::tcp::kernel_server(&ns, "serve-reply-after-eof", 5005, &[]);
     let mut cmd = ns.command(sockstack());
@@ -362,8 +345,8 @@ fn http_head_and_malformed_request_from_the_kernel() {
     if let Some(why) = unavailable(&["curl", "socat"]) {
         return skip(test, &why);
     }
-    let dir = tmp(test);
-    let _scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("tapapps", test);
+    let dir = scratch.path();
     std::fs::write(dir.join("page.bin"), seeded(5000, 5)).unwrap();
     let ns = lab();
     let mut s = Served::start(

@@ -15,14 +15,14 @@
 #[allow(dead_code)]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::netns::{unavailable, NetNs};
 use common::process::{run_within, Background, Finished};
-use common::skip;
 use common::tcp::{lab, sockstack, wait_listening, Gen, KERNEL, OURS, OURS_CIDR, TAP};
+use common::{skip, Scratch};
 use sha2::{Digest, Sha256};
 
 const PORT: u16 = 9000;
@@ -92,23 +92,6 @@ elif mode == "send":  # HOST PORT FILE: send one file, print the verdict
     c.close()
     print(json.dumps({"go": go, "verdict": verdict}))
 "#;
-
-fn tmp(tag: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("tapfiles-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Removes a scratch directory when the test ends, also on failure.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Write `size` seeded bytes to `path`; returns their SHA-256 (hex).
 fn seeded_file(path: &Path, size: usize, seed: u64) -> String {
@@ -229,8 +212,8 @@ fn bridged_transfer(test: &str, size: usize, seed: u64) {
     if let Some(why) = unavailable(&[]) {
         return skip(test, &why);
     }
-    let dir = tmp(test);
-    let _scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("tapfiles", test);
+    let dir = scratch.path();
     let (ctl, out) = (dir.join("ctl"), dir.join("in"));
     std::fs::create_dir_all(&ctl).unwrap();
     let src = dir.join("payload.bin");
@@ -314,8 +297,8 @@ fn send_file_to_a_closed_port_is_refused() {
     if let Some(why) = unavailable(&[]) {
         return skip(test, &why);
     }
-    let dir = tmp(test);
-    let _scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("tapfiles", test);
+    let dir = scratch.path();
     let src = dir.join("x.bin");
     std::fs::write(&src, b"x").unwrap();
     let ns = lab();
@@ -336,8 +319,8 @@ fn send_file_connect_timeout_is_etimedout() {
     if let Some(why) = unavailable(&[]) {
         return skip(test, &why);
     }
-    let dir = tmp(test);
-    let _scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("tapfiles", test);
+    let dir = scratch.path();
     let src = dir.join("x.bin");
     std::fs::write(&src, b"x").unwrap();
     let ns = lab();
@@ -360,8 +343,8 @@ fn send_file_to_a_kernel_receiver() {
     if let Some(why) = unavailable(&["python3"]) {
         return skip(test, &why);
     }
-    let dir = tmp(test);
-    let _scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("tapfiles", test);
+    let dir = scratch.path();
     let src = dir.join("to-kernel.bin");
     let want = seeded_file(&src, 32 << 20, 7);
     let ns = lab();
@@ -389,8 +372,8 @@ fn recv_file_from_a_kernel_sender() {
     if let Some(why) = unavailable(&["python3"]) {
         return skip(test, &why);
     }
-    let dir = tmp(test);
-    let _scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("tapfiles", test);
+    let dir = scratch.path();
     let (ctl, out) = (dir.join("ctl"), dir.join("in"));
     std::fs::create_dir_all(&ctl).unwrap();
     let src = dir.join("from-kernel.bin");

@@ -9,6 +9,32 @@ pub mod process;
 pub mod tcp;
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A fresh scratch directory under cargo's test tmpdir, named after the
+/// test binary (`prefix`), the test (`tag`) and the PID; it is removed when
+/// the guard drops, also when the test fails.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(prefix: &str, tag: &str) -> Self {
+        let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{prefix}-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.0.clone()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Print a skip notice that is visible even though libtest captures test
 /// output: it goes straight to the stderr handle, not through `eprintln!`
