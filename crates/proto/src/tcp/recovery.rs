@@ -56,10 +56,7 @@ impl Connection {
         let Some(retransmit_ts) = self.rto_undo_ts.take() else {
             return false;
         };
-        let tsecr = seg
-            .timestamp
-            .filter(|_| self.ts_ok)
-            .map_or(0, |t| t.tsecr);
+        let tsecr = seg.timestamp.filter(|_| self.ts_ok).map_or(0, |t| t.tsecr);
         // RFC 3522 2 step (4): TSecr < RetransmitTS, modulo 2^32 (RFC 7323
         // 5.2). A zero echo is no echo (Linux ignores it too).
         let older = (tsecr.wrapping_sub(retransmit_ts) as i32) < 0;

@@ -16,3 +16,4 @@ mod sack_rx;
 mod syncookie;
 mod timers;
 mod ts;
+mod undo;
