@@ -337,6 +337,7 @@ impl Stats {
             ("icmp_errors", t.icmp_errors),
             ("emit_errors", t.emit_errors),
             ("rto_fired", t.rto_fired),
+            ("spurious_rto_undos", t.spurious_rto_undos),
             ("fast_retrans", t.fast_retrans),
             ("sack_retrans", t.sack_retrans),
             ("sack_blocks_rx", t.sack_blocks_rx),

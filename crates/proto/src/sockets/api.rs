@@ -586,6 +586,7 @@ impl SocketSet {
             tlp_probes: c.loss.tlp_probes,
             tlp_recoveries: c.loss.tlp_recoveries,
             rtos: c.loss.rtos,
+            spurious_rto_undos: c.loss.spurious_rto_undos,
             dsack_rx: c.loss.dsack_rx,
             dsack_tx: c.loss.dsack_tx,
             unacked: c.in_flight(),

@@ -131,6 +131,9 @@ impl SocketSet {
         self.stats.sack_blocks_rx += u64::from(res.sack_blocks);
         self.stats.sack_blocks_invalid += u64::from(res.sack_invalid);
         self.stats.dsack_rx += u64::from(res.dsack);
+        if res.spurious_rto {
+            self.stats.spurious_rto_undos += 1;
+        }
         if res.paws_rejected {
             self.stats.paws_rejected += 1;
         }

@@ -172,6 +172,9 @@ pub struct TcpInfo {
     pub tlp_probes: u64,
     pub tlp_recoveries: u64,
     pub rtos: u64,
+    /// RTOs found spurious by the echoed timestamp and undone (RFC 3522,
+    /// RFC 4015).
+    pub spurious_rto_undos: u64,
     pub dsack_rx: u64,
     pub dsack_tx: u64,
     /// Bytes sent but not acknowledged.
@@ -232,6 +235,8 @@ pub struct TcpStats {
     pub timeouts: u64,
     /// Retransmission timer expiries (Linux TCPTimeouts).
     pub rto_fired: u64,
+    /// RTOs found spurious and undone (Linux TCPSpuriousRTOs).
+    pub spurious_rto_undos: u64,
     /// RSTs we could not queue (the reply queue was full).
     pub rst_queue_full: u64,
     /// Cookie SYN-ACKs we could not queue (their queue was full); each is

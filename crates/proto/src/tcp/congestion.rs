@@ -176,6 +176,9 @@ pub(crate) struct Congestion {
     /// An RTO happened and no new data has been acknowledged since: a
     /// repeated RTO keeps ssthresh (RFC 5681 3.1, note after eq. 4).
     in_loss: bool,
+    /// cwnd and ssthresh before the first RTO of the current loss episode,
+    /// for the Eifel response (RFC 4015) when the RTO proves spurious.
+    prior: Option<(usize, usize)>,
     /// The latest `now` seen, for callers of the clock-less `on_ack`.
     last_now: Instant,
     /// The most in flight during the current round (about one SRTT since
@@ -207,6 +210,7 @@ impl Congestion {
             ssthresh: usize::MAX / 2,
             recover: None,
             in_loss: false,
+            prior: None,
             last_now: Instant::ZERO,
             flight_peak: 0,
             peak_since: Instant::ZERO,
@@ -303,11 +307,41 @@ impl Congestion {
     /// one SMSS (RFC 5681 3.1, RFC 9438 4.8).
     pub(crate) fn on_rto(&mut self, flight: usize, mss: usize) {
         if !self.in_loss {
+            // Remember the window for an undo (RFC 4015 4, Linux
+            // `tcp_init_undo`). An RTO in fast recovery undoes only to the
+            // recovery's exit window, never to the inflated one.
+            let cwnd = if self.recover.is_some() {
+                self.ssthresh.min(self.cwnd)
+            } else {
+                self.cwnd
+            };
+            self.prior = Some((cwnd, self.ssthresh));
             self.ssthresh = self.algo.get().loss_ssthresh(self.cwnd, flight, mss);
         }
         self.in_loss = true;
         self.cwnd = mss;
         self.recover = None;
+    }
+
+    /// The last RTO was spurious (RFC 3522 detection): restore the window
+    /// from before the episode's first RTO (RFC 4015 4, in Linux's form
+    /// `tcp_undo_cwnd_reduction`: cwnd and ssthresh never shrink by the
+    /// undo). The algorithm's own state (CUBIC's W_max and epoch) stays as
+    /// the loss left it, as in Linux. Returns false if nothing was saved.
+    pub(crate) fn undo_rto(&mut self) -> bool {
+        let Some((cwnd, ssthresh)) = self.prior.take() else {
+            return false;
+        };
+        self.cwnd = self.cwnd.max(cwnd);
+        self.ssthresh = self.ssthresh.max(ssthresh);
+        self.in_loss = false;
+        self.recover = None;
+        true
+    }
+
+    /// The RTO proved genuine (or cannot be checked): drop the saved window.
+    pub(crate) fn forget_undo(&mut self) {
+        self.prior = None;
     }
 
     /// Third duplicate ACK: enter fast recovery (RFC 5681 3.2 steps 2-3;
@@ -427,6 +461,32 @@ mod tests {
             c.on_ack_at(ms(5), MSS, MSS, None, 40 * MSS);
             c.on_rto(10 * MSS, MSS);
             assert!(c.ssthresh < ss, "{a}");
+        }
+    }
+
+    #[test]
+    fn undo_restores_the_window_of_the_first_rto() {
+        for a in CongestionAlgorithm::ALL {
+            let mut c = Congestion::with_algorithm(a, 40, MSS);
+            c.ssthresh = 30 * MSS;
+            c.on_rto(40 * MSS, MSS);
+            c.on_rto(40 * MSS, MSS);
+            assert_eq!(c.cwnd, MSS);
+            assert!(c.undo_rto(), "{a}");
+            assert_eq!((c.cwnd, c.ssthresh), (40 * MSS, 30 * MSS), "{a}");
+            // Once only; a forgotten undo does nothing.
+            assert!(!c.undo_rto());
+            c.on_rto(40 * MSS, MSS);
+            c.forget_undo();
+            assert!(!c.undo_rto());
+            assert_eq!(c.cwnd, MSS);
+            // An RTO in fast recovery undoes to the recovery's window.
+            let mut c = Congestion::with_algorithm(a, 20, MSS);
+            c.on_fast_retransmit(20 * MSS, MSS, SeqNum(9));
+            let ss = c.ssthresh;
+            c.on_rto(20 * MSS, MSS);
+            assert!(c.undo_rto());
+            assert_eq!((c.cwnd, c.ssthresh, c.recover), (ss, ss, None), "{a}");
         }
     }
 

@@ -200,6 +200,10 @@ pub(crate) struct Connection {
     /// RFC 6582 3.2 / RFC 6675 5.1: HighData when the last RTO fired; no
     /// new fast recovery starts until `snd_una` reaches it.
     pub(crate) rto_recover: Option<SeqNum>,
+    /// RFC 3522 RetransmitTS: the TSval of the first retransmission of the
+    /// current RTO episode, until the first ACK that advances `snd_una`
+    /// decides whether the RTO was spurious (timestamps only).
+    pub(crate) rto_undo_ts: Option<u32>,
     /// Retransmit the segment at `snd_una` at the next poll.
     pub(crate) fast_rtx: bool,
     /// Receiver: a duplicate segment arrived; the next ACK reports it first
@@ -245,6 +249,9 @@ pub(crate) struct LossCounters {
     pub tlp_recoveries: u64,
     /// Retransmission timer expiries (Linux `TCPTimeouts`).
     pub rtos: u64,
+    /// RTOs found spurious and undone (RFC 3522 / RFC 4015; Linux
+    /// `TCPSpuriousRTOs`).
+    pub spurious_rto_undos: u64,
     /// D-SACK blocks received (`TCPDSACKRecv`) and sent (`TCPDSACKOldSent`
     /// plus `TCPDSACKOfoSent`).
     pub dsack_rx: u64,
@@ -349,6 +356,7 @@ impl Connection {
             tlp_rtx: false,
             tlp_dsack: false,
             rto_recover: None,
+            rto_undo_ts: None,
             fast_rtx: false,
             dsack_pending: None,
             sack_sent: Blocks::default(),

@@ -32,6 +32,8 @@ pub(crate) struct InputResult {
     pub sack_blocks: u8,
     pub sack_invalid: u8,
     pub dsack: u8,
+    /// The segment showed the last RTO spurious and it was undone.
+    pub spurious_rto: bool,
 }
 
 /// RFC 7323 5.5: after 24 days of idleness TS.Recent is no longer valid and
@@ -440,7 +442,8 @@ impl Connection {
             }
             // RFC 7323 4.1: with timestamps every ACK of new data gives a
             // sample; without them, the one timed segment (Karn, RFC 6298 3).
-            if let Some(r) = self.ts_rtt(now, seg) {
+            let ts_sample = self.ts_rtt(now, seg);
+            if let Some(r) = ts_sample {
                 self.rtt.sample(r);
                 self.rtt_seq = None;
             } else if let Some((end, t)) = self.rtt_seq {
@@ -450,6 +453,7 @@ impl Connection {
                 }
             }
             self.backoff = 0;
+            res.spurious_rto = self.check_spurious_rto(seg, ts_sample);
             // Congestion control (RFC 5681).
             match self.cc.recover {
                 Some(rec) if seg.ack.lt(rec) && self.sack_recovery => {

@@ -89,6 +89,10 @@ pub struct Profile {
     /// Tail loss probes (RFC 8985 7; Linux `tcp_early_retrans` = 3), used
     /// when SACK was agreed.
     pub tlp: bool,
+    /// Undo a retransmission timeout that the echoed timestamp shows was
+    /// spurious (RFC 3522 detection, RFC 4015 response; Linux always does
+    /// this with timestamps, `tcp_try_undo_loss`).
+    pub rto_undo: bool,
     /// Offer and accept timestamps (`tcp_timestamps`).
     pub timestamps: bool,
     /// Offer and accept window scaling (`tcp_window_scaling`).
@@ -153,6 +157,7 @@ impl Profile {
             congestion: CongestionAlgorithm::Cubic,
             sack: true,
             tlp: true,
+            rto_undo: true,
             timestamps: true,
             window_scaling: true,
             keepalive_time: Duration::from_secs(7200),

@@ -1,9 +1,10 @@
 //! Loss detection and repair decisions (RFC 6675 SACK recovery, RFC 6582
 //! NewReno entry, RFC 8985 tail loss probe and its lost-retransmission rule
-//! by sequence and send order).
+//! by sequence and send order, RFC 3522 / RFC 4015 spurious-RTO undo).
 //!
 //! Contract: everything here is bookkeeping on the connection; `input.rs`
-//! calls the ACK side (`take_sack`, `maybe_enter_recovery`, `tlp_on_ack`),
+//! calls the ACK side (`take_sack`, `maybe_enter_recovery`, `tlp_on_ack`,
+//! `check_spurious_rto`),
 //! `output.rs` the sending side (`pipe`, `flight`, the second pass and the
 //! probe). The scoreboard is capped (`Profile::sack_scoreboard_cap`), so a
 //! hostile peer costs bounded memory and O(cap) work per ACK.
@@ -12,7 +13,7 @@ use super::connection::{Connection, OutSegment};
 use super::input::InputResult;
 use super::sack::DUP_THRESH;
 use super::SeqNum;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
 
 impl Connection {
@@ -40,6 +41,42 @@ impl Connection {
             }
             self.tlp_end = None;
         }
+    }
+
+    /// The Eifel detection algorithm (RFC 3522 2) on the first ACK that
+    /// advances `snd_una` after an RTO (called once `snd_una` moved): if it
+    /// echoes a TSval older than the first retransmission's, it acknowledges
+    /// the original transmission and the RTO was spurious. The response
+    /// (RFC 4015 4): restore cwnd and ssthresh, cancel the rest of the
+    /// go-back-N (SND.NXT = SND.MAX, so nothing more is resent needlessly),
+    /// leave RTO recovery, and make the timer more conservative from the
+    /// ACK's RTT sample `rtt`. Without timestamps there is no detection (the
+    /// ACK cannot tell which copy it acknowledges). Returns true on undo.
+    pub(super) fn check_spurious_rto(&mut self, seg: &TcpRepr<'_>, rtt: Option<Duration>) -> bool {
+        let Some(retransmit_ts) = self.rto_undo_ts.take() else {
+            return false;
+        };
+        let tsecr = seg.timestamp.filter(|_| self.ts_ok).map_or(0, |t| t.tsecr);
+        // RFC 3522 2 step (4): TSecr < RetransmitTS, modulo 2^32 (RFC 7323
+        // 5.2). A zero echo is no echo (Linux ignores it too).
+        let older = (tsecr.wrapping_sub(retransmit_ts) as i32) < 0;
+        if tsecr == 0 || !older {
+            self.cc.forget_undo();
+            return false;
+        }
+        if !self.cc.undo_rto() {
+            return false;
+        }
+        self.snd_nxt = self.snd_max;
+        self.rto_recover = None;
+        self.high_rxt = self.snd_una;
+        self.rtx_lost_to = self.snd_una;
+        self.high_rxt2 = self.snd_una;
+        if let Some(r) = rtt {
+            self.rtt.adapt_spurious(r);
+        }
+        self.loss.spurious_rto_undos += 1;
+        true
     }
 
     /// Start fast recovery when the loss signal is there: DupThresh

@@ -50,6 +50,19 @@ impl RttEstimator {
         self.rto = (srtt + var).max(self.min).min(self.max);
     }
 
+    /// A spurious RTO was detected on an ACK whose RTT sample is `r`
+    /// (RFC 4015 4, adapting the retransmission timer): the path's delay
+    /// jumped, so SRTT and RTTVAR become at least the sample and half of
+    /// it, making the next RTO more conservative at once.
+    pub(crate) fn adapt_spurious(&mut self, r: Duration) {
+        let srtt = self.srtt.unwrap_or(r).max(r);
+        let half = Duration::from_micros(r.total_micros() / 2);
+        self.srtt = Some(srtt);
+        self.rttvar = self.rttvar.max(half);
+        let var = self.rttvar.saturating_mul(4).max(Duration::from_micros(1));
+        self.rto = (srtt + var).max(self.min).min(self.max);
+    }
+
     /// The RTO before backoff.
     pub(crate) fn rto(&self) -> Duration {
         self.rto
@@ -84,5 +97,20 @@ mod tests {
         r.sample(Duration::from_millis(1000));
         assert!(r.rto() > Duration::from_millis(1000));
         assert_eq!(r.backed_off(20), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn spurious_timeout_adapts_to_the_delay_spike() {
+        let mut r = RttEstimator::new(
+            Duration::from_secs(1),
+            Duration::from_millis(200),
+            Duration::from_secs(120),
+        );
+        r.sample(Duration::from_millis(100));
+        r.adapt_spurious(Duration::from_millis(600));
+        // RFC 4015 4: SRTT = 600, RTTVAR = 300, RTO = 600 + 4 * 300 ms.
+        assert_eq!(r.srtt(), Some(Duration::from_millis(600)));
+        assert_eq!(r.rttvar(), Duration::from_millis(300));
+        assert_eq!(r.rto(), Duration::from_millis(1800));
     }
 }

@@ -124,6 +124,13 @@ impl Connection {
         let flight = self.in_flight();
         if self.state.is_synchronized() {
             self.cc.on_rto(flight, self.snd_mss);
+            // RFC 3522 2: RetransmitTS for the Eifel check, from the first
+            // retransmission of the episode only (Linux `retrans_stamp`).
+            // Taken now; the retransmission goes at this poll or later, so
+            // its TSval is never smaller and the check errs to "genuine".
+            if self.rto_undo_ts.is_none() {
+                self.rto_undo_ts = (p.rto_undo && self.ts_ok).then(|| self.tsval(now));
+            }
             // RFC 6582 3.2 step 1 / RFC 6675 5.1: RecoveryPoint = HighData;
             // SACK recovery ends and none starts until snd_una reaches it.
             self.rto_recover = Some(self.snd_max);

@@ -17,3 +17,4 @@ mod stretch_ack;
 mod syncookie;
 mod timers;
 mod ts;
+mod undo;
