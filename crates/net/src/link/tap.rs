@@ -150,7 +150,7 @@ impl Device {
                         // plain open makes it again (or re-attaches).
                         drop(fd);
                         refused = Some(why);
-                        in_ns(netns, plain)
+                        reopen_plain(|| in_ns(netns, plain))
                     }
                 },
             },
@@ -321,6 +321,22 @@ impl Device {
 }
 
 /// Run `f` in namespace `netns` (or here).
+/// The device we just closed may still be going away in the kernel, and
+/// opening its name again says EBUSY until it has: retry for a bounded
+/// time (50 tries, 10 ms apart), then report what the kernel said.
+fn reopen_plain<T>(mut open: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut tries = 0;
+    loop {
+        match open() {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn in_ns<T: Send>(netns: Option<&str>, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
     match netns {
         None => f(),
