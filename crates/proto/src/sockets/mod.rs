@@ -603,7 +603,7 @@ mod tests {
     }
 
     fn ring_bytes(set: &SocketSet, h: SocketHandle) -> usize {
-        let c = set.sock(h).and_then(|s| s.conn.as_ref()).expect("conn");
+        let c = set.conn_for_test(h);
         c.rcv_buf.allocated() + c.snd_buf.allocated()
     }
 

@@ -16,17 +16,15 @@ impl SocketSet {
 
     fn next_pending(&mut self, now: Instant, max_len: usize) -> Option<Pending> {
         self.now = self.now.max(now);
-        if let Some((src, dst, repr)) = self.resets.pop_front() {
-            self.stats.out_rsts += 1;
-            return Some(Pending {
-                src,
-                dst,
-                repr,
-                data: None,
-            });
-        }
-        if let Some((src, dst, repr)) = self.cookies.pop_front() {
-            // Stateless SYN-ACKs carrying cookies.
+        // Stateless replies: resets, then SYN-ACKs carrying cookies.
+        let reply = match self.resets.pop_front() {
+            Some(r) => {
+                self.stats.out_rsts += 1;
+                Some(r)
+            }
+            None => self.cookies.pop_front(),
+        };
+        if let Some((src, dst, repr)) = reply {
             return Some(Pending {
                 src,
                 dst,

@@ -179,8 +179,6 @@ pub(crate) struct Congestion {
     /// cwnd and ssthresh before the first RTO of the current loss episode,
     /// for the Eifel response (RFC 4015) when the RTO proves spurious.
     prior: Option<(usize, usize)>,
-    /// The latest `now` seen, for callers of the clock-less `on_ack`.
-    last_now: Instant,
     /// The most in flight during the current round (about one SRTT since
     /// `peak_since`), like Linux's `max_packets_out`: an ACK train that
     /// drains the pipe before anything is sent still counts as a full pipe.
@@ -195,7 +193,7 @@ pub(crate) struct Congestion {
 impl Congestion {
     /// RFC 5681 3.1: ssthresh starts arbitrarily high; RFC 6928 IW.
     /// The profile's default algorithm is CUBIC; use `with_algorithm` to pick.
-    #[allow(dead_code)] // the pre-TCP_CONGESTION constructor, kept for callers
+    #[cfg(test)]
     pub(crate) fn new(initial_segments: u32, mss: usize) -> Self {
         Self::with_algorithm(CongestionAlgorithm::default(), initial_segments, mss)
     }
@@ -211,7 +209,6 @@ impl Congestion {
             recover: None,
             in_loss: false,
             prior: None,
-            last_now: Instant::ZERO,
             flight_peak: 0,
             peak_since: Instant::ZERO,
             abc_limit: 2,
@@ -243,14 +240,6 @@ impl Congestion {
         self
     }
 
-    /// New data was cumulatively acknowledged (not during recovery), with
-    /// the time of the last `on_ack_at`. Prefer `on_ack_at`: CUBIC grows
-    /// with time.
-    #[allow(dead_code)] // the pre-CUBIC signature, kept for callers
-    pub(crate) fn on_ack(&mut self, acked: usize, mss: usize) {
-        self.on_ack_at(self.last_now, acked, mss, None, usize::MAX);
-    }
-
     /// New data was cumulatively acknowledged (not during recovery) at
     /// `now`. `srtt` is the smoothed RTT if known; `flight` is what was in
     /// flight before this ACK (`usize::MAX` if unknown).
@@ -262,7 +251,6 @@ impl Congestion {
         srtt: Option<Duration>,
         flight: usize,
     ) {
-        self.last_now = now;
         self.in_loss = false;
         let mss = mss.max(1);
         // RFC 7661 / Linux `tcp_is_cwnd_limited`: grow only a window that
@@ -536,15 +524,5 @@ mod tests {
         assert_eq!((c.cwnd, c.ssthresh), (70 * MSS, 70 * MSS));
         c.on_fast_retransmit(70 * MSS, MSS, SeqNum(1));
         assert_eq!(c.ssthresh, 35 * MSS);
-    }
-
-    #[test]
-    fn clockless_on_ack_uses_the_last_time() {
-        let mut c = Congestion::with_algorithm(CongestionAlgorithm::Cubic, 10, MSS);
-        c.on_ack_at(ms(500), MSS, MSS, None, 10 * MSS);
-        assert_eq!(c.last_now, ms(500));
-        let before = c.cwnd;
-        c.on_ack(MSS, MSS);
-        assert_eq!(c.cwnd, before + MSS);
     }
 }

@@ -13,8 +13,6 @@ pub(crate) mod listener;
 pub(crate) mod output;
 mod profile;
 mod recovery;
-#[allow(dead_code)]
-// TokenBucket is wired (global challenge budget); the decision helpers are not yet
 pub(crate) mod rfc5961;
 mod rtt;
 pub(crate) mod sack;
