@@ -59,6 +59,10 @@ impl SocketSet {
             self.stats.sack_retrans += loss.sack_retrans - loss_before.sack_retrans;
             self.stats.dsack_tx += loss.dsack_tx - loss_before.dsack_tx;
             let (src, dst) = (conn.local.0, conn.remote.0);
+            // The timer bookkeeping of `reschedule`, on the borrow we hold.
+            let deadline = conn.next_deadline();
+            let rearm = deadline.filter(|_| deadline != sock.timer_at);
+            sock.timer_at = deadline;
             if let Some(out) = out {
                 self.stats.retrans_segs += retrans;
                 if out.repr.flags.rst() {
@@ -67,7 +71,9 @@ impl SocketSet {
                 // It may have more to send: back of the queue (round robin).
                 sock.queued_tx = true;
                 self.ready.push_back(h);
-                self.reschedule(h);
+                if let Some(t) = rearm {
+                    self.push_timer(t, h);
+                }
                 return Some(Pending {
                     src,
                     dst,
@@ -75,7 +81,9 @@ impl SocketSet {
                     data: (out.data_len > 0).then_some((h, out.data_off, out.data_len)),
                 });
             }
-            self.reschedule(h);
+            if let Some(t) = rearm {
+                self.push_timer(t, h);
+            }
         }
         None
     }

@@ -109,6 +109,10 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
     }
     /// True when the header checksum verifies (RFC 791 3.1).
     pub fn verify_checksum(&self) -> bool {
+        if let Ok(h) = <&[u8; MIN_HEADER_LEN]>::try_from(self.header()) {
+            // No options (nearly every packet): ten words, no loop.
+            return fold_header(h) == 0xffff;
+        }
         checksum::fold(checksum::sum(self.header(), 0)) == 0xffff
     }
     fn header(&self) -> &[u8] {
@@ -174,6 +178,20 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
     pub fn into_inner(self) -> B {
         self.bytes
     }
+}
+
+/// The ones'-complement sum (RFC 1071) of an option-less header, folded to
+/// 16 bits: ten big-endian words added in a u32 (no overflow possible).
+fn fold_header(h: &[u8; MIN_HEADER_LEN]) -> u16 {
+    let mut s = 0u32;
+    for w in h.chunks_exact(2) {
+        if let [a, b] = *w {
+            s += u32::from(u16::from_be_bytes([a, b]));
+        }
+    }
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s as u16
 }
 
 /// The meaning of an IPv4 header.
@@ -265,6 +283,49 @@ impl Ipv4Repr {
         let Some(hdr) = buf.get_mut(..hl) else {
             return Err(WireError::Truncated);
         };
+        if let Ok(hdr) = <&mut [u8; MIN_HEADER_LEN]>::try_from(&mut *hdr) {
+            // No options (every segment the stack sends): build the header
+            // in registers and store it once.
+            let mut frag = (self.frag_offset / 8) as u16;
+            if self.dont_frag {
+                frag |= FLAG_DF;
+            }
+            if self.more_frags {
+                frag |= FLAG_MF;
+            }
+            let [t0, t1] = (total as u16).to_be_bytes();
+            let [i0, i1] = self.ident.to_be_bytes();
+            let [f0, f1] = frag.to_be_bytes();
+            let [s0, s1, s2, s3] = self.src.octets();
+            let [d0, d1, d2, d3] = self.dst.octets();
+            let mut h = [
+                0x45,
+                self.tos,
+                t0,
+                t1,
+                i0,
+                i1,
+                f0,
+                f1,
+                self.ttl,
+                self.protocol.into(),
+                0,
+                0,
+                s0,
+                s1,
+                s2,
+                s3,
+                d0,
+                d1,
+                d2,
+                d3,
+            ];
+            let [c0, c1] = (!fold_header(&h)).to_be_bytes();
+            h[10] = c0;
+            h[11] = c1;
+            *hdr = h;
+            return Ok(());
+        }
         hdr[..].fill(0);
         put(hdr, 0, &[0x40 | (hl / 4) as u8, self.tos]);
         put16(hdr, 2, total as u16);
@@ -328,6 +389,60 @@ mod tests {
         );
         r.ident = 0x1234;
         r
+    }
+
+    proptest::proptest! {
+        /// The option-less fast path of `emit` writes what the general one
+        /// does (header fields, then the RFC 1071 checksum over them), and
+        /// `verify_checksum`'s fast sum agrees with `checksum::sum`.
+        #[test]
+        fn plain_header_emit_and_verify(
+            src in proptest::num::u32::ANY,
+            dst in proptest::num::u32::ANY,
+            proto in proptest::num::u8::ANY,
+            len in 0usize..65_000,
+            ttl in proptest::num::u8::ANY,
+            tos in proptest::num::u8::ANY,
+            ident in proptest::num::u16::ANY,
+            df in proptest::bool::ANY,
+            mf in proptest::bool::ANY,
+            off in 0usize..8191,
+            noise in proptest::array::uniform20(proptest::num::u8::ANY),
+        ) {
+            let mut r = Ipv4Repr::new(Ipv4Addr::from(src), Ipv4Addr::from(dst), IpProtocol::from(proto), len);
+            r.ttl = ttl;
+            r.tos = tos;
+            r.ident = ident;
+            r.dont_frag = df;
+            r.more_frags = mf;
+            r.frag_offset = off * 8;
+            let mut buf = noise;
+            r.emit(&mut buf).unwrap();
+            let mut want = [0u8; 20];
+            want[0] = 0x45;
+            want[1] = tos;
+            want[2..4].copy_from_slice(&((len + 20) as u16).to_be_bytes());
+            want[4..6].copy_from_slice(&ident.to_be_bytes());
+            let frag = off as u16 | if df { FLAG_DF } else { 0 } | if mf { FLAG_MF } else { 0 };
+            want[6..8].copy_from_slice(&frag.to_be_bytes());
+            want[8] = ttl;
+            want[9] = proto;
+            want[12..16].copy_from_slice(&src.to_be_bytes());
+            want[16..20].copy_from_slice(&dst.to_be_bytes());
+            let c = checksum::checksum(&want);
+            want[10..12].copy_from_slice(&c.to_be_bytes());
+            proptest::prop_assert_eq!(buf, want);
+            let p = Ipv4Packet::parse_quoted(&buf[..]).unwrap();
+            proptest::prop_assert!(p.verify_checksum());
+            // Any header: the fast verify agrees with the general sum.
+            let mut n = noise;
+            n[0] = 0x45;
+            n[2] = 0;
+            n[3] = 20;
+            let q = Ipv4Packet::parse_quoted(&n[..]).unwrap();
+            let slow = checksum::fold(checksum::sum(&n, 0)) == 0xffff;
+            proptest::prop_assert_eq!(q.verify_checksum(), slow);
+        }
     }
 
     #[test]
