@@ -181,17 +181,11 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
 }
 
 /// The ones'-complement sum (RFC 1071) of an option-less header, folded to
-/// 16 bits: ten big-endian words added in a u32 (no overflow possible).
+/// 16 bits: five big-endian 32-bit words added in a u64 (2^16 = 1 mod
+/// 0xffff, so this equals the sum of the ten 16-bit words once folded).
 fn fold_header(h: &[u8; MIN_HEADER_LEN]) -> u16 {
-    let mut s = 0u32;
-    for w in h.chunks_exact(2) {
-        if let [a, b] = *w {
-            s += u32::from(u16::from_be_bytes([a, b]));
-        }
-    }
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s as u16
+    let w = |i: usize| u64::from(super::be32(h, i));
+    checksum::fold(w(0) + w(4) + w(8) + w(12) + w(16))
 }
 
 /// The meaning of an IPv4 header.
@@ -234,20 +228,26 @@ impl Ipv4Repr {
         }
     }
     pub fn parse<B: AsRef<[u8]>>(packet: &Ipv4Packet<B>) -> Ipv4Repr {
+        // The fixed header read once (validated by `Ipv4Packet::parse`).
+        let h = array::<MIN_HEADER_LEN>(packet.bytes.as_ref(), 0);
+        let [_, tos, _, _, i0, i1, f0, f1, ttl, proto, _, _, s0, s1, s2, s3, d0, d1, d2, d3] = h;
+        let frag = u16::from_be_bytes([f0, f1]);
         let opts = packet.options();
         let mut options = [0; MAX_OPTIONS_LEN];
-        put(&mut options, 0, opts);
+        if !opts.is_empty() {
+            put(&mut options, 0, opts);
+        }
         Ipv4Repr {
-            src: packet.src(),
-            dst: packet.dst(),
-            protocol: packet.protocol(),
+            src: Ipv4Addr::new(s0, s1, s2, s3),
+            dst: Ipv4Addr::new(d0, d1, d2, d3),
+            protocol: IpProtocol::from(proto),
             payload_len: packet.payload().len(),
-            ttl: packet.ttl(),
-            tos: packet.tos(),
-            ident: packet.ident(),
-            dont_frag: packet.dont_frag(),
-            more_frags: packet.more_frags(),
-            frag_offset: packet.frag_offset(),
+            ttl,
+            tos,
+            ident: u16::from_be_bytes([i0, i1]),
+            dont_frag: frag & FLAG_DF != 0,
+            more_frags: frag & FLAG_MF != 0,
+            frag_offset: usize::from(frag & OFFSET_MASK) * 8,
             options,
             options_len: opts.len().min(MAX_OPTIONS_LEN),
         }
@@ -293,12 +293,22 @@ impl Ipv4Repr {
             if self.more_frags {
                 frag |= FLAG_MF;
             }
+            let proto = u8::from(self.protocol);
+            // RFC 1071 over the ten header words, computed from the fields.
+            let sum = (0x4500 | u64::from(self.tos))
+                + total as u64
+                + u64::from(self.ident)
+                + u64::from(frag)
+                + (u64::from(self.ttl) << 8 | u64::from(proto))
+                + u64::from(u32::from(self.src))
+                + u64::from(u32::from(self.dst));
+            let [c0, c1] = (!checksum::fold(sum)).to_be_bytes();
             let [t0, t1] = (total as u16).to_be_bytes();
             let [i0, i1] = self.ident.to_be_bytes();
             let [f0, f1] = frag.to_be_bytes();
             let [s0, s1, s2, s3] = self.src.octets();
             let [d0, d1, d2, d3] = self.dst.octets();
-            let mut h = [
+            *hdr = [
                 0x45,
                 self.tos,
                 t0,
@@ -308,9 +318,9 @@ impl Ipv4Repr {
                 f0,
                 f1,
                 self.ttl,
-                self.protocol.into(),
-                0,
-                0,
+                proto,
+                c0,
+                c1,
                 s0,
                 s1,
                 s2,
@@ -320,10 +330,6 @@ impl Ipv4Repr {
                 d2,
                 d3,
             ];
-            let [c0, c1] = (!fold_header(&h)).to_be_bytes();
-            h[10] = c0;
-            h[11] = c1;
-            *hdr = h;
             return Ok(());
         }
         hdr[..].fill(0);

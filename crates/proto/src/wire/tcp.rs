@@ -231,13 +231,14 @@ impl<'a> Iterator for TcpOptions<'a> {
 }
 
 /// The layout of nearly every segment once timestamps are agreed (RFC 7323
-/// Appendix A: NOP, NOP, TS): read without walking the option list, as
-/// Linux `tcp_fast_parse_options` does. `None` for any other layout.
+/// Appendix A: NOP, NOP, TS = 0x0101080a): read without walking the option
+/// list, as Linux `tcp_fast_parse_options` does. `None` for any other layout.
 fn fast_timestamp(opts: &[u8]) -> Option<TcpTimestamp> {
     let o: &[u8; 12] = opts.try_into().ok()?;
-    let [kind::NOP, kind::NOP, kind::TIMESTAMP, 10, a0, a1, a2, a3, b0, b1, b2, b3] = *o else {
+    let [k0, k1, k2, k3, a0, a1, a2, a3, b0, b1, b2, b3] = *o;
+    if u32::from_be_bytes([k0, k1, k2, k3]) != 0x0101_080a {
         return None;
-    };
+    }
     Some(TcpTimestamp {
         tsval: u32::from_be_bytes([a0, a1, a2, a3]),
         tsecr: u32::from_be_bytes([b0, b1, b2, b3]),
@@ -375,16 +376,19 @@ impl<'a> TcpRepr<'a> {
     /// The packet view may be a temporary: the result borrows only the bytes.
     pub fn parse(packet: &TcpPacket<&'a [u8]>) -> TcpRepr<'a> {
         let b: &'a [u8] = packet.bytes;
-        let hl = packet.header_len();
+        // The fixed header read once (validated by `TcpPacket::parse`).
+        let h = super::array::<MIN_HEADER_LEN>(b, 0);
+        let [p0, p1, q0, q1, s0, s1, s2, s3, a0, a1, a2, a3, off, flags, w0, w1, _, _, u0, u1] = h;
+        let hl = usize::from(off >> 4) * 4;
         let mut r = TcpRepr::new(
-            packet.src_port(),
-            packet.dst_port(),
-            packet.seq(),
-            packet.ack(),
-            packet.flags(),
-            packet.window(),
+            u16::from_be_bytes([p0, p1]),
+            u16::from_be_bytes([q0, q1]),
+            SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
+            SeqNum(u32::from_be_bytes([a0, a1, a2, a3])),
+            TcpFlags(flags),
+            u16::from_be_bytes([w0, w1]),
         );
-        r.urgent = packet.urgent();
+        r.urgent = u16::from_be_bytes([u0, u1]);
         r.payload = b.get(hl..).unwrap_or(&[]);
         let opts: &'a [u8] = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
         if let Some(ts) = fast_timestamp(opts) {
