@@ -309,26 +309,8 @@ impl Ipv4Repr {
             let [s0, s1, s2, s3] = self.src.octets();
             let [d0, d1, d2, d3] = self.dst.octets();
             *hdr = [
-                0x45,
-                self.tos,
-                t0,
-                t1,
-                i0,
-                i1,
-                f0,
-                f1,
-                self.ttl,
-                proto,
-                c0,
-                c1,
-                s0,
-                s1,
-                s2,
-                s3,
-                d0,
-                d1,
-                d2,
-                d3,
+                0x45, self.tos, t0, t1, i0, i1, f0, f1, self.ttl, proto, c0, c1, s0, s1, s2, s3,
+                d0, d1, d2, d3,
             ];
             return Ok(());
         }
