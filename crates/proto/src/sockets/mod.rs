@@ -216,12 +216,12 @@ pub struct SocketSet {
 }
 
 /// A segment chosen for sending, before its payload is copied.
-struct Pending {
+struct Pending<'a> {
     src: Ipv4Addr,
     dst: Ipv4Addr,
-    repr: TcpRepr<'static>,
-    /// (socket, offset in its send buffer, length)
-    data: Option<(SocketHandle, usize, usize)>,
+    repr: &'a TcpRepr<'static>,
+    /// (send buffer, offset in it, length)
+    data: Option<(&'a crate::storage::RingBuffer, usize, usize)>,
 }
 
 impl SocketSet {

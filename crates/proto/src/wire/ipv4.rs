@@ -8,7 +8,7 @@
 //! (Ethernet padding) are ignored. The checksum is left to `verify_checksum`.
 
 use super::checksum;
-use super::{array, be16, byte, put, put16, Ipv4Addr, WireError};
+use super::{array, be16, byte, put, put16, put32, Ipv4Addr, WireError};
 use core::fmt;
 
 /// IP protocol numbers.
@@ -284,8 +284,7 @@ impl Ipv4Repr {
             return Err(WireError::Truncated);
         };
         if let Ok(hdr) = <&mut [u8; MIN_HEADER_LEN]>::try_from(&mut *hdr) {
-            // No options (every segment the stack sends): build the header
-            // in registers and store it once.
+            // No options (every segment the stack sends): five word stores.
             let mut frag = (self.frag_offset / 8) as u16;
             if self.dont_frag {
                 frag |= FLAG_DF;
@@ -293,25 +292,21 @@ impl Ipv4Repr {
             if self.more_frags {
                 frag |= FLAG_MF;
             }
-            let proto = u8::from(self.protocol);
-            // RFC 1071 over the ten header words, computed from the fields.
-            let sum = (0x4500 | u64::from(self.tos))
-                + total as u64
-                + u64::from(self.ident)
-                + u64::from(frag)
-                + (u64::from(self.ttl) << 8 | u64::from(proto))
-                + u64::from(u32::from(self.src))
-                + u64::from(u32::from(self.dst));
-            let [c0, c1] = (!checksum::fold(sum)).to_be_bytes();
-            let [t0, t1] = (total as u16).to_be_bytes();
-            let [i0, i1] = self.ident.to_be_bytes();
-            let [f0, f1] = frag.to_be_bytes();
-            let [s0, s1, s2, s3] = self.src.octets();
-            let [d0, d1, d2, d3] = self.dst.octets();
-            *hdr = [
-                0x45, self.tos, t0, t1, i0, i1, f0, f1, self.ttl, proto, c0, c1, s0, s1, s2, s3,
-                d0, d1, d2, d3,
-            ];
+            // The header as five big-endian words; RFC 1071 sums them
+            // directly (2^16 = 1 mod 0xffff, so 32-bit words fold like the
+            // ten 16-bit ones).
+            let w0 = 0x4500_0000 | u32::from(self.tos) << 16 | total as u32;
+            let w1 = u32::from(self.ident) << 16 | u32::from(frag);
+            let w2 = u32::from(self.ttl) << 24 | u32::from(u8::from(self.protocol)) << 16;
+            let (w3, w4) = (u32::from(self.src), u32::from(self.dst));
+            let sum = u64::from(w0) + u64::from(w1) + u64::from(w2) + u64::from(w3) + u64::from(w4);
+            let w2 = w2 | u32::from(!checksum::fold(sum));
+            let hdr: &mut [u8] = hdr;
+            put32(hdr, 0, w0);
+            put32(hdr, 4, w1);
+            put32(hdr, 8, w2);
+            put32(hdr, 12, w3);
+            put32(hdr, 16, w4);
             return Ok(());
         }
         hdr[..].fill(0);
