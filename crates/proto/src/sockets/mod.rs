@@ -143,6 +143,28 @@ impl TcpSocket {
         self.conn.as_ref().map_or(State::Closed, |c| c.state)
     }
 
+    /// `readiness().bits()` for a connected socket in its common states,
+    /// computed in place (runs on every segment from `touch`); any other
+    /// socket takes the full path.
+    #[inline]
+    fn readiness_bits(&self) -> u8 {
+        match &self.conn {
+            Some(c)
+                if self.listener.is_none()
+                    && !matches!(c.state, State::SynSent | State::SynReceived) =>
+            {
+                let error = c.error.is_some();
+                let eof = c.read_eof();
+                u8::from(!c.rcv_buf.is_empty() || eof || error)
+                    | u8::from(c.writable()) << 1
+                    | u8::from(error) << 2
+                    | u8::from(c.hup()) << 3
+                    | u8::from(eof) << 4
+            }
+            _ => self.readiness().bits(),
+        }
+    }
+
     pub(crate) fn readiness(&self) -> Readiness {
         if let Some(l) = &self.listener {
             return Readiness {
@@ -429,7 +451,8 @@ impl SocketSet {
             }
         }
         if !finished {
-            let bits = sock.readiness().bits();
+            let bits = sock.readiness_bits();
+            debug_assert_eq!(bits, sock.readiness().bits());
             let (levels, deadline) = sock.conn.as_ref().map_or(((0, 0), None), |c| {
                 ((c.rcv_buf.len(), c.snd_buf.len()), c.next_deadline())
             });
