@@ -91,18 +91,27 @@ impl SocketSet {
             // checksummed on the way (one pass), then the header in front.
             let body = buf.get_mut(hl..hl + want);
             let fits = body.is_some();
+            // With checksum offload the link sums the payload: plain copy.
+            let partial = self.tx_csum_partial;
             let (n, payload_sum) = match (p.data, body) {
                 (Some((h, off, _)), Some(body)) => self
                     .sock(h)
                     .and_then(|s| s.conn.as_ref())
-                    .map_or((0, 0), |c| c.snd_buf.read_at_sum(off, body)),
+                    .map_or((0, 0), |c| match partial {
+                        false => c.snd_buf.read_at_sum(off, body),
+                        true => (c.snd_buf.read_at(off, body), 0),
+                    }),
                 _ => (0, 0),
             };
             let len = hl + n;
             let ok = fits
-                && buf
-                    .get_mut(..len)
-                    .is_some_and(|seg| p.repr.emit_header(seg, p.src, p.dst, payload_sum).is_ok());
+                && buf.get_mut(..len).is_some_and(|seg| {
+                    match partial {
+                        false => p.repr.emit_header(seg, p.src, p.dst, payload_sum),
+                        true => p.repr.emit_header_partial(seg, p.src, p.dst),
+                    }
+                    .is_ok()
+                });
             if !ok {
                 // Counted and treated as lost; retransmission recovers.
                 self.stats.emit_errors += 1;
