@@ -24,7 +24,7 @@ use rand_core::{RngCore, SeedableRng};
 use crate::iface::arp_cache::ArpCache;
 use crate::iface::config::Limits;
 use crate::iface::icmp::{PeerLimiter, TokenBucket};
-use crate::iface::ipv4_out::{TxFrame, TxQueue};
+use crate::iface::ipv4_out::{PartialChecksum, TxFrame, TxQueue};
 use crate::iface::loopback::LoopbackQueue;
 use crate::iface::reassembly::Reassembler;
 use crate::raw::{OpenError, RawHandle, RawMeta, RawTable};
@@ -147,6 +147,8 @@ pub struct Stack {
     pub(crate) stats: Stats,
     /// The latest `now` passed in, for `poll_at` when output is ready.
     pub(crate) last_now: Instant,
+    /// Where the frame `transmit` just wrote has its checksum left partial.
+    pub(crate) tx_partial: Option<PartialChecksum>,
 }
 
 impl Stack {
@@ -175,6 +177,7 @@ impl Stack {
             rng,
             stats: Stats::default(),
             last_now: Instant::ZERO,
+            tx_partial: None,
             sockets,
             config,
         }
@@ -212,6 +215,10 @@ impl Stack {
     /// Every checksum in it is complete (a partial one from
     /// `tx_checksum_offload` is finished here).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_now = self.last_now.max(now);
+        if !self.config.tx_checksum_offload {
+            return self.transmit(now, buf);
+        }
         let f = self.poll_transmit_frame(now, buf)?;
         if let Some(p) = f.partial_checksum {
             if let Some(frame) = buf.get_mut(..f.len) {
@@ -226,7 +233,12 @@ impl Stack {
     /// partial and the returned [`TxFrame`] says where.
     pub fn poll_transmit_frame(&mut self, now: Instant, buf: &mut [u8]) -> Option<TxFrame> {
         self.last_now = self.last_now.max(now);
-        self.transmit(now, buf)
+        self.tx_partial = None;
+        let len = self.transmit(now, buf)?;
+        Some(TxFrame {
+            len,
+            partial_checksum: self.tx_partial.take(),
+        })
     }
 
     /// Run every timer due at `now`: ARP give-ups, reassembly timeouts, sockets.

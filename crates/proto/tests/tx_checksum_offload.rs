@@ -75,7 +75,7 @@ fn check_frame(frame: &mut [u8], partial: Option<PartialChecksum>, seen: &mut Se
     if let Some(p) = partial {
         seen.partial += 1;
         assert_eq!((p.start, p.offset), (34, 16), "TCP behind a 20-byte header");
-        let at = p.start + p.offset;
+        let at = usize::from(p.start + p.offset);
         let field = u16::from_be_bytes([frame[at], frame[at + 1]]);
         assert_eq!(field, pseudo_folded(frame), "field holds the pseudo sum");
         assert!(p.complete(frame));

@@ -236,7 +236,7 @@ impl Device {
     /// offloads, or with offsets that do not fit, it is finished here.
     pub(crate) fn send_partial(&mut self, frame: &mut [u8], p: PartialChecksum) -> io::Result<()> {
         let hdr = match self.offload {
-            true => vnet::partial_header(frame, self.l2, self.mtu, p.start, p.offset),
+            true => vnet::partial_header(frame, self.l2, self.mtu, p.start.into(), p.offset.into()),
             false => None,
         };
         let Some(hdr) = hdr else {

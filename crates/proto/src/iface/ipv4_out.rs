@@ -33,16 +33,16 @@ use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAd
 pub struct PartialChecksum {
     /// Bytes from the start of the frame (link header included) to the
     /// transport header.
-    pub start: usize,
+    pub start: u16,
     /// Bytes from `start` to the checksum field (16 for TCP).
-    pub offset: usize,
+    pub offset: u16,
 }
 
 impl PartialChecksum {
     /// Finish the checksum in `frame` in software (what the kernel does for
     /// `NEEDS_CSUM`). False, with `frame` untouched, if it is too short.
     pub fn complete(&self, frame: &mut [u8]) -> bool {
-        crate::wire::checksum::complete_partial(frame, self.start, self.offset)
+        crate::wire::checksum::complete_partial(frame, self.start.into(), self.offset.into())
     }
 }
 
@@ -54,15 +54,6 @@ pub struct TxFrame {
     /// `Some` when the checksum is left for the link to finish (only with
     /// `StackConfig::tx_checksum_offload`).
     pub partial_checksum: Option<PartialChecksum>,
-}
-
-impl TxFrame {
-    fn complete(len: usize) -> TxFrame {
-        TxFrame {
-            len,
-            partial_checksum: None,
-        }
-    }
 }
 
 /// Where a datagram goes on the link.
@@ -111,7 +102,7 @@ impl TxQueue {
 
 /// What one attempt at the socket layer produced.
 enum SocketStep {
-    Sent(TxFrame),
+    Sent(usize),
     Again,
     Idle,
 }
@@ -323,10 +314,12 @@ impl Stack {
     }
 
     /// The body of `poll_transmit`.
-    pub(crate) fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<TxFrame> {
+    /// A TCP segment whose checksum is left partial notes where in
+    /// `self.tx_partial` (cleared by the caller before).
+    pub(crate) fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         loop {
             if let Some(n) = self.poll_arp_frame(now, buf) {
-                return Some(TxFrame::complete(n));
+                return Some(n);
             }
             if let Some(bytes) = self.lo.pop() {
                 self.stats.loopback.rx_packets += 1;
@@ -341,7 +334,7 @@ impl Stack {
                 match mac {
                     Some(mac) => {
                         if let Some(n) = self.emit_queued(buf, mac, &p.bytes) {
-                            return Some(TxFrame::complete(n));
+                            return Some(n);
                         }
                     }
                     None => self.park(now, p.hop, p.bytes),
@@ -349,7 +342,7 @@ impl Stack {
                 continue;
             }
             match self.poll_socket(now, buf) {
-                SocketStep::Sent(f) => return Some(f),
+                SocketStep::Sent(n) => return Some(n),
                 SocketStep::Again => continue,
                 SocketStep::Idle => return None,
             }
@@ -407,9 +400,10 @@ impl Stack {
         // this is on); the offsets count from the frame's start.
         let partial =
             (self.config.tx_checksum_offload && eg.protocol == IpProtocol::Tcp).then(|| {
+                // At most 14 + 20, and 16: both fit a u16.
                 PartialChecksum {
-                    start: l2 + hl,
-                    offset: crate::wire::tcp::TCP_CHECKSUM_OFFSET,
+                    start: (l2 + hl) as u16,
+                    offset: crate::wire::tcp::TCP_CHECKSUM_OFFSET as u16,
                 }
             });
         if hop == NextHop::Local {
@@ -426,10 +420,10 @@ impl Stack {
         };
         match mac {
             Some(mac) => match self.finish_frame(buf, mac, hl + eg.len) {
-                Some(n) => SocketStep::Sent(TxFrame {
-                    len: n,
-                    partial_checksum: partial,
-                }),
+                Some(n) => {
+                    self.tx_partial = partial;
+                    SocketStep::Sent(n)
+                }
                 None => SocketStep::Again,
             },
             None => {
@@ -449,11 +443,8 @@ impl Stack {
 /// our own ingress (loopback) or leave without a [`PartialChecksum`].
 fn finished(mut packet: Vec<u8>, partial: Option<PartialChecksum>, l2: usize) -> Vec<u8> {
     if let Some(p) = partial {
-        let at_ip = PartialChecksum {
-            start: p.start.saturating_sub(l2),
-            offset: p.offset,
-        };
-        at_ip.complete(&mut packet);
+        let start = usize::from(p.start).saturating_sub(l2);
+        crate::wire::checksum::complete_partial(&mut packet, start, p.offset.into());
     }
     packet
 }
