@@ -385,6 +385,10 @@ impl Stack {
             dst_port: dst.port(),
         };
         let mut dgram = vec![0u8; udp.buffer_len(data.len())];
+        // Always a full checksum, also with `tx_checksum_offload`: the
+        // datagram is copied into the tx queue and may be fragmented (a
+        // partial sum cannot span fragments, and queued packets carry no
+        // note of one); the checksum is folded into this copy anyway.
         udp.emit(&mut dgram, src, *dst.ip(), data)
             .map_err(|_| SendError::MessageTooLong)?;
         let mut ip = self.ip_header(*dst.ip(), IpProtocol::Udp, dgram.len());
