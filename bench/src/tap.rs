@@ -237,7 +237,7 @@ fn tap_runs(bytes: usize, offload: Offload) -> Result<TapResult, String> {
     let dev = format!("sst{}", std::process::id() % 100_000);
     let link = TapLink::open_with(&dev, Some(&ns), offload).map_err(|e| e.to_string())?;
     let refused = link.offload_refused().map(str::to_string);
-    let tso_max = link.capabilities().tso_max;
+    let caps = link.capabilities();
     sh(&[
         "ip",
         "-n",
@@ -250,7 +250,8 @@ fn tap_runs(bytes: usize, offload: Offload) -> Result<TapResult, String> {
     ])?;
     sh(&["ip", "-n", &ns, "link", "set", &dev, "up"])?;
     let mut cfg = StackConfig::ethernet(MacAddr([2, 0, 0, 0, 0, 0x22]), TAP_OURS, 24);
-    cfg.tso_max = tso_max;
+    cfg.tso_max = caps.tso_max;
+    cfg.tx_checksum_offload = caps.tx_checksum;
     let host = Host::spawn("bench-tap", Stack::new(cfg), link).map_err(|e| e.to_string())?;
     let r = tap_transfers(&host, &ns, bytes);
     let _ = host.shutdown();

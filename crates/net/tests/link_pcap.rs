@@ -194,3 +194,120 @@ fn wall_clock_capture_has_unix_timestamps() {
     let secs = u32::from_ne_bytes(bytes[24..28].try_into().unwrap());
     assert!(secs > 1_600_000_000, "{secs}");
 }
+
+/// A link that finishes checksums itself: it keeps what `send_partial` got.
+#[derive(Default)]
+struct Offloading {
+    partial: Vec<Vec<u8>>,
+}
+
+impl Link for Offloading {
+    fn medium(&self) -> sockstack::proto::Medium {
+        sockstack::proto::Medium::Ethernet
+    }
+    fn mtu(&self) -> usize {
+        1500
+    }
+    fn send(&mut self, _now: Instant, _frame: &[u8]) -> std::io::Result<()> {
+        panic!("a partial frame must go through send_partial");
+    }
+    fn send_partial(
+        &mut self,
+        _now: Instant,
+        frame: &mut [u8],
+        _csum: sockstack::proto::PartialChecksum,
+    ) -> std::io::Result<()> {
+        self.partial.push(frame.to_vec());
+        Ok(())
+    }
+    fn recv(&mut self, _now: Instant, _buf: &mut [u8]) -> std::io::Result<Option<usize>> {
+        Ok(None)
+    }
+    fn stats(&self) -> sockstack::link::LinkStats {
+        sockstack::link::LinkStats::default()
+    }
+    fn capabilities(&self) -> sockstack::link::LinkCaps {
+        sockstack::link::LinkCaps {
+            tx_checksum: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// An Ethernet + IPv4 + TCP frame from A to B with a partial checksum.
+fn partial_tcp_frame() -> (Vec<u8>, sockstack::proto::PartialChecksum) {
+    use sockstack::proto::tcp::SeqNum;
+    use sockstack::proto::wire::{IpProtocol, Ipv4Repr, TcpFlags, TcpRepr};
+    let payload: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+    let tcp = TcpRepr::new(
+        40000,
+        80,
+        SeqNum(7),
+        SeqNum(9),
+        TcpFlags(TcpFlags::ACK),
+        512,
+    );
+    let tl = tcp.header_len() + payload.len();
+    let ip = Ipv4Repr::new(A_IP, B_IP, IpProtocol::Tcp, tl);
+    let mut seg = vec![0u8; tl];
+    seg[tcp.header_len()..].copy_from_slice(&payload);
+    tcp.emit_header_partial(&mut seg, A_IP, B_IP).unwrap();
+    let mut pkt = vec![0u8; 20];
+    ip.emit(&mut pkt).unwrap();
+    pkt.extend_from_slice(&seg);
+    let csum = sockstack::proto::PartialChecksum {
+        start: 34,
+        offset: 16,
+    };
+    (ethernet(MAC_B, MAC_A, 0x0800, &pkt), csum)
+}
+
+#[test]
+fn partial_checksums_are_finished_in_the_capture_only() {
+    let path = temp_path("partial");
+    let _cleanup = RemoveOnDrop(path.clone());
+    let mut a = Captured::create(Offloading::default(), &path).unwrap();
+    let (frame, csum) = partial_tcp_frame();
+    let mut sent = frame.clone();
+    a.send_partial(Instant::from_millis(1), &mut sent, csum)
+        .unwrap();
+    assert_eq!(sent, frame, "the link's frame stays partial");
+    let (inner, _) = a.finish().unwrap();
+    assert_eq!(inner.partial, vec![frame.clone()]);
+    let bytes = std::fs::read(&path).unwrap();
+    let rec = &bytes[24 + 16..];
+    assert_eq!(rec.len(), frame.len());
+    let mut done = frame.clone();
+    assert!(csum.complete(&mut done));
+    assert_eq!(rec, &done[..], "the capture has the finished checksum");
+    let tcp = sockstack::proto::wire::TcpPacket::parse(&rec[34..]).unwrap();
+    assert!(tcp.verify_checksum(A_IP, B_IP));
+    if !have_tshark() {
+        return;
+    }
+    let out = Command::new("tshark")
+        .args(["-n", "-o", "tcp.check_checksum:TRUE", "-r"])
+        .arg(&path)
+        .args(["-T", "fields", "-e", "tcp.checksum.status"])
+        .output()
+        .expect("run tshark");
+    // Wireshark's checksum status: 0 bad, 1 good, 2 unverified.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+}
+
+#[test]
+fn partial_checksums_are_finished_for_a_link_without_offload() {
+    // The default `send_partial` finishes the checksum, then sends.
+    let (a, mut b) = memory::pair(WireConfig::ethernet());
+    let mut a = Captured::new(a, PcapWriter::new(Vec::new(), LinkType::Ethernet).unwrap());
+    let (frame, csum) = partial_tcp_frame();
+    let mut f = frame.clone();
+    let now = Instant::from_millis(1);
+    a.send_partial(now, &mut f, csum).unwrap();
+    let mut buf = vec![0u8; 1514];
+    let n = b.recv(now, &mut buf).unwrap().expect("delivered");
+    let tcp = sockstack::proto::wire::TcpPacket::parse(&buf[34..n]).unwrap();
+    assert!(tcp.verify_checksum(A_IP, B_IP));
+    let (_, w) = a.finish().unwrap();
+    assert_eq!(&w.unwrap()[24 + 16..], &buf[..n]);
+}

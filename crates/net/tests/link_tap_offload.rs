@@ -138,6 +138,15 @@ struct Setup {
     dev: String,
     kernel: String,
     ours: Ipv4Addr,
+    /// Where the kernel's end of a transfer runs when it is not `ns` (the
+    /// forwarding test's second namespace).
+    peer: Option<Netns>,
+}
+
+impl Setup {
+    fn peer_ns(&self) -> &Netns {
+        self.peer.as_ref().unwrap_or(&self.ns)
+    }
 }
 
 /// A namespace, a TAP opened with `offload`, the kernel at .1 and a
@@ -154,6 +163,7 @@ fn setup(offload: Offload, check: impl FnOnce(&TapLink)) -> Setup {
     let mut cfg = StackConfig::ethernet(MacAddr([2, 0, 0, 0, 0x0f, ns.n]), ours, 24);
     cfg.seed = 11;
     cfg.tso_max = link.capabilities().tso_max;
+    cfg.tx_checksum_offload = link.capabilities().tx_checksum;
     let host = Host::spawn("tap-offload", Stack::new(cfg), link).unwrap();
     Setup {
         ns,
@@ -161,6 +171,7 @@ fn setup(offload: Offload, check: impl FnOnce(&TapLink)) -> Setup {
         dev,
         kernel,
         ours,
+        peer: None,
     }
 }
 
@@ -178,6 +189,7 @@ fn setup_tun(offload: Offload) -> (Setup, bool) {
     let mut cfg = StackConfig::ip(ours, 24);
     cfg.seed = 12;
     cfg.tso_max = link.capabilities().tso_max;
+    cfg.tx_checksum_offload = link.capabilities().tx_checksum;
     let host = Host::spawn("tun-offload", Stack::new(cfg), link).unwrap();
     let s = Setup {
         ns,
@@ -185,6 +197,7 @@ fn setup_tun(offload: Offload) -> (Setup, bool) {
         dev,
         kernel,
         ours,
+        peer: None,
     };
     (s, offloaded)
 }
@@ -192,7 +205,7 @@ fn setup_tun(offload: Offload) -> (Setup, bool) {
 /// sockstack sends `len` seeded bytes to the kernel; the kernel's hash must match.
 fn send_to_kernel(s: &Setup, len: usize) {
     let (_sink, rx) = spawn(
-        &s.ns,
+        s.peer_ns(),
         &["python3", "-c", PEER_PY, "sink", &s.kernel, "5301", "0"],
     );
     wait_line(&rx, "ready", Duration::from_secs(10));
@@ -239,7 +252,7 @@ fn receive_from_kernel(s: &Setup, len: usize) {
     let ours = s.ours.to_string();
     let n = len.to_string();
     let (_src, rx) = spawn(
-        &s.ns,
+        s.peer_ns(),
         &["python3", "-c", PEER_PY, "source", &ours, "5302", &n],
     );
     let deadline = Some(Wall::now() + LIMIT);
@@ -341,6 +354,7 @@ fn tso_and_gro_with_the_kernel_64_mib_each_way() {
         "no large segment received"
     );
     assert!(stats.rx_csum_completed > 0);
+    assert!(stats.tx_csum_offloaded > 0, "checksums left to the kernel");
     assert!(largest > 30_000, "largest packet {largest}");
     assert_eq!(stats.offload_fallbacks, 0);
     s.host.shutdown().unwrap();
@@ -367,6 +381,7 @@ fn refused_offloads_fall_back_to_plain_frames() {
     receive_from_kernel(&s, 8 * MIB);
     let stats = s.host.link_stats();
     assert_eq!(stats.tx_tso_frames + stats.rx_large_frames, 0, "{stats:?}");
+    assert_eq!(stats.tx_csum_offloaded, 0, "software checksums");
     assert_eq!(stats.offload_fallbacks, 1);
     s.host.shutdown().unwrap();
 }
@@ -402,5 +417,100 @@ fn tun_with_offloads_16_mib_each_way() {
     eprintln!("tun {}: {stats:?}", s.dev);
     assert!(stats.tx_tso_frames > 0, "{stats:?}");
     assert!(stats.rx_large_frames > 0, "{stats:?}");
+    s.host.shutdown().unwrap();
+}
+
+/// One counter of the kernel's `/proc/net/snmp` in `ns` (`proto` "Tcp",
+/// `name` "InCsumErrors"): the header line names the columns.
+fn snmp(ns: &Netns, proto: &str, name: &str) -> u64 {
+    let out = ns.run(&["cat", "/proc/net/snmp"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{proto}:")))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let col = rows[0]
+        .split_whitespace()
+        .position(|c| c == name)
+        .unwrap_or_else(|| panic!("no {name} in {}", rows[0]));
+    rows[1]
+        .split_whitespace()
+        .nth(col)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Transmit checksum offload, checked by a kernel that must finish the
+/// checksums: the kernel in namespace `ns` receives our partial-checksum
+/// (and TSO) frames on the TAP and forwards them to a veth whose checksum
+/// offload is off, so it completes every checksum in software (Linux
+/// `skb_checksum_help`, or software GSO); the peer namespace takes them on
+/// a veth with receive checksum offload off and verifies them, counting
+/// failures in InCsumErrors. (Delivered locally, a CHECKSUM_PARTIAL packet
+/// is never verified: the kernel trusts it, so a plain TAP test would not
+/// notice a wrong partial sum.) 16 MiB each way, hashed.
+#[test]
+fn tx_checksum_offload_verified_by_a_forwarding_kernel() {
+    if !root_or_skip() {
+        return;
+    }
+    let ns = Netns::new();
+    let peer = Netns::new();
+    let n = ns.n;
+    let dev = format!("ssoff{n}");
+    let link = TapLink::open_with(&dev, Some(&ns.name), Offload::Tso).unwrap();
+    assert!(link.offloaded(), "refused: {:?}", link.offload_refused());
+    let caps = link.capabilities();
+    assert!(caps.tx_checksum && caps.tso_max > 0);
+    let router = ns.addr(1);
+    let ours: Ipv4Addr = ns.addr(2).parse().unwrap();
+    let (vk, vp) = (format!("ssvk{n}"), format!("ssvp{n}"));
+    // The forwarding link, 198.19.<n>.0/24: inside the two namespaces only.
+    let (rk, rp) = (format!("198.19.{n}.1"), format!("198.19.{n}.2"));
+    ns.run(&["ip", "addr", "add", &format!("{router}/24"), "dev", &dev]);
+    ns.run(&["ip", "link", "set", &dev, "up"]);
+    ns.run(&[
+        "ip", "link", "add", &vk, "type", "veth", "peer", "name", &vp, "netns", &peer.name,
+    ]);
+    ns.run(&["ip", "addr", "add", &format!("{rk}/24"), "dev", &vk]);
+    ns.run(&["ip", "link", "set", &vk, "up"]);
+    ns.run(&["ethtool", "-K", &vk, "tx", "off"]);
+    ns.run(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+    peer.run(&["ip", "addr", "add", &format!("{rp}/24"), "dev", &vp]);
+    peer.run(&["ip", "link", "set", &vp, "up"]);
+    peer.run(&["ip", "link", "set", "lo", "up"]);
+    peer.run(&["ethtool", "-K", &vp, "rx", "off"]);
+    let ours_net = format!("198.18.{n}.0/24");
+    peer.run(&["ip", "route", "add", &ours_net, "via", &rk]);
+    let mut cfg = StackConfig::ethernet(MacAddr([2, 0, 0, 0, 0x1f, n]), ours, 24);
+    cfg.seed = 13;
+    cfg.gateway = Some(router.parse().unwrap());
+    cfg.tso_max = caps.tso_max;
+    cfg.tx_checksum_offload = caps.tx_checksum;
+    let host = Host::spawn("tap-txcsum", Stack::new(cfg), link).unwrap();
+    let errors_before = snmp(&peer, "Tcp", "InCsumErrors");
+    let s = Setup {
+        ns,
+        host,
+        dev,
+        kernel: rp,
+        ours,
+        peer: Some(peer),
+    };
+
+    send_to_kernel(&s, 16 * MIB);
+    receive_from_kernel(&s, 16 * MIB);
+
+    let stats = s.host.link_stats();
+    let peer = s.peer_ns();
+    let csum_errors = snmp(peer, "Tcp", "InCsumErrors") - errors_before;
+    let in_segs = snmp(peer, "Tcp", "InSegs");
+    eprintln!("tx csum offload via a forwarding kernel: {stats:?}; peer InSegs {in_segs}");
+    assert!(stats.tx_csum_offloaded > 0, "{stats:?}");
+    assert!(stats.tx_tso_frames > 0, "{stats:?}");
+    assert_eq!(csum_errors, 0, "the peer kernel found bad TCP checksums");
+    assert!(in_segs > 1000, "the peer verified our segments ({in_segs})");
     s.host.shutdown().unwrap();
 }

@@ -20,6 +20,7 @@ mod stack;
 pub mod udp;
 
 pub use iface::config::Limits;
+pub use iface::ipv4_out::{PartialChecksum, TxFrame};
 pub use raw::RawHandle;
 pub use raw::RawMeta;
 pub use snapshot::{StatRow, Stats, UdpRow};

@@ -24,7 +24,7 @@ use rand_core::{RngCore, SeedableRng};
 use crate::iface::arp_cache::ArpCache;
 use crate::iface::config::Limits;
 use crate::iface::icmp::{PeerLimiter, TokenBucket};
-use crate::iface::ipv4_out::TxQueue;
+use crate::iface::ipv4_out::{PartialChecksum, TxFrame, TxQueue};
 use crate::iface::loopback::LoopbackQueue;
 use crate::iface::reassembly::Reassembler;
 use crate::raw::{OpenError, RawHandle, RawMeta, RawTable};
@@ -62,6 +62,17 @@ pub struct StackConfig {
     /// segments of several MSS (`tcp/tso.rs`); the MSS on the wire and in
     /// the SYN is unchanged. Received packets may exceed the MTU either way.
     pub tso_max: usize,
+    /// Transmit checksum offload (Linux CHECKSUM_PARTIAL; a TAP with
+    /// IFF_VNET_HDR and TUN_F_CSUM: `Link::capabilities().tx_checksum`).
+    /// When on, TCP segments leave with only the pseudo-header sum in their
+    /// checksum field and the payload is copied from the send ring without
+    /// being summed; [`Stack::poll_transmit_frame`] says where the link must
+    /// finish the checksum ([`TxFrame::partial_checksum`]), and
+    /// [`Stack::poll_transmit`] finishes it itself. Segments looped back to
+    /// our own address, or parked for ARP, are finished inside the stack.
+    /// UDP, ICMP, raw sockets and fragments keep full checksums. Off by
+    /// default: every frame carries a complete checksum.
+    pub tx_checksum_offload: bool,
     /// Seed for every random choice the stack makes (ISNs, ports, ident...).
     pub seed: u64,
     /// Caps and timers of the interface layer and datagram sockets.
@@ -79,6 +90,7 @@ impl StackConfig {
             gateway: None,
             mtu: 1500,
             tso_max: 0,
+            tx_checksum_offload: false,
             seed: 0,
             limits: Limits::default(),
         }
@@ -138,6 +150,8 @@ pub struct Stack {
     /// The last (destination, next hop) the socket path routed: a route
     /// depends only on the configuration, which never changes after `new`.
     pub(crate) last_route: Option<(Ipv4Addr, crate::iface::ipv4_out::NextHop)>,
+    /// Where the frame `transmit` just wrote has its checksum left partial.
+    pub(crate) tx_partial: Option<PartialChecksum>,
 }
 
 impl Stack {
@@ -145,6 +159,7 @@ impl Stack {
         let mut sockets = SocketSet::new(config.addr, config.seed);
         sockets.set_mtu(config.mtu);
         sockets.set_tso(config.tso_max > config.mtu);
+        sockets.tx_csum_partial = config.tx_checksum_offload;
         // A stream distinct from the socket layer's, derived from the same seed.
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6966_6163_6500_0001);
         let ident = (rng.next_u32() & 0xffff) as u16;
@@ -166,6 +181,7 @@ impl Stack {
             stats: Stats::default(),
             last_now: Instant::ZERO,
             last_route: None,
+            tx_partial: None,
             sockets,
             config,
         }
@@ -200,9 +216,33 @@ impl Stack {
     }
 
     /// Write the next outgoing frame into `buf`; `None` when nothing is ready.
+    /// Every checksum in it is complete (a partial one from
+    /// `tx_checksum_offload` is finished here).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.last_now = self.last_now.max(now);
-        self.transmit(now, buf)
+        if !self.config.tx_checksum_offload {
+            return self.transmit(now, buf);
+        }
+        let f = self.poll_transmit_frame(now, buf)?;
+        if let Some(p) = f.partial_checksum {
+            if let Some(frame) = buf.get_mut(..f.len) {
+                p.complete(frame);
+            }
+        }
+        Some(f.len)
+    }
+
+    /// Like [`Stack::poll_transmit`], for a link that finishes checksums:
+    /// with `tx_checksum_offload` on, a TCP segment's checksum is left
+    /// partial and the returned [`TxFrame`] says where.
+    pub fn poll_transmit_frame(&mut self, now: Instant, buf: &mut [u8]) -> Option<TxFrame> {
+        self.last_now = self.last_now.max(now);
+        self.tx_partial = None;
+        let len = self.transmit(now, buf)?;
+        Some(TxFrame {
+            len,
+            partial_checksum: self.tx_partial.take(),
+        })
     }
 
     /// Run every timer due at `now`: ARP give-ups, reassembly timeouts, sockets.
@@ -349,6 +389,10 @@ impl Stack {
             dst_port: dst.port(),
         };
         let mut dgram = vec![0u8; udp.buffer_len(data.len())];
+        // Always a full checksum, also with `tx_checksum_offload`: the
+        // datagram is copied into the tx queue and may be fragmented (a
+        // partial sum cannot span fragments, and queued packets carry no
+        // note of one); the checksum is folded into this copy anyway.
         udp.emit(&mut dgram, src, *dst.ip(), data)
             .map_err(|_| SendError::MessageTooLong)?;
         let mut ip = self.ip_header(*dst.ip(), IpProtocol::Udp, dgram.len());

@@ -97,8 +97,12 @@ pub fn attach(name: &str, spec: &HostSpec<'_>) -> Result<Attached, CliError> {
         };
     cfg.gateway = spec.gateway;
     cfg.mtu = spec.mtu;
-    // TSO when the TAP took the offloads (Impaired/Captured pass it on).
-    cfg.tso_max = link.capabilities().tso_max;
+    // TSO and checksum offload when the TAP took the offloads
+    // (Impaired/Captured pass them on; both finish checksums in software
+    // where they must).
+    let caps = link.capabilities();
+    cfg.tso_max = caps.tso_max;
+    cfg.tx_checksum_offload = caps.tx_checksum;
     cfg.seed = device::random_seed();
 
     if let Some(path) = spec.pcap {

@@ -42,7 +42,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
-use sockstack_proto::{Instant, Medium};
+use sockstack_proto::{Instant, Medium, PartialChecksum, TxFrame};
 
 pub mod impair;
 pub mod memory;
@@ -76,6 +76,9 @@ pub struct LinkStats {
     pub rx_dropped: u64,
     /// Frames longer than the MTU handed to the device to segment (TSO).
     pub tx_tso_frames: u64,
+    /// Frames handed to the device with their checksum left for it to
+    /// finish (`send_partial` with checksum offload).
+    pub tx_csum_offloaded: u64,
     /// Frames longer than the MTU received whole (GRO'd or TSO'd by the peer).
     pub rx_large_frames: u64,
     /// Received frames whose partial checksum the link completed.
@@ -93,6 +96,11 @@ pub struct LinkCaps {
     /// MTU-sized frames (TCP segmentation offload). 0: no offload. Give it
     /// to the stack as `StackConfig::tso_max`.
     pub tso_max: usize,
+    /// The device finishes TCP checksums that hold only the pseudo-header
+    /// sum (`send_partial` without a software pass; virtio-net
+    /// `NEEDS_CSUM`). Give it to the stack as
+    /// `StackConfig::tx_checksum_offload`.
+    pub tx_checksum: bool,
 }
 
 /// A frame-level network attachment. See the module doc for the contract.
@@ -113,6 +121,22 @@ pub trait Link: Send {
     /// big, queue full) is dropped and counted in `tx_dropped`, not an error;
     /// errors mean the link itself failed.
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()>;
+
+    /// Like `send` for a frame whose checksum is partial (from
+    /// `Stack::poll_transmit_frame` with `StackConfig::tx_checksum_offload`):
+    /// a link with [`LinkCaps::tx_checksum`] lets the device finish it; any
+    /// other link (the default) finishes it in software first, in `frame`,
+    /// so nothing with a partial checksum ever reaches a wire, a capture or
+    /// a peer that would verify it.
+    fn send_partial(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        csum: PartialChecksum,
+    ) -> io::Result<()> {
+        csum.complete(frame);
+        self.send(now, frame)
+    }
 
     /// Copy the next deliverable frame into `buf` and return its length;
     /// `Ok(None)` when nothing is deliverable at `now`. A frame longer than
@@ -164,6 +188,14 @@ impl<L: Link + ?Sized> Link for Box<L> {
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
         (**self).send(now, frame)
     }
+    fn send_partial(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        csum: PartialChecksum,
+    ) -> io::Result<()> {
+        (**self).send_partial(now, frame, csum)
+    }
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         (**self).recv(now, buf)
     }
@@ -184,6 +216,22 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn capabilities(&self) -> LinkCaps {
         (**self).capabilities()
+    }
+}
+
+/// Hand `link` the frame that `Stack::poll_transmit_frame` wrote into
+/// `buf` and described as `f`: through `send_partial` when its checksum is
+/// partial, else `send`.
+pub fn send_frame<L: Link + ?Sized>(
+    link: &mut L,
+    now: Instant,
+    buf: &mut [u8],
+    f: TxFrame,
+) -> io::Result<()> {
+    let frame = buf.get_mut(..f.len).unwrap_or_default();
+    match f.partial_checksum {
+        Some(p) => link.send_partial(now, frame, p),
+        None => link.send(now, frame),
     }
 }
 

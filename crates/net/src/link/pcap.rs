@@ -10,6 +10,9 @@
 //! last complete record. Frames longer than the snaplen are truncated with
 //! their original length recorded, as libpcap does.
 //!
+//! Frames sent with a partial checksum (`Link::send_partial`) are recorded
+//! with the checksum finished, as they will appear on the wire.
+//!
 //! Timestamps are the driver's `now` plus an offset: zero for virtual time
 //! (captures start at 1970-01-01), or the Unix time of the runtime's clock
 //! epoch for real hosts (see [`PcapWriter::with_time_offset`]).
@@ -19,7 +22,7 @@ use std::io::{self, BufWriter, Write};
 use std::os::fd::RawFd;
 use std::path::Path;
 
-use sockstack_proto::{Duration, Instant, Medium};
+use sockstack_proto::{Duration, Instant, Medium, PartialChecksum};
 
 use super::{Link, LinkStats, Waker};
 
@@ -151,6 +154,8 @@ impl<W: Write> PcapWriter<W> {
 pub struct Captured<L: Link, W: Write = BufWriter<File>> {
     inner: L,
     writer: Option<PcapWriter<W>>,
+    /// Where a partial-checksum frame is finished for the capture.
+    scratch: Vec<u8>,
 }
 
 impl<L: Link> Captured<L> {
@@ -178,6 +183,7 @@ impl<L: Link, W: Write> Captured<L, W> {
         Captured {
             inner,
             writer: Some(writer),
+            scratch: Vec::new(),
         }
     }
     pub fn inner(&self) -> &L {
@@ -222,6 +228,33 @@ impl<L: Link, W: Write + Send> Link for Captured<L, W> {
     fn send(&mut self, now: Instant, frame: &[u8]) -> io::Result<()> {
         self.record(now, frame);
         self.inner.send(now, frame)
+    }
+    fn send_partial(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        csum: PartialChecksum,
+    ) -> io::Result<()> {
+        if !self.inner.capabilities().tx_checksum {
+            // The inner link finishes it in software anyway: once, here.
+            csum.complete(frame);
+            self.record(now, frame);
+            return self.inner.send(now, frame);
+        }
+        // The capture shows the frame as the device will send it, with the
+        // checksum finished (unlike Linux tcpdump on the sending host, whose
+        // copy of a CHECKSUM_PARTIAL packet reads as "incorrect"); the frame
+        // itself goes on partial. This costs a copy and a sum per frame,
+        // only while capturing.
+        if self.writer.is_some() {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(frame);
+            csum.complete(&mut self.scratch);
+            let copy = std::mem::take(&mut self.scratch);
+            self.record(now, &copy);
+            self.scratch = copy;
+        }
+        self.inner.send_partial(now, frame, csum)
     }
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let got = self.inner.recv(now, buf)?;

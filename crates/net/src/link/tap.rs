@@ -16,7 +16,10 @@
 //! kernel cuts them (see `vnet.rs`); `recv` may return the kernel's large
 //! TCP segments (give it [`Link::frame_capacity`] bytes) with their partial
 //! checksums completed. [`Link::capabilities`] says so (`tso_max`), for
-//! `StackConfig::tso_max`. If the kernel refuses, the device is reopened
+//! `StackConfig::tso_max`; and `tx_checksum`, for
+//! `StackConfig::tx_checksum_offload`: `send_partial` then hands the
+//! stack's partial TCP checksums to the kernel (`NEEDS_CSUM`) unfinished.
+//! If the kernel refuses, the device is reopened
 //! plain, the refusal is logged once and counted (`offload_fallbacks`).
 //!
 //! Namespaces: [`TapLink::open_in_netns`] opens the device from a short-lived
@@ -30,7 +33,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use sockstack_proto::{Instant, Medium};
+use sockstack_proto::{Instant, Medium, PartialChecksum};
 
 use super::sys::{self, TunKind};
 use super::vnet;
@@ -222,7 +225,30 @@ impl Device {
             } else {
                 0
             },
+            // IFF_VNET_HDR: the kernel takes NEEDS_CSUM on anything we
+            // write (TUNSETOFFLOAD only says what we take from it).
+            tx_checksum: self.offload,
         }
+    }
+
+    /// Send a frame whose checksum the stack left partial: the kernel
+    /// finishes it (`NEEDS_CSUM`; per piece when it also segments). Without
+    /// offloads, or with offsets that do not fit, it is finished here.
+    pub(crate) fn send_partial(&mut self, frame: &mut [u8], p: PartialChecksum) -> io::Result<()> {
+        let hdr = match self.offload {
+            true => vnet::partial_header(frame, self.l2, self.mtu, p.start.into(), p.offset.into()),
+            false => None,
+        };
+        let Some(hdr) = hdr else {
+            p.complete(frame);
+            return self.send(frame);
+        };
+        let tso = hdr.gso_type != vnet::GSO_NONE;
+        let sent = sys::write_parts_nonblocking(self.fd.as_raw_fd(), &[&hdr.bytes(), frame]);
+        if matches!(sent, Ok(true)) {
+            self.stats.tx_csum_offloaded += 1;
+        }
+        self.sent(frame.len(), tso, sent)
     }
 
     pub(crate) fn send(&mut self, frame: &[u8]) -> io::Result<()> {
@@ -238,10 +264,15 @@ impl Device {
             // Complete checksums, no segmentation: an all-zero header.
             sys::write_parts_nonblocking(fd, &[&[0u8; vnet::HDR_LEN], frame])
         };
+        self.sent(frame.len(), tso, sent)
+    }
+
+    /// Count one write of a `len`-byte frame (`tso`: handed over to segment).
+    fn sent(&mut self, len: usize, tso: bool, sent: io::Result<bool>) -> io::Result<()> {
         match sent {
             Ok(true) => {
                 self.stats.tx_frames += 1;
-                self.stats.tx_bytes += frame.len() as u64;
+                self.stats.tx_bytes += len as u64;
                 self.stats.tx_tso_frames += u64::from(tso);
             }
             Ok(false) => self.stats.tx_dropped += 1,
@@ -414,6 +445,14 @@ impl Link for TapLink {
     }
     fn send(&mut self, _now: Instant, frame: &[u8]) -> io::Result<()> {
         self.dev.send(frame)
+    }
+    fn send_partial(
+        &mut self,
+        _now: Instant,
+        frame: &mut [u8],
+        csum: PartialChecksum,
+    ) -> io::Result<()> {
+        self.dev.send_partial(frame, csum)
     }
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         self.dev.recv(buf)

@@ -8,7 +8,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use sockstack_proto::{Instant, Medium};
+use sockstack_proto::{Instant, Medium, PartialChecksum};
 
 use super::sys::TunKind;
 use super::tap::{Device, Offload};
@@ -83,6 +83,14 @@ impl Link for TunLink {
     }
     fn send(&mut self, _now: Instant, frame: &[u8]) -> io::Result<()> {
         self.dev.send(frame)
+    }
+    fn send_partial(
+        &mut self,
+        _now: Instant,
+        frame: &mut [u8],
+        csum: PartialChecksum,
+    ) -> io::Result<()> {
+        self.dev.send_partial(frame, csum)
     }
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         self.dev.recv(buf)

@@ -14,6 +14,10 @@
 //!   so the caller writes header, header copy and payload with one writev.
 //!   Anything else goes out with an all-zero header (`GSO_NONE`, checksum
 //!   complete).
+//! * Out, checksum offload: [`partial_header`] is the header for a frame
+//!   whose checksum the stack already left partial (`Link::send_partial`):
+//!   `NEEDS_CSUM` at the stack's offsets, and segmentation as above when
+//!   the frame is longer than the MTU; no header copy, nothing rewritten.
 //! * In: [`finish_rx`] checks the header the kernel wrote before a frame
 //!   (possibly a 64 KiB GRO'd TCP segment) and, for `NEEDS_CSUM`, completes
 //!   the partial checksum so the frame reads like one from a wire.
@@ -110,10 +114,11 @@ impl TsoHeaders {
     }
 }
 
-/// The offload request for `frame` (`l2` bytes of link header, then IPv4)
-/// when it holds a TCP packet longer than `mtu` that the kernel should cut
-/// into MTU-sized pieces; `None` for anything else (sent as it is).
-pub(crate) fn tso_headers(frame: &[u8], l2: usize, mtu: usize) -> Option<TsoHeaders> {
+/// The segmentation request for `frame` (`l2` bytes of link header, then
+/// IPv4) when it holds a TCP packet longer than `mtu` that the kernel can
+/// cut into MTU-sized pieces: the virtio header (checksum from the TCP
+/// header on, `NEEDS_CSUM`) and the IPv4 header length.
+fn gso_request(frame: &[u8], l2: usize, mtu: usize) -> Option<(VnetHdr, usize)> {
     let ip = frame.get(l2..)?;
     if ip.len() <= mtu || l2 > 14 {
         return None;
@@ -135,7 +140,26 @@ pub(crate) fn tso_headers(frame: &[u8], l2: usize, mtu: usize) -> Option<TsoHead
     if thl < 20 || ihl + thl >= total || ihl + thl >= mtu {
         return None;
     }
-    let hdrs = l2 + ihl + thl;
+    let cwr = ip.get(ihl + 13).is_some_and(|f| f & 0x80 != 0);
+    let vnet = VnetHdr {
+        flags: F_NEEDS_CSUM,
+        gso_type: GSO_TCPV4 | if cwr { GSO_ECN } else { 0 },
+        hdr_len: u16::try_from(l2 + ihl + thl).ok()?,
+        gso_size: u16::try_from(mtu - ihl - thl).ok()?,
+        csum_start: u16::try_from(l2 + ihl).ok()?,
+        csum_offset: 16,
+    };
+    Some((vnet, ihl))
+}
+
+/// The offload request for `frame` (`l2` bytes of link header, then IPv4)
+/// when it holds a TCP packet longer than `mtu` that the kernel should cut
+/// into MTU-sized pieces; `None` for anything else (sent as it is).
+pub(crate) fn tso_headers(frame: &[u8], l2: usize, mtu: usize) -> Option<TsoHeaders> {
+    let (vnet, ihl) = gso_request(frame, l2, mtu)?;
+    let ip = frame.get(l2..)?;
+    let total = ip.len();
+    let hdrs = usize::from(vnet.hdr_len);
     let mut buf = [0u8; MAX_HEADERS];
     buf.get_mut(..hdrs)?.copy_from_slice(frame.get(..hdrs)?);
     // Only the pseudo-header goes into the checksum field, folded and not
@@ -153,19 +177,44 @@ pub(crate) fn tso_headers(frame: &[u8], l2: usize, mtu: usize) -> Option<TsoHead
     let at = l2 + ihl + 16;
     buf.get_mut(at..at + 2)?
         .copy_from_slice(&checksum::fold(pseudo).to_be_bytes());
-    let cwr = ip.get(ihl + 13).is_some_and(|f| f & 0x80 != 0);
-    let vnet = VnetHdr {
-        flags: F_NEEDS_CSUM,
-        gso_type: GSO_TCPV4 | if cwr { GSO_ECN } else { 0 },
-        hdr_len: u16::try_from(hdrs).ok()?,
-        gso_size: u16::try_from(mtu - ihl - thl).ok()?,
-        csum_start: u16::try_from(l2 + ihl).ok()?,
-        csum_offset: 16,
-    };
     Some(TsoHeaders {
         vnet,
         buf,
         len: hdrs,
+    })
+}
+
+/// The virtio header for `frame`, whose checksum the stack left partial
+/// (`start`/`offset` from `PartialChecksum`, the field holding the folded
+/// pseudo-header sum): `NEEDS_CSUM`, plus segmentation when it is a TCP
+/// packet longer than `mtu` (the stack's pseudo-header sum already covers
+/// the whole segment's length, as `tso_headers` writes it). The frame goes
+/// out unchanged behind it. `None` when the offsets do not fit the frame
+/// (the caller finishes the checksum itself).
+pub(crate) fn partial_header(
+    frame: &[u8],
+    l2: usize,
+    mtu: usize,
+    start: usize,
+    offset: usize,
+) -> Option<VnetHdr> {
+    let end = start.checked_add(offset)?.checked_add(2)?;
+    if end > frame.len() {
+        return None;
+    }
+    let csum_start = u16::try_from(start).ok()?;
+    let csum_offset = u16::try_from(offset).ok()?;
+    if let Some((g, _)) = gso_request(frame, l2, mtu) {
+        if (g.csum_start, g.csum_offset) == (csum_start, csum_offset) {
+            return Some(g);
+        }
+    }
+    Some(VnetHdr {
+        flags: F_NEEDS_CSUM,
+        hdr_len: u16::try_from(end).ok()?,
+        csum_start,
+        csum_offset,
+        ..VnetHdr::default()
     })
 }
 
@@ -270,6 +319,47 @@ mod tests {
         whole.extend_from_slice(&f[54..]);
         finish_rx(&t.vnet, &mut whole).unwrap();
         assert_eq!(whole, f);
+    }
+
+    /// `f` with its TCP checksum replaced by the partial one the stack
+    /// writes with checksum offload (folded pseudo-header sum).
+    fn partial(f: &[u8]) -> Vec<u8> {
+        let mut p = f.to_vec();
+        let src = Ipv4Addr::new(198, 18, 0, 2);
+        let dst = Ipv4Addr::new(198, 18, 0, 1);
+        let ph = checksum::pseudo_header(
+            src,
+            dst,
+            sockstack_proto::wire::IpProtocol::Tcp,
+            (f.len() - 34) as u16,
+        );
+        p[50..52].copy_from_slice(&checksum::fold(ph).to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn partial_frames_get_needs_csum_and_gso_when_large() {
+        // Small: NEEDS_CSUM at the stack's offsets, no segmentation; the
+        // kernel's completion gives the software checksum.
+        let f = frame(&[9; 1000]);
+        let mut p = partial(&f);
+        let h = partial_header(&p, 14, 1500, 34, 16).unwrap();
+        assert_eq!((h.flags, h.gso_type), (F_NEEDS_CSUM, GSO_NONE));
+        assert_eq!((h.csum_start, h.csum_offset, h.hdr_len), (34, 16, 52));
+        finish_rx(&h, &mut p).unwrap();
+        assert_eq!(p, f);
+        // Large: the same header `tso_headers` asks for, frame unchanged.
+        let payload: Vec<u8> = (0..20_000u32).map(|i| (i * 3) as u8).collect();
+        let f = frame(&payload);
+        let mut p = partial(&f);
+        let h = partial_header(&p, 14, 1500, 34, 16).unwrap();
+        let t = tso_headers(&f, 14, 1500).unwrap();
+        assert_eq!(h, t.vnet);
+        assert_eq!(t.headers(), &p[..54], "same partial field as tso_headers");
+        finish_rx(&h, &mut p).unwrap();
+        assert_eq!(p, f);
+        // Offsets past the frame: the caller finishes it in software.
+        assert!(partial_header(&p[..40], 14, 1500, 34, 16).is_none());
     }
 
     #[test]

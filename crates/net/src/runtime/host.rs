@@ -266,10 +266,10 @@ fn run(shared: &Shared, link: &mut dyn Link) -> io::Result<()> {
             }
             let mut sent = 0;
             while sent < BATCH {
-                let Some(n) = stack.poll_transmit(now, &mut buf) else {
+                let Some(f) = stack.poll_transmit_frame(now, &mut buf) else {
                     break;
                 };
-                link.send(now, buf.get(..n).unwrap_or_default())?;
+                crate::link::send_frame(link, now, &mut buf, f)?;
                 sent += 1;
             }
             more |= sent == BATCH;
@@ -317,10 +317,10 @@ fn run(shared: &Shared, link: &mut dyn Link) -> io::Result<()> {
     {
         let mut stack = shared.lock_stack();
         for _ in 0..FINAL_FRAMES {
-            let Some(n) = stack.poll_transmit(now, &mut buf) else {
+            let Some(f) = stack.poll_transmit_frame(now, &mut buf) else {
                 break;
             };
-            link.send(now, buf.get(..n).unwrap_or_default())?;
+            crate::link::send_frame(link, now, &mut buf, f)?;
         }
     }
     link.flush(now)?;

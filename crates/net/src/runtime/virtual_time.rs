@@ -337,9 +337,9 @@ fn drive(h: &mut VirtualHost, now: Instant, buf: &mut [u8], errors: &mut u64) ->
     if h.stack.poll_at().is_some_and(|t| t <= now) {
         h.stack.handle_timeout(now);
     }
-    while let Some(n) = h.stack.poll_transmit(now, buf) {
-        tracing::trace!(host = %h.name, %now, len = n, "tx");
-        if let Err(e) = h.link.send(now, buf.get(..n).unwrap_or_default()) {
+    while let Some(f) = h.stack.poll_transmit_frame(now, buf) {
+        tracing::trace!(host = %h.name, %now, len = f.len, "tx");
+        if let Err(e) = crate::link::send_frame(&mut h.link, now, buf, f) {
             *errors += 1;
             tracing::warn!(host = %h.name, "link send: {e}");
         }

@@ -10,6 +10,12 @@
 //! A datagram over the MTU is fragmented (RFC 791 3.2) when DF is clear and
 //! refused (`tx_frag_fails`) when it is set. Fragments carry no options:
 //! the stack never sends options.
+//!
+//! Checksum offload (`StackConfig::tx_checksum_offload`): a TCP segment
+//! that goes to the link leaves with a partial checksum and a
+//! [`PartialChecksum`] beside it; one looped back or parked for ARP is
+//! finished here first, so only frames handed out with that note are
+//! partial. Queued datagrams (UDP, ICMP, raw, fragments) are always complete.
 
 use std::collections::VecDeque;
 
@@ -18,6 +24,37 @@ use crate::stack::{Medium, Stack};
 use crate::time::Instant;
 use crate::udp::SendError;
 use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAddr};
+
+/// Where a frame's checksum is to be finished (virtio-net `csum_start` and
+/// `csum_offset`; Linux `skb->csum_start`/`csum_offset`): the 16-bit field
+/// at `start + offset` holds the folded pseudo-header sum, and the checksum
+/// covers everything from `start` (the transport header) to the frame's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialChecksum {
+    /// Bytes from the start of the frame (link header included) to the
+    /// transport header.
+    pub start: u16,
+    /// Bytes from `start` to the checksum field (16 for TCP).
+    pub offset: u16,
+}
+
+impl PartialChecksum {
+    /// Finish the checksum in `frame` in software (what the kernel does for
+    /// `NEEDS_CSUM`). False, with `frame` untouched, if it is too short.
+    pub fn complete(&self, frame: &mut [u8]) -> bool {
+        crate::wire::checksum::complete_partial(frame, self.start.into(), self.offset.into())
+    }
+}
+
+/// One frame written by [`Stack::poll_transmit_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxFrame {
+    /// Bytes written at the start of the buffer.
+    pub len: usize,
+    /// `Some` when the checksum is left for the link to finish (only with
+    /// `StackConfig::tx_checksum_offload`).
+    pub partial_checksum: Option<PartialChecksum>,
+}
 
 /// Where a datagram goes on the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,6 +314,8 @@ impl Stack {
     }
 
     /// The body of `poll_transmit`.
+    /// A TCP segment whose checksum is left partial notes where in
+    /// `self.tx_partial` (cleared by the caller before).
     pub(crate) fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         loop {
             if let Some(n) = self.poll_arp_frame(now, buf) {
@@ -364,11 +403,21 @@ impl Stack {
         if eg.protocol == IpProtocol::Tcp {
             self.stats.tcp.tx_segments += 1;
         }
+        // The socket layer left a TCP checksum partial (it does exactly when
+        // this is on); the offsets count from the frame's start.
+        let partial =
+            (self.config.tx_checksum_offload && eg.protocol == IpProtocol::Tcp).then(|| {
+                // At most 14 + 20, and 16: both fit a u16.
+                PartialChecksum {
+                    start: (l2 + hl) as u16,
+                    offset: crate::wire::tcp::TCP_CHECKSUM_OFFSET as u16,
+                }
+            });
         if hop == NextHop::Local {
             let bytes = buf.get(l2..l2 + hl + eg.len).map(<[u8]>::to_vec);
             if let Some(bytes) = bytes {
                 // A full loopback queue drops the segment; TCP retransmits.
-                let _ = self.loop_back(bytes);
+                let _ = self.loop_back(finished(bytes, partial, l2));
             }
             return SocketStep::Again;
         }
@@ -378,16 +427,31 @@ impl Stack {
         };
         match mac {
             Some(mac) => match self.finish_frame(buf, mac, hl + eg.len) {
-                Some(n) => SocketStep::Sent(n),
+                Some(n) => {
+                    self.tx_partial = partial;
+                    SocketStep::Sent(n)
+                }
                 None => SocketStep::Again,
             },
             None => {
                 let bytes = buf.get(l2..l2 + hl + eg.len).map(<[u8]>::to_vec);
                 if let Some(bytes) = bytes {
-                    self.park(now, hop, bytes);
+                    // Parked packets leave later without a note: finish now.
+                    self.park(now, hop, finished(bytes, partial, l2));
                 }
                 SocketStep::Again
             }
         }
     }
+}
+
+/// `packet` (an IPv4 packet cut from a frame with `l2` bytes of link
+/// header) with its partial checksum, if any, finished: it will be read by
+/// our own ingress (loopback) or leave without a [`PartialChecksum`].
+fn finished(mut packet: Vec<u8>, partial: Option<PartialChecksum>, l2: usize) -> Vec<u8> {
+    if let Some(p) = partial {
+        let start = usize::from(p.start).saturating_sub(l2);
+        crate::wire::checksum::complete_partial(&mut packet, start, p.offset.into());
+    }
+    packet
 }

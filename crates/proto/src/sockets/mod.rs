@@ -208,6 +208,8 @@ pub struct SocketSet {
     mtu: usize,
     /// The link segments TCP packets longer than the MTU (TSO).
     tso: bool,
+    /// TCP checksums left partial for the link (`tx_checksum_offload`).
+    pub(crate) tx_csum_partial: bool,
     pub(crate) profile: Profile,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
@@ -255,6 +257,7 @@ impl SocketSet {
             local_addr,
             mtu: 1500,
             tso: false,
+            tx_csum_partial: false,
             profile: Profile::linux(),
             slots: Vec::new(),
             free_slots: Vec::new(),

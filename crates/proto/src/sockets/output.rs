@@ -102,6 +102,8 @@ impl SocketSet {
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Egress> {
         loop {
             let room = buf.len();
+            // With checksum offload the link sums the payload: plain copy.
+            let partial = self.tx_csum_partial;
             let written = self.next_pending(now, room, |p| {
                 let hl = p.repr.header_len();
                 let want = p.data.map_or(0, |(_, _, len)| len);
@@ -109,13 +111,18 @@ impl SocketSet {
                 // frame, checksummed on the way (one pass), then the header
                 // in front.
                 let body = buf.get_mut(hl..hl + want)?;
-                let (n, payload_sum) = match p.data {
-                    Some((ring, off, _)) => ring.read_at_sum(off, body),
-                    None => (0, 0),
+                let (n, payload_sum) = match (p.data, partial) {
+                    (Some((ring, off, _)), false) => ring.read_at_sum(off, body),
+                    (Some((ring, off, _)), true) => (ring.read_at(off, body), 0),
+                    (None, _) => (0, 0),
                 };
                 let len = hl + n;
                 let seg = buf.get_mut(..len)?;
-                p.repr.emit_header(seg, p.src, p.dst, payload_sum).ok()?;
+                match partial {
+                    false => p.repr.emit_header(seg, p.src, p.dst, payload_sum),
+                    true => p.repr.emit_header_partial(seg, p.src, p.dst),
+                }
+                .ok()?;
                 Some((p.src, p.dst, len))
             })?;
             let Some((src, dst, len)) = written else {

@@ -149,6 +149,27 @@ pub fn update(checksum: u16, old: u16, new: u16) -> u16 {
     !fold(s)
 }
 
+/// Finish a partial checksum (Linux `skb_checksum_help` for a
+/// CHECKSUM_PARTIAL buffer, virtio-net `NEEDS_CSUM`): the 16-bit field at
+/// `start + offset` holds the folded pseudo-header sum, not complemented;
+/// sum everything from `start` to the end of `data` (the field included)
+/// and store the complement there. False, with `data` untouched, when the
+/// field lies outside `data`.
+pub fn complete_partial(data: &mut [u8], start: usize, offset: usize) -> bool {
+    let at = start.saturating_add(offset);
+    if at.saturating_add(2) > data.len() {
+        return false;
+    }
+    let c = !fold(sum(data.get(start..).unwrap_or_default(), 0));
+    match data.get_mut(at..at + 2) {
+        Some(f) => {
+            f.copy_from_slice(&c.to_be_bytes());
+            true
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

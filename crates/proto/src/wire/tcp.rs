@@ -33,6 +33,9 @@ pub const MAX_HEADER_LEN: usize = 60;
 pub const MAX_SACK_BLOCKS: usize = 4;
 /// Most option bytes a header can carry.
 pub const MAX_OPTIONS_LEN: usize = MAX_HEADER_LEN - MIN_HEADER_LEN;
+/// Where the checksum field sits in the header (RFC 9293 3.1); the
+/// `csum_offset` of a partial checksum.
+pub const TCP_CHECKSUM_OFFSET: usize = 16;
 
 /// Option kinds (IANA "TCP Option Kind Numbers").
 pub mod kind {
@@ -530,6 +533,35 @@ impl<'a> TcpRepr<'a> {
         dst: Ipv4Addr,
         payload_sum: u64,
     ) -> Result<(), WireError> {
+        self.emit_header_with(segment, src, dst, Some(payload_sum))
+    }
+
+    /// Like [`TcpRepr::emit_header`] for a link that finishes checksums
+    /// (Linux CHECKSUM_PARTIAL, virtio-net `NEEDS_CSUM`): the checksum field
+    /// gets only the folded pseudo-header sum, not complemented, as Linux
+    /// `__tcp_v4_send_check` leaves it; whoever completes it sums from the
+    /// TCP header ([`TCP_CHECKSUM_OFFSET`] bytes in) to the end of the
+    /// segment ([`super::checksum::complete_partial`]). The payload is
+    /// neither read nor summed.
+    pub fn emit_header_partial(
+        &self,
+        segment: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Result<(), WireError> {
+        self.emit_header_with(segment, src, dst, None)
+    }
+
+    /// Header and options, then the checksum: complete over `payload_sum`,
+    /// or the pseudo-header part only (`None`).
+    #[inline(always)]
+    fn emit_header_with(
+        &self,
+        segment: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload_sum: Option<u64>,
+    ) -> Result<(), WireError> {
         // Header and options are built on the stack, then copied out once.
         let mut head = [0u8; MIN_HEADER_LEN + MAX_OPTIONS_LEN];
         let (h_fixed, h_opts) = head.split_at_mut(MIN_HEADER_LEN);
@@ -576,9 +608,12 @@ impl<'a> TcpRepr<'a> {
         let header = head.get(..hl).unwrap_or(&[]);
         put(out, 0, header);
         let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len16);
-        // The header is a multiple of 4 bytes: the payload's sum adds as is.
-        let c = !checksum::fold(checksum::sum(header, checksum::add(ph, payload_sum)));
-        put16(out, 16, c);
+        let c = match payload_sum {
+            // The header is a multiple of 4 bytes: the payload's sum adds as is.
+            Some(ps) => !checksum::fold(checksum::sum(header, checksum::add(ph, ps))),
+            None => checksum::fold(ph),
+        };
+        put16(out, TCP_CHECKSUM_OFFSET, c);
         Ok(())
     }
 
