@@ -13,6 +13,7 @@ mod api;
 mod input;
 mod output;
 mod ports;
+mod time_wait;
 mod types;
 
 use std::cmp::Reverse;
@@ -210,7 +211,11 @@ pub struct SocketSet {
     /// for and recovery's token bucket (rebuilt when the profile changes).
     challenge: Option<(u32, crate::tcp::rfc5961::TokenBucket)>,
     events: u64,
+    /// TIME_WAIT connections still held as full sockets (not yet closed
+    /// by the user, or owing more than a plain ACK).
     time_wait: usize,
+    /// Compact TIME_WAIT records of closed connections.
+    tw: time_wait::TimeWaitTable,
     /// The latest time any entry point was called with (for calls without `now`).
     now: Instant,
 }
@@ -250,6 +255,7 @@ impl SocketSet {
             challenge: None,
             events: 0,
             time_wait: 0,
+            tw: time_wait::TimeWaitTable::new(key),
             now: Instant::ZERO,
         }
     }
@@ -377,20 +383,26 @@ impl SocketSet {
     /// demux, timer heap and ready queue in step, note readiness changes.
     pub(crate) fn touch(&mut self, h: SocketHandle) {
         let max_tw = self.profile.max_tw_buckets;
-        let tw_now = self.time_wait;
+        let tw_now = self.time_wait_count();
         let Some(sock) = self.sock_mut(h) else {
             return;
         };
         let mut tw_delta: isize = 0;
         let mut leave_demux = None;
         let mut finished = false;
+        let mut compact = false;
+        let mut overflow = false;
         if let Some(c) = sock.conn.as_mut() {
             let tw = c.state == State::TimeWait;
             if tw && !sock.in_tw {
                 if tw_now >= max_tw {
-                    // Linux: beyond tcp_max_tw_buckets, skip TIME_WAIT.
+                    // Linux: beyond tcp_max_tw_buckets, skip TIME_WAIT
+                    // (TCPTimeWaitOverflow).
                     c.enter_closed();
+                    overflow = true;
                 } else {
+                    // Closed by the user: a compact record will do.
+                    compact = sock.closed && sock.parent.is_none();
                     sock.in_tw = true;
                     tw_delta = 1;
                     // A TIME_WAIT connection keeps only its sequence state
@@ -401,6 +413,8 @@ impl SocketSet {
                     }
                     c.snd_buf.release_if_empty();
                 }
+            } else if tw && sock.closed && sock.parent.is_none() {
+                compact = true;
             } else if !tw && sock.in_tw {
                 sock.in_tw = false;
                 tw_delta = -1;
@@ -426,10 +440,16 @@ impl SocketSet {
         } else if tw_delta < 0 {
             self.time_wait -= 1;
         }
+        if overflow {
+            self.stats.tw_overflow += 1;
+        }
         if let Some(t) = leave_demux {
             if self.conns.get(&t) == Some(&h) {
                 self.conns.remove(&t);
             }
+        }
+        if compact && self.compact_time_wait(h) {
+            return;
         }
         if finished {
             self.free(h);
@@ -564,6 +584,7 @@ impl SocketSet {
         for h in self.conns.values() {
             assert!(self.sock(*h).is_some(), "demux points at a live socket");
         }
+        self.check_time_wait_invariants();
         assert!(self.resets.len() <= self.profile.max_pending_resets);
         assert!(self.cookies.len() <= self.profile.max_pending_cookies);
     }
@@ -630,10 +651,12 @@ mod tests {
         pump(&mut a, &mut b, now);
         b.close(s).expect("close");
         pump(&mut a, &mut b, now);
-        // The user's handle is gone after close; the orphan lives on.
-        let tw = a.sock(c).and_then(|s| s.conn.as_ref()).map(|c| c.state);
-        assert_eq!(tw, Some(State::TimeWait));
-        assert_eq!(ring_bytes(&a, c), 0, "TIME_WAIT holds no ring storage");
+        // The user's handle is gone after close; the connection lives on
+        // as a compact TIME_WAIT record, its socket (rings and all) freed.
+        assert!(a.sock(c).is_none(), "TIME_WAIT holds no socket");
+        let row = a.snapshot().into_iter().find(|r| r.handle == c);
+        assert_eq!(row.map(|r| r.state), Some(State::TimeWait));
+        assert_eq!(a.time_wait_count(), 1);
         a.check_invariants();
     }
 }

@@ -32,6 +32,9 @@ impl SocketSet {
                 data: None,
             });
         }
+        if let Some(p) = self.next_time_wait_ack(now) {
+            return Some(p);
+        }
         while let Some(h) = self.ready.pop_front() {
             let profile = &self.profile;
             let Some(sock) = self
@@ -145,6 +148,7 @@ impl SocketSet {
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        self.expire_time_wait(now);
         // Defensive bound: a timer that re-armed itself in the past must not
         // spin here; whatever is left runs at the next call.
         let mut budget = 2 * self.timers.len() + 16;
@@ -193,6 +197,10 @@ impl SocketSet {
             // Something is ready to send: as soon as possible.
             return Some(Instant::ZERO);
         }
-        self.timers.peek().map(|Reverse((t, _))| *t)
+        let heap = self.timers.peek().map(|Reverse((t, _))| *t);
+        match (heap, self.tw.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
