@@ -395,6 +395,7 @@ impl SocketSet {
     pub(crate) fn touch(&mut self, h: SocketHandle) {
         let max_tw = self.profile.max_tw_buckets;
         let tw_now = self.time_wait_count();
+        let (now, tw_end) = (self.now, self.now + self.profile.time_wait);
         let Some(sock) = self.sock_mut(h) else {
             return;
         };
@@ -402,15 +403,20 @@ impl SocketSet {
         let mut leave_demux = None;
         let mut finished = false;
         let mut compact = false;
-        let mut overflow = false;
+        let mut overflow = None;
         if let Some(c) = sock.conn.as_mut() {
             let tw = c.state == State::TimeWait;
             if tw && !sock.in_tw {
                 if tw_now >= max_tw {
                     // Linux: beyond tcp_max_tw_buckets, skip TIME_WAIT
-                    // (TCPTimeWaitOverflow).
+                    // (TCPTimeWaitOverflow), after ACKing the FIN.
+                    let last_ack = c.ack_now.then(|| c.time_wait_record(tw_end)).flatten();
+                    let last_ack = last_ack.map(|mut r| {
+                        let repr = r.take_ack(now, c.local.1, c.remote.1);
+                        (c.local.0, c.remote.0, repr)
+                    });
                     c.enter_closed();
-                    overflow = true;
+                    overflow = Some(last_ack);
                 } else {
                     // Closed by the user: a compact record will do.
                     compact = sock.closed && sock.parent.is_none();
@@ -451,8 +457,11 @@ impl SocketSet {
         } else if tw_delta < 0 {
             self.time_wait -= 1;
         }
-        if overflow {
+        if let Some(last_ack) = overflow {
             self.stats.tw_overflow += 1;
+            if let Some((src, dst, repr)) = last_ack {
+                self.queue_last_ack(src, dst, repr);
+            }
         }
         if let Some(t) = leave_demux {
             if self.conns.get(&t) == Some(&h) {

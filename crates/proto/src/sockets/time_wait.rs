@@ -22,7 +22,7 @@ use crate::storage::HashKey;
 use crate::tcp::time_wait::TimeWait;
 use crate::tcp::State;
 use crate::time::Instant;
-use crate::wire::TcpRepr;
+use crate::wire::{Ipv4Addr, TcpRepr};
 
 #[derive(Debug)]
 struct Entry {
@@ -39,6 +39,9 @@ pub(crate) struct TimeWaitTable {
     expiry: VecDeque<(Instant, FourTuple, SocketHandle)>,
     /// Records owing an ACK (each once: `TimeWait::ack_now` dedups).
     acks: VecDeque<FourTuple>,
+    /// Final ACKs of connections that skipped TIME_WAIT (table full):
+    /// (source, destination, header), capped by `max_pending_resets`.
+    last_acks: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
 }
 
 impl TimeWaitTable {
@@ -47,6 +50,7 @@ impl TimeWaitTable {
             map: HashMap::with_hasher(key),
             expiry: VecDeque::new(),
             acks: VecDeque::new(),
+            last_acks: VecDeque::new(),
         }
     }
 
@@ -60,7 +64,7 @@ impl TimeWaitTable {
 
     /// The earliest expiry to wake up for, or `ZERO` when an ACK is owed.
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        if !self.acks.is_empty() {
+        if !self.acks.is_empty() || !self.last_acks.is_empty() {
             return Some(Instant::ZERO);
         }
         self.expiry.front().map(|e| e.0)
@@ -91,8 +95,7 @@ impl SocketSet {
     /// else is owed (`Connection::time_wait_record`). Returns whether the
     /// socket is gone.
     pub(crate) fn compact_time_wait(&mut self, h: SocketHandle) -> bool {
-        let now = self.now;
-        let profile = &self.profile;
+        let expiry = self.now + self.profile.time_wait;
         let Some(slot) = self
             .slots
             .get_mut(h.index as usize)
@@ -109,7 +112,7 @@ impl SocketSet {
         let Some(c) = sock.conn.as_mut() else {
             return false;
         };
-        let Some(rec) = c.time_wait_record(now, profile) else {
+        let Some(rec) = c.time_wait_record(expiry) else {
             return false;
         };
         let tuple = FourTuple {
@@ -190,8 +193,24 @@ impl SocketSet {
         }
     }
 
+    /// The ACK a connection skipping TIME_WAIT still owes for the peer's
+    /// FIN (Linux `tcp_fin` sends it before `tcp_time_wait` finds no room).
+    pub(crate) fn queue_last_ack(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: TcpRepr<'static>) {
+        if self.tw.last_acks.len() < self.profile.max_pending_resets {
+            self.tw.last_acks.push_back((src, dst, repr));
+        }
+    }
+
     /// The next owed TIME_WAIT ACK, as a stateless reply.
     pub(super) fn next_time_wait_ack(&mut self, now: Instant) -> Option<Pending> {
+        if let Some((src, dst, repr)) = self.tw.last_acks.pop_front() {
+            return Some(Pending {
+                src,
+                dst,
+                repr,
+                data: None,
+            });
+        }
         while let Some(t) = self.tw.acks.pop_front() {
             let Some(e) = self.tw.map.get_mut(&t) else {
                 continue;

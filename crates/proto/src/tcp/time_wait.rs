@@ -55,7 +55,7 @@ impl Connection {
     /// still owes something a record cannot send (SACK or D-SACK blocks,
     /// unread or out-of-order data) or is not in TIME_WAIT. Freezes the
     /// window the next ACK would carry, as Linux `tcp_time_wait` does.
-    pub(crate) fn time_wait_record(&mut self, now: Instant, p: &Profile) -> Option<TimeWait> {
+    pub(crate) fn time_wait_record(&mut self, default_expiry: Instant) -> Option<TimeWait> {
         if self.state != State::TimeWait
             || self.sack_count() != 0
             || !self.rcv_buf.is_empty()
@@ -76,7 +76,7 @@ impl Connection {
             ts_recent: self.ts_recent,
             ts_offset: self.ts_offset,
             last_oow_ack: self.last_oow_ack,
-            expires: self.close_at.unwrap_or(now + p.time_wait),
+            expires: self.close_at.unwrap_or(default_expiry),
         })
     }
 }
