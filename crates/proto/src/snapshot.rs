@@ -348,6 +348,7 @@ impl Stats {
             ("syncookies_recv", t.syncookies_recv),
             ("syncookies_failed", t.syncookies_failed),
             ("bad_flags", t.bad_flags),
+            ("tw_overflow", t.tw_overflow),
         ];
         for (name, value) in rows {
             out.push(StatRow {

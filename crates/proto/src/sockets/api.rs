@@ -63,12 +63,13 @@ impl SocketSet {
         &self.stats
     }
 
-    /// Sockets alive (including orphans finishing their close).
+    /// Sockets alive (including orphans finishing their close and
+    /// compact TIME_WAIT records).
     pub fn len(&self) -> usize {
-        self.live
+        self.live + self.tw.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.len() == 0
     }
 
     fn user_sock(&self, h: SocketHandle) -> Option<&TcpSocket> {
@@ -201,7 +202,7 @@ impl SocketSet {
                     local: (local_ip, p),
                     remote,
                 };
-                if self.conns.contains_key(&t) {
+                if self.conns.contains_key(&t) || self.tw.contains(&t) {
                     return Err(ConnectError::AddrNotAvail);
                 }
                 p
@@ -645,6 +646,7 @@ impl SocketSet {
             };
             rows.push(row);
         }
+        self.time_wait_rows(&mut rows);
         rows
     }
 }

@@ -43,6 +43,9 @@ impl SocketSet {
             // beyond the old connection's sequence space ends TIME_WAIT and
             // goes to the listener, so a peer may reuse the 4-tuple at once.
             self.free(h);
+        } else if self.time_wait_input(now, &tuple, seg) {
+            // A compact TIME_WAIT record answered it.
+            return;
         }
         let listener = self
             .listeners
@@ -398,6 +401,11 @@ impl SocketSet {
             remote: (quoted_ip.dst, dport),
         };
         let Some(&h) = self.conns.get(&tuple) else {
+            if self.time_wait_holds(&tuple) {
+                // Counted like the full TIME_WAIT connection counted it;
+                // nothing is in flight to fail.
+                self.stats.icmp_errors += 1;
+            }
             return;
         };
         self.stats.icmp_errors += 1;

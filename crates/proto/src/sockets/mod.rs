@@ -13,6 +13,7 @@ mod api;
 mod input;
 mod output;
 mod ports;
+mod time_wait;
 mod types;
 
 use std::cmp::Reverse;
@@ -147,6 +148,28 @@ impl TcpSocket {
     /// computed in place (runs on every segment from `touch`); any other
     /// socket takes the full path.
     #[inline]
+    /// Record readiness, levels and the timer deadline after an event;
+    /// returns (readiness changed, newly queued for output, timer to push).
+    fn refresh(&mut self) -> (bool, bool, Option<Instant>) {
+        let bits = self.readiness_bits();
+        debug_assert_eq!(bits, self.readiness().bits());
+        let (levels, deadline) = self.conn.as_ref().map_or(((0, 0), None), |c| {
+            ((c.rcv_buf.len(), c.snd_buf.len()), c.next_deadline())
+        });
+        // Readiness edges, and also more data or more room on an already
+        // ready socket (a MSG_WAITALL reader or a partial writer is waiting).
+        let changed = bits != self.ready_bits || levels != self.levels;
+        self.ready_bits = bits;
+        self.levels = levels;
+        let queue = !self.queued_tx && self.conn.is_some();
+        if queue {
+            self.queued_tx = true;
+        }
+        let reschedule = deadline.is_some() && deadline != self.timer_at;
+        self.timer_at = deadline;
+        (changed, queue, deadline.filter(|_| reschedule))
+    }
+
     fn readiness_bits(&self) -> u8 {
         match &self.conn {
             Some(c)
@@ -234,7 +257,11 @@ pub struct SocketSet {
     /// for and recovery's token bucket (rebuilt when the profile changes).
     challenge: Option<(u32, crate::tcp::rfc5961::TokenBucket)>,
     events: u64,
+    /// TIME_WAIT connections still held as full sockets (not yet closed
+    /// by the user, or owing more than a plain ACK).
     time_wait: usize,
+    /// Compact TIME_WAIT records of closed connections.
+    tw: time_wait::TimeWaitTable,
     /// The latest time any entry point was called with (for calls without `now`).
     now: Instant,
 }
@@ -275,6 +302,7 @@ impl SocketSet {
             challenge: None,
             events: 0,
             time_wait: 0,
+            tw: time_wait::TimeWaitTable::new(key),
             now: Instant::ZERO,
         }
     }
@@ -336,9 +364,24 @@ impl SocketSet {
         if slot.gen != h.gen {
             return;
         }
-        let Some(sock) = slot.sock.take() else {
+        let Some(sock) = slot.sock.as_mut() else {
             return;
         };
+        // Take what the bookkeeping below needs, then drop the socket in
+        // place (moving the whole socket out would copy ~700 bytes).
+        let in_tw = sock.in_tw;
+        let demux = sock
+            .conn
+            .as_ref()
+            .filter(|_| sock.in_demux)
+            .map(|c| FourTuple {
+                local: c.local,
+                remote: c.remote,
+            });
+        let bound = sock.bound;
+        let parent = sock.parent;
+        let listener = sock.listener.take();
+        slot.sock = None;
         // Retire the generation so stale handles never match again; a slot
         // whose generation would wrap is never reused.
         slot.gen = slot.gen.wrapping_add(1);
@@ -346,30 +389,26 @@ impl SocketSet {
             self.free_slots.push(h.index);
         }
         self.live -= 1;
-        if sock.in_tw {
+        if in_tw {
             self.time_wait -= 1;
         }
-        if let Some(c) = &sock.conn {
-            let t = FourTuple {
-                local: c.local,
-                remote: c.remote,
-            };
-            if sock.in_demux && self.conns.get(&t) == Some(&h) {
+        if let Some(t) = demux {
+            if self.conns.get(&t) == Some(&h) {
                 self.conns.remove(&t);
             }
         }
-        if let Some((addr, port)) = sock.bound {
+        if let Some((addr, port)) = bound {
             self.ports.remove(port, h);
-            if sock.listener.is_some() && self.listeners.get(&(addr, port)) == Some(&h) {
+            if listener.is_some() && self.listeners.get(&(addr, port)) == Some(&h) {
                 self.listeners.remove(&(addr, port));
             }
         }
-        if let Some(parent) = sock.parent {
+        if let Some(parent) = parent {
             if let Some(l) = self.sock_mut(parent).and_then(|p| p.listener.as_mut()) {
                 l.forget(h);
             }
         }
-        if let Some(l) = sock.listener {
+        if let Some(l) = listener {
             // Closing a listener: half-open children vanish, established
             // ones are reset (Linux inet_csk_listen_stop).
             for child in l.syn_queue.into_iter().chain(l.accept_queue) {
@@ -402,7 +441,8 @@ impl SocketSet {
     /// demux, timer heap and ready queue in step, note readiness changes.
     pub(crate) fn touch(&mut self, h: SocketHandle) {
         let max_tw = self.profile.max_tw_buckets;
-        let tw_now = self.time_wait;
+        let tw_now = self.time_wait_count();
+        let (now, tw_end) = (self.now, self.now + self.profile.time_wait);
         // Field borrows, not `sock_mut`: the common case (an established
         // connection) finishes with this one lookup (runs per segment).
         let Some(sock) = self
@@ -416,13 +456,24 @@ impl SocketSet {
         let mut tw_delta: isize = 0;
         let mut leave_demux = None;
         let mut finished = false;
+        let mut compact = false;
+        let mut overflow = None;
         if let Some(c) = sock.conn.as_mut() {
             let tw = c.state == State::TimeWait;
             if tw && !sock.in_tw {
                 if tw_now >= max_tw {
-                    // Linux: beyond tcp_max_tw_buckets, skip TIME_WAIT.
+                    // Linux: beyond tcp_max_tw_buckets, skip TIME_WAIT
+                    // (TCPTimeWaitOverflow), after ACKing the FIN.
+                    let last_ack = c.ack_now.then(|| c.time_wait_record(tw_end)).flatten();
+                    let last_ack = last_ack.map(|mut r| {
+                        let repr = r.take_ack(now, c.local.1, c.remote.1);
+                        (c.local.0, c.remote.0, repr)
+                    });
                     c.enter_closed();
+                    overflow = Some(last_ack);
                 } else {
+                    // Closed by the user: a compact record will do.
+                    compact = sock.closed && sock.parent.is_none();
                     sock.in_tw = true;
                     tw_delta = 1;
                     // A TIME_WAIT connection keeps only its sequence state
@@ -433,6 +484,8 @@ impl SocketSet {
                     }
                     c.snd_buf.release_if_empty();
                 }
+            } else if tw && sock.closed && sock.parent.is_none() {
+                compact = true;
             } else if !tw && sock.in_tw {
                 sock.in_tw = false;
                 tw_delta = -1;
@@ -453,45 +506,58 @@ impl SocketSet {
                 finished = sock.closed || unaccepted_halfopen;
             }
         }
-        if !finished {
-            let bits = sock.readiness_bits();
-            debug_assert_eq!(bits, sock.readiness().bits());
-            let (levels, deadline) = sock.conn.as_ref().map_or(((0, 0), None), |c| {
-                ((c.rcv_buf.len(), c.snd_buf.len()), c.next_deadline())
-            });
-            // Readiness edges, and also more data or more room on an already
-            // ready socket (a MSG_WAITALL reader or a partial writer is waiting).
-            let changed = bits != sock.ready_bits || levels != sock.levels;
-            sock.ready_bits = bits;
-            sock.levels = levels;
-            let queue = !sock.queued_tx && sock.conn.is_some();
-            if queue {
-                sock.queued_tx = true;
-            }
-            let reschedule = deadline.is_some() && deadline != sock.timer_at;
-            sock.timer_at = deadline;
-            if changed {
-                self.events += 1;
-            }
-            if queue {
-                self.ready.push_back(h);
-            }
-            if let (true, Some(t)) = (reschedule, deadline) {
-                self.push_timer(t, h);
-            }
+        // A socket about to be freed or compacted gets no readiness update.
+        if !finished && !compact {
+            let (changed, queue, timer) = sock.refresh();
+            self.note_refresh(h, changed, queue, timer);
         }
         if tw_delta > 0 {
             self.time_wait += 1;
         } else if tw_delta < 0 {
             self.time_wait -= 1;
         }
+        if let Some(last_ack) = overflow {
+            self.stats.tw_overflow += 1;
+            if let Some((src, dst, repr)) = last_ack {
+                self.queue_last_ack(src, dst, repr);
+            }
+        }
         if let Some(t) = leave_demux {
             if self.conns.get(&t) == Some(&h) {
                 self.conns.remove(&t);
             }
         }
+        if compact {
+            if self.compact_time_wait(h) {
+                return;
+            }
+            // Not compacted after all: a full TIME_WAIT socket.
+            if let Some(sock) = self.sock_mut(h) {
+                let (changed, queue, timer) = sock.refresh();
+                self.note_refresh(h, changed, queue, timer);
+            }
+        }
         if finished {
             self.free(h);
+        }
+    }
+
+    /// The set-side effects of `TcpSocket::refresh`.
+    fn note_refresh(
+        &mut self,
+        h: SocketHandle,
+        changed: bool,
+        queue: bool,
+        timer: Option<Instant>,
+    ) {
+        if changed {
+            self.events += 1;
+        }
+        if queue {
+            self.ready.push_back(h);
+        }
+        if let Some(t) = timer {
+            self.push_timer(t, h);
         }
     }
 
@@ -577,6 +643,7 @@ impl SocketSet {
         for h in self.conns.values() {
             assert!(self.sock(*h).is_some(), "demux points at a live socket");
         }
+        self.check_time_wait_invariants();
         assert!(self.resets.len() <= self.profile.max_pending_resets);
         assert!(self.cookies.len() <= self.profile.max_pending_cookies);
     }
@@ -643,10 +710,12 @@ mod tests {
         pump(&mut a, &mut b, now);
         b.close(s).expect("close");
         pump(&mut a, &mut b, now);
-        // The user's handle is gone after close; the orphan lives on.
-        let tw = a.sock(c).and_then(|s| s.conn.as_ref()).map(|c| c.state);
-        assert_eq!(tw, Some(State::TimeWait));
-        assert_eq!(ring_bytes(&a, c), 0, "TIME_WAIT holds no ring storage");
+        // The user's handle is gone after close; the connection lives on
+        // as a compact TIME_WAIT record, its socket (rings and all) freed.
+        assert!(a.sock(c).is_none(), "TIME_WAIT holds no socket");
+        let row = a.snapshot().into_iter().find(|r| r.handle == c);
+        assert_eq!(row.map(|r| r.state), Some(State::TimeWait));
+        assert_eq!(a.time_wait_count(), 1);
         a.check_invariants();
     }
 }

@@ -30,7 +30,11 @@ impl SocketSet {
                 self.stats.out_rsts += 1;
                 Some(r)
             }
-            None => self.cookies.pop_front(),
+            // Then ACKs owed by compact TIME_WAIT records.
+            None => self
+                .cookies
+                .pop_front()
+                .or_else(|| self.next_time_wait_ack(now)),
         };
         if let Some((src, dst, repr)) = reply {
             return Some(emit(Pending {
@@ -167,6 +171,7 @@ impl SocketSet {
 
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        self.expire_time_wait(now);
         // Defensive bound: a timer that re-armed itself in the past must not
         // spin here; whatever is left runs at the next call.
         let mut budget = 2 * self.timers.len() + 16;
@@ -215,6 +220,10 @@ impl SocketSet {
             // Something is ready to send: as soon as possible.
             return Some(Instant::ZERO);
         }
-        self.timers.peek().map(|Reverse((t, _))| *t)
+        let heap = self.timers.peek().map(|Reverse((t, _))| *t);
+        match (heap, self.tw.poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }

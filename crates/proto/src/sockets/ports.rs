@@ -19,6 +19,9 @@ pub(crate) struct PortUse {
     pub addr: Ipv4Addr,
     /// bind() by the user (versus autobind by connect or an accepted child).
     pub explicit: bool,
+    /// The holder is a TIME_WAIT record (its socket is gone) with this
+    /// SO_REUSEADDR flag.
+    pub time_wait: Option<bool>,
 }
 
 /// The holders of one port: the first inline (a connect's ephemeral port
@@ -59,7 +62,11 @@ impl Ports {
 
     pub(crate) fn insert(&mut self, port: u16, h: SocketHandle, addr: Ipv4Addr, explicit: bool) {
         let key = self.key;
-        let u = PortUse { addr, explicit };
+        let u = PortUse {
+            addr,
+            explicit,
+            time_wait: None,
+        };
         let b = self.map.entry(port).or_insert_with(|| Bucket {
             first: None,
             more: HashMap::with_hasher(key),
@@ -89,6 +96,21 @@ impl Ports {
         }
     }
 
+    /// `h` became a TIME_WAIT record: it keeps the port (Linux keeps
+    /// `inet_timewait_sock`s in the bind bucket) with its SO_REUSEADDR flag.
+    pub(crate) fn mark_time_wait(&mut self, port: u16, h: SocketHandle, reuse: bool) {
+        let Some(b) = self.map.get_mut(&port) else {
+            return;
+        };
+        let u = match &mut b.first {
+            Some((f, u)) if *f == h => Some(u),
+            _ => b.more.get_mut(&h),
+        };
+        if let Some(u) = u {
+            u.time_wait = Some(reuse);
+        }
+    }
+
     fn bucket(&self, port: u16) -> Option<&Bucket> {
         self.map.get(&port)
     }
@@ -111,9 +133,11 @@ impl SocketSet {
             if other == h || !overlap(addr, u.addr) {
                 return false;
             }
-            match self.sock(other) {
-                Some(o) => !(reuse && o.reuse_addr && o.listener.is_none()),
-                None => false,
+            match (self.sock(other), u.time_wait) {
+                (Some(o), _) => !(reuse && o.reuse_addr && o.listener.is_none()),
+                // A TIME_WAIT record never listens.
+                (None, Some(tw_reuse)) => !(reuse && tw_reuse),
+                (None, None) => false,
             }
         })
     }
@@ -152,7 +176,7 @@ impl SocketSet {
                 local: (local, port),
                 remote,
             };
-            if !explicit && !self.conns.contains_key(&tuple) {
+            if !explicit && !self.conns.contains_key(&tuple) && !self.tw.contains(&tuple) {
                 let bump = i + 1 + self.rng_small();
                 if let Some(t) = self.ports.table.get_mut(index) {
                     // RFC 6056: advance by more than one to spread sequences.

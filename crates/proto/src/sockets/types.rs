@@ -274,4 +274,7 @@ pub struct TcpStats {
     /// handled as RFC 9293 says (reset from a closed port, dropped at a
     /// listener, dropped or challenged by a connection).
     pub bad_flags: u64,
+    /// Connections that skipped TIME_WAIT because `max_tw_buckets` were
+    /// held (Linux TCPTimeWaitOverflow).
+    pub tw_overflow: u64,
 }

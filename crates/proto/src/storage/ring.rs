@@ -119,6 +119,14 @@ impl RingBuffer {
     /// Move `keep` bytes from the head into a fresh buffer of size `size`,
     /// without zero-filling the rest.
     fn reallocate(&mut self, size: usize, keep: usize) {
+        if self.phys == 0 && self.buf.capacity() == 0 {
+            // First allocation (or the first after a release): nothing to
+            // keep, so no copy and no zero fill.
+            self.buf = Vec::with_capacity(size);
+            self.phys = size;
+            self.head = 0;
+            return;
+        }
         let keep = keep.min(size).min(self.stored());
         let mut fresh = Vec::with_capacity(size);
         let (a, b) = self.spans(0, keep);

@@ -19,6 +19,7 @@ pub(crate) mod sack;
 mod seq;
 mod state;
 pub(crate) mod syncookie;
+pub(crate) mod time_wait;
 mod timers;
 mod tso;
 

@@ -15,6 +15,7 @@ mod sack_recovery;
 mod sack_rx;
 mod stretch_ack;
 mod syncookie;
+mod time_wait;
 mod timers;
 mod ts;
 mod undo;

@@ -1,0 +1,275 @@
+//! The TIME_WAIT table: compact records (`tcp::time_wait::TimeWait`) of
+//! connections the application closed, keyed by 4-tuple, with their own
+//! cap (`Profile::max_tw_buckets`, Linux `tcp_max_tw_buckets`), an expiry
+//! queue and a queue of owed ACKs.
+//!
+//! Contract: a closed connection that reaches TIME_WAIT gives its socket
+//! slot, buffers, demux entry and timer back and lives on here (like
+//! Linux's `inet_timewait_sock`). The record keeps the socket's handle
+//! (netstat rows stay the same socket) and its port-table entry, marked
+//! TIME_WAIT, so bind conflicts and ephemeral port choice see it as before.
+//! Expiry is a FIFO: every record is queued once, at the deadline it had
+//! when queued; a record whose deadline moved later (a retransmitted FIN)
+//! is queued again when its old deadline comes. `now` only grows and the
+//! TIME_WAIT length is the profile's, so the queue stays in deadline order
+//! (a shorter `time_wait` set at run time ends records no later than the
+//! old length allowed). Nothing here scans the table per packet.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::{FourTuple, SocketHandle, SocketSet, TcpRow};
+use crate::storage::HashKey;
+use crate::tcp::time_wait::TimeWait;
+use crate::tcp::State;
+use crate::time::Instant;
+use crate::wire::{Ipv4Addr, TcpRepr};
+
+#[derive(Debug)]
+struct Entry {
+    /// The socket this was (netstat identity and port-table holder).
+    handle: SocketHandle,
+    rec: TimeWait,
+}
+
+#[derive(Debug)]
+pub(crate) struct TimeWaitTable {
+    map: HashMap<FourTuple, Entry, HashKey>,
+    /// (deadline when queued, tuple, handle): a record is live for an
+    /// entry only when its handle matches (a tuple may come back).
+    expiry: VecDeque<(Instant, FourTuple, SocketHandle)>,
+    /// Records owing an ACK (each once: `TimeWait::ack_now` dedups).
+    acks: VecDeque<FourTuple>,
+    /// Final ACKs of connections that skipped TIME_WAIT (table full):
+    /// (source, destination, header), capped by `max_pending_resets`.
+    last_acks: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
+}
+
+impl TimeWaitTable {
+    pub(crate) fn new(key: HashKey) -> Self {
+        TimeWaitTable {
+            map: HashMap::with_hasher(key),
+            expiry: VecDeque::new(),
+            acks: VecDeque::new(),
+            last_acks: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn contains(&self, t: &FourTuple) -> bool {
+        !self.map.is_empty() && self.map.contains_key(t)
+    }
+
+    /// The earliest expiry to wake up for, or `ZERO` when an ACK is owed.
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        if !self.acks.is_empty() || !self.last_acks.is_empty() {
+            return Some(Instant::ZERO);
+        }
+        self.expiry.front().map(|e| e.0)
+    }
+
+    fn insert(&mut self, t: FourTuple, handle: SocketHandle, rec: TimeWait) {
+        // Stale queue entries (records that ended early) are dropped when
+        // they outnumber the live ones, so the queue stays O(table).
+        if self.expiry.len() >= 2 * self.map.len() + 16 {
+            let map = &self.map;
+            self.expiry
+                .retain(|(_, t, h)| map.get(t).is_some_and(|e| e.handle == *h));
+        }
+        self.expiry.push_back((rec.expires, t, handle));
+        if rec.ack_now {
+            self.acks.push_back(t);
+        }
+        self.map.insert(t, Entry { handle, rec });
+    }
+
+    fn remove(&mut self, t: &FourTuple) -> Option<SocketHandle> {
+        self.map.remove(t).map(|e| e.handle)
+    }
+}
+
+impl SocketSet {
+    /// Swap a closed TIME_WAIT socket for a compact record when nothing
+    /// else is owed (`Connection::time_wait_record`). Returns whether the
+    /// socket is gone.
+    pub(crate) fn compact_time_wait(&mut self, h: SocketHandle) -> bool {
+        let expiry = self.now + self.profile.time_wait;
+        let Some(slot) = self
+            .slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.gen == h.gen)
+        else {
+            return false;
+        };
+        let Some(sock) = slot.sock.as_mut() else {
+            return false;
+        };
+        if !sock.closed || sock.parent.is_some() {
+            return false;
+        }
+        let Some(c) = sock.conn.as_mut() else {
+            return false;
+        };
+        let Some(rec) = c.time_wait_record(expiry) else {
+            return false;
+        };
+        let tuple = FourTuple {
+            local: c.local,
+            remote: c.remote,
+        };
+        let reuse = sock.reuse_addr;
+        // The record holds the port from now on (marked TIME_WAIT).
+        let bound = sock.bound.take();
+        if sock.in_tw {
+            sock.in_tw = false;
+            self.time_wait -= 1;
+        }
+        self.free(h);
+        if let Some((_, port)) = bound {
+            self.ports.mark_time_wait(port, h, reuse);
+        }
+        self.tw.insert(tuple, h, rec);
+        true
+    }
+
+    /// A segment for a tuple in the TIME_WAIT table. Returns false when
+    /// there is no record, or when a new SYN ended it (the caller then
+    /// hands the SYN to a listener).
+    pub(crate) fn time_wait_input(
+        &mut self,
+        now: Instant,
+        t: &FourTuple,
+        seg: &TcpRepr<'_>,
+    ) -> bool {
+        if self.tw.map.is_empty() {
+            return false;
+        }
+        let Some(e) = self.tw.map.get_mut(t) else {
+            return false;
+        };
+        if e.rec.yields_to(seg) {
+            // Linux `tcp_timewait_state_process` (TCP_TW_SYN): the tuple
+            // may be reused at once.
+            self.end_time_wait(t);
+            return false;
+        }
+        let out = e.rec.process(now, &self.profile, seg);
+        if out.dropped {
+            self.stats.dropped += 1;
+        }
+        if out.ack {
+            self.tw.acks.push_back(*t);
+        }
+        true
+    }
+
+    /// Remove a record and give its port back.
+    fn end_time_wait(&mut self, t: &FourTuple) {
+        if let Some(h) = self.tw.remove(t) {
+            self.ports.remove(t.local.1, h);
+            self.events += 1;
+        }
+    }
+
+    /// End the records whose TIME_WAIT is over.
+    pub(crate) fn expire_time_wait(&mut self, now: Instant) {
+        while let Some(&(at, t, h)) = self.tw.expiry.front() {
+            if at > now {
+                break;
+            }
+            self.tw.expiry.pop_front();
+            let Some(e) = self.tw.map.get(&t).filter(|e| e.handle == h) else {
+                continue; // ended early; a stale entry
+            };
+            if e.rec.expires > now {
+                // Restarted by a retransmitted FIN: wait for the new deadline.
+                let again = (e.rec.expires, t, h);
+                self.tw.expiry.push_back(again);
+                continue;
+            }
+            self.end_time_wait(&t);
+        }
+    }
+
+    /// The ACK a connection skipping TIME_WAIT still owes for the peer's
+    /// FIN (Linux `tcp_fin` sends it before `tcp_time_wait` finds no room).
+    pub(crate) fn queue_last_ack(&mut self, src: Ipv4Addr, dst: Ipv4Addr, repr: TcpRepr<'static>) {
+        if self.tw.last_acks.len() < self.profile.max_pending_resets {
+            self.tw.last_acks.push_back((src, dst, repr));
+        }
+    }
+
+    /// The next owed TIME_WAIT ACK, as a stateless reply.
+    pub(super) fn next_time_wait_ack(
+        &mut self,
+        now: Instant,
+    ) -> Option<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)> {
+        if let Some(r) = self.tw.last_acks.pop_front() {
+            return Some(r);
+        }
+        while let Some(t) = self.tw.acks.pop_front() {
+            let Some(e) = self.tw.map.get_mut(&t) else {
+                continue;
+            };
+            if !e.rec.ack_now {
+                continue;
+            }
+            let repr = e.rec.take_ack(now, t.local.1, t.remote.1);
+            return Some((t.local.0, t.remote.0, repr));
+        }
+        None
+    }
+
+    /// Netstat rows for the records (state TIME_WAIT, orphaned).
+    pub(crate) fn time_wait_rows(&self, rows: &mut Vec<TcpRow>) {
+        for (t, e) in &self.tw.map {
+            rows.push(TcpRow {
+                handle: e.handle,
+                proto: "tcp",
+                local: std::net::SocketAddrV4::new(t.local.0, t.local.1),
+                remote: std::net::SocketAddrV4::new(t.remote.0, t.remote.1),
+                state: State::TimeWait,
+                recv_q: 0,
+                send_q: 0,
+                syn_queue: 0,
+                orphan: true,
+            });
+        }
+    }
+
+    /// ICMP errors for a TIME_WAIT tuple are counted and ignored (a
+    /// TIME_WAIT connection has nothing in flight to fail).
+    pub(crate) fn time_wait_holds(&self, t: &FourTuple) -> bool {
+        self.tw.contains(t)
+    }
+
+    /// Every TIME_WAIT connection, compact or not.
+    pub(crate) fn time_wait_count(&self) -> usize {
+        self.time_wait + self.tw.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn time_wait_record(&self, t: &FourTuple) -> Option<TimeWait> {
+        self.tw.map.get(t).map(|e| e.rec)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn check_time_wait_invariants(&self) {
+        assert!(self.tw.len() <= self.profile.max_tw_buckets);
+        for (t, e) in &self.tw.map {
+            assert!(
+                !self.conns.contains_key(t),
+                "TIME_WAIT record beside a live tuple"
+            );
+            assert!(self.sock(e.handle).is_none(), "record handle is retired");
+            let queued = self
+                .tw
+                .expiry
+                .iter()
+                .any(|(at, q, h)| q == t && *h == e.handle && *at <= e.rec.expires);
+            assert!(queued, "every record waits in the expiry queue");
+        }
+    }
+}
