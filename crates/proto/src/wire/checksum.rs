@@ -90,18 +90,25 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u64 {
         return 0;
     };
     let (mut a, mut b) = (0u128, 0u128);
-    let mut from = src.chunks_exact(32);
-    let mut to = dst.chunks_exact_mut(32);
+    // 64 bytes per step: the loop's own cost (index, compare, branch) is
+    // paid half as often as with 32, which keeps the fold no dearer than a
+    // sum followed by a vectorised memcpy.
+    let mut from = src.chunks_exact(64);
+    let mut to = dst.chunks_exact_mut(64);
     for (s, d) in (&mut from).zip(&mut to) {
         d.copy_from_slice(s);
         a += u128::from(ne64(s, 0));
         b += u128::from(ne64(s, 8));
         a += u128::from(ne64(s, 16));
         b += u128::from(ne64(s, 24));
+        a += u128::from(ne64(s, 32));
+        b += u128::from(ne64(s, 40));
+        a += u128::from(ne64(s, 48));
+        b += u128::from(ne64(s, 56));
     }
     let (rs, rd) = (from.remainder(), to.into_remainder());
     rd.copy_from_slice(rs);
-    // The remainder starts at a multiple of 32 (even): its own sum adds in.
+    // The remainder starts at a multiple of 64 (even): its own sum adds in.
     adc(to_be(finish128(a, b)), sum(rs, 0))
 }
 
