@@ -3,7 +3,10 @@
 //! Contract: `len() <= capacity()` always. Bytes may also be written *beyond*
 //! `len()` (but within capacity) with `write_at`, for out-of-order TCP data;
 //! `commit` then makes them part of the readable region. Reads never consume
-//! more than `len()` bytes. No method panics.
+//! more than `len()` bytes. No method panics. `write_at_sum` / `read_at_sum`
+//! also return the Internet checksum sum of the bytes they copy (RFC 1071,
+//! an odd-offset wrap handled per 2(B)), so a payload is copied and summed
+//! in one pass.
 //!
 //! Memory: the physical ring starts empty, is first allocated at the size of
 //! the first write rounded up to a power of two (at least `MIN_ALLOC`), and

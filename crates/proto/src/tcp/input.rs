@@ -4,6 +4,9 @@
 //! Contract: `Connection::process` never panics on any segment; it updates
 //! the connection and reports what the socket layer must do (send a reset,
 //! move a child to the accept queue, drop for accept-queue overflow).
+//! `fold_receive` (issue 7) may copy an unverified in-order payload into
+//! the receive ring before `process`; it changes nothing visible, and
+//! `process` then commits those bytes instead of copying them again.
 
 use super::connection::{Connection, RstReply, TcpError};
 use super::{Profile, SeqNum, State};

@@ -62,8 +62,15 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
         a += u128::from(ne64(blk, 16));
         b += u128::from(ne64(blk, 24));
     }
-    let mut wide = finish128(a, b);
-    let mut words = blocks.remainder().chunks_exact(8);
+    let wide = add_rest(finish128(a, b), blocks.remainder());
+    adc(initial, to_be(wide))
+}
+
+/// `wide` plus the native-endian sum of `rest` (what follows the blocks,
+/// starting at an even offset): 8-byte words, then the tail.
+#[inline(always)]
+fn add_rest(mut wide: u64, rest: &[u8]) -> u64 {
+    let mut words = rest.chunks_exact(8);
     for w in &mut words {
         wide = adc(wide, ne64(w, 0));
     }
@@ -78,7 +85,7 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
         }
         wide = adc(wide, u64::from_ne_bytes(t));
     }
-    adc(initial, to_be(wide))
+    wide
 }
 
 /// Copy `src` into `dst` (as many bytes as both hold) and return the
@@ -108,8 +115,8 @@ pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u64 {
     }
     let (rs, rd) = (from.remainder(), to.into_remainder());
     rd.copy_from_slice(rs);
-    // The remainder starts at a multiple of 64 (even): its own sum adds in.
-    adc(to_be(finish128(a, b)), sum(rs, 0))
+    // The remainder starts at a multiple of 64 (even).
+    to_be(add_rest(finish128(a, b), rs))
 }
 
 /// `a + b` for two wide sums (end-around carry), e.g. a header's and a
