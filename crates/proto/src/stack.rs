@@ -66,6 +66,16 @@ pub struct StackConfig {
     pub seed: u64,
     /// Caps and timers of the interface layer and datagram sockets.
     pub limits: Limits,
+    /// Receive checksum folded into the copy (issue 7, Linux
+    /// `skb_copy_and_csum_datagram`): an in-order data segment's payload is
+    /// copied into the receive ring while it is summed, and the segment
+    /// processed once the sum verifies (a bad one changes nothing). Off by
+    /// default: measured on the in-memory bulk benchmark it did not help
+    /// (the payload is hot in L1 right after the frame was read, so a
+    /// vectorised memcpy plus a separate sum costs no more than the scalar
+    /// copy-and-sum; docs/PERF_NOTES.md). Frames from
+    /// `handle_frame_verified` skip the sum either way.
+    pub rx_checksum_fold: bool,
 }
 
 impl StackConfig {
@@ -81,6 +91,7 @@ impl StackConfig {
             tso_max: 0,
             seed: 0,
             limits: Limits::default(),
+            rx_checksum_fold: false,
         }
     }
 

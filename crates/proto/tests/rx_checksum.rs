@@ -34,7 +34,15 @@ fn is_synack(frame: &[u8]) -> bool {
 
 #[test]
 fn verified_entry_point_skips_the_transport_checksum_only() {
-    let mut s = stack();
+    for fold in [false, true] {
+        verified_entry_point(fold);
+    }
+}
+
+fn verified_entry_point(fold: bool) {
+    let mut c = config();
+    c.rx_checksum_fold = fold;
+    let mut s = stack_with(c);
     learn_peer(&mut s, ms(0));
     let l = s.sockets_mut().tcp_socket().unwrap();
     s.sockets_mut().bind(l, US, 80).unwrap();
@@ -116,11 +124,22 @@ fn exchange(a: &mut Stack, b: &mut Stack, now: Instant, rng: &mut Rng, pct: u64)
 
 #[test]
 fn bulk_transfer_through_corruption_delivers_the_exact_stream() {
+    bulk_through_corruption(false);
+}
+
+#[test]
+fn bulk_transfer_through_corruption_with_the_receive_fold() {
+    bulk_through_corruption(true);
+}
+
+fn bulk_through_corruption(fold: bool) {
     let a_ip = Ipv4Addr::new(198, 18, 0, 1);
     let b_ip = Ipv4Addr::new(198, 18, 0, 2);
+    let mut cb = StackConfig::ethernet(US_MAC, b_ip, 24);
+    cb.rx_checksum_fold = fold;
     let (mut a, mut b) = (
         Stack::new(StackConfig::ethernet(PEER_MAC, a_ip, 24)),
-        Stack::new(StackConfig::ethernet(US_MAC, b_ip, 24)),
+        Stack::new(cb),
     );
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut now = Instant::ZERO;

@@ -7,10 +7,12 @@
 //! TTL is not zero. Each rejection increments one counter. Fragments go to
 //! the reassembler; a completed datagram is handled like an unfragmented one.
 //!
-//! Transport checksums: a TCP segment's pseudo-header and header are summed
-//! here and its payload summed by the socket layer, while it is copied into
-//! the receive ring when that is safe (issue 7, `handle_tcp_unverified`);
-//! the segment is processed only once the sum verifies. A whole packet
+//! Transport checksums: verified before the transport sees the packet. With
+//! `StackConfig::rx_checksum_fold`, a TCP segment's pseudo-header and header
+//! are summed here and its payload summed by the socket layer, while it is
+//! copied into the receive ring when that is safe (issue 7,
+//! `handle_tcp_unverified`); the segment is processed only once the sum
+//! verifies. A whole packet
 //! from `Stack::handle_frame_verified` (the link says the TCP or UDP
 //! checksum was verified, virtio `DATA_VALID`) skips that check; fragments,
 //! ICMP and the IPv4 header are always checked.
@@ -226,8 +228,13 @@ impl Stack {
                 return;
             }
         };
+        let fold = !verified && self.config.rx_checksum_fold;
+        if !verified && !fold && !p.verify_checksum(ip.src, ip.dst) {
+            self.stats.tcp.rx_bad_checksum += 1;
+            return;
+        }
         let seg = TcpRepr::parse(&p);
-        if verified {
+        if !fold {
             self.stats.tcp.rx_segments += 1;
             self.sockets.handle_tcp(now, ip, &seg);
             return;
