@@ -146,6 +146,9 @@ pub struct Stack {
     pub(crate) stats: Stats,
     /// The latest `now` passed in, for `poll_at` when output is ready.
     pub(crate) last_now: Instant,
+    /// The last (destination, next hop) the socket path routed: a route
+    /// depends only on the configuration, which never changes after `new`.
+    pub(crate) last_route: Option<(Ipv4Addr, crate::iface::ipv4_out::NextHop)>,
     /// Set only while `handle_frame_verified` runs: the link verified the
     /// frame's TCP/UDP checksum (`iface/ipv4_in.rs`).
     pub(crate) rx_l4_verified: bool,
@@ -176,6 +179,7 @@ impl Stack {
             rng,
             stats: Stats::default(),
             last_now: Instant::ZERO,
+            last_route: None,
             rx_l4_verified: false,
             sockets,
             config,

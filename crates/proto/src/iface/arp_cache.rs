@@ -72,6 +72,11 @@ pub(crate) struct ArpCache {
     /// Addresses in Incomplete or Probe, in the order they started.
     resolving: Vec<Ipv4Addr>,
     limits: Limits,
+    /// The last reachable entry looked up: (address, MAC, expiry), an exact
+    /// copy of its `State::Reachable` (every frame of a bulk flow goes to
+    /// the same neighbour; this skips the hash). Cleared whenever an entry
+    /// is replaced or removed.
+    hot: Option<(Ipv4Addr, MacAddr, Instant)>,
 }
 
 impl ArpCache {
@@ -80,6 +85,7 @@ impl ArpCache {
             entries: HashMap::with_hasher(key),
             resolving: Vec::new(),
             limits: limits.clone(),
+            hot: None,
         }
     }
 
@@ -90,14 +96,21 @@ impl ArpCache {
     /// The MAC to use for `ip`, if known. An expired entry turns into a probe
     /// (returned `true` in the second field) and stays usable.
     pub(crate) fn lookup(&mut self, now: Instant, ip: Ipv4Addr) -> Option<(MacAddr, bool)> {
+        if let Some((hot_ip, mac, expires)) = self.hot {
+            if hot_ip == ip && now < expires {
+                return Some((mac, false));
+            }
+        }
         let state = self.entries.get_mut(&ip)?;
         match *state {
             State::Incomplete { .. } => None,
             State::Probe { mac, .. } => Some((mac, false)),
             State::Reachable { mac, expires } => {
                 if now < expires {
+                    self.hot = Some((ip, mac, expires));
                     return Some((mac, false));
                 }
+                self.hot = None;
                 *state = State::Probe {
                     mac,
                     tries: 0,
@@ -167,6 +180,7 @@ impl ArpCache {
             .min();
         match victim {
             Some((_, ip)) => {
+                self.hot = None;
                 self.entries.remove(&ip);
                 true
             }
@@ -184,6 +198,7 @@ impl ArpCache {
         create: bool,
     ) -> Learned {
         let expires = now + self.limits.arp_reachable;
+        self.hot = None;
         if let Some(state) = self.entries.get_mut(&ip) {
             let old = core::mem::replace(state, State::Reachable { mac, expires });
             self.resolving.retain(|a| *a != ip);
@@ -239,6 +254,14 @@ impl ArpCache {
         let max = self.limits.arp_max_tries;
         let mut out = Vec::new();
         let entries = &mut self.entries;
+        // Only resolving entries are removed here, never the reachable
+        // `hot` one; the check below keeps it that way if that changes.
+        if self
+            .hot
+            .is_some_and(|(ip, ..)| self.resolving.contains(&ip))
+        {
+            self.hot = None;
+        }
         self.resolving.retain(|ip| {
             let dead = match entries.get(ip) {
                 Some(State::Incomplete { tries, next_at, .. })
@@ -347,5 +370,55 @@ mod tests {
             "all resolving"
         );
         assert_eq!(c.learn(t(0), a, MAC, true), Learned::CacheFull);
+    }
+
+    proptest::proptest! {
+        /// The one-entry `hot` copy never changes an answer: a cache that
+        /// uses it and one that never does (cleared before every lookup)
+        /// agree on every operation, and `hot` always equals its entry.
+        #[test]
+        fn hot_entry_matches_the_map(
+            ops in proptest::collection::vec((0u8..5, 0u8..4, 0u64..40), 1..200),
+        ) {
+            let limits = Limits {
+                arp_cache_size: 3,
+                arp_pending_per_neighbour: 2,
+                arp_max_tries: 2,
+                arp_retry_interval: Duration::from_secs(1),
+                arp_reachable: Duration::from_secs(5),
+                ..Limits::default()
+            };
+            let mut fast = ArpCache::new(&limits, HashKey::default());
+            let mut slow = ArpCache::new(&limits, HashKey::default());
+            let mut now = t(0);
+            for (op, who, dt) in ops {
+                now += Duration::from_millis(dt * 250);
+                let ip = Ipv4Addr::new(198, 18, 0, who);
+                let mac = MacAddr([2, 0, 0, 0, who, (dt % 3) as u8]);
+                match op {
+                    0 => {
+                        slow.hot = None;
+                        proptest::prop_assert_eq!(fast.lookup(now, ip), slow.lookup(now, ip));
+                    }
+                    1 => proptest::prop_assert_eq!(
+                        fast.learn(now, ip, mac, dt % 2 == 0),
+                        slow.learn(now, ip, mac, dt % 2 == 0)
+                    ),
+                    2 => proptest::prop_assert_eq!(
+                        fast.enqueue(now, ip, vec![who]),
+                        slow.enqueue(now, ip, vec![who])
+                    ),
+                    3 => proptest::prop_assert_eq!(fast.expire(now), slow.expire(now)),
+                    _ => proptest::prop_assert_eq!(fast.poll_request(now), slow.poll_request(now)),
+                }
+                if let Some((ip, mac, expires)) = fast.hot {
+                    let held = matches!(
+                        fast.entries.get(&ip),
+                        Some(State::Reachable { mac: m, expires: e }) if *m == mac && *e == expires
+                    );
+                    proptest::prop_assert!(held, "hot entry out of step");
+                }
+            }
+        }
     }
 }

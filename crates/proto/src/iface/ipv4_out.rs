@@ -339,9 +339,16 @@ impl Stack {
             return SocketStep::Again;
         }
         self.stats.ipv4.tx_requests += 1;
-        let Some(hop) = self.route(eg.dst) else {
-            self.stats.ipv4.tx_no_route += 1;
-            return SocketStep::Again;
+        let hop = match self.last_route {
+            Some((dst, hop)) if dst == eg.dst => hop,
+            _ => {
+                let Some(hop) = self.route(eg.dst) else {
+                    self.stats.ipv4.tx_no_route += 1;
+                    return SocketStep::Again;
+                };
+                self.last_route = Some((eg.dst, hop));
+                hop
+            }
         };
         let mut ip = Ipv4Repr::new(eg.src, eg.dst, eg.protocol, eg.len);
         ip.ttl = eg.ttl;

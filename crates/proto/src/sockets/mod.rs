@@ -143,6 +143,28 @@ impl TcpSocket {
         self.conn.as_ref().map_or(State::Closed, |c| c.state)
     }
 
+    /// `readiness().bits()` for a connected socket in its common states,
+    /// computed in place (runs on every segment from `touch`); any other
+    /// socket takes the full path.
+    #[inline]
+    fn readiness_bits(&self) -> u8 {
+        match &self.conn {
+            Some(c)
+                if self.listener.is_none()
+                    && !matches!(c.state, State::SynSent | State::SynReceived) =>
+            {
+                let error = c.error.is_some();
+                let eof = c.read_eof();
+                u8::from(!c.rcv_buf.is_empty() || eof || error)
+                    | u8::from(c.writable()) << 1
+                    | u8::from(error) << 2
+                    | u8::from(c.hup()) << 3
+                    | u8::from(eof) << 4
+            }
+            _ => self.readiness().bits(),
+        }
+    }
+
     pub(crate) fn readiness(&self) -> Readiness {
         if let Some(l) = &self.listener {
             return Readiness {
@@ -216,12 +238,12 @@ pub struct SocketSet {
 }
 
 /// A segment chosen for sending, before its payload is copied.
-struct Pending {
+struct Pending<'a> {
     src: Ipv4Addr,
     dst: Ipv4Addr,
-    repr: TcpRepr<'static>,
-    /// (socket, offset in its send buffer, length)
-    data: Option<(SocketHandle, usize, usize)>,
+    repr: &'a TcpRepr<'static>,
+    /// (send buffer, offset in it, length)
+    data: Option<(&'a crate::storage::RingBuffer, usize, usize)>,
 }
 
 impl SocketSet {
@@ -378,7 +400,14 @@ impl SocketSet {
     pub(crate) fn touch(&mut self, h: SocketHandle) {
         let max_tw = self.profile.max_tw_buckets;
         let tw_now = self.time_wait;
-        let Some(sock) = self.sock_mut(h) else {
+        // Field borrows, not `sock_mut`: the common case (an established
+        // connection) finishes with this one lookup (runs per segment).
+        let Some(sock) = self
+            .slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.gen == h.gen)
+            .and_then(|s| s.sock.as_mut())
+        else {
             return;
         };
         let mut tw_delta: isize = 0;
@@ -421,6 +450,33 @@ impl SocketSet {
                 finished = sock.closed || unaccepted_halfopen;
             }
         }
+        if !finished {
+            let bits = sock.readiness_bits();
+            debug_assert_eq!(bits, sock.readiness().bits());
+            let (levels, deadline) = sock.conn.as_ref().map_or(((0, 0), None), |c| {
+                ((c.rcv_buf.len(), c.snd_buf.len()), c.next_deadline())
+            });
+            // Readiness edges, and also more data or more room on an already
+            // ready socket (a MSG_WAITALL reader or a partial writer is waiting).
+            let changed = bits != sock.ready_bits || levels != sock.levels;
+            sock.ready_bits = bits;
+            sock.levels = levels;
+            let queue = !sock.queued_tx && sock.conn.is_some();
+            if queue {
+                sock.queued_tx = true;
+            }
+            let reschedule = deadline.is_some() && deadline != sock.timer_at;
+            sock.timer_at = deadline;
+            if changed {
+                self.events += 1;
+            }
+            if queue {
+                self.ready.push_back(h);
+            }
+            if let (true, Some(t)) = (reschedule, deadline) {
+                self.push_timer(t, h);
+            }
+        }
         if tw_delta > 0 {
             self.time_wait += 1;
         } else if tw_delta < 0 {
@@ -433,52 +489,6 @@ impl SocketSet {
         }
         if finished {
             self.free(h);
-            return;
-        }
-        let Some(sock) = self.sock_mut(h) else {
-            return;
-        };
-        let bits = sock.readiness().bits();
-        let levels = sock
-            .conn
-            .as_ref()
-            .map_or((0, 0), |c| (c.rcv_buf.len(), c.snd_buf.len()));
-        // Readiness edges, and also more data or more room on an already
-        // ready socket (a MSG_WAITALL reader or a partial writer is waiting).
-        let changed = bits != sock.ready_bits || levels != sock.levels;
-        sock.ready_bits = bits;
-        sock.levels = levels;
-        let queue = !sock.queued_tx && sock.conn.is_some();
-        if queue {
-            sock.queued_tx = true;
-        }
-        let deadline = sock.conn.as_ref().and_then(|c| c.next_deadline());
-        let reschedule = deadline.is_some() && deadline != sock.timer_at;
-        sock.timer_at = deadline;
-        if changed {
-            self.events += 1;
-        }
-        if queue {
-            self.ready.push_back(h);
-        }
-        if let (true, Some(t)) = (reschedule, deadline) {
-            self.push_timer(t, h);
-        }
-    }
-
-    /// Only the timer bookkeeping of `touch` (after output).
-    fn reschedule(&mut self, h: SocketHandle) {
-        let Some(sock) = self.sock_mut(h) else {
-            return;
-        };
-        let deadline = sock.conn.as_ref().and_then(|c| c.next_deadline());
-        if deadline.is_some() && deadline != sock.timer_at {
-            sock.timer_at = deadline;
-            if let Some(t) = deadline {
-                self.push_timer(t, h);
-            }
-        } else {
-            sock.timer_at = deadline;
         }
     }
 

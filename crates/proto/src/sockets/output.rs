@@ -14,7 +14,15 @@ use crate::wire::{IpProtocol, Ipv4Addr, TcpRepr};
 impl SocketSet {
     // ----- output ---------------------------------------------------------
 
-    fn next_pending(&mut self, now: Instant, max_len: usize) -> Option<Pending> {
+    /// Choose the next segment and hand it to `emit` with its payload
+    /// source (send ring, offset, length), while the connection is still
+    /// borrowed: no intermediate copy of the header, no second lookup.
+    fn next_pending<R>(
+        &mut self,
+        now: Instant,
+        max_len: usize,
+        emit: impl FnOnce(Pending<'_>) -> R,
+    ) -> Option<R> {
         self.now = self.now.max(now);
         // Stateless replies: resets, then SYN-ACKs carrying cookies.
         let reply = match self.resets.pop_front() {
@@ -25,12 +33,12 @@ impl SocketSet {
             None => self.cookies.pop_front(),
         };
         if let Some((src, dst, repr)) = reply {
-            return Some(Pending {
+            return Some(emit(Pending {
                 src,
                 dst,
-                repr,
+                repr: &repr,
                 data: None,
-            });
+            }));
         }
         while let Some(h) = self.ready.pop_front() {
             let profile = &self.profile;
@@ -59,23 +67,32 @@ impl SocketSet {
             self.stats.sack_retrans += loss.sack_retrans - loss_before.sack_retrans;
             self.stats.dsack_tx += loss.dsack_tx - loss_before.dsack_tx;
             let (src, dst) = (conn.local.0, conn.remote.0);
+            // The timer bookkeeping of `touch`, on the borrow we hold.
+            let deadline = conn.next_deadline();
+            let rearm = deadline.filter(|_| deadline != sock.timer_at);
+            sock.timer_at = deadline;
             if let Some(out) = out {
                 self.stats.retrans_segs += retrans;
                 if out.repr.flags.rst() {
                     self.stats.out_rsts += 1;
                 }
+                let r = emit(Pending {
+                    src,
+                    dst,
+                    repr: &out.repr,
+                    data: (out.data_len > 0).then_some((&conn.snd_buf, out.data_off, out.data_len)),
+                });
                 // It may have more to send: back of the queue (round robin).
                 sock.queued_tx = true;
                 self.ready.push_back(h);
-                self.reschedule(h);
-                return Some(Pending {
-                    src,
-                    dst,
-                    repr: out.repr,
-                    data: (out.data_len > 0).then_some((h, out.data_off, out.data_len)),
-                });
+                if let Some(t) = rearm {
+                    self.push_timer(t, h);
+                }
+                return Some(r);
             }
-            self.reschedule(h);
+            if let Some(t) = rearm {
+                self.push_timer(t, h);
+            }
         }
         None
     }
@@ -84,34 +101,32 @@ impl SocketSet {
     /// at most `buf.len()` bytes = MTU minus IP header) and describe it.
     pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Egress> {
         loop {
-            let p = self.next_pending(now, buf.len())?;
-            let hl = p.repr.header_len();
-            let want = p.data.map_or(0, |(_, _, len)| len);
-            // The payload goes straight from the send ring into the frame,
-            // checksummed on the way (one pass), then the header in front.
-            let body = buf.get_mut(hl..hl + want);
-            let fits = body.is_some();
-            let (n, payload_sum) = match (p.data, body) {
-                (Some((h, off, _)), Some(body)) => self
-                    .sock(h)
-                    .and_then(|s| s.conn.as_ref())
-                    .map_or((0, 0), |c| c.snd_buf.read_at_sum(off, body)),
-                _ => (0, 0),
-            };
-            let len = hl + n;
-            let ok = fits
-                && buf
-                    .get_mut(..len)
-                    .is_some_and(|seg| p.repr.emit_header(seg, p.src, p.dst, payload_sum).is_ok());
-            if !ok {
+            let room = buf.len();
+            let written = self.next_pending(now, room, |p| {
+                let hl = p.repr.header_len();
+                let want = p.data.map_or(0, |(_, _, len)| len);
+                // The payload goes straight from the send ring into the
+                // frame, checksummed on the way (one pass), then the header
+                // in front.
+                let body = buf.get_mut(hl..hl + want)?;
+                let (n, payload_sum) = match p.data {
+                    Some((ring, off, _)) => ring.read_at_sum(off, body),
+                    None => (0, 0),
+                };
+                let len = hl + n;
+                let seg = buf.get_mut(..len)?;
+                p.repr.emit_header(seg, p.src, p.dst, payload_sum).ok()?;
+                Some((p.src, p.dst, len))
+            })?;
+            let Some((src, dst, len)) = written else {
                 // Counted and treated as lost; retransmission recovers.
                 self.stats.emit_errors += 1;
                 continue;
-            }
+            };
             self.stats.out_segs += 1;
             return Some(Egress {
-                src: p.src,
-                dst: p.dst,
+                src,
+                dst,
                 protocol: IpProtocol::Tcp,
                 len,
                 ttl: 64,
@@ -128,17 +143,17 @@ impl SocketSet {
         now: Instant,
     ) -> Option<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>, Vec<u8>)> {
         let max = self.mtu.saturating_sub(20);
-        let p = self.next_pending(now, max)?;
-        let mut payload = Vec::new();
-        if let Some((h, off, len)) = p.data {
-            payload.resize(len, 0);
-            if let Some(c) = self.sock(h).and_then(|s| s.conn.as_ref()) {
-                let n = c.snd_buf.read_at(off, &mut payload);
+        let out = self.next_pending(now, max, |p| {
+            let mut payload = Vec::new();
+            if let Some((ring, off, len)) = p.data {
+                payload.resize(len, 0);
+                let n = ring.read_at(off, &mut payload);
                 payload.truncate(n);
             }
-        }
+            (p.src, p.dst, *p.repr, payload)
+        })?;
         self.stats.out_segs += 1;
-        Some((p.src, p.dst, p.repr, payload))
+        Some(out)
     }
 
     // ----- timers ---------------------------------------------------------

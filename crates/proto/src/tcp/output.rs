@@ -131,15 +131,18 @@ impl Connection {
 
     /// How many SACK blocks the next segment carries (RFC 2018 3: three fit
     /// beside timestamps, four without), a pending D-SACK included.
+    #[inline]
     pub(crate) fn sack_count(&self) -> usize {
-        if !self.sack_ok {
+        // In order (the common case): no blocks, whatever was agreed.
+        let n = self.assembler.ranges().len() + usize::from(self.dsack_pending.is_some());
+        if n == 0 || !self.sack_ok {
             return 0;
         }
-        (self.assembler.ranges().len() + usize::from(self.dsack_pending.is_some()))
-            .min(if self.ts_ok { 3 } else { 4 })
+        n.min(if self.ts_ok { 3 } else { 4 })
     }
 
     /// Option bytes the SACK blocks take.
+    #[inline]
     pub(crate) fn sack_option_len(&self) -> usize {
         match self.sack_count() {
             0 => 0,

@@ -128,6 +128,14 @@ impl Connection {
             return 0;
         }
         let blocks = seg.sack_blocks.get(..seg.sack_len).unwrap_or(&[]);
+        if blocks.is_empty() && self.scoreboard.is_empty() {
+            // No blocks and nothing SACKed (every in-order segment and ACK
+            // of a loss-free flow): every step below is a no-op.
+            res.sack_blocks = 0;
+            res.sack_invalid = 0;
+            res.dsack = 0;
+            return 0;
+        }
         res.sack_blocks = u8::try_from(blocks.len()).unwrap_or(u8::MAX);
         let una = if seg.ack.gt(self.snd_una) {
             seg.ack

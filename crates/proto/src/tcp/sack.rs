@@ -174,6 +174,11 @@ impl Scoreboard {
         self.ranges.iter().map(|&(l, r)| l.distance_to(r)).sum()
     }
 
+    /// Nothing is SACKed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
     /// Is `seq` SACKed?
     pub(crate) fn is_sacked(&self, seq: SeqNum) -> bool {
         self.ranges.iter().any(|&(l, r)| seq.in_range(l, r))

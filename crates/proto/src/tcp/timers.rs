@@ -11,19 +11,24 @@ use crate::time::{Duration, Instant};
 const TLP_MIN: Duration = Duration::from_millis(2);
 
 impl Connection {
-    /// The earliest pending deadline.
+    /// The earliest pending deadline. Runs after every segment in and out,
+    /// so it is a branchless min over plain microseconds (an unarmed timer
+    /// counts as `u64::MAX`) rather than an iterator over `Option`s.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.rto_at,
-            self.persist_at,
-            self.delack_at,
-            self.close_at,
-            self.keepalive_at,
-            self.tlp_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let at = |t: Option<Instant>| t.map_or(u64::MAX, Instant::total_micros);
+        let m = at(self.rto_at)
+            .min(at(self.persist_at))
+            .min(at(self.delack_at))
+            .min(at(self.close_at))
+            .min(at(self.keepalive_at))
+            .min(at(self.tlp_at));
+        let armed = self.rto_at.is_some()
+            | self.persist_at.is_some()
+            | self.delack_at.is_some()
+            | self.close_at.is_some()
+            | self.keepalive_at.is_some()
+            | self.tlp_at.is_some();
+        armed.then_some(Instant::from_micros(m))
     }
 
     /// Run every timer whose deadline is at or before `now`.
@@ -224,5 +229,63 @@ impl Connection {
         self.probe_pending = true;
         self.persist_backoff = self.persist_backoff.saturating_add(1);
         self.persist_at = Some(now + self.rtt.backed_off(self.persist_backoff));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::connection::ConnParams;
+    use crate::tcp::SeqNum;
+    use crate::wire::Ipv4Addr;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The branchless `next_deadline` equals the plain min over the armed
+        /// timers under any sequence of arms and disarms (extremes included).
+        #[test]
+        fn next_deadline_is_min_of_armed(
+            ops in proptest::collection::vec(
+                (0usize..6, prop_oneof![
+                    Just(None),
+                    Just(Some(0u64)),
+                    Just(Some(u64::MAX)),
+                    (0u64..1_000_000).prop_map(Some),
+                ]),
+                0..64,
+            ),
+        ) {
+            let p = Profile::linux();
+            let a = Ipv4Addr::new(198, 18, 0, 1);
+            let params = ConnParams {
+                local: (a, 1),
+                remote: (a, 2),
+                iss: SeqNum(7),
+                ts_offset: 0,
+                mtu: 1500,
+                user_mss: None,
+                rcvbuf: 4096,
+                sndbuf: 4096,
+                nodelay: false,
+                keepalive: false,
+            };
+            let mut c = Connection::connect(&p, &params);
+            for (which, at) in ops {
+                let t = at.map(Instant::from_micros);
+                match which {
+                    0 => c.rto_at = t,
+                    1 => c.persist_at = t,
+                    2 => c.delack_at = t,
+                    3 => c.close_at = t,
+                    4 => c.keepalive_at = t,
+                    _ => c.tlp_at = t,
+                }
+                let want = [c.rto_at, c.persist_at, c.delack_at, c.close_at, c.keepalive_at, c.tlp_at]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                prop_assert_eq!(c.next_deadline(), want);
+            }
+        }
     }
 }

@@ -230,6 +230,21 @@ impl<'a> Iterator for TcpOptions<'a> {
     }
 }
 
+/// The layout of nearly every segment once timestamps are agreed (RFC 7323
+/// Appendix A: NOP, NOP, TS = 0x0101080a): read without walking the option
+/// list, as Linux `tcp_fast_parse_options` does. `None` for any other layout.
+fn fast_timestamp(opts: &[u8]) -> Option<TcpTimestamp> {
+    let o: &[u8; 12] = opts.try_into().ok()?;
+    let [k0, k1, k2, k3, a0, a1, a2, a3, b0, b1, b2, b3] = *o;
+    if u32::from_be_bytes([k0, k1, k2, k3]) != 0x0101_080a {
+        return None;
+    }
+    Some(TcpTimestamp {
+        tsval: u32::from_be_bytes([a0, a1, a2, a3]),
+        tsecr: u32::from_be_bytes([b0, b1, b2, b3]),
+    })
+}
+
 /// A validated TCP segment: data offset >= 5 and within the buffer, options
 /// well-formed. The checksum is checked separately (`verify_checksum`).
 #[derive(Debug, Clone)]
@@ -248,7 +263,7 @@ impl<B: AsRef<[u8]>> TcpPacket<B> {
             return Err(WireError::BadHeaderLen);
         }
         let opts = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
-        if TcpOptions::new(opts).any(|o| o.is_err()) {
+        if fast_timestamp(opts).is_none() && TcpOptions::new(opts).any(|o| o.is_err()) {
             return Err(WireError::BadOption);
         }
         Ok(TcpPacket { bytes })
@@ -361,18 +376,25 @@ impl<'a> TcpRepr<'a> {
     /// The packet view may be a temporary: the result borrows only the bytes.
     pub fn parse(packet: &TcpPacket<&'a [u8]>) -> TcpRepr<'a> {
         let b: &'a [u8] = packet.bytes;
-        let hl = packet.header_len();
+        // The fixed header read once (validated by `TcpPacket::parse`).
+        let h = super::array::<MIN_HEADER_LEN>(b, 0);
+        let [p0, p1, q0, q1, s0, s1, s2, s3, a0, a1, a2, a3, off, flags, w0, w1, _, _, u0, u1] = h;
+        let hl = usize::from(off >> 4) * 4;
         let mut r = TcpRepr::new(
-            packet.src_port(),
-            packet.dst_port(),
-            packet.seq(),
-            packet.ack(),
-            packet.flags(),
-            packet.window(),
+            u16::from_be_bytes([p0, p1]),
+            u16::from_be_bytes([q0, q1]),
+            SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
+            SeqNum(u32::from_be_bytes([a0, a1, a2, a3])),
+            TcpFlags(flags),
+            u16::from_be_bytes([w0, w1]),
         );
-        r.urgent = packet.urgent();
+        r.urgent = u16::from_be_bytes([u0, u1]);
         r.payload = b.get(hl..).unwrap_or(&[]);
         let opts: &'a [u8] = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
+        if let Some(ts) = fast_timestamp(opts) {
+            r.timestamp = Some(ts);
+            return r;
+        }
         for opt in TcpOptions::new(opts) {
             match opt {
                 Ok(TcpOption::Mss(m)) => r.mss = Some(m),
@@ -633,6 +655,46 @@ mod tests {
 
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+    proptest::proptest! {
+        /// The NOP, NOP, TS fast path answers exactly what walking the
+        /// option list answers, and declines every other 12-byte layout.
+        #[test]
+        fn fast_timestamp_matches_option_walk(
+            lead in proptest::prop_oneof![
+                proptest::strategy::Just([1u8, 1, 8, 10]),
+                proptest::array::uniform4(0u8..12),
+            ],
+            tail in proptest::array::uniform8(proptest::num::u8::ANY),
+        ) {
+            let mut opts = [0u8; 12];
+            opts[..4].copy_from_slice(&lead);
+            opts[4..].copy_from_slice(&tail);
+            let walked: Vec<_> = TcpOptions::new(&opts).collect();
+            match fast_timestamp(&opts) {
+                Some(ts) => proptest::prop_assert_eq!(
+                    walked,
+                    vec![Ok(TcpOption::NoOperation), Ok(TcpOption::NoOperation), Ok(TcpOption::Timestamp(ts))]
+                ),
+                None => proptest::prop_assert_ne!(&lead, &[1u8, 1, 8, 10]),
+            }
+            // Through the packet parser too: a data segment with these options.
+            let mut seg = [0u8; 40];
+            seg[12] = 8 << 4;
+            seg[13] = TcpFlags::ACK;
+            seg[20..32].copy_from_slice(&opts);
+            if let Ok(p) = TcpPacket::parse(&seg[..]) {
+                let r = TcpRepr::parse(&p);
+                if let Some(ts) = fast_timestamp(&opts) {
+                    proptest::prop_assert_eq!(r.timestamp, Some(ts));
+                    proptest::prop_assert_eq!((r.mss, r.window_scale, r.sack_permitted, r.sack_len), (None, None, false, 0));
+                    proptest::prop_assert_eq!(r.payload.len(), 8);
+                }
+            } else {
+                proptest::prop_assert!(fast_timestamp(&opts).is_none());
+            }
+        }
+    }
 
     fn syn_ack() -> TcpRepr<'static> {
         let mut r = TcpRepr::new(
