@@ -29,6 +29,6 @@ pub mod net {
 pub mod async_net;
 
 pub use bsd::{Bsd, Errno, Fd};
-pub use link::{Link, LinkStats, Waker};
+pub use link::{Link, LinkStats, RxInfo, Waker};
 pub use runtime::{Host, HostId, RealClock, VirtualNet};
 pub use std_net::Net;

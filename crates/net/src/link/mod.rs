@@ -103,6 +103,29 @@ pub struct LinkCaps {
     pub tx_checksum: bool,
 }
 
+/// What a link knows about a frame it received (`Link::recv_info`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxInfo {
+    /// The frame's TCP or UDP checksum is known to be right: the kernel
+    /// verified it (virtio-net `DATA_VALID`, Linux `CHECKSUM_UNNECESSARY`)
+    /// or the packet never left the peer kernel's memory and the link
+    /// finished its partial checksum (`NEEDS_CSUM`; Linux
+    /// `skb_csum_unnecessary` trusts `CHECKSUM_PARTIAL` the same way). Hand
+    /// such a frame to `Stack::handle_frame_verified`, which skips the
+    /// check ([`deliver_frame`]).
+    pub checksum_verified: bool,
+}
+
+/// Give a received frame to the stack: `handle_frame_verified` when the
+/// link vouched for its checksum, else `handle_frame`.
+pub fn deliver_frame(stack: &mut sockstack_proto::Stack, now: Instant, frame: &[u8], info: RxInfo) {
+    if info.checksum_verified {
+        stack.handle_frame_verified(now, frame);
+    } else {
+        stack.handle_frame(now, frame);
+    }
+}
+
 /// A frame-level network attachment. See the module doc for the contract.
 pub trait Link: Send {
     /// What the frames carry.
@@ -142,6 +165,14 @@ pub trait Link: Send {
     /// `Ok(None)` when nothing is deliverable at `now`. A frame longer than
     /// `buf` is truncated (give a buffer of `frame_capacity()`).
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>>;
+
+    /// `recv`, also telling what the link vouches for about the frame
+    /// ([`RxInfo`]). The default knows nothing: only links that hear it
+    /// from the kernel (a TAP or TUN with IFF_VNET_HDR) say more, and
+    /// wrappers that may change bytes (impairment) must keep the default.
+    fn recv_info(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxInfo)>> {
+        Ok(self.recv(now, buf)?.map(|n| (n, RxInfo::default())))
+    }
 
     /// Do time-driven work due at `now` (release delayed frames, write out
     /// capture records). Drivers call it once per iteration, after sending.
@@ -198,6 +229,9 @@ impl<L: Link + ?Sized> Link for Box<L> {
     }
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         (**self).recv(now, buf)
+    }
+    fn recv_info(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<(usize, RxInfo)>> {
+        (**self).recv_info(now, buf)
     }
     fn flush(&mut self, now: Instant) -> io::Result<()> {
         (**self).flush(now)

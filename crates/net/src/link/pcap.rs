@@ -257,8 +257,15 @@ impl<L: Link, W: Write + Send> Link for Captured<L, W> {
         self.inner.send_partial(now, frame, csum)
     }
     fn recv(&mut self, now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let got = self.inner.recv(now, buf)?;
-        if let Some(n) = got {
+        Ok(self.recv_info(now, buf)?.map(|(n, _)| n))
+    }
+    fn recv_info(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> io::Result<Option<(usize, super::RxInfo)>> {
+        let got = self.inner.recv_info(now, buf)?;
+        if let Some((n, _)) = got {
             let frame = buf.get(..n).unwrap_or_default();
             self.record(now, frame);
         }

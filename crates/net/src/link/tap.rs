@@ -293,13 +293,23 @@ impl Device {
     }
 
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        Ok(self.recv_info(buf)?.map(|(n, _)| n))
+    }
+
+    /// `recv`, and whether the kernel's virtio header vouched for the
+    /// frame's checksum (`RxInfo`).
+    pub(crate) fn recv_info(
+        &mut self,
+        buf: &mut [u8],
+    ) -> io::Result<Option<(usize, super::RxInfo)>> {
         let got = if self.offload {
             self.recv_offloaded(buf)
         } else {
             sys::read_nonblocking(self.fd.as_raw_fd(), buf)
+                .map(|n| n.map(|n| (n, super::RxInfo::default())))
         }
         .map_err(|e| io::Error::new(e.kind(), format!("reading from {}: {e}", self.name)))?;
-        if let Some(n) = got {
+        if let Some((n, _)) = got {
             self.stats.rx_frames += 1;
             self.stats.rx_bytes += n as u64;
             if n > self.l2 + self.mtu {
@@ -310,8 +320,10 @@ impl Device {
     }
 
     /// Read header + frame; complete partial checksums; skip (and count)
-    /// frames the header makes unusable.
-    fn recv_offloaded(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    /// frames the header makes unusable. A partial checksum is still
+    /// finished here (one pass), so captures and raw sockets see the packet
+    /// as a wire would carry it; the stack then need not verify it again.
+    fn recv_offloaded(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, super::RxInfo)>> {
         let cap = self.frame_capacity();
         for _ in 0..RX_SKIP_LIMIT {
             let mut head = [0u8; vnet::HDR_LEN];
@@ -337,15 +349,22 @@ impl Device {
             if hdr.flags & vnet::F_NEEDS_CSUM != 0 {
                 self.stats.rx_csum_completed += 1;
             }
+            let info = super::RxInfo {
+                checksum_verified: vnet::rx_checksum_verified(&hdr),
+            };
             if !spill {
-                return Ok(Some(len));
+                return Ok(Some((len, info)));
             }
             // A frame longer than `buf` is truncated, as the contract says.
             let k = len.min(buf.len());
             if let (Some(d), Some(s)) = (buf.get_mut(..k), self.rx_spill.get(..k)) {
                 d.copy_from_slice(s);
             }
-            return Ok(Some(k));
+            // Truncated: the stack must not trust (nor could verify) it.
+            let info = super::RxInfo {
+                checksum_verified: info.checksum_verified && k == len,
+            };
+            return Ok(Some((k, info)));
         }
         Ok(None)
     }
@@ -456,6 +475,13 @@ impl Link for TapLink {
     }
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         self.dev.recv(buf)
+    }
+    fn recv_info(
+        &mut self,
+        _now: Instant,
+        buf: &mut [u8],
+    ) -> io::Result<Option<(usize, super::RxInfo)>> {
+        self.dev.recv_info(buf)
     }
     fn raw_fd(&self) -> Option<RawFd> {
         Some(self.dev.raw_fd())

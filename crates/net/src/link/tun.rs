@@ -95,6 +95,13 @@ impl Link for TunLink {
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
         self.dev.recv(buf)
     }
+    fn recv_info(
+        &mut self,
+        _now: Instant,
+        buf: &mut [u8],
+    ) -> io::Result<Option<(usize, super::RxInfo)>> {
+        self.dev.recv_info(buf)
+    }
     fn raw_fd(&self) -> Option<RawFd> {
         Some(self.dev.raw_fd())
     }

@@ -254,6 +254,17 @@ pub(crate) fn finish_rx(h: &VnetHdr, frame: &mut [u8]) -> Result<(), RxError> {
     Ok(())
 }
 
+/// `flags`: the checksum was verified by the kernel (CHECKSUM_UNNECESSARY).
+pub(crate) const F_DATA_VALID: u8 = 2;
+
+/// Whether the stack may skip verifying the TCP/UDP checksum of a frame
+/// that `finish_rx` accepted: `DATA_VALID` (the kernel verified it) or
+/// `NEEDS_CSUM` (the peer kernel's own packet, its checksum just finished
+/// by `finish_rx`; Linux `skb_csum_unnecessary` trusts CHECKSUM_PARTIAL).
+pub(crate) fn rx_checksum_verified(h: &VnetHdr) -> bool {
+    h.flags & (F_DATA_VALID | F_NEEDS_CSUM) != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +394,16 @@ mod tests {
         let before = f.clone();
         assert_eq!(finish_rx(&valid, &mut f), Ok(()));
         assert_eq!(f, before);
+    }
+
+    #[test]
+    fn rx_verified_only_when_the_kernel_says_so() {
+        let h = |flags| VnetHdr {
+            flags,
+            ..VnetHdr::default()
+        };
+        assert!(!rx_checksum_verified(&h(0)));
+        assert!(rx_checksum_verified(&h(F_DATA_VALID)));
+        assert!(rx_checksum_verified(&h(F_NEEDS_CSUM)));
     }
 }

@@ -252,10 +252,10 @@ fn run(shared: &Shared, link: &mut dyn Link) -> io::Result<()> {
             let mut stack = shared.lock_stack();
             let mut received = 0;
             while received < BATCH {
-                let Some(n) = link.recv(now, &mut buf)? else {
+                let Some((n, info)) = link.recv_info(now, &mut buf)? else {
                     break;
                 };
-                stack.handle_frame(now, buf.get(..n).unwrap_or_default());
+                crate::link::deliver_frame(&mut stack, now, buf.get(..n).unwrap_or_default(), info);
                 received += 1;
             }
             more |= received == BATCH;

@@ -320,10 +320,11 @@ impl VirtualNet {
 fn drive(h: &mut VirtualHost, now: Instant, buf: &mut [u8], errors: &mut u64) -> bool {
     let mut moved = false;
     loop {
-        match h.link.recv(now, buf) {
-            Ok(Some(n)) => {
+        match h.link.recv_info(now, buf) {
+            Ok(Some((n, info))) => {
                 tracing::trace!(host = %h.name, %now, len = n, "rx");
-                h.stack.handle_frame(now, buf.get(..n).unwrap_or_default());
+                let frame = buf.get(..n).unwrap_or_default();
+                crate::link::deliver_frame(&mut h.stack, now, frame, info);
                 moved = true;
             }
             Ok(None) => break,

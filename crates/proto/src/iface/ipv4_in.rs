@@ -6,6 +6,16 @@
 //! destination is ours or a broadcast (limited or our subnet's), and its
 //! TTL is not zero. Each rejection increments one counter. Fragments go to
 //! the reassembler; a completed datagram is handled like an unfragmented one.
+//!
+//! Transport checksums: verified before the transport sees the packet. With
+//! `StackConfig::rx_checksum_fold`, a TCP segment's pseudo-header and header
+//! are summed here and its payload summed by the socket layer, while it is
+//! copied into the receive ring when that is safe (issue 7,
+//! `handle_tcp_unverified`); the segment is processed only once the sum
+//! verifies. A whole packet
+//! from `Stack::handle_frame_verified` (the link says the TCP or UDP
+//! checksum was verified, virtio `DATA_VALID`) skips that check; fragments,
+//! ICMP and the IPv4 header are always checked.
 
 use std::net::SocketAddrV4;
 
@@ -14,23 +24,33 @@ use crate::stack::Stack;
 use crate::time::Instant;
 use crate::udp::Deliver;
 use crate::wire::{
-    DstUnreachable, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr, UdpPacket,
+    checksum, DstUnreachable, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
+    UdpPacket,
 };
 
 impl Stack {
     /// One IPv4 packet from the link. `link_broadcast`: it came to the
     /// Ethernet broadcast address.
     pub(crate) fn handle_ipv4(&mut self, now: Instant, bytes: &[u8], link_broadcast: bool) {
-        self.ipv4_input(now, bytes, link_broadcast, false);
+        let verified = self.rx_l4_verified;
+        self.ipv4_input(now, bytes, link_broadcast, false, verified);
     }
 
     /// A datagram we sent to ourselves (the loopback queue): our own and
     /// loopback addresses are valid sources and destinations.
     pub(crate) fn handle_ipv4_local(&mut self, now: Instant, bytes: &[u8]) {
-        self.ipv4_input(now, bytes, false, true);
+        self.ipv4_input(now, bytes, false, true, false);
     }
 
-    fn ipv4_input(&mut self, now: Instant, bytes: &[u8], link_broadcast: bool, local: bool) {
+    /// `l4_verified`: the link verified the TCP/UDP checksum of this packet.
+    fn ipv4_input(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        link_broadcast: bool,
+        local: bool,
+        l4_verified: bool,
+    ) {
         self.stats.ipv4.rx_packets += 1;
         let p = match Ipv4Packet::parse(bytes) {
             Ok(p) => p,
@@ -68,7 +88,9 @@ impl Stack {
                 Outcome::Held => {}
                 Outcome::Complete(whole, payload) => {
                     s.reasm_oks += 1;
-                    self.deliver_ip(now, &whole, &payload, broadcast);
+                    // The link vouched for single frames, not for a
+                    // datagram put together from several: verify it.
+                    self.deliver_ip(now, &whole, &payload, broadcast, false);
                 }
                 Outcome::Duplicate => s.reasm_duplicates += 1,
                 Outcome::Overlap => s.reasm_overlap += 1,
@@ -79,7 +101,7 @@ impl Stack {
             }
             return;
         }
-        self.deliver_ip(now, &ip, p.payload(), broadcast);
+        self.deliver_ip(now, &ip, p.payload(), broadcast, l4_verified);
     }
 
     /// RFC 1122 3.2.1.3: the source must name one host. 0.0.0.0 is allowed
@@ -113,8 +135,16 @@ impl Stack {
         ok
     }
 
-    /// A whole datagram for us: hand it to its protocol.
-    fn deliver_ip(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+    /// A whole datagram for us: hand it to its protocol. `l4_verified`: the
+    /// TCP or UDP checksum needs no check.
+    fn deliver_ip(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        broadcast: bool,
+        l4_verified: bool,
+    ) {
         // ICMP copies go to raw sockets once the checksum verifies (icmp.rs).
         let raw_copies = match ip.protocol {
             IpProtocol::Icmp => 0,
@@ -127,11 +157,11 @@ impl Stack {
             }
             IpProtocol::Udp => {
                 self.stats.ipv4.rx_delivered += 1;
-                self.handle_udp(now, ip, payload, broadcast);
+                self.handle_udp(now, ip, payload, broadcast, l4_verified);
             }
             IpProtocol::Tcp => {
                 self.stats.ipv4.rx_delivered += 1;
-                self.handle_tcp(now, ip, payload, broadcast);
+                self.handle_tcp(now, ip, payload, broadcast, l4_verified);
             }
             IpProtocol::Other(_) if raw_copies > 0 => self.stats.ipv4.rx_delivered += 1,
             IpProtocol::Other(_) => {
@@ -144,7 +174,14 @@ impl Stack {
         }
     }
 
-    fn handle_udp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+    fn handle_udp(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        broadcast: bool,
+        verified: bool,
+    ) {
         let p = match UdpPacket::parse(payload) {
             Ok(p) => p,
             Err(e) => {
@@ -152,7 +189,7 @@ impl Stack {
                 return;
             }
         };
-        if !p.verify_checksum(ip.src, ip.dst) {
+        if !verified && !p.verify_checksum(ip.src, ip.dst) {
             self.stats.udp.rx_bad_checksum += 1;
             return;
         }
@@ -171,7 +208,14 @@ impl Stack {
         }
     }
 
-    fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, payload: &[u8], broadcast: bool) {
+    fn handle_tcp(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        payload: &[u8],
+        broadcast: bool,
+        verified: bool,
+    ) {
         if broadcast {
             // RFC 1122 4.2.3.10: TCP ignores segments to a broadcast address.
             self.stats.tcp.rx_broadcast += 1;
@@ -184,12 +228,33 @@ impl Stack {
                 return;
             }
         };
-        if !p.verify_checksum(ip.src, ip.dst) {
+        let fold = !verified && self.config.rx_checksum_fold;
+        if !verified && !fold && !p.verify_checksum(ip.src, ip.dst) {
             self.stats.tcp.rx_bad_checksum += 1;
             return;
         }
         let seg = TcpRepr::parse(&p);
-        self.stats.tcp.rx_segments += 1;
-        self.sockets.handle_tcp(now, ip, &seg);
+        if !fold {
+            self.stats.tcp.rx_segments += 1;
+            self.sockets.handle_tcp(now, ip, &seg);
+            return;
+        }
+        // The pseudo-header and the header here; the payload where it is
+        // copied (issue 7). `parse` checked that the header fits.
+        let Ok(len) = u16::try_from(payload.len()) else {
+            self.stats.tcp.rx_bad_checksum += 1;
+            return;
+        };
+        let header = payload.get(..p.header_len()).unwrap_or(&[]);
+        let ph = checksum::pseudo_header(ip.src, ip.dst, IpProtocol::Tcp, len);
+        let header_sum = checksum::sum(header, ph);
+        if self
+            .sockets
+            .handle_tcp_unverified(now, ip, &seg, header_sum)
+        {
+            self.stats.tcp.rx_segments += 1;
+        } else {
+            self.stats.tcp.rx_bad_checksum += 1;
+        }
     }
 }

@@ -16,6 +16,57 @@ impl SocketSet {
 
     /// A TCP segment addressed to us with a verified checksum.
     pub(crate) fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+        self.handle_tcp_at(now, ip, seg, None);
+    }
+
+    /// A TCP segment whose checksum is still to be verified; `header_sum` is
+    /// the one's-complement sum of its pseudo-header and TCP header
+    /// (`checksum::sum`, not folded). Returns false, having changed nothing
+    /// a reader or the peer can see, when the checksum is wrong.
+    ///
+    /// Issue 7: an in-order data segment for a connection that can take it
+    /// (`Connection::fold_receive`) has its payload copied into the receive
+    /// ring and summed in the same pass, the sum checked, and only then the
+    /// segment processed; every other segment (listeners, TIME_WAIT, SYN,
+    /// RST, out of order, no socket) is verified first, as before.
+    pub(crate) fn handle_tcp_unverified(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        seg: &TcpRepr<'_>,
+        header_sum: u64,
+    ) -> bool {
+        use crate::wire::checksum;
+        let tuple = FourTuple {
+            local: (ip.dst, seg.dst_port),
+            remote: (ip.src, seg.src_port),
+        };
+        let folded = self.conns.get(&tuple).copied().and_then(|h| {
+            let conn = self.sock_mut(h)?.conn.as_mut()?;
+            Some((h, conn.fold_receive(seg)?))
+        });
+        let total = match folded {
+            // The TCP header is a whole number of 32-bit words, so the
+            // payload starts at an even offset and its sum adds as is.
+            Some((_, payload_sum)) => checksum::add(header_sum, payload_sum),
+            None => checksum::sum(seg.payload, header_sum),
+        };
+        if checksum::fold(total) != 0xffff {
+            return false;
+        }
+        self.handle_tcp_at(now, ip, seg, folded.map(|(h, _)| h));
+        true
+    }
+
+    /// `handle_tcp`; `folded`: the connection (found by its 4-tuple) whose
+    /// ring already holds the segment's payload (`fold_receive`).
+    fn handle_tcp_at(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        seg: &TcpRepr<'_>,
+        folded: Option<SocketHandle>,
+    ) {
         self.stats.in_segs += 1;
         self.now = self.now.max(now);
         let f = seg.flags;
@@ -34,9 +85,14 @@ impl SocketSet {
             local: (ip.dst, seg.dst_port),
             remote: (ip.src, seg.src_port),
         };
+        if let Some(h) = folded {
+            // Found by the same 4-tuple a moment ago; not TIME_WAIT.
+            self.segment_to_conn(now, h, seg, seg.payload.len());
+            return;
+        }
         if let Some(&h) = self.conns.get(&tuple) {
             if !self.time_wait_yields(h, seg) {
-                self.segment_to_conn(now, h, seg);
+                self.segment_to_conn(now, h, seg, 0);
                 return;
             }
             // Linux `tcp_timewait_state_process` (TCP_TW_SYN): a new SYN
@@ -88,7 +144,15 @@ impl SocketSet {
         }
     }
 
-    fn segment_to_conn(&mut self, now: Instant, h: SocketHandle, seg: &TcpRepr<'_>) {
+    /// `prewritten`: payload bytes already in the connection's receive ring
+    /// (`Connection::fold_receive`).
+    fn segment_to_conn(
+        &mut self,
+        now: Instant,
+        h: SocketHandle,
+        seg: &TcpRepr<'_>,
+        prewritten: usize,
+    ) {
         let parent = self.sock(h).and_then(|s| s.parent);
         let room = match parent
             .and_then(|p| self.sock(p))
@@ -110,7 +174,7 @@ impl SocketSet {
         };
         let before = conn.state;
         let had_ack = conn.ack_now;
-        let res = conn.process(now, profile, seg, room);
+        let res = conn.process(now, profile, seg, room, prewritten);
         if res.challenge_ack {
             // RFC 5961 7: the stack-wide budget on top of the per-socket one.
             let limit = profile.challenge_ack_limit;
@@ -330,7 +394,7 @@ impl SocketSet {
         if let Some(ts) = first.timestamp.as_mut() {
             ts.tsecr = 0;
         }
-        self.segment_to_conn(now, ch, &first);
+        self.segment_to_conn(now, ch, &first, 0);
         // The ACK always completes the handshake (its numbers were just
         // checked); should it not, no half-open child may linger outside
         // the SYN queue's cap.

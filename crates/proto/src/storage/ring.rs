@@ -3,7 +3,10 @@
 //! Contract: `len() <= capacity()` always. Bytes may also be written *beyond*
 //! `len()` (but within capacity) with `write_at`, for out-of-order TCP data;
 //! `commit` then makes them part of the readable region. Reads never consume
-//! more than `len()` bytes. No method panics.
+//! more than `len()` bytes. No method panics. `write_at_sum` / `read_at_sum`
+//! also return the Internet checksum sum of the bytes they copy (RFC 1071,
+//! an odd-offset wrap handled per 2(B)), so a payload is copied and summed
+//! in one pass.
 //!
 //! Memory: the physical ring starts empty, is first allocated at the size of
 //! the first write rounded up to a power of two (at least `MIN_ALLOC`), and
@@ -181,6 +184,39 @@ impl RingBuffer {
         self.buf.extend_from_slice(new);
     }
 
+    /// `store` that also returns the one's-complement sum of `src` (as
+    /// `checksum::sum(src, 0)`): the part that lands in initialised storage
+    /// (the steady state once the ring has wrapped) is copied and summed in
+    /// one pass; the part that extends the prefix (the ring's first fill) is
+    /// appended, then summed.
+    fn store_sum(&mut self, at: usize, src: &[u8]) -> u64 {
+        use crate::wire::checksum;
+        if src.is_empty() {
+            // The second span of a write that does not wrap.
+            return 0;
+        }
+        let init = self.buf.len();
+        if at > init {
+            self.buf.resize(at, 0);
+        }
+        let inside = src.len().min(self.buf.len().saturating_sub(at));
+        let (old, new) = src.split_at(inside);
+        let s1 = match self.buf.get_mut(at..at + inside) {
+            Some(dst) => checksum::copy_and_sum(dst, old),
+            None => 0,
+        };
+        if new.is_empty() {
+            return s1;
+        }
+        self.buf.extend_from_slice(new);
+        let mut s2 = checksum::sum(new, 0);
+        if inside % 2 == 1 {
+            // RFC 1071 2(B): bytes that start at an odd offset sum swapped.
+            s2 = checksum::at_odd_offset(s2);
+        }
+        checksum::add(s1, s2)
+    }
+
     /// Append as much of `data` as fits; returns the count.
     pub(crate) fn enqueue(&mut self, data: &[u8]) -> usize {
         let n = self.write_at(0, data);
@@ -191,16 +227,30 @@ impl RingBuffer {
     /// Write `data` at `off` bytes past the readable end, as much as fits
     /// within capacity; returns the count written. Does not change `len`.
     pub(crate) fn write_at(&mut self, off: usize, data: &[u8]) -> usize {
+        self.write_inner(off, data, false).0
+    }
+
+    /// `write_at` that also returns the one's-complement sum of the bytes
+    /// written (as `checksum::sum(data[..n], 0)` would): the receive path
+    /// copies a segment's payload into the ring and checksums it in one
+    /// pass (issue 7). The bytes stay invisible until `commit`.
+    pub(crate) fn write_at_sum(&mut self, off: usize, data: &[u8]) -> (usize, u64) {
+        self.write_inner(off, data, true)
+    }
+
+    /// Inlined so `write_at` (`summed` false) keeps no trace of the sum.
+    #[inline(always)]
+    fn write_inner(&mut self, off: usize, data: &[u8], summed: bool) -> (usize, u64) {
         let room = self.free().saturating_sub(off);
         let n = data.len().min(room);
         if n == 0 {
-            return 0;
+            return (0, 0);
         }
         let end = self.len + off + n;
         self.reserve(end);
         let phys = self.phys;
         if phys == 0 {
-            return 0;
+            return (0, 0);
         }
         let at = self.head + self.len + off;
         if at + n > phys && self.buf.len() < phys {
@@ -213,9 +263,19 @@ impl RingBuffer {
         let first = n.min(phys - start);
         let (a, b) = data.split_at(first.min(data.len()));
         let b = b.get(..n - first).unwrap_or(&[]);
-        self.store(start, a);
-        self.store(0, b);
-        n
+        if !summed {
+            self.store(start, a);
+            self.store(0, b);
+            return (n, 0);
+        }
+        use crate::wire::checksum;
+        let s1 = self.store_sum(start, a);
+        let mut s2 = self.store_sum(0, b);
+        if a.len() % 2 == 1 {
+            // RFC 1071 2(B): the wrapped span starts at an odd offset.
+            s2 = checksum::at_odd_offset(s2);
+        }
+        (n, checksum::add(s1, s2))
     }
 
     /// Make `n` bytes written past the end by `write_at` readable.
@@ -311,6 +371,64 @@ mod tests {
             assert_eq!(out[..n], plain[..n]);
             assert_eq!(fold(s), fold(sum(&plain[..n], 0)), "off {off} len {len}");
         }
+    }
+
+    #[test]
+    fn write_at_sum_matches_checksum_across_the_wrap() {
+        use crate::wire::checksum::{fold, sum};
+        let data: Vec<u8> = (0..4096u32).map(|i| (i * 29 + 3) as u8).collect();
+        // (bytes committed then consumed first, so the head moves; offset
+        // past the readable end; length): fresh ring, first fill with an
+        // odd split between initialised storage and the appended prefix,
+        // writes that wrap at odd and even physical indices, after growth.
+        let cases = [
+            (0, 0, 0, 1460),
+            (0, 0, 3, 1461),
+            (2999, 1, 0, 1460),
+            (2999, 1, 1, 1460),
+            (3000, 0, 0, 2000),
+            (3001, 0, 5, 7),
+            (100, 10, 0, 4000),
+            (4095, 0, 0, 4096),
+        ];
+        for (shift, keep, off, len) in cases {
+            for prefill in [false, true] {
+                let mut r = RingBuffer::new(4096);
+                if prefill {
+                    // Initialise the whole physical ring first (steady state).
+                    r.enqueue(&data);
+                    r.discard(4096);
+                }
+                r.enqueue(&data[..(shift + keep).min(4096)]);
+                r.discard(shift);
+                let mut plain = r.clone();
+                let want = plain.write_at(off, &data[..len]);
+                let (n, s) = r.write_at_sum(off, &data[..len]);
+                assert_eq!(n, want, "shift {shift} off {off} len {len}");
+                assert_eq!(
+                    fold(s),
+                    fold(sum(&data[..n], 0)),
+                    "shift {shift} off {off} len {len} prefill {prefill}"
+                );
+                r.commit(off + n);
+                plain.commit(off + want);
+                let (mut a, mut b) = (vec![0u8; 8192], vec![0u8; 8192]);
+                let got = r.read_at(0, &mut a);
+                assert_eq!(got, plain.read_at(0, &mut b));
+                assert_eq!(a[..got], b[..got]);
+                assert_eq!(a[keep + off..keep + off + n], data[..n]);
+            }
+        }
+        // A write that lands partly on initialised storage (an odd 15 bytes,
+        // left by an out-of-order write) and partly extends the prefix.
+        let mut r = RingBuffer::new(4096);
+        r.write_at(10, &[9; 5]);
+        let (n, s) = r.write_at_sum(0, &data[..40]);
+        assert_eq!((n, fold(s)), (40, fold(sum(&data[..40], 0))));
+        r.commit(40);
+        let mut out = [0u8; 40];
+        assert_eq!(r.read_at(0, &mut out), 40);
+        assert_eq!(out[..], data[..40]);
     }
 
     #[test]

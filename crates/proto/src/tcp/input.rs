@@ -4,6 +4,9 @@
 //! Contract: `Connection::process` never panics on any segment; it updates
 //! the connection and reports what the socket layer must do (send a reset,
 //! move a child to the accept queue, drop for accept-queue overflow).
+//! `fold_receive` (issue 7) may copy an unverified in-order payload into
+//! the receive ring before `process`; it changes nothing visible, and
+//! `process` then commits those bytes instead of copying them again.
 
 use super::connection::{Connection, RstReply, TcpError};
 use super::{Profile, SeqNum, State};
@@ -44,14 +47,56 @@ const PAWS_IDLE: Duration = Duration::from_secs(24 * 86_400);
 const TS_RTT_MAX_MS: u32 = (i32::MAX as u32) / 1000;
 
 impl Connection {
+    /// Issue 7, one pass over the payload on receive (Linux
+    /// `tcp_rcv_established` with `skb_copy_and_csum_datagram`): when it is
+    /// safe, copy the payload of a segment whose checksum is not yet
+    /// verified into the receive ring, just past the readable bytes and not
+    /// committed, and return the sum of the bytes copied; `None` when the
+    /// segment must be verified first. Safe means the bytes land exactly
+    /// where `accept_text` would put them and cannot clobber anything: a
+    /// receiving state (ESTABLISHED, FIN_WAIT_1/2), not shut for reading,
+    /// nothing held out of order (so no byte past the readable end is
+    /// anyone's yet), `seq == rcv_nxt`, a non-empty payload that fits both
+    /// the window we advertised and the ring, and ACK with at most PSH and
+    /// FIN beside it (a FIN only follows the data; SYN, RST and URG take the
+    /// verify-first path). Nothing else changes: should the checksum fail,
+    /// the uncommitted bytes stay invisible and are overwritten by the next
+    /// write at the same place.
+    pub(crate) fn fold_receive(&mut self, seg: &TcpRepr<'_>) -> Option<u64> {
+        let f = seg.flags;
+        let len = seg.payload.len();
+        let safe = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        ) && f.ack()
+            && !(f.syn() || f.rst() || f.urg())
+            && !self.shut_rd
+            && self.assembler.is_empty()
+            && seg.seq == self.rcv_nxt
+            && len > 0
+            && len <= self.rcv_wnd()
+            && len <= self.rcv_buf.free();
+        if !safe {
+            return None;
+        }
+        match self.rcv_buf.write_at_sum(0, seg.payload) {
+            (n, s) if n == len => Some(s),
+            // Cannot happen (`len <= free`); the bytes are invisible anyway.
+            _ => None,
+        }
+    }
+
     /// Process one segment addressed to this connection. `accept_room` is
     /// false when this is a listener's child whose accept queue is full.
+    /// `prewritten`: the payload bytes `fold_receive` already put in the
+    /// ring (0: none), which the text step commits instead of copying again.
     pub(crate) fn process(
         &mut self,
         now: Instant,
         p: &Profile,
         seg: &TcpRepr<'_>,
         accept_room: bool,
+        prewritten: usize,
     ) -> InputResult {
         self.last_rcv = now;
         if self.keepalive {
@@ -67,7 +112,7 @@ impl Connection {
             },
             State::SynSent => self.process_syn_sent(now, p, seg),
             State::TimeWait => self.process_time_wait(now, p, seg),
-            _ => self.process_synchronized(now, p, seg, accept_room),
+            _ => self.process_synchronized(now, p, seg, accept_room, prewritten),
         }
     }
 
@@ -113,7 +158,7 @@ impl Connection {
             if self.fin_queued {
                 self.state = State::FinWait1;
             }
-            self.accept_text(now, p, seg, seg.seq + 1, &mut res);
+            self.accept_text(now, p, seg, seg.seq + 1, 0, &mut res);
         } else {
             // Simultaneous open (RFC 9293 3.10.7.3, figure 8): SYN_RECEIVED,
             // our SYN goes again with an ACK.
@@ -267,6 +312,7 @@ impl Connection {
         p: &Profile,
         seg: &TcpRepr<'_>,
         accept_room: bool,
+        prewritten: usize,
     ) -> InputResult {
         let mut res = InputResult::default();
         let f = seg.flags;
@@ -410,7 +456,7 @@ impl Connection {
         }
 
         // Seventh and eighth: text and FIN.
-        self.accept_text(now, p, seg, seg.seq, &mut res);
+        self.accept_text(now, p, seg, seg.seq, prewritten, &mut res);
         res
     }
 
@@ -523,13 +569,16 @@ impl Connection {
     }
 
     /// Seventh (text) and eighth (FIN) steps. `seq` is where the segment's
-    /// payload starts (after the SYN's sequence number, if any).
+    /// payload starts (after the SYN's sequence number, if any);
+    /// `prewritten` payload bytes are already in the ring at `rcv_nxt`
+    /// (`fold_receive`).
     fn accept_text(
         &mut self,
         now: Instant,
         p: &Profile,
         seg: &TcpRepr<'_>,
         seq: SeqNum,
+        prewritten: usize,
         res: &mut InputResult,
     ) {
         let mut payload = seg.payload;
@@ -583,6 +632,10 @@ impl Connection {
                 } else {
                     0
                 }
+            } else if off == 0 && prewritten > 0 && prewritten == payload.len() {
+                // Issue 7: copied while the checksum was summed; nothing has
+                // touched the ring since (no step before this one writes it).
+                prewritten
             } else {
                 self.rcv_buf.write_at(off, payload)
             };

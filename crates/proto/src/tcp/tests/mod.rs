@@ -11,6 +11,7 @@ mod listener;
 mod pair;
 mod prop;
 mod rfc5961;
+mod rx_fold;
 mod sack_recovery;
 mod sack_rx;
 mod stretch_ack;
