@@ -1,7 +1,7 @@
 //! Connection timers: retransmission (RFC 6298), persist (RFC 9293 3.8.6.1),
-//! delayed ACK (RFC 1122 4.2.3.2), TIME_WAIT (2 MSL) and the orphaned
-//! FIN_WAIT_2 timeout. Each is a deadline; the socket layer keeps the
-//! earliest one in its timer queue.
+//! delayed ACK (RFC 1122 4.2.3.2), TIME_WAIT (2 MSL), the orphaned
+//! FIN_WAIT_2 timeout and the idle ring release (`autotune.rs`). Each is a
+//! deadline; the socket layer keeps the earliest one in its timer queue.
 
 use super::connection::{Connection, TcpError};
 use super::{Profile, State};
@@ -20,6 +20,7 @@ impl Connection {
             self.close_at,
             self.keepalive_at,
             self.tlp_at,
+            self.tune.idle_at,
         ]
         .into_iter()
         .flatten()
@@ -54,6 +55,11 @@ impl Connection {
         if matches!(self.keepalive_at, Some(t) if t <= now) {
             self.keepalive_at = None;
             self.keepalive_timeout(now, p);
+        }
+        // Idle ring release (autotune.rs).
+        if matches!(self.tune.idle_at, Some(t) if t <= now) {
+            self.tune.idle_at = None;
+            self.idle_timeout(now, p);
         }
     }
 
