@@ -197,8 +197,8 @@ fn idle_connection_gives_ring_memory_back() {
     assert!(p.a.info(ca).unwrap().idle_releases >= 1);
     assert!(p.b.info(cb).unwrap().idle_releases >= 1);
     // The timer stops once nothing is held.
-    assert_eq!(p.a.poll_at(), None);
-    assert_eq!(p.b.poll_at(), None);
+    assert_eq!(p.a.conn_for_test(ca).tune.idle_at, None);
+    assert_eq!(p.b.conn_for_test(cb).tune.idle_at, None);
     // Capacities (and the promised window) are kept.
     assert!(p.b.info(cb).unwrap().rcvbuf > 131_072);
     transfer(&mut p, true, ca, cb, 1 << 20, 8, |_| {});
