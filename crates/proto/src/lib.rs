@@ -22,7 +22,7 @@ pub mod udp;
 pub use iface::config::Limits;
 pub use raw::RawHandle;
 pub use raw::RawMeta;
-pub use snapshot::{StatRow, Stats, UdpRow};
+pub use snapshot::{StatRow, Stats, TcpMemInfo, UdpRow};
 pub use sockets::{
     AcceptError, BadHandle, BindError, ConnectError, ListenError, Readiness, RecvError, SendError,
     Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpStats,

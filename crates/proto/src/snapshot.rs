@@ -288,6 +288,27 @@ counters! {
     }
 }
 
+/// One connection's buffer memory, like `ss -m` (skmem `rb`, `tb`, `r`,
+/// `t`), plus the autotuning behind it (`SocketSet::mem_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpMemInfo {
+    /// Receive and send capacities now: as set with SO_RCVBUF/SO_SNDBUF,
+    /// or as autotuning grew them (Linux `sk_rcvbuf`, `sk_sndbuf`).
+    pub rcvbuf: usize,
+    pub sndbuf: usize,
+    /// Ring bytes allocated behind them (zero after the idle release).
+    pub rcv_alloc: usize,
+    pub snd_alloc: usize,
+    /// The receiver's RTT estimate and the bytes the application read in
+    /// the last measured RTT (Linux `tcpi_rcv_rtt`, `tcpi_rcv_space`).
+    pub rcv_rtt: crate::time::Duration,
+    pub rcv_space: usize,
+    /// Times the receive / send capacity grew, and idle ring releases.
+    pub rcvbuf_grows: u32,
+    pub sndbuf_grows: u32,
+    pub idle_releases: u32,
+}
+
 /// Counters for every layer of one stack.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {

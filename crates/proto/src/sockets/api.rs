@@ -30,6 +30,7 @@ use super::{
     SendError, Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpSocket,
     TcpStats,
 };
+use crate::snapshot::TcpMemInfo;
 use crate::tcp::autotune::TuneKnobs;
 use crate::tcp::connection::{ConnParams, Connection};
 use crate::tcp::listener::Listener;
@@ -622,6 +623,14 @@ impl SocketSet {
             rcv_wscale: c.rcv_wscale,
             sack: c.sack_ok,
             timestamps: c.ts_ok,
+        })
+    }
+
+    /// Buffer memory of a connection, like `ss -m` (and the autotuning
+    /// behind it); `None` for a listener or an unconnected socket.
+    pub fn mem_info(&self, h: SocketHandle) -> Option<TcpMemInfo> {
+        let c = self.user_sock(h)?.conn.as_ref()?;
+        Some(TcpMemInfo {
             rcvbuf: c.rcv_buf.capacity(),
             sndbuf: c.snd_buf.capacity(),
             rcv_alloc: c.rcv_buf.allocated(),

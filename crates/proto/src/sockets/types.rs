@@ -190,21 +190,6 @@ pub struct TcpInfo {
     pub rcv_wscale: u8,
     pub sack: bool,
     pub timestamps: bool,
-    /// Memory, like `ss -m` (skmem rb/tb/r/t): the receive and send
-    /// capacities now (autotuned unless SO_RCVBUF/SO_SNDBUF were set) and
-    /// the ring bytes allocated behind them.
-    pub rcvbuf: usize,
-    pub sndbuf: usize,
-    pub rcv_alloc: usize,
-    pub snd_alloc: usize,
-    /// Receive autotuning (Linux `tcpi_rcv_rtt`, `tcpi_rcv_space`): the
-    /// receiver's RTT estimate and the bytes read in the last measured RTT.
-    pub rcv_rtt: Duration,
-    pub rcv_space: usize,
-    /// Times the receive / send capacity grew, and idle ring releases.
-    pub rcvbuf_grows: u32,
-    pub sndbuf_grows: u32,
-    pub idle_releases: u32,
 }
 
 /// One row of `netstat -tan` / `ss -tan`.
