@@ -126,10 +126,15 @@ impl Autotune {
 impl Connection {
     /// In-order data arrived (`len` payload bytes of `seg`): start the DRS
     /// measurement and take a receiver RTT sample.
+    #[inline]
     pub(crate) fn rcv_rtt_measure(&mut self, now: Instant, seg: &TcpRepr<'_>, len: usize) {
-        if self.tune.rcv_locked {
-            return;
+        // A fixed buffer needs no measurement: one test in the data path.
+        if !self.tune.rcv_locked {
+            self.rcv_rtt_measure_unlocked(now, seg, len);
         }
+    }
+
+    fn rcv_rtt_measure_unlocked(&mut self, now: Instant, seg: &TcpRepr<'_>, len: usize) {
         let t = &mut self.tune;
         if t.space_time == Instant::ZERO {
             // Linux `tcp_init_buffer_space`: the first RTT's yardstick is
