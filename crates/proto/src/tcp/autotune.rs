@@ -43,8 +43,10 @@
 //!   write. One RTO of silence is RFC 5681 4.1's idle period, after which
 //!   the sender restarts from its restart window anyway; the 1 s floor
 //!   keeps request/response traffic on a LAN from freeing and reallocating
-//!   between requests. The timer re-arms while a ring still holds memory,
-//!   and stops otherwise (no scan over sockets; nothing in the bulk path).
+//!   between requests. While a quiet connection's ring still holds bytes
+//!   the timer re-arms at doubling intervals (up to 64 times the idle
+//!   period); with nothing held it stops until the next send or read. No
+//!   scan over sockets, and no work in the bulk path but one test per call.
 
 use super::{Profile, SeqNum, State};
 use crate::time::{Duration, Instant};
@@ -59,6 +61,8 @@ const INIT_CWND_SEGS: usize = 10;
 /// per-segment overhead `tcp_sndbuf_expand` charges.
 const SKB_HEAD_EXTRA: usize = 320 + 320;
 const SKB_STRUCT: usize = 256;
+/// The idle check's interval doubles at most this many times (64 s at 1 s).
+const MAX_IDLE_BACKOFF: u8 = 6;
 
 /// The profile knobs the user calls need, copied out before the socket is
 /// borrowed (a few words).
@@ -104,8 +108,10 @@ pub(crate) struct Autotune {
     /// window took `now - rtt_time` (ZERO: not started).
     rtt_seq: SeqNum,
     rtt_time: Instant,
-    /// The idle check (see the module doc).
+    /// The idle check (see the module doc), and how many times in a row it
+    /// found a quiet connection still holding bytes (its interval doubles).
     pub idle_at: Option<Instant>,
+    idle_backoff: u8,
     /// Times the receive / send capacity grew, and idle releases.
     pub rcvbuf_grows: u32,
     pub sndbuf_grows: u32,
@@ -247,8 +253,11 @@ impl Connection {
 
     /// Data moved through a ring: make sure the idle check is armed.
     pub(crate) fn arm_idle(&mut self, now: Instant, k: &TuneKnobs) {
-        if self.tune.idle_at.is_none() {
-            self.tune.idle_at = Some(now + k.idle);
+        if self.tune.idle_at.is_none() || self.tune.idle_backoff > 0 {
+            // New activity also ends a backed-off wait.
+            let at = now + k.idle;
+            self.tune.idle_at = Some(self.tune.idle_at.map_or(at, |t| t.min(at)));
+            self.tune.idle_backoff = 0;
         }
     }
 
@@ -261,6 +270,7 @@ impl Connection {
         let until = self.last_rcv + quiet;
         if now < until {
             self.tune.idle_at = Some(until);
+            self.tune.idle_backoff = 0;
             return;
         }
         let mut released = false;
@@ -272,8 +282,15 @@ impl Connection {
             self.tune.idle_releases = self.tune.idle_releases.saturating_add(1);
         }
         if self.rcv_buf.allocated() > 0 || self.snd_buf.allocated() > 0 {
-            // Still holding bytes: look again later.
-            self.tune.idle_at = Some(now + quiet);
+            // Still holding bytes (unread, or not yet acknowledged): look
+            // again later, backing off so a connection that keeps bytes for
+            // hours costs a few checks, not one per second.
+            let t = &mut self.tune;
+            t.idle_backoff = t.idle_backoff.saturating_add(1).min(MAX_IDLE_BACKOFF);
+            let wait = quiet.total_micros() << t.idle_backoff;
+            t.idle_at = Some(now + Duration::from_micros(wait));
+        } else {
+            self.tune.idle_backoff = 0;
         }
     }
 }

@@ -206,6 +206,32 @@ fn idle_connection_gives_ring_memory_back() {
     assert_eq!(held(&p), 0);
 }
 
+/// Unread bytes keep their ring (the idle release frees only empty
+/// rings), the check backs off instead of firing every second, and the
+/// bytes read later are intact.
+#[test]
+fn idle_release_keeps_unread_bytes_and_backs_off() {
+    let mut p = Pair::new(76, 0, 0);
+    let (ca, cb) = p.connect(80);
+    transfer(&mut p, true, ca, cb, 256 << 10, 13, |_| {});
+    assert_eq!(p.a.send(ca, b"kept while idle"), Ok(15));
+    idle(&mut p, Duration::from_secs(200));
+    let (a, b) = (p.a.mem_info(ca).unwrap(), p.b.mem_info(cb).unwrap());
+    assert_eq!(a.snd_alloc + a.rcv_alloc, 0, "the sender's rings went back");
+    assert!(b.rcv_alloc > 0, "unread bytes keep their ring");
+    let next = p.b.conn_for_test(cb).tune.idle_at.expect("still watching");
+    assert!(
+        next - p.now > Duration::from_secs(8),
+        "backed off: {next:?}"
+    );
+    let mut buf = [0u8; 64];
+    assert_eq!(p.b.recv(cb, &mut buf), Ok(15));
+    assert_eq!(&buf[..15], b"kept while idle");
+    // The read ends the backed-off wait: released within the idle period.
+    idle(&mut p, Duration::from_secs(2));
+    assert_eq!(p.b.mem_info(cb).unwrap().rcv_alloc, 0);
+}
+
 /// Without SO_SNDBUF the send buffer starts at tcp_wmem[1], takes Linux's
 /// first expansion (2 x 10 x 4352 = 87040 at MSS 1448) and grows with cwnd
 /// up to tcp_wmem[2]; with SO_SNDBUF it stays put.
