@@ -378,6 +378,26 @@ impl Stats {
             });
         }
     }
+    /// Append the live connections' buffer figures (`SocketSet::mem_totals`)
+    /// as rows of layer "tcp": gauges, not monotonic counters.
+    pub fn push_tcp_mem_rows(m: &TcpMemInfo, out: &mut Vec<StatRow>) {
+        let rows = [
+            ("mem_rcvbuf_bytes", m.rcvbuf as u64),
+            ("mem_sndbuf_bytes", m.sndbuf as u64),
+            ("mem_rcv_ring_bytes", m.rcv_alloc as u64),
+            ("mem_snd_ring_bytes", m.snd_alloc as u64),
+            ("mem_rcvbuf_grows", u64::from(m.rcvbuf_grows)),
+            ("mem_sndbuf_grows", u64::from(m.sndbuf_grows)),
+            ("mem_idle_releases", u64::from(m.idle_releases)),
+        ];
+        for (name, value) in rows {
+            out.push(StatRow {
+                layer: "tcp",
+                name,
+                value,
+            });
+        }
+    }
     /// The value of one counter by layer and name, for tests and tools.
     pub fn get(&self, layer: &str, name: &str) -> Option<u64> {
         self.rows()

@@ -626,6 +626,27 @@ impl SocketSet {
         })
     }
 
+    /// Buffer figures summed over every live connection (capacities and
+    /// ring bytes now, autotuning events of the live connections), like
+    /// the `mem` of /proc/net/sockstat. Scans the table: for tools.
+    pub fn mem_totals(&self) -> TcpMemInfo {
+        let mut t = TcpMemInfo::default();
+        for c in self
+            .slots
+            .iter()
+            .filter_map(|s| s.sock.as_ref()?.conn.as_ref())
+        {
+            t.rcvbuf += c.rcv_buf.capacity();
+            t.sndbuf += c.snd_buf.capacity();
+            t.rcv_alloc += c.rcv_buf.allocated();
+            t.snd_alloc += c.snd_buf.allocated();
+            t.rcvbuf_grows = t.rcvbuf_grows.saturating_add(c.tune.rcvbuf_grows);
+            t.sndbuf_grows = t.sndbuf_grows.saturating_add(c.tune.sndbuf_grows);
+            t.idle_releases = t.idle_releases.saturating_add(c.tune.idle_releases);
+        }
+        t
+    }
+
     /// Buffer memory of a connection, like `ss -m` (and the autotuning
     /// behind it); `None` for a listener or an unconnected socket.
     pub fn mem_info(&self, h: SocketHandle) -> Option<TcpMemInfo> {

@@ -188,12 +188,20 @@ fn idle_connection_gives_ring_memory_back() {
         a.rcv_alloc + a.snd_alloc + b.rcv_alloc + b.snd_alloc
     };
     assert!(held(&p) > 0, "rings allocated after traffic");
+    let totals = p.b.mem_totals();
+    assert_eq!(
+        totals.rcv_alloc + totals.snd_alloc,
+        p.b.mem_info(cb).map_or(0, |m| m.rcv_alloc + m.snd_alloc)
+    );
     // Not yet: well within the idle period.
     idle(&mut p, Duration::from_millis(300));
     assert!(held(&p) > 0, "released too early");
     idle(&mut p, Duration::from_secs(2));
     assert_eq!(held(&p), 0, "{:?} {:?}", p.a.mem_info(ca), p.b.mem_info(cb));
     assert!(p.a.mem_info(ca).unwrap().idle_releases >= 1);
+    let totals = p.a.mem_totals();
+    assert_eq!(totals.rcv_alloc + totals.snd_alloc, 0);
+    assert!(totals.idle_releases >= 1);
     assert!(p.b.mem_info(cb).unwrap().idle_releases >= 1);
     // The timer stops once nothing is held.
     assert_eq!(p.a.conn_for_test(ca).tune.idle_at, None);
