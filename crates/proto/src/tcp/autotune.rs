@@ -24,19 +24,17 @@
 //!   one advertised window of data (a min filter). No sample: no growth.
 //! - Send (Linux `tcp_sndbuf_expand`): unless SO_SNDBUF was set, the
 //!   capacity starts at `tcp_wmem[1]` and, when a write does not fit,
-//!   becomes `2 * max(cwnd segments, 10) * mss` payload bytes, capped at
+//!   becomes `2 * max(cwnd segments, 10) * per_mss`, capped at
 //!   `tcp_wmem[2]`; it only grows. The 2 is Linux's cushion for CUBIC's
-//!   fast recovery and an application slow to refill. Byte rule: Linux
-//!   multiplies by a per-segment truesize (MSS + `MAX_TCP_HEADER` + shared
-//!   info, rounded up to a power of two, + `sk_buff`: 4352 B at MSS 1460,
-//!   hence its 87040 after the handshake) because its `sk_sndbuf` counts
-//!   sk_buff memory; our ring holds payload only, so the per-segment cost
-//!   is the MSS. (Counting Linux's 4352 as payload bytes was tried: it
-//!   triples the buffer, and the TAP interop test
-//!   `tso_and_gro_with_the_kernel_64_mib_each_way` then lost the second
-//!   half of its packet capture; not understood yet, see the report.)
-//!   Linux expands when an ACK frees space for a blocked writer; the
-//!   writer's next send is that moment seen from our side.
+//!   fast recovery and an application slow to refill. `per_mss` is Linux's
+//!   per-segment cost: the MSS plus `MAX_TCP_HEADER` and the shared info
+//!   (320 + 320 bytes), rounded up to a power of two, plus the `sk_buff`
+//!   (256): 4352 bytes at MSS 1460, so the size reads like Linux's (87040
+//!   after the handshake). We count it as payload bytes: Linux queues GSO
+//!   super-segments whose truesize is close to their payload, so its
+//!   payload room is close to this figure too. Linux expands when an ACK
+//!   frees space for a blocked writer; the writer's next send is that
+//!   moment seen from our side.
 //! - Idle (issue 7): the first send or read arms one timer. When it fires
 //!   and the peer has been silent for `Profile::buffer_idle` (1 s) or one
 //!   RTO, whichever is longer, each empty ring is freed (the receive ring
@@ -58,6 +56,11 @@ use super::connection::Connection;
 
 /// Linux `TCP_INIT_CWND`: the send buffer always fits twice this many segments.
 const INIT_CWND_SEGS: usize = 10;
+/// Linux x86-64 `MAX_TCP_HEADER` plus `SKB_DATA_ALIGN(sizeof(struct
+/// skb_shared_info))`, and `SKB_DATA_ALIGN(sizeof(struct sk_buff))`: the
+/// per-segment overhead `tcp_sndbuf_expand` charges.
+const SKB_HEAD_EXTRA: usize = 320 + 320;
+const SKB_STRUCT: usize = 256;
 /// The idle check's interval doubles at most this many times (64 s at 1 s).
 const MAX_IDLE_BACKOFF: u8 = 6;
 
@@ -233,8 +236,15 @@ impl Connection {
             return;
         }
         let mss = self.snd_mss.max(1);
+        let per_mss = (mss + SKB_HEAD_EXTRA)
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX / 4)
+            .saturating_add(SKB_STRUCT);
         let segs = (self.cc.cwnd / mss).max(INIT_CWND_SEGS);
-        let want = segs.saturating_mul(mss).saturating_mul(2).min(k.wmem_max);
+        let want = segs
+            .saturating_mul(per_mss)
+            .saturating_mul(2)
+            .min(k.wmem_max);
         if want > self.snd_buf.capacity() {
             self.snd_buf.set_capacity(want);
             self.tune.sndbuf_grows = self.tune.sndbuf_grows.saturating_add(1);
