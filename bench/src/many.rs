@@ -31,8 +31,11 @@ pub fn ss_many(
     for i in 0..ports {
         let sb = p.b.sockets_mut();
         let l = sb.tcp_socket().ok_or("socket")?;
-        let _ = sb.set_recv_buffer_size(l, buf);
-        let _ = sb.set_send_buffer_size(l, buf);
+        if buf > 0 {
+            // 0: leave the buffers unset (autotuned).
+            let _ = sb.set_recv_buffer_size(l, buf);
+            let _ = sb.set_send_buffer_size(l, buf);
+        }
         sb.bind(l, ss::ADDR_B, SERVER_PORT0 + i as u16)
             .map_err(|e| format!("bind: {e:?}"))?;
         sb.listen(l, 4096).map_err(|e| format!("listen: {e:?}"))?;
@@ -47,8 +50,10 @@ pub fn ss_many(
             let now = p.now();
             let sa = p.a.sockets_mut();
             let c = sa.tcp_socket().ok_or("client socket table full")?;
-            let _ = sa.set_recv_buffer_size(c, buf);
-            let _ = sa.set_send_buffer_size(c, buf);
+            if buf > 0 {
+                let _ = sa.set_recv_buffer_size(c, buf);
+                let _ = sa.set_send_buffer_size(c, buf);
+            }
             let port = SERVER_PORT0 + (i % ports) as u16;
             sa.connect(now, c, ss::ADDR_B, port)
                 .map_err(|e| format!("connect #{i}: {e:?}"))?;

@@ -40,7 +40,80 @@ pub fn run(o: &Opts) -> Vec<Row> {
         }
     }
     row.note = notes.join("; ");
-    vec![row]
+    let mut rows = vec![row];
+    if o.ss() {
+        rows.extend(ss_after_traffic(n / 4, deadline));
+    }
+    rows
+}
+
+/// sockstack only (issue 7, shrink when idle): pairs with default
+/// (autotuned) buffers each move 64 KiB one way; bytes per pair right
+/// after the reads, and again after 3 s of virtual idle time, when the
+/// idle release has given the ring memory back.
+fn ss_after_traffic(n: usize, deadline: Wall) -> Vec<Row> {
+    let label = |what: &str| {
+        let mut r = Row::new(
+            format!("memory {n} {what} after 64KiB moved, default bufs"),
+            "B/conn pair",
+            false,
+            "smoltcp",
+        );
+        r.note = "sockstack only".into();
+        r
+    };
+    let (mut busy, mut idle) = (label("busy"), label("idle"));
+    match ss_traffic_mem(n, deadline) {
+        Ok((b, i)) => {
+            busy.sockstack = Some(b);
+            idle.sockstack = Some(i);
+        }
+        Err(e) => {
+            busy.note = format!("sockstack: {e}");
+            idle.note = busy.note.clone();
+        }
+    }
+    vec![busy, idle]
+}
+
+fn ss_traffic_mem(n: usize, deadline: Wall) -> Result<(f64, f64), String> {
+    const MOVE: usize = 64 * 1024;
+    let before = alloc::live_bytes();
+    let mut p = SsPair::new(0, 4);
+    let conns = many::ss_many(&mut p, n, 0, deadline)?;
+    let held = conns.capacity() * std::mem::size_of_val(conns.first().ok_or("none")?);
+    let chunk = vec![0x5au8; MOVE];
+    let mut sent = vec![0usize; conns.len()];
+    let mut got = vec![0usize; conns.len()];
+    let mut b = vec![0u8; MOVE];
+    let mut steps = 0u32;
+    while got.iter().any(|&g| g < MOVE) {
+        for (k, &(c, s)) in conns.iter().enumerate() {
+            if let Ok(m) = p.a.sockets_mut().send(c, &chunk[sent[k]..]) {
+                sent[k] += m;
+            }
+            while let Ok(m) = p.b.sockets_mut().recv(s, &mut b) {
+                got[k] += m;
+            }
+        }
+        p.step_or_skip();
+        steps += 1;
+        if steps > 1_000_000 || Wall::now() > deadline {
+            return Err("64 KiB transfers did not finish".into());
+        }
+    }
+    // The harness's own scratch is not the stack's.
+    let held = held + chunk.capacity() + b.capacity() + 8 * (sent.capacity() + got.capacity());
+    let busy = alloc::live_bytes()
+        .saturating_sub(before)
+        .saturating_sub(held);
+    many::ss_settle(&mut p, 3_000_000);
+    let idle = alloc::live_bytes()
+        .saturating_sub(before)
+        .saturating_sub(held);
+    drop(p);
+    drop(b);
+    Ok((busy as f64 / n as f64, idle as f64 / n as f64))
 }
 
 fn ss_mem(n: usize, deadline: Wall) -> Result<f64, String> {

@@ -288,6 +288,27 @@ counters! {
     }
 }
 
+/// One connection's buffer memory, like `ss -m` (skmem `rb`, `tb`, `r`,
+/// `t`), plus the autotuning behind it (`SocketSet::mem_info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpMemInfo {
+    /// Receive and send capacities now: as set with SO_RCVBUF/SO_SNDBUF,
+    /// or as autotuning grew them (Linux `sk_rcvbuf`, `sk_sndbuf`).
+    pub rcvbuf: usize,
+    pub sndbuf: usize,
+    /// Ring bytes allocated behind them (zero after the idle release).
+    pub rcv_alloc: usize,
+    pub snd_alloc: usize,
+    /// The receiver's RTT estimate and the bytes the application read in
+    /// the last measured RTT (Linux `tcpi_rcv_rtt`, `tcpi_rcv_space`).
+    pub rcv_rtt: crate::time::Duration,
+    pub rcv_space: usize,
+    /// Times the receive / send capacity grew, and idle ring releases.
+    pub rcvbuf_grows: u32,
+    pub sndbuf_grows: u32,
+    pub idle_releases: u32,
+}
+
 /// Counters for every layer of one stack.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -349,6 +370,26 @@ impl Stats {
             ("syncookies_failed", t.syncookies_failed),
             ("bad_flags", t.bad_flags),
             ("tw_overflow", t.tw_overflow),
+        ];
+        for (name, value) in rows {
+            out.push(StatRow {
+                layer: "tcp",
+                name,
+                value,
+            });
+        }
+    }
+    /// Append the live connections' buffer figures (`SocketSet::mem_totals`)
+    /// as rows of layer "tcp": gauges, not monotonic counters.
+    pub fn push_tcp_mem_rows(m: &TcpMemInfo, out: &mut Vec<StatRow>) {
+        let rows = [
+            ("mem_rcvbuf_bytes", m.rcvbuf as u64),
+            ("mem_sndbuf_bytes", m.sndbuf as u64),
+            ("mem_rcv_ring_bytes", m.rcv_alloc as u64),
+            ("mem_snd_ring_bytes", m.snd_alloc as u64),
+            ("mem_rcvbuf_grows", u64::from(m.rcvbuf_grows)),
+            ("mem_sndbuf_grows", u64::from(m.sndbuf_grows)),
+            ("mem_idle_releases", u64::from(m.idle_releases)),
         ];
         for (name, value) in rows {
             out.push(StatRow {

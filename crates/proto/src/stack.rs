@@ -221,6 +221,7 @@ impl Stack {
     pub fn stats_rows(&self) -> Vec<StatRow> {
         let mut rows = self.stats.rows();
         Stats::push_tcp_socket_rows(self.sockets.tcp_stats(), &mut rows);
+        Stats::push_tcp_mem_rows(&self.sockets.mem_totals(), &mut rows);
         rows
     }
 

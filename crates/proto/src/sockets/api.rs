@@ -30,6 +30,8 @@ use super::{
     SendError, Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpSocket,
     TcpStats,
 };
+use crate::snapshot::TcpMemInfo;
+use crate::tcp::autotune::TuneKnobs;
 use crate::tcp::connection::{ConnParams, Connection};
 use crate::tcp::listener::Listener;
 use crate::tcp::{CongestionAlgorithm, Profile, State, TcpError};
@@ -196,6 +198,7 @@ impl SocketSet {
         let (rcvbuf, sndbuf, nodelay, keepalive, user_mss) =
             (s.rcvbuf, s.sndbuf, s.nodelay, s.keepalive, s.user_mss);
         let congestion = s.congestion;
+        let (rcv_locked, snd_locked) = (s.rcvbuf_locked, s.sndbuf_locked);
         let lport = match s.bound {
             Some((_, p)) => {
                 let t = FourTuple {
@@ -230,6 +233,8 @@ impl SocketSet {
         };
         let mut conn = Connection::connect(&self.profile, &params);
         conn.cc.set_algorithm(congestion);
+        conn.tune.rcv_locked = rcv_locked;
+        conn.tune.snd_locked = snd_locked;
         self.conns.insert(FourTuple { local, remote }, h);
         if let Some(s) = self.sock_mut(h) {
             if s.bound.is_none() {
@@ -245,6 +250,7 @@ impl SocketSet {
 
     /// send(2): copy as much as fits into the send buffer.
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SendError> {
+        let (now, knobs) = (self.now, TuneKnobs::of(&self.profile));
         let s = self.user_sock_mut(h).ok_or(SendError::BadHandle)?;
         let c = s.conn.as_mut().ok_or(SendError::NotConnected)?;
         if let Some(e) = c.error.take() {
@@ -259,7 +265,7 @@ impl SocketSet {
         if data.is_empty() {
             return Ok(0);
         }
-        let n = c.send(data);
+        let n = c.send(now, &knobs, data);
         if n == 0 {
             return Err(SendError::WouldBlock);
         }
@@ -273,12 +279,13 @@ impl SocketSet {
         buf: &mut [u8],
         peek: bool,
     ) -> Result<usize, RecvError> {
+        let (now, knobs) = (self.now, TuneKnobs::of(&self.profile));
         let s = self.user_sock_mut(h).ok_or(RecvError::BadHandle)?;
         let c = s.conn.as_mut().ok_or(RecvError::NotConnected)?;
         if buf.is_empty() {
             return Ok(0);
         }
-        let n = c.recv(buf, peek);
+        let n = c.recv(now, &knobs, buf, peek);
         if n > 0 {
             self.touch(h);
             return Ok(n);
@@ -435,12 +442,16 @@ impl SocketSet {
     }
 
     /// SO_RCVBUF in bytes (no doubling here; the facade may double like Linux).
-    /// Clamped to the profile's range, never below the bytes held.
+    /// Clamped to the profile's range, never below the bytes held. Setting
+    /// it fixes the size: no receive autotuning (Linux `SOCK_RCVBUF_LOCK`),
+    /// also for connections accepted from this socket.
     pub fn set_recv_buffer_size(&mut self, h: SocketHandle, size: usize) -> Result<(), BadHandle> {
         let (lo, hi) = (self.profile.rcvbuf_min, self.profile.rcvbuf_max);
         let s = self.user_sock_mut(h).ok_or(BadHandle)?;
         s.rcvbuf = size.clamp(lo, hi);
+        s.rcvbuf_locked = true;
         if let Some(c) = s.conn.as_mut() {
+            c.tune.rcv_locked = true;
             if c.assembler.is_empty() {
                 c.rcv_buf.set_capacity(s.rcvbuf);
             }
@@ -448,23 +459,37 @@ impl SocketSet {
         self.touch(h);
         Ok(())
     }
+    /// The current SO_RCVBUF: as set, or as autotuning grew it (like Linux,
+    /// which reports `sk_rcvbuf`).
     pub fn recv_buffer_size(&self, h: SocketHandle) -> Option<usize> {
-        self.user_sock(h).map(|s| s.rcvbuf)
+        let s = self.user_sock(h)?;
+        Some(match &s.conn {
+            Some(c) if !s.rcvbuf_locked => s.rcvbuf.max(c.rcv_buf.capacity()),
+            _ => s.rcvbuf,
+        })
     }
 
-    /// SO_SNDBUF in bytes, clamped like SO_RCVBUF.
+    /// SO_SNDBUF in bytes, clamped like SO_RCVBUF; fixes the size (no
+    /// growth with cwnd, Linux `SOCK_SNDBUF_LOCK`).
     pub fn set_send_buffer_size(&mut self, h: SocketHandle, size: usize) -> Result<(), BadHandle> {
         let (lo, hi) = (self.profile.sndbuf_min, self.profile.sndbuf_max);
         let s = self.user_sock_mut(h).ok_or(BadHandle)?;
         s.sndbuf = size.clamp(lo, hi);
+        s.sndbuf_locked = true;
         if let Some(c) = s.conn.as_mut() {
+            c.tune.snd_locked = true;
             c.snd_buf.set_capacity(s.sndbuf);
         }
         self.touch(h);
         Ok(())
     }
+    /// The current SO_SNDBUF: as set, or as autotuning grew it.
     pub fn send_buffer_size(&self, h: SocketHandle) -> Option<usize> {
-        self.user_sock(h).map(|s| s.sndbuf)
+        let s = self.user_sock(h)?;
+        Some(match &s.conn {
+            Some(c) if !s.sndbuf_locked => s.sndbuf.max(c.snd_buf.capacity()),
+            _ => s.sndbuf,
+        })
     }
 
     /// TCP_MAXSEG: caps the MSS we advertise; takes effect at the next connect/listen.
@@ -599,6 +624,44 @@ impl SocketSet {
             rcv_wscale: c.rcv_wscale,
             sack: c.sack_ok,
             timestamps: c.ts_ok,
+        })
+    }
+
+    /// Buffer figures summed over every live connection (capacities and
+    /// ring bytes now, autotuning events of the live connections), like
+    /// the `mem` of /proc/net/sockstat. Scans the table: for tools.
+    pub fn mem_totals(&self) -> TcpMemInfo {
+        let mut t = TcpMemInfo::default();
+        for c in self
+            .slots
+            .iter()
+            .filter_map(|s| s.sock.as_ref()?.conn.as_ref())
+        {
+            t.rcvbuf += c.rcv_buf.capacity();
+            t.sndbuf += c.snd_buf.capacity();
+            t.rcv_alloc += c.rcv_buf.allocated();
+            t.snd_alloc += c.snd_buf.allocated();
+            t.rcvbuf_grows = t.rcvbuf_grows.saturating_add(c.tune.rcvbuf_grows);
+            t.sndbuf_grows = t.sndbuf_grows.saturating_add(c.tune.sndbuf_grows);
+            t.idle_releases = t.idle_releases.saturating_add(c.tune.idle_releases);
+        }
+        t
+    }
+
+    /// Buffer memory of a connection, like `ss -m` (and the autotuning
+    /// behind it); `None` for a listener or an unconnected socket.
+    pub fn mem_info(&self, h: SocketHandle) -> Option<TcpMemInfo> {
+        let c = self.user_sock(h)?.conn.as_ref()?;
+        Some(TcpMemInfo {
+            rcvbuf: c.rcv_buf.capacity(),
+            sndbuf: c.snd_buf.capacity(),
+            rcv_alloc: c.rcv_buf.allocated(),
+            snd_alloc: c.snd_buf.allocated(),
+            rcv_rtt: c.tune.rcv_rtt(),
+            rcv_space: c.tune.rcv_space(),
+            rcvbuf_grows: c.tune.rcvbuf_grows,
+            sndbuf_grows: c.tune.sndbuf_grows,
+            idle_releases: c.tune.idle_releases,
         })
     }
 

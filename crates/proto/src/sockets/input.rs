@@ -428,12 +428,16 @@ impl SocketSet {
         child.in_demux = true;
         child.rcvbuf = ls.rcvbuf;
         child.sndbuf = ls.sndbuf;
+        child.rcvbuf_locked = ls.rcvbuf_locked;
+        child.sndbuf_locked = ls.sndbuf_locked;
         child.nodelay = ls.nodelay;
         child.keepalive = ls.keepalive;
         child.user_mss = ls.user_mss;
         child.congestion = ls.congestion;
         if let Some(c) = child.conn.as_mut() {
             c.cc.set_algorithm(ls.congestion);
+            c.tune.rcv_locked = ls.rcvbuf_locked;
+            c.tune.snd_locked = ls.sndbuf_locked;
         }
         let ch = self.alloc(child)?;
         self.conns.insert(FourTuple { local, remote }, ch);

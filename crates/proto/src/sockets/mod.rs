@@ -96,6 +96,9 @@ pub(crate) struct TcpSocket {
     pub(crate) closed: bool,
     pub(crate) rcvbuf: usize,
     pub(crate) sndbuf: usize,
+    /// SO_RCVBUF / SO_SNDBUF were set: no autotuning (Linux `sk_userlocks`).
+    pub(crate) rcvbuf_locked: bool,
+    pub(crate) sndbuf_locked: bool,
     pub(crate) nodelay: bool,
     pub(crate) keepalive: bool,
     pub(crate) user_mss: Option<u16>,
@@ -125,6 +128,8 @@ impl TcpSocket {
             closed: false,
             rcvbuf: p.rcvbuf_default,
             sndbuf: p.sndbuf_default,
+            rcvbuf_locked: false,
+            sndbuf_locked: false,
             nodelay: false,
             keepalive: false,
             user_mss: None,

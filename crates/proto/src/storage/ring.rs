@@ -58,8 +58,7 @@ impl RingBuffer {
     pub(crate) fn free(&self) -> usize {
         self.cap.saturating_sub(self.len)
     }
-    /// Bytes of heap storage held (for memory accounting and tests).
-    #[cfg(test)]
+    /// Bytes of heap storage held (memory accounting, the idle release, tests).
     pub(crate) fn allocated(&self) -> usize {
         self.buf.capacity()
     }

@@ -7,6 +7,7 @@
 //! The socket layer owns the connection and the demux; when the connection
 //! needs a reset sent for a segment it cannot own, it returns a `RstReply`.
 
+use super::autotune::{Autotune, TuneKnobs};
 use super::congestion::Congestion;
 use super::rtt::RttEstimator;
 use super::sack::{Block, Blocks, Scoreboard};
@@ -125,6 +126,8 @@ pub(crate) struct Connection {
     pub(crate) snd_buf: RingBuffer,
     pub(crate) rcv_buf: RingBuffer,
     pub(crate) assembler: Assembler,
+    /// Buffer autotuning and the idle release (`autotune.rs`).
+    pub(crate) tune: Autotune,
 
     /// The user closed the write side; FIN goes after the buffered data.
     pub(crate) fin_queued: bool,
@@ -310,6 +313,7 @@ impl Connection {
             snd_buf: RingBuffer::new(c.sndbuf),
             rcv_buf: RingBuffer::new(c.rcvbuf),
             assembler: Assembler::new(p.max_ooo_ranges),
+            tune: Autotune::default(),
             fin_queued: false,
             fin_seq: None,
             snd_mss: usize::from(p.default_mss),
@@ -432,17 +436,34 @@ impl Connection {
     }
 
     /// Copy into the send buffer (RFC 9293 3.10.2); partial writes allowed.
-    pub(crate) fn send(&mut self, data: &[u8]) -> usize {
-        self.snd_buf.enqueue(data)
+    /// A write that does not fit grows an autotuned send buffer first.
+    pub(crate) fn send(&mut self, now: Instant, k: &TuneKnobs, data: &[u8]) -> usize {
+        if data.len() > self.snd_buf.free() {
+            self.sndbuf_expand(k);
+        }
+        let n = self.snd_buf.enqueue(data);
+        if n > 0 {
+            self.arm_idle(now, k);
+        }
+        n
     }
 
-    /// Copy out (or peek) received bytes; may schedule a window update.
-    pub(crate) fn recv(&mut self, buf: &mut [u8], peek: bool) -> usize {
+    /// Copy out (or peek) received bytes; may grow an autotuned receive
+    /// buffer and schedule a window update.
+    pub(crate) fn recv(
+        &mut self,
+        now: Instant,
+        k: &TuneKnobs,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> usize {
         if peek {
             return self.rcv_buf.read_at(0, buf);
         }
         let n = self.rcv_buf.dequeue(buf);
         if n > 0 {
+            self.rcv_space_adjust(now, k, n);
+            self.arm_idle(now, k);
             self.maybe_window_update();
         }
         n
@@ -523,6 +544,7 @@ impl Connection {
         self.fast_rtx = false;
         self.tlp_at = None;
         self.tlp_pending = false;
+        self.tune.idle_at = None;
         self.snd_buf.clear();
     }
 
@@ -543,6 +565,7 @@ impl Connection {
         self.fast_rtx = false;
         self.tlp_at = None;
         self.tlp_pending = false;
+        self.tune.idle_at = None;
         self.snd_buf.clear();
         self.rcv_buf.set_capacity(self.rcv_buf.len());
         self.close_at = Some(now + p.time_wait);

@@ -651,6 +651,7 @@ impl Connection {
                 let extra = self.assembler.advance(written);
                 self.rcv_buf.commit(extra);
                 self.rcv_nxt = self.rcv_nxt + (written + extra);
+                self.rcv_rtt_measure(now, seg, payload.len());
                 if had_holes {
                     // Filled (part of) a hole: ACK at once (RFC 5681 4.2).
                     self.ack_now = true;

@@ -4,6 +4,7 @@
 //! The socket layer (`sockets.rs`) owns connections and listeners and
 //! routes segments to them; everything here is per-connection logic.
 
+pub(crate) mod autotune;
 mod congestion;
 pub(crate) mod connection;
 mod cubic;

@@ -56,18 +56,30 @@ pub struct Profile {
     pub syncookies: bool,
     /// Ephemeral port range, inclusive (`ip_local_port_range`).
     pub ephemeral_ports: (u16, u16),
-    /// Default receive buffer (`tcp_rmem[1]`).
+    /// Default receive buffer (`tcp_rmem[1]`): where an autotuned receive
+    /// buffer starts (see `moderate_rcvbuf`).
     pub rcvbuf_default: usize,
     /// Smallest receive buffer (`tcp_rmem[0]`).
     pub rcvbuf_min: usize,
     /// Largest receive buffer (`tcp_rmem[2]`); the window scale is chosen so
     /// that this fits in 16 bits (RFC 7323 2.3, Linux `tcp_select_initial_window`).
     pub rcvbuf_max: usize,
-    /// Default send buffer. Linux starts at `tcp_wmem[1]` = 16 KiB and
-    /// autotunes up to 4 MiB; without autotuning we start larger.
+    /// Receive-buffer autotuning (`tcp_moderate_rcvbuf` = 1): a socket
+    /// without SO_RCVBUF starts at `rcvbuf_default` and grows toward
+    /// `rcvbuf_max` as the application reads (Linux `tcp_rcv_space_adjust`,
+    /// see `tcp/autotune.rs`).
+    pub moderate_rcvbuf: bool,
+    /// Send buffer (`tcp_wmem`: 4096 / 16384 / 4194304). A socket without
+    /// SO_SNDBUF starts at `sndbuf_default` and grows with cwnd up to
+    /// `sndbuf_max` (Linux `tcp_sndbuf_expand`, always on unless locked).
     pub sndbuf_default: usize,
     pub sndbuf_min: usize,
     pub sndbuf_max: usize,
+    /// An ESTABLISHED (or closing) connection whose peer has been silent
+    /// this long (or one RTO, if longer) gives its empty rings' memory back
+    /// (issue 7: shrink when idle; see `tcp/autotune.rs`). Not a Linux
+    /// knob: Linux frees each sk_buff as soon as it is read or acknowledged.
+    pub buffer_idle: Duration,
     /// Initial congestion window in segments (RFC 6928, Linux `TCP_INIT_CWND`).
     pub initial_cwnd: u32,
     /// Slow start's per-ACK growth limit L in segments (RFC 3465 2.2;
@@ -149,9 +161,11 @@ impl Profile {
             rcvbuf_default: 131_072,
             rcvbuf_min: 4096,
             rcvbuf_max: 33_554_432,
-            sndbuf_default: 262_144,
+            moderate_rcvbuf: true,
+            sndbuf_default: 16_384,
             sndbuf_min: 4096,
             sndbuf_max: 4_194_304,
+            buffer_idle: Duration::from_secs(1),
             initial_cwnd: 10,
             abc_limit_segments: 2,
             congestion: CongestionAlgorithm::Cubic,

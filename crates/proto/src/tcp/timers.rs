@@ -1,7 +1,7 @@
 //! Connection timers: retransmission (RFC 6298), persist (RFC 9293 3.8.6.1),
-//! delayed ACK (RFC 1122 4.2.3.2), TIME_WAIT (2 MSL) and the orphaned
-//! FIN_WAIT_2 timeout. Each is a deadline; the socket layer keeps the
-//! earliest one in its timer queue.
+//! delayed ACK (RFC 1122 4.2.3.2), TIME_WAIT (2 MSL), the orphaned
+//! FIN_WAIT_2 timeout and the idle ring release (`autotune.rs`). Each is a
+//! deadline; the socket layer keeps the earliest one in its timer queue.
 
 use super::connection::{Connection, TcpError};
 use super::{Profile, State};
@@ -21,13 +21,15 @@ impl Connection {
             .min(at(self.delack_at))
             .min(at(self.close_at))
             .min(at(self.keepalive_at))
-            .min(at(self.tlp_at));
+            .min(at(self.tlp_at))
+            .min(at(self.tune.idle_at));
         let armed = self.rto_at.is_some()
             | self.persist_at.is_some()
             | self.delack_at.is_some()
             | self.close_at.is_some()
             | self.keepalive_at.is_some()
-            | self.tlp_at.is_some();
+            | self.tlp_at.is_some()
+            | self.tune.idle_at.is_some();
         armed.then_some(Instant::from_micros(m))
     }
 
@@ -59,6 +61,11 @@ impl Connection {
         if matches!(self.keepalive_at, Some(t) if t <= now) {
             self.keepalive_at = None;
             self.keepalive_timeout(now, p);
+        }
+        // Idle ring release (autotune.rs).
+        if matches!(self.tune.idle_at, Some(t) if t <= now) {
+            self.tune.idle_at = None;
+            self.idle_timeout(now, p);
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod autotune;
 mod close;
 mod congestion;
 mod data;
