@@ -163,9 +163,6 @@ pub struct Stack {
     pub(crate) last_route: Option<(Ipv4Addr, crate::iface::ipv4_out::NextHop)>,
     /// Where the frame `transmit` just wrote has its checksum left partial.
     pub(crate) tx_partial: Option<PartialChecksum>,
-    /// Set only while `handle_frame_verified` runs: the link verified the
-    /// frame's TCP/UDP checksum (`iface/ipv4_in.rs`).
-    pub(crate) rx_l4_verified: bool,
 }
 
 impl Stack {
@@ -196,7 +193,6 @@ impl Stack {
             last_now: Instant::ZERO,
             last_route: None,
             tx_partial: None,
-            rx_l4_verified: false,
             sockets,
             config,
         }
@@ -228,7 +224,7 @@ impl Stack {
     /// Take one received frame. Malformed or foreign input is counted and dropped.
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
         self.last_now = self.last_now.max(now);
-        self.ingress(now, frame);
+        self.ingress(now, frame, false);
     }
 
     /// `handle_frame` for a frame whose TCP or UDP checksum the link has
@@ -240,9 +236,7 @@ impl Stack {
     /// vouch for the checksum must call `handle_frame`.
     pub fn handle_frame_verified(&mut self, now: Instant, frame: &[u8]) {
         self.last_now = self.last_now.max(now);
-        self.rx_l4_verified = true;
-        self.ingress(now, frame);
-        self.rx_l4_verified = false;
+        self.ingress(now, frame, true);
     }
 
     /// Write the next outgoing frame into `buf`; `None` when nothing is ready.

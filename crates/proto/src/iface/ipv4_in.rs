@@ -30,10 +30,16 @@ use crate::wire::{
 
 impl Stack {
     /// One IPv4 packet from the link. `link_broadcast`: it came to the
-    /// Ethernet broadcast address.
-    pub(crate) fn handle_ipv4(&mut self, now: Instant, bytes: &[u8], link_broadcast: bool) {
-        let verified = self.rx_l4_verified;
-        self.ipv4_input(now, bytes, link_broadcast, false, verified);
+    /// Ethernet broadcast address; `l4_verified`: the link verified its
+    /// TCP/UDP checksum.
+    pub(crate) fn handle_ipv4(
+        &mut self,
+        now: Instant,
+        bytes: &[u8],
+        link_broadcast: bool,
+        l4_verified: bool,
+    ) {
+        self.ipv4_input(now, bytes, link_broadcast, false, l4_verified);
     }
 
     /// A datagram we sent to ourselves (the loopback queue): our own and

@@ -16,11 +16,12 @@ use crate::wire::{
 };
 
 impl Stack {
-    /// The body of `handle_frame`.
-    pub(crate) fn ingress(&mut self, now: Instant, frame: &[u8]) {
+    /// The body of `handle_frame`; `l4_verified`: the link verified the
+    /// frame's TCP/UDP checksum (`handle_frame_verified`).
+    pub(crate) fn ingress(&mut self, now: Instant, frame: &[u8], l4_verified: bool) {
         self.stats.ethernet.rx_frames += 1;
         if self.config.medium == Medium::Ip {
-            self.handle_ipv4(now, frame, false);
+            self.handle_ipv4(now, frame, false, l4_verified);
             return;
         }
         let f = match EthernetFrame::parse(frame) {
@@ -38,7 +39,7 @@ impl Stack {
         }
         match eth.ethertype {
             EtherType::Arp => self.handle_arp(now, f.payload()),
-            EtherType::Ipv4 => self.handle_ipv4(now, f.payload(), link_broadcast),
+            EtherType::Ipv4 => self.handle_ipv4(now, f.payload(), link_broadcast, l4_verified),
             EtherType::Other(_) => self.stats.ethernet.rx_unknown_ethertype += 1,
         }
     }

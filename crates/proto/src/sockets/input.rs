@@ -128,20 +128,12 @@ impl SocketSet {
     /// the old `rcv_nxt` (RFC 9293 3.10.7.4 lets TIME_WAIT accept a new SYN;
     /// RFC 6191 when timestamps say it is newer).
     fn time_wait_yields(&self, h: SocketHandle, seg: &TcpRepr<'_>) -> bool {
-        let f = seg.flags;
-        if !f.syn() || f.ack() || f.rst() {
-            return false;
-        }
-        let Some(c) = self.sock(h).and_then(|s| s.conn.as_ref()) else {
-            return false;
-        };
-        if c.state != State::TimeWait {
-            return false;
-        }
-        match (c.ts_ok, seg.timestamp) {
-            (true, Some(ts)) => ts.tsval.wrapping_sub(c.ts_recent) as i32 > 0,
-            _ => seg.seq.gt(c.rcv_nxt),
-        }
+        self.sock(h)
+            .and_then(|s| s.conn.as_ref())
+            .filter(|c| c.state == State::TimeWait)
+            .is_some_and(|c| {
+                crate::tcp::time_wait::syn_ends_time_wait(c.ts_ok, c.ts_recent, c.rcv_nxt, seg)
+            })
     }
 
     /// `prewritten`: payload bytes already in the connection's receive ring

@@ -149,10 +149,6 @@ impl TcpSocket {
         self.conn.as_ref().map_or(State::Closed, |c| c.state)
     }
 
-    /// `readiness().bits()` for a connected socket in its common states,
-    /// computed in place (runs on every segment from `touch`); any other
-    /// socket takes the full path.
-    #[inline]
     /// Record readiness, levels and the timer deadline after an event;
     /// returns (readiness changed, newly queued for output, timer to push).
     fn refresh(&mut self) -> (bool, bool, Option<Instant>) {
@@ -175,6 +171,10 @@ impl TcpSocket {
         (changed, queue, deadline.filter(|_| reschedule))
     }
 
+    /// `readiness().bits()` for a connected socket in its common states,
+    /// computed in place (runs on every segment from `touch`); any other
+    /// socket takes the full path.
+    #[inline]
     fn readiness_bits(&self) -> u8 {
         match &self.conn {
             Some(c)

@@ -229,7 +229,7 @@ impl Connection {
         t.space_time = now;
     }
 
-    /// A write of `want` bytes does not fit: grow the send capacity with
+    /// A write does not fit: grow the send capacity with
     /// cwnd (Linux `tcp_sndbuf_expand`).
     pub(crate) fn sndbuf_expand(&mut self, k: &TuneKnobs) {
         if self.tune.snd_locked {

@@ -216,32 +216,19 @@ impl Connection {
     /// forever; segments carrying data are always answered.
     /// Returns whether an ACK was scheduled.
     fn oow_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) -> bool {
-        if !seg.payload.is_empty() && !seg.flags.syn() {
-            self.ack_now = true;
-            return true;
-        }
-        if let Some(t) = self.last_oow_ack {
-            if now - t < p.invalid_ratelimit {
-                return false;
-            }
-        }
-        self.last_oow_ack = Some(now);
-        self.ack_now = true;
-        true
+        let ok = oow_ack_allowed(&mut self.last_oow_ack, now, p, seg);
+        self.ack_now |= ok;
+        ok
     }
 
     /// RFC 5961 challenge ACK (Linux `tcp_send_challenge_ack`): the
     /// per-socket limit here, the global one in the socket layer. Always
     /// rate-limited, data or not.
     fn challenge_ack(&mut self, now: Instant, p: &Profile, res: &mut InputResult) {
-        if let Some(t) = self.last_oow_ack {
-            if now - t < p.invalid_ratelimit {
-                return;
-            }
+        if oow_rate_ok(&mut self.last_oow_ack, now, p) {
+            self.ack_now = true;
+            res.challenge_ack = true;
         }
-        self.last_oow_ack = Some(now);
-        self.ack_now = true;
-        res.challenge_ack = true;
     }
 
     /// The receive window we promised (RCV.WND).
@@ -291,18 +278,7 @@ impl Connection {
 
     /// RFC 9293 3.10.7.4: the segment acceptability test.
     fn acceptable(&self, seg: &TcpRepr<'_>) -> bool {
-        let len = seg.segment_len();
-        let wnd = self.rcv_wnd();
-        let end = self.rcv_nxt + wnd;
-        match (len, wnd) {
-            (0, 0) => seg.seq == self.rcv_nxt,
-            (0, _) => seg.seq.in_range(self.rcv_nxt, end),
-            (_, 0) => false,
-            (_, _) => {
-                seg.seq.in_range(self.rcv_nxt, end)
-                    || (seg.seq + (len - 1)).in_range(self.rcv_nxt, end)
-            }
-        }
+        acceptable(self.rcv_nxt, self.rcv_wnd(), seg)
     }
 
     /// RFC 9293 3.10.7.4: every state from SYN_RECEIVED on, except TIME_WAIT.
@@ -744,4 +720,39 @@ impl Connection {
             _ => {}
         }
     }
+}
+
+/// RFC 9293 3.10.7.4: the segment acceptability test against a receive
+/// window of `wnd` bytes from `rcv_nxt` (connections and TIME_WAIT records).
+pub(crate) fn acceptable(rcv_nxt: SeqNum, wnd: usize, seg: &TcpRepr<'_>) -> bool {
+    let len = seg.segment_len();
+    let end = rcv_nxt + wnd;
+    match (len, wnd) {
+        (0, 0) => seg.seq == rcv_nxt,
+        (0, _) => seg.seq.in_range(rcv_nxt, end),
+        (_, 0) => false,
+        (_, _) => seg.seq.in_range(rcv_nxt, end) || (seg.seq + (len - 1)).in_range(rcv_nxt, end),
+    }
+}
+
+/// Linux `tcp_oow_rate_limited`: whether an ACK to an unacceptable
+/// segment may go now (data is always answered); stamps `last` when the
+/// rate limit lets it go.
+pub(crate) fn oow_ack_allowed(
+    last: &mut Option<Instant>,
+    now: Instant,
+    p: &Profile,
+    seg: &TcpRepr<'_>,
+) -> bool {
+    (!seg.payload.is_empty() && !seg.flags.syn()) || oow_rate_ok(last, now, p)
+}
+
+/// At most one rate-limited ACK per `invalid_ratelimit`; stamps `last`
+/// when one may go.
+fn oow_rate_ok(last: &mut Option<Instant>, now: Instant, p: &Profile) -> bool {
+    if last.is_some_and(|t| now - t < p.invalid_ratelimit) {
+        return false;
+    }
+    *last = Some(now);
+    true
 }

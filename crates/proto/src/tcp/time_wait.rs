@@ -115,34 +115,12 @@ impl TimeWait {
 
     /// RFC 9293 3.10.7.4: the segment acceptability test.
     fn acceptable(&self, seg: &TcpRepr<'_>) -> bool {
-        let len = seg.segment_len();
-        let wnd = self.rcv_wnd as usize;
-        let end = self.rcv_nxt + wnd;
-        match (len, wnd) {
-            (0, 0) => seg.seq == self.rcv_nxt,
-            (0, _) => seg.seq.in_range(self.rcv_nxt, end),
-            (_, 0) => false,
-            (_, _) => {
-                seg.seq.in_range(self.rcv_nxt, end)
-                    || (seg.seq + (len - 1)).in_range(self.rcv_nxt, end)
-            }
-        }
+        super::input::acceptable(self.rcv_nxt, self.rcv_wnd as usize, seg)
     }
 
-    /// Linux `tcp_oow_rate_limited`: data is always answered, the rest at
-    /// most once per `invalid_ratelimit`.
+    /// Linux `tcp_oow_rate_limited`, as a connection answers.
     fn oow_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) {
-        if !seg.payload.is_empty() && !seg.flags.syn() {
-            self.ack_now = true;
-            return;
-        }
-        if let Some(t) = self.last_oow_ack {
-            if now - t < p.invalid_ratelimit {
-                return;
-            }
-        }
-        self.last_oow_ack = Some(now);
-        self.ack_now = true;
+        self.ack_now |= super::input::oow_ack_allowed(&mut self.last_oow_ack, now, p, seg);
     }
 
     /// A SYN (no ACK, no RST) that may end TIME_WAIT and open a new
@@ -151,14 +129,7 @@ impl TimeWait {
     /// past the old `rcv_nxt` (RFC 9293 3.10.7.4; Linux
     /// `tcp_timewait_state_process`, TCP_TW_SYN).
     pub(crate) fn yields_to(&self, seg: &TcpRepr<'_>) -> bool {
-        let f = seg.flags;
-        if !f.syn() || f.ack() || f.rst() {
-            return false;
-        }
-        match (self.ts_ok, seg.timestamp) {
-            (true, Some(ts)) => ts.tsval.wrapping_sub(self.ts_recent) as i32 > 0,
-            _ => seg.seq.gt(self.rcv_nxt),
-        }
+        syn_ends_time_wait(self.ts_ok, self.ts_recent, self.rcv_nxt, seg)
     }
 
     /// The owed ACK, built at `now` (the TSval is taken at send time, as
@@ -187,5 +158,25 @@ impl TimeWait {
             });
         }
         repr
+    }
+}
+
+/// The TIME_WAIT reuse rule for a full connection or a record: a SYN (no
+/// ACK, no RST) whose timestamp is newer than TS.Recent (RFC 6191), or
+/// without timestamps whose sequence number lies past the old `rcv_nxt`
+/// (RFC 9293 3.10.7.4; Linux `tcp_timewait_state_process`, TCP_TW_SYN).
+pub(crate) fn syn_ends_time_wait(
+    ts_ok: bool,
+    ts_recent: u32,
+    rcv_nxt: SeqNum,
+    seg: &TcpRepr<'_>,
+) -> bool {
+    let f = seg.flags;
+    if !f.syn() || f.ack() || f.rst() {
+        return false;
+    }
+    match (ts_ok, seg.timestamp) {
+        (true, Some(ts)) => ts.tsval.wrapping_sub(ts_recent) as i32 > 0,
+        _ => seg.seq.gt(rcv_nxt),
     }
 }
