@@ -176,8 +176,8 @@ pub fn ss_bulk(total: usize, buf: usize, loss: u64, seed: u64) -> Result<Outcome
     if loss > 0 {
         let st = p.a.sockets().tcp_stats();
         eprintln!(
-            "    sockstack sender: {} segments out, {} retransmitted, {} timeouts",
-            st.out_segs, st.retrans_segs, st.timeouts
+            "    sockstack sender: {} segments out, {} retransmitted, {} RTOs, {} undos",
+            st.out_segs, st.retrans_segs, st.rto_fired, st.spurious_rto_undos
         );
     }
     Ok(Outcome {
