@@ -475,7 +475,7 @@ impl Connection {
                 }
             }
             self.backoff = 0;
-            res.spurious_rto = self.check_spurious_rto(seg, ts_sample);
+            res.spurious_rto = self.check_spurious_rto(seg, ts_sample, res.dsack > 0);
             // Congestion control (RFC 5681).
             match self.cc.recover {
                 Some(rec) if seg.ack.lt(rec) && self.sack_recovery => {

@@ -50,9 +50,15 @@ impl Connection {
     /// (RFC 4015 4): restore cwnd and ssthresh, cancel the rest of the
     /// go-back-N (SND.NXT = SND.MAX, so nothing more is resent needlessly),
     /// leave RTO recovery, and make the timer more conservative from the
-    /// ACK's RTT sample `rtt`. Without timestamps there is no detection (the
-    /// ACK cannot tell which copy it acknowledges). Returns true on undo.
-    pub(super) fn check_spurious_rto(&mut self, seg: &TcpRepr<'_>, rtt: Option<Duration>) -> bool {
+    /// ACK's RTT sample `rtt` unless the ACK carries a D-SACK (`dsack`).
+    /// Without timestamps there is no detection (the ACK cannot tell which
+    /// copy it acknowledges). Returns true on undo.
+    pub(super) fn check_spurious_rto(
+        &mut self,
+        seg: &TcpRepr<'_>,
+        rtt: Option<Duration>,
+        dsack: bool,
+    ) -> bool {
         let Some(retransmit_ts) = self.rto_undo_ts.take() else {
             return false;
         };
@@ -72,7 +78,13 @@ impl Connection {
         self.high_rxt = self.snd_una;
         self.rtx_lost_to = self.snd_una;
         self.high_rxt2 = self.snd_una;
-        if let Some(r) = rtt {
+        // RFC 4015 4 adapts the timer because the path's delay jumped. A
+        // D-SACK on this very ACK says otherwise: the retransmission reached
+        // the peer as a duplicate, so the original had arrived and only its
+        // ACK was lost; the sample (now - TSecr) measures that loss, not the
+        // path, and Linux, which never adapts its RTO on undo, is followed.
+        // The ordinary RTT sample of this ACK has already been taken.
+        if let (Some(r), false) = (rtt, dsack) {
             self.rtt.adapt_spurious(r);
         }
         self.loss.spurious_rto_undos += 1;

@@ -214,3 +214,29 @@ fn undo_after_two_timeouts_restores_the_first_window() {
     assert_eq!(i.ssthresh, before.ssthresh);
     assert!(i.cwnd >= before.cwnd);
 }
+
+/// The ACK of the original flight was lost, not late: the RTO's
+/// retransmission of segment 0 reaches the peer as a duplicate and its ACK
+/// echoes the first flight's TSval with a D-SACK for segment 0. The RTO is
+/// undone, but the timer is not stretched by the 250 ms "sample" (it times
+/// the lost ACK, not the path): the RTO is what the ordinary estimator
+/// gives, the same as without undo.
+#[test]
+fn ack_loss_undo_keeps_the_timer() {
+    let run = |undo: bool| {
+        let mut h = reno(undo);
+        let s = sender(&mut h, true, 10);
+        s.rto(&mut h).unwrap();
+        let d = (s.base, s.base + s.mss);
+        h.deliver(ms(250), s.ack(10, Some(s.ts0.unwrap())).sacks(&[d]));
+        let i = h.set.info(s.c).unwrap();
+        assert_eq!(i.unacked, 0);
+        (i.spurious_rto_undos, i.rto, h.set.tcp_stats().dsack_rx)
+    };
+    let (undos, rto, dsacks) = run(true);
+    let (undos_off, rto_off, _) = run(false);
+    assert_eq!((undos, dsacks), (1, 1));
+    assert_eq!(undos_off, 0);
+    assert_eq!(rto, rto_off);
+    assert!(rto < Duration::from_millis(750), "{rto:?}");
+}
