@@ -30,7 +30,7 @@ use super::{
     SendError, Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpSocket,
     TcpStats,
 };
-use crate::snapshot::TcpMemInfo;
+use crate::snapshot::{TcpMemInfo, TcpTimer};
 use crate::tcp::autotune::TuneKnobs;
 use crate::tcp::connection::{ConnParams, Connection};
 use crate::tcp::listener::Listener;
@@ -665,8 +665,9 @@ impl SocketSet {
         })
     }
 
-    /// One row per listener or connection (orphans included), for netstat.
-    /// Scans the table;
+    /// One row per listener or connection (orphans included), for netstat,
+    /// timers measured from the latest time the set has seen. Scans the
+    /// table;
     /// meant for tools, not per-packet paths.
     pub fn snapshot(&self) -> Vec<TcpRow> {
         let mut rows = Vec::new();
@@ -691,6 +692,9 @@ impl SocketSet {
                     send_q: l.backlog,
                     syn_queue: l.syn_queue.len(),
                     orphan: s.closed,
+                    rcvbuf: 0,
+                    sndbuf: 0,
+                    timer: None,
                 },
                 (None, Some(c)) => TcpRow {
                     handle,
@@ -702,6 +706,13 @@ impl SocketSet {
                     send_q: c.snd_buf.len(),
                     syn_queue: 0,
                     orphan: s.closed,
+                    rcvbuf: c.rcv_buf.capacity(),
+                    sndbuf: c.snd_buf.capacity(),
+                    timer: c.shown_timer().map(|(kind, at, count)| TcpTimer {
+                        kind,
+                        remaining: at.saturating_duration_since(self.now),
+                        count,
+                    }),
                 },
                 // Unconnected sockets are in no lookup table; like `ss -tan`,
                 // leave them out.
