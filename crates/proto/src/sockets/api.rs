@@ -666,10 +666,17 @@ impl SocketSet {
     }
 
     /// One row per listener or connection (orphans included), for netstat,
-    /// timers measured from the latest time the set has seen. Scans the
-    /// table;
-    /// meant for tools, not per-packet paths.
+    /// timers measured from the latest time the set has seen (which lags
+    /// while the stack is idle: tools with a clock use `snapshot_at`).
+    /// Scans the table; meant for tools, not per-packet paths.
     pub fn snapshot(&self) -> Vec<TcpRow> {
+        self.snapshot_at(self.now)
+    }
+
+    /// `snapshot` with each timer's time left measured from `now` (never
+    /// earlier than the latest time the set has seen).
+    pub fn snapshot_at(&self, now: Instant) -> Vec<TcpRow> {
+        let now = now.max(self.now);
         let mut rows = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
             let Some(s) = &slot.sock else {
@@ -710,7 +717,7 @@ impl SocketSet {
                     sndbuf: c.snd_buf.capacity(),
                     timer: c.shown_timer().map(|(kind, at, count)| TcpTimer {
                         kind,
-                        remaining: at.saturating_duration_since(self.now),
+                        remaining: at.saturating_duration_since(now),
                         count,
                     }),
                 },
@@ -720,7 +727,7 @@ impl SocketSet {
             };
             rows.push(row);
         }
-        self.time_wait_rows(&mut rows);
+        self.time_wait_rows(now, &mut rows);
         rows
     }
 }

@@ -227,7 +227,7 @@ impl SocketSet {
 
     /// Netstat rows for the records (state TIME_WAIT, orphaned), with the
     /// time left until each ends.
-    pub(crate) fn time_wait_rows(&self, rows: &mut Vec<TcpRow>) {
+    pub(crate) fn time_wait_rows(&self, now: Instant, rows: &mut Vec<TcpRow>) {
         for (t, e) in &self.tw.map {
             rows.push(TcpRow {
                 handle: e.handle,
@@ -243,7 +243,7 @@ impl SocketSet {
                 sndbuf: 0,
                 timer: Some(crate::snapshot::TcpTimer {
                     kind: crate::snapshot::TimerKind::TimeWait,
-                    remaining: e.rec.remaining(self.now),
+                    remaining: e.rec.remaining(now),
                     count: 0,
                 }),
             });

@@ -422,3 +422,66 @@ fn time_wait_paws_rules_at_explicit_times() {
     let synack = seg().syn().seq(6_000).ack(SeqNum(1)).ts(2_000, 0);
     assert!(!ends(&keys, secs(101), synack), "SYN-ACK never reopens");
 }
+
+/// `SocketSet::snapshot` rows carry what `ss -o` and `ss -m` show: the
+/// pending timer with the time left, and the buffer sizes.
+#[test]
+fn snapshot_rows_show_timers_and_buffers() {
+    use crate::snapshot::TimerKind;
+    use crate::time::Duration;
+    let row_of = |h: &Harness, c: SocketHandle| {
+        let rows = h.set.snapshot();
+        *rows.iter().find(|r| r.handle == c).expect("a row")
+    };
+    let (mut h, c, _) = into_time_wait(false);
+    // A full connection in TIME_WAIT: 60 s from the FIN at 3 ms.
+    h.expect(ms(3));
+    h.at(ms(5_003));
+    let r = row_of(&h, c);
+    let t = r.timer.expect("timewait timer");
+    assert_eq!(t.kind, TimerKind::TimeWait);
+    assert_eq!(t.remaining, Duration::from_secs(55));
+    // The compact record: the same time left, no buffers.
+    let (mut rec, rc, _) = into_time_wait(true);
+    rec.expect(ms(3));
+    rec.at(ms(5_003));
+    let r = row_of(&rec, rc);
+    assert_eq!(r.state, State::TimeWait);
+    assert_eq!(
+        r.timer.map(|t| (t.kind, t.remaining, t.count)),
+        Some((TimerKind::TimeWait, Duration::from_secs(55), 0))
+    );
+    assert_eq!((r.rcvbuf, r.sndbuf, r.recv_q, r.send_q), (0, 0, 0, 0));
+
+    // An established connection: unacknowledged data runs the
+    // retransmission timer; buffers as set.
+    let mut h = Harness::new();
+    let (l, c, _) = h.passive();
+    h.set.set_recv_buffer_size(c, 8192).unwrap();
+    h.set.send(c, b"hello").unwrap();
+    assert_eq!(h.sent(ms(10)).len(), 1);
+    let r = row_of(&h, c);
+    assert_eq!(r.send_q, 5);
+    assert!(r.rcvbuf >= 8192, "rcvbuf {}", r.rcvbuf);
+    assert!(r.sndbuf > 0);
+    let t = r.timer.expect("retransmission timer");
+    assert_eq!((t.kind, t.count), (TimerKind::On, 0));
+    assert!(t.remaining > Duration::ZERO && t.remaining <= Duration::from_secs(1));
+    // The listener has no buffers and no timer.
+    let lr = row_of(&h, l);
+    assert_eq!((lr.rcvbuf, lr.sndbuf, lr.timer), (0, 0, None));
+    // After the timeout fires, the backoff shows.
+    let fired = ms(10) + t.remaining;
+    assert!(!h.sent(fired).is_empty(), "retransmitted");
+    let t = row_of(&h, c).timer.expect("timer rearmed");
+    assert_eq!((t.kind, t.count), (TimerKind::On, 1));
+
+    // Idle with SO_KEEPALIVE: the keepalive timer (Linux 7200 s).
+    let mut h = Harness::new();
+    let (_, c, iss) = h.passive();
+    h.set.set_keepalive(c, true).unwrap();
+    h.deliver(ms(20), seg().seq(1001).ack(iss + 1));
+    let t = row_of(&h, c).timer.expect("keepalive timer");
+    assert_eq!(t.kind, TimerKind::Keepalive);
+    assert_eq!(t.remaining, Duration::from_secs(7200));
+}
