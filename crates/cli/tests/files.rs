@@ -146,6 +146,27 @@ fn netstat_shows_a_running_transfer() {
                 "{}",
                 st.stdout
             );
+            // `-tom`: the same connection with its timer and buffers (ss -tom).
+            let om = sockstack(
+                &["netstat", "-tom", "--control", sock.to_str().unwrap()],
+                &d,
+            );
+            let extra = om
+                .stdout
+                .lines()
+                .find(|l| l.contains(" 198.18.0.2:9000 ") && l.contains("ESTABLISHED"));
+            if let Some(l) = extra {
+                assert!(l.contains(" skmem:(r"), "{}", om.stdout);
+                let send_q = l.split_whitespace().nth(2).unwrap_or("0");
+                if send_q != "0" {
+                    // Bytes in flight: the retransmission (or persist) timer runs.
+                    assert!(
+                        l.contains(" timer:(on,") || l.contains(" timer:(persist,"),
+                        "{}",
+                        om.stdout
+                    );
+                }
+            }
             let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
             seen = Some((row.to_string(), mode, r.stdout.clone()));
         }

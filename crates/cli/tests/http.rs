@@ -163,6 +163,48 @@ fn curl_fetches_files_over_tap() {
     assert_eq!(code("/../../etc/passwd"), "400");
     assert_eq!(code("/%2e%2e/etc/passwd"), "400");
 
+    // `Connection: close`: the server closes first, so sockstack holds the
+    // TIME_WAIT, and `netstat -to` shows the time it has left (ss -o).
+    let r = s.ns.run(
+        "curl",
+        &[
+            "-sS",
+            "--max-time",
+            "20",
+            "-H",
+            "Connection: close",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{URL}/index.html"),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.stdout.trim(), "200", "{}", r.describe());
+    let to = common::process::run_within(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sockstack"))
+            .args(["netstat", "-to"])
+            .env("SOCKSTACK_CONTROL_DIR", root.join("ctl")),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let tw = to
+        .stdout
+        .lines()
+        .find(|l| l.contains(" TIME_WAIT ") && l.contains("198.18.1.2:8080"))
+        .unwrap_or_else(|| panic!("no TIME_WAIT row\n{}", to.describe()));
+    let timer = tw
+        .split(" timer:(timewait,")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no timewait timer: {tw}"));
+    let secs: u32 = timer
+        .split("sec,0)")
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("timer not in whole seconds: {tw}"));
+    assert!((1..=60).contains(&secs), "{tw}");
+
     if std::path::Path::new("/usr/bin/wrk").exists() {
         let r = s.ns.run(
             "wrk",

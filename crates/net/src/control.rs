@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sockstack_proto::Stack;
+use sockstack_proto::{Instant, Stack};
 
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 256;
@@ -49,6 +49,37 @@ pub struct SocketRow {
     pub pid: Option<u32>,
     /// The stack's name (`--name`, default the command).
     pub program: String,
+    /// TCP: receive and send buffer sizes (`ss -m` skmem `rb`, `tb`), 0
+    /// when the socket has none (listeners, TIME_WAIT records, UDP).
+    /// `recv_q` and `send_q` are the bytes in them (skmem `r`, `t`).
+    #[serde(default)]
+    pub rcvbuf: usize,
+    #[serde(default)]
+    pub sndbuf: usize,
+    /// TCP: the pending timer (`ss -o`); `None` when no timer runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TimerRow>,
+}
+
+/// A socket's pending timer, as `ss -o` prints it: `timer:(on,200ms,0)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerRow {
+    /// `on` (retransmission), `persist`, `keepalive` or `timewait`.
+    pub kind: String,
+    /// Milliseconds left when the snapshot was taken.
+    pub remaining_ms: u64,
+    /// Retransmission backoff, or unanswered probes.
+    pub count: u32,
+}
+
+impl TimerRow {
+    fn of(t: &sockstack_proto::TcpTimer) -> TimerRow {
+        TimerRow {
+            kind: t.kind.name().to_string(),
+            remaining_ms: t.remaining.total_millis(),
+            count: t.count,
+        }
+    }
 }
 
 /// One counter of `netstat -s`.
@@ -71,7 +102,15 @@ pub struct Snapshot {
 impl Snapshot {
     /// The snapshot of `stack`: TCP rows (listeners, connections and
     /// orphans finishing their close), then UDP rows, then every counter.
+    /// Timers count from the last time the stack was driven; a server with
+    /// a clock uses [`Snapshot::at`].
     pub fn of(stack: &Stack, pid: Option<u32>, name: &str) -> Snapshot {
+        Snapshot::at(stack, Instant::ZERO, pid, name)
+    }
+
+    /// [`Snapshot::of`] with each timer's time left measured from `now`
+    /// (the stack's clock), so an idle stack's TIME_WAIT rows count down.
+    pub fn at(stack: &Stack, now: Instant, pid: Option<u32>, name: &str) -> Snapshot {
         let row = |proto: &str, recv_q, send_q, local, foreign, state: String| SocketRow {
             proto: proto.to_string(),
             recv_q,
@@ -81,14 +120,20 @@ impl Snapshot {
             state,
             pid,
             program: name.to_string(),
+            rcvbuf: 0,
+            sndbuf: 0,
+            timer: None,
         };
         let unspec = SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0);
         let mut sockets: Vec<SocketRow> = stack
             .sockets()
-            .snapshot()
+            .snapshot_at(now)
             .into_iter()
-            .map(|r| {
-                row(
+            .map(|r| SocketRow {
+                rcvbuf: r.rcvbuf,
+                sndbuf: r.sndbuf,
+                timer: r.timer.as_ref().map(TimerRow::of),
+                ..row(
                     "tcp",
                     r.recv_q,
                     r.send_q,
@@ -362,6 +407,13 @@ mod tests {
                 state: "ESTABLISHED".into(),
                 pid: Some(std::process::id()),
                 program: "t".into(),
+                rcvbuf: 131_072,
+                sndbuf: 16_384,
+                timer: Some(TimerRow {
+                    kind: "on".into(),
+                    remaining_ms: 200,
+                    count: 1,
+                }),
             }],
             counters: vec![],
         }
@@ -391,6 +443,20 @@ mod tests {
         drop(server);
         assert!(!path.exists());
         let _ = std::fs::remove_dir(&dir);
+    }
+
+    /// A row from a stack without the `ss -m` / `ss -o` fields still
+    /// parses; a row without a timer leaves the field out.
+    #[test]
+    fn rows_without_memory_or_timer_fields_parse() {
+        let old = r#"{"proto":"tcp","recv_q":0,"send_q":0,"local":"198.18.0.1:80","foreign":"0.0.0.0:0","state":"LISTEN","pid":null,"program":"x"}"#;
+        let row: SocketRow = serde_json::from_str(old).unwrap();
+        assert_eq!((row.rcvbuf, row.sndbuf, row.timer.clone()), (0, 0, None));
+        let text = serde_json::to_string(&row).unwrap();
+        assert!(!text.contains("timer"), "{text}");
+        let with = &empty().sockets[0];
+        let back: SocketRow = serde_json::from_str(&serde_json::to_string(with).unwrap()).unwrap();
+        assert_eq!(&back, with);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use iface::config::Limits;
 pub use iface::ipv4_out::{PartialChecksum, TxFrame};
 pub use raw::RawHandle;
 pub use raw::RawMeta;
-pub use snapshot::{StatRow, Stats, TcpMemInfo, UdpRow};
+pub use snapshot::{StatRow, Stats, TcpMemInfo, TcpTimer, TimerKind, UdpRow};
 pub use sockets::{
     AcceptError, BadHandle, BindError, ConnectError, ListenError, Readiness, RecvError, SendError,
     Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpStats,

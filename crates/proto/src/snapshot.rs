@@ -288,6 +288,48 @@ counters! {
     }
 }
 
+/// The timer `ss -o` shows for a socket (Linux `/proc/net/tcp`
+/// `timer_active`: 1 on, 2 keepalive, 3 timewait, 4 persist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// Retransmission or tail loss probe (RFC 6298, RFC 8985).
+    On,
+    /// SO_KEEPALIVE probing (RFC 1122 4.2.3.6).
+    Keepalive,
+    /// End of TIME_WAIT (2 MSL) or of an orphaned FIN_WAIT_2.
+    TimeWait,
+    /// Zero-window probe (RFC 9293 3.8.6.1).
+    Persist,
+}
+
+impl TimerKind {
+    /// The name `ss -o` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerKind::On => "on",
+            TimerKind::Keepalive => "keepalive",
+            TimerKind::TimeWait => "timewait",
+            TimerKind::Persist => "persist",
+        }
+    }
+}
+
+impl core::fmt::Display for TimerKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A socket's pending timer: kind, time left when the snapshot was taken,
+/// and the retransmission backoff or probe count (`ss -o`
+/// `timer:(on,200ms,0)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpTimer {
+    pub kind: TimerKind,
+    pub remaining: crate::time::Duration,
+    pub count: u32,
+}
+
 /// One connection's buffer memory, like `ss -m` (skmem `rb`, `tb`, `r`,
 /// `t`), plus the autotuning behind it (`SocketSet::mem_info`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,6 +2,10 @@
 //! `netstat -tunap`, read from their control sockets
 //! (`sockstack::control`). The table renderer is shared with `sockstack
 //! demo`, so the demo's tables are exactly what this command prints.
+//! `-o` and `-m` add what `ss -o` and `ss -m` add at the end of a row:
+//! the pending timer (`timer:(on,200ms,0)`, `timer:(timewait,55sec,0)`)
+//! and the buffers (`skmem:(r0,rb131072,t0,tb16384)`: bytes queued to
+//! read, receive buffer, bytes queued to send, send buffer).
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -19,6 +23,7 @@ use crate::signals::Shutdown;
 #[command(after_help = "Examples:\n  \
     sockstack netstat              every socket of every running stack\n  \
     sockstack netstat -lt          TCP listeners (Recv-Q: accept queue, Send-Q: backlog)\n  \
+    sockstack netstat -tom         TCP sockets with timers and buffer memory, like ss -tom\n  \
     sockstack netstat -s           counters per layer\n  \
     sockstack netstat -c -p 4242   refresh every second, one process only")]
 pub struct NetstatArgs {
@@ -31,6 +36,12 @@ pub struct NetstatArgs {
     /// UDP sockets (with -t: both)
     #[arg(short = 'u', long)]
     pub udp: bool,
+    /// Show each TCP socket's pending timer, like ss -o (timer:(on,200ms,0))
+    #[arg(short = 'o', long)]
+    pub timers: bool,
+    /// Show each TCP connection's buffers, like ss -m (skmem:(r,rb,t,tb))
+    #[arg(short = 'm', long)]
+    pub memory: bool,
     /// Counters per layer, like netstat -s
     #[arg(short = 's', long)]
     pub statistics: bool,
@@ -48,12 +59,16 @@ pub struct NetstatArgs {
     pub control: Option<PathBuf>,
 }
 
-/// Which rows to keep.
+/// Which rows to keep, and what to add to them.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Filter {
     pub listening: bool,
     pub tcp: bool,
     pub udp: bool,
+    /// Append the pending timer (`ss -o`).
+    pub timers: bool,
+    /// Append the buffer memory (`ss -m`).
+    pub memory: bool,
 }
 
 impl Filter {
@@ -72,6 +87,8 @@ pub fn run(args: NetstatArgs, shutdown: &Shutdown) -> Result<(), CliError> {
         listening: args.listening,
         tcp: args.tcp,
         udp: args.udp,
+        timers: args.timers,
+        memory: args.memory,
     };
     let stdout = std::io::stdout();
     loop {
@@ -154,7 +171,7 @@ pub fn render_table(rows: &[SocketRow], filter: Filter) -> String {
             Some(p) => format!("{p}/{}", r.program),
             None => format!("-/{}", r.program),
         };
-        let line = format!(
+        let mut line = format!(
             "{:<5} {:>6} {:>6} {:<23} {:<23} {:<11} {}",
             r.proto,
             r.recv_q,
@@ -164,7 +181,54 @@ pub fn render_table(rows: &[SocketRow], filter: Filter) -> String {
             r.state,
             who
         );
+        if let (true, Some(t)) = (filter.timers, &r.timer) {
+            let _ = write!(
+                line,
+                " timer:({},{},{})",
+                t.kind,
+                ms_timer(t.remaining_ms),
+                t.count
+            );
+        }
+        // Listeners have no buffers of their own (Recv-Q counts
+        // connections), so like UDP they show none.
+        if filter.memory && r.proto == "tcp" && r.state != "LISTEN" {
+            let _ = write!(
+                line,
+                " skmem:(r{},rb{},t{},tb{})",
+                r.recv_q, r.rcvbuf, r.send_q, r.sndbuf
+            );
+        }
         let _ = writeln!(s, "{}", line.trim_end());
+    }
+    s
+}
+
+/// A timer's time left as `ss` prints it (`print_ms_timer`): "200ms",
+/// "5.120ms" (5.12 s), "55sec", "1min5sec", "119min"; "0ms" when due.
+pub fn ms_timer(ms: u64) -> String {
+    let minutes = ms / 60_000;
+    let mut secs = (ms / 1000) % 60;
+    let mut msecs = ms % 1000;
+    let mut s = String::new();
+    if minutes > 0 {
+        msecs = 0;
+        let _ = write!(s, "{minutes}min");
+        if minutes > 9 {
+            secs = 0;
+        }
+    }
+    if secs > 0 {
+        if secs > 9 {
+            msecs = 0;
+        }
+        let _ = write!(s, "{secs}{}", if msecs > 0 { "." } else { "sec" });
+    }
+    if msecs > 0 {
+        let _ = write!(s, "{msecs:03}ms");
+    }
+    if s.is_empty() {
+        s.push_str("0ms");
     }
     s
 }
@@ -216,6 +280,105 @@ mod tests {
             state: st.into(),
             pid: Some(4242),
             program: "serve".into(),
+            rcvbuf: 0,
+            sndbuf: 0,
+            timer: None,
+        }
+    }
+
+    fn timer(kind: &str, remaining_ms: u64, count: u32) -> Option<control::TimerRow> {
+        Some(control::TimerRow {
+            kind: kind.into(),
+            remaining_ms,
+            count,
+        })
+    }
+
+    /// `-o` and `-m` append what `ss -o` and `ss -m` print; without them
+    /// the table is the plain one.
+    #[test]
+    fn timers_and_memory_layout_snapshot() {
+        let mut est = row(
+            "tcp",
+            3,
+            1448,
+            "198.18.0.2:80",
+            "198.18.0.1:40000",
+            "ESTABLISHED",
+        );
+        est.rcvbuf = 131_072;
+        est.sndbuf = 16_384;
+        est.timer = timer("on", 200, 1);
+        let mut tw = row(
+            "tcp",
+            0,
+            0,
+            "198.18.0.2:80",
+            "198.18.0.1:40001",
+            "TIME_WAIT",
+        );
+        tw.timer = timer("timewait", 55_120, 0);
+        let mut ka = row(
+            "tcp",
+            0,
+            0,
+            "198.18.0.2:80",
+            "198.18.0.1:40002",
+            "ESTABLISHED",
+        );
+        ka.rcvbuf = 4096;
+        ka.sndbuf = 4096;
+        ka.timer = timer("keepalive", 7_199_000, 0);
+        let rows = vec![
+            row("tcp", 2, 128, "0.0.0.0:80", "0.0.0.0:0", "LISTEN"),
+            est,
+            tw,
+            ka,
+            row("udp", 0, 0, "0.0.0.0:7", "0.0.0.0:0", ""),
+        ];
+        let f = Filter {
+            timers: true,
+            memory: true,
+            ..Filter::default()
+        };
+        let expected = "\
+Active Internet connections (servers and established)
+Proto Recv-Q Send-Q Local Address           Foreign Address         State       PID/Program name
+tcp        2    128 0.0.0.0:80              0.0.0.0:*               LISTEN      4242/serve
+tcp        3   1448 198.18.0.2:80           198.18.0.1:40000        ESTABLISHED 4242/serve timer:(on,200ms,1) skmem:(r3,rb131072,t1448,tb16384)
+tcp        0      0 198.18.0.2:80           198.18.0.1:40001        TIME_WAIT   4242/serve timer:(timewait,55sec,0) skmem:(r0,rb0,t0,tb0)
+tcp        0      0 198.18.0.2:80           198.18.0.1:40002        ESTABLISHED 4242/serve timer:(keepalive,119min,0) skmem:(r0,rb4096,t0,tb4096)
+udp        0      0 0.0.0.0:7               0.0.0.0:*                           4242/serve
+";
+        assert_eq!(render_table(&rows, f), expected);
+        let only_o = Filter {
+            timers: true,
+            ..Filter::default()
+        };
+        let text = render_table(&rows, only_o);
+        assert!(text.contains("TIME_WAIT   4242/serve timer:(timewait,55sec,0)\n"));
+        assert!(!text.contains("skmem"));
+        let plain = render_table(&rows, Filter::default());
+        assert!(!plain.contains("timer:") && !plain.contains("skmem"));
+    }
+
+    /// `ss`'s `print_ms_timer` spelling.
+    #[test]
+    fn timer_times_as_ss_prints_them() {
+        let cases = [
+            (0, "0ms"),
+            (7, "007ms"),
+            (200, "200ms"),
+            (1_000, "1sec"),
+            (5_120, "5.120ms"),
+            (55_120, "55sec"),
+            (60_000, "1min"),
+            (65_400, "1min5sec"),
+            (599_000, "9min59sec"),
+            (7_199_000, "119min"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(ms_timer(ms), text, "{ms} ms");
         }
     }
 

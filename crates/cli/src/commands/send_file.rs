@@ -105,7 +105,8 @@ pub fn register(host: &Arc<Host>, name: &str) -> Option<ControlServer> {
     let label = name.to_string();
     let pid = std::process::id();
     match ControlServer::start(name, move || {
-        h.with_stack(|s| Snapshot::of(s, Some(pid), &label))
+        let now = h.now();
+        h.with_stack(|s| Snapshot::at(s, now, Some(pid), &label))
     }) {
         Ok(c) => Some(c),
         Err(e) => {

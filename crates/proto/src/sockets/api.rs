@@ -30,7 +30,7 @@ use super::{
     SendError, Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpSocket,
     TcpStats,
 };
-use crate::snapshot::TcpMemInfo;
+use crate::snapshot::{TcpMemInfo, TcpTimer};
 use crate::tcp::autotune::TuneKnobs;
 use crate::tcp::connection::{ConnParams, Connection};
 use crate::tcp::listener::Listener;
@@ -665,10 +665,18 @@ impl SocketSet {
         })
     }
 
-    /// One row per listener or connection (orphans included), for netstat.
-    /// Scans the table;
-    /// meant for tools, not per-packet paths.
+    /// One row per listener or connection (orphans included), for netstat,
+    /// timers measured from the latest time the set has seen (which lags
+    /// while the stack is idle: tools with a clock use `snapshot_at`).
+    /// Scans the table; meant for tools, not per-packet paths.
     pub fn snapshot(&self) -> Vec<TcpRow> {
+        self.snapshot_at(self.now)
+    }
+
+    /// `snapshot` with each timer's time left measured from `now` (never
+    /// earlier than the latest time the set has seen).
+    pub fn snapshot_at(&self, now: Instant) -> Vec<TcpRow> {
+        let now = now.max(self.now);
         let mut rows = Vec::new();
         for (i, slot) in self.slots.iter().enumerate() {
             let Some(s) = &slot.sock else {
@@ -691,6 +699,9 @@ impl SocketSet {
                     send_q: l.backlog,
                     syn_queue: l.syn_queue.len(),
                     orphan: s.closed,
+                    rcvbuf: 0,
+                    sndbuf: 0,
+                    timer: None,
                 },
                 (None, Some(c)) => TcpRow {
                     handle,
@@ -702,6 +713,13 @@ impl SocketSet {
                     send_q: c.snd_buf.len(),
                     syn_queue: 0,
                     orphan: s.closed,
+                    rcvbuf: c.rcv_buf.capacity(),
+                    sndbuf: c.snd_buf.capacity(),
+                    timer: c.shown_timer().map(|(kind, at, count)| TcpTimer {
+                        kind,
+                        remaining: at.saturating_duration_since(now),
+                        count,
+                    }),
                 },
                 // Unconnected sockets are in no lookup table; like `ss -tan`,
                 // leave them out.
@@ -709,7 +727,7 @@ impl SocketSet {
             };
             rows.push(row);
         }
-        self.time_wait_rows(&mut rows);
+        self.time_wait_rows(now, &mut rows);
         rows
     }
 }

@@ -91,7 +91,7 @@ impl SocketSet {
             return;
         }
         if let Some(&h) = self.conns.get(&tuple) {
-            if !self.time_wait_yields(h, seg) {
+            if !self.time_wait_yields(now, h, seg) {
                 self.segment_to_conn(now, h, seg, 0);
                 return;
             }
@@ -127,13 +127,10 @@ impl SocketSet {
     /// A SYN (no ACK) for a TIME_WAIT connection with a sequence number past
     /// the old `rcv_nxt` (RFC 9293 3.10.7.4 lets TIME_WAIT accept a new SYN;
     /// RFC 6191 when timestamps say it is newer).
-    fn time_wait_yields(&self, h: SocketHandle, seg: &TcpRepr<'_>) -> bool {
+    fn time_wait_yields(&self, now: Instant, h: SocketHandle, seg: &TcpRepr<'_>) -> bool {
         self.sock(h)
             .and_then(|s| s.conn.as_ref())
-            .filter(|c| c.state == State::TimeWait)
-            .is_some_and(|c| {
-                crate::tcp::time_wait::syn_ends_time_wait(c.ts_ok, c.ts_recent, c.rcv_nxt, seg)
-            })
+            .is_some_and(|c| c.time_wait_yields(now, seg))
     }
 
     /// `prewritten`: payload bytes already in the connection's receive ring

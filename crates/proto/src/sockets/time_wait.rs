@@ -149,13 +149,16 @@ impl SocketSet {
         let Some(e) = self.tw.map.get_mut(t) else {
             return false;
         };
-        if e.rec.yields_to(seg) {
+        if e.rec.yields_to(now, seg) {
             // Linux `tcp_timewait_state_process` (TCP_TW_SYN): the tuple
             // may be reused at once.
             self.end_time_wait(t);
             return false;
         }
         let out = e.rec.process(now, &self.profile, seg);
+        if out.paws_rejected {
+            self.stats.paws_rejected += 1;
+        }
         if out.dropped {
             self.stats.dropped += 1;
         }
@@ -222,8 +225,9 @@ impl SocketSet {
         None
     }
 
-    /// Netstat rows for the records (state TIME_WAIT, orphaned).
-    pub(crate) fn time_wait_rows(&self, rows: &mut Vec<TcpRow>) {
+    /// Netstat rows for the records (state TIME_WAIT, orphaned), with the
+    /// time left until each ends.
+    pub(crate) fn time_wait_rows(&self, now: Instant, rows: &mut Vec<TcpRow>) {
         for (t, e) in &self.tw.map {
             rows.push(TcpRow {
                 handle: e.handle,
@@ -235,6 +239,13 @@ impl SocketSet {
                 send_q: 0,
                 syn_queue: 0,
                 orphan: true,
+                rcvbuf: 0,
+                sndbuf: 0,
+                timer: Some(crate::snapshot::TcpTimer {
+                    kind: crate::snapshot::TimerKind::TimeWait,
+                    remaining: e.rec.remaining(now),
+                    count: 0,
+                }),
             });
         }
     }

@@ -208,6 +208,14 @@ pub struct TcpRow {
     pub syn_queue: usize,
     /// Closed by the user; the stack finishes the close.
     pub orphan: bool,
+    /// Receive and send buffer sizes (`ss -m` skmem `rb`, `tb`; Linux
+    /// `sk_rcvbuf`, `sk_sndbuf`); 0 for listeners and compact TIME_WAIT
+    /// records, which have none. `recv_q` and `send_q` are the bytes in
+    /// them (skmem `r`, `t`).
+    pub rcvbuf: usize,
+    pub sndbuf: usize,
+    /// The pending timer, as `ss -o` shows it (`None`: `off`).
+    pub timer: Option<crate::snapshot::TcpTimer>,
 }
 
 /// TCP counters (the names of Linux's `/proc/net/snmp` and `netstat -s`).

@@ -185,32 +185,6 @@ impl Connection {
         }
     }
 
-    /// TIME_WAIT (RFC 9293 3.10.7.4, RFC 1337).
-    fn process_time_wait(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) -> InputResult {
-        let f = seg.flags;
-        if f.rst() {
-            // RFC 1337: a reset must not cut TIME_WAIT short.
-            return InputResult {
-                dropped: true,
-                ..InputResult::default()
-            };
-        }
-        if f.fin() {
-            // The peer's FIN again: our last ACK was lost. ACK it and
-            // restart the 2 MSL timer (RFC 9293 3.10.7.4, eighth step).
-            self.ack_now = true;
-            self.close_at = Some(now + p.time_wait);
-            return InputResult::default();
-        }
-        if !self.acceptable(seg) || f.syn() {
-            let _ = self.oow_ack(now, p, seg);
-        }
-        InputResult {
-            dropped: true,
-            ..InputResult::default()
-        }
-    }
-
     /// Answer an unacceptable segment with an ACK, rate-limited like Linux
     /// `tcp_oow_rate_limited` so two confused peers cannot ACK each other
     /// forever; segments carrying data are always answered.

@@ -202,3 +202,286 @@ fn max_tw_buckets_caps_the_table_and_counts_overflow() {
     );
     assert!(h.expect(ms(30)).is_rst());
 }
+
+/// The tuple every harness connection here uses.
+fn tuple() -> crate::sockets::FourTuple {
+    crate::sockets::FourTuple {
+        local: (LOCAL, LPORT),
+        remote: (REMOTE, RPORT),
+    }
+}
+
+/// Both forms of TIME_WAIT (full connection, compact record) after the
+/// ACK of the peer's FIN went out: TS.Recent is 102, updated at 3 ms;
+/// `rcv_nxt` is 1002.
+fn both_in_time_wait() -> (Harness, SocketHandle, Harness, SeqNum) {
+    let (mut full, fc, iss) = into_time_wait(false);
+    let (mut rec, _, _) = into_time_wait(true);
+    assert!(full.expect(ms(3)).is_pure_ack());
+    assert!(rec.expect(ms(3)).is_pure_ack());
+    assert!(rec.set.time_wait_record(&tuple()).is_some(), "compacted");
+    assert_eq!(full.state(fc), Some(State::TimeWait));
+    (full, fc, rec, iss)
+}
+
+#[test]
+fn record_stays_48_bytes() {
+    assert!(
+        std::mem::size_of::<crate::tcp::time_wait::TimeWait>() <= 48,
+        "the compact TIME_WAIT record grew"
+    );
+}
+
+/// RFC 7323 5.3 R1 in TIME_WAIT (Linux `tcp_timewait_state_process`):
+/// segments older than TS.Recent are answered with an ACK and counted as
+/// `paws_rejected`, by a record exactly as by the full connection.
+#[test]
+fn record_and_connection_agree_on_paws() {
+    let (mut full, fc, mut rec, iss) = both_in_time_wait();
+    let probes: Vec<(u64, Seg, usize)> = vec![
+        // Data in window with an old timestamp: ACKed (data is never rate
+        // limited), echoing TS.Recent.
+        (
+            1_000,
+            seg().seq(1002).ack(iss + 7).ts(50, 0).data(b"old"),
+            1,
+        ),
+        // Old pure ACKs: PAWS, answered at most once per 500 ms.
+        (1_001, seg().seq(1002).ack(iss + 7).ts(51, 0), 1),
+        (1_002, seg().seq(1002).ack(iss + 7).ts(52, 0), 0),
+        // A SYN past rcv_nxt with an old timestamp: no reuse, an ACK.
+        (2_000, seg().syn().seq(5000).ts(60, 0), 1),
+        // A reset with an old timestamp: ignored, no answer (RFC 1337).
+        (2_001, seg().rst().seq(1002).ts(61, 0), 0),
+        // A bare ACK at rcv_nxt with a newer timestamp: TS.Recent = 300.
+        (3_000, seg().seq(1002).ack(iss + 7).ts(300, 0), 0),
+        // Now 250 is old: rejected, and the ACK echoes 300.
+        (3_001, seg().seq(1002).ack(iss + 7).ts(250, 0).data(b"x"), 1),
+        // Newer data in window after the FIN: dropped silently.
+        (3_002, seg().seq(1002).ack(iss + 7).ts(301, 0).data(b"y"), 0),
+    ];
+    for (t, s, acks) in probes {
+        full.deliver(ms(t), s.clone());
+        rec.deliver(ms(t), s);
+        let a = out(&mut full, ms(t));
+        let b = out(&mut rec, ms(t));
+        assert_eq!(a, b, "at {t} ms");
+        assert_eq!(a.len(), acks, "ACKs at {t} ms");
+        for (_, ack, flags, _, _) in &a {
+            assert_eq!(*ack, SeqNum(1002));
+            assert_eq!(*flags, crate::wire::TcpFlags::ACK);
+        }
+        assert_eq!(full.set.tcp_stats(), rec.set.tcp_stats(), "at {t} ms");
+        assert_eq!(full.state(fc), Some(State::TimeWait), "at {t} ms");
+        assert_eq!(rec.set.time_wait_count(), 1, "at {t} ms");
+        rec.set.check_invariants();
+    }
+    let echo = |h: &mut Harness, t: u64| {
+        h.deliver(ms(t), seg().seq(900).ack(iss + 7).ts(10, 0).data(b"z"));
+        out(h, ms(t))[0].4.expect("timestamps").1
+    };
+    assert_eq!(echo(&mut full, 4_000), 300, "TS.Recent moved");
+    assert_eq!(echo(&mut rec, 4_000), 300);
+    // 1000, 1001, 1002, 2000, 2001, 3001, 4000.
+    assert_eq!(rec.set.tcp_stats().paws_rejected, 7);
+    assert_eq!(full.set.tcp_stats(), rec.set.tcp_stats());
+}
+
+/// RFC 6191 and Linux TCP_TW_SYN: a SYN with a newer timestamp ends
+/// TIME_WAIT (even with an old sequence number); one with an older
+/// timestamp does not (even with a newer sequence number), in both forms.
+#[test]
+fn syn_reuse_follows_the_timestamp_in_both_forms() {
+    for user_closes in [false, true] {
+        let (mut h, c, _) = into_time_wait(user_closes);
+        h.expect(ms(3));
+        // Older timestamp, newer sequence: TIME_WAIT holds, an ACK.
+        h.deliver(ms(10), seg().syn().seq(90_000).mss(1460).ts(101, 0));
+        let a = h.expect(ms(10));
+        assert!(a.is_pure_ack(), "{user_closes}");
+        assert_eq!(a.ack(), SeqNum(1002));
+        assert_eq!(h.set.time_wait_count(), 1);
+        assert_eq!(h.set.tcp_stats().paws_rejected, 1);
+        // Newer timestamp, older sequence: a new connection.
+        h.deliver(ms(20), seg().syn().seq(10).mss(1460).ts(103, 0));
+        let sa = h.expect(ms(20));
+        assert!(sa.is_synack(), "{user_closes}");
+        assert_eq!(sa.ack(), SeqNum(11));
+        assert_eq!(h.set.time_wait_count(), 0);
+        if !user_closes {
+            assert_ne!(h.state(c), Some(State::TimeWait));
+        }
+        h.set.check_invariants();
+    }
+}
+
+/// RFC 7323 5.5: TS.Recent idle for 24 days is no longer valid, so an old
+/// timestamp is not rejected, and a SYN past `rcv_nxt` reopens.
+#[test]
+fn stale_ts_recent_lets_old_timestamps_through() {
+    const DAY: u64 = 86_400_000;
+    for compact in [false, true] {
+        let mut h = Harness::new();
+        let l = h.listen(8);
+        h.deliver(ms(0), seg().syn().seq(1000).mss(1460).ts(100, 0));
+        let iss = h.expect(ms(0)).seq();
+        h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(101, 0));
+        let c = h.set.accept(l).unwrap();
+        h.set.shutdown(c, crate::sockets::Shutdown::Write).unwrap();
+        assert!(h.expect(ms(2)).is_fin());
+        h.deliver(ms(3), seg().seq(1001).ack(iss + 2).ts(102, 0));
+        assert_eq!(h.state(c), Some(State::FinWait2));
+        // 25 days later the peer's FIN, without a timestamp: TS.Recent
+        // stays 102, stamped on day 0.
+        let t = 25 * DAY;
+        h.deliver(ms(t), seg().seq(1001).ack(iss + 2).fin());
+        assert!(h.expect(ms(t)).is_pure_ack());
+        assert_eq!(h.state(c), Some(State::TimeWait));
+        if compact {
+            h.set.close(c).unwrap();
+            h.expect_none(ms(t));
+            assert!(h.set.time_wait_record(&tuple()).is_some(), "compacted");
+        }
+        // An old timestamp on in-window data: no PAWS, dropped silently.
+        h.deliver(ms(t + 1), seg().seq(1002).ack(iss + 2).ts(50, 0).data(b"x"));
+        h.expect_none(ms(t + 1));
+        assert_eq!(h.set.tcp_stats().paws_rejected, 0, "compact {compact}");
+        // A SYN past rcv_nxt with an old timestamp reopens.
+        h.deliver(ms(t + 2), seg().syn().seq(5000).mss(1460).ts(51, 0));
+        assert!(h.expect(ms(t + 2)).is_synack(), "compact {compact}");
+        assert_eq!(h.set.time_wait_count(), 0);
+        h.set.check_invariants();
+    }
+}
+
+/// The PAWS rules of `TwKeys` at explicit times and values.
+#[test]
+fn time_wait_paws_rules_at_explicit_times() {
+    use crate::tcp::time_wait::TwKeys;
+    let keys = TwKeys {
+        ts_ok: true,
+        ts_recent: 1_000,
+        ts_recent_stamp: 100, // seconds
+        rcv_nxt: SeqNum(5_000),
+        rcv_wnd: 65_535,
+    };
+    let secs = |s: u64| ms(s * 1000);
+    let data_old = seg().seq(5000).ack(SeqNum(1)).ts(999, 0).data(b"d");
+    let data_same = seg().seq(5000).ack(SeqNum(1)).ts(1_000, 0).data(b"d");
+    let no_ts = seg().seq(5000).ack(SeqNum(1)).data(b"d");
+    assert!(keys.paws_reject(secs(101), &data_old.repr()));
+    assert!(
+        !keys.paws_reject(secs(101), &data_same.repr()),
+        "equal is fine"
+    );
+    assert!(
+        !keys.paws_reject(secs(101), &no_ts.repr()),
+        "no timestamp: Linux"
+    );
+    // RFC 7323 5.5: stale after 24 days.
+    let day24 = 100 + 24 * 86_400;
+    assert!(keys.paws_reject(secs(day24 - 1), &data_old.repr()));
+    assert!(!keys.paws_reject(secs(day24), &data_old.repr()));
+    // Timestamps not agreed: no PAWS.
+    let off = TwKeys {
+        ts_ok: false,
+        ..keys
+    };
+    assert!(!off.paws_reject(secs(101), &data_old.repr()));
+    // Linux `tcp_paws_check`: TS.Recent 0 is never held against anyone.
+    let zero = TwKeys {
+        ts_recent: 0,
+        ..keys
+    };
+    let wrapped = seg().seq(5000).ts(u32::MAX, 0);
+    assert!(!zero.paws_reject(secs(101), &wrapped.repr()));
+    // Linux `tcp_paws_reject`: a reset is judged by PAWS only while
+    // TS.Recent is younger than TCP_PAWS_MSL (60 s).
+    let rst_old = seg().rst().seq(5000).ts(999, 0);
+    assert!(keys.paws_reject(secs(159), &rst_old.repr()));
+    assert!(!keys.paws_reject(secs(160), &rst_old.repr()));
+    // The SYN rule (Linux TCP_TW_SYN).
+    let syn = |seq: u32, ts: Option<u32>| {
+        let s = seg().syn().seq(seq);
+        match ts {
+            Some(v) => s.ts(v, 0),
+            None => s,
+        }
+    };
+    let ends = |k: &TwKeys, t, s: Seg| k.syn_ends(t, &s.repr());
+    assert!(
+        ends(&keys, secs(101), syn(6_000, Some(1_000))),
+        "seq newer, ts equal"
+    );
+    assert!(ends(&keys, secs(101), syn(4_000, Some(1_001))), "ts newer");
+    assert!(!ends(&keys, secs(101), syn(4_000, Some(1_000))), "neither");
+    assert!(!ends(&keys, secs(101), syn(6_000, Some(999))), "PAWS");
+    assert!(ends(&keys, secs(day24), syn(6_000, Some(999))), "stale");
+    assert!(ends(&keys, secs(101), syn(6_000, None)), "no ts: seq");
+    assert!(!ends(&keys, secs(101), syn(5_000, None)), "no ts: old seq");
+    let synack = seg().syn().seq(6_000).ack(SeqNum(1)).ts(2_000, 0);
+    assert!(!ends(&keys, secs(101), synack), "SYN-ACK never reopens");
+}
+
+/// `SocketSet::snapshot` rows carry what `ss -o` and `ss -m` show: the
+/// pending timer with the time left, and the buffer sizes.
+#[test]
+fn snapshot_rows_show_timers_and_buffers() {
+    use crate::snapshot::TimerKind;
+    use crate::time::Duration;
+    let row_of = |h: &Harness, c: SocketHandle| {
+        let rows = h.set.snapshot();
+        *rows.iter().find(|r| r.handle == c).expect("a row")
+    };
+    let (mut h, c, _) = into_time_wait(false);
+    // A full connection in TIME_WAIT: 60 s from the FIN at 3 ms.
+    h.expect(ms(3));
+    h.at(ms(5_003));
+    let r = row_of(&h, c);
+    let t = r.timer.expect("timewait timer");
+    assert_eq!(t.kind, TimerKind::TimeWait);
+    assert_eq!(t.remaining, Duration::from_secs(55));
+    // The compact record: the same time left, no buffers.
+    let (mut rec, rc, _) = into_time_wait(true);
+    rec.expect(ms(3));
+    rec.at(ms(5_003));
+    let r = row_of(&rec, rc);
+    assert_eq!(r.state, State::TimeWait);
+    assert_eq!(
+        r.timer.map(|t| (t.kind, t.remaining, t.count)),
+        Some((TimerKind::TimeWait, Duration::from_secs(55), 0))
+    );
+    assert_eq!((r.rcvbuf, r.sndbuf, r.recv_q, r.send_q), (0, 0, 0, 0));
+
+    // An established connection: unacknowledged data runs the
+    // retransmission timer; buffers as set.
+    let mut h = Harness::new();
+    let (l, c, _) = h.passive();
+    h.set.set_recv_buffer_size(c, 8192).unwrap();
+    h.set.send(c, b"hello").unwrap();
+    assert_eq!(h.sent(ms(10)).len(), 1);
+    let r = row_of(&h, c);
+    assert_eq!(r.send_q, 5);
+    assert!(r.rcvbuf >= 8192, "rcvbuf {}", r.rcvbuf);
+    assert!(r.sndbuf > 0);
+    let t = r.timer.expect("retransmission timer");
+    assert_eq!((t.kind, t.count), (TimerKind::On, 0));
+    assert!(t.remaining > Duration::ZERO && t.remaining <= Duration::from_secs(1));
+    // The listener has no buffers and no timer.
+    let lr = row_of(&h, l);
+    assert_eq!((lr.rcvbuf, lr.sndbuf, lr.timer), (0, 0, None));
+    // After the timeout fires, the backoff shows.
+    let fired = ms(10) + t.remaining;
+    assert!(!h.sent(fired).is_empty(), "retransmitted");
+    let t = row_of(&h, c).timer.expect("timer rearmed");
+    assert_eq!((t.kind, t.count), (TimerKind::On, 1));
+
+    // Idle with SO_KEEPALIVE: the keepalive timer (Linux 7200 s).
+    let mut h = Harness::new();
+    let (_, c, iss) = h.passive();
+    h.set.set_keepalive(c, true).unwrap();
+    h.deliver(ms(20), seg().seq(1001).ack(iss + 1));
+    let t = row_of(&h, c).timer.expect("keepalive timer");
+    assert_eq!(t.kind, TimerKind::Keepalive);
+    assert_eq!(t.remaining, Duration::from_secs(7200));
+}
