@@ -18,6 +18,26 @@
 /// The smallest physical allocation, so tiny writes do not reallocate often.
 const MIN_ALLOC: usize = 256;
 
+/// Large copies (the application's `send`/`recv` buffers) go in pieces of
+/// this size. glibc switches `memcpy` to `rep movsb` from
+/// `x86_rep_movsb_threshold` (2112 bytes on the AMD EPYC benchmark host);
+/// its vector loop below that moved 64 KiB 15-25 % faster there, and the
+/// extra calls cost about one instruction per 50 bytes less than callgrind's
+/// per-byte count of `rep movsb`.
+const COPY_PIECE: usize = 2048;
+
+/// `dst.copy_from_slice(src)` for equal lengths, in `COPY_PIECE` pieces.
+#[inline]
+fn copy_pieces(dst: &mut [u8], src: &[u8]) {
+    if src.len() <= COPY_PIECE {
+        dst.copy_from_slice(src);
+        return;
+    }
+    for (d, s) in dst.chunks_mut(COPY_PIECE).zip(src.chunks(COPY_PIECE)) {
+        d.copy_from_slice(s);
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RingBuffer {
     /// Physical storage. `buf.len()` is the initialised prefix (`<= phys`);
@@ -160,10 +180,10 @@ impl RingBuffer {
         let (a, b) = self.spans(off, out.len());
         let (n1, n2) = (a.len(), b.len());
         if let Some(dst) = out.get_mut(..n1) {
-            dst.copy_from_slice(a);
+            copy_pieces(dst, a);
         }
         if let Some(dst) = out.get_mut(n1..n1 + n2) {
-            dst.copy_from_slice(b);
+            copy_pieces(dst, b);
         }
         n1 + n2
     }
@@ -178,7 +198,7 @@ impl RingBuffer {
         let inside = src.len().min(self.buf.len().saturating_sub(at));
         let (old, new) = src.split_at(inside);
         if let Some(dst) = self.buf.get_mut(at..at + inside) {
-            dst.copy_from_slice(old);
+            copy_pieces(dst, old);
         }
         self.buf.extend_from_slice(new);
     }
@@ -352,6 +372,34 @@ mod tests {
         assert_eq!(&all[..500], &data[2500..]);
         assert_eq!(&all[500..3500], &data[..]);
         assert_eq!(&all[3500..5000], &data[..1500]);
+    }
+
+    /// Copies longer than `COPY_PIECE` go in pieces: every length around
+    /// the piece size, wrapped or not, reads back exactly.
+    #[test]
+    fn large_copies_in_pieces_round_trip() {
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        for n in [
+            COPY_PIECE - 1,
+            COPY_PIECE,
+            COPY_PIECE + 1,
+            2 * COPY_PIECE + 3,
+            9_999,
+            16_384,
+        ] {
+            for head in [0usize, 1, 5_000, 16_383] {
+                let mut r = RingBuffer::new(16_384);
+                let mut skip = vec![0u8; head];
+                assert_eq!(r.enqueue(&data[..head]), head);
+                assert_eq!(r.dequeue(&mut skip), head);
+                assert_eq!(r.enqueue(&data[..n]), n, "n {n} head {head}");
+                let mut out = vec![0u8; n + 7];
+                assert_eq!(r.read_at(0, &mut out), n);
+                assert_eq!(&out[..n], &data[..n], "n {n} head {head}");
+                assert_eq!(r.dequeue(&mut out), n);
+                assert_eq!(&out[..n], &data[..n], "n {n} head {head}");
+            }
+        }
     }
 
     #[test]
