@@ -324,6 +324,9 @@ impl RingBuffer {
         let s1 = out
             .get_mut(..n1)
             .map_or(0, |d| checksum::copy_and_sum(d, a));
+        if b.is_empty() {
+            return (n1, s1);
+        }
         let Some(rest) = out.get_mut(n1..n1 + b.len()) else {
             return (n1, s1);
         };
