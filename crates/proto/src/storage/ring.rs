@@ -26,6 +26,19 @@ const MIN_ALLOC: usize = 256;
 /// per-byte count of `rep movsb`.
 const COPY_PIECE: usize = 2048;
 
+/// `i % phys` (0 when `phys` is 0) without a division in the common cases:
+/// ring indices are a head below `phys` plus an offset below `phys`.
+#[inline(always)]
+fn wrap(i: usize, phys: usize) -> usize {
+    if i < phys {
+        i
+    } else if i - phys < phys {
+        i - phys
+    } else {
+        i.checked_rem(phys).unwrap_or(0)
+    }
+}
+
 /// `dst.copy_from_slice(src)` for equal lengths, in `COPY_PIECE` pieces.
 #[inline]
 fn copy_pieces(dst: &mut [u8], src: &[u8]) {
@@ -166,7 +179,7 @@ impl RingBuffer {
             return (&[], &[]);
         }
         let n = n.min(phys.saturating_sub(off));
-        let start = (self.head + off) % phys;
+        let start = wrap(self.head + off, phys);
         let first = n.min(phys - start);
         (
             self.buf.get(start..start + first).unwrap_or(&[]),
@@ -278,13 +291,15 @@ impl RingBuffer {
             // the "nothing wrapped below `phys`" rule of `buf` keeps holding.
             self.buf.resize(phys, 0);
         }
-        let start = at % phys;
+        let start = wrap(at, phys);
         let first = n.min(phys - start);
         let (a, b) = data.split_at(first.min(data.len()));
         let b = b.get(..n - first).unwrap_or(&[]);
         if !summed {
             self.store(start, a);
-            self.store(0, b);
+            if !b.is_empty() {
+                self.store(0, b);
+            }
             return (n, 0);
         }
         use crate::wire::checksum;
@@ -343,7 +358,7 @@ impl RingBuffer {
         if n == 0 {
             return 0;
         }
-        self.head = (self.head + n) % self.phys.max(1);
+        self.head = wrap(self.head + n, self.phys);
         self.len -= n;
         n
     }
@@ -375,6 +390,19 @@ mod tests {
         assert_eq!(&all[..500], &data[2500..]);
         assert_eq!(&all[500..3500], &data[..]);
         assert_eq!(&all[3500..5000], &data[..1500]);
+    }
+
+    #[test]
+    fn wrap_is_remainder() {
+        for phys in [0usize, 1, 3, 256, 1000, 65_536] {
+            for i in (0..4 * phys + 3).chain([usize::MAX - 1, usize::MAX]) {
+                assert_eq!(
+                    wrap(i, phys),
+                    i.checked_rem(phys).unwrap_or(0),
+                    "{i} % {phys}"
+                );
+            }
+        }
     }
 
     /// Copies longer than `COPY_PIECE` go in pieces: every length around
