@@ -213,7 +213,9 @@ impl RingBuffer {
         if let Some(dst) = self.buf.get_mut(at..at + inside) {
             copy_pieces(dst, old);
         }
-        self.buf.extend_from_slice(new);
+        if !new.is_empty() {
+            self.buf.extend_from_slice(new);
+        }
     }
 
     /// `store` that also returns the one's-complement sum of `src` (as
