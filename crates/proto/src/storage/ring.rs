@@ -21,9 +21,10 @@ const MIN_ALLOC: usize = 256;
 /// Large copies (the application's `send`/`recv` buffers) go in pieces of
 /// this size. glibc switches `memcpy` to `rep movsb` from
 /// `x86_rep_movsb_threshold` (2112 bytes on the AMD EPYC benchmark host);
-/// its vector loop below that moved 64 KiB 15-25 % faster there, and the
-/// extra calls cost about one instruction per 50 bytes less than callgrind's
-/// per-byte count of `rep movsb`.
+/// its vector loop below that moved 64 KiB 13-30 % faster there (bulk
+/// benchmark: `memmove` samples -20 %). One call per 2 KiB is noise. Note
+/// that callgrind counts `rep movsb` once per byte, so instruction counts
+/// drop far more (about 1.6 per byte) than the time does.
 const COPY_PIECE: usize = 2048;
 
 /// `i % phys` (0 when `phys` is 0) without a division in the common cases:
