@@ -562,6 +562,25 @@ impl<'a> TcpRepr<'a> {
         dst: Ipv4Addr,
         payload_sum: Option<u64>,
     ) -> Result<(), WireError> {
+        if self.timestamp.is_some()
+            && self.mss.is_none()
+            && self.window_scale.is_none()
+            && !self.sack_permitted
+            && self.sack_len == 0
+        {
+            return self.emit_ts_header(segment, src, dst, payload_sum);
+        }
+        self.emit_header_general(segment, src, dst, payload_sum)
+    }
+
+    /// `emit_header_with` for any option set.
+    fn emit_header_general(
+        &self,
+        segment: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload_sum: Option<u64>,
+    ) -> Result<(), WireError> {
         // Header and options are built on the stack, then copied out once.
         let mut head = [0u8; MIN_HEADER_LEN + MAX_OPTIONS_LEN];
         let (h_fixed, h_opts) = head.split_at_mut(MIN_HEADER_LEN);
@@ -614,6 +633,77 @@ impl<'a> TcpRepr<'a> {
             None => checksum::fold(ph),
         };
         put16(out, TCP_CHECKSUM_OFFSET, c);
+        Ok(())
+    }
+
+    /// `emit_header_with` for the layout of every established-state segment
+    /// without SACK blocks (Linux `tcp_options_write`: `nop, nop, TS`): the
+    /// 32-byte header is one fixed-size array, written and summed without the
+    /// general option walk or a variable-length copy (the bulk fast path).
+    #[inline(always)]
+    fn emit_ts_header(
+        &self,
+        segment: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload_sum: Option<u64>,
+    ) -> Result<(), WireError> {
+        const HL: usize = MIN_HEADER_LEN + 12;
+        let len = segment.len();
+        let Ok(len16) = u16::try_from(len) else {
+            return Err(WireError::BadLength);
+        };
+        let Some(out) = segment.get_mut(..HL) else {
+            return Err(WireError::Truncated);
+        };
+        let ts = self.timestamp.unwrap_or_default();
+        let (sp, dp) = (self.src_port.to_be_bytes(), self.dst_port.to_be_bytes());
+        let (sq, ak) = (self.seq.0.to_be_bytes(), self.ack.0.to_be_bytes());
+        let (wn, ur) = (self.window.to_be_bytes(), self.urgent.to_be_bytes());
+        let (tv, te) = (ts.tsval.to_be_bytes(), ts.tsecr.to_be_bytes());
+        let mut head: [u8; HL] = [
+            sp[0],
+            sp[1],
+            dp[0],
+            dp[1],
+            sq[0],
+            sq[1],
+            sq[2],
+            sq[3],
+            ak[0],
+            ak[1],
+            ak[2],
+            ak[3],
+            ((HL / 4) as u8) << 4,
+            self.flags.0,
+            wn[0],
+            wn[1],
+            0,
+            0,
+            ur[0],
+            ur[1],
+            kind::NOP,
+            kind::NOP,
+            kind::TIMESTAMP,
+            10,
+            tv[0],
+            tv[1],
+            tv[2],
+            tv[3],
+            te[0],
+            te[1],
+            te[2],
+            te[3],
+        ];
+        let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len16);
+        let c = match payload_sum {
+            Some(ps) => !checksum::fold(checksum::sum_array(&head, checksum::add(ph, ps))),
+            None => checksum::fold(ph),
+        };
+        let [c0, c1] = c.to_be_bytes();
+        head[TCP_CHECKSUM_OFFSET] = c0;
+        head[TCP_CHECKSUM_OFFSET + 1] = c1;
+        out.copy_from_slice(&head);
         Ok(())
     }
 
@@ -729,6 +819,52 @@ mod tests {
                 proptest::prop_assert!(fast_timestamp(&opts).is_none());
             }
         }
+
+        /// The fixed 32-byte `nop, nop, TS` header writer produces exactly
+        /// the bytes of the general option writer, complete or partial
+        /// checksum, for any field values and payload, and leaves the payload
+        /// untouched.
+        #[test]
+        fn ts_header_fast_path_matches_general(
+            ports in proptest::array::uniform2(proptest::num::u16::ANY),
+            seqs in proptest::array::uniform4(proptest::num::u32::ANY),
+            flags in proptest::num::u8::ANY,
+            window in proptest::num::u16::ANY,
+            urgent in proptest::num::u16::ANY,
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            partial in proptest::bool::ANY,
+        ) {
+            let mut r = TcpRepr::new(ports[0], ports[1], SeqNum(seqs[0]), SeqNum(seqs[1]), TcpFlags(flags), window);
+            r.urgent = urgent;
+            r.timestamp = Some(TcpTimestamp { tsval: seqs[2], tsecr: seqs[3] });
+            let mut fast = vec![0xeeu8; 32 + payload.len()];
+            fast[32..].copy_from_slice(&payload);
+            let mut general = fast.clone();
+            let psum = checksum::sum(&payload, 0);
+            let ps = (!partial).then_some(psum);
+            proptest::prop_assert!(r.emit_header_with(&mut fast, A, B, ps).is_ok());
+            proptest::prop_assert!(r.emit_header_general(&mut general, A, B, ps).is_ok());
+            proptest::prop_assert_eq!(&fast, &general);
+            proptest::prop_assert_eq!(&fast[32..], &payload[..]);
+            if !partial {
+                let p = TcpPacket::parse(&fast[..]).map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e:?}")))?;
+                proptest::prop_assert!(p.verify_checksum(A, B));
+            }
+        }
+    }
+
+    #[test]
+    fn ts_header_fast_path_rejects_short_and_long() {
+        let mut r = TcpRepr::new(1, 2, SeqNum(3), SeqNum(4), TcpFlags(TcpFlags::ACK), 5);
+        r.timestamp = Some(TcpTimestamp { tsval: 6, tsecr: 7 });
+        let mut short = [0u8; 31];
+        assert_eq!(
+            r.emit_header(&mut short, A, B, 0),
+            Err(WireError::Truncated)
+        );
+        assert_eq!(short, [0u8; 31]);
+        let mut long = vec![0u8; 65536];
+        assert_eq!(r.emit_header(&mut long, A, B, 0), Err(WireError::BadLength));
     }
 
     fn syn_ack() -> TcpRepr<'static> {
