@@ -91,4 +91,5 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     run_timers(&mut stack, now, &mut out);
+    tally(&stack, knobs);
 });

@@ -439,7 +439,9 @@ fuzz_target!(|input: Input| {
                 peer.tsval = peer.tsval.wrapping_add(1);
                 let seq = s.seq.at(peer.snd_nxt);
                 let ack = s.ack.at(peer.ours);
-                let len = usize::from(s.payload_len) % 1400;
+                // Up to a full 1448-byte segment with timestamps (the
+                // receiver's RTT sample wants one of at least rcv_mss).
+                let len = usize::from(s.payload_len) % 1449;
                 let port = if s.wrong_port {
                     PEER_PORT.wrapping_add(1)
                 } else {
@@ -552,4 +554,5 @@ fuzz_target!(|input: Input| {
         stack.handle_timeout(now);
         peer.drain(&mut stack, now);
     }
+    tally(&stack, knobs);
 });
