@@ -49,8 +49,9 @@ impl Connection {
     /// the original transmission and the RTO was spurious. The response
     /// (RFC 4015 4): restore cwnd and ssthresh, cancel the rest of the
     /// go-back-N (SND.NXT = SND.MAX, so nothing more is resent needlessly),
-    /// leave RTO recovery, and make the timer more conservative from the
-    /// ACK's RTT sample `rtt`. Without timestamps there is no detection (the
+    /// leave RTO recovery, and (only with `Profile::rto_undo_adapt`; Linux
+    /// does not) make the timer more conservative from the ACK's RTT
+    /// sample `rtt`. Without timestamps there is no detection (the
     /// ACK cannot tell which copy it acknowledges). Returns true on undo.
     pub(super) fn check_spurious_rto(&mut self, seg: &TcpRepr<'_>, rtt: Option<Duration>) -> bool {
         let Some(retransmit_ts) = self.rto_undo_ts.take() else {
@@ -72,7 +73,7 @@ impl Connection {
         self.high_rxt = self.snd_una;
         self.rtx_lost_to = self.snd_una;
         self.high_rxt2 = self.snd_una;
-        if let Some(r) = rtt {
+        if let Some(r) = rtt.filter(|_| self.rto_undo_adapt) {
             self.rtt.adapt_spurious(r);
         }
         self.loss.spurious_rto_undos += 1;
