@@ -5,7 +5,7 @@
 use sockstack_proto::wire::{
     checksum, EtherType, EthernetRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAddr,
 };
-use sockstack_proto::{Duration, Instant, Stack, StackConfig};
+use sockstack_proto::{Duration, Instant, Profile, Stack, StackConfig};
 
 pub const OUR_MAC: MacAddr = MacAddr([0x02, 0x00, 0x5e, 0x12, 0x00, 0x02]);
 pub const PEER_MAC: MacAddr = MacAddr([0x02, 0x00, 0x5e, 0x12, 0x00, 0x01]);
@@ -16,6 +16,105 @@ pub fn new_stack() -> Stack {
     let mut cfg = StackConfig::ethernet(OUR_MAC, OUR_IP, 24);
     cfg.seed = 7;
     Stack::new(cfg)
+}
+
+/// Configuration switches chosen by one input byte, so the fuzzer reaches
+/// the session-3 paths (TX checksum offload, the RX fold, the verified
+/// ingress flag, TIME_WAIT overflow, autotuning from small buffers and the
+/// idle release).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Knobs {
+    /// `StackConfig::tx_checksum_offload`; frames are pulled with
+    /// `poll_transmit_frame` and finished here half of the time.
+    pub tx_offload: bool,
+    /// `StackConfig::rx_checksum_fold`.
+    pub rx_fold: bool,
+    /// Deliver frames with `handle_frame_verified`.
+    pub verified: bool,
+    /// `max_tw_buckets` 0 or 1 (TIME_WAIT overflow, compact records).
+    pub few_tw: bool,
+    /// Small default buffers (4 KiB), a short idle period (buffer release
+    /// within the fuzzer's clock advances) and a short TIME_WAIT.
+    pub small_bufs: bool,
+    /// Finish partial checksums through `poll_transmit_frame`.
+    pub via_frame: bool,
+    /// `max_tw_buckets` = 1 instead of 0 when `few_tw`.
+    pub one_tw: bool,
+}
+
+impl Knobs {
+    pub fn from_byte(b: u8) -> Self {
+        Knobs {
+            tx_offload: b & 0x01 != 0,
+            rx_fold: b & 0x02 != 0,
+            verified: b & 0x04 != 0,
+            few_tw: b & 0x08 != 0,
+            small_bufs: b & 0x10 != 0,
+            via_frame: b & 0x20 != 0,
+            one_tw: b & 0x40 != 0,
+        }
+    }
+}
+
+pub fn new_stack_with(k: Knobs) -> Stack {
+    let mut cfg = StackConfig::ethernet(OUR_MAC, OUR_IP, 24);
+    cfg.seed = 7;
+    cfg.tx_checksum_offload = k.tx_offload;
+    cfg.rx_checksum_fold = k.rx_fold;
+    let mut stack = Stack::new(cfg);
+    let mut p = Profile::linux();
+    if k.few_tw {
+        p.max_tw_buckets = usize::from(k.one_tw);
+    }
+    if k.small_bufs {
+        p.rcvbuf_default = 4096;
+        p.rcvbuf_min = 2048;
+        p.rcvbuf_max = 65536;
+        p.sndbuf_default = 4096;
+        p.sndbuf_min = 2048;
+        p.sndbuf_max = 65536;
+        p.buffer_idle = Duration::from_millis(50);
+        p.time_wait = Duration::from_secs(2);
+    }
+    stack.sockets_mut().set_profile(p);
+    stack
+}
+
+/// Deliver one frame the way the knobs say.
+pub fn deliver(stack: &mut Stack, k: Knobs, now: Instant, frame: &[u8]) {
+    if k.verified {
+        stack.handle_frame_verified(now, frame);
+    } else {
+        stack.handle_frame(now, frame);
+    }
+}
+
+/// Pull one frame the way the knobs say; every checksum in it is complete.
+pub fn transmit(stack: &mut Stack, k: Knobs, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    if !k.via_frame {
+        let n = stack.poll_transmit(now, buf)?;
+        assert!(n <= buf.len(), "poll_transmit overran its buffer");
+        return Some(n);
+    }
+    let f = stack.poll_transmit_frame(now, buf)?;
+    assert!(f.len <= buf.len(), "poll_transmit_frame overran its buffer");
+    if let Some(p) = f.partial_checksum {
+        assert!(k.tx_offload, "partial checksum without tx_checksum_offload");
+        assert!(
+            p.complete(&mut buf[..f.len]),
+            "partial checksum points outside the frame"
+        );
+    }
+    Some(f.len)
+}
+
+/// `drain` with the knobs' transmit path.
+pub fn drain_with(stack: &mut Stack, k: Knobs, now: Instant, buf: &mut [u8]) {
+    for _ in 0..512 {
+        if transmit(stack, k, now, buf).is_none() {
+            break;
+        }
+    }
 }
 
 /// Pull every ready frame (bounded), checking each is at least a sane length.
@@ -103,4 +202,37 @@ pub fn ipv4(
         }
     }
     p
+}
+
+/// Branch on what the session-3 machinery did in this run, so that reaching
+/// each of those states is new coverage for the fuzzer (libFuzzer only sees
+/// edges), and with `FUZZ_TALLY` set print it (to check that a corpus
+/// reaches them: `FUZZ_TALLY=1 fuzz/target/.../tcp_segments corpus -runs=0`).
+pub fn tally(stack: &Stack, k: Knobs) {
+    let m = stack.sockets().mem_totals();
+    let t = stack.sockets().tcp_stats();
+    let s = stack.stats();
+    let mut seen = [
+        ("rcvbuf_grow", m.rcvbuf_grows > 0),
+        ("sndbuf_grow", m.sndbuf_grows > 0),
+        ("idle_release", m.idle_releases > 0),
+        ("tw_overflow", t.tw_overflow > 0),
+        ("bad_csum", s.tcp.rx_bad_checksum > 0),
+        ("rto_undo", t.spurious_rto_undos > 0),
+    ];
+    // One distinct edge per (state, knob) pair that matters.
+    for (i, (_, hit)) in seen.iter_mut().enumerate() {
+        if *hit {
+            match (i, k.rx_fold, k.verified, k.tx_offload) {
+                (_, true, false, _) => std::hint::black_box(i + 100),
+                (_, _, true, _) => std::hint::black_box(i + 200),
+                (_, _, _, true) => std::hint::black_box(i + 300),
+                _ => std::hint::black_box(i),
+            };
+        }
+    }
+    if std::env::var_os("FUZZ_TALLY").is_some() {
+        let names: Vec<&str> = seen.iter().filter(|x| x.1).map(|x| x.0).collect();
+        eprintln!("TALLY knobs={k:?} {}", names.join(","));
+    }
 }

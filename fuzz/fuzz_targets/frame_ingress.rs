@@ -3,13 +3,17 @@
 //! records `[mode, len_lo, len_hi, body...]`; the mode's low bits shape the
 //! body (raw frame, Ethernet + raw, Ethernet + valid IPv4 header, Ethernet +
 //! ARP) so that most inputs get past the outer checks; its high bits advance
-//! the clock.
+//! the clock. The input's last byte picks the configuration (`Knobs`: TX
+//! checksum offload, the RX fold, verified ingress, TIME_WAIT caps, small
+//! buffers) and, with its top bit, a listener on port 80 so that SYNs open
+//! connections the rest of the input can talk to.
 #![no_main]
 
 mod common;
 
 use common::*;
 use libfuzzer_sys::fuzz_target;
+use sockstack_proto::wire::Ipv4Addr;
 use sockstack_proto::wire::{EtherType, MacAddr};
 use sockstack_proto::{Duration, Instant};
 
@@ -35,9 +39,22 @@ fn shape(mode: u8, body: &[u8]) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut stack = new_stack();
+    let cfg = data.last().copied().unwrap_or(0);
+    let knobs = Knobs::from_byte(cfg);
+    let mut stack = new_stack_with(knobs);
     let mut now = Instant::from_secs(1);
     let mut out = vec![0u8; 1514];
+    let mut listener = None;
+    if cfg & 0x80 != 0 {
+        let socks = stack.sockets_mut();
+        if let Some(l) = socks.tcp_socket() {
+            if socks.bind(l, Ipv4Addr::UNSPECIFIED, 80).is_ok() && socks.listen(l, 8).is_ok() {
+                listener = Some(l);
+            }
+        }
+    }
+    let mut accepted = Vec::new();
+    let mut rbuf = [0u8; 2048];
     let mut rest = data;
     for _ in 0..64 {
         let [mode, lo, hi, tail @ ..] = rest else {
@@ -47,13 +64,32 @@ fuzz_target!(|data: &[u8]| {
         let (body, tail) = tail.split_at(len.min(tail.len()));
         rest = tail;
         let frame = shape(*mode, body);
-        stack.handle_frame(now, &frame);
-        drain(&mut stack, now, &mut out);
+        deliver(&mut stack, knobs, now, &frame);
+        drain_with(&mut stack, knobs, now, &mut out);
+        if let Some(l) = listener {
+            // Accept, read everything, echo a little, close on odd modes.
+            while let Ok(c) = stack.sockets_mut().accept(l) {
+                if accepted.len() < 8 {
+                    accepted.push(c);
+                }
+            }
+            for &c in &accepted {
+                let socks = stack.sockets_mut();
+                if let Ok(n) = socks.recv(c, &mut rbuf) {
+                    let _ = socks.send(c, &rbuf[..n.min(64)]);
+                }
+                if *mode & 0x08 != 0 && *mode & 0x01 != 0 {
+                    let _ = socks.close(c);
+                }
+            }
+            drain_with(&mut stack, knobs, now, &mut out);
+        }
         now += Duration::from_millis(u64::from(*mode >> 4) * 250);
         if stack.poll_at().is_some_and(|t| t <= now) {
             stack.handle_timeout(now);
-            drain(&mut stack, now, &mut out);
+            drain_with(&mut stack, knobs, now, &mut out);
         }
     }
     run_timers(&mut stack, now, &mut out);
+    tally(&stack, knobs);
 });

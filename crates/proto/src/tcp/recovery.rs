@@ -50,9 +50,10 @@ impl Connection {
     /// (RFC 4015 4): restore cwnd and ssthresh, cancel the rest of the
     /// go-back-N (SND.NXT = SND.MAX, so nothing more is resent needlessly),
     /// leave RTO recovery, and make the timer more conservative from the
-    /// ACK's RTT sample `rtt` unless the ACK carries a D-SACK (`dsack`).
-    /// Without timestamps there is no detection (the ACK cannot tell which
-    /// copy it acknowledges). Returns true on undo.
+    /// ACK's RTT sample `rtt` (only with `Profile::rto_undo_adapt`, and not
+    /// when the ACK carries a D-SACK, `dsack`). Without timestamps there is
+    /// no detection (the ACK cannot tell which copy it acknowledges).
+    /// Returns true on undo.
     pub(super) fn check_spurious_rto(
         &mut self,
         seg: &TcpRepr<'_>,
@@ -82,9 +83,10 @@ impl Connection {
         // D-SACK on this very ACK says otherwise: the retransmission reached
         // the peer as a duplicate, so the original had arrived and only its
         // ACK was lost; the sample (now - TSecr) measures that loss, not the
-        // path, and Linux, which never adapts its RTO on undo, is followed.
-        // The ordinary RTT sample of this ACK has already been taken.
-        if let (Some(r), false) = (rtt, dsack) {
+        // path, so it is not used (the ordinary RTT sample of this ACK has
+        // already been taken). Linux never adapts at all (`rto_undo_adapt`
+        // off).
+        if let (Some(r), true, false) = (rtt, self.rto_undo_adapt, dsack) {
             self.rtt.adapt_spurious(r);
         }
         self.loss.spurious_rto_undos += 1;
