@@ -219,11 +219,12 @@ impl SocketSet {
             }
         };
         let local = (local_ip, lport);
+        let (iss, ts_offset) = self.isn.isn_ts(now, local, remote);
         let params = ConnParams {
             local,
             remote,
-            iss: self.isn.isn(now, local, remote),
-            ts_offset: self.isn.ts_offset(local, remote),
+            iss,
+            ts_offset,
             mtu: self.mtu,
             user_mss,
             rcvbuf,
