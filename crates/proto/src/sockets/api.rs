@@ -252,7 +252,7 @@ impl SocketSet {
     /// send(2): copy as much as fits into the send buffer.
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SendError> {
         let (now, knobs) = (self.now, TuneKnobs::of(&self.profile));
-        let s = self.user_sock_mut(h).ok_or(SendError::BadHandle)?;
+        let (s, pool) = self.user_sock_and_pool(h).ok_or(SendError::BadHandle)?;
         let c = s.conn.as_mut().ok_or(SendError::NotConnected)?;
         if let Some(e) = c.error.take() {
             self.touch(h);
@@ -266,6 +266,7 @@ impl SocketSet {
         if data.is_empty() {
             return Ok(0);
         }
+        pool.provision(&mut c.snd_buf, data.len());
         let n = c.send(now, &knobs, data);
         if n == 0 {
             return Err(SendError::WouldBlock);
@@ -337,7 +338,7 @@ impl SocketSet {
     pub fn close(&mut self, h: SocketHandle) -> Result<(), BadHandle> {
         let fin_timeout = self.profile.fin_timeout;
         let now = self.now;
-        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        let (s, pool) = self.user_sock_and_pool(h).ok_or(BadHandle)?;
         s.closed = true;
         if s.listener.is_some() {
             self.free(h);
@@ -361,6 +362,12 @@ impl SocketSet {
         c.orphan = true;
         c.shut_rd = true;
         c.shutdown_write();
+        // Nothing more to read or write from here: small empty rings go to
+        // the pool for the next connection (a later need allocates anew).
+        if c.assembler.is_empty() {
+            pool.reclaim(&mut c.rcv_buf);
+        }
+        pool.reclaim(&mut c.snd_buf);
         if c.state == State::FinWait2 && c.close_at.is_none() {
             // Already half-closed: the orphan timeout starts now (the
             // latest time the stack was driven with).

@@ -166,6 +166,10 @@ impl SocketSet {
         };
         let before = conn.state;
         let had_ack = conn.ack_now;
+        if !seg.payload.is_empty() && prewritten == 0 {
+            self.ring_pool
+                .provision(&mut conn.rcv_buf, seg.payload.len());
+        }
         let res = conn.process(now, profile, seg, room, prewritten);
         if res.challenge_ack {
             // RFC 5961 7: the stack-wide budget on top of the per-socket one.

@@ -23,7 +23,7 @@ use std::hash::{Hash, Hasher};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::storage::HashKey;
+use crate::storage::{HashKey, RingPool};
 use crate::tcp::connection::{Connection, RstReply};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
@@ -269,6 +269,8 @@ pub struct SocketSet {
     tw: time_wait::TimeWaitTable,
     /// The latest time any entry point was called with (for calls without `now`).
     now: Instant,
+    /// Spare first-size ring buffers of closed connections, for new ones.
+    ring_pool: RingPool,
 }
 
 /// A segment chosen for sending, before its payload is copied.
@@ -309,6 +311,7 @@ impl SocketSet {
             time_wait: 0,
             tw: time_wait::TimeWaitTable::new(key),
             now: Instant::ZERO,
+            ring_pool: RingPool::default(),
         }
     }
 
@@ -338,6 +341,20 @@ impl SocketSet {
             return None;
         }
         slot.sock.as_mut()
+    }
+
+    /// A user-visible (not closed) socket and the ring pool, borrowed
+    /// together.
+    pub(crate) fn user_sock_and_pool(
+        &mut self,
+        h: SocketHandle,
+    ) -> Option<(&mut TcpSocket, &mut RingPool)> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        if slot.gen != h.gen {
+            return None;
+        }
+        let s = slot.sock.as_mut().filter(|s| !s.closed)?;
+        Some((s, &mut self.ring_pool))
     }
 
     fn alloc(&mut self, sock: TcpSocket) -> Option<SocketHandle> {
@@ -386,6 +403,13 @@ impl SocketSet {
         let bound = sock.bound;
         let parent = sock.parent;
         let listener = sock.listener.take();
+        if let Some(c) = sock.conn.as_mut() {
+            // Small empty rings go to the pool for the next connection.
+            if c.assembler.is_empty() {
+                self.ring_pool.reclaim(&mut c.rcv_buf);
+            }
+            self.ring_pool.reclaim(&mut c.snd_buf);
+        }
         slot.sock = None;
         // Retire the generation so stale handles never match again; a slot
         // whose generation would wrap is never reused.
