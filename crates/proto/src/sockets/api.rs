@@ -287,10 +287,14 @@ impl SocketSet {
         if buf.is_empty() {
             return Ok(0);
         }
-        let n = c.recv(now, &knobs, buf, peek);
-        if n > 0 {
-            self.touch(h);
-            return Ok(n);
+        // Nothing buffered (a poll-style caller's common case): straight
+        // to the error / EOF / would-block answer.
+        if !c.rcv_buf.is_empty() {
+            let n = c.recv(now, &knobs, buf, peek);
+            if n > 0 {
+                self.touch(h);
+                return Ok(n);
+            }
         }
         if let Some(e) = c.error {
             if !peek {
