@@ -104,8 +104,13 @@ pub(crate) struct TcpSocket {
     pub(crate) user_mss: Option<u16>,
     /// TCP_CONGESTION; inherited by accepted connections.
     pub(crate) congestion: CongestionAlgorithm,
-    /// The deadline this socket has in the timer heap.
+    /// The connection's next deadline, as last noted.
     timer_at: Option<Instant>,
+    /// The live timer-heap entry of this socket: never later than
+    /// `timer_at` (a deadline that moves later keeps its earlier entry, which
+    /// re-pushes the real deadline when it pops: one heap push per earlier
+    /// deadline, not per change). Other entries of the socket are stale.
+    heap_at: Option<Instant>,
     /// In the ready-to-send queue.
     queued_tx: bool,
     /// Readiness at the last event, to detect changes.
@@ -135,6 +140,7 @@ impl TcpSocket {
             user_mss: None,
             congestion: p.congestion,
             timer_at: None,
+            heap_at: None,
             queued_tx: false,
             ready_bits: 0,
             in_tw: false,
@@ -166,9 +172,11 @@ impl TcpSocket {
         if queue {
             self.queued_tx = true;
         }
-        let reschedule = deadline.is_some() && deadline != self.timer_at;
-        self.timer_at = deadline;
-        (changed, queue, deadline.filter(|_| reschedule))
+        (
+            changed,
+            queue,
+            arm(&mut self.timer_at, &mut self.heap_at, deadline),
+        )
     }
 
     /// `readiness().bits()` for a connected socket in its common states,
@@ -221,6 +229,23 @@ impl TcpSocket {
             }
         }
     }
+}
+
+/// Note a socket's next deadline (`TcpSocket::timer_at`); returns the time
+/// to push on the timer heap when no entry of the socket (`heap_at`) fires
+/// at or before it.
+fn arm(
+    timer_at: &mut Option<Instant>,
+    heap_at: &mut Option<Instant>,
+    deadline: Option<Instant>,
+) -> Option<Instant> {
+    *timer_at = deadline;
+    let d = deadline?;
+    if heap_at.is_some_and(|e| e <= d) {
+        return None;
+    }
+    *heap_at = Some(d);
+    Some(d)
 }
 
 #[derive(Debug)]
@@ -604,7 +629,7 @@ impl SocketSet {
                     .get(h.index as usize)
                     .filter(|s| s.gen == h.gen)
                     .and_then(|s| s.sock.as_ref())
-                    .is_some_and(|s| s.timer_at == Some(*t))
+                    .is_some_and(|s| s.heap_at == Some(*t))
             });
         }
         self.timers.push(Reverse((t, h)));
