@@ -688,6 +688,15 @@ impl SocketSet {
                     assert!(!s.closed, "closed orphans are freed");
                 }
             }
+            if let Some(d) = s.timer_at {
+                // The deadline fires: a live heap entry no later than it.
+                let e = s.heap_at.expect("an armed socket has a heap entry");
+                assert!(e <= d, "heap entry not after the deadline");
+                assert!(
+                    self.timers.iter().any(|r| r.0 == (e, h)),
+                    "heap entry present"
+                );
+            }
             if let Some(l) = &s.listener {
                 assert!(l.accept_queue.len() <= l.backlog_peak + 1);
                 assert!(l.syn_queue.len() <= l.syn_cap);
@@ -770,6 +779,54 @@ mod tests {
         let row = a.snapshot().into_iter().find(|r| r.handle == c);
         assert_eq!(row.map(|r| r.state), Some(State::TimeWait));
         assert_eq!(a.time_wait_count(), 1);
+        a.check_invariants();
+    }
+
+    /// An RTO restarted later (an ACK of new data, RFC 6298 5.3) keeps its
+    /// earlier heap entry; when that pops nothing is retransmitted, and the
+    /// retransmission comes at the restarted deadline.
+    #[test]
+    fn restarted_timer_fires_at_its_deadline_not_at_the_early_entry() {
+        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
+        let mut now = Instant::from_micros(1000);
+        let l = b.tcp_socket().expect("socket");
+        b.bind(l, B, 80).expect("bind");
+        b.listen(l, 4).expect("listen");
+        let c = a.tcp_socket().expect("socket");
+        a.connect(now, c, B, 80).expect("connect");
+        pump(&mut a, &mut b, now);
+        let _s = b.accept(l).expect("accepted");
+        now += crate::time::Duration::from_millis(5);
+        a.send(c, &[1; 3000]).expect("send");
+        let mut segs = Vec::new();
+        while let Some(seg) = a.poll_segment(now) {
+            segs.push(seg);
+        }
+        assert!(segs.len() >= 2, "several segments in flight");
+        let first_due = a.conn_for_test(c).rto_at.expect("RTO armed");
+        // Only the first segment arrives; its ACK reaches `a` later.
+        let (src, dst, mut repr, payload) = segs.swap_remove(0);
+        repr.payload = &payload;
+        let ip = Ipv4Repr::new(src, dst, IpProtocol::Tcp, repr.buffer_len());
+        b.handle_tcp(now, &ip, &repr);
+        now += crate::time::Duration::from_millis(50);
+        b.handle_timeout(now);
+        assert!(one_way(&mut b, &mut a, now), "b acknowledged");
+        let due = a.conn_for_test(c).rto_at.expect("RTO restarted");
+        assert!(due > first_due, "restarted later");
+        a.check_invariants();
+        // The early entry pops: nothing to send yet.
+        a.handle_timeout(first_due);
+        assert!(
+            a.poll_segment(first_due).is_none(),
+            "no early retransmission"
+        );
+        assert_eq!(a.conn_for_test(c).rto_at, Some(due));
+        a.check_invariants();
+        // At the restarted deadline: the retransmission.
+        a.handle_timeout(due);
+        let rtx = a.poll_segment(due).expect("retransmission at the deadline");
+        assert!(!rtx.3.is_empty(), "data retransmitted");
         a.check_invariants();
     }
 }
