@@ -67,8 +67,8 @@ fn rough_wire_8mib_each_way() {
     }
 }
 
-/// Both sequence spaces wrap past 2^32 mid-transfer, under loss: seed 3689
-/// gives ISNs 12.4 MiB (client) and 30.2 MiB (server) below 2^32 (found by
+/// Both sequence spaces wrap past 2^32 mid-transfer, under loss: seed 23606
+/// gives ISNs 35.1 MiB (client) and 27.7 MiB (server) below 2^32 (found by
 /// a search over seeds; asserted from the capture so the test cannot
 /// silently stop crossing the wrap).
 #[test]
@@ -77,7 +77,7 @@ fn sequence_numbers_wrap_under_loss() {
     let cfg = PairConfig::default()
         .with_wire(wire())
         .with_impair(lossy(0.02, 0.10))
-        .with_seed(3689)
+        .with_seed(23606)
         .with_capture(true);
     let r = run(cfg, len, len, 3600);
     let (c, s) = r.isns.expect("handshake captured");

@@ -219,11 +219,12 @@ impl SocketSet {
             }
         };
         let local = (local_ip, lport);
+        let (iss, ts_offset) = self.isn.isn_ts(now, local, remote);
         let params = ConnParams {
             local,
             remote,
-            iss: self.isn.isn(now, local, remote),
-            ts_offset: self.isn.ts_offset(local, remote),
+            iss,
+            ts_offset,
             mtu: self.mtu,
             user_mss,
             rcvbuf,
@@ -251,7 +252,7 @@ impl SocketSet {
     /// send(2): copy as much as fits into the send buffer.
     pub fn send(&mut self, h: SocketHandle, data: &[u8]) -> Result<usize, SendError> {
         let (now, knobs) = (self.now, TuneKnobs::of(&self.profile));
-        let s = self.user_sock_mut(h).ok_or(SendError::BadHandle)?;
+        let (s, pool) = self.user_sock_and_pool(h).ok_or(SendError::BadHandle)?;
         let c = s.conn.as_mut().ok_or(SendError::NotConnected)?;
         if let Some(e) = c.error.take() {
             self.touch(h);
@@ -265,6 +266,7 @@ impl SocketSet {
         if data.is_empty() {
             return Ok(0);
         }
+        pool.provision(&mut c.snd_buf, data.len());
         let n = c.send(now, &knobs, data);
         if n == 0 {
             return Err(SendError::WouldBlock);
@@ -285,10 +287,14 @@ impl SocketSet {
         if buf.is_empty() {
             return Ok(0);
         }
-        let n = c.recv(now, &knobs, buf, peek);
-        if n > 0 {
-            self.touch(h);
-            return Ok(n);
+        // Nothing buffered (a poll-style caller's common case): straight
+        // to the error / EOF / would-block answer.
+        if !c.rcv_buf.is_empty() {
+            let n = c.recv(now, &knobs, buf, peek);
+            if n > 0 {
+                self.touch(h);
+                return Ok(n);
+            }
         }
         if let Some(e) = c.error {
             if !peek {
@@ -336,7 +342,7 @@ impl SocketSet {
     pub fn close(&mut self, h: SocketHandle) -> Result<(), BadHandle> {
         let fin_timeout = self.profile.fin_timeout;
         let now = self.now;
-        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        let (s, pool) = self.user_sock_and_pool(h).ok_or(BadHandle)?;
         s.closed = true;
         if s.listener.is_some() {
             self.free(h);
@@ -360,6 +366,12 @@ impl SocketSet {
         c.orphan = true;
         c.shut_rd = true;
         c.shutdown_write();
+        // Nothing more to read or write from here: small empty rings go to
+        // the pool for the next connection (a later need allocates anew).
+        if c.assembler.is_empty() {
+            pool.reclaim(&mut c.rcv_buf);
+        }
+        pool.reclaim(&mut c.snd_buf);
         if c.state == State::FinWait2 && c.close_at.is_none() {
             // Already half-closed: the orphan timeout starts now (the
             // latest time the stack was driven with).

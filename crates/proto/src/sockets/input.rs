@@ -163,6 +163,10 @@ impl SocketSet {
         };
         let before = conn.state;
         let had_ack = conn.ack_now;
+        if !seg.payload.is_empty() && prewritten == 0 {
+            self.ring_pool
+                .provision(&mut conn.rcv_buf, seg.payload.len());
+        }
         let res = conn.process(now, profile, seg, room, prewritten);
         if res.challenge_ack {
             // RFC 5961 7: the stack-wide budget on top of the per-socket one.
@@ -240,11 +244,13 @@ impl SocketSet {
             (l.recent_overflow(now), l.syn_full(), l.accept_full());
         let local = (ip.dst, seg.dst_port);
         let remote = (ip.src, seg.src_port);
+        // One hash gives both; the ISN is used only if a child is made.
+        let (iss, ts_offset) = self.isn.isn_ts(now, local, remote);
         let params = ConnParams {
             local,
             remote,
             iss: SeqNum(0),
-            ts_offset: self.isn.ts_offset(local, remote),
+            ts_offset,
             mtu: self.mtu,
             user_mss: ls.user_mss,
             rcvbuf: ls.rcvbuf,
@@ -300,10 +306,7 @@ impl SocketSet {
             self.send_cookie(now, lh, params, seg);
             return;
         }
-        let params = ConnParams {
-            iss: self.isn.isn(now, local, remote),
-            ..params
-        };
+        let params = ConnParams { iss, ..params };
         let conn = Connection::accept_syn(now, &self.profile, &params, seg);
         let Some(ch) = self.spawn_child(lh, conn) else {
             self.stats.listen_drops += 1;

@@ -23,7 +23,7 @@ use std::hash::{Hash, Hasher};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::storage::HashKey;
+use crate::storage::{HashKey, RingPool};
 use crate::tcp::connection::{Connection, RstReply};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
@@ -104,8 +104,13 @@ pub(crate) struct TcpSocket {
     pub(crate) user_mss: Option<u16>,
     /// TCP_CONGESTION; inherited by accepted connections.
     pub(crate) congestion: CongestionAlgorithm,
-    /// The deadline this socket has in the timer heap.
+    /// The connection's next deadline, as last noted.
     timer_at: Option<Instant>,
+    /// The live timer-heap entry of this socket: never later than
+    /// `timer_at` (a deadline that moves later keeps its earlier entry, which
+    /// re-pushes the real deadline when it pops: one heap push per earlier
+    /// deadline, not per change). Other entries of the socket are stale.
+    heap_at: Option<Instant>,
     /// In the ready-to-send queue.
     queued_tx: bool,
     /// Readiness at the last event, to detect changes.
@@ -135,6 +140,7 @@ impl TcpSocket {
             user_mss: None,
             congestion: p.congestion,
             timer_at: None,
+            heap_at: None,
             queued_tx: false,
             ready_bits: 0,
             in_tw: false,
@@ -166,9 +172,11 @@ impl TcpSocket {
         if queue {
             self.queued_tx = true;
         }
-        let reschedule = deadline.is_some() && deadline != self.timer_at;
-        self.timer_at = deadline;
-        (changed, queue, deadline.filter(|_| reschedule))
+        (
+            changed,
+            queue,
+            arm(&mut self.timer_at, &mut self.heap_at, deadline),
+        )
     }
 
     /// `readiness().bits()` for a connected socket in its common states,
@@ -223,6 +231,23 @@ impl TcpSocket {
     }
 }
 
+/// Note a socket's next deadline (`TcpSocket::timer_at`); returns the time
+/// to push on the timer heap when no entry of the socket (`heap_at`) fires
+/// at or before it.
+fn arm(
+    timer_at: &mut Option<Instant>,
+    heap_at: &mut Option<Instant>,
+    deadline: Option<Instant>,
+) -> Option<Instant> {
+    *timer_at = deadline;
+    let d = deadline?;
+    if heap_at.is_some_and(|e| e <= d) {
+        return None;
+    }
+    *heap_at = Some(d);
+    Some(d)
+}
+
 #[derive(Debug)]
 struct Slot {
     gen: u32,
@@ -269,6 +294,8 @@ pub struct SocketSet {
     tw: time_wait::TimeWaitTable,
     /// The latest time any entry point was called with (for calls without `now`).
     now: Instant,
+    /// Spare first-size ring buffers of closed connections, for new ones.
+    ring_pool: RingPool,
 }
 
 /// A segment chosen for sending, before its payload is copied.
@@ -309,6 +336,7 @@ impl SocketSet {
             time_wait: 0,
             tw: time_wait::TimeWaitTable::new(key),
             now: Instant::ZERO,
+            ring_pool: RingPool::default(),
         }
     }
 
@@ -338,6 +366,20 @@ impl SocketSet {
             return None;
         }
         slot.sock.as_mut()
+    }
+
+    /// A user-visible (not closed) socket and the ring pool, borrowed
+    /// together.
+    pub(crate) fn user_sock_and_pool(
+        &mut self,
+        h: SocketHandle,
+    ) -> Option<(&mut TcpSocket, &mut RingPool)> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        if slot.gen != h.gen {
+            return None;
+        }
+        let s = slot.sock.as_mut().filter(|s| !s.closed)?;
+        Some((s, &mut self.ring_pool))
     }
 
     fn alloc(&mut self, sock: TcpSocket) -> Option<SocketHandle> {
@@ -392,6 +434,13 @@ impl SocketSet {
         let bound = sock.bound;
         let parent = sock.parent;
         let listener = sock.listener.take();
+        if let Some(c) = sock.conn.as_mut() {
+            // Small empty rings go to the pool for the next connection.
+            if c.assembler.is_empty() {
+                self.ring_pool.reclaim(&mut c.rcv_buf);
+            }
+            self.ring_pool.reclaim(&mut c.snd_buf);
+        }
         slot.sock = None;
         // Retire the generation so stale handles never match again; a slot
         // whose generation would wrap is never reused.
@@ -586,7 +635,7 @@ impl SocketSet {
                     .get(h.index as usize)
                     .filter(|s| s.gen == h.gen)
                     .and_then(|s| s.sock.as_ref())
-                    .is_some_and(|s| s.timer_at == Some(*t))
+                    .is_some_and(|s| s.heap_at == Some(*t))
             });
         }
         self.timers.push(Reverse((t, h)));
@@ -644,6 +693,15 @@ impl SocketSet {
                     assert!(!s.in_demux, "closed sockets leave the demux");
                     assert!(!s.closed, "closed orphans are freed");
                 }
+            }
+            if let Some(d) = s.timer_at {
+                // The deadline fires: a live heap entry no later than it.
+                let e = s.heap_at.expect("an armed socket has a heap entry");
+                assert!(e <= d, "heap entry not after the deadline");
+                assert!(
+                    self.timers.iter().any(|r| r.0 == (e, h)),
+                    "heap entry present"
+                );
             }
             if let Some(l) = &s.listener {
                 assert!(l.accept_queue.len() <= l.backlog_peak + 1);
@@ -742,6 +800,54 @@ mod tests {
         let row = a.snapshot().into_iter().find(|r| r.handle == c);
         assert_eq!(row.map(|r| r.state), Some(State::TimeWait));
         assert_eq!(a.time_wait_count(), 1);
+        a.check_invariants();
+    }
+
+    /// An RTO restarted later (an ACK of new data, RFC 6298 5.3) keeps its
+    /// earlier heap entry; when that pops nothing is retransmitted, and the
+    /// retransmission comes at the restarted deadline.
+    #[test]
+    fn restarted_timer_fires_at_its_deadline_not_at_the_early_entry() {
+        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
+        let mut now = Instant::from_micros(1000);
+        let l = b.tcp_socket().expect("socket");
+        b.bind(l, B, 80).expect("bind");
+        b.listen(l, 4).expect("listen");
+        let c = a.tcp_socket().expect("socket");
+        a.connect(now, c, B, 80).expect("connect");
+        pump(&mut a, &mut b, now);
+        let _s = b.accept(l).expect("accepted");
+        now += crate::time::Duration::from_millis(5);
+        a.send(c, &[1; 3000]).expect("send");
+        let mut segs = Vec::new();
+        while let Some(seg) = a.poll_segment(now) {
+            segs.push(seg);
+        }
+        assert!(segs.len() >= 2, "several segments in flight");
+        let first_due = a.conn_for_test(c).rto_at.expect("RTO armed");
+        // Only the first segment arrives; its ACK reaches `a` later.
+        let (src, dst, mut repr, payload) = segs.swap_remove(0);
+        repr.payload = &payload;
+        let ip = Ipv4Repr::new(src, dst, IpProtocol::Tcp, repr.buffer_len());
+        b.handle_tcp(now, &ip, &repr);
+        now += crate::time::Duration::from_millis(50);
+        b.handle_timeout(now);
+        assert!(one_way(&mut b, &mut a, now), "b acknowledged");
+        let due = a.conn_for_test(c).rto_at.expect("RTO restarted");
+        assert!(due > first_due, "restarted later");
+        a.check_invariants();
+        // The early entry pops: nothing to send yet.
+        a.handle_timeout(first_due);
+        assert!(
+            a.poll_segment(first_due).is_none(),
+            "no early retransmission"
+        );
+        assert_eq!(a.conn_for_test(c).rto_at, Some(due));
+        a.check_invariants();
+        // At the restarted deadline: the retransmission.
+        a.handle_timeout(due);
+        let rtx = a.poll_segment(due).expect("retransmission at the deadline");
+        assert!(!rtx.3.is_empty(), "data retransmitted");
         a.check_invariants();
     }
 }

@@ -73,8 +73,7 @@ impl SocketSet {
             let (src, dst) = (conn.local.0, conn.remote.0);
             // The timer bookkeeping of `touch`, on the borrow we hold.
             let deadline = conn.next_deadline();
-            let rearm = deadline.filter(|_| deadline != sock.timer_at);
-            sock.timer_at = deadline;
+            let rearm = super::arm(&mut sock.timer_at, &mut sock.heap_at, deadline);
             if let Some(out) = out {
                 self.stats.retrans_segs += retrans;
                 if out.repr.flags.rst() {
@@ -190,8 +189,20 @@ impl SocketSet {
             else {
                 continue;
             };
-            if sock.timer_at != Some(t) {
+            if sock.heap_at != Some(t) {
                 continue; // stale entry
+            }
+            sock.heap_at = None;
+            match sock.timer_at {
+                // Cancelled since.
+                None => continue,
+                // Moved later since: this entry was early, push the real one.
+                Some(d) if d > now => {
+                    sock.heap_at = Some(d);
+                    self.push_timer(d, h);
+                    continue;
+                }
+                Some(_) => {}
             }
             sock.timer_at = None;
             let Some(conn) = sock.conn.as_mut() else {

@@ -161,8 +161,8 @@ impl SocketSet {
     ) -> Option<u16> {
         let (lo, hi) = self.profile.ephemeral_ports;
         let n = u32::from(hi.checked_sub(lo)?) + 1;
-        let offset = self.isn.port_offset(local, remote);
-        let index = (self.isn.port_offset(Ipv4Addr::UNSPECIFIED, remote) as usize) % TABLE_SIZE;
+        let (offset, g) = self.isn.port_hint(local, remote);
+        let index = g as usize % TABLE_SIZE;
         let next = self.ports.table.get(index).copied().unwrap_or(0);
         for i in 0..n {
             let port = lo + (offset.wrapping_add(next).wrapping_add(i) % n) as u16;

@@ -8,7 +8,9 @@
 mod assembler;
 mod hash;
 mod ring;
+mod ring_pool;
 
 pub(crate) use assembler::Assembler;
 pub(crate) use hash::HashKey;
 pub(crate) use ring::RingBuffer;
+pub(crate) use ring_pool::RingPool;

@@ -16,7 +16,7 @@
 //! memory back when nothing is held (for the owner to call when idle).
 
 /// The smallest physical allocation, so tiny writes do not reallocate often.
-const MIN_ALLOC: usize = 256;
+pub(crate) const MIN_ALLOC: usize = 256;
 
 /// Large copies (the application's `send`/`recv` buffers) go in pieces of
 /// this size. glibc switches `memcpy` to `rep movsb` from
@@ -126,6 +126,36 @@ impl RingBuffer {
         }
         self.clear();
         true
+    }
+
+    /// No storage held (never written, or released).
+    pub(crate) fn is_unallocated(&self) -> bool {
+        self.buf.capacity() == 0
+    }
+
+    /// Take `v` (a spare buffer from a pool) as this ring's first storage,
+    /// as if the first write had allocated it; `v` comes back when the ring
+    /// already holds storage or `v` is larger than the capacity.
+    pub(crate) fn adopt(&mut self, mut v: Vec<u8>) -> Result<(), Vec<u8>> {
+        if self.buf.capacity() != 0 || v.capacity() == 0 || v.capacity() > self.cap {
+            return Err(v);
+        }
+        v.clear();
+        self.buf = v;
+        self.phys = self.buf.capacity();
+        self.head = 0;
+        Ok(())
+    }
+
+    /// `release_if_empty` handing the storage to the caller (for a pool);
+    /// the same contract on out-of-order bytes.
+    pub(crate) fn take_if_empty(&mut self) -> Option<Vec<u8>> {
+        if self.len != 0 || self.buf.capacity() == 0 {
+            return None;
+        }
+        let v = core::mem::take(&mut self.buf);
+        self.clear();
+        Some(v)
     }
 
     /// Make `need` logical bytes (from the head) physically addressable.
