@@ -573,6 +573,36 @@ impl<'a> TcpRepr<'a> {
         self.emit_header_general(segment, src, dst, payload_sum)
     }
 
+    /// The 20-byte fixed header for a header of `hl` bytes, checksum zero.
+    #[inline(always)]
+    fn fixed_header(&self, hl: usize) -> [u8; MIN_HEADER_LEN] {
+        let (sp, dp) = (self.src_port.to_be_bytes(), self.dst_port.to_be_bytes());
+        let (sq, ak) = (self.seq.0.to_be_bytes(), self.ack.0.to_be_bytes());
+        let (wn, ur) = (self.window.to_be_bytes(), self.urgent.to_be_bytes());
+        [
+            sp[0],
+            sp[1],
+            dp[0],
+            dp[1],
+            sq[0],
+            sq[1],
+            sq[2],
+            sq[3],
+            ak[0],
+            ak[1],
+            ak[2],
+            ak[3],
+            ((hl / 4) as u8) << 4,
+            self.flags.0,
+            wn[0],
+            wn[1],
+            0,
+            0,
+            ur[0],
+            ur[1],
+        ]
+    }
+
     /// `emit_header_with` for any option set.
     fn emit_header_general(
         &self,
@@ -597,33 +627,7 @@ impl<'a> TcpRepr<'a> {
             return Err(WireError::Truncated);
         }
         let out = segment;
-        // The fixed header as one 20-byte array (checksum zero for now).
-        let (sp, dp) = (self.src_port.to_be_bytes(), self.dst_port.to_be_bytes());
-        let (sq, ak) = (self.seq.0.to_be_bytes(), self.ack.0.to_be_bytes());
-        let (wn, ur) = (self.window.to_be_bytes(), self.urgent.to_be_bytes());
-        let fixed: [u8; MIN_HEADER_LEN] = [
-            sp[0],
-            sp[1],
-            dp[0],
-            dp[1],
-            sq[0],
-            sq[1],
-            sq[2],
-            sq[3],
-            ak[0],
-            ak[1],
-            ak[2],
-            ak[3],
-            ((hl / 4) as u8) << 4,
-            self.flags.0,
-            wn[0],
-            wn[1],
-            0,
-            0,
-            ur[0],
-            ur[1],
-        ];
-        h_fixed.copy_from_slice(&fixed);
+        h_fixed.copy_from_slice(&self.fixed_header(hl));
         let header = head.get(..hl).unwrap_or(&[]);
         put(out, 0, header);
         let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len16);
@@ -657,31 +661,11 @@ impl<'a> TcpRepr<'a> {
             return Err(WireError::Truncated);
         };
         let ts = self.timestamp.unwrap_or_default();
-        let (sp, dp) = (self.src_port.to_be_bytes(), self.dst_port.to_be_bytes());
-        let (sq, ak) = (self.seq.0.to_be_bytes(), self.ack.0.to_be_bytes());
-        let (wn, ur) = (self.window.to_be_bytes(), self.urgent.to_be_bytes());
         let (tv, te) = (ts.tsval.to_be_bytes(), ts.tsecr.to_be_bytes());
-        let mut head: [u8; HL] = [
-            sp[0],
-            sp[1],
-            dp[0],
-            dp[1],
-            sq[0],
-            sq[1],
-            sq[2],
-            sq[3],
-            ak[0],
-            ak[1],
-            ak[2],
-            ak[3],
-            ((HL / 4) as u8) << 4,
-            self.flags.0,
-            wn[0],
-            wn[1],
-            0,
-            0,
-            ur[0],
-            ur[1],
+        let mut head = [0u8; HL];
+        let (h_fixed, h_ts) = head.split_at_mut(MIN_HEADER_LEN);
+        h_fixed.copy_from_slice(&self.fixed_header(HL));
+        h_ts.copy_from_slice(&[
             kind::NOP,
             kind::NOP,
             kind::TIMESTAMP,
@@ -694,7 +678,7 @@ impl<'a> TcpRepr<'a> {
             te[1],
             te[2],
             te[3],
-        ];
+        ]);
         let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len16);
         let c = match payload_sum {
             Some(ps) => !checksum::fold(checksum::sum_array(&head, checksum::add(ph, ps))),
