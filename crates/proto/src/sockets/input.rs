@@ -161,6 +161,15 @@ impl SocketSet {
         let Some(conn) = sock.conn.as_mut() else {
             return;
         };
+        if !seg.payload.is_empty() && self.acks.len() < profile.max_pending_resets {
+            // RFC 5681 4.2: an ACK owed at once to an earlier segment of
+            // this batch goes out on its own, not merged into this one's.
+            let dsack_before = conn.loss.dsack_tx;
+            if let Some(ack) = conn.take_urgent_ack(now) {
+                self.stats.dsack_tx += conn.loss.dsack_tx - dsack_before;
+                self.acks.push_back((conn.local.0, conn.remote.0, ack));
+            }
+        }
         let before = conn.state;
         let had_ack = conn.ack_now;
         if !seg.payload.is_empty() && prewritten == 0 {

@@ -276,6 +276,10 @@ pub struct SocketSet {
     /// Stateless resets: (source, destination, header), capped by
     /// `Profile::max_pending_resets`.
     resets: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
+    /// Immediate ACKs taken out of a connection before the next segment of
+    /// the same batch (`Connection::take_urgent_ack`), in order; the same
+    /// cap. When full, the ACK stays pending and merges as before.
+    acks: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
     /// SYN-ACKs carrying cookies (RFC 4987 3.6), capped on their own by
     /// `Profile::max_pending_cookies` so a SYN burst neither starves nor is
     /// starved by the reset queue.
@@ -327,6 +331,7 @@ impl SocketSet {
             timers: BinaryHeap::new(),
             ready: VecDeque::new(),
             resets: VecDeque::new(),
+            acks: VecDeque::new(),
             cookies: VecDeque::new(),
             isn,
             rng,
@@ -714,6 +719,7 @@ impl SocketSet {
         }
         self.check_time_wait_invariants();
         assert!(self.resets.len() <= self.profile.max_pending_resets);
+        assert!(self.acks.len() <= self.profile.max_pending_resets);
         assert!(self.cookies.len() <= self.profile.max_pending_cookies);
     }
 

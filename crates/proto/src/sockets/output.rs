@@ -30,10 +30,11 @@ impl SocketSet {
                 self.stats.out_rsts += 1;
                 Some(r)
             }
-            // Then ACKs owed by compact TIME_WAIT records.
+            // Then immediate ACKs, ACKs owed by compact TIME_WAIT records.
             None => self
-                .cookies
+                .acks
                 .pop_front()
+                .or_else(|| self.cookies.pop_front())
                 .or_else(|| self.next_time_wait_ack(now)),
         };
         if let Some((src, dst, repr)) = reply {
@@ -227,7 +228,11 @@ impl SocketSet {
     }
 
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        if !self.resets.is_empty() || !self.cookies.is_empty() || !self.ready.is_empty() {
+        if !self.resets.is_empty()
+            || !self.acks.is_empty()
+            || !self.cookies.is_empty()
+            || !self.ready.is_empty()
+        {
             // Something is ready to send: as soon as possible.
             return Some(Instant::ZERO);
         }

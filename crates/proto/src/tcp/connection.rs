@@ -160,6 +160,10 @@ pub(crate) struct Connection {
     pub(crate) probe_pending: bool,
     pub(crate) delack_at: Option<Instant>,
     pub(crate) ack_now: bool,
+    /// The pending ACK answers an out-of-order segment, a filled gap or a
+    /// duplicate (RFC 5681 4.2 "immediate"): it must not be merged with
+    /// the ACK of the next segment of the same batch (sockets/input.rs).
+    pub(crate) ack_urgent: bool,
     pub(crate) quickacks: u32,
     /// When we last answered an out-of-window segment (rate limit).
     pub(crate) last_oow_ack: Option<Instant>,
@@ -337,6 +341,7 @@ impl Connection {
             probe_pending: false,
             delack_at: None,
             ack_now: false,
+            ack_urgent: false,
             quickacks: p.quickacks,
             last_oow_ack: None,
             last_rcv: Instant::ZERO,

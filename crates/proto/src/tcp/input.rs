@@ -605,6 +605,7 @@ impl Connection {
                 if had_holes {
                     // Filled (part of) a hole: ACK at once (RFC 5681 4.2).
                     self.ack_now = true;
+                    self.ack_urgent = true;
                 } else {
                     self.schedule_ack(now, p);
                 }
@@ -615,6 +616,7 @@ impl Connection {
                 self.last_ooo = seq;
                 // Out of order: an immediate duplicate ACK (RFC 5681 4.2).
                 self.ack_now = true;
+                self.ack_urgent = true;
             }
             if fin {
                 self.rcv_fin = Some(seq + payload.len());
@@ -645,6 +647,7 @@ impl Connection {
             self.dsack_pending = Some((l, r));
         }
         self.ack_now = true;
+        self.ack_urgent = true;
     }
 
     /// The first part of `[off, off + len)` (offsets from rcv_nxt) that the

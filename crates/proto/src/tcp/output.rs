@@ -184,8 +184,20 @@ impl Connection {
 
     fn acked_now(&mut self) {
         self.ack_now = false;
+        self.ack_urgent = false;
         self.delack_at = None;
         self.rcv_wup = self.rcv_nxt;
+    }
+
+    /// The pending immediate ACK as a bare segment, taken out before the
+    /// next segment of a batch is processed (RFC 5681 4.2: one duplicate
+    /// ACK per out-of-order segment, as Linux, whose GRO never merges
+    /// across a hole, sends). None when no such ACK is pending.
+    pub(crate) fn take_urgent_ack(&mut self, now: Instant) -> Option<TcpRepr<'static>> {
+        if !(self.ack_now && self.ack_urgent) || !self.state.is_synchronized() {
+            return None;
+        }
+        Some(self.send_ack(now, self.snd_max).repr)
     }
 
     /// A bare ACK. Pure ACKs carry `snd_max`, not a rewound `snd_nxt`: after

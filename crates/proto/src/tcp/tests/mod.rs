@@ -8,6 +8,7 @@ mod congestion;
 mod data;
 mod flags;
 mod handshake;
+mod immediate_ack;
 mod listener;
 mod pair;
 mod prop;
