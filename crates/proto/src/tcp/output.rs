@@ -194,7 +194,7 @@ impl Connection {
     /// ACK per out-of-order segment, as Linux, whose GRO never merges
     /// across a hole, sends). None when no such ACK is pending.
     pub(crate) fn take_urgent_ack(&mut self, now: Instant) -> Option<TcpRepr<'static>> {
-        if !(self.ack_now && self.ack_urgent) || !self.state.is_synchronized() {
+        if !(self.ack_now && self.ack_urgent && self.state.is_synchronized()) {
             return None;
         }
         Some(self.send_ack(now, self.snd_max).repr)
