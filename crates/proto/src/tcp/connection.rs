@@ -211,8 +211,6 @@ pub(crate) struct Connection {
     /// current RTO episode, until the first ACK that advances `snd_una`
     /// decides whether the RTO was spurious (timestamps only).
     pub(crate) rto_undo_ts: Option<u32>,
-    /// `Profile::rto_undo_adapt` when that RTO fired.
-    pub(crate) rto_undo_adapt: bool,
     /// Retransmit the segment at `snd_una` at the next poll.
     pub(crate) fast_rtx: bool,
     /// Receiver: a duplicate segment arrived; the next ACK reports it first
@@ -368,7 +366,6 @@ impl Connection {
             tlp_dsack: false,
             rto_recover: None,
             rto_undo_ts: None,
-            rto_undo_adapt: false,
             fast_rtx: false,
             dsack_pending: None,
             sack_sent: Blocks::default(),

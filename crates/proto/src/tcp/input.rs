@@ -380,7 +380,7 @@ impl Connection {
             return res;
         }
         let una_before = self.snd_una;
-        self.process_ack(now, seg, &mut res);
+        self.process_ack(now, p, seg, &mut res);
         self.tlp_on_ack(res.dsack > 0);
         if self.snd_una != una_before {
             // RFC 8985 7.2: an ACK of new data (re)arms the probe timeout.
@@ -411,7 +411,7 @@ impl Connection {
     }
 
     /// RFC 9293 3.10.7.4 fifth step for ESTABLISHED and later states.
-    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, res: &mut InputResult) {
+    fn process_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>, res: &mut InputResult) {
         if seg.ack.lt(self.snd_una) {
             // An old duplicate ACK: ignore (no window update either).
             return;
@@ -449,7 +449,8 @@ impl Connection {
                 }
             }
             self.backoff = 0;
-            res.spurious_rto = self.check_spurious_rto(seg, ts_sample, res.dsack > 0);
+            res.spurious_rto =
+                self.check_spurious_rto(seg, ts_sample, p.rto_undo_adapt && res.dsack == 0);
             // Congestion control (RFC 5681).
             match self.cc.recover {
                 Some(rec) if seg.ack.lt(rec) && self.sack_recovery => {

@@ -49,16 +49,16 @@ impl Connection {
     /// the original transmission and the RTO was spurious. The response
     /// (RFC 4015 4): restore cwnd and ssthresh, cancel the rest of the
     /// go-back-N (SND.NXT = SND.MAX, so nothing more is resent needlessly),
-    /// leave RTO recovery, and make the timer more conservative from the
-    /// ACK's RTT sample `rtt` (only with `Profile::rto_undo_adapt`, and not
-    /// when the ACK carries a D-SACK, `dsack`). Without timestamps there is
-    /// no detection (the ACK cannot tell which copy it acknowledges).
-    /// Returns true on undo.
+    /// leave RTO recovery, and, when `adapt` (`Profile::rto_undo_adapt` and
+    /// no D-SACK on this ACK, see below), make the timer more conservative
+    /// from the ACK's RTT sample `rtt`. Without timestamps there is no
+    /// detection (the ACK cannot tell which copy it acknowledges). Returns
+    /// true on undo.
     pub(super) fn check_spurious_rto(
         &mut self,
         seg: &TcpRepr<'_>,
         rtt: Option<Duration>,
-        dsack: bool,
+        adapt: bool,
     ) -> bool {
         let Some(retransmit_ts) = self.rto_undo_ts.take() else {
             return false;
@@ -83,10 +83,10 @@ impl Connection {
         // D-SACK on this very ACK says otherwise: the retransmission reached
         // the peer as a duplicate, so the original had arrived and only its
         // ACK was lost; the sample (now - TSecr) measures that loss, not the
-        // path, so it is not used (the ordinary RTT sample of this ACK has
-        // already been taken). Linux never adapts at all (`rto_undo_adapt`
-        // off).
-        if let (Some(r), true, false) = (rtt, self.rto_undo_adapt, dsack) {
+        // path, so the caller passes `adapt` false (the ordinary RTT sample
+        // of this ACK has already been taken). Linux never adapts at all
+        // (`rto_undo_adapt` off).
+        if let Some(r) = rtt.filter(|_| adapt) {
             self.rtt.adapt_spurious(r);
         }
         self.loss.spurious_rto_undos += 1;

@@ -142,7 +142,6 @@ impl Connection {
             // its TSval is never smaller and the check errs to "genuine".
             if self.rto_undo_ts.is_none() {
                 self.rto_undo_ts = (p.rto_undo && self.ts_ok).then(|| self.tsval(now));
-                self.rto_undo_adapt = p.rto_undo_adapt;
             }
             // RFC 6582 3.2 step 1 / RFC 6675 5.1: RecoveryPoint = HighData;
             // SACK recovery ends and none starts until snd_una reaches it.
