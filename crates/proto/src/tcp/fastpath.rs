@@ -117,8 +117,10 @@ impl Connection {
             self.fast_ack(now, seg, newly);
         }
         // The send window update (SND.WL1/WL2, RFC 9293 3.10.7.4); the
-        // window itself is unchanged.
+        // window itself is unchanged (and so MAX.SND.WND already covers it,
+        // kept here so the equivalence does not rest on that invariant).
         if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
             if window > 0 {
