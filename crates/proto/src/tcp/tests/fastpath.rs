@@ -205,6 +205,14 @@ enum Op {
         sack: Option<(u16, u16)>,
         fold: bool,
     },
+    /// The segment the prediction expects (`Twins::predicted`): acking
+    /// `acked` more bytes, `len` bytes of data, PSH or not, folded or not.
+    Pred {
+        acked: u16,
+        len: u16,
+        psh: bool,
+        fold: bool,
+    },
     Send(u16),
     Recv(u16),
     Wait(u16),
@@ -212,8 +220,8 @@ enum Op {
 
 fn flags() -> impl Strategy<Value = u8> {
     prop_oneof![
-        8 => Just(ACK),
-        4 => Just(ACK | PSH),
+        24 => Just(ACK),
+        12 => Just(ACK | PSH),
         1 => Just(ACK | TcpFlags::FIN),
         1 => Just(ACK | PSH | TcpFlags::FIN),
         1 => Just(ACK | TcpFlags::URG),
@@ -227,7 +235,7 @@ fn flags() -> impl Strategy<Value = u8> {
 fn op() -> impl Strategy<Value = Op> {
     let seg = (
         flags(),
-        prop_oneof![8 => Just(0i32), 1 => -3000i32..3000],
+        prop_oneof![16 => Just(0i32), 1 => -3000i32..3000],
         prop_oneof![4 => Just(0i32), 4 => 1i32..6000, 1 => -3000i32..9000],
         prop_oneof![4 => 1u16..1500, 2 => Just(0u16), 1 => 1500u16..5000],
         prop_oneof![8 => Just(0i16), 1 => -8i16..8],
@@ -252,10 +260,23 @@ fn op() -> impl Strategy<Value = Op> {
                 fold,
             },
         );
+    let pred = (
+        prop_oneof![Just(0u16), 1u16..6000],
+        prop_oneof![Just(0u16), 1u16..1449],
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(acked, len, psh, fold)| Op::Pred {
+            acked,
+            len,
+            psh,
+            fold,
+        });
     prop_oneof![
-        10 => seg,
+        6 => seg,
+        10 => pred,
         2 => (0u16..20_000).prop_map(Op::Send),
-        2 => (0u16..20_000).prop_map(Op::Recv),
+        4 => (0u16..20_000).prop_map(Op::Recv),
         2 => (0u16..3000).prop_map(Op::Wait),
     ]
 }
@@ -305,6 +326,18 @@ fn run(t: &mut Twins, ops: &[Op]) {
                 if let Some((l, n)) = sack {
                     let left = una.0.wrapping_add(u32::from(l));
                     s.sack = Some((left, left.wrapping_add(u32::from(n))));
+                }
+                t.deliver(&s.repr(), fold);
+            }
+            Op::Pred {
+                acked,
+                len,
+                psh,
+                fold,
+            } => {
+                let mut s = t.predicted(usize::from(acked), usize::from(len));
+                if psh {
+                    s.flags |= PSH;
                 }
                 t.deliver(&s.repr(), fold);
             }
