@@ -585,3 +585,27 @@ fn falls_through_when_our_fin_is_in_flight() {
         t.slow.fin_seq = Some(at);
     });
 }
+
+/// State the predicted path must reset exactly as the slow path does
+/// (probe counters, the persist timer, the Karn-timed segment), which the
+/// property rarely reaches.
+#[test]
+fn predicted_segments_reset_what_the_slow_path_resets() {
+    for (acked, len) in [(1448, 0), (0, 100), (1448, 100)] {
+        let mut t = Twins::new(true, 6000);
+        let (now, una) = (t.now, t.fast.snd_una);
+        for c in [&mut t.fast, &mut t.slow] {
+            c.probes_out = 3;
+            c.persist_backoff = 2;
+            c.persist_at = Some(now + Duration::from_secs(1));
+            c.backoff = 1;
+            c.rtt_seq = Some((una + 1000, now));
+            c.snd_wl1 = c.snd_wl1 - 1;
+        }
+        let s = t.predicted(acked, len);
+        assert!(t.fast.clone().fast_path(t.now, &t.p, &s.repr(), 0));
+        t.deliver(&s.repr(), false);
+        assert_eq!(t.fast.probes_out, 0);
+        assert_eq!(t.fast.persist_backoff, 0);
+    }
+}
