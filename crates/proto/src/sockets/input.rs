@@ -76,7 +76,11 @@ impl SocketSet {
         }
         // RFC 1122 4.2.3.10: no connections with broadcast or multicast
         // addresses; never answer them either.
-        let bad = |a: Ipv4Addr| a.is_broadcast() || a.is_multicast() || a.is_unspecified();
+        // (broadcast, 224.0.0.0/4, 0.0.0.0 on the address's bits: per segment)
+        let bad = |a: Ipv4Addr| {
+            let x = a.to_bits();
+            x == u32::MAX || x >> 28 == 0xe || x == 0
+        };
         if bad(ip.src) || bad(ip.dst) {
             self.stats.dropped += 1;
             return;
@@ -128,9 +132,12 @@ impl SocketSet {
     /// the old `rcv_nxt` (RFC 9293 3.10.7.4 lets TIME_WAIT accept a new SYN;
     /// RFC 6191 when timestamps say it is newer).
     fn time_wait_yields(&self, now: Instant, h: SocketHandle, seg: &TcpRepr<'_>) -> bool {
-        self.sock(h)
-            .and_then(|s| s.conn.as_ref())
-            .is_some_and(|c| c.time_wait_yields(now, seg))
+        // Only a SYN can (`TwKeys::syn_ends`): no lookup for the rest.
+        seg.flags.syn()
+            && self
+                .sock(h)
+                .and_then(|s| s.conn.as_ref())
+                .is_some_and(|c| c.time_wait_yields(now, seg))
     }
 
     /// `prewritten`: payload bytes already in the connection's receive ring
@@ -177,6 +184,12 @@ impl SocketSet {
                 .provision(&mut conn.rcv_buf, seg.payload.len());
         }
         let res = conn.process(now, profile, seg, room, prewritten);
+        if res == Default::default() && conn.state == before {
+            // Nothing to count or act on (every fast-path segment): only
+            // the readiness and timer bookkeeping.
+            self.touch(h);
+            return;
+        }
         if res.challenge_ack {
             // RFC 5961 7: the stack-wide budget on top of the per-socket one.
             let limit = profile.challenge_ack_limit;

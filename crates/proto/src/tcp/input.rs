@@ -98,11 +98,42 @@ impl Connection {
         accept_room: bool,
         prewritten: usize,
     ) -> InputResult {
+        self.process_with(now, p, seg, accept_room, prewritten, true)
+    }
+
+    /// `process` with the header-prediction fast path (`fastpath.rs`) off:
+    /// every segment takes the general path. Tests only (they compare both).
+    #[cfg(test)]
+    pub(crate) fn process_slow(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        seg: &TcpRepr<'_>,
+        accept_room: bool,
+        prewritten: usize,
+    ) -> InputResult {
+        self.process_with(now, p, seg, accept_room, prewritten, false)
+    }
+
+    /// `process`; `fast`: try the fast path first (always, outside tests).
+    #[inline(always)]
+    fn process_with(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        seg: &TcpRepr<'_>,
+        accept_room: bool,
+        prewritten: usize,
+        fast: bool,
+    ) -> InputResult {
         self.last_rcv = now;
         if self.keepalive {
             // Any segment from the peer proves it alive: restart the idle timer.
             self.keepalive_probes = 0;
             self.keepalive_at = Some(now + p.keepalive_time);
+        }
+        if fast && self.fast_path(now, p, seg, prewritten) {
+            return InputResult::default();
         }
         match self.state {
             State::Closed | State::Listen => InputResult {
@@ -206,7 +237,7 @@ impl Connection {
     }
 
     /// The receive window we promised (RCV.WND).
-    fn rcv_wnd(&self) -> usize {
+    pub(super) fn rcv_wnd(&self) -> usize {
         self.rcv_nxt.distance_to(self.rcv_adv)
     }
 
@@ -667,7 +698,7 @@ impl Connection {
     }
 
     /// Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2) with Linux's quick-ACK start.
-    fn schedule_ack(&mut self, now: Instant, p: &Profile) {
+    pub(super) fn schedule_ack(&mut self, now: Instant, p: &Profile) {
         if self.quickacks > 0 {
             self.quickacks -= 1;
             self.ack_now = true;

@@ -8,6 +8,7 @@ pub(crate) mod autotune;
 mod congestion;
 pub(crate) mod connection;
 mod cubic;
+mod fastpath;
 mod input;
 pub(crate) mod isn;
 pub(crate) mod listener;

@@ -6,6 +6,7 @@ mod autotune;
 mod close;
 mod congestion;
 mod data;
+mod fastpath;
 mod flags;
 mod handshake;
 mod immediate_ack;
