@@ -707,3 +707,32 @@ fn snapshot_rows_show_timers_and_buffers() {
     assert_eq!(t.kind, TimerKind::Keepalive);
     assert_eq!(t.remaining, Duration::from_secs(7200));
 }
+
+/// `SocketSet::mem_totals` (netstat -s `mem_*` rows) counts the ring pool:
+/// a connection compacted into a TIME_WAIT record gives its empty
+/// first-size rings to the pool, and the stack-wide totals show them;
+/// per-connection figures never do.
+#[test]
+fn mem_totals_count_the_ring_pool() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    assert_eq!(h.set.mem_totals().ring_pool, 0);
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).data(b"ping"));
+    let mut buf = [0u8; 8];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(4));
+    h.set.send(c, b"pong").unwrap();
+    h.sent(ms(2));
+    h.deliver(ms(3), seg().seq(1005).ack(iss + 5));
+    assert_eq!(h.set.mem_info(c).map(|m| m.ring_pool), Some(0));
+    let held = h.set.mem_totals();
+    assert!(held.rcv_alloc + held.snd_alloc > 0, "{held:?}");
+    h.set.close(c).unwrap();
+    assert!(h.expect(ms(4)).is_fin());
+    h.deliver(ms(5), seg().seq(1005).ack(iss + 6).fin());
+    assert!(h.expect(ms(5)).is_pure_ack());
+    assert!(h.set.time_wait_record(&tuple()).is_some(), "compacted");
+    let t = h.set.mem_totals();
+    assert_eq!((t.rcv_alloc, t.snd_alloc), (0, 0), "{t:?}");
+    assert!(t.ring_pool > 0, "{t:?}");
+    assert_eq!(t.ring_pool % 256, 0, "whole first-size (256 B) buffers");
+}
