@@ -241,7 +241,8 @@ impl Connection {
     /// accepted even if it did not pass PAWS" — `TCP_PAWS_MSL` only
     /// relaxes TIME_WAIT's and SYN_RECV request socks' `tcp_paws_reject`);
     /// a SYN, which Linux answers with a challenge ACK instead of a PAWS
-    /// dupack (RFC 5961 4.2; the SYN step below does the same).
+    /// dupack (RFC 5961 4.2; here the SYN step below does so for an
+    /// acceptable SYN, the sequence check for any other).
     fn paws_reject(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
         use super::paws::{paws_check, ts_stamp, PAWS_WINDOW};
         let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) else {
