@@ -5,6 +5,17 @@
 //! caller drives a [`Stack`] with `handle_*` (input) and `poll_*` (output) and
 //! asks [`Stack::poll_at`] when to call again.
 #![forbid(unsafe_code)]
+// STYLE: nothing on a packet path may panic. Outside tests the lints below
+// make indexing, unwrap, expect and panic! a build error in this crate.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
 
 pub mod time;
 pub mod wire;

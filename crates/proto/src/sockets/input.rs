@@ -455,16 +455,13 @@ impl SocketSet {
         quoted_ip: &Ipv4Repr,
         quoted_payload: &[u8],
     ) {
-        let (Some(sp), Some(dp), Some(sq)) = (
-            quoted_payload.get(0..2),
-            quoted_payload.get(2..4),
-            quoted_payload.get(4..8),
-        ) else {
+        // RFC 792: the quote holds at least the first 8 bytes of our TCP header.
+        if quoted_payload.len() < 8 {
             return;
-        };
-        let sport = u16::from_be_bytes([sp[0], sp[1]]);
-        let dport = u16::from_be_bytes([dp[0], dp[1]]);
-        let seq = SeqNum(u32::from_be_bytes([sq[0], sq[1], sq[2], sq[3]]));
+        }
+        let sport = crate::wire::be16(quoted_payload, 0);
+        let dport = crate::wire::be16(quoted_payload, 2);
+        let seq = SeqNum(crate::wire::be32(quoted_payload, 4));
         let tuple = FourTuple {
             local: (quoted_ip.src, sport),
             remote: (quoted_ip.dst, dport),

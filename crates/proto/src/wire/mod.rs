@@ -58,8 +58,8 @@ impl core::fmt::Display for WireError {
 /// Read a big-endian u16 at `at`; callers have validated the length.
 #[inline]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
-    match b.get(at..at + 2) {
-        Some(s) => u16::from_be_bytes([s[0], s[1]]),
+    match b.get(at..at + 2).and_then(|s| <[u8; 2]>::try_from(s).ok()) {
+        Some(a) => u16::from_be_bytes(a),
         None => 0,
     }
 }
@@ -67,8 +67,8 @@ pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
 /// Read a big-endian u32 at `at`; callers have validated the length.
 #[inline]
 pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    match b.get(at..at + 4) {
-        Some(s) => u32::from_be_bytes([s[0], s[1], s[2], s[3]]),
+    match b.get(at..at + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()) {
+        Some(a) => u32::from_be_bytes(a),
         None => 0,
     }
 }
