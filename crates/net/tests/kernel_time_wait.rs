@@ -5,7 +5,8 @@
 //! rules sockstack copies (proto test `reset_at_rcv_nxt_only_ends_time_wait`
 //! and `reset_in_time_wait_follows_tcp_rfc1337` replay the same segments):
 //! a reset elsewhere than `rcv_nxt` is dropped; one at `rcv_nxt` ends
-//! TIME_WAIT with `tcp_rfc1337` = 0 (the default) and is ignored with 1.
+//! TIME_WAIT with `tcp_rfc1337` = 0 (the default) and is ignored with 1;
+//! and which segments restart the 60 s timer (read from `ss -o`).
 
 mod link_common;
 
@@ -91,121 +92,197 @@ fn recv_tcp(tap: &mut TapLink, sport: u16) -> Option<(u32, u32, u8)> {
     None
 }
 
-/// Lines of `ss -tan state time-wait` for our address and `sport`.
-fn kernel_time_wait(ns: &Netns, ours: &str, sport: u16) -> usize {
-    let out = ns.run(&["ss", "-tan", "state", "time-wait"]);
-    let needle = format!("{ours}:{sport}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(&needle))
-        .count()
+/// The lab: a namespace with the kernel at .1 on a TAP and a listener that
+/// closes `n` connections at once; we are .2 (`MAC_A`).
+struct Lab {
+    // Field order is drop order: the listener, the TAP, then the namespace.
+    _server: Server,
+    tap: TapLink,
+    kernel_mac: [u8; 6],
+    kernel: Ipv4Addr,
+    ours: Ipv4Addr,
+    our_ip: String,
+    ns: Netns,
+}
+
+impl Lab {
+    /// `None` (after a SKIP line) without root, `ss` or `python3`.
+    fn new(test: &str, n: u32) -> Option<Lab> {
+        if !root_or_skip() {
+            return None;
+        }
+        for tool in ["ss", "python3"] {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !found {
+                eprintln!("SKIP: {test}: no {tool}");
+                return None;
+            }
+        }
+        let ns = Netns::new();
+        let mut tap = TapLink::open_in_netns(&ns.name, "sstw0").expect("tap");
+        let (kernel_ip, our_ip) = (ns.addr(1), ns.addr(2));
+        let kernel: Ipv4Addr = kernel_ip.parse().unwrap();
+        let ours: Ipv4Addr = our_ip.parse().unwrap();
+        ns.run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{kernel_ip}/24"),
+            "dev",
+            "sstw0",
+        ]);
+        ns.run(&["ip", "link", "set", "sstw0", "up"]);
+        let script = format!(
+            "import socket\ns=socket.socket()\ns.settimeout(20)\n\
+             s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+             s.bind(('{kernel_ip}',{PORT}))\ns.listen(4)\nprint('READY',flush=True)\n\
+             for _ in range({n}):\n    c,_=s.accept()\n    c.close()\n"
+        );
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "python3", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn python3");
+        let mut server = Server(child);
+        {
+            use std::io::BufRead;
+            let out = server.0.stdout.take().expect("stdout");
+            let mut line = String::new();
+            std::io::BufReader::new(out)
+                .read_line(&mut line)
+                .expect("READY");
+            assert_eq!(line.trim(), "READY");
+        }
+        tap.send(Instant::ZERO, &arp_request(MAC_A, ours, kernel))
+            .unwrap();
+        let mut buf = vec![0u8; tap.frame_capacity()];
+        let start = StdInstant::now();
+        let kernel_mac = loop {
+            assert!(start.elapsed() < StdDuration::from_secs(3), "no ARP reply");
+            if let Some(n) = tap.recv(Instant::ZERO, &mut buf).unwrap() {
+                let f = &buf[..n];
+                if f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 2] {
+                    break <[u8; 6]>::try_from(&f[22..28]).unwrap();
+                }
+            } else {
+                std::thread::sleep(StdDuration::from_millis(5));
+            }
+        };
+        Some(Lab {
+            _server: server,
+            tap,
+            kernel_mac,
+            kernel,
+            ours,
+            our_ip,
+            ns,
+        })
+    }
+
+    fn send(&mut self, sport: u16, seq: u32, ack: u32, flags: u8) {
+        let f = tcp_frame(
+            self.kernel_mac,
+            self.ours,
+            self.kernel,
+            sport,
+            seq,
+            ack,
+            flags,
+        );
+        self.tap.send(Instant::ZERO, &f).unwrap();
+    }
+
+    /// Connect from `sport` (ISS 999), let the kernel close first, close:
+    /// the kernel is in TIME_WAIT with `rcv_nxt` 1002. Returns the
+    /// sequence number after its FIN (our ACK number).
+    fn put_in_time_wait(&mut self, sport: u16) -> u32 {
+        self.send(sport, 1000, 0, SYN);
+        let (k, a, fl) = recv_tcp(&mut self.tap, sport).expect("SYN-ACK");
+        assert_eq!((a, fl & (SYN | ACK)), (1001, SYN | ACK));
+        self.send(sport, 1001, k.wrapping_add(1), ACK);
+        let (kf, _, fl) = recv_tcp(&mut self.tap, sport).expect("kernel FIN");
+        assert!(fl & FIN != 0, "flags {fl:#x}");
+        let ack = kf.wrapping_add(1);
+        self.send(sport, 1001, ack, FIN | ACK);
+        let (_, a, fl) = recv_tcp(&mut self.tap, sport).expect("ACK of our FIN");
+        assert_eq!((a, fl & (FIN | ACK)), (1002, ACK));
+        assert_eq!(self.time_wait(sport).len(), 1, "kernel in TIME_WAIT");
+        ack
+    }
+
+    /// Lines of `ss -tano state time-wait` for our address and `sport`.
+    fn time_wait(&self, sport: u16) -> Vec<String> {
+        let out = self.ns.run(&["ss", "-tano", "state", "time-wait"]);
+        let needle = format!("{}:{sport}", self.our_ip);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Seconds left on the kernel's TIME_WAIT timer (`timer:(timewait,Nsec,0)`).
+    fn seconds_left(&self, sport: u16) -> u32 {
+        let lines = self.time_wait(sport);
+        let line = lines.first().expect("in TIME_WAIT");
+        let rest = line.split("timer:(timewait,").nth(1).expect("timer");
+        rest.split("sec")
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("seconds")
+    }
 }
 
 #[test]
 fn kernel_time_wait_and_resets_follow_tcp_rfc1337() {
-    if !root_or_skip() {
+    let Some(mut lab) = Lab::new("kernel_time_wait_and_resets_follow_tcp_rfc1337", 2) else {
         return;
-    }
-    for tool in ["ss", "python3"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            eprintln!("SKIP: kernel_time_wait_and_resets_follow_tcp_rfc1337: no {tool}");
-            return;
-        }
-    }
-    let ns = Netns::new();
-    let mut tap = TapLink::open_in_netns(&ns.name, "sstw0").expect("tap");
-    let (kernel_ip, our_ip) = (ns.addr(1), ns.addr(2));
-    let (kernel, ours): (Ipv4Addr, Ipv4Addr) =
-        (kernel_ip.parse().unwrap(), our_ip.parse().unwrap());
-    ns.run(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{kernel_ip}/24"),
-        "dev",
-        "sstw0",
-    ]);
-    ns.run(&["ip", "link", "set", "sstw0", "up"]);
-    let script = format!(
-        "import socket\ns=socket.socket()\ns.settimeout(20)\n\
-         s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-         s.bind(('{kernel_ip}',{PORT}))\ns.listen(4)\nprint('READY',flush=True)\n\
-         for _ in range(2):\n    c,_=s.accept()\n    c.close()\n"
-    );
-    let child = Command::new("ip")
-        .args(["netns", "exec", &ns.name, "python3", "-c", &script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn python3");
-    let mut server = Server(child);
-    {
-        use std::io::BufRead;
-        let out = server.0.stdout.take().expect("stdout");
-        let mut line = String::new();
-        std::io::BufReader::new(out)
-            .read_line(&mut line)
-            .expect("READY");
-        assert_eq!(line.trim(), "READY");
-    }
-    tap.send(Instant::ZERO, &arp_request(MAC_A, ours, kernel))
-        .unwrap();
-    let mut buf = vec![0u8; tap.frame_capacity()];
-    let start = StdInstant::now();
-    let kernel_mac = loop {
-        assert!(start.elapsed() < StdDuration::from_secs(3), "no ARP reply");
-        if let Some(n) = tap.recv(Instant::ZERO, &mut buf).unwrap() {
-            let f = &buf[..n];
-            if f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 2] {
-                break <[u8; 6]>::try_from(&f[22..28]).unwrap();
-            }
-        } else {
-            std::thread::sleep(StdDuration::from_millis(5));
-        }
     };
     for (sport, rfc1337) in [(40_001u16, 0), (40_002u16, 1)] {
-        ns.run(&[
-            "sh",
-            "-c",
-            &format!("echo {rfc1337} > /proc/sys/net/ipv4/tcp_rfc1337"),
-        ]);
-        let send = |tap: &mut TapLink, seq, ack, flags| {
-            let f = tcp_frame(kernel_mac, ours, kernel, sport, seq, ack, flags);
-            tap.send(Instant::ZERO, &f).unwrap();
-        };
-        // Handshake, then the kernel's FIN (it closes at once), our FIN.
-        send(&mut tap, 1000, 0, SYN);
-        let (k, a, fl) = recv_tcp(&mut tap, sport).expect("SYN-ACK");
-        assert_eq!((a, fl & (SYN | ACK)), (1001, SYN | ACK));
-        send(&mut tap, 1001, k.wrapping_add(1), ACK);
-        let (kf, _, fl) = recv_tcp(&mut tap, sport).expect("kernel FIN");
-        assert!(fl & FIN != 0, "flags {fl:#x}");
-        send(&mut tap, 1001, kf.wrapping_add(1), FIN | ACK);
-        let (_, a, fl) = recv_tcp(&mut tap, sport).expect("ACK of our FIN");
-        assert_eq!((a, fl & (FIN | ACK)), (1002, ACK));
-        assert_eq!(
-            kernel_time_wait(&ns, &our_ip, sport),
-            1,
-            "kernel in TIME_WAIT"
-        );
+        let cmd = format!("echo {rfc1337} > /proc/sys/net/ipv4/tcp_rfc1337");
+        lab.ns.run(&["sh", "-c", &cmd]);
+        lab.put_in_time_wait(sport);
         // rcv_nxt is 1002: resets at 1003 (in window) and 1001 are dropped.
-        send(&mut tap, 1003, 0, RST);
-        send(&mut tap, 1001, 0, RST);
+        lab.send(sport, 1003, 0, RST);
+        lab.send(sport, 1001, 0, RST);
         std::thread::sleep(StdDuration::from_millis(100));
-        assert_eq!(
-            kernel_time_wait(&ns, &our_ip, sport),
-            1,
-            "rfc1337={rfc1337}"
-        );
+        assert_eq!(lab.time_wait(sport).len(), 1, "rfc1337={rfc1337}");
         // At rcv_nxt: gone with tcp_rfc1337 = 0, kept with 1.
-        send(&mut tap, 1002, 0, RST);
+        lab.send(sport, 1002, 0, RST);
         std::thread::sleep(StdDuration::from_millis(100));
-        let left = kernel_time_wait(&ns, &our_ip, sport);
+        let left = lab.time_wait(sport).len();
         assert_eq!(left, rfc1337, "rfc1337={rfc1337}");
     }
-    drop(server);
+}
+
+/// `inet_twsk_reschedule`: after 2.5 s in TIME_WAIT, an ACK-less SYN below
+/// `rcv_nxt` and a reset leave the kernel's timer running down; an ACK out
+/// of window, and a bare ACK at `rcv_nxt`, restart it at 60 s (proto test
+/// `time_wait_timer_restarts_like_linux` has sockstack do the same).
+#[test]
+fn kernel_time_wait_timer_restarts() {
+    let Some(mut lab) = Lab::new("kernel_time_wait_timer_restarts", 1) else {
+        return;
+    };
+    let sport = 40_003;
+    let ack = lab.put_in_time_wait(sport);
+    let pause = || std::thread::sleep(StdDuration::from_millis(2_500));
+    pause();
+    assert!(lab.seconds_left(sport) <= 58, "{:?}", lab.time_wait(sport));
+    lab.send(sport, 500, 0, SYN);
+    lab.send(sport, 1003, 0, RST);
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert!(lab.seconds_left(sport) <= 58, "{:?}", lab.time_wait(sport));
+    lab.send(sport, 500, ack, ACK);
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert!(lab.seconds_left(sport) >= 59, "{:?}", lab.time_wait(sport));
+    pause();
+    assert!(lab.seconds_left(sport) <= 58, "{:?}", lab.time_wait(sport));
+    lab.send(sport, 1002, ack, ACK);
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert!(lab.seconds_left(sport) >= 59, "{:?}", lab.time_wait(sport));
 }
