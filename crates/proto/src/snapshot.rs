@@ -349,6 +349,10 @@ pub struct TcpMemInfo {
     pub rcvbuf_grows: u32,
     pub sndbuf_grows: u32,
     pub idle_releases: u32,
+    /// Stack-wide totals only (0 per connection): empty first-size ring
+    /// buffers the stack keeps for the next connections
+    /// (`storage/ring_pool.rs`), counted in no connection's `*_alloc`.
+    pub ring_pool: usize,
 }
 
 /// Counters for every layer of one stack.
@@ -432,6 +436,7 @@ impl Stats {
             ("mem_rcvbuf_grows", u64::from(m.rcvbuf_grows)),
             ("mem_sndbuf_grows", u64::from(m.sndbuf_grows)),
             ("mem_idle_releases", u64::from(m.idle_releases)),
+            ("mem_ring_pool_bytes", m.ring_pool as u64),
         ];
         for (name, value) in rows {
             out.push(StatRow {

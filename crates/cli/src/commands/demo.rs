@@ -371,9 +371,12 @@ impl<'o, W: Write> Demo<'o, W> {
 
     fn netstat(&mut self) -> Result<(), CliError> {
         let mut rows = Vec::new();
+        // Timers count down from the demo's virtual clock, not from the
+        // last time each stack was driven (`Snapshot::of` lags when idle).
+        let now = self.net.now();
         for host in [self.client, self.server] {
             let name = self.net.name(host).to_string();
-            rows.extend(Snapshot::of(self.net.stack(host), None, &name).sockets);
+            rows.extend(Snapshot::at(self.net.stack(host), now, None, &name).sockets);
         }
         let table = render_table(&rows, Filter::default());
         writeln!(self.out, "\n$ sockstack netstat -tuna").map_err(io_err)?;

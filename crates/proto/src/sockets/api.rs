@@ -640,10 +640,15 @@ impl SocketSet {
     }
 
     /// Buffer figures summed over every live connection (capacities and
-    /// ring bytes now, autotuning events of the live connections), like
-    /// the `mem` of /proc/net/sockstat. Scans the table: for tools.
+    /// ring bytes now, autotuning events of the live connections), plus the
+    /// spare ring storage the stack pools for new connections
+    /// (`ring_pool`), like the `mem` of /proc/net/sockstat. Scans the
+    /// table: for tools.
     pub fn mem_totals(&self) -> TcpMemInfo {
-        let mut t = TcpMemInfo::default();
+        let mut t = TcpMemInfo {
+            ring_pool: self.ring_pool.bytes(),
+            ..TcpMemInfo::default()
+        };
         for c in self
             .slots
             .iter()
@@ -674,6 +679,7 @@ impl SocketSet {
             rcvbuf_grows: c.tune.rcvbuf_grows,
             sndbuf_grows: c.tune.sndbuf_grows,
             idle_releases: c.tune.idle_releases,
+            ring_pool: 0,
         })
     }
 

@@ -162,7 +162,10 @@ impl SocketSet {
         if out.dropped {
             self.stats.dropped += 1;
         }
-        if out.ack {
+        if out.killed {
+            // A reset at rcv_nxt (Linux `tcp_rfc1337` = 0): the tuple is free.
+            self.end_time_wait(t);
+        } else if out.ack {
             self.tw.acks.push_back(*t);
         }
         true
@@ -187,7 +190,7 @@ impl SocketSet {
                 continue; // ended early; a stale entry
             };
             if e.rec.expires > now {
-                // Restarted by a retransmitted FIN: wait for the new deadline.
+                // Restarted (a retransmitted FIN, an ACK): wait for the new deadline.
                 let again = (e.rec.expires, t, h);
                 self.tw.expiry.push_back(again);
                 continue;

@@ -55,6 +55,12 @@ impl RingPool {
         }
     }
 
+    /// Bytes of spare storage held (each buffer `MIN_ALLOC` bytes), for
+    /// the stack-wide memory totals.
+    pub(crate) fn bytes(&self) -> usize {
+        self.spare.iter().map(Vec::capacity).sum()
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.spare.len()

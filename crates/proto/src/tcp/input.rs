@@ -39,9 +39,9 @@ pub(crate) struct InputResult {
     pub spurious_rto: bool,
 }
 
-/// RFC 7323 5.5: after 24 days of idleness TS.Recent is no longer valid and
-/// PAWS must not reject on it (Linux `TCP_PAWS_24DAYS`).
-const PAWS_IDLE: Duration = Duration::from_secs(24 * 86_400);
+/// RFC 7323 5.5: after this long idle TS.Recent is no longer valid and may
+/// be replaced by an older TSval (Linux 6.7+ `TCP_PAWS_WRAP`, see `paws.rs`).
+const PAWS_IDLE: Duration = Duration::from_secs(super::paws::PAWS_WRAP_SECS as u64);
 
 /// Linux `tcp_rtt_tsopt_us`: echoes older than this are not believed.
 const TS_RTT_MAX_MS: u32 = (i32::MAX as u32) / 1000;
@@ -260,25 +260,35 @@ impl Connection {
         Some(Duration::from_millis(u64::from(delta.max(1))))
     }
 
-    /// RFC 7323 5.3 R1: reject a segment whose TSval is older than
-    /// TS.Recent, unless TS.Recent went stale after 24 days idle (5.5).
-    /// Segments without a timestamp are accepted like Linux does (the RFC's
-    /// SHOULD drop is not followed), and so are reordered pure duplicate
-    /// ACKs (Linux `tcp_disordered_ack`) so fast retransmit still counts them.
+    /// RFC 7323 5.3 R1 as Linux 6.18 `tcp_validate_incoming` applies it:
+    /// whether PAWS drops this segment before the sequence-number check.
+    /// Not dropped: a segment without a timestamp (the RFC's SHOULD drop is
+    /// not followed, like Linux); one at most `TCP_PAWS_WINDOW` (1) tick
+    /// older than TS.Recent; any segment once TS.Recent is stale
+    /// (`TCP_PAWS_WRAP`, 2147 s; RFC 7323 5.5, see `paws.rs`) or 0
+    /// (`tcp_paws_check`); a reordered pure duplicate ACK that updates no
+    /// window (`tcp_disordered_ack_check`), so fast retransmit still counts
+    /// it; a reset, whatever its timestamp (RFC 7323 5.3; Linux "Reset is
+    /// accepted even if it did not pass PAWS" — `TCP_PAWS_MSL` only
+    /// relaxes TIME_WAIT's and SYN_RECV request socks' `tcp_paws_reject`);
+    /// a SYN, which Linux answers with a challenge ACK instead of a PAWS
+    /// dupack (RFC 5961 4.2; here the SYN step below does so for an
+    /// acceptable SYN, the sequence check for any other).
     fn paws_reject(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+        use super::paws::{paws_check, ts_stamp, PAWS_WINDOW};
         let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) else {
             return false;
         };
+        // The common case (in order, not older) first, without the clock.
         let behind = self.ts_recent.wrapping_sub(ts.tsval) as i32;
-        if behind <= 0 || now - self.ts_recent_at >= PAWS_IDLE {
+        if behind <= PAWS_WINDOW as i32 || seg.flags.rst() || seg.flags.syn() {
             return false;
         }
-        let disordered_ack = seg.flags.ack()
-            && seg.segment_len() == 0
-            && seg.seq == self.rcv_nxt
-            && seg.ack == self.snd_una
-            && (behind as u64) <= self.rtt.rto().total_millis();
-        !disordered_ack
+        let stamp = ts_stamp(self.ts_recent_at);
+        if paws_check(self.ts_recent, stamp, ts.tsval, now, PAWS_WINDOW) {
+            return false;
+        }
+        !self.disordered_ack(seg, ts.tsval)
     }
 
     /// RFC 9293 3.10.7.4: the segment acceptability test.

@@ -13,6 +13,7 @@ mod input;
 pub(crate) mod isn;
 pub(crate) mod listener;
 pub(crate) mod output;
+mod paws;
 mod profile;
 mod recovery;
 pub(crate) mod rfc5961;

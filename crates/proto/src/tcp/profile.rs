@@ -135,6 +135,12 @@ pub struct Profile {
     pub sack_scoreboard_cap: usize,
     /// Cap on TCP sockets per stack (every queue has a cap).
     pub max_sockets: usize,
+    /// RFC 1337 (`tcp_rfc1337`): a reset at `rcv_nxt` in TIME_WAIT is
+    /// ignored (true) or ends TIME_WAIT at once (false, Linux's default:
+    /// `tcp_timewait_state_process` kills the timewait socket). Either way
+    /// a reset elsewhere in the sequence space, or one PAWS rejects, is
+    /// dropped. Read per segment.
+    pub rfc1337: bool,
     /// Cap on TIME_WAIT connections (`tcp_max_tw_buckets`); beyond it a
     /// closing connection skips TIME_WAIT as Linux does.
     pub max_tw_buckets: usize,
@@ -196,6 +202,7 @@ impl Profile {
             max_ooo_ranges: 64,
             sack_scoreboard_cap: 64,
             max_sockets: 1 << 20,
+            rfc1337: false,
             max_tw_buckets: 131_072,
             max_pending_resets: 256,
             max_pending_cookies: 1024,

@@ -5,57 +5,50 @@
 //!
 //! Contract: a record answers every segment exactly as a `Connection` in
 //! TIME_WAIT does; both run the same decisions (`TwKeys::step`,
-//! `TwKeys::syn_ends`, after Linux `tcp_timewait_state_process`). A
-//! segment whose timestamp is older than a valid TS.Recent is rejected by
-//! PAWS (RFC 7323 5.3 R1, 5.5), answered with a rate-limited ACK and
-//! counted (`paws_rejected`, Linux `PAWSEstabRejected`); a SYN may end
-//! TIME_WAIT only when PAWS accepts it and its sequence number or
-//! timestamp is newer (RFC 6191). A reset is dropped (RFC 1337; Linux
-//! `tcp_rfc1337` = 0 lets a reset kill TIME_WAIT, but this stack does
-//! not), a retransmitted FIN is ACKed and restarts the timer, an
-//! unacceptable segment or a SYN earns a rate-limited ACK, an in-window
-//! bare ACK at `rcv_nxt` updates TS.Recent, anything else is dropped. The
-//! ACK it sends is the one the connection would send: `snd_nxt` (the
-//! connection's `snd_max`), `rcv_nxt`, the window frozen when TIME_WAIT
-//! began (Linux `tw_rcv_wnd`), and timestamps when they were agreed. A
-//! record is only made when nothing else is owed (no SACK or D-SACK block,
-//! no queued data), so that ACK carries nothing else.
+//! `TwKeys::syn_ends`), which are Linux's `tcp_timewait_state_process`
+//! (TIME_WAIT substate), not RFC 9293's literal text:
+//! - PAWS first (RFC 7323 5.3 R1, Linux `tcp_paws_reject`, `tcp/paws.rs`).
+//! - A segment at `rcv_nxt` that occupies no sequence space, or a reset at
+//!   `rcv_nxt`, is "in window" if PAWS accepts it. A reset there ends
+//!   TIME_WAIT at once (`tcp_rfc1337` = 0, Linux's default) or is ignored
+//!   (`Profile::rfc1337`, RFC 1337's advice); anything else there restarts
+//!   the 2 MSL timer (`inet_twsk_reschedule`). Its timestamp becomes
+//!   TS.Recent (also a reset's, with `rfc1337`). Nothing is sent.
+//! - A SYN without ACK may end TIME_WAIT (`syn_ends`, RFC 6191, RFC 9293
+//!   3.10.7.4); the socket layer asks before `step`.
+//! - Every other segment is "out of window": a reset is dropped; anything
+//!   else is answered with an ACK and, if it carries ACK or failed PAWS,
+//!   restarts the timer. The ACK is rate-limited (Linux
+//!   `tcp_oow_rate_limited`, `Profile::invalid_ratelimit`) unless the
+//!   segment occupies sequence space and is no SYN: data and the peer's
+//!   retransmitted FIN are always answered. RFC 9293 3.10.7.4 would drop
+//!   in-window data after the FIN silently; Linux ACKs it, and so do we.
+//!
+//! A PAWS rejection is counted (`paws_rejected`, Linux `PAWSTimewait`).
+//! The ACK a record sends is the one the connection would send: `snd_nxt`
+//! (the connection's `snd_max`), `rcv_nxt`, the window frozen when
+//! TIME_WAIT began (Linux `tw_rcv_wnd`), and timestamps when they were
+//! agreed. A record is only made when nothing else is owed (no SACK or
+//! D-SACK block, no queued data), so that ACK carries nothing else.
 
 use super::connection::Connection;
+use super::paws::{paws_reject_tw, ts_stamp};
 use super::{Profile, SeqNum, State};
 use crate::snapshot::TimerKind;
 use crate::time::Instant;
 use crate::wire::{TcpFlags, TcpRepr, TcpTimestamp};
 
-/// RFC 7323 5.5: TS.Recent older than 24 days is no longer valid and PAWS
-/// must not reject on it (Linux `TCP_PAWS_24DAYS`), in seconds.
-const PAWS_24DAYS_SECS: u32 = 24 * 86_400;
-
-/// Linux `TCP_PAWS_MSL`: a reset is only judged by PAWS while TS.Recent is
-/// younger than this (seconds).
-const PAWS_MSL_SECS: u32 = 60;
-
 /// `last_oow_ack` of a record that never answered (a record keeps a plain
 /// `Instant` so it stays 48 bytes).
 const NEVER: Instant = Instant::from_micros(u64::MAX);
 
-/// The seconds clock TS.Recent's age is kept in (Linux `ts_recent_stamp`,
-/// `ktime_get_seconds`): a record stores it in 4 bytes, and a full
-/// connection converts its `ts_recent_at` the same way so both judge a
-/// segment at the same second.
-pub(crate) fn ts_stamp(t: Instant) -> u32 {
-    (t.total_micros() / 1_000_000) as u32
-}
-
-/// The state a TIME_WAIT connection keeps (48 bytes, test
+/// The state a TIME_WAIT connection keeps (at most 48 bytes, test
 /// `record_stays_48_bytes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TimeWait {
     /// Sequence number of our ACKs (the connection's `snd_max`).
     pub snd_nxt: SeqNum,
     pub rcv_nxt: SeqNum,
-    /// Receive window from `rcv_nxt` (the last right edge we advertised).
-    pub rcv_wnd: u32,
     /// The window field of our ACKs (already scaled down).
     pub window: u16,
     pub ts_ok: bool,
@@ -63,7 +56,7 @@ pub(crate) struct TimeWait {
     pub ack_now: bool,
     pub ts_recent: u32,
     /// When TS.Recent was last updated, in `ts_stamp` seconds (Linux
-    /// `tw_ts_recent_stamp`), for the 24-day rule of RFC 7323 5.5.
+    /// `tw_ts_recent_stamp`), for RFC 7323 5.5.
     pub ts_recent_stamp: u32,
     pub ts_offset: u32,
     /// When we last answered an out-of-window segment (rate limit);
@@ -78,10 +71,12 @@ pub(crate) struct TimeWait {
 pub(crate) struct TwOutcome {
     /// Dropped as unacceptable (counted like a connection's drop).
     pub dropped: bool,
-    /// Dropped by PAWS (RFC 7323 5.3; Linux `PAWSEstabRejected`).
+    /// Dropped by PAWS (RFC 7323 5.3; Linux `PAWSTimewait`).
     pub paws_rejected: bool,
     /// An ACK became owed by this segment.
     pub ack: bool,
+    /// A reset ended TIME_WAIT (`tcp_rfc1337` = 0): the record must go.
+    pub killed: bool,
 }
 
 /// What TIME_WAIT remembers of the peer, whichever form it lives in: the
@@ -93,50 +88,62 @@ pub(crate) struct TwKeys {
     /// `ts_stamp` of the last TS.Recent update.
     pub ts_recent_stamp: u32,
     pub rcv_nxt: SeqNum,
-    pub rcv_wnd: usize,
 }
 
-/// What TIME_WAIT does with a segment that did not end it (Linux
-/// `tcp_timewait_state_process`, with RFC 1337's reset rule).
+/// What TIME_WAIT does with a segment that did not end it by reopening
+/// (Linux `tcp_timewait_state_process`, TIME_WAIT substate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TwStep {
-    /// A reset: dropped, TIME_WAIT holds (RFC 1337). `paws`: it was also
-    /// older than TS.Recent within `TCP_PAWS_MSL` (Linux counts it).
-    Reset { paws: bool },
-    /// RFC 7323 5.3 R1: older than TS.Recent, which is valid. Not
-    /// acceptable: answered with a (rate-limited) ACK and dropped.
-    Paws,
-    /// The peer's FIN again: ACK it and restart the 2 MSL timer.
-    Fin,
-    /// Unacceptable, or a SYN that may not reopen: a rate-limited ACK.
-    Oow,
-    /// An in-window bare ACK at `rcv_nxt`: dropped silently, its
-    /// timestamp (if any) becomes TS.Recent (Linux).
-    Bare { tsval: Option<u32> },
-    /// Anything else: dropped silently.
-    Drop,
+    /// A reset at `rcv_nxt` that PAWS accepts, `tcp_rfc1337` = 0: TIME_WAIT
+    /// ends now ("TIME-WAIT assassination", RFC 1337 2; Linux's default).
+    Kill,
+    /// In window (at `rcv_nxt`, no sequence space, PAWS accepts; or with
+    /// `rfc1337` a reset there): nothing sent. `restart`: the 2 MSL timer
+    /// starts again (not for a reset); `tsval` becomes TS.Recent.
+    Quiet { restart: bool, tsval: Option<u32> },
+    /// Out of window (anything else but a reset): an ACK, rate-limited
+    /// when `limited`; the timer restarts when `restart` (the segment
+    /// carries ACK or failed PAWS; not for an ACK-less SYN, which may be a
+    /// new connection's with a random ISN below `rcv_nxt`). `paws`: it
+    /// failed PAWS (counted).
+    Ack {
+        restart: bool,
+        limited: bool,
+        paws: bool,
+    },
+    /// A reset out of window or failing PAWS: dropped, timer untouched.
+    Drop { paws: bool },
+}
+
+impl TwStep {
+    /// Whether the segment counts as dropped: everything but a reset that
+    /// ended TIME_WAIT and the peer's FIN again (our last ACK was lost:
+    /// RFC 9293 3.10.7.4 "acknowledge it, and restart the 2 MSL timeout").
+    fn dropped(self, seg: &TcpRepr<'_>) -> bool {
+        match self {
+            TwStep::Kill => false,
+            TwStep::Ack { paws, .. } => paws || !seg.flags.fin(),
+            _ => true,
+        }
+    }
 }
 
 impl TwKeys {
-    /// RFC 7323 5.3 R1 in TIME_WAIT, as Linux `tcp_paws_reject`: the
-    /// segment's TSval is older than TS.Recent, and TS.Recent is valid
-    /// (younger than 24 days, RFC 7323 5.5; not zero, Linux
-    /// `tcp_paws_check`). RFC 7323 5.3 exempts resets outright; Linux still
-    /// rejects a reset while TS.Recent is younger than `TCP_PAWS_MSL`, and
-    /// so does this (in TIME_WAIT a reset is ignored either way, RFC 1337;
-    /// only the counter differs).
+    /// RFC 7323 5.3 R1 in TIME_WAIT, Linux `tcp_paws_reject`
+    /// (`paws::paws_reject_tw`): the segment's TSval is older than a valid,
+    /// non-zero TS.Recent; a reset only while TS.Recent is younger than
+    /// `TCP_PAWS_MSL`.
     pub(crate) fn paws_reject(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
-        let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) else {
-            return false;
-        };
-        if self.ts_recent.wrapping_sub(ts.tsval) as i32 <= 0 || self.ts_recent == 0 {
-            return false;
+        match seg.timestamp.filter(|_| self.ts_ok) {
+            Some(ts) => paws_reject_tw(
+                self.ts_recent,
+                self.ts_recent_stamp,
+                ts.tsval,
+                now,
+                seg.flags.rst(),
+            ),
+            None => false,
         }
-        let age = ts_stamp(now).wrapping_sub(self.ts_recent_stamp);
-        if age >= PAWS_24DAYS_SECS {
-            return false;
-        }
-        !(seg.flags.rst() && age >= PAWS_MSL_SECS)
     }
 
     /// The TIME_WAIT reuse rule (Linux `tcp_timewait_state_process`,
@@ -156,33 +163,34 @@ impl TwKeys {
         seg.seq.gt(self.rcv_nxt) || newer_ts
     }
 
-    /// TIME_WAIT processing of a segment that did not end it (RFC 9293
-    /// 3.10.7.4, RFC 1337, RFC 7323 5.3; Linux `tcp_timewait_state_process`).
-    pub(crate) fn step(&self, now: Instant, seg: &TcpRepr<'_>) -> TwStep {
+    /// TIME_WAIT processing of a segment that did not end it by reopening
+    /// (Linux `tcp_timewait_state_process`; see the module doc). `rfc1337`:
+    /// `Profile::rfc1337`.
+    pub(crate) fn step(&self, now: Instant, seg: &TcpRepr<'_>, rfc1337: bool) -> TwStep {
         let f = seg.flags;
         // RFC 7323 5.3: PAWS runs before anything else.
         let paws = self.paws_reject(now, seg);
-        if f.rst() {
-            // RFC 1337: a reset must not cut TIME_WAIT short.
-            return TwStep::Reset { paws };
-        }
-        if paws {
-            return TwStep::Paws;
-        }
-        if f.fin() {
-            // The peer's FIN again: our last ACK was lost (RFC 9293
-            // 3.10.7.4, eighth step).
-            return TwStep::Fin;
-        }
-        if f.syn() || !super::input::acceptable(self.rcv_nxt, self.rcv_wnd, seg) {
-            return TwStep::Oow;
-        }
-        if seg.seq == self.rcv_nxt && seg.segment_len() == 0 {
-            return TwStep::Bare {
-                tsval: seg.timestamp.filter(|_| self.ts_ok).map(|ts| ts.tsval),
+        if !paws && seg.seq == self.rcv_nxt && (seg.segment_len() == 0 || f.rst()) {
+            let tsval = seg.timestamp.filter(|_| self.ts_ok).map(|ts| ts.tsval);
+            if f.rst() && !rfc1337 {
+                // Linux `tcp_rfc1337` = 0: the peer has finished; so do we.
+                return TwStep::Kill;
+            }
+            return TwStep::Quiet {
+                restart: !f.rst(),
+                tsval,
             };
         }
-        TwStep::Drop
+        if f.rst() {
+            return TwStep::Drop { paws };
+        }
+        TwStep::Ack {
+            restart: paws || f.ack(),
+            // Linux `tcp_oow_rate_limited`: a segment occupying sequence
+            // space (data, FIN) and carrying no SYN is always answered.
+            limited: seg.segment_len() == 0 || f.syn(),
+            paws,
+        }
     }
 }
 
@@ -201,11 +209,9 @@ impl Connection {
             return None;
         }
         let window = self.select_window();
-        let rcv_wnd = u32::try_from(self.rcv_nxt.distance_to(self.rcv_adv)).ok()?;
         Some(TimeWait {
             snd_nxt: self.snd_max,
             rcv_nxt: self.rcv_nxt,
-            rcv_wnd,
             window,
             ts_ok: self.ts_ok,
             ack_now: self.ack_now,
@@ -224,7 +230,6 @@ impl Connection {
             ts_recent: self.ts_recent,
             ts_recent_stamp: ts_stamp(self.ts_recent_at),
             rcv_nxt: self.rcv_nxt,
-            rcv_wnd: self.rcv_nxt.distance_to(self.rcv_adv),
         }
     }
 
@@ -234,38 +239,43 @@ impl Connection {
     }
 
     /// TIME_WAIT (`TwKeys::step`): the same decisions as a record's
-    /// `TimeWait::process`.
+    /// `TimeWait::process`. A reset that ends TIME_WAIT closes the
+    /// connection (no error: the application already read the peer's FIN).
     pub(super) fn process_time_wait(
         &mut self,
         now: Instant,
         p: &Profile,
         seg: &TcpRepr<'_>,
     ) -> super::input::InputResult {
+        let step = self.tw_keys().step(now, seg, p.rfc1337);
         let mut res = super::input::InputResult {
-            dropped: true,
+            dropped: step.dropped(seg),
             ..Default::default()
         };
-        match self.tw_keys().step(now, seg) {
-            TwStep::Reset { paws } => res.paws_rejected = paws,
-            TwStep::Paws => {
-                res.paws_rejected = true;
-                self.ack_now |= super::input::oow_ack_allowed(&mut self.last_oow_ack, now, p, seg);
-            }
-            TwStep::Fin => {
-                self.ack_now = true;
-                self.close_at = Some(now + p.time_wait);
-                res.dropped = false;
-            }
-            TwStep::Oow => {
-                self.ack_now |= super::input::oow_ack_allowed(&mut self.last_oow_ack, now, p, seg);
-            }
-            TwStep::Bare { tsval } => {
+        match step {
+            TwStep::Kill => self.enter_closed(),
+            TwStep::Quiet { restart, tsval } => {
+                if restart {
+                    self.close_at = Some(now + p.time_wait);
+                }
                 if let Some(v) = tsval {
                     self.ts_recent = v;
                     self.ts_recent_at = now;
                 }
             }
-            TwStep::Drop => {}
+            TwStep::Ack {
+                restart,
+                limited,
+                paws,
+            } => {
+                res.paws_rejected = paws;
+                if restart {
+                    self.close_at = Some(now + p.time_wait);
+                }
+                self.ack_now |=
+                    !limited || super::input::oow_ack_allowed(&mut self.last_oow_ack, now, p, seg);
+            }
+            TwStep::Drop { paws } => res.paws_rejected = paws,
         }
         res
     }
@@ -303,7 +313,6 @@ impl TimeWait {
             ts_recent: self.ts_recent,
             ts_recent_stamp: self.ts_recent_stamp,
             rcv_nxt: self.rcv_nxt,
-            rcv_wnd: self.rcv_wnd as usize,
         }
     }
 
@@ -311,29 +320,38 @@ impl TimeWait {
     /// `Connection::process_time_wait`.
     pub(crate) fn process(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) -> TwOutcome {
         let was = self.ack_now;
+        let step = self.keys().step(now, seg, p.rfc1337);
         let mut out = TwOutcome {
-            dropped: true,
+            dropped: step.dropped(seg),
             ..TwOutcome::default()
         };
-        match self.keys().step(now, seg) {
-            TwStep::Reset { paws } => out.paws_rejected = paws,
-            TwStep::Paws => {
-                out.paws_rejected = true;
-                self.oow_ack(now, p, seg);
-            }
-            TwStep::Fin => {
-                self.ack_now = true;
-                self.expires = now + p.time_wait;
-                out.dropped = false;
-            }
-            TwStep::Oow => self.oow_ack(now, p, seg),
-            TwStep::Bare { tsval } => {
+        match step {
+            TwStep::Kill => out.killed = true,
+            TwStep::Quiet { restart, tsval } => {
+                if restart {
+                    self.expires = now + p.time_wait;
+                }
                 if let Some(v) = tsval {
                     self.ts_recent = v;
                     self.ts_recent_stamp = ts_stamp(now);
                 }
             }
-            TwStep::Drop => {}
+            TwStep::Ack {
+                restart,
+                limited,
+                paws,
+            } => {
+                out.paws_rejected = paws;
+                if restart {
+                    self.expires = now + p.time_wait;
+                }
+                if limited {
+                    self.oow_ack(now, p, seg);
+                } else {
+                    self.ack_now = true;
+                }
+            }
+            TwStep::Drop { paws } => out.paws_rejected = paws,
         }
         out.ack = self.ack_now && !was;
         out

@@ -58,17 +58,26 @@ fn retransmitted_fin_in_time_wait_is_acked_and_restarts_timer() {
     assert_eq!(h.set.len(), 1);
 }
 
+/// A reset at `rcv_nxt` in TIME_WAIT: ignored with `rfc1337` (RFC 1337);
+/// with Linux's default (`tcp_rfc1337` = 0) it ends TIME_WAIT. Nothing is
+/// sent either way.
 #[test]
 fn rst_in_time_wait_is_ignored() {
-    let mut h = Harness::new();
-    let (_l, c, iss) = h.passive();
-    h.set.close(c).unwrap();
-    h.expect(ms(0));
-    h.deliver(ms(1), seg().seq(1001).ack(iss + 2).fin());
-    h.expect(ms(1));
-    h.deliver(ms(2), seg().rst().seq(1002));
-    h.expect_none(ms(2));
-    assert!(h.set.snapshot().iter().any(|r| r.state == State::TimeWait));
+    for rfc1337 in [true, false] {
+        let mut h = Harness::with_profile(crate::tcp::Profile {
+            rfc1337,
+            ..crate::tcp::Profile::linux()
+        });
+        let (_l, c, iss) = h.passive();
+        h.set.close(c).unwrap();
+        h.expect(ms(0));
+        h.deliver(ms(1), seg().seq(1001).ack(iss + 2).fin());
+        h.expect(ms(1));
+        h.deliver(ms(2), seg().rst().seq(1002));
+        h.expect_none(ms(2));
+        let tw = h.set.snapshot().iter().any(|r| r.state == State::TimeWait);
+        assert_eq!(tw, rfc1337, "rfc1337 {rfc1337}");
+    }
 }
 
 #[test]

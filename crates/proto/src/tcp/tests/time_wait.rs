@@ -11,7 +11,12 @@ use crate::time::Instant;
 /// into TIME_WAIT (we close first). `user_closes`: close() (a compact
 /// record) or only shutdown(Write) (the full connection stays).
 fn into_time_wait(user_closes: bool) -> (Harness, SocketHandle, SeqNum) {
-    let mut h = Harness::new();
+    into_time_wait_with(Profile::linux(), user_closes)
+}
+
+/// `into_time_wait` under profile `p`.
+fn into_time_wait_with(p: Profile, user_closes: bool) -> (Harness, SocketHandle, SeqNum) {
+    let mut h = Harness::with_profile(p);
     let l = h.listen(8);
     h.deliver(
         ms(0),
@@ -54,6 +59,50 @@ fn out(h: &mut Harness, t: Instant) -> Vec<Wire> {
         .collect()
 }
 
+/// Deliver each probe (time in ms, segment, ACKs expected) to both forms of
+/// TIME_WAIT and check they answer alike, with the same counters.
+fn replay(
+    full: &mut Harness,
+    fc: SocketHandle,
+    rec: &mut Harness,
+    probes: Vec<(u64, Option<Seg>, usize)>,
+) {
+    for (t, s, acks) in probes {
+        if let Some(s) = s {
+            full.deliver(ms(t), s.clone());
+            rec.deliver(ms(t), s);
+        }
+        let a = out(full, ms(t));
+        let b = out(rec, ms(t));
+        assert_eq!(a, b, "at {t} ms");
+        assert_eq!(a.len(), acks, "ACKs at {t} ms");
+        for (_, _, flags, _, _) in &a {
+            assert_eq!(*flags, crate::wire::TcpFlags::ACK, "at {t} ms");
+        }
+        assert_eq!(
+            full.set.tcp_stats(),
+            rec.set.tcp_stats(),
+            "counters at {t} ms"
+        );
+        assert_eq!(full.state(fc), Some(State::TimeWait), "at {t} ms");
+        assert_eq!(rec.set.time_wait_count(), 1, "at {t} ms");
+        rec.set.check_invariants();
+    }
+}
+
+/// Both forms end TIME_WAIT at `end` ms, not a millisecond before.
+fn assert_both_end_at(full: &mut Harness, rec: &mut Harness, end: u64, what: &str) {
+    for h in [full, rec] {
+        h.at(ms(end - 1));
+        assert_eq!(h.set.time_wait_count(), 1, "{what}: still at {end}-1 ms");
+        h.at(ms(end));
+        assert_eq!(h.set.time_wait_count(), 0, "{what}: over at {end} ms");
+        h.set.check_invariants();
+    }
+}
+
+/// Linux `tcp_timewait_state_process` probe by probe, in both forms. TS.Recent
+/// is 102 (3 ms), `rcv_nxt` 1002; the rate limit is 500 ms.
 #[test]
 fn record_answers_exactly_as_the_full_connection() {
     let (mut full, fc, iss) = into_time_wait(false);
@@ -63,66 +112,230 @@ fn record_answers_exactly_as_the_full_connection() {
     assert_eq!(full.set.time_wait_count(), 1);
     assert_eq!(rec.set.time_wait_count(), 1);
     assert_eq!(rec.set.len(), 2, "listener plus the record");
-    let tuple = crate::sockets::FourTuple {
-        local: (LOCAL, LPORT),
-        remote: (REMOTE, RPORT),
-    };
-    assert!(rec.set.time_wait_record(&tuple).is_some(), "compacted");
-    assert!(full.set.time_wait_record(&tuple).is_none(), "kept whole");
-    let probes: Vec<(u64, Option<Seg>)> = vec![
+    assert!(rec.set.time_wait_record(&tuple()).is_some(), "compacted");
+    assert!(full.set.time_wait_record(&tuple()).is_none(), "kept whole");
+    let ack = iss + 7;
+    let probes: Vec<(u64, Option<Seg>, usize)> = vec![
         // The ACK of the FIN that brought TIME_WAIT.
-        (3, None),
-        // Retransmitted FIN: ACK again, timer restarts.
-        (10_000, Some(seg().seq(1001).ack(iss + 7).ts(200, 0).fin())),
-        // A reset, in window or not: ignored (RFC 1337).
-        (10_001, Some(seg().rst().seq(1002))),
-        (10_002, Some(seg().rst().seq(9_999_999))),
+        (3, None, 1),
+        // Retransmitted FIN: ACKed and the timer restarts; again 1 ms
+        // later, ACKed again (a FIN occupies sequence space: Linux
+        // `tcp_oow_rate_limited` never holds it back).
+        (10_000, Some(seg().seq(1001).ack(ack).ts(200, 0).fin()), 1),
+        (10_001, Some(seg().seq(1001).ack(ack).ts(201, 0).fin()), 1),
+        // Resets not at rcv_nxt, in window or not: dropped.
+        (10_002, Some(seg().rst().seq(9_999_999)), 0),
+        (10_003, Some(seg().rst().seq(1003)), 0),
         // Out-of-window data: always ACKed.
         (
-            10_003,
-            Some(seg().seq(500).ack(iss + 7).ts(201, 0).data(b"old")),
+            10_004,
+            Some(seg().seq(500).ack(ack).ts(202, 0).data(b"old")),
+            1,
         ),
-        // Out-of-window pure ACKs: rate limited (Linux tcp_oow_rate_limited).
-        (10_004, Some(seg().seq(500).ack(iss + 7).ts(202, 0))),
-        (10_005, Some(seg().seq(500).ack(iss + 7).ts(203, 0))),
-        (10_700, Some(seg().seq(500).ack(iss + 7).ts(204, 0))),
-        // An in-window duplicate ACK: dropped silently.
-        (10_800, Some(seg().seq(1002).ack(iss + 7).ts(205, 0))),
-        // An old SYN (older timestamp): ACKed, TIME_WAIT holds.
-        (11_000, Some(seg().syn().seq(500).ts(50, 0))),
-        // Data in window after the FIN: dropped (the connection is done).
+        // Out-of-window pure ACKs: rate limited.
+        (10_005, Some(seg().seq(500).ack(ack).ts(203, 0)), 1),
+        (10_006, Some(seg().seq(500).ack(ack).ts(204, 0)), 0),
+        (10_600, Some(seg().seq(500).ack(ack).ts(205, 0)), 1),
+        // An in-window bare ACK: silent; TS.Recent = 206, timer restarts.
+        (10_700, Some(seg().seq(1002).ack(ack).ts(206, 0)), 0),
+        // An old SYN (older timestamp): PAWS, TIME_WAIT holds; ACKed once
+        // the rate limit allows, and the timer restarts (PAWS rejected).
+        (10_800, Some(seg().syn().seq(500).ts(50, 0)), 0),
+        (11_200, Some(seg().syn().seq(500).ts(51, 0)), 1),
+        // An ACK-less SYN below rcv_nxt without timestamp: ACKed (rate
+        // limited), the timer does not restart.
+        (11_300, Some(seg().syn().seq(500)), 0),
+        (11_800, Some(seg().syn().seq(500)), 1),
+        // Data at rcv_nxt after the FIN: ACKed (Linux; RFC 9293 3.10.7.4
+        // would ignore it), the timer restarts.
         (
-            11_500,
-            Some(seg().seq(1002).ack(iss + 7).ts(206, 0).data(b"x")),
+            12_000,
+            Some(seg().seq(1002).ack(ack).ts(207, 0).data(b"x")),
+            1,
         ),
     ];
-    for (t, s) in probes {
-        if let Some(s) = s {
-            full.deliver(ms(t), s.clone());
-            rec.deliver(ms(t), s);
-        }
-        let a = out(&mut full, ms(t));
-        let b = out(&mut rec, ms(t));
-        assert_eq!(a, b, "at {t} ms");
-        assert_eq!(
-            full.set.tcp_stats(),
-            rec.set.tcp_stats(),
-            "counters at {t} ms"
-        );
-        assert_eq!(full.state(fc), Some(State::TimeWait));
-        assert_eq!(rec.set.time_wait_count(), 1);
-        rec.set.check_invariants();
-    }
-    // The FIN at 10 s restarted 2 MSL: both end at 70 s, not before.
-    for h in [&mut full, &mut rec] {
-        h.at(ms(69_999));
-        assert_eq!(h.set.time_wait_count(), 1);
-        h.at(ms(70_000));
-        assert_eq!(h.set.time_wait_count(), 0);
-    }
+    replay(&mut full, fc, &mut rec, probes);
+    // The ACKs echo TS.Recent as set by the bare ACK at 10.7 s.
+    let echo = |h: &mut Harness| {
+        h.deliver(ms(12_001), seg().seq(700).ack(ack).ts(208, 0).data(b"z"));
+        out(h, ms(12_001))[0].4.expect("timestamps").1
+    };
+    assert_eq!((echo(&mut full), echo(&mut rec)), (206, 206));
+    // Restarted last at 12.001 s.
+    assert_both_end_at(&mut full, &mut rec, 72_001, "restarted");
     assert_eq!(full.state(fc), Some(State::Closed));
     assert_eq!(rec.set.len(), 1, "only the listener");
-    rec.set.check_invariants();
+}
+
+/// Item by item, when the 2 MSL timer restarts (Linux
+/// `inet_twsk_reschedule` in `tcp_timewait_state_process`): a segment at 20 s
+/// either moves the end from 60.003 s to 80 s or leaves it, in both forms.
+#[test]
+fn time_wait_timer_restarts_like_linux() {
+    let cases: Vec<(&str, bool, Seg, usize, u64)> = vec![
+        (
+            "bare ACK at rcv_nxt",
+            false,
+            seg().seq(1002).ack(SeqNum(0)).ts(103, 0),
+            0,
+            80_000,
+        ),
+        (
+            "flagless at rcv_nxt",
+            false,
+            seg().seq(1002).ts(103, 0),
+            0,
+            80_000,
+        ),
+        (
+            "FIN again",
+            false,
+            seg().seq(1001).ack(SeqNum(0)).ts(103, 0).fin(),
+            1,
+            80_000,
+        ),
+        (
+            "old pure ACK",
+            false,
+            seg().seq(500).ack(SeqNum(0)).ts(103, 0),
+            1,
+            80_000,
+        ),
+        (
+            "ACK-less, PAWS",
+            false,
+            seg().syn().seq(500).ts(50, 0),
+            1,
+            80_000,
+        ),
+        ("ACK-less SYN", false, seg().syn().seq(500), 1, 60_003),
+        (
+            "ACK-less, old seq",
+            false,
+            seg().seq(500).ts(103, 0),
+            1,
+            60_003,
+        ),
+        ("RST far away", false, seg().rst().seq(9_999), 0, 60_003),
+        ("RST in window", false, seg().rst().seq(1003), 0, 60_003),
+        (
+            "RST, PAWS",
+            false,
+            seg().rst().seq(1002).ts(50, 0),
+            0,
+            60_003,
+        ),
+        (
+            "RST, rfc1337",
+            true,
+            seg().rst().seq(1002).ts(103, 0),
+            0,
+            60_003,
+        ),
+    ];
+    for (what, rfc1337, s, acks, end) in cases {
+        let p = Profile {
+            rfc1337,
+            ..Profile::linux()
+        };
+        let (mut full, fc, mut rec, iss) = both_in_time_wait_with(p);
+        // Our ACK numbers come from the harness: fill in the real one.
+        let s = if s.repr().flags.ack() {
+            s.ack(iss + 7)
+        } else {
+            s
+        };
+        replay(&mut full, fc, &mut rec, vec![(20_000, Some(s), acks)]);
+        assert_both_end_at(&mut full, &mut rec, end, what);
+    }
+}
+
+/// A reset at `rcv_nxt` (Linux: exactly there, not anywhere in the window)
+/// ends TIME_WAIT with `tcp_rfc1337` = 0 (Linux's default), unless PAWS
+/// rejects it; PAWS judges a reset only while TS.Recent is younger than
+/// `TCP_PAWS_MSL` (60 s). With `rfc1337` it is ignored (RFC 1337), and its
+/// timestamp still becomes TS.Recent.
+#[test]
+fn reset_in_time_wait_follows_tcp_rfc1337() {
+    for rfc1337 in [false, true] {
+        let p = Profile {
+            rfc1337,
+            ..Profile::linux()
+        };
+        let (mut full, fc, mut rec, iss) = both_in_time_wait_with(p);
+        let probes = vec![
+            // Older timestamp, TS.Recent 30 s old: PAWS drops it.
+            (30_000, Some(seg().rst().seq(1002).ts(50, 0)), 0),
+            // A bare ACK without timestamp: the timer restarts (ends at
+            // 119 s), TS.Recent keeps its stamp of 3 ms.
+            (59_000, Some(seg().seq(1002).ack(iss + 7)), 0),
+        ];
+        replay(&mut full, fc, &mut rec, probes);
+        assert_eq!(full.set.tcp_stats().paws_rejected, 1);
+        let last = seg().rst().seq(1002).ts(51, 0);
+        if rfc1337 {
+            // 60 s on, the old timestamp no longer stops a reset; it is
+            // ignored anyway and becomes TS.Recent.
+            replay(&mut full, fc, &mut rec, vec![(60_003, Some(last), 0)]);
+            assert_eq!(full.set.tcp_stats().paws_rejected, 1);
+            let echo = |h: &mut Harness| {
+                h.deliver(ms(60_004), seg().seq(700).ack(iss + 7).ts(52, 0).data(b"z"));
+                out(h, ms(60_004))[0].4.expect("timestamps").1
+            };
+            assert_eq!((echo(&mut full), echo(&mut rec)), (51, 51));
+            assert_both_end_at(&mut full, &mut rec, 120_004, "rfc1337");
+            continue;
+        }
+        // 59.997 s after TS.Recent's stamp (second 0 to second 59): PAWS
+        // still judges the reset.
+        replay(
+            &mut full,
+            fc,
+            &mut rec,
+            vec![(59_999, Some(last.clone()), 0)],
+        );
+        assert_eq!(full.set.tcp_stats().paws_rejected, 2);
+        // At 60 s it may not: TIME_WAIT ends at once, nothing is sent.
+        for h in [&mut full, &mut rec] {
+            h.deliver(ms(60_000), last.clone());
+            h.expect_none(ms(60_000));
+            assert_eq!(h.set.time_wait_count(), 0);
+            assert_eq!(h.set.tcp_stats().paws_rejected, 2);
+            h.set.check_invariants();
+        }
+        assert_eq!(full.state(fc), Some(State::Closed));
+        assert_eq!(rec.set.len(), 1, "only the listener");
+        assert_eq!(full.set.tcp_stats(), rec.set.tcp_stats());
+        // The tuple is free: an old-looking SYN now reaches the listener.
+        for h in [&mut full, &mut rec] {
+            h.deliver(ms(60_001), seg().syn().seq(10).mss(1460));
+            assert!(h.expect(ms(60_001)).is_synack());
+        }
+    }
+}
+
+/// Without timestamps, a reset exactly at `rcv_nxt` ends TIME_WAIT and one
+/// elsewhere in the window does not.
+#[test]
+fn reset_at_rcv_nxt_only_ends_time_wait() {
+    let (mut full, fc, mut rec, _) = both_in_time_wait_with(Profile::linux());
+    replay(
+        &mut full,
+        fc,
+        &mut rec,
+        vec![
+            (100, Some(seg().rst().seq(1003)), 0),
+            (101, Some(seg().rst().seq(1001)), 0),
+        ],
+    );
+    for h in [&mut full, &mut rec] {
+        h.deliver(ms(102), seg().rst().seq(1002));
+        h.expect_none(ms(102));
+        assert_eq!(h.set.time_wait_count(), 0);
+        h.set.check_invariants();
+    }
+    assert_eq!(full.state(fc), Some(State::Closed));
+    assert_eq!(full.set.tcp_stats(), rec.set.tcp_stats());
 }
 
 #[test]
@@ -215,8 +428,13 @@ fn tuple() -> crate::sockets::FourTuple {
 /// ACK of the peer's FIN went out: TS.Recent is 102, updated at 3 ms;
 /// `rcv_nxt` is 1002.
 fn both_in_time_wait() -> (Harness, SocketHandle, Harness, SeqNum) {
-    let (mut full, fc, iss) = into_time_wait(false);
-    let (mut rec, _, _) = into_time_wait(true);
+    both_in_time_wait_with(Profile::linux())
+}
+
+/// `both_in_time_wait` under profile `p`.
+fn both_in_time_wait_with(p: Profile) -> (Harness, SocketHandle, Harness, SeqNum) {
+    let (mut full, fc, iss) = into_time_wait_with(p.clone(), false);
+    let (mut rec, _, _) = into_time_wait_with(p, true);
     assert!(full.expect(ms(3)).is_pure_ack());
     assert!(rec.expect(ms(3)).is_pure_ack());
     assert!(rec.set.time_wait_record(&tuple()).is_some(), "compacted");
@@ -257,8 +475,9 @@ fn record_and_connection_agree_on_paws() {
         (3_000, seg().seq(1002).ack(iss + 7).ts(300, 0), 0),
         // Now 250 is old: rejected, and the ACK echoes 300.
         (3_001, seg().seq(1002).ack(iss + 7).ts(250, 0).data(b"x"), 1),
-        // Newer data in window after the FIN: dropped silently.
-        (3_002, seg().seq(1002).ack(iss + 7).ts(301, 0).data(b"y"), 0),
+        // Newer data at rcv_nxt after the FIN: ACKed, not rate limited
+        // (Linux; RFC 9293 3.10.7.4 would ignore it silently).
+        (3_002, seg().seq(1002).ack(iss + 7).ts(301, 0).data(b"y"), 1),
     ];
     for (t, s, acks) in probes {
         full.deliver(ms(t), s.clone());
@@ -342,9 +561,12 @@ fn stale_ts_recent_lets_old_timestamps_through() {
             h.expect_none(ms(t));
             assert!(h.set.time_wait_record(&tuple()).is_some(), "compacted");
         }
-        // An old timestamp on in-window data: no PAWS, dropped silently.
+        // An old timestamp on data at rcv_nxt: no PAWS; ACKed as Linux
+        // does (not rate limited), echoing TS.Recent 102.
         h.deliver(ms(t + 1), seg().seq(1002).ack(iss + 2).ts(50, 0).data(b"x"));
-        h.expect_none(ms(t + 1));
+        let a = h.expect(ms(t + 1));
+        assert!(a.is_pure_ack());
+        assert_eq!(a.repr.timestamp.map(|t| t.tsecr), Some(102));
         assert_eq!(h.set.tcp_stats().paws_rejected, 0, "compact {compact}");
         // A SYN past rcv_nxt with an old timestamp reopens.
         h.deliver(ms(t + 2), seg().syn().seq(5000).mss(1460).ts(51, 0));
@@ -363,7 +585,6 @@ fn time_wait_paws_rules_at_explicit_times() {
         ts_recent: 1_000,
         ts_recent_stamp: 100, // seconds
         rcv_nxt: SeqNum(5_000),
-        rcv_wnd: 65_535,
     };
     let secs = |s: u64| ms(s * 1000);
     let data_old = seg().seq(5000).ack(SeqNum(1)).ts(999, 0).data(b"d");
@@ -378,10 +599,11 @@ fn time_wait_paws_rules_at_explicit_times() {
         !keys.paws_reject(secs(101), &no_ts.repr()),
         "no timestamp: Linux"
     );
-    // RFC 7323 5.5: stale after 24 days.
-    let day24 = 100 + 24 * 86_400;
-    assert!(keys.paws_reject(secs(day24 - 1), &data_old.repr()));
-    assert!(!keys.paws_reject(secs(day24), &data_old.repr()));
+    // RFC 7323 5.5: stale after Linux's TCP_PAWS_WRAP (2147 s; the RFC's
+    // 24 days assumes a peer clock no faster than 1 ms, see tcp/paws.rs).
+    let stale = 100 + 2147;
+    assert!(keys.paws_reject(secs(stale - 1), &data_old.repr()));
+    assert!(!keys.paws_reject(secs(stale), &data_old.repr()));
     // Timestamps not agreed: no PAWS.
     let off = TwKeys {
         ts_ok: false,
@@ -416,7 +638,7 @@ fn time_wait_paws_rules_at_explicit_times() {
     assert!(ends(&keys, secs(101), syn(4_000, Some(1_001))), "ts newer");
     assert!(!ends(&keys, secs(101), syn(4_000, Some(1_000))), "neither");
     assert!(!ends(&keys, secs(101), syn(6_000, Some(999))), "PAWS");
-    assert!(ends(&keys, secs(day24), syn(6_000, Some(999))), "stale");
+    assert!(ends(&keys, secs(stale), syn(6_000, Some(999))), "stale");
     assert!(ends(&keys, secs(101), syn(6_000, None)), "no ts: seq");
     assert!(!ends(&keys, secs(101), syn(5_000, None)), "no ts: old seq");
     let synack = seg().syn().seq(6_000).ack(SeqNum(1)).ts(2_000, 0);
@@ -484,4 +706,33 @@ fn snapshot_rows_show_timers_and_buffers() {
     let t = row_of(&h, c).timer.expect("keepalive timer");
     assert_eq!(t.kind, TimerKind::Keepalive);
     assert_eq!(t.remaining, Duration::from_secs(7200));
+}
+
+/// `SocketSet::mem_totals` (netstat -s `mem_*` rows) counts the ring pool:
+/// a connection compacted into a TIME_WAIT record gives its empty
+/// first-size rings to the pool, and the stack-wide totals show them;
+/// per-connection figures never do.
+#[test]
+fn mem_totals_count_the_ring_pool() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    assert_eq!(h.set.mem_totals().ring_pool, 0);
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).data(b"ping"));
+    let mut buf = [0u8; 8];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(4));
+    h.set.send(c, b"pong").unwrap();
+    h.sent(ms(2));
+    h.deliver(ms(3), seg().seq(1005).ack(iss + 5));
+    assert_eq!(h.set.mem_info(c).map(|m| m.ring_pool), Some(0));
+    let held = h.set.mem_totals();
+    assert!(held.rcv_alloc + held.snd_alloc > 0, "{held:?}");
+    h.set.close(c).unwrap();
+    assert!(h.expect(ms(4)).is_fin());
+    h.deliver(ms(5), seg().seq(1005).ack(iss + 6).fin());
+    assert!(h.expect(ms(5)).is_pure_ack());
+    assert!(h.set.time_wait_record(&tuple()).is_some(), "compacted");
+    let t = h.set.mem_totals();
+    assert_eq!((t.rcv_alloc, t.snd_alloc), (0, 0), "{t:?}");
+    assert!(t.ring_pool > 0, "{t:?}");
+    assert_eq!(t.ring_pool % 256, 0, "whole first-size (256 B) buffers");
 }

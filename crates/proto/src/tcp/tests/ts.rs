@@ -160,3 +160,163 @@ fn receive_across_sequence_wrap() {
     assert_eq!(h.set.recv(c, &mut buf), Ok(1800));
     assert_eq!(h.set.tcp_stats().paws_rejected, 0);
 }
+
+/// Linux `tcp_paws_check(.., TCP_PAWS_WINDOW)`: a synchronized connection
+/// accepts a TSval one tick older than TS.Recent, not two.
+#[test]
+fn paws_window_is_one_tick() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1).data(b"a").ts(200, 0));
+    h.sent(ms(10));
+    h.deliver(ms(20), seg().seq(1002).ack(iss + 1).data(b"b").ts(199, 0));
+    h.sent(ms(20));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 0, "one tick older");
+    // TS.Recent stays 200 (199 is not newer): 198 is two ticks older.
+    h.deliver(ms(30), seg().seq(1003).ack(iss + 1).data(b"c").ts(198, 0));
+    assert!(h.expect(ms(30)).is_pure_ack());
+    assert_eq!(h.set.tcp_stats().paws_rejected, 1);
+    let mut buf = [0u8; 4];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(2));
+}
+
+/// RFC 7323 5.5 with Linux's bound (`TCP_PAWS_WRAP`, 2147 s, see
+/// tcp/paws.rs): TS.Recent stamped in second 0 still rejects an older
+/// TSval in second 2146 and no longer does in second 2147.
+#[test]
+fn paws_ts_recent_stale_after_tcp_paws_wrap() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1).data(b"x").ts(5000, 0));
+    h.sent(ms(10));
+    h.deliver(
+        ms(2_146_999),
+        seg().seq(1002).ack(iss + 1).data(b"y").ts(7, 0),
+    );
+    h.sent(ms(2_146_999));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 1, "second 2146");
+    h.deliver(
+        ms(2_147_000),
+        seg().seq(1002).ack(iss + 1).data(b"y").ts(7, 0),
+    );
+    h.sent(ms(2_147_000));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 1, "second 2147");
+    let mut buf = [0u8; 4];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(2));
+    // A second later TS.Recent takes the new, smaller values again.
+    h.deliver(
+        ms(2_148_000),
+        seg().seq(1003).ack(iss + 1).data(b"z").ts(8, 0),
+    );
+    let a = h.expect(ms(2_148_000));
+    assert_eq!(a.repr.timestamp.map(|t| t.tsecr), Some(8));
+    h.deliver(
+        ms(2_148_001),
+        seg().seq(1004).ack(iss + 1).data(b"w").ts(9, 0),
+    );
+    assert_eq!(h.set.recv(c, &mut buf), Ok(2));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 1);
+}
+
+/// Linux `tcp_paws_check`: TS.Recent 0 (a peer that sent TSval 0 in its
+/// SYN) is never held against a segment, whatever its TSval.
+#[test]
+fn paws_ignores_ts_recent_zero() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000).mss(1460).ts(0, 0));
+    let sa = h.expect(ms(0));
+    let iss = sa.seq();
+    let tsval = sa.repr.timestamp.expect("timestamps").tsval;
+    // The final ACK still carries TSval 0; then a TSval "older" than 0.
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(0, tsval));
+    let c = h.set.accept(l).expect("accept");
+    h.deliver(
+        ms(2),
+        seg().seq(1001).ack(iss + 1).data(b"x").ts(0x9000_0000, 0),
+    );
+    h.sent(ms(2));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 0);
+    let mut buf = [0u8; 4];
+    assert_eq!(h.set.recv(c, &mut buf), Ok(1));
+}
+
+/// Outside TIME_WAIT a reset passes PAWS whatever its timestamp and
+/// however young TS.Recent is (Linux `tcp_validate_incoming`: "Reset is
+/// accepted even if it did not pass PAWS"; `TCP_PAWS_MSL` only relaxes
+/// TIME_WAIT's rule), then meets RFC 5961's sequence check.
+#[test]
+fn reset_passes_paws_in_synchronized_states() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1).data(b"x").ts(5000, 0));
+    h.sent(ms(10));
+    // 1 s after TS.Recent was stamped, an older reset in window but not
+    // at rcv_nxt: a challenge ACK (RFC 5961 3.2), not a PAWS drop.
+    h.deliver(ms(1_010), seg().rst().seq(1003).ts(4000, 0));
+    assert!(h.expect(ms(1_010)).is_pure_ack());
+    assert_eq!(h.set.tcp_stats().paws_rejected, 0);
+    assert_eq!(h.state(c), Some(State::Established));
+    // Exactly at rcv_nxt: the connection is reset.
+    h.deliver(ms(1_011), seg().rst().seq(1002).ts(4000, 0));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 0);
+    assert_ne!(h.state(c), Some(State::Established));
+}
+
+/// A SYN that fails PAWS in ESTABLISHED earns a challenge ACK (RFC 5961
+/// 4.2; Linux `tcp_validate_incoming` goes to `syn_challenge`), not a PAWS
+/// drop.
+#[test]
+fn syn_failing_paws_gets_a_challenge_ack() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1).data(b"x").ts(5000, 0));
+    h.sent(ms(10));
+    h.deliver(ms(20), seg().syn().seq(1002).ts(4000, 0));
+    let a = h.expect(ms(20));
+    assert!(a.is_pure_ack());
+    assert_eq!(a.ack(), SeqNum(1002));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 0);
+    assert_eq!(h.set.tcp_stats().challenge_acks, 1);
+    assert_eq!(h.state(c), Some(State::Established));
+}
+
+/// Linux `tcp_disordered_ack_check`: a reordered duplicate ACK passes PAWS
+/// when it is pure, at `rcv_nxt`, acknowledges `snd_una`, would not update
+/// the window, and is at most 1.2 ticks per millisecond of RTO older than
+/// TS.Recent; otherwise PAWS drops it.
+#[test]
+fn disordered_duplicate_ack_passes_paws_within_the_rules() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.set.send(c, b"0123456789").unwrap();
+    let d = h.expect(ms(10));
+    let tsecr = d.repr.timestamp.unwrap().tsval;
+    // Half acknowledged, TS.Recent 300; the window is 65535 (no scaling).
+    h.deliver(ms(20), seg().seq(1001).ack(iss + 6).ts(300, tsecr));
+    h.sent(ms(20));
+    let rto = h.set.info(c).unwrap().rto.total_millis();
+    assert!((200..=1000).contains(&rto), "rto {rto}");
+    let dup = |tsval: u32, win: u16| seg().seq(1001).ack(iss + 6).win(win).ts(tsval, tsecr);
+    // 50 ticks older, same window: reordered, taken.
+    h.deliver(ms(30), dup(250, 65535));
+    h.sent(ms(30));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 0);
+    // A zero window would update it: not a disordered ACK, rejected.
+    h.deliver(ms(40), dup(250, 0));
+    h.sent(ms(40));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 1);
+    // Older than the replay window (RTO * 1.2 ticks): rejected.
+    let far = 300 - (rto as u32 * 6 / 5) - 1;
+    h.deliver(ms(50), dup(far, 65535));
+    h.sent(ms(50));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 2);
+    // Just inside it: taken.
+    h.deliver(ms(60), dup(far + 1, 65535));
+    h.sent(ms(60));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 2);
+    // Not at rcv_nxt (an old pure ACK): rejected.
+    h.deliver(ms(70), seg().seq(1000).ack(iss + 6).ts(250, tsecr));
+    h.sent(ms(70));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 3);
+}

@@ -1,0 +1,288 @@
+//! The Linux kernel's TIME_WAIT against hand-built segments over a TAP, in a
+//! throw-away network namespace (root only; skipped visibly otherwise;
+//! addresses from 198.18.0.0/15). The kernel closes first and sits in
+//! TIME_WAIT; the test then sends it resets and reads `ss`. It shows the
+//! rules sockstack copies (proto test `reset_at_rcv_nxt_only_ends_time_wait`
+//! and `reset_in_time_wait_follows_tcp_rfc1337` replay the same segments):
+//! a reset elsewhere than `rcv_nxt` is dropped; one at `rcv_nxt` ends
+//! TIME_WAIT with `tcp_rfc1337` = 0 (the default) and is ignored with 1;
+//! and which segments restart the 60 s timer (read from `ss -o`).
+
+mod link_common;
+
+use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use link_common::netns::Netns;
+use link_common::*;
+use sockstack::link::tap::TapLink;
+use sockstack::link::Link;
+use sockstack::proto::Instant;
+
+const SYN: u8 = 0x02;
+const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x01;
+const PORT: u16 = 5001;
+
+/// The kernel's listener: accepts `n` connections and closes each at once
+/// (so the kernel closes first), bounded by a 20 s timeout.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An IPv4 + TCP (no options) segment in an Ethernet frame.
+#[allow(clippy::too_many_arguments)]
+fn tcp_frame(
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+) -> Vec<u8> {
+    let mut tcp = Vec::with_capacity(20);
+    tcp.extend_from_slice(&sport.to_be_bytes());
+    tcp.extend_from_slice(&PORT.to_be_bytes());
+    tcp.extend_from_slice(&seq.to_be_bytes());
+    tcp.extend_from_slice(&ack.to_be_bytes());
+    tcp.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    let mut pseudo = Vec::with_capacity(32);
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&[0, 6, 0, 20]);
+    pseudo.extend_from_slice(&tcp);
+    let sum = checksum(&pseudo).to_be_bytes();
+    tcp[16] = sum[0];
+    tcp[17] = sum[1];
+    let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+    ip.extend_from_slice(&src.octets());
+    ip.extend_from_slice(&dst.octets());
+    let sum = checksum(&ip).to_be_bytes();
+    ip[10] = sum[0];
+    ip[11] = sum[1];
+    ip.extend_from_slice(&tcp);
+    ethernet(dst_mac, MAC_A, 0x0800, &ip)
+}
+
+/// (seq, ack, flags) of the next kernel segment to `sport`, within 3 s.
+fn recv_tcp(tap: &mut TapLink, sport: u16) -> Option<(u32, u32, u8)> {
+    let mut buf = vec![0u8; tap.frame_capacity()];
+    let start = StdInstant::now();
+    while start.elapsed() < StdDuration::from_secs(3) {
+        match tap.recv(Instant::ZERO, &mut buf).ok()? {
+            Some(n) => {
+                let f = &buf[..n];
+                let tcp = f.len() >= 54 && f[12..14] == [8, 0] && f[14] == 0x45 && f[23] == 6;
+                if tcp && f[36..38] == sport.to_be_bytes() {
+                    let word = |i: usize| u32::from_be_bytes([f[i], f[i + 1], f[i + 2], f[i + 3]]);
+                    return Some((word(38), word(42), f[47]));
+                }
+            }
+            None => std::thread::sleep(StdDuration::from_millis(5)),
+        }
+    }
+    None
+}
+
+/// The lab: a namespace with the kernel at .1 on a TAP and a listener that
+/// closes `n` connections at once; we are .2 (`MAC_A`).
+struct Lab {
+    // Field order is drop order: the listener, the TAP, then the namespace.
+    _server: Server,
+    tap: TapLink,
+    kernel_mac: [u8; 6],
+    kernel: Ipv4Addr,
+    ours: Ipv4Addr,
+    our_ip: String,
+    ns: Netns,
+}
+
+impl Lab {
+    /// `None` (after a SKIP line) without root, `ss` or `python3`.
+    fn new(test: &str, n: u32) -> Option<Lab> {
+        if !root_or_skip() {
+            return None;
+        }
+        for tool in ["ss", "python3"] {
+            let found = Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !found {
+                eprintln!("SKIP: {test}: no {tool}");
+                return None;
+            }
+        }
+        let ns = Netns::new();
+        let mut tap = TapLink::open_in_netns(&ns.name, "sstw0").expect("tap");
+        let (kernel_ip, our_ip) = (ns.addr(1), ns.addr(2));
+        let kernel: Ipv4Addr = kernel_ip.parse().unwrap();
+        let ours: Ipv4Addr = our_ip.parse().unwrap();
+        ns.run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{kernel_ip}/24"),
+            "dev",
+            "sstw0",
+        ]);
+        ns.run(&["ip", "link", "set", "sstw0", "up"]);
+        let script = format!(
+            "import socket\ns=socket.socket()\ns.settimeout(20)\n\
+             s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+             s.bind(('{kernel_ip}',{PORT}))\ns.listen(4)\nprint('READY',flush=True)\n\
+             for _ in range({n}):\n    c,_=s.accept()\n    c.close()\n"
+        );
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "python3", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn python3");
+        let mut server = Server(child);
+        {
+            use std::io::BufRead;
+            let out = server.0.stdout.take().expect("stdout");
+            let mut line = String::new();
+            std::io::BufReader::new(out)
+                .read_line(&mut line)
+                .expect("READY");
+            assert_eq!(line.trim(), "READY");
+        }
+        tap.send(Instant::ZERO, &arp_request(MAC_A, ours, kernel))
+            .unwrap();
+        let mut buf = vec![0u8; tap.frame_capacity()];
+        let start = StdInstant::now();
+        let kernel_mac = loop {
+            assert!(start.elapsed() < StdDuration::from_secs(3), "no ARP reply");
+            if let Some(n) = tap.recv(Instant::ZERO, &mut buf).unwrap() {
+                let f = &buf[..n];
+                if f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 2] {
+                    break <[u8; 6]>::try_from(&f[22..28]).unwrap();
+                }
+            } else {
+                std::thread::sleep(StdDuration::from_millis(5));
+            }
+        };
+        Some(Lab {
+            _server: server,
+            tap,
+            kernel_mac,
+            kernel,
+            ours,
+            our_ip,
+            ns,
+        })
+    }
+
+    fn send(&mut self, sport: u16, seq: u32, ack: u32, flags: u8) {
+        let f = tcp_frame(
+            self.kernel_mac,
+            self.ours,
+            self.kernel,
+            sport,
+            seq,
+            ack,
+            flags,
+        );
+        self.tap.send(Instant::ZERO, &f).unwrap();
+    }
+
+    /// Connect from `sport` (ISS 999), let the kernel close first, close:
+    /// the kernel is in TIME_WAIT with `rcv_nxt` 1002. Returns the
+    /// sequence number after its FIN (our ACK number).
+    fn put_in_time_wait(&mut self, sport: u16) -> u32 {
+        self.send(sport, 1000, 0, SYN);
+        let (k, a, fl) = recv_tcp(&mut self.tap, sport).expect("SYN-ACK");
+        assert_eq!((a, fl & (SYN | ACK)), (1001, SYN | ACK));
+        self.send(sport, 1001, k.wrapping_add(1), ACK);
+        let (kf, _, fl) = recv_tcp(&mut self.tap, sport).expect("kernel FIN");
+        assert!(fl & FIN != 0, "flags {fl:#x}");
+        let ack = kf.wrapping_add(1);
+        self.send(sport, 1001, ack, FIN | ACK);
+        let (_, a, fl) = recv_tcp(&mut self.tap, sport).expect("ACK of our FIN");
+        assert_eq!((a, fl & (FIN | ACK)), (1002, ACK));
+        assert_eq!(self.time_wait(sport).len(), 1, "kernel in TIME_WAIT");
+        ack
+    }
+
+    /// Lines of `ss -tano state time-wait` for our address and `sport`.
+    fn time_wait(&self, sport: u16) -> Vec<String> {
+        let out = self.ns.run(&["ss", "-tano", "state", "time-wait"]);
+        let needle = format!("{}:{sport}", self.our_ip);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Seconds left on the kernel's TIME_WAIT timer (`timer:(timewait,Nsec,0)`).
+    fn seconds_left(&self, sport: u16) -> u32 {
+        let lines = self.time_wait(sport);
+        let line = lines.first().expect("in TIME_WAIT");
+        let rest = line.split("timer:(timewait,").nth(1).expect("timer");
+        rest.split("sec")
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("seconds")
+    }
+}
+
+#[test]
+fn kernel_time_wait_and_resets_follow_tcp_rfc1337() {
+    let Some(mut lab) = Lab::new("kernel_time_wait_and_resets_follow_tcp_rfc1337", 2) else {
+        return;
+    };
+    for (sport, rfc1337) in [(40_001u16, 0), (40_002u16, 1)] {
+        let cmd = format!("echo {rfc1337} > /proc/sys/net/ipv4/tcp_rfc1337");
+        lab.ns.run(&["sh", "-c", &cmd]);
+        lab.put_in_time_wait(sport);
+        // rcv_nxt is 1002: resets at 1003 (in window) and 1001 are dropped.
+        lab.send(sport, 1003, 0, RST);
+        lab.send(sport, 1001, 0, RST);
+        std::thread::sleep(StdDuration::from_millis(100));
+        assert_eq!(lab.time_wait(sport).len(), 1, "rfc1337={rfc1337}");
+        // At rcv_nxt: gone with tcp_rfc1337 = 0, kept with 1.
+        lab.send(sport, 1002, 0, RST);
+        std::thread::sleep(StdDuration::from_millis(100));
+        let left = lab.time_wait(sport).len();
+        assert_eq!(left, rfc1337, "rfc1337={rfc1337}");
+    }
+}
+
+/// `inet_twsk_reschedule`: after 2.5 s in TIME_WAIT, an ACK-less SYN below
+/// `rcv_nxt` and a reset leave the kernel's timer running down; an ACK out
+/// of window, and a bare ACK at `rcv_nxt`, restart it at 60 s (proto test
+/// `time_wait_timer_restarts_like_linux` has sockstack do the same).
+#[test]
+fn kernel_time_wait_timer_restarts() {
+    let Some(mut lab) = Lab::new("kernel_time_wait_timer_restarts", 1) else {
+        return;
+    };
+    let sport = 40_003;
+    let ack = lab.put_in_time_wait(sport);
+    let pause = || std::thread::sleep(StdDuration::from_millis(2_500));
+    pause();
+    assert!(lab.seconds_left(sport) <= 58, "{:?}", lab.time_wait(sport));
+    lab.send(sport, 500, 0, SYN);
+    lab.send(sport, 1003, 0, RST);
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert!(lab.seconds_left(sport) <= 58, "{:?}", lab.time_wait(sport));
+    lab.send(sport, 500, ack, ACK);
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert!(lab.seconds_left(sport) >= 59, "{:?}", lab.time_wait(sport));
+    pause();
+    assert!(lab.seconds_left(sport) <= 58, "{:?}", lab.time_wait(sport));
+    lab.send(sport, 1002, ack, ACK);
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert!(lab.seconds_left(sport) >= 59, "{:?}", lab.time_wait(sport));
+}
