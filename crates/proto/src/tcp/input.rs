@@ -341,10 +341,13 @@ impl Connection {
 
         // RFC 7323 4.3: remember the peer's timestamp to echo, from segments
         // that start at or before the point we last acknowledged.
+        // Linux `tcp_replace_ts_recent`: taken when the value is not older,
+        // when TS.Recent has gone stale (RFC 7323 5.5), or when it is still
+        // 0 (`tcp_paws_check` treats 0 as unset).
         if let (true, Some(ts)) = (self.ts_ok, seg.timestamp) {
             let newer = ts.tsval.wrapping_sub(self.ts_recent) as i32 >= 0;
             let stale = now - self.ts_recent_at >= PAWS_IDLE;
-            if (newer || stale) && seg.seq.le(self.rcv_wup) {
+            if (newer || stale || self.ts_recent == 0) && seg.seq.le(self.rcv_wup) {
                 self.ts_recent = ts.tsval;
                 self.ts_recent_at = now;
             }
@@ -763,7 +766,10 @@ pub(crate) fn oow_ack_allowed(
     p: &Profile,
     seg: &TcpRepr<'_>,
 ) -> bool {
-    (!seg.payload.is_empty() && !seg.flags.syn()) || oow_rate_ok(last, now, p)
+    // Linux `tcp_oow_rate_limited`: a segment that takes sequence space
+    // (data or FIN) and is not a SYN is unlikely to be part of an ACK loop.
+    let occupies = !seg.payload.is_empty() || seg.flags.fin();
+    (occupies && !seg.flags.syn()) || oow_rate_ok(last, now, p)
 }
 
 /// At most one rate-limited ACK per `invalid_ratelimit`; stamps `last`

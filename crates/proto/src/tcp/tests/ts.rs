@@ -320,3 +320,58 @@ fn disordered_duplicate_ack_passes_paws_within_the_rules() {
     h.sent(ms(70));
     assert_eq!(h.set.tcp_stats().paws_rejected, 3);
 }
+
+/// While TS.Recent is 0 (the peer's first TSval was 0) the next
+/// timestamp replaces it whatever its value (Linux `tcp_replace_ts_recent`
+/// through `tcp_paws_check`, which treats 0 as unset); it is echoed from
+/// then on.
+#[test]
+fn ts_recent_zero_is_replaced_by_the_next_timestamp() {
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000).mss(1460).ts(0, 0));
+    let sa = h.expect(ms(0));
+    let iss = sa.seq();
+    let tsval = sa.repr.timestamp.expect("timestamps").tsval;
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(0, tsval));
+    let c = h.set.accept(l).expect("accept");
+    // "Older" than 0 by serial arithmetic, yet it becomes TS.Recent.
+    h.deliver(
+        ms(2),
+        seg()
+            .seq(1001)
+            .ack(iss + 1)
+            .data(b"x")
+            .ts(0x9000_0000, tsval),
+    );
+    h.sent(ms(2));
+    assert_eq!(h.set.send(c, b"y"), Ok(1));
+    let out = h.sent(ms(3));
+    let data = out.iter().find(|s| !s.payload.is_empty()).expect("data");
+    let echo = data.repr.timestamp.expect("timestamps").tsecr;
+    assert_eq!(echo, 0x9000_0000);
+}
+
+/// An out-of-window bare FIN is answered every time, without the
+/// out-of-window rate limit (Linux `tcp_oow_rate_limited` exempts any
+/// segment that takes sequence space and is not a SYN), while a bare ACK
+/// in the same millisecond is limited.
+#[test]
+fn old_bare_fin_is_acked_without_the_rate_limit() {
+    let mut h = Harness::new();
+    let (c, iss, _) = passive_ts(&mut h, 1000);
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1).data(b"xy").ts(5000, 0));
+    h.sent(ms(10));
+    assert_eq!(h.state(c), Some(State::Established));
+    // Below rcv_nxt (1003): old duplicates.
+    h.deliver(ms(20), seg().fin().seq(1000).ack(iss + 1).ts(5001, 0));
+    assert!(h.expect(ms(20)).is_pure_ack());
+    h.deliver(ms(20), seg().fin().seq(1000).ack(iss + 1).ts(5001, 0));
+    assert!(h.expect(ms(20)).is_pure_ack());
+    // Bare ACKs: the first stamps the limiter, the second is held back.
+    h.deliver(ms(20), seg().seq(900).ack(iss + 1).ts(5001, 0));
+    assert!(h.expect(ms(20)).is_pure_ack());
+    h.deliver(ms(20), seg().seq(900).ack(iss + 1).ts(5001, 0));
+    h.expect_none(ms(20));
+    assert_eq!(h.state(c), Some(State::Established));
+}
