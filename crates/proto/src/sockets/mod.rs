@@ -81,29 +81,12 @@ impl Hash for FourTuple {
 }
 
 /// One TCP socket: unbound, bound, listening or connected.
+///
+/// `repr(C)`, in the order written: what `touch` and the output loop read
+/// on every event first, next to the connection's hot fields.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct TcpSocket {
-    pub(crate) conn: Option<Connection>,
-    pub(crate) listener: Option<Listener>,
-    /// Bound (address, port); the address may be 0.0.0.0.
-    pub(crate) bound: Option<(Ipv4Addr, u16)>,
-    pub(crate) reuse_addr: bool,
-    /// The listener this connection came from, until accepted.
-    pub(crate) parent: Option<SocketHandle>,
-    /// Registered in the 4-tuple map.
-    pub(crate) in_demux: bool,
-    /// Closed by the user.
-    pub(crate) closed: bool,
-    pub(crate) rcvbuf: usize,
-    pub(crate) sndbuf: usize,
-    /// SO_RCVBUF / SO_SNDBUF were set: no autotuning (Linux `sk_userlocks`).
-    pub(crate) rcvbuf_locked: bool,
-    pub(crate) sndbuf_locked: bool,
-    pub(crate) nodelay: bool,
-    pub(crate) keepalive: bool,
-    pub(crate) user_mss: Option<u16>,
-    /// TCP_CONGESTION; inherited by accepted connections.
-    pub(crate) congestion: CongestionAlgorithm,
     /// The connection's next deadline, as last noted.
     timer_at: Option<Instant>,
     /// The live timer-heap entry of this socket: never later than
@@ -111,14 +94,35 @@ pub(crate) struct TcpSocket {
     /// re-pushes the real deadline when it pops: one heap push per earlier
     /// deadline, not per change). Other entries of the socket are stale.
     heap_at: Option<Instant>,
+    /// (bytes readable, bytes in the send buffer) at the last event.
+    levels: (usize, usize),
     /// In the ready-to-send queue.
     queued_tx: bool,
     /// Readiness at the last event, to detect changes.
     ready_bits: u8,
     /// Counted in the TIME_WAIT total.
     in_tw: bool,
-    /// (bytes readable, bytes in the send buffer) at the last event.
-    levels: (usize, usize),
+    /// Closed by the user.
+    pub(crate) closed: bool,
+    /// Registered in the 4-tuple map.
+    pub(crate) in_demux: bool,
+    pub(crate) reuse_addr: bool,
+    /// SO_RCVBUF / SO_SNDBUF were set: no autotuning (Linux `sk_userlocks`).
+    pub(crate) rcvbuf_locked: bool,
+    pub(crate) sndbuf_locked: bool,
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive: bool,
+    /// TCP_CONGESTION; inherited by accepted connections.
+    pub(crate) congestion: CongestionAlgorithm,
+    pub(crate) user_mss: Option<u16>,
+    /// The listener this connection came from, until accepted.
+    pub(crate) parent: Option<SocketHandle>,
+    /// Bound (address, port); the address may be 0.0.0.0.
+    pub(crate) bound: Option<(Ipv4Addr, u16)>,
+    pub(crate) conn: Option<Connection>,
+    pub(crate) rcvbuf: usize,
+    pub(crate) sndbuf: usize,
+    pub(crate) listener: Option<Listener>,
 }
 
 impl TcpSocket {
@@ -248,7 +252,9 @@ fn arm(
     Some(d)
 }
 
+/// `repr(C)`: the generation sits just before the socket's hot fields.
 #[derive(Debug)]
+#[repr(C)]
 struct Slot {
     gen: u32,
     sock: Option<TcpSocket>,
