@@ -815,6 +815,43 @@ mod tests {
         a.check_invariants();
     }
 
+    /// A TIME_WAIT record holds its port with the SO_REUSEADDR its socket
+    /// had when it closed, also when the flag changed after bind().
+    #[test]
+    fn time_wait_record_keeps_the_last_reuse_flag() {
+        for (first, last) in [(false, true), (true, false)] {
+            let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
+            let now = Instant::from_micros(1000);
+            let l = b.tcp_socket().expect("socket");
+            b.bind(l, B, 80).expect("bind");
+            b.listen(l, 4).expect("listen");
+            let c = a.tcp_socket().expect("socket");
+            a.set_reuse_addr(c, first).expect("reuse");
+            a.bind(c, A, 5000).expect("bind");
+            a.set_reuse_addr(c, last).expect("reuse");
+            a.connect(now, c, B, 80).expect("connect");
+            pump(&mut a, &mut b, now);
+            let s = b.accept(l).expect("accepted");
+            a.close(c).expect("close");
+            pump(&mut a, &mut b, now);
+            b.close(s).expect("close");
+            pump(&mut a, &mut b, now);
+            assert!(a.sock(c).is_none(), "a compact record");
+            assert_eq!(a.time_wait_count(), 1);
+            let x = a.tcp_socket().expect("socket");
+            a.set_reuse_addr(x, true).expect("reuse");
+            let want = if last {
+                Ok(())
+            } else {
+                Err(BindError::AddrInUse)
+            };
+            assert_eq!(a.bind(x, A, 5000), want, "reuse {first} then {last}");
+            let y = a.tcp_socket().expect("socket");
+            assert_eq!(a.bind(y, A, 5000), Err(BindError::AddrInUse));
+            a.check_invariants();
+        }
+    }
+
     /// An RTO restarted later (an ACK of new data, RFC 6298 5.3) keeps its
     /// earlier heap entry; when that pops nothing is retransmitted, and the
     /// retransmission comes at the restarted deadline.

@@ -19,9 +19,11 @@ pub(crate) struct PortUse {
     pub addr: Ipv4Addr,
     /// bind() by the user (versus autobind by connect or an accepted child).
     pub explicit: bool,
-    /// The holder is a TIME_WAIT record (its socket is gone) with this
-    /// SO_REUSEADDR flag.
-    pub time_wait: Option<bool>,
+    /// The holder's SO_REUSEADDR, kept current by `set_reuse_addr`. A
+    /// holder whose socket is gone is a TIME_WAIT record with this flag
+    /// (Linux keeps `inet_timewait_sock`s in the bind bucket): nothing has
+    /// to find the bucket again when a connection becomes one.
+    pub reuse: bool,
 }
 
 /// The holders of one port: the first inline (a connect's ephemeral port
@@ -60,12 +62,19 @@ impl Ports {
         }
     }
 
-    pub(crate) fn insert(&mut self, port: u16, h: SocketHandle, addr: Ipv4Addr, explicit: bool) {
+    pub(crate) fn insert(
+        &mut self,
+        port: u16,
+        h: SocketHandle,
+        addr: Ipv4Addr,
+        explicit: bool,
+        reuse: bool,
+    ) {
         let key = self.key;
         let u = PortUse {
             addr,
             explicit,
-            time_wait: None,
+            reuse,
         };
         let b = self.map.entry(port).or_insert_with(|| Bucket {
             first: None,
@@ -96,9 +105,8 @@ impl Ports {
         }
     }
 
-    /// `h` became a TIME_WAIT record: it keeps the port (Linux keeps
-    /// `inet_timewait_sock`s in the bind bucket) with its SO_REUSEADDR flag.
-    pub(crate) fn mark_time_wait(&mut self, port: u16, h: SocketHandle, reuse: bool) {
+    /// SO_REUSEADDR changed on `h`, a holder of `port`.
+    pub(crate) fn set_reuse(&mut self, port: u16, h: SocketHandle, reuse: bool) {
         let Some(b) = self.map.get_mut(&port) else {
             return;
         };
@@ -107,7 +115,7 @@ impl Ports {
             _ => b.more.get_mut(&h),
         };
         if let Some(u) = u {
-            u.time_wait = Some(reuse);
+            u.reuse = reuse;
         }
     }
 
@@ -133,11 +141,11 @@ impl SocketSet {
             if other == h || !overlap(addr, u.addr) {
                 return false;
             }
-            match (self.sock(other), u.time_wait) {
-                (Some(o), _) => !(reuse && o.reuse_addr && o.listener.is_none()),
-                // A TIME_WAIT record never listens.
-                (None, Some(tw_reuse)) => !(reuse && tw_reuse),
-                (None, None) => false,
+            match self.sock(other) {
+                Some(o) => !(reuse && o.reuse_addr && o.listener.is_none()),
+                // No socket: a TIME_WAIT record (a freed socket leaves the
+                // bucket otherwise); it never listens.
+                None => !(reuse && u.reuse),
             }
         })
     }
