@@ -176,8 +176,6 @@ pub(crate) struct Connection {
     /// Consecutive retransmission timeouts (exponential backoff).
     pub(crate) backoff: u32,
     pub(crate) total_retrans: u64,
-    /// Loss-recovery counters (Linux `TCPFastRetrans`, `TCPSackRecovery`...).
-    pub(crate) loss: LossCounters,
 
     // Timers (`next_deadline` reads them all), buffers, RTT, autotuning,
     // congestion control.
@@ -197,14 +195,16 @@ pub(crate) struct Connection {
     pub(crate) snd_buf: RingBuffer,
     pub(crate) rcv_buf: RingBuffer,
     pub(crate) assembler: Assembler,
+    /// The peer's SACK information (RFC 6675 scoreboard, capped).
+    pub(crate) scoreboard: Scoreboard,
     pub(crate) rtt: RttEstimator,
     /// The segment being timed: (end sequence, send time), Karn's rule.
     pub(crate) rtt_seq: Option<(SeqNum, Instant)>,
+    /// Loss-recovery counters (Linux `TCPFastRetrans`, `TCPSackRecovery`...).
+    pub(crate) loss: LossCounters,
     pub(crate) cc: Congestion,
 
     // Cold: loss recovery, SACK scoreboard, probes and counters.
-    /// The peer's SACK information (RFC 6675 scoreboard, capped).
-    pub(crate) scoreboard: Scoreboard,
     /// Receiver: the SACK blocks of the last ACK, D-SACK excluded (RFC 2018
     /// 4: blocks reported recently are repeated).
     pub(crate) sack_sent: Blocks,
