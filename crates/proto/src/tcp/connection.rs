@@ -177,8 +177,8 @@ pub(crate) struct Connection {
     pub(crate) backoff: u32,
     pub(crate) total_retrans: u64,
 
-    // Timers (`next_deadline` reads them all), buffers, RTT, autotuning,
-    // congestion control.
+    // Timers (`next_deadline` reads them all), autotuning, buffers, the
+    // SACK scoreboard, RTT, loss counters, congestion control.
     pub(crate) rto_at: Option<Instant>,
     pub(crate) delack_at: Option<Instant>,
     pub(crate) persist_at: Option<Instant>,
@@ -204,7 +204,7 @@ pub(crate) struct Connection {
     pub(crate) loss: LossCounters,
     pub(crate) cc: Congestion,
 
-    // Cold: loss recovery, SACK scoreboard, probes and counters.
+    // Cold: SACK blocks sent, loss recovery marks, probes.
     /// Receiver: the SACK blocks of the last ACK, D-SACK excluded (RFC 2018
     /// 4: blocks reported recently are repeated).
     pub(crate) sack_sent: Blocks,
