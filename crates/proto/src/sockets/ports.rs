@@ -27,22 +27,33 @@ pub(crate) struct PortUse {
 }
 
 /// The holders of one port: the first inline (a connect's ephemeral port
-/// usually has one, and then costs no allocation), the rest in a map.
+/// usually has one, and then costs no allocation), the rest in a boxed map
+/// (24 bytes a bucket, so the port map's entries are 32: connect and
+/// close probe it once per connection, mostly cold).
 #[derive(Debug)]
 pub(crate) struct Bucket {
     first: Option<(SocketHandle, PortUse)>,
-    more: HashMap<SocketHandle, PortUse, HashKey>,
+    more: Option<Box<HashMap<SocketHandle, PortUse, HashKey>>>,
 }
 
 impl Bucket {
     fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.is_empty()
+        self.first.is_none() && self.more.as_ref().is_none_or(|m| m.is_empty())
     }
     pub(crate) fn iter(&self) -> impl Iterator<Item = (SocketHandle, PortUse)> + '_ {
-        self.first
-            .iter()
-            .copied()
-            .chain(self.more.iter().map(|(h, u)| (*h, *u)))
+        self.first.iter().copied().chain(
+            self.more
+                .iter()
+                .flat_map(|m| m.iter().map(|(h, u)| (*h, *u))),
+        )
+    }
+    fn holds_more(&self, h: SocketHandle) -> bool {
+        self.more.as_ref().is_some_and(|m| m.contains_key(&h))
+    }
+    fn insert_more(&mut self, key: HashKey, h: SocketHandle, u: PortUse) {
+        self.more
+            .get_or_insert_with(|| Box::new(HashMap::with_hasher(key)))
+            .insert(h, u);
     }
 }
 
@@ -78,17 +89,14 @@ impl Ports {
         };
         let b = self.map.entry(port).or_insert_with(|| Bucket {
             first: None,
-            more: HashMap::with_hasher(key),
+            more: None,
         });
-        match &mut b.first {
-            Some((f, fu)) if *f == h => *fu = u,
-            Some(_) => {
-                b.more.insert(h, u);
-            }
-            None if !b.more.contains_key(&h) => b.first = Some((h, u)),
-            None => {
-                b.more.insert(h, u);
-            }
+        if let Some((_, fu)) = b.first.as_mut().filter(|(f, _)| *f == h) {
+            *fu = u;
+        } else if b.first.is_none() && !b.holds_more(h) {
+            b.first = Some((h, u));
+        } else {
+            b.insert_more(key, h, u);
         }
     }
 
@@ -96,8 +104,8 @@ impl Ports {
         if let Some(b) = self.map.get_mut(&port) {
             if b.first.is_some_and(|(f, _)| f == h) {
                 b.first = None;
-            } else {
-                b.more.remove(&h);
+            } else if let Some(m) = b.more.as_mut() {
+                m.remove(&h);
             }
             if b.is_empty() {
                 self.map.remove(&port);
@@ -112,7 +120,7 @@ impl Ports {
         };
         let u = match &mut b.first {
             Some((f, u)) if *f == h => Some(u),
-            _ => b.more.get_mut(&h),
+            _ => b.more.as_mut().and_then(|m| m.get_mut(&h)),
         };
         if let Some(u) = u {
             u.reuse = reuse;
