@@ -93,6 +93,7 @@ impl SocketSet {
         if !addr.is_unspecified() && addr != local && !addr.is_loopback() {
             return Err(BindError::AddrNotAvail);
         }
+        let reuse = s.reuse_addr;
         let port = if port == 0 {
             // Linux bind(0) with no port left: EADDRINUSE.
             self.pick_bind_port(h, addr).ok_or(BindError::AddrInUse)?
@@ -102,7 +103,7 @@ impl SocketSet {
             }
             port
         };
-        self.ports.insert(port, h, addr, true);
+        self.ports.insert(port, h, addr, true, reuse);
         if let Some(s) = self.sock_mut(h) {
             s.bound = Some((addr, port));
         }
@@ -111,7 +112,11 @@ impl SocketSet {
 
     /// SO_REUSEADDR.
     pub fn set_reuse_addr(&mut self, h: SocketHandle, on: bool) -> Result<(), BadHandle> {
-        self.user_sock_mut(h).ok_or(BadHandle)?.reuse_addr = on;
+        let s = self.user_sock_mut(h).ok_or(BadHandle)?;
+        s.reuse_addr = on;
+        if let Some((_, port)) = s.bound {
+            self.ports.set_reuse(port, h, on);
+        }
         Ok(())
     }
     pub fn reuse_addr(&self, h: SocketHandle) -> Option<bool> {
@@ -197,7 +202,7 @@ impl SocketSet {
         };
         let (rcvbuf, sndbuf, nodelay, keepalive, user_mss) =
             (s.rcvbuf, s.sndbuf, s.nodelay, s.keepalive, s.user_mss);
-        let congestion = s.congestion;
+        let (congestion, reuse) = (s.congestion, s.reuse_addr);
         let (rcv_locked, snd_locked) = (s.rcvbuf_locked, s.sndbuf_locked);
         let lport = match s.bound {
             Some((_, p)) => {
@@ -214,7 +219,7 @@ impl SocketSet {
                 let p = self
                     .pick_connect_port(local_ip, remote)
                     .ok_or(ConnectError::AddrNotAvail)?;
-                self.ports.insert(p, h, local_ip, false);
+                self.ports.insert(p, h, local_ip, false, reuse);
                 p
             }
         };

@@ -453,9 +453,10 @@ impl SocketSet {
             c.tune.rcv_locked = ls.rcvbuf_locked;
             c.tune.snd_locked = ls.sndbuf_locked;
         }
+        let reuse = child.reuse_addr;
         let ch = self.alloc(child)?;
         self.conns.insert(FourTuple { local, remote }, ch);
-        self.ports.insert(local.1, ch, local.0, false);
+        self.ports.insert(local.1, ch, local.0, false, reuse);
         Some(ch)
     }
 

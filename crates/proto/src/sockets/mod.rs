@@ -81,29 +81,12 @@ impl Hash for FourTuple {
 }
 
 /// One TCP socket: unbound, bound, listening or connected.
+///
+/// `repr(C)`, in the order written: what `touch` and the output loop read
+/// on every event first, next to the connection's hot fields.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct TcpSocket {
-    pub(crate) conn: Option<Connection>,
-    pub(crate) listener: Option<Listener>,
-    /// Bound (address, port); the address may be 0.0.0.0.
-    pub(crate) bound: Option<(Ipv4Addr, u16)>,
-    pub(crate) reuse_addr: bool,
-    /// The listener this connection came from, until accepted.
-    pub(crate) parent: Option<SocketHandle>,
-    /// Registered in the 4-tuple map.
-    pub(crate) in_demux: bool,
-    /// Closed by the user.
-    pub(crate) closed: bool,
-    pub(crate) rcvbuf: usize,
-    pub(crate) sndbuf: usize,
-    /// SO_RCVBUF / SO_SNDBUF were set: no autotuning (Linux `sk_userlocks`).
-    pub(crate) rcvbuf_locked: bool,
-    pub(crate) sndbuf_locked: bool,
-    pub(crate) nodelay: bool,
-    pub(crate) keepalive: bool,
-    pub(crate) user_mss: Option<u16>,
-    /// TCP_CONGESTION; inherited by accepted connections.
-    pub(crate) congestion: CongestionAlgorithm,
     /// The connection's next deadline, as last noted.
     timer_at: Option<Instant>,
     /// The live timer-heap entry of this socket: never later than
@@ -111,14 +94,35 @@ pub(crate) struct TcpSocket {
     /// re-pushes the real deadline when it pops: one heap push per earlier
     /// deadline, not per change). Other entries of the socket are stale.
     heap_at: Option<Instant>,
+    /// (bytes readable, bytes in the send buffer) at the last event.
+    levels: (usize, usize),
     /// In the ready-to-send queue.
     queued_tx: bool,
     /// Readiness at the last event, to detect changes.
     ready_bits: u8,
     /// Counted in the TIME_WAIT total.
     in_tw: bool,
-    /// (bytes readable, bytes in the send buffer) at the last event.
-    levels: (usize, usize),
+    /// Closed by the user.
+    pub(crate) closed: bool,
+    /// Registered in the 4-tuple map.
+    pub(crate) in_demux: bool,
+    pub(crate) reuse_addr: bool,
+    /// SO_RCVBUF / SO_SNDBUF were set: no autotuning (Linux `sk_userlocks`).
+    pub(crate) rcvbuf_locked: bool,
+    pub(crate) sndbuf_locked: bool,
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive: bool,
+    /// TCP_CONGESTION; inherited by accepted connections.
+    pub(crate) congestion: CongestionAlgorithm,
+    pub(crate) user_mss: Option<u16>,
+    /// The listener this connection came from, until accepted.
+    pub(crate) parent: Option<SocketHandle>,
+    /// Bound (address, port); the address may be 0.0.0.0.
+    pub(crate) bound: Option<(Ipv4Addr, u16)>,
+    pub(crate) conn: Option<Connection>,
+    pub(crate) rcvbuf: usize,
+    pub(crate) sndbuf: usize,
+    pub(crate) listener: Option<Listener>,
 }
 
 impl TcpSocket {
@@ -248,7 +252,9 @@ fn arm(
     Some(d)
 }
 
+/// `repr(C)`: the generation sits just before the socket's hot fields.
 #[derive(Debug)]
+#[repr(C)]
 struct Slot {
     gen: u32,
     sock: Option<TcpSocket>,
@@ -807,6 +813,43 @@ mod tests {
         assert_eq!(row.map(|r| r.state), Some(State::TimeWait));
         assert_eq!(a.time_wait_count(), 1);
         a.check_invariants();
+    }
+
+    /// A TIME_WAIT record holds its port with the SO_REUSEADDR its socket
+    /// had when it closed, also when the flag changed after bind().
+    #[test]
+    fn time_wait_record_keeps_the_last_reuse_flag() {
+        for (first, last) in [(false, true), (true, false)] {
+            let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
+            let now = Instant::from_micros(1000);
+            let l = b.tcp_socket().expect("socket");
+            b.bind(l, B, 80).expect("bind");
+            b.listen(l, 4).expect("listen");
+            let c = a.tcp_socket().expect("socket");
+            a.set_reuse_addr(c, first).expect("reuse");
+            a.bind(c, A, 5000).expect("bind");
+            a.set_reuse_addr(c, last).expect("reuse");
+            a.connect(now, c, B, 80).expect("connect");
+            pump(&mut a, &mut b, now);
+            let s = b.accept(l).expect("accepted");
+            a.close(c).expect("close");
+            pump(&mut a, &mut b, now);
+            b.close(s).expect("close");
+            pump(&mut a, &mut b, now);
+            assert!(a.sock(c).is_none(), "a compact record");
+            assert_eq!(a.time_wait_count(), 1);
+            let x = a.tcp_socket().expect("socket");
+            a.set_reuse_addr(x, true).expect("reuse");
+            let want = if last {
+                Ok(())
+            } else {
+                Err(BindError::AddrInUse)
+            };
+            assert_eq!(a.bind(x, A, 5000), want, "reuse {first} then {last}");
+            let y = a.tcp_socket().expect("socket");
+            assert_eq!(a.bind(y, A, 5000), Err(BindError::AddrInUse));
+            a.check_invariants();
+        }
     }
 
     /// An RTO restarted later (an ACK of new data, RFC 6298 5.3) keeps its

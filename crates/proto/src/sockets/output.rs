@@ -64,13 +64,17 @@ impl SocketSet {
                 .saturating_sub(conn.sack_option_len());
             let max_payload = conn.tso_payload(max_payload, self.tso, self.mtu);
             let before = conn.total_retrans;
-            let loss_before = conn.loss;
+            // Only the three counters the stack totals, not all of `loss`.
+            let counters = |c: &crate::tcp::connection::Connection| {
+                (c.loss.fast_retrans, c.loss.sack_retrans, c.loss.dsack_tx)
+            };
+            let loss_before = counters(conn);
             let out: Option<OutSegment> = conn.poll_output(now, profile, max_payload);
             let retrans = conn.total_retrans - before;
-            let loss = conn.loss;
-            self.stats.fast_retrans += loss.fast_retrans - loss_before.fast_retrans;
-            self.stats.sack_retrans += loss.sack_retrans - loss_before.sack_retrans;
-            self.stats.dsack_tx += loss.dsack_tx - loss_before.dsack_tx;
+            let loss = counters(conn);
+            self.stats.fast_retrans += loss.0 - loss_before.0;
+            self.stats.sack_retrans += loss.1 - loss_before.1;
+            self.stats.dsack_tx += loss.2 - loss_before.2;
             let (src, dst) = (conn.local.0, conn.remote.0);
             // The timer bookkeeping of `touch`, on the borrow we hold.
             let deadline = conn.next_deadline();

@@ -19,28 +19,44 @@ pub(crate) struct PortUse {
     pub addr: Ipv4Addr,
     /// bind() by the user (versus autobind by connect or an accepted child).
     pub explicit: bool,
-    /// The holder is a TIME_WAIT record (its socket is gone) with this
-    /// SO_REUSEADDR flag.
-    pub time_wait: Option<bool>,
+    /// The holder's SO_REUSEADDR, kept current by `set_reuse_addr`. A
+    /// holder whose socket is gone is a TIME_WAIT record with this flag
+    /// (Linux keeps `inet_timewait_sock`s in the bind bucket): nothing has
+    /// to find the bucket again when a connection becomes one.
+    pub reuse: bool,
 }
 
 /// The holders of one port: the first inline (a connect's ephemeral port
-/// usually has one, and then costs no allocation), the rest in a map.
+/// usually has one, and then costs no allocation), the rest in a boxed map
+/// (24 bytes a bucket, so the port map's entries are 32: connect and
+/// close probe it once per connection, mostly cold).
 #[derive(Debug)]
 pub(crate) struct Bucket {
     first: Option<(SocketHandle, PortUse)>,
-    more: HashMap<SocketHandle, PortUse, HashKey>,
+    // Boxed on purpose: 8 bytes inline instead of the map's 48 (its table
+    // is on the heap already, but the header would sit in every bucket).
+    #[allow(clippy::box_collection)]
+    more: Option<Box<HashMap<SocketHandle, PortUse, HashKey>>>,
 }
 
 impl Bucket {
     fn is_empty(&self) -> bool {
-        self.first.is_none() && self.more.is_empty()
+        self.first.is_none() && self.more.as_ref().is_none_or(|m| m.is_empty())
     }
     pub(crate) fn iter(&self) -> impl Iterator<Item = (SocketHandle, PortUse)> + '_ {
-        self.first
-            .iter()
-            .copied()
-            .chain(self.more.iter().map(|(h, u)| (*h, *u)))
+        self.first.iter().copied().chain(
+            self.more
+                .iter()
+                .flat_map(|m| m.iter().map(|(h, u)| (*h, *u))),
+        )
+    }
+    fn holds_more(&self, h: SocketHandle) -> bool {
+        self.more.as_ref().is_some_and(|m| m.contains_key(&h))
+    }
+    fn insert_more(&mut self, key: HashKey, h: SocketHandle, u: PortUse) {
+        self.more
+            .get_or_insert_with(|| Box::new(HashMap::with_hasher(key)))
+            .insert(h, u);
     }
 }
 
@@ -60,26 +76,30 @@ impl Ports {
         }
     }
 
-    pub(crate) fn insert(&mut self, port: u16, h: SocketHandle, addr: Ipv4Addr, explicit: bool) {
+    pub(crate) fn insert(
+        &mut self,
+        port: u16,
+        h: SocketHandle,
+        addr: Ipv4Addr,
+        explicit: bool,
+        reuse: bool,
+    ) {
         let key = self.key;
         let u = PortUse {
             addr,
             explicit,
-            time_wait: None,
+            reuse,
         };
         let b = self.map.entry(port).or_insert_with(|| Bucket {
             first: None,
-            more: HashMap::with_hasher(key),
+            more: None,
         });
-        match &mut b.first {
-            Some((f, fu)) if *f == h => *fu = u,
-            Some(_) => {
-                b.more.insert(h, u);
-            }
-            None if !b.more.contains_key(&h) => b.first = Some((h, u)),
-            None => {
-                b.more.insert(h, u);
-            }
+        if let Some((_, fu)) = b.first.as_mut().filter(|(f, _)| *f == h) {
+            *fu = u;
+        } else if b.first.is_none() && !b.holds_more(h) {
+            b.first = Some((h, u));
+        } else {
+            b.insert_more(key, h, u);
         }
     }
 
@@ -87,8 +107,8 @@ impl Ports {
         if let Some(b) = self.map.get_mut(&port) {
             if b.first.is_some_and(|(f, _)| f == h) {
                 b.first = None;
-            } else {
-                b.more.remove(&h);
+            } else if let Some(m) = b.more.as_mut() {
+                m.remove(&h);
             }
             if b.is_empty() {
                 self.map.remove(&port);
@@ -96,18 +116,17 @@ impl Ports {
         }
     }
 
-    /// `h` became a TIME_WAIT record: it keeps the port (Linux keeps
-    /// `inet_timewait_sock`s in the bind bucket) with its SO_REUSEADDR flag.
-    pub(crate) fn mark_time_wait(&mut self, port: u16, h: SocketHandle, reuse: bool) {
+    /// SO_REUSEADDR changed on `h`, a holder of `port`.
+    pub(crate) fn set_reuse(&mut self, port: u16, h: SocketHandle, reuse: bool) {
         let Some(b) = self.map.get_mut(&port) else {
             return;
         };
         let u = match &mut b.first {
             Some((f, u)) if *f == h => Some(u),
-            _ => b.more.get_mut(&h),
+            _ => b.more.as_mut().and_then(|m| m.get_mut(&h)),
         };
         if let Some(u) = u {
-            u.time_wait = Some(reuse);
+            u.reuse = reuse;
         }
     }
 
@@ -133,11 +152,11 @@ impl SocketSet {
             if other == h || !overlap(addr, u.addr) {
                 return false;
             }
-            match (self.sock(other), u.time_wait) {
-                (Some(o), _) => !(reuse && o.reuse_addr && o.listener.is_none()),
-                // A TIME_WAIT record never listens.
-                (None, Some(tw_reuse)) => !(reuse && tw_reuse),
-                (None, None) => false,
+            match self.sock(other) {
+                Some(o) => !(reuse && o.reuse_addr && o.listener.is_none()),
+                // No socket: a TIME_WAIT record (a freed socket leaves the
+                // bucket otherwise); it never listens.
+                None => !(reuse && u.reuse),
             }
         })
     }

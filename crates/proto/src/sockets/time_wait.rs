@@ -6,8 +6,9 @@
 //! Contract: a closed connection that reaches TIME_WAIT gives its socket
 //! slot, buffers, demux entry and timer back and lives on here (like
 //! Linux's `inet_timewait_sock`). The record keeps the socket's handle
-//! (netstat rows stay the same socket) and its port-table entry, marked
-//! TIME_WAIT, so bind conflicts and ephemeral port choice see it as before.
+//! (netstat rows stay the same socket) and its port-table entry (a holder
+//! without a socket is a TIME_WAIT record), so bind conflicts and ephemeral
+//! port choice see it as before.
 //! Expiry is a FIFO: every record is queued once, at the deadline it had
 //! when queued; a record whose deadline moved later (a retransmitted FIN)
 //! is queued again when its old deadline comes. `now` only grows and the
@@ -119,17 +120,15 @@ impl SocketSet {
             local: c.local,
             remote: c.remote,
         };
-        let reuse = sock.reuse_addr;
-        // The record holds the port from now on (marked TIME_WAIT).
-        let bound = sock.bound.take();
+        // The record holds the port from now on: its port-table entry
+        // stays, with the socket's SO_REUSEADDR (`ports::PortUse::reuse`),
+        // and `free` below leaves the port table alone.
+        sock.bound = None;
         if sock.in_tw {
             sock.in_tw = false;
             self.time_wait -= 1;
         }
         self.free(h);
-        if let Some((_, port)) = bound {
-            self.ports.mark_time_wait(port, h, reuse);
-        }
         self.tw.insert(tuple, h, rec);
         true
     }

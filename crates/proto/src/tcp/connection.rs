@@ -86,102 +86,133 @@ impl PeerOptions {
 }
 
 /// The per-connection state (RFC 9293 3.3.1 names).
+///
+/// `repr(C)`: fields lie in the order written, hot ones first, so the
+/// fields a segment touches share a few cache lines (with a hundred
+/// connections in turn, each visit starts from a cold L1).
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Connection {
+    // Hot: read on every segment in and out, in the first cache lines (the
+    // struct is `repr(C)` so this order is the memory order).
     pub(crate) state: State,
-    pub(crate) local: (Ipv4Addr, u16),
-    pub(crate) remote: (Ipv4Addr, u16),
+    /// Shift applied to the peer's window field (RFC 7323 2.2).
+    pub(crate) snd_wscale: u8,
+    /// Shift we apply to our window field.
+    pub(crate) rcv_wscale: u8,
+    pub(crate) ack_now: bool,
+    /// The pending ACK answers an out-of-order segment, a filled gap or a
+    /// duplicate (RFC 5681 4.2 "immediate"): it must not be merged with
+    /// the ACK of the next segment of the same batch (sockets/input.rs).
+    pub(crate) ack_urgent: bool,
+    /// The user closed the write side; FIN goes after the buffered data.
+    pub(crate) fin_queued: bool,
+    pub(crate) fin_received: bool,
+    pub(crate) ts_ok: bool,
+    pub(crate) sack_ok: bool,
+    /// Peer offered window scaling in its SYN.
+    pub(crate) wscale_ok: bool,
     /// Created by a listener: a reset in SYN_RECV returns it to LISTEN
     /// (i.e. it disappears) instead of reporting ECONNREFUSED.
     pub(crate) passive: bool,
-
+    pub(crate) probe_pending: bool,
+    /// Retransmit the segment at `snd_una` at the next poll.
+    pub(crate) fast_rtx: bool,
+    pub(crate) tlp_pending: bool,
+    /// The current fast recovery is SACK-based (RFC 6675), else NewReno
+    /// (RFC 6582). Recovery itself is `cc.recover` (RecoveryPoint).
+    pub(crate) sack_recovery: bool,
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive: bool,
+    pub(crate) shut_rd: bool,
+    /// The user closed the socket; the stack finishes the close alone.
+    pub(crate) orphan: bool,
+    /// The connection ended abnormally (RST, timeout): send fails afterwards.
+    pub(crate) aborted: bool,
+    /// Pending error, taken once (SO_ERROR).
+    pub(crate) error: Option<TcpError>,
+    /// Soft error (ICMP while established), reported if we later time out.
+    pub(crate) soft_error: Option<TcpError>,
+    pub(crate) tlp_rtx: bool,
+    pub(crate) tlp_dsack: bool,
+    pub(crate) local: (Ipv4Addr, u16),
+    pub(crate) remote: (Ipv4Addr, u16),
     pub(crate) iss: SeqNum,
     pub(crate) snd_una: SeqNum,
     pub(crate) snd_nxt: SeqNum,
     /// One past the highest sequence number ever sent.
     pub(crate) snd_max: SeqNum,
-    pub(crate) snd_wnd: usize,
-    pub(crate) max_snd_wnd: usize,
     pub(crate) snd_wl1: SeqNum,
     pub(crate) snd_wl2: SeqNum,
-    /// Shift applied to the peer's window field (RFC 7323 2.2).
-    pub(crate) snd_wscale: u8,
-
     pub(crate) irs: SeqNum,
     pub(crate) rcv_nxt: SeqNum,
     /// Right edge of the window we last advertised.
     pub(crate) rcv_adv: SeqNum,
     /// `rcv_nxt` when we last sent an ACK (Linux `rcv_wup`).
     pub(crate) rcv_wup: SeqNum,
-    /// Shift we apply to our window field.
-    pub(crate) rcv_wscale: u8,
-    /// Largest segment payload seen from the peer (delayed-ACK threshold).
-    pub(crate) rcv_mss: usize,
     /// Start of the most recent out-of-order segment (first SACK block, RFC 2018 4).
     pub(crate) last_ooo: SeqNum,
-    /// A FIN received out of order, at this sequence number.
-    pub(crate) rcv_fin: Option<SeqNum>,
-    pub(crate) fin_received: bool,
-
-    pub(crate) snd_buf: RingBuffer,
-    pub(crate) rcv_buf: RingBuffer,
-    pub(crate) assembler: Assembler,
-    /// Buffer autotuning and the idle release (`autotune.rs`).
-    pub(crate) tune: Autotune,
-
-    /// The user closed the write side; FIN goes after the buffered data.
-    pub(crate) fin_queued: bool,
-    /// Sequence number of our FIN once sent.
-    pub(crate) fin_seq: Option<SeqNum>,
-
+    pub(crate) ts_recent: u32,
+    pub(crate) ts_offset: u32,
+    pub(crate) quickacks: u32,
+    pub(crate) dupacks: u32,
+    pub(crate) snd_wnd: usize,
+    pub(crate) max_snd_wnd: usize,
     /// Largest payload per segment we send (peer MSS minus our options).
     pub(crate) snd_mss: usize,
-    /// MSS we advertise (MTU - 40, or TCP_MAXSEG).
-    pub(crate) adv_mss: u16,
-    pub(crate) sack_ok: bool,
-    pub(crate) ts_ok: bool,
-    pub(crate) ts_recent: u32,
+    /// Largest segment payload seen from the peer (delayed-ACK threshold).
+    pub(crate) rcv_mss: usize,
+    /// When the peer last sent us anything (Linux `rcv_tstamp`).
+    pub(crate) last_rcv: Instant,
     /// When `ts_recent` was last updated (RFC 7323 5.5 idle check).
     pub(crate) ts_recent_at: Instant,
-    pub(crate) ts_offset: u32,
-    /// Peer offered window scaling in its SYN.
-    pub(crate) wscale_ok: bool,
-
-    pub(crate) rtt: RttEstimator,
-    /// The segment being timed: (end sequence, send time), Karn's rule.
-    pub(crate) rtt_seq: Option<(SeqNum, Instant)>,
-    pub(crate) rto_at: Option<Instant>,
+    /// Sequence number of our FIN once sent.
+    pub(crate) fin_seq: Option<SeqNum>,
+    /// A FIN received out of order, at this sequence number.
+    pub(crate) rcv_fin: Option<SeqNum>,
+    /// Receiver: a duplicate segment arrived; the next ACK reports it first
+    /// (RFC 2883 D-SACK).
+    pub(crate) dsack_pending: Option<Block>,
     /// Consecutive retransmission timeouts (exponential backoff).
     pub(crate) backoff: u32,
     pub(crate) total_retrans: u64,
-    pub(crate) persist_at: Option<Instant>,
-    pub(crate) persist_backoff: u32,
-    pub(crate) probes_out: u32,
-    pub(crate) probe_pending: bool,
+
+    // Timers (`next_deadline` reads them all), autotuning, buffers, the
+    // SACK scoreboard, RTT, loss counters, congestion control.
+    pub(crate) rto_at: Option<Instant>,
     pub(crate) delack_at: Option<Instant>,
-    pub(crate) ack_now: bool,
-    /// The pending ACK answers an out-of-order segment, a filled gap or a
-    /// duplicate (RFC 5681 4.2 "immediate"): it must not be merged with
-    /// the ACK of the next segment of the same batch (sockets/input.rs).
-    pub(crate) ack_urgent: bool,
-    pub(crate) quickacks: u32,
-    /// When we last answered an out-of-window segment (rate limit).
-    pub(crate) last_oow_ack: Option<Instant>,
-    /// When the peer last sent us anything (Linux `rcv_tstamp`).
-    pub(crate) last_rcv: Instant,
-    /// Next keepalive probe (RFC 1122 4.2.3.6), when SO_KEEPALIVE is on.
-    pub(crate) keepalive_at: Option<Instant>,
-    pub(crate) keepalive_probes: u32,
+    pub(crate) persist_at: Option<Instant>,
     /// TIME_WAIT end, or orphaned FIN_WAIT_2 end.
     pub(crate) close_at: Option<Instant>,
-
-    pub(crate) cc: Congestion,
-    pub(crate) dupacks: u32,
+    /// Next keepalive probe (RFC 1122 4.2.3.6), when SO_KEEPALIVE is on.
+    pub(crate) keepalive_at: Option<Instant>,
+    /// Tail loss probe (RFC 8985 7): the PTO deadline, a probe due at the
+    /// next poll, and the probe in flight (TLP.end_seq, whether it was a
+    /// retransmission, and whether a D-SACK showed it needless).
+    pub(crate) tlp_at: Option<Instant>,
+    /// Buffer autotuning and the idle release (`autotune.rs`).
+    pub(crate) tune: Autotune,
+    pub(crate) snd_buf: RingBuffer,
+    pub(crate) rcv_buf: RingBuffer,
+    pub(crate) assembler: Assembler,
     /// The peer's SACK information (RFC 6675 scoreboard, capped).
     pub(crate) scoreboard: Scoreboard,
-    /// The current fast recovery is SACK-based (RFC 6675), else NewReno
-    /// (RFC 6582). Recovery itself is `cc.recover` (RecoveryPoint).
-    pub(crate) sack_recovery: bool,
+    pub(crate) rtt: RttEstimator,
+    /// The segment being timed: (end sequence, send time), Karn's rule.
+    pub(crate) rtt_seq: Option<(SeqNum, Instant)>,
+    /// Loss-recovery counters (Linux `TCPFastRetrans`, `TCPSackRecovery`...).
+    pub(crate) loss: LossCounters,
+    pub(crate) cc: Congestion,
+
+    // Cold: SACK blocks sent, loss recovery marks, probes.
+    /// Receiver: the SACK blocks of the last ACK, D-SACK excluded (RFC 2018
+    /// 4: blocks reported recently are repeated).
+    pub(crate) sack_sent: Blocks,
+    /// The last retransmission of the head hole: (its start, snd_max when
+    /// it went). Data above that snd_max was sent after it; when more than
+    /// DupThresh - 1 segments of it are SACKed while the head is still
+    /// missing, that retransmission was lost (RFC 8985 6.2).
+    pub(crate) head_rtx: Option<(SeqNum, SeqNum)>,
     /// RFC 6675 HighRxt: one past the highest byte retransmitted in this
     /// recovery (`snd_una` at its start).
     pub(crate) high_rxt: SeqNum,
@@ -191,19 +222,12 @@ pub(crate) struct Connection {
     /// `high_rxt2` on.
     pub(crate) rtx_lost_to: SeqNum,
     pub(crate) high_rxt2: SeqNum,
-    /// The last retransmission of the head hole: (its start, snd_max when
-    /// it went). Data above that snd_max was sent after it; when more than
-    /// DupThresh - 1 segments of it are SACKed while the head is still
-    /// missing, that retransmission was lost (RFC 8985 6.2).
-    pub(crate) head_rtx: Option<(SeqNum, SeqNum)>,
-    /// Tail loss probe (RFC 8985 7): the PTO deadline, a probe due at the
-    /// next poll, and the probe in flight (TLP.end_seq, whether it was a
-    /// retransmission, and whether a D-SACK showed it needless).
-    pub(crate) tlp_at: Option<Instant>,
-    pub(crate) tlp_pending: bool,
+    pub(crate) persist_backoff: u32,
+    pub(crate) probes_out: u32,
+    pub(crate) keepalive_probes: u32,
+    /// MSS we advertise (MTU - 40, or TCP_MAXSEG).
+    pub(crate) adv_mss: u16,
     pub(crate) tlp_end: Option<SeqNum>,
-    pub(crate) tlp_rtx: bool,
-    pub(crate) tlp_dsack: bool,
     /// RFC 6582 3.2 / RFC 6675 5.1: HighData when the last RTO fired; no
     /// new fast recovery starts until `snd_una` reaches it.
     pub(crate) rto_recover: Option<SeqNum>,
@@ -211,37 +235,17 @@ pub(crate) struct Connection {
     /// current RTO episode, until the first ACK that advances `snd_una`
     /// decides whether the RTO was spurious (timestamps only).
     pub(crate) rto_undo_ts: Option<u32>,
-    /// Retransmit the segment at `snd_una` at the next poll.
-    pub(crate) fast_rtx: bool,
-    /// Receiver: a duplicate segment arrived; the next ACK reports it first
-    /// (RFC 2883 D-SACK).
-    pub(crate) dsack_pending: Option<Block>,
-    /// Receiver: the SACK blocks of the last ACK, D-SACK excluded (RFC 2018
-    /// 4: blocks reported recently are repeated).
-    pub(crate) sack_sent: Blocks,
-    /// Loss-recovery counters (Linux `TCPFastRetrans`, `TCPSackRecovery`...).
-    pub(crate) loss: LossCounters,
-
-    pub(crate) nodelay: bool,
-    pub(crate) keepalive: bool,
-    pub(crate) shut_rd: bool,
-    /// The user closed the socket; the stack finishes the close alone.
-    pub(crate) orphan: bool,
-    /// Pending error, taken once (SO_ERROR).
-    pub(crate) error: Option<TcpError>,
-    /// Soft error (ICMP while established), reported if we later time out.
-    pub(crate) soft_error: Option<TcpError>,
-    /// The connection ended abnormally (RST, timeout): send fails afterwards.
-    pub(crate) aborted: bool,
+    /// When we last answered an out-of-window segment (rate limit).
+    pub(crate) last_oow_ack: Option<Instant>,
 }
 
 /// Loss-recovery events of one connection (all monotonic).
+///
+/// `repr(C)`: the counters the socket layer totals after every output
+/// poll come first, in one cache line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
 pub(crate) struct LossCounters {
-    /// Fast recovery episodes entered (RFC 5681 3.2 / RFC 6675 5).
-    pub recoveries: u64,
-    /// Of those, SACK-based ones (Linux `TCPSackRecovery`).
-    pub sack_recoveries: u64,
     /// Segments resent by fast retransmit and NewReno partial ACKs
     /// (Linux `TCPFastRetrans` counts these plus the SACK ones).
     pub fast_retrans: u64,
@@ -250,6 +254,14 @@ pub(crate) struct LossCounters {
     /// (Linux `TCPLostRetransmit`).
     pub sack_retrans: u64,
     pub lost_retrans: u64,
+    /// D-SACK blocks sent (`TCPDSACKOldSent` plus `TCPDSACKOfoSent`) and
+    /// received (`TCPDSACKRecv`).
+    pub dsack_tx: u64,
+    pub dsack_rx: u64,
+    /// Fast recovery episodes entered (RFC 5681 3.2 / RFC 6675 5).
+    pub recoveries: u64,
+    /// Of those, SACK-based ones (Linux `TCPSackRecovery`).
+    pub sack_recoveries: u64,
     /// Tail loss probes sent (Linux `TCPLossProbes`) and losses they
     /// repaired (`TCPLossProbeRecovery`).
     pub tlp_probes: u64,
@@ -259,10 +271,6 @@ pub(crate) struct LossCounters {
     /// RTOs found spurious and undone (RFC 3522 / RFC 4015; Linux
     /// `TCPSpuriousRTOs`).
     pub spurious_rto_undos: u64,
-    /// D-SACK blocks received (`TCPDSACKRecv`) and sent (`TCPDSACKOldSent`
-    /// plus `TCPDSACKOfoSent`).
-    pub dsack_rx: u64,
-    pub dsack_tx: u64,
     /// SACK blocks the sender ignored (`TCPSACKDiscard`), and times the
     /// scoreboard was dropped because the peer reneged (`TCPSACKReneging`).
     pub sack_invalid: u64,
