@@ -216,6 +216,10 @@ struct Conn {
     /// was cut, so an end of stream (a closed socket reads as one once its
     /// error was taken) says nothing about the bytes.
     broken: bool,
+    /// B has accepted this incarnation once already.
+    b_seen: bool,
+    /// ISNs seen in the SYNs (A to B, B to A); `Some(None)`: ambiguous.
+    isn: (Option<Option<u32>>, Option<Option<u32>>),
     /// Frame counter when this incarnation started.
     born: u64,
 }
@@ -280,7 +284,18 @@ fn new_stack(addr: Ipv4Addr, seed: u64, cfg: u8, cfg2: u8) -> Stack {
 }
 
 /// Check a frame we emitted and return (client port, towards B, numbers).
-fn inspect(frame: &[u8]) -> Option<(u16, bool, Seen, usize)> {
+/// What `inspect` finds in a TCP segment we emitted.
+struct Emitted {
+    port: u16,
+    to_b: bool,
+    seen: Seen,
+    syn: bool,
+    seq: u32,
+    /// Where the payload sits in the frame.
+    data: std::ops::Range<usize>,
+}
+
+fn inspect(frame: &[u8]) -> Option<Emitted> {
     let Ok(ip) = Ipv4Packet::parse(frame) else {
         panic!("malformed IPv4 packet emitted");
     };
@@ -303,7 +318,15 @@ fn inspect(frame: &[u8]) -> Option<(u16, bool, Seen, usize)> {
         seq_end: r.seq.0.wrapping_add(r.segment_len() as u32),
         tsval: ts.tsval,
     };
-    Some((port, to_b, seen, r.payload.len()))
+    let at = ip.header_len() + tcp.header_len();
+    Some(Emitted {
+        port,
+        to_b,
+        seen,
+        syn: r.flags.syn(),
+        seq: r.seq.0,
+        data: at..at + r.payload.len(),
+    })
 }
 
 impl World {
@@ -343,12 +366,21 @@ impl World {
         for side in [Side::A, Side::B] {
             for _ in 0..512 {
                 let Some(f) = self.transmit(side) else { break };
-                if let Some((port, to_b, seen, _)) = inspect(&f) {
-                    let e = self.seen.entry(port).or_default();
-                    if to_b {
-                        e.0 = seen;
+                if let Some(e) = inspect(&f) {
+                    if std::env::var("FUZZ_PORT").ok() == Some(e.port.to_string()) {
+                        let r = TcpRepr::parse(&TcpPacket::parse(&f[20..]).unwrap());
+                        eprintln!(
+                            "t={:?} {} seq {} ack {} flags {:#x} len {}",
+                            self.now, if e.to_b { "A>B" } else { "B>A" },
+                            r.seq.0, r.ack.0, r.flags.0, r.payload.len()
+                        );
+                    }
+                    self.check_sent(&f, &e);
+                    let s = self.seen.entry(e.port).or_default();
+                    if e.to_b {
+                        s.0 = e.seen;
                     } else {
-                        e.1 = seen;
+                        s.1 = e.seen;
                     }
                 }
                 let q = match side {
@@ -359,6 +391,54 @@ impl World {
                     q.push_back(f);
                 }
             }
+        }
+    }
+
+    /// A data segment carries the bytes its application wrote at that
+    /// offset of the stream (relative to the ISN its SYN showed).
+    fn check_sent(&mut self, f: &[u8], e: &Emitted) {
+        let Some(c) = self.conns.iter_mut().rev().find(|c| c.port == e.port) else {
+            return;
+        };
+        let (isn, st) = if e.to_b {
+            (&mut c.isn.0, &c.ab)
+        } else {
+            (&mut c.isn.1, &c.ba)
+        };
+        if e.syn {
+            // Two different ISNs on one tuple (a cookie SYN-ACK and a
+            // normal one, say): which one the peer took is not known here.
+            *isn = match *isn {
+                Some(Some(x)) if x != e.seq => Some(None),
+                None => Some(Some(e.seq)),
+                keep => keep,
+            };
+            return;
+        }
+        let (Some(Some(isn)), false) = (*isn, c.tainted || e.data.is_empty()) else {
+            return;
+        };
+        let off = u64::from(e.seq.wrapping_sub(isn).wrapping_sub(1));
+        let len = e.data.len();
+        assert!(
+            off + len as u64 <= st.written,
+            "sent bytes {off}+{len} past the {} written",
+            st.written
+        );
+        if f[e.data.clone()] != *pattern(st.key, off, len) {
+            if std::env::var_os("FUZZ_DEBUG").is_some() {
+                let got = &f[e.data.clone()];
+                let got = &got[..got.len().min(16)];
+                let from = (0..st.written).find(|&p| pattern(st.key, p, got.len()) == got);
+                eprintln!(
+                    "port {} written {} bytes from stream offset {from:?}",
+                    e.port, st.written
+                );
+            }
+            panic!(
+                "segment at stream offset {off} (+{len}) carries other bytes, to_b {}",
+                e.to_b
+            );
         }
     }
 
@@ -420,15 +500,27 @@ impl World {
                 return;
             };
             let port = self.b.sockets().peer_addr(h).map_or(0, |a| a.port());
-            if let Some(c) = self
-                .conns
-                .iter_mut()
-                .rev()
-                .find(|c| c.port == port && c.b.is_none())
-            {
-                c.b = Some(h);
-            } else {
-                let _ = self.b.sockets_mut().abort(h);
+            if std::env::var("FUZZ_PORT").ok() == Some(port.to_string()) {
+                eprintln!("t={:?} B accepted {h:?} for port {port}", self.now);
+                eprintln!("{:?}", self.b.sockets().tcp_stats());
+            }
+            let c = self.conns.iter_mut().rev().find(|c| c.port == port);
+            match c {
+                Some(c) if c.b.is_none() && !c.b_seen => {
+                    c.b = Some(h);
+                    c.b_seen = true;
+                }
+                // A second child for one client incarnation: the server
+                // side was closed or aborted and a late segment made a new
+                // one (a cookie ACK or a SYN). It is not the stream the
+                // client is writing; the client may now talk to it.
+                Some(c) => {
+                    c.tainted = true;
+                    let _ = self.b.sockets_mut().abort(h);
+                }
+                None => {
+                    let _ = self.b.sockets_mut().abort(h);
+                }
             }
         }
     }
@@ -468,6 +560,8 @@ impl World {
             tainted: false,
             rd_shut: (false, false),
             broken: false,
+            b_seen: false,
+            isn: (None, None),
             born: self.frames,
         });
         self.pull();
@@ -516,6 +610,7 @@ impl World {
         let mut buf = std::mem::take(&mut self.rbuf);
         let len = len.min(buf.len());
         let r = self.stack(side).sockets_mut().recv(h, &mut buf[..len]);
+        let ports: Vec<u16> = self.conns.iter().map(|c| c.port).collect();
         let c = &mut self.conns[i];
         let (s, rd_shut) = match side {
             Side::A => (&mut c.ba, c.rd_shut.0),
@@ -535,6 +630,19 @@ impl World {
                     let want = pattern(s.key, s.read, n);
                     if buf[..n] != *want {
                         let k = buf.iter().zip(want).take_while(|(a, b)| a == b).count();
+                        if std::env::var_os("FUZZ_DEBUG").is_some() {
+                            // Where in the written stream the bytes came from.
+                            let got = &buf[k..n.min(k + 16)];
+                            let from = (0..s.written).find(|&p| {
+                                pattern(s.key, p, got.len()) == got
+                            });
+                            eprintln!("ports {ports:?}");
+                            eprintln!(
+                                "conn {i} {side:?} key {} read {} n {n} written {} k {k}: \
+                                 bytes at stream offset {from:?}",
+                                s.key, s.read, s.written
+                            );
+                        }
                         panic!("byte {} of the stream differs", s.read + k as u64);
                     }
                 }
@@ -606,7 +714,7 @@ impl World {
         // A frame of an earlier incarnation of a tuple may be accepted by
         // the new one (what TIME_WAIT and PAWS make unlikely, not
         // impossible): no integrity claim for that connection then.
-        if let Some((port, _, _, _)) = inspect(&f) {
+        if let Some(Emitted { port, .. }) = inspect(&f) {
             for c in self.conns.iter_mut().filter(|c| c.port == port) {
                 if c.born >= at {
                     c.tainted = true;
