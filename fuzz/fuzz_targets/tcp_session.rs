@@ -249,6 +249,8 @@ struct World {
     verified: bool,
     buf: Vec<u8>,
     rbuf: Vec<u8>,
+    /// `FUZZ_PORT`: trace this client port's segments and accepts.
+    debug_port: Option<u16>,
 }
 
 fn profile(cfg: u8, cfg2: u8) -> Profile {
@@ -367,13 +369,8 @@ impl World {
             for _ in 0..512 {
                 let Some(f) = self.transmit(side) else { break };
                 if let Some(e) = inspect(&f) {
-                    if std::env::var("FUZZ_PORT").ok() == Some(e.port.to_string()) {
-                        let r = TcpRepr::parse(&TcpPacket::parse(&f[20..]).unwrap());
-                        eprintln!(
-                            "t={:?} {} seq {} ack {} flags {:#x} len {}",
-                            self.now, if e.to_b { "A>B" } else { "B>A" },
-                            r.seq.0, r.ack.0, r.flags.0, r.payload.len()
-                        );
+                    if self.debug_port == Some(e.port) {
+                        trace(self.now, if e.to_b { "A>B" } else { "B>A" }, &f);
                     }
                     self.check_sent(&f, &e);
                     let s = self.seen.entry(e.port).or_default();
@@ -446,6 +443,15 @@ impl World {
     fn deliver(&mut self, to_b: bool, frame: Vec<u8>) {
         let now = self.now;
         let verified = self.verified;
+        if let Some(port) = self.debug_port {
+            if inspect_port(&frame) == Some(port) {
+                trace(
+                    self.now,
+                    if to_b { "deliver >B" } else { "deliver >A" },
+                    &frame,
+                );
+            }
+        }
         let stack = if to_b { &mut self.b } else { &mut self.a };
         if verified {
             stack.handle_frame_verified(now, &frame);
@@ -500,7 +506,7 @@ impl World {
                 return;
             };
             let port = self.b.sockets().peer_addr(h).map_or(0, |a| a.port());
-            if std::env::var("FUZZ_PORT").ok() == Some(port.to_string()) {
+            if self.debug_port == Some(port) {
                 eprintln!("t={:?} B accepted {h:?} for port {port}", self.now);
                 eprintln!("{:?}", self.b.sockets().tcp_stats());
             }
@@ -633,9 +639,8 @@ impl World {
                         if std::env::var_os("FUZZ_DEBUG").is_some() {
                             // Where in the written stream the bytes came from.
                             let got = &buf[k..n.min(k + 16)];
-                            let from = (0..s.written).find(|&p| {
-                                pattern(s.key, p, got.len()) == got
-                            });
+                            let from =
+                                (0..s.written).find(|&p| pattern(s.key, p, got.len()) == got);
                             eprintln!("ports {ports:?}");
                             eprintln!(
                                 "conn {i} {side:?} key {} read {} n {n} written {} k {k}: \
@@ -930,6 +935,24 @@ impl World {
     }
 }
 
+/// One line per segment of the traced port (`FUZZ_PORT`).
+fn trace(now: Instant, what: &str, f: &[u8]) {
+    let Ok(ip) = Ipv4Packet::parse(f) else {
+        return;
+    };
+    let Ok(tcp) = TcpPacket::parse(ip.payload()) else {
+        return;
+    };
+    let r = TcpRepr::parse(&tcp);
+    eprintln!(
+        "t={now:?} {what} seq {} ack {} flags {:#x} len {}",
+        r.seq.0,
+        r.ack.0,
+        r.flags.0,
+        r.payload.len()
+    );
+}
+
 fn inspect_port(f: &[u8]) -> Option<u16> {
     let ip = Ipv4Packet::parse(f).ok()?;
     let tcp = TcpPacket::parse(ip.payload()).ok()?;
@@ -970,6 +993,7 @@ fuzz_target!(|input: Input| {
         via_frame: cfg & 0x20 != 0,
         buf: vec![0u8; 1500],
         rbuf: vec![0u8; MAX_IO],
+        debug_port: std::env::var("FUZZ_PORT").ok().and_then(|p| p.parse().ok()),
     };
     // Prelude: short connections, closed by the client first (its TIME_WAIT)
     // or by the server first (the server's), per bit.
