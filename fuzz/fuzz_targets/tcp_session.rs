@@ -821,27 +821,29 @@ impl World {
                 }
             }
             Op::Flip { to_b, at, bit } => {
-                let verified = self.verified;
+                // The head frame with one bit flipped is delivered at once
+                // (the original is lost): one flip, which the Internet
+                // checksum always catches. Two flips in one frame can
+                // cancel out (+2^k in one word, -2^k in another).
                 let q = if to_b { &mut self.to_b } else { &mut self.to_a };
-                let Some(f) = q.front_mut() else { return };
+                let Some(mut f) = q.pop_front() else { return };
                 if f.is_empty() {
                     return;
                 }
-                let k = usize::from(at) % f.len();
-                f[k] ^= 1 << (bit % 8);
-                if verified {
+                if self.verified {
                     // The link vouches for the checksum: the stack may
                     // take the flipped byte.
-                    let port = inspect_port(f);
-                    for c in self.conns.iter_mut().filter(|c| Some(c.port) == port) {
-                        c.tainted = true;
-                    }
-                    if port.is_none() {
-                        for c in self.conns.iter_mut() {
+                    let port = inspect_port(&f);
+                    for c in self.conns.iter_mut() {
+                        if port.is_none() || Some(c.port) == port {
                             c.tainted = true;
                         }
                     }
                 }
+                let k = usize::from(at) % f.len();
+                f[k] ^= 1 << (bit % 8);
+                self.deliver(to_b, f);
+                self.pull();
             }
             Op::Replay { idx } => self.replay(idx),
             Op::Advance(ms) => self.advance(u64::from(ms)),
