@@ -719,7 +719,7 @@ impl World {
         // A frame of an earlier incarnation of a tuple may be accepted by
         // the new one (what TIME_WAIT and PAWS make unlikely, not
         // impossible): no integrity claim for that connection then.
-        if let Some(Emitted { port, .. }) = inspect(&f) {
+        if let Some(port) = inspect_port(&f) {
             for c in self.conns.iter_mut().filter(|c| c.port == port) {
                 if c.born >= at {
                     c.tainted = true;
