@@ -19,3 +19,6 @@ for line in open('../crates/proto/tests/fixtures/frames.hex'):
     open('corpus/frame_ingress/fx%s' % no, 'wb').write(bytes([0, len(b) & 255, len(b) >> 8]) + b)
 PY
 echo "seeded $(ls corpus/wire_all | wc -l) frames"
+# tcp_session: scenario seeds and the committed regression inputs.
+./seed_session.py corpus/tcp_session
+cp regressions/tcp_session/* corpus/tcp_session/

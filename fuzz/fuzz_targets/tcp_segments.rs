@@ -12,8 +12,9 @@
 //! one). A configuration byte picks the session-3 switches (`Knobs`: TX
 //! checksum offload, the RX fold, verified ingress, TIME_WAIT overflow,
 //! small autotuned buffers with a short idle release). Invariants: no
-//! panic, every checksum we emit is correct, and TCP_INFO stays within the
-//! socket's own bounds.
+//! panic, every checksum we emit is correct, TCP_INFO stays within the
+//! socket's own bounds, and `SocketSet::fuzz_check_invariants` holds after
+//! every step.
 #![no_main]
 
 mod common;
@@ -392,6 +393,8 @@ fn establish_rest(
 
 fn check(stack: &Stack, h: SocketHandle) {
     let socks = stack.sockets();
+    // Demux, timer heap, TIME_WAIT table and reply queues within their caps.
+    socks.fuzz_check_invariants();
     let Some(info) = socks.info(h) else { return };
     if let Some(cap) = socks.send_buffer_size(h) {
         assert!(
@@ -538,6 +541,8 @@ fuzz_target!(|input: Input| {
         }
         if !closed {
             check(&stack, h);
+        } else {
+            stack.sockets().fuzz_check_invariants();
         }
     }
     // Let everything time out (bounded) and make sure the stack winds down.

@@ -669,8 +669,9 @@ impl SocketSet {
         self.resets.push_back((src, dst, repr));
     }
 
-    /// Check every structural invariant (tests and property tests).
-    #[cfg(test)]
+    /// Check every structural invariant (tests, property tests and the
+    /// fuzz targets through `fuzz_check_invariants`).
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn check_invariants(&self) {
         let mut live = 0;
         for (i, slot) in self.slots.iter().enumerate() {
@@ -727,6 +728,13 @@ impl SocketSet {
         assert!(self.resets.len() <= self.profile.max_pending_resets);
         assert!(self.acks.len() <= self.profile.max_pending_resets);
         assert!(self.cookies.len() <= self.profile.max_pending_cookies);
+    }
+
+    /// `check_invariants` for the fuzz targets (built with `--cfg fuzzing`
+    /// by cargo-fuzz): panics on a broken invariant.
+    #[cfg(fuzzing)]
+    pub fn fuzz_check_invariants(&self) {
+        self.check_invariants();
     }
 
     /// A fresh random number from the stack's seeded generator.

@@ -268,7 +268,7 @@ impl SocketSet {
         self.tw.map.get(t).map(|e| e.rec)
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn check_time_wait_invariants(&self) {
         assert!(self.tw.len() <= self.profile.max_tw_buckets);
         for (t, e) in &self.tw.map {

@@ -580,6 +580,10 @@ impl Connection {
         self.tlp_pending = false;
         self.tune.idle_at = None;
         self.snd_buf.clear();
+        // Out-of-order bytes past the peer's FIN will never be readable
+        // (Linux `tcp_fin` purges the out-of-order queue); drop them before
+        // the ring shrinks to the bytes held, so no range points past it.
+        self.assembler.clear();
         self.rcv_buf.set_capacity(self.rcv_buf.len());
         self.close_at = Some(now + p.time_wait);
     }

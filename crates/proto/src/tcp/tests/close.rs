@@ -132,6 +132,22 @@ fn fin_wait_1_to_time_wait_on_fin_ack() {
     assert_eq!(h.state(c), Some(State::TimeWait));
 }
 
+/// Fuzz (tcp_segments): out-of-order data beyond the peer's FIN, then
+/// the FIN; TIME_WAIT shrinks the receive ring and must drop those bytes
+/// (Linux `tcp_fin` purges the out-of-order queue), not keep ranges past
+/// the ring's capacity.
+#[test]
+fn out_of_order_bytes_past_the_fin_are_dropped_in_time_wait() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    h.set.shutdown(c, Shutdown::Write).unwrap();
+    h.expect(ms(0));
+    h.deliver(ms(1), seg().seq(1001 + 58).ack(iss + 2).data(&[7; 455]));
+    h.deliver(ms(2), seg().seq(1001).ack(iss + 2).fin());
+    assert_eq!(h.state(c), Some(State::TimeWait));
+    h.set.check_invariants();
+}
+
 #[test]
 fn half_close_keeps_receiving() {
     let mut h = Harness::new();
