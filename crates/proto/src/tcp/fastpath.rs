@@ -157,15 +157,7 @@ impl Connection {
             self.high_rxt = self.snd_una;
         }
         // RFC 7323 4.1 / RFC 6298 3 (Karn), as the slow path.
-        if let Some(r) = self.ts_rtt(now, seg) {
-            self.rtt.sample(r);
-            self.rtt_seq = None;
-        } else if let Some((end, t)) = self.rtt_seq {
-            if seg.ack.ge(end) {
-                self.rtt.sample(now - t);
-                self.rtt_seq = None;
-            }
-        }
+        let _ = self.rtt_on_new_ack(now, seg);
         self.backoff = 0;
         // RFC 5681 congestion avoidance / slow start.
         let flight = self.in_flight() + newly;

@@ -241,6 +241,23 @@ impl Connection {
         self.rcv_nxt.distance_to(self.rcv_adv)
     }
 
+    /// RTT sample from an ACK of new data. RFC 7323 4.1: with timestamps
+    /// every such ACK gives one; without them only the one timed segment
+    /// does (Karn, RFC 6298 3). Returns the timestamp sample, if any.
+    pub(super) fn rtt_on_new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Option<Duration> {
+        let ts_sample = self.ts_rtt(now, seg);
+        if let Some(r) = ts_sample {
+            self.rtt.sample(r);
+            self.rtt_seq = None;
+        } else if let Some((end, t)) = self.rtt_seq {
+            if seg.ack.ge(end) {
+                self.rtt.sample(now - t);
+                self.rtt_seq = None;
+            }
+        }
+        ts_sample
+    }
+
     /// An RTT sample from the echoed timestamp (RFC 7323 4.1, RFC 6298):
     /// valid for retransmitted segments too, so Karn's rule is not needed
     /// when timestamps are on. Millisecond resolution, at least 1 ms like
@@ -480,18 +497,7 @@ impl Connection {
             if self.rto_recover.is_some_and(|r| self.snd_una.ge(r)) {
                 self.rto_recover = None;
             }
-            // RFC 7323 4.1: with timestamps every ACK of new data gives a
-            // sample; without them, the one timed segment (Karn, RFC 6298 3).
-            let ts_sample = self.ts_rtt(now, seg);
-            if let Some(r) = ts_sample {
-                self.rtt.sample(r);
-                self.rtt_seq = None;
-            } else if let Some((end, t)) = self.rtt_seq {
-                if seg.ack.ge(end) {
-                    self.rtt.sample(now - t);
-                    self.rtt_seq = None;
-                }
-            }
+            let ts_sample = self.rtt_on_new_ack(now, seg);
             self.backoff = 0;
             res.spurious_rto =
                 self.check_spurious_rto(seg, ts_sample, p.rto_undo_adapt && res.dsack == 0);

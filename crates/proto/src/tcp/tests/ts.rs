@@ -223,14 +223,8 @@ fn paws_ts_recent_stale_after_tcp_paws_wrap() {
 #[test]
 fn paws_ignores_ts_recent_zero() {
     let mut h = Harness::new();
-    let l = h.listen(8);
-    h.deliver(ms(0), seg().syn().seq(1000).mss(1460).ts(0, 0));
-    let sa = h.expect(ms(0));
-    let iss = sa.seq();
-    let tsval = sa.repr.timestamp.expect("timestamps").tsval;
     // The final ACK still carries TSval 0; then a TSval "older" than 0.
-    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(0, tsval));
-    let c = h.set.accept(l).expect("accept");
+    let (c, iss, _) = passive_ts_zero(&mut h);
     h.deliver(
         ms(2),
         seg().seq(1001).ack(iss + 1).data(b"x").ts(0x9000_0000, 0),
@@ -328,13 +322,7 @@ fn disordered_duplicate_ack_passes_paws_within_the_rules() {
 #[test]
 fn ts_recent_zero_is_replaced_by_the_next_timestamp() {
     let mut h = Harness::new();
-    let l = h.listen(8);
-    h.deliver(ms(0), seg().syn().seq(1000).mss(1460).ts(0, 0));
-    let sa = h.expect(ms(0));
-    let iss = sa.seq();
-    let tsval = sa.repr.timestamp.expect("timestamps").tsval;
-    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(0, tsval));
-    let c = h.set.accept(l).expect("accept");
+    let (c, iss, tsval) = passive_ts_zero(&mut h);
     // "Older" than 0 by serial arithmetic, yet it becomes TS.Recent.
     h.deliver(
         ms(2),
@@ -374,4 +362,17 @@ fn old_bare_fin_is_acked_without_the_rate_limit() {
     h.deliver(ms(20), seg().seq(900).ack(iss + 1).ts(5001, 0));
     h.expect_none(ms(20));
     assert_eq!(h.state(c), Some(State::Established));
+}
+
+/// A passive open whose peer's TSval is 0 in the SYN and the final ACK,
+/// so TS.Recent is 0 once established: (socket, our ISS, our SYN-ACK's TSval).
+fn passive_ts_zero(h: &mut Harness) -> (SocketHandle, SeqNum, u32) {
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000).mss(1460).ts(0, 0));
+    let sa = h.expect(ms(0));
+    let iss = sa.seq();
+    let tsval = sa.repr.timestamp.expect("timestamps").tsval;
+    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(0, tsval));
+    let c = h.set.accept(l).expect("accept");
+    (c, iss, tsval)
 }
