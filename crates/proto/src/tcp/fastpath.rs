@@ -148,14 +148,7 @@ impl Connection {
     /// new-data branch of `process_ack` with the branches that cannot
     /// apply (FIN, recovery, RTO undo, SACK) left out.
     fn fast_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, newly: usize) {
-        self.snd_buf.discard(newly);
-        self.snd_una = seg.ack;
-        if self.snd_nxt.lt(self.snd_una) {
-            self.snd_nxt = self.snd_una;
-        }
-        if self.high_rxt.lt(self.snd_una) {
-            self.high_rxt = self.snd_una;
-        }
+        self.advance_snd_una(seg.ack, newly);
         // RFC 7323 4.1 / RFC 6298 3 (Karn), as the slow path.
         let _ = self.rtt_on_new_ack(now, seg);
         self.backoff = 0;
@@ -164,11 +157,6 @@ impl Connection {
         let srtt = self.rtt.srtt();
         self.cc.on_ack_at(now, newly, self.snd_mss, srtt, flight);
         self.dupacks = 0;
-        // RFC 6298 5.2 / 5.3: stop or restart the timer.
-        self.rto_at = if self.snd_una == self.snd_max {
-            None
-        } else {
-            Some(now + self.rtt.rto())
-        };
+        self.rto_on_new_ack(now);
     }
 }

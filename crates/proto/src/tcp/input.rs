@@ -241,6 +241,30 @@ impl Connection {
         self.rcv_nxt.distance_to(self.rcv_adv)
     }
 
+    /// An ACK of new data up to `ack`, `data` bytes of it from the send
+    /// ring (the rest our FIN): release them and move SND.UNA, with SND.NXT
+    /// and HighRxt (RFC 6675) never behind it.
+    pub(super) fn advance_snd_una(&mut self, ack: SeqNum, data: usize) {
+        self.snd_buf.discard(data);
+        self.snd_una = ack;
+        if self.snd_nxt.lt(self.snd_una) {
+            self.snd_nxt = self.snd_una;
+        }
+        if self.high_rxt.lt(self.snd_una) {
+            self.high_rxt = self.snd_una;
+        }
+    }
+
+    /// RFC 6298 5.2 / 5.3 on an ACK of new data: stop the retransmission
+    /// timer when nothing is outstanding, else restart it.
+    pub(super) fn rto_on_new_ack(&mut self, now: Instant) {
+        self.rto_at = if self.snd_una == self.snd_max {
+            None
+        } else {
+            Some(now + self.rtt.rto())
+        };
+    }
+
     /// RTT sample from an ACK of new data. RFC 7323 4.1: with timestamps
     /// every such ACK gives one; without them only the one timed segment
     /// does (Karn, RFC 6298 3). Returns the timestamp sample, if any.
@@ -486,14 +510,7 @@ impl Connection {
             let fin_acked_now =
                 matches!(self.fin_seq, Some(fs) if seg.ack.gt(fs) && !self.snd_una.gt(fs));
             let data = newly.saturating_sub(usize::from(fin_acked_now));
-            self.snd_buf.discard(data);
-            self.snd_una = seg.ack;
-            if self.snd_nxt.lt(self.snd_una) {
-                self.snd_nxt = self.snd_una;
-            }
-            if self.high_rxt.lt(self.snd_una) {
-                self.high_rxt = self.snd_una;
-            }
+            self.advance_snd_una(seg.ack, data);
             if self.rto_recover.is_some_and(|r| self.snd_una.ge(r)) {
                 self.rto_recover = None;
             }
@@ -535,12 +552,7 @@ impl Connection {
             }
             // RFC 6675 5: a cumulative ACK resets DupAcks.
             self.dupacks = 0;
-            // RFC 6298 5.2 / 5.3: stop or restart the timer.
-            self.rto_at = if self.snd_una == self.snd_max {
-                None
-            } else {
-                Some(now + self.rtt.rto())
-            };
+            self.rto_on_new_ack(now);
         } else if self.snd_max.gt(self.snd_una)
             && (newly_sacked > 0
                 || (seg.payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd))
