@@ -52,18 +52,19 @@ fn to_be(wide: u64) -> u64 {
 }
 
 /// One's-complement sum of `data` added to `initial`, not yet folded.
-/// The 128-byte blocks go through one add-with-carry chain (one `adc` per
-/// 8-byte word, the carry left in the flag between words and added back
-/// once at the end).
+/// Each 128-byte block is one add-with-carry chain (an `add`, then one
+/// `adc` per 8-byte word, the carry kept in the flag), its last carry
+/// added back at the end of the block.
 pub fn sum(data: &[u8], initial: u64) -> u64 {
-    let (mut acc, mut carry) = (0u64, false);
+    let mut wide = 0u64;
     let mut blocks = data.chunks_exact(128);
     for blk in &mut blocks {
-        for at in (0..128).step_by(8) {
+        let (mut acc, mut carry) = wide.overflowing_add(ne64(blk, 0));
+        for at in (8..128).step_by(8) {
             (acc, carry) = carry_add(acc, ne64(blk, at), carry);
         }
+        wide = adc(acc, u64::from(carry));
     }
-    let mut wide = adc(acc, u64::from(carry));
     let mut words = blocks.remainder().chunks_exact(8);
     for w in &mut words {
         wide = adc(wide, ne64(w, 0));
