@@ -4,8 +4,8 @@
 //! CONTRACT: `sum` returns a wide one's-complement sum congruent (mod 0xffff)
 //! to the sum of the big-endian 16-bit words of `data` (an odd last byte is
 //! padded with a zero byte, RFC 1071 4.1) plus `initial`. It adds
-//! native-endian 8-byte words in one add-with-carry chain (one `adc` per
-//! word, the last carry added back: end-around carry), folds,
+//! native-endian 8-byte words in add-with-carry chains of 128 bytes (one
+//! `adc` per word, each chain's last carry added back: end-around carry), folds,
 //! and swaps the bytes of the folded 16-bit result once at the end (RFC 1071
 //! 2(A) byte-order independence, 2(B) any word size may be used and folded).
 //! `fold` reduces it to 16 bits; `checksum` complements that. A buffer that
