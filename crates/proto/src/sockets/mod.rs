@@ -161,6 +161,7 @@ impl TcpSocket {
 
     /// Record readiness, levels and the timer deadline after an event;
     /// returns (readiness changed, newly queued for output, timer to push).
+    #[inline(always)]
     fn refresh(&mut self) -> (bool, bool, Option<Instant>) {
         let bits = self.readiness_bits();
         debug_assert_eq!(bits, self.readiness().bits());
