@@ -23,6 +23,7 @@ use crate::iface::arp_cache::QueueError;
 use crate::stack::{Medium, Stack};
 use crate::time::Instant;
 use crate::udp::SendError;
+use crate::wire::ipv4::{emit_unfragmented, MIN_HEADER_LEN};
 use crate::wire::{EtherType, EthernetRepr, IpProtocol, Ipv4Addr, Ipv4Repr, MacAddr};
 
 /// Where a frame's checksum is to be finished (virtio-net `csum_start` and
@@ -353,7 +354,7 @@ impl Stack {
     /// link and IPv4 headers, and wrap it.
     fn poll_socket(&mut self, now: Instant, buf: &mut [u8]) -> SocketStep {
         let l2 = self.l2_len();
-        let hl = crate::wire::ipv4::MIN_HEADER_LEN;
+        let hl = MIN_HEADER_LEN;
         // An IPv4 datagram never exceeds 65,535 bytes, whatever the MTU.
         // With segmentation offload, TCP may fill up to `tso_max`.
         let ip_room = self
@@ -389,14 +390,16 @@ impl Stack {
                 hop
             }
         };
-        let mut ip = Ipv4Repr::new(eg.src, eg.dst, eg.protocol, eg.len);
-        ip.ttl = eg.ttl;
-        ip.dont_frag = eg.dont_frag;
-        ip.ident = self.next_ident();
-        let Some(h) = buf.get_mut(l2..l2 + hl) else {
+        let ident = self.next_ident();
+        let Some(h) = buf
+            .get_mut(l2..l2 + hl)
+            .and_then(|h| <&mut [u8; MIN_HEADER_LEN]>::try_from(h).ok())
+        else {
             return SocketStep::Idle;
         };
-        if ip.emit(h).is_err() {
+        // What `Ipv4Repr::emit` writes, without building the `Ipv4Repr`.
+        let (ttl, df) = (eg.ttl, eg.dont_frag);
+        if emit_unfragmented(h, eg.src, eg.dst, eg.protocol, eg.len, ttl, ident, df).is_err() {
             self.stats.ipv4.tx_bad_egress += 1;
             return SocketStep::Again;
         }

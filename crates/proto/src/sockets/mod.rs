@@ -161,6 +161,7 @@ impl TcpSocket {
 
     /// Record readiness, levels and the timer deadline after an event;
     /// returns (readiness changed, newly queued for output, timer to push).
+    #[inline(always)]
     fn refresh(&mut self) -> (bool, bool, Option<Instant>) {
         let bits = self.readiness_bits();
         debug_assert_eq!(bits, self.readiness().bits());
@@ -511,6 +512,34 @@ impl SocketSet {
     /// After anything happened to a socket: free it if finished, keep the
     /// demux, timer heap and ready queue in step, note readiness changes.
     pub(crate) fn touch(&mut self, h: SocketHandle) {
+        // The common case (runs per segment): a connection neither in, nor
+        // entering or leaving, TIME_WAIT and not closed only needs its
+        // readiness and timer refreshed; everything else takes
+        // `touch_state`, which does the same for it.
+        let Some(sock) = self
+            .slots
+            .get_mut(h.index as usize)
+            .filter(|s| s.gen == h.gen)
+            .and_then(|s| s.sock.as_mut())
+        else {
+            return;
+        };
+        if !sock.in_tw
+            && sock
+                .conn
+                .as_ref()
+                .is_some_and(|c| !matches!(c.state, State::TimeWait | State::Closed))
+        {
+            let (changed, queue, timer) = sock.refresh();
+            self.note_refresh(h, changed, queue, timer);
+            return;
+        }
+        self.touch_state(h);
+    }
+
+    /// `touch` for a socket whose TIME_WAIT or closed bookkeeping may change.
+    #[inline(never)]
+    fn touch_state(&mut self, h: SocketHandle) {
         let max_tw = self.profile.max_tw_buckets;
         let tw_now = self.time_wait_count();
         let (now, tw_end) = (self.now, self.now + self.profile.time_wait);

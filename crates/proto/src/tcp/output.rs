@@ -116,6 +116,7 @@ impl Connection {
 
     /// Fill in ACK, window and timestamp for a non-SYN segment and note that
     /// an ACK went out.
+    #[inline(always)]
     fn finish(&mut self, now: Instant, repr: &mut TcpRepr<'static>) {
         repr.ack = self.rcv_nxt;
         repr.window = self.select_window();
@@ -153,11 +154,17 @@ impl Connection {
     /// RFC 2883 4: a pending D-SACK block first; then RFC 2018 4: the block
     /// holding the most recent segment, then the blocks reported most
     /// recently, then the others (`sack::receiver_blocks`).
+    #[inline(always)]
     fn fill_sack(&mut self, repr: &mut TcpRepr<'static>) {
+        // In order (every bulk segment): nothing to add, no call.
         let n = self.sack_count();
-        if n == 0 {
-            return;
+        if n != 0 {
+            self.write_sack(repr, n);
         }
+    }
+
+    /// `fill_sack` for `n` > 0 blocks.
+    fn write_sack(&mut self, repr: &mut TcpRepr<'static>, n: usize) {
         let base = self.rcv_nxt;
         let ooo = self
             .assembler

@@ -4,8 +4,8 @@
 //! CONTRACT: `sum` returns a wide one's-complement sum congruent (mod 0xffff)
 //! to the sum of the big-endian 16-bit words of `data` (an odd last byte is
 //! padded with a zero byte, RFC 1071 4.1) plus `initial`. It adds
-//! native-endian 8-byte words into two 128-bit accumulators (add + adc per
-//! word: the carries collect in the high half), folds with end-around carry,
+//! native-endian 8-byte words in add-with-carry chains of 128 bytes (one
+//! `adc` per word, each chain's last carry added back: end-around carry), folds,
 //! and swaps the bytes of the folded 16-bit result once at the end (RFC 1071
 //! 2(A) byte-order independence, 2(B) any word size may be used and folded).
 //! `fold` reduces it to 16 bits; `checksum` complements that. A buffer that
@@ -30,14 +30,13 @@ fn ne64(c: &[u8], at: usize) -> u64 {
         .map_or(0, u64::from_ne_bytes)
 }
 
-/// The wide sum of 32-byte blocks: native-endian 8-byte words added into
-/// two 128-bit accumulators (an add and an add-with-carry per word, no carry
-/// bookkeeping), reduced to 64 bits with end-around carry.
+/// `a + b + carry` and the carry out: the pattern LLVM lowers to one
+/// `adc` per word (an add-with-carry chain, the carry kept in the flag).
 #[inline(always)]
-fn finish128(a: u128, b: u128) -> u64 {
-    // Each accumulator is below 2^64 * blocks, so `a + b` cannot overflow.
-    let s = a + b;
-    adc(s as u64, (s >> 64) as u64)
+fn carry_add(a: u64, b: u64, carry: bool) -> (u64, bool) {
+    let (s, c1) = a.overflowing_add(b);
+    let (s, c2) = s.overflowing_add(u64::from(carry));
+    (s, c1 | c2)
 }
 
 /// Swap the folded native-endian sum into network order (on little-endian
@@ -53,16 +52,19 @@ fn to_be(wide: u64) -> u64 {
 }
 
 /// One's-complement sum of `data` added to `initial`, not yet folded.
+/// Each 128-byte block is one add-with-carry chain (an `add`, then one
+/// `adc` per 8-byte word, the carry kept in the flag), its last carry
+/// added back at the end of the block.
 pub fn sum(data: &[u8], initial: u64) -> u64 {
-    let (mut a, mut b) = (0u128, 0u128);
-    let mut blocks = data.chunks_exact(32);
+    let mut wide = 0u64;
+    let mut blocks = data.chunks_exact(128);
     for blk in &mut blocks {
-        a += u128::from(ne64(blk, 0));
-        b += u128::from(ne64(blk, 8));
-        a += u128::from(ne64(blk, 16));
-        b += u128::from(ne64(blk, 24));
+        let (mut acc, mut carry) = wide.overflowing_add(ne64(blk, 0));
+        for at in (8..128).step_by(8) {
+            (acc, carry) = carry_add(acc, ne64(blk, at), carry);
+        }
+        wide = adc(acc, u64::from(carry));
     }
-    let mut wide = finish128(a, b);
     let mut words = blocks.remainder().chunks_exact(8);
     for w in &mut words {
         wide = adc(wide, ne64(w, 0));
@@ -247,6 +249,21 @@ mod tests {
                 assert_eq!(!fold(sum_array(&block, 0)), naive(&block));
                 let block: [u8; 32] = src[a..a + 32].try_into().unwrap();
                 assert_eq!(!fold(sum_array(&block, 7)), !fold(sum(&block, 7)));
+            }
+        }
+    }
+
+    /// The 128-byte add-with-carry blocks: several blocks, every remainder,
+    /// an all-ones buffer (a carry out of every word) and a non-zero initial.
+    #[test]
+    fn long_buffers_match_naive() {
+        let data: Vec<u8> = (0..1600u32).map(|i| (i * 89 + 5) as u8).collect();
+        let ones = [0xffu8; 1600];
+        for src in [&data[..], &ones[..]] {
+            for n in (0..1600).step_by(7).chain([128, 256, 1448, 1480, 1599]) {
+                let s = &src[..n];
+                assert_eq!(!fold(sum(s, 0)), naive(s), "len {n}");
+                assert_eq!(fold(sum(s, 0xffff_ffff)), fold(add(sum(s, 0), 0xffff_ffff)));
             }
         }
     }

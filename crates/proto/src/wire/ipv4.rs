@@ -292,21 +292,10 @@ impl Ipv4Repr {
             if self.more_frags {
                 frag |= FLAG_MF;
             }
-            // The header as five big-endian words; RFC 1071 sums them
-            // directly (2^16 = 1 mod 0xffff, so 32-bit words fold like the
-            // ten 16-bit ones).
             let w0 = 0x4500_0000 | u32::from(self.tos) << 16 | total as u32;
             let w1 = u32::from(self.ident) << 16 | u32::from(frag);
             let w2 = u32::from(self.ttl) << 24 | u32::from(u8::from(self.protocol)) << 16;
-            let (w3, w4) = (u32::from(self.src), u32::from(self.dst));
-            let sum = u64::from(w0) + u64::from(w1) + u64::from(w2) + u64::from(w3) + u64::from(w4);
-            let w2 = w2 | u32::from(!checksum::fold(sum));
-            let hdr: &mut [u8] = hdr;
-            put32(hdr, 0, w0);
-            put32(hdr, 4, w1);
-            put32(hdr, 8, w2);
-            put32(hdr, 12, w3);
-            put32(hdr, 16, w4);
+            put_words(hdr, [w0, w1, w2, u32::from(self.src), u32::from(self.dst)]);
             return Ok(());
         }
         hdr[..].fill(0);
@@ -357,6 +346,57 @@ impl fmt::Display for Ipv4Repr {
         }
         write!(f, ") {} > {}", self.src, self.dst)
     }
+}
+
+/// Store an option-less header given as five big-endian words, the
+/// checksum field (low half of the third word) zero, with its checksum.
+/// RFC 1071 sums the words directly (2^16 = 1 mod 0xffff, so 32-bit words
+/// fold like the ten 16-bit ones).
+#[inline(always)]
+fn put_words(hdr: &mut [u8; MIN_HEADER_LEN], w: [u32; 5]) {
+    let [w0, w1, w2, w3, w4] = w;
+    let sum = u64::from(w0) + u64::from(w1) + u64::from(w2) + u64::from(w3) + u64::from(w4);
+    let w2 = w2 | u32::from(!checksum::fold(sum));
+    let hdr: &mut [u8] = hdr;
+    put32(hdr, 0, w0);
+    put32(hdr, 4, w1);
+    put32(hdr, 8, w2);
+    put32(hdr, 12, w3);
+    put32(hdr, 16, w4);
+}
+
+/// The header [`Ipv4Repr::emit`] writes for `Ipv4Repr::new(src, dst,
+/// protocol, payload_len)` with `ttl`, `ident` and DF set as given (TOS 0,
+/// not a fragment, no options), without building the `Ipv4Repr`: the
+/// per-segment transmit path. `BadLength` if the total length exceeds 65535.
+#[allow(clippy::too_many_arguments)] // the header's fields, one each
+#[inline]
+pub(crate) fn emit_unfragmented(
+    hdr: &mut [u8; MIN_HEADER_LEN],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: IpProtocol,
+    payload_len: usize,
+    ttl: u8,
+    ident: u16,
+    dont_frag: bool,
+) -> Result<(), WireError> {
+    let total = MIN_HEADER_LEN
+        .checked_add(payload_len)
+        .filter(|&t| t <= MAX_PACKET_LEN)
+        .ok_or(WireError::BadLength)?;
+    let frag = if dont_frag { FLAG_DF } else { 0 };
+    put_words(
+        hdr,
+        [
+            0x4500_0000 | total as u32,
+            u32::from(ident) << 16 | u32::from(frag),
+            u32::from(ttl) << 24 | u32::from(u8::from(protocol)) << 16,
+            u32::from(src),
+            u32::from(dst),
+        ],
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -425,6 +465,32 @@ mod tests {
             let q = Ipv4Packet::parse_quoted(&n[..]).unwrap();
             let slow = checksum::fold(checksum::sum(&n, 0)) == 0xffff;
             proptest::prop_assert_eq!(q.verify_checksum(), slow);
+        }
+
+        /// `emit_unfragmented` (the transmit path's header) writes exactly
+        /// what `Ipv4Repr::emit` writes for the same fields, and refuses
+        /// the same oversized lengths.
+        #[test]
+        fn unfragmented_emit_matches_repr(
+            src in proptest::num::u32::ANY,
+            dst in proptest::num::u32::ANY,
+            proto in proptest::num::u8::ANY,
+            len in proptest::prop_oneof![0usize..70_000, 65_510usize..65_520],
+            ttl in proptest::num::u8::ANY,
+            ident in proptest::num::u16::ANY,
+            df in proptest::bool::ANY,
+            noise in proptest::array::uniform20(proptest::num::u8::ANY),
+        ) {
+            let (s, d, p) = (Ipv4Addr::from(src), Ipv4Addr::from(dst), IpProtocol::from(proto));
+            let mut r = Ipv4Repr::new(s, d, p, len);
+            r.ttl = ttl;
+            r.ident = ident;
+            r.dont_frag = df;
+            let (mut want, mut got) = (noise, noise);
+            let a = r.emit(&mut want);
+            let b = emit_unfragmented(&mut got, s, d, p, len, ttl, ident, df);
+            proptest::prop_assert_eq!(a, b);
+            proptest::prop_assert_eq!(got, want);
         }
     }
 

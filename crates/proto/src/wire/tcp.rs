@@ -661,32 +661,34 @@ impl<'a> TcpRepr<'a> {
             return Err(WireError::Truncated);
         };
         let ts = self.timestamp.unwrap_or_default();
-        let (tv, te) = (ts.tsval.to_be_bytes(), ts.tsecr.to_be_bytes());
-        let mut head = [0u8; HL];
-        let (h_fixed, h_ts) = head.split_at_mut(MIN_HEADER_LEN);
-        h_fixed.copy_from_slice(&self.fixed_header(HL));
-        h_ts.copy_from_slice(&[
-            kind::NOP,
-            kind::NOP,
-            kind::TIMESTAMP,
-            10,
-            tv[0],
-            tv[1],
-            tv[2],
-            tv[3],
-            te[0],
-            te[1],
-            te[2],
-            te[3],
-        ]);
+        // The header as eight big-endian words, checksum field (the high
+        // half of word 4) zero. RFC 1071 sums them as they are (2^16 = 1
+        // mod 0xffff): no byte swap, and one fold with the pseudo-header
+        // and the payload.
+        let mut w = [
+            u32::from(self.src_port) << 16 | u32::from(self.dst_port),
+            self.seq.0,
+            self.ack.0,
+            ((HL / 4) as u32) << 28 | u32::from(self.flags.0) << 16 | u32::from(self.window),
+            u32::from(self.urgent),
+            u32::from_be_bytes([kind::NOP, kind::NOP, kind::TIMESTAMP, 10]),
+            ts.tsval,
+            ts.tsecr,
+        ];
         let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len16);
         let c = match payload_sum {
-            Some(ps) => !checksum::fold(checksum::sum_array(&head, checksum::add(ph, ps))),
+            Some(ps) => {
+                // Below 2^36: eight 32-bit words and the pseudo-header sum.
+                let hs = w.iter().fold(ph, |s, &x| s + u64::from(x));
+                !checksum::fold(checksum::add(hs, ps))
+            }
             None => checksum::fold(ph),
         };
-        let [c0, c1] = c.to_be_bytes();
-        head[TCP_CHECKSUM_OFFSET] = c0;
-        head[TCP_CHECKSUM_OFFSET + 1] = c1;
+        w[4] |= u32::from(c) << 16;
+        let mut head = [0u8; HL];
+        for (d, x) in head.chunks_exact_mut(4).zip(w) {
+            d.copy_from_slice(&x.to_be_bytes());
+        }
         out.copy_from_slice(&head);
         Ok(())
     }
