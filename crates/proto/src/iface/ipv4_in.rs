@@ -241,12 +241,12 @@ impl Stack {
             self.stats.tcp.rx_bad_checksum += 1;
             return;
         }
-        let seg = TcpRepr::parse(&p);
         if !fold {
             self.stats.tcp.rx_segments += 1;
-            self.sockets.handle_tcp(now, ip, &seg);
+            self.sockets.handle_tcp(now, ip, &TcpRepr::parse(&p));
             return;
         }
+        let seg = TcpRepr::parse(&p);
         // The pseudo-header and the header here; the payload where it is
         // copied (issue 7). `parse` checked that the header fits.
         let Ok(len) = u16::try_from(payload.len()) else {

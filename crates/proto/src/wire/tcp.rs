@@ -389,17 +389,20 @@ impl<'a> TcpRepr<'a> {
         let payload = b.get(hl..).unwrap_or(&[]);
         let opts: &'a [u8] = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
         let mut r = TcpRepr {
+            src_port: u16::from_be_bytes([p0, p1]),
+            dst_port: u16::from_be_bytes([q0, q1]),
+            seq: SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
+            ack: SeqNum(u32::from_be_bytes([a0, a1, a2, a3])),
+            flags: TcpFlags(flags),
+            window: u16::from_be_bytes([w0, w1]),
             urgent: u16::from_be_bytes([u0, u1]),
+            mss: None,
+            window_scale: None,
+            sack_permitted: false,
             timestamp: fast_timestamp(opts),
+            sack_blocks: [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS],
+            sack_len: 0,
             payload,
-            ..TcpRepr::new(
-                u16::from_be_bytes([p0, p1]),
-                u16::from_be_bytes([q0, q1]),
-                SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
-                SeqNum(u32::from_be_bytes([a0, a1, a2, a3])),
-                TcpFlags(flags),
-                u16::from_be_bytes([w0, w1]),
-            )
         };
         if r.timestamp.is_some() {
             return r;
