@@ -618,6 +618,7 @@ impl SocketSet {
     }
 
     /// The set-side effects of `TcpSocket::refresh`.
+    #[inline]
     fn note_refresh(
         &mut self,
         h: SocketHandle,
