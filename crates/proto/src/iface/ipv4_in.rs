@@ -70,7 +70,8 @@ impl Stack {
             return;
         }
         let ip = Ipv4Repr::parse(&p);
-        let ip_broadcast = ip.dst.is_broadcast() || ip.dst == self.config.subnet_broadcast();
+        let subnet_broadcast = self.config.subnet_broadcast();
+        let ip_broadcast = ip.dst.is_broadcast() || ip.dst == subnet_broadcast;
         // RFC 1122 3.2.1.3 (g): 127.0.0.0/8 only through our loopback.
         let ours = ip.dst == self.config.addr || (local && ip.dst.is_loopback());
         if !ours && !ip_broadcast {
@@ -78,7 +79,7 @@ impl Stack {
             self.stats.ipv4.rx_not_ours += 1;
             return;
         }
-        if !local && !self.valid_source(ip.src, ip.dst) {
+        if !local && !self.valid_source(ip.src, ip.dst, subnet_broadcast) {
             self.stats.ipv4.rx_bad_source += 1;
             return;
         }
@@ -112,7 +113,8 @@ impl Stack {
 
     /// RFC 1122 3.2.1.3: the source must name one host. 0.0.0.0 is allowed
     /// only toward the limited broadcast (a host without an address yet).
-    fn valid_source(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    /// `subnet_broadcast`: `config.subnet_broadcast()`, computed once per packet.
+    fn valid_source(&self, src: Ipv4Addr, dst: Ipv4Addr, subnet_broadcast: Ipv4Addr) -> bool {
         if src.is_unspecified() {
             return dst.is_broadcast();
         }
@@ -120,7 +122,7 @@ impl Stack {
             || src.is_multicast()
             || src.is_loopback()
             || src == self.config.addr
-            || src == self.config.subnet_broadcast())
+            || src == subnet_broadcast)
     }
 
     /// Copy a datagram to the raw sockets of its protocol (Linux
@@ -239,12 +241,12 @@ impl Stack {
             self.stats.tcp.rx_bad_checksum += 1;
             return;
         }
-        let seg = TcpRepr::parse(&p);
         if !fold {
             self.stats.tcp.rx_segments += 1;
-            self.sockets.handle_tcp(now, ip, &seg);
+            self.sockets.handle_tcp(now, ip, &TcpRepr::parse(&p));
             return;
         }
+        let seg = TcpRepr::parse(&p);
         // The pseudo-header and the header here; the payload where it is
         // copied (issue 7). `parse` checked that the header fits.
         let Ok(len) = u16::try_from(payload.len()) else {

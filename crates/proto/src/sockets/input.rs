@@ -94,7 +94,7 @@ impl SocketSet {
             self.segment_to_conn(now, h, seg, seg.payload.len());
             return;
         }
-        if let Some(&h) = self.conns.get(&tuple) {
+        if let Some(h) = self.demux(&tuple) {
             if !self.time_wait_yields(now, h, seg) {
                 self.segment_to_conn(now, h, seg, 0);
                 return;
@@ -126,6 +126,34 @@ impl SocketSet {
         }
         let rst = RstReply::for_segment(seg);
         self.queue_reset(ip.dst, ip.src, seg.dst_port, seg.src_port, rst);
+    }
+
+    /// `conns.get(tuple)`, trying the socket of the previous segment first
+    /// (a bulk receiver sees long runs for one connection; Linux keeps the
+    /// socket on the skb for the same reason, early demux). The hint is
+    /// used only when that socket is live, in the demux and has this exact
+    /// 4-tuple: `conns` maps the 4-tuple of every such socket to it (an
+    /// invariant `check_invariants` asserts), so the answer is the map's.
+    fn demux(&mut self, tuple: &FourTuple) -> Option<SocketHandle> {
+        if let Some(h) = self.demux_hint {
+            let hit = self
+                .slots
+                .get(h.index as usize)
+                .filter(|s| s.gen == h.gen)
+                .and_then(|s| s.sock.as_ref())
+                .filter(|s| s.in_demux)
+                .and_then(|s| s.conn.as_ref())
+                .is_some_and(|c| c.local == tuple.local && c.remote == tuple.remote);
+            if hit {
+                debug_assert_eq!(self.conns.get(tuple), Some(&h), "demux hint");
+                return Some(h);
+            }
+        }
+        let h = self.conns.get(tuple).copied();
+        if h.is_some() {
+            self.demux_hint = h;
+        }
+        h
     }
 
     /// A SYN (no ACK) for a TIME_WAIT connection with a sequence number past
@@ -187,6 +215,14 @@ impl SocketSet {
         if res == Default::default() && conn.state == before {
             // Nothing to count or act on (every fast-path segment): only
             // the readiness and timer bookkeeping.
+            if before == State::Established && !sock.in_tw {
+                // `touch` of a socket that stays ESTABLISHED does no
+                // TIME_WAIT, close or free work: it is exactly `refresh`
+                // and `note_refresh`, here without a second slot lookup.
+                let (changed, queue, timer) = sock.refresh();
+                self.note_refresh(h, changed, queue, timer);
+                return;
+            }
             self.touch(h);
             return;
         }

@@ -276,6 +276,9 @@ pub struct SocketSet {
     live: usize,
     /// Keyed by a per-stack secret (like Linux's `inet_ehash_secret`).
     conns: HashMap<FourTuple, SocketHandle, HashKey>,
+    /// The socket the last segment was demultiplexed to (`input.rs`
+    /// `demux`): a hint, checked before use, never a second source of truth.
+    demux_hint: Option<SocketHandle>,
     listeners: HashMap<(Ipv4Addr, u16), SocketHandle, HashKey>,
     ports: ports::Ports,
     timers: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
@@ -333,6 +336,7 @@ impl SocketSet {
             free_slots: Vec::new(),
             live: 0,
             conns: HashMap::with_hasher(key),
+            demux_hint: None,
             listeners: HashMap::with_hasher(key),
             ports: ports::Ports::new(key),
             timers: BinaryHeap::new(),
@@ -643,6 +647,7 @@ impl SocketSet {
     }
 
     /// The set-side effects of `TcpSocket::refresh`.
+    #[inline]
     fn note_refresh(
         &mut self,
         h: SocketHandle,

@@ -41,12 +41,18 @@ fn wrap(i: usize, phys: usize) -> usize {
 }
 
 /// `dst.copy_from_slice(src)` for equal lengths, in `COPY_PIECE` pieces.
-#[inline]
+#[inline(always)]
 fn copy_pieces(dst: &mut [u8], src: &[u8]) {
     if src.len() <= COPY_PIECE {
         dst.copy_from_slice(src);
         return;
     }
+    copy_large(dst, src);
+}
+
+/// `copy_pieces` of more than one piece.
+#[inline(never)]
+fn copy_large(dst: &mut [u8], src: &[u8]) {
     for (d, s) in dst.chunks_mut(COPY_PIECE).zip(src.chunks(COPY_PIECE)) {
         d.copy_from_slice(s);
     }
@@ -291,7 +297,32 @@ impl RingBuffer {
 
     /// Write `data` at `off` bytes past the readable end, as much as fits
     /// within capacity; returns the count written. Does not change `len`.
+    #[inline(always)]
     pub(crate) fn write_at(&mut self, off: usize, data: &[u8]) -> usize {
+        // The steady state (every in-order segment once the ring is warm):
+        // all of `data` fits in the physical ring (no reserve) and lands in
+        // one piece of initialised storage; one copy, as `store` would
+        // make. The logical end is within `phys` and `head < phys`, so
+        // `at < 2 * phys`. A position past the physical end wraps only in a
+        // fully initialised ring (else the general path initialises it
+        // first, and `get_mut` fails here: `at >= phys > buf.len()`).
+        let end = self.len.saturating_add(off).saturating_add(data.len());
+        if end <= self.cap && end <= self.phys {
+            let mut at = self.head + self.len + off;
+            if at >= self.phys && self.buf.len() == self.phys {
+                at -= self.phys;
+            }
+            if let Some(dst) = self.buf.get_mut(at..at + data.len()) {
+                copy_pieces(dst, data);
+                return data.len();
+            }
+        }
+        self.write_general(off, data)
+    }
+
+    /// `write_at` for the cases its fast path leaves out.
+    #[inline(never)]
+    fn write_general(&mut self, off: usize, data: &[u8]) -> usize {
         self.write_inner(off, data, false).0
     }
 
@@ -650,6 +681,69 @@ mod tests {
                 }
                 assert_eq!(r.len(), model.len());
                 assert!(r.allocated() <= cap.max(MIN_ALLOC).next_power_of_two());
+            }
+        }
+    }
+
+    #[test]
+    fn write_at_offsets_matches_model() {
+        // Out-of-order writes past the readable end, commits of the written
+        // prefix and reads, against a model: the readable bytes plus a map
+        // of the positions written past them. Covers the in-place fast path
+        // of `write_at` (warm ring, wrapped or not) and the general path.
+        let mut seed = 0x9e37_79b9_u64;
+        let mut rnd = |m: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % m.max(1)
+        };
+        for cap in [1usize, 5, 256, 700, 4096, 5000] {
+            let mut r = RingBuffer::new(cap);
+            let mut readable: std::collections::VecDeque<u8> = Default::default();
+            let mut pending: std::collections::BTreeMap<usize, u8> = Default::default();
+            let mut ctr = 0u8;
+            for _ in 0..3000 {
+                match rnd(5) {
+                    0 | 1 => {
+                        let off = if rnd(2) == 0 { 0 } else { rnd(cap / 2 + 2) };
+                        let n = rnd(cap / 3 + 40);
+                        let data: Vec<u8> = (0..n)
+                            .map(|_| {
+                                ctr = ctr.wrapping_add(1);
+                                ctr
+                            })
+                            .collect();
+                        let k = r.write_at(off, &data);
+                        let room = (cap - readable.len()).saturating_sub(off);
+                        assert_eq!(k, n.min(room));
+                        for (i, b) in data[..k].iter().enumerate() {
+                            pending.insert(off + i, *b);
+                        }
+                    }
+                    2 => {
+                        // Commit part of the contiguous written prefix.
+                        let mut run = 0;
+                        while pending.contains_key(&run) {
+                            run += 1;
+                        }
+                        let k = rnd(run + 1);
+                        r.commit(k);
+                        let rest = pending.split_off(&k);
+                        readable.extend(pending.values());
+                        pending = rest.into_iter().map(|(p, b)| (p - k, b)).collect();
+                    }
+                    _ => {
+                        let mut out = vec![0; rnd(cap / 2 + 50)];
+                        let expect = out.len().min(readable.len());
+                        let k = r.dequeue(&mut out);
+                        assert_eq!(k, expect);
+                        let want: Vec<u8> = readable.drain(..k).collect();
+                        assert_eq!(&out[..k], &want[..]);
+                    }
+                }
+                assert_eq!(r.len(), readable.len());
+                assert!(r.len() <= r.capacity());
             }
         }
     }

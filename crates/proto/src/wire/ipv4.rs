@@ -227,6 +227,7 @@ impl Ipv4Repr {
             options_len: 0,
         }
     }
+    #[inline]
     pub fn parse<B: AsRef<[u8]>>(packet: &Ipv4Packet<B>) -> Ipv4Repr {
         // The fixed header read once (validated by `Ipv4Packet::parse`).
         let h = array::<MIN_HEADER_LEN>(packet.bytes.as_ref(), 0);

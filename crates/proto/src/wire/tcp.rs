@@ -256,6 +256,7 @@ pub struct TcpPacket<B: AsRef<[u8]>> {
 }
 
 impl<B: AsRef<[u8]>> TcpPacket<B> {
+    #[inline]
     pub fn parse(bytes: B) -> Result<Self, WireError> {
         let b = bytes.as_ref();
         if b.len() < MIN_HEADER_LEN {
@@ -273,6 +274,7 @@ impl<B: AsRef<[u8]>> TcpPacket<B> {
     }
     /// True when the checksum over the pseudo-header and the whole segment
     /// verifies (RFC 9293 3.1).
+    #[inline]
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         let b = self.bytes.as_ref();
         let Ok(len) = u16::try_from(b.len()) else {
@@ -377,27 +379,42 @@ impl<'a> TcpRepr<'a> {
     /// Read the header and options. Of repeated options the last wins; more
     /// than `MAX_SACK_BLOCKS` blocks cannot occur (the SACK length is checked).
     /// The packet view may be a temporary: the result borrows only the bytes.
+    #[inline]
     pub fn parse(packet: &TcpPacket<&'a [u8]>) -> TcpRepr<'a> {
         let b: &'a [u8] = packet.bytes;
         // The fixed header read once (validated by `TcpPacket::parse`).
         let h = super::array::<MIN_HEADER_LEN>(b, 0);
         let [p0, p1, q0, q1, s0, s1, s2, s3, a0, a1, a2, a3, off, flags, w0, w1, _, _, u0, u1] = h;
         let hl = usize::from(off >> 4) * 4;
-        let mut r = TcpRepr::new(
-            u16::from_be_bytes([p0, p1]),
-            u16::from_be_bytes([q0, q1]),
-            SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
-            SeqNum(u32::from_be_bytes([a0, a1, a2, a3])),
-            TcpFlags(flags),
-            u16::from_be_bytes([w0, w1]),
-        );
-        r.urgent = u16::from_be_bytes([u0, u1]);
-        r.payload = b.get(hl..).unwrap_or(&[]);
+        let payload = b.get(hl..).unwrap_or(&[]);
         let opts: &'a [u8] = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
-        if let Some(ts) = fast_timestamp(opts) {
-            r.timestamp = Some(ts);
+        let mut r = TcpRepr {
+            src_port: u16::from_be_bytes([p0, p1]),
+            dst_port: u16::from_be_bytes([q0, q1]),
+            seq: SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
+            ack: SeqNum(u32::from_be_bytes([a0, a1, a2, a3])),
+            flags: TcpFlags(flags),
+            window: u16::from_be_bytes([w0, w1]),
+            urgent: u16::from_be_bytes([u0, u1]),
+            mss: None,
+            window_scale: None,
+            sack_permitted: false,
+            timestamp: fast_timestamp(opts),
+            sack_blocks: [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS],
+            sack_len: 0,
+            payload,
+        };
+        if r.timestamp.is_some() {
             return r;
         }
+        r.parse_options(opts);
+        r
+    }
+
+    /// The general option walk of `parse` (every layout but NOP,NOP,TS).
+    #[inline(never)]
+    fn parse_options(&mut self, opts: &'a [u8]) {
+        let r = self;
         for opt in TcpOptions::new(opts) {
             match opt {
                 Ok(TcpOption::Mss(m)) => r.mss = Some(m),
@@ -416,7 +433,6 @@ impl<'a> TcpRepr<'a> {
                 Err(_) => break,
             }
         }
-        r
     }
 
     /// Option bytes before the SACK blocks (see the module doc for the layout).
