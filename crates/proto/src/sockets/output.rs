@@ -11,6 +11,23 @@ use crate::tcp::State;
 use crate::time::Instant;
 use crate::wire::{IpProtocol, Ipv4Addr, TcpRepr};
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: keep every socket that sent a segment queued (the behaviour
+    /// before `Connection::may_send_more`), to compare the wire traces.
+    static ALWAYS_REQUEUE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a socket that just sent a segment stays in the ready queue.
+#[inline]
+fn requeue(conn: &crate::tcp::connection::Connection) -> bool {
+    #[cfg(test)]
+    if ALWAYS_REQUEUE.with(std::cell::Cell::get) {
+        return true;
+    }
+    conn.may_send_more()
+}
+
 impl SocketSet {
     // ----- output ---------------------------------------------------------
 
@@ -90,9 +107,14 @@ impl SocketSet {
                     repr: &out.repr,
                     data: (out.data_len > 0).then_some((&conn.snd_buf, out.data_off, out.data_len)),
                 });
-                // It may have more to send: back of the queue (round robin).
-                sock.queued_tx = true;
-                self.ready.push_back(h);
+                // More to send: back of the queue (round robin). Otherwise
+                // the socket leaves the queue now instead of at a later
+                // visit that would send nothing; any event that makes
+                // output due queues it again (`touch`).
+                if requeue(conn) {
+                    sock.queued_tx = true;
+                    self.ready.push_back(h);
+                }
                 if let Some(t) = rearm {
                     self.push_timer(t, h);
                 }
@@ -247,3 +269,7 @@ impl SocketSet {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "output_tests.rs"]
+mod tests;
