@@ -2,8 +2,9 @@
 //! `Connection::may_send_more` holds. These tests run whole exchanges
 //! between two socket sets and require (1) after every full drain, no
 //! socket outside the ready queue has anything to send (nothing is
-//! stranded), and (2) the same bytes on the wire, in the same order, as
-//! with the old rule (requeue after every segment).
+//! stranded, every timer noted), and (2) the same bytes on the wire, in
+//! the same order, as with the old rule (poll every queued socket, requeue
+//! after every segment).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -11,8 +12,8 @@ use std::collections::BinaryHeap;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use super::ALWAYS_REQUEUE;
-use crate::sockets::{RecvError, SendError, Shutdown, SocketHandle, SocketSet};
+use super::OLD_RULE;
+use crate::sockets::{RecvError, SendError, Shutdown, SocketHandle, SocketSet, TcpStats};
 use crate::time::{Duration, Instant};
 use crate::wire::{IpProtocol, Ipv4Addr, Ipv4Repr, TcpPacket, TcpRepr};
 
@@ -26,11 +27,13 @@ fn pattern(k: usize) -> u8 {
 }
 
 /// A socket outside the ready queue must have nothing to send now: a
-/// clone of its connection polled at `now` yields no segment.
+/// clone of its connection polled at `now` yields no segment. Every
+/// socket's noted timer is its connection's next deadline.
 fn assert_nothing_stranded(set: &SocketSet, now: Instant) {
     for slot in &set.slots {
         let Some(sock) = &slot.sock else { continue };
         let Some(conn) = &sock.conn else { continue };
+        assert_eq!(sock.timer_at, conn.next_deadline(), "stale timer");
         if sock.queued_tx {
             continue;
         }
@@ -175,9 +178,12 @@ fn sink(set: &mut SocketSet, h: SocketHandle, got: &mut usize) -> bool {
     }
 }
 
-/// Run the scenario under one requeue rule; the wire trace.
-fn run(s: Scenario, always_requeue: bool) -> Vec<(bool, Vec<u8>)> {
-    ALWAYS_REQUEUE.with(|c| c.set(always_requeue));
+/// What a run leaves to compare: the wire trace and both sets' counters.
+type Outcome = (Vec<(bool, Vec<u8>)>, TcpStats, TcpStats);
+
+/// Run the scenario under one queue rule.
+fn run(s: Scenario, old_rule: bool) -> Outcome {
+    OLD_RULE.with(|c| c.set(old_rule));
     let mut net = Net {
         a: SocketSet::new(A, s.seed),
         b: SocketSet::new(B, s.seed + 1),
@@ -248,18 +254,20 @@ fn run(s: Scenario, always_requeue: bool) -> Vec<(bool, Vec<u8>)> {
     }
     assert!(clients.iter().all(|c| c.done), "clients did not finish");
     assert!(servers.iter().all(|sv| sv.done), "servers did not finish");
-    ALWAYS_REQUEUE.with(|c| c.set(false));
-    net.trace
+    OLD_RULE.with(|c| c.set(false));
+    (net.trace, *net.a.tcp_stats(), *net.b.tcp_stats())
 }
 
-/// The same scenario under both rules: identical wire traces.
+/// The same scenario under both rules: identical wire traces and counters.
 fn same_wire(s: Scenario) {
-    let new = run(s, false);
-    let old = run(s, true);
+    let (new, new_a, new_b) = run(s, false);
+    let (old, old_a, old_b) = run(s, true);
     assert_eq!(new.len(), old.len(), "segment count");
     for (i, (n, o)) in new.iter().zip(&old).enumerate() {
         assert_eq!(n, o, "segment {i} differs");
     }
+    assert_eq!(new_a, old_a, "counters of A");
+    assert_eq!(new_b, old_b, "counters of B");
 }
 
 #[test]
