@@ -661,14 +661,15 @@ impl Connection {
             State::SynReceived => self.snd_nxt == self.iss || self.ack_now,
             State::TimeWait => self.ack_now,
             _ => {
+                // Unsent bytes first: a bulk sender stops here.
                 let buffered = self.snd_buf.len();
-                self.ack_now
-                    | self.fast_rtx
-                    | self.tlp_pending
-                    | self.probe_pending
-                    | self.sack_recovery
+                buffered > self.in_flight()
+                    || self.ack_now
+                        | self.fast_rtx
+                        | self.tlp_pending
+                        | self.probe_pending
+                        | self.sack_recovery
                     || self.snd_nxt.lt(self.snd_max)
-                    || buffered > self.in_flight()
                     || (self.fin_queued
                         && !self.fin_acked()
                         && self.snd_nxt.le(self.snd_una + buffered))
