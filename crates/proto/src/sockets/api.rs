@@ -288,13 +288,18 @@ impl SocketSet {
     ) -> Result<usize, RecvError> {
         let (now, knobs) = (self.now, TuneKnobs::of(&self.profile));
         let s = self.user_sock_mut(h).ok_or(RecvError::BadHandle)?;
+        // Not readable at the last event (every change to the receive
+        // buffer goes through `touch`): the buffer is empty, and its cache
+        // line need not be read.
+        let readable = s.ready_bits & 1 != 0;
         let c = s.conn.as_mut().ok_or(RecvError::NotConnected)?;
         if buf.is_empty() {
             return Ok(0);
         }
+        debug_assert!(readable || c.rcv_buf.is_empty(), "stale readiness");
         // Nothing buffered (a poll-style caller's common case): straight
         // to the error / EOF / would-block answer.
-        if !c.rcv_buf.is_empty() {
+        if readable && !c.rcv_buf.is_empty() {
             let n = c.recv(now, &knobs, buf, peek);
             if n > 0 {
                 self.touch(h);

@@ -5,11 +5,39 @@
 use std::cmp::Reverse;
 
 use super::{Egress, Pending, SocketSet};
-use crate::tcp::connection::{OutSegment, TcpError};
+use crate::tcp::connection::{Connection, OutSegment, TcpError};
 use crate::tcp::output::data_header_len;
 use crate::tcp::State;
 use crate::time::Instant;
 use crate::wire::{IpProtocol, Ipv4Addr, TcpRepr};
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: the rule before `Connection::may_send_more` (poll every
+    /// queued socket, requeue every socket that sent a segment), to
+    /// compare the wire traces.
+    static OLD_RULE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a socket that just sent a segment stays in the ready queue.
+#[inline]
+fn requeue(conn: &Connection) -> bool {
+    #[cfg(test)]
+    if OLD_RULE.with(std::cell::Cell::get) {
+        return true;
+    }
+    conn.may_send_more()
+}
+
+/// Whether a queued socket can leave the queue without a poll.
+#[inline]
+fn skip(conn: &Connection) -> bool {
+    #[cfg(test)]
+    if OLD_RULE.with(std::cell::Cell::get) {
+        return false;
+    }
+    !conn.may_send_more()
+}
 
 impl SocketSet {
     // ----- output ---------------------------------------------------------
@@ -59,22 +87,37 @@ impl SocketSet {
             let Some(conn) = sock.conn.as_mut() else {
                 continue;
             };
+            // Nothing to send and nothing `poll_output` would change: leave
+            // the queue without the poll. The timer stays as `touch` noted
+            // it (every change to a connection goes through `touch`).
+            if skip(conn) {
+                continue;
+            }
             let max_payload = max_len
                 .saturating_sub(data_header_len(conn.ts_ok))
                 .saturating_sub(conn.sack_option_len());
             let max_payload = conn.tso_payload(max_payload, self.tso, self.mtu);
             let before = conn.total_retrans;
             // Only the three counters the stack totals, not all of `loss`.
-            let counters = |c: &crate::tcp::connection::Connection| {
-                (c.loss.fast_retrans, c.loss.sack_retrans, c.loss.dsack_tx)
+            let counters =
+                |c: &Connection| (c.loss.fast_retrans, c.loss.sack_retrans, c.loss.dsack_tx);
+            // They move only in a fast retransmit, SACK recovery, or an ACK
+            // carrying a pending D-SACK block (tcp/output.rs, recovery.rs):
+            // otherwise their cache line is not read at all.
+            let recovering = conn.fast_rtx || conn.sack_recovery || conn.dsack_pending.is_some();
+            let loss_before = if recovering {
+                counters(conn)
+            } else {
+                (0, 0, 0)
             };
-            let loss_before = counters(conn);
             let out: Option<OutSegment> = conn.poll_output(now, profile, max_payload);
             let retrans = conn.total_retrans - before;
-            let loss = counters(conn);
-            self.stats.fast_retrans += loss.0 - loss_before.0;
-            self.stats.sack_retrans += loss.1 - loss_before.1;
-            self.stats.dsack_tx += loss.2 - loss_before.2;
+            if recovering {
+                let loss = counters(conn);
+                self.stats.fast_retrans += loss.0 - loss_before.0;
+                self.stats.sack_retrans += loss.1 - loss_before.1;
+                self.stats.dsack_tx += loss.2 - loss_before.2;
+            }
             let (src, dst) = (conn.local.0, conn.remote.0);
             // The timer bookkeeping of `touch`, on the borrow we hold.
             let deadline = conn.next_deadline();
@@ -90,9 +133,14 @@ impl SocketSet {
                     repr: &out.repr,
                     data: (out.data_len > 0).then_some((&conn.snd_buf, out.data_off, out.data_len)),
                 });
-                // It may have more to send: back of the queue (round robin).
-                sock.queued_tx = true;
-                self.ready.push_back(h);
+                // More to send: back of the queue (round robin). Otherwise
+                // the socket leaves the queue now instead of at a later
+                // visit that would send nothing; any event that makes
+                // output due queues it again (`touch`).
+                if requeue(conn) {
+                    sock.queued_tx = true;
+                    self.ready.push_back(h);
+                }
                 if let Some(t) = rearm {
                     self.push_timer(t, h);
                 }
@@ -247,3 +295,7 @@ impl SocketSet {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "output_tests.rs"]
+mod tests;

@@ -25,7 +25,7 @@ use crate::tcp::State;
 use crate::time::Instant;
 use crate::wire::{Ipv4Addr, TcpRepr};
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct Entry {
     /// The socket this was (netstat identity and port-table holder).
     handle: SocketHandle,
@@ -34,7 +34,12 @@ struct Entry {
 
 #[derive(Debug)]
 pub(crate) struct TimeWaitTable {
-    map: HashMap<FourTuple, Entry, HashKey>,
+    /// Tuple -> index into `recs`: 16-byte buckets, so a probe, an insert
+    /// and a rehash move a quarter of what whole records in the map did.
+    map: HashMap<FourTuple, u32, HashKey>,
+    /// The records, reused through `free` (at most `max_tw_buckets` live).
+    recs: Vec<Entry>,
+    free: Vec<u32>,
     /// (deadline when queued, tuple, handle): a record is live for an
     /// entry only when its handle matches (a tuple may come back).
     expiry: VecDeque<(Instant, FourTuple, SocketHandle)>,
@@ -49,6 +54,8 @@ impl TimeWaitTable {
     pub(crate) fn new(key: HashKey) -> Self {
         TimeWaitTable {
             map: HashMap::with_hasher(key),
+            recs: Vec::new(),
+            free: Vec::new(),
             expiry: VecDeque::new(),
             acks: VecDeque::new(),
             last_acks: VecDeque::new(),
@@ -71,23 +78,65 @@ impl TimeWaitTable {
         self.expiry.front().map(|e| e.0)
     }
 
+    fn get(&self, t: &FourTuple) -> Option<&Entry> {
+        let &i = self.map.get(t)?;
+        self.recs.get(i as usize)
+    }
+
+    fn get_mut(&mut self, t: &FourTuple) -> Option<&mut Entry> {
+        let &i = self.map.get(t)?;
+        self.recs.get_mut(i as usize)
+    }
+
+    /// Every (tuple, record).
+    fn iter(&self) -> impl Iterator<Item = (&FourTuple, &Entry)> {
+        self.map
+            .iter()
+            .filter_map(|(t, &i)| Some((t, self.recs.get(i as usize)?)))
+    }
+
     fn insert(&mut self, t: FourTuple, handle: SocketHandle, rec: TimeWait) {
         // Stale queue entries (records that ended early) are dropped when
         // they outnumber the live ones, so the queue stays O(table).
         if self.expiry.len() >= 2 * self.map.len() + 16 {
-            let map = &self.map;
-            self.expiry
-                .retain(|(_, t, h)| map.get(t).is_some_and(|e| e.handle == *h));
+            let (map, recs) = (&self.map, &self.recs);
+            self.expiry.retain(|(_, t, h)| {
+                map.get(t)
+                    .and_then(|&i| recs.get(i as usize))
+                    .is_some_and(|e| e.handle == *h)
+            });
         }
         self.expiry.push_back((rec.expires, t, handle));
         if rec.ack_now {
             self.acks.push_back(t);
         }
-        self.map.insert(t, Entry { handle, rec });
+        let entry = Entry { handle, rec };
+        if let Some(e) = self.get_mut(&t) {
+            *e = entry;
+            return;
+        }
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                // Bounded by `max_tw_buckets` (the caller checks), far
+                // below u32::MAX.
+                let Ok(i) = u32::try_from(self.recs.len()) else {
+                    return;
+                };
+                self.recs.push(entry);
+                i
+            }
+        };
+        if let Some(slot) = self.recs.get_mut(i as usize) {
+            *slot = entry;
+        }
+        self.map.insert(t, i);
     }
 
     fn remove(&mut self, t: &FourTuple) -> Option<SocketHandle> {
-        self.map.remove(t).map(|e| e.handle)
+        let i = self.map.remove(t)?;
+        self.free.push(i);
+        self.recs.get(i as usize).map(|e| e.handle)
     }
 }
 
@@ -145,7 +194,7 @@ impl SocketSet {
         if self.tw.map.is_empty() {
             return false;
         }
-        let Some(e) = self.tw.map.get_mut(t) else {
+        let Some(e) = self.tw.get_mut(t) else {
             return false;
         };
         if e.rec.yields_to(now, seg) {
@@ -185,7 +234,7 @@ impl SocketSet {
                 break;
             }
             self.tw.expiry.pop_front();
-            let Some(e) = self.tw.map.get(&t).filter(|e| e.handle == h) else {
+            let Some(e) = self.tw.get(&t).filter(|e| e.handle == h) else {
                 continue; // ended early; a stale entry
             };
             if e.rec.expires > now {
@@ -215,7 +264,7 @@ impl SocketSet {
             return Some(r);
         }
         while let Some(t) = self.tw.acks.pop_front() {
-            let Some(e) = self.tw.map.get_mut(&t) else {
+            let Some(e) = self.tw.get_mut(&t) else {
                 continue;
             };
             if !e.rec.ack_now {
@@ -230,7 +279,7 @@ impl SocketSet {
     /// Netstat rows for the records (state TIME_WAIT, orphaned), with the
     /// time left until each ends.
     pub(crate) fn time_wait_rows(&self, now: Instant, rows: &mut Vec<TcpRow>) {
-        for (t, e) in &self.tw.map {
+        for (t, e) in self.tw.iter() {
             rows.push(TcpRow {
                 handle: e.handle,
                 proto: "tcp",
@@ -265,13 +314,18 @@ impl SocketSet {
 
     #[cfg(test)]
     pub(crate) fn time_wait_record(&self, t: &FourTuple) -> Option<TimeWait> {
-        self.tw.map.get(t).map(|e| e.rec)
+        self.tw.get(t).map(|e| e.rec)
     }
 
     #[cfg(any(test, fuzzing))]
     pub(crate) fn check_time_wait_invariants(&self) {
         assert!(self.tw.len() <= self.profile.max_tw_buckets);
-        for (t, e) in &self.tw.map {
+        assert_eq!(
+            self.tw.map.len() + self.tw.free.len(),
+            self.tw.recs.len(),
+            "every record slot is live or free"
+        );
+        for (t, e) in self.tw.iter() {
             assert!(
                 !self.conns.contains_key(t),
                 "TIME_WAIT record beside a live tuple"
@@ -284,5 +338,68 @@ impl SocketSet {
                 .any(|(at, q, h)| q == t && *h == e.handle && *at <= e.rec.expires);
             assert!(queued, "every record waits in the expiry queue");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::SeqNum;
+
+    fn rec(n: u32) -> TimeWait {
+        TimeWait {
+            snd_nxt: SeqNum(n),
+            rcv_nxt: SeqNum(n + 1),
+            window: 64,
+            ts_ok: false,
+            ack_now: false,
+            ts_recent: 0,
+            ts_recent_stamp: 0,
+            ts_offset: 0,
+            last_oow_ack: Instant::ZERO,
+            expires: Instant::from_micros(u64::from(n)),
+        }
+    }
+
+    fn tuple(port: u16) -> FourTuple {
+        FourTuple {
+            local: (Ipv4Addr::new(198, 18, 0, 1), port),
+            remote: (Ipv4Addr::new(198, 18, 0, 2), 80),
+        }
+    }
+
+    /// Records come and go through the index map: lookups find the record
+    /// of their own tuple, a re-insert replaces it, freed slots are reused
+    /// (the record store never outgrows the peak number of records).
+    #[test]
+    fn records_are_found_replaced_and_their_slots_reused() {
+        let mut tw = TimeWaitTable::new(HashKey::from_seed(1, 2));
+        let h = |i: u32| SocketHandle { index: i, gen: 1 };
+        for p in 0..100u16 {
+            tw.insert(tuple(p), h(u32::from(p)), rec(u32::from(p)));
+        }
+        assert_eq!((tw.len(), tw.recs.len()), (100, 100));
+        tw.insert(tuple(7), h(1000), rec(5000));
+        assert_eq!(tw.len(), 100);
+        assert_eq!(
+            tw.get(&tuple(7)).map(|e| (e.handle, e.rec)),
+            Some((h(1000), rec(5000)))
+        );
+        for p in (0..100u16).step_by(2) {
+            assert_eq!(tw.remove(&tuple(p)), Some(h(u32::from(p))));
+            assert!(!tw.contains(&tuple(p)));
+        }
+        assert_eq!(tw.remove(&tuple(0)), None);
+        for p in 100..150u16 {
+            tw.insert(tuple(p), h(u32::from(p)), rec(u32::from(p)));
+        }
+        assert_eq!((tw.len(), tw.recs.len()), (100, 100));
+        for p in 0..150u16 {
+            let want =
+                (p % 2 == 1 || p >= 100)
+                    .then(|| if p == 7 { rec(5000) } else { rec(u32::from(p)) });
+            assert_eq!(tw.get(&tuple(p)).map(|e| e.rec), want, "port {p}");
+        }
+        assert_eq!(tw.iter().count(), 100);
     }
 }

@@ -640,6 +640,43 @@ impl Connection {
         self.snd_una.distance_to(self.snd_nxt)
     }
 
+    /// Whether `poll_output` may return a segment or change any state when
+    /// called now (false: it would return None and touch nothing). Errs
+    /// towards true. The output loop keeps a socket queued after it sent a
+    /// segment only when this holds; every later event that can make
+    /// output due (input, a user call, a timer) goes through the socket
+    /// layer's `touch`, which queues the socket again.
+    ///
+    /// Mirrors `poll_output`/`poll_data` (tcp/output.rs): the handshake
+    /// states by their exact conditions; after it, every flag that makes
+    /// `poll_data` act (fast retransmit, TLP, SACK recovery, a window
+    /// probe, an owed ACK), a go-back-N rewind, bytes not yet sent (also
+    /// when the window or Nagle holds them: that visit may arm the persist
+    /// timer) and a FIN not yet sent.
+    #[inline]
+    pub(crate) fn may_send_more(&self) -> bool {
+        match self.state {
+            State::Closed | State::Listen => false,
+            State::SynSent => self.snd_nxt == self.iss,
+            State::SynReceived => self.snd_nxt == self.iss || self.ack_now,
+            State::TimeWait => self.ack_now,
+            _ => {
+                // Unsent bytes first: a bulk sender stops here.
+                let buffered = self.snd_buf.len();
+                buffered > self.in_flight()
+                    || self.ack_now
+                        | self.fast_rtx
+                        | self.tlp_pending
+                        | self.probe_pending
+                        | self.sack_recovery
+                    || self.snd_nxt.lt(self.snd_max)
+                    || (self.fin_queued
+                        && !self.fin_acked()
+                        && self.snd_nxt.le(self.snd_una + buffered))
+            }
+        }
+    }
+
     /// Our FIN has been sent and acknowledged.
     pub(crate) fn fin_acked(&self) -> bool {
         match self.fin_seq {
