@@ -6,7 +6,10 @@
 //! LAST_ACK, CLOSING, TIME_WAIT), tracking the real sequence numbers from
 //! what we transmit. Then an `arbitrary`-derived script interleaves segments
 //! (flags, seq/ack relative to the real numbers or random, window, options,
-//! SACK blocks, payload, wrong ports), clock advances and socket calls.
+//! SACK blocks, payload, wrong ports), predicted segments (in-order data
+//! or a pure ACK at the real numbers with exactly the window we hold and a
+//! fresh timestamp: the header-prediction fast path, `tcp/fastpath.rs`),
+//! clock advances and socket calls.
 //! Every frame carries valid Ethernet, IPv4 and TCP checksums, so the input
 //! reaches the TCP state machine (unless a segment asks for a corrupt
 //! one). A configuration byte picks the session-3 switches (`Knobs`: TX
@@ -97,6 +100,16 @@ enum Step {
     Abort,
     Accept,
     Timers,
+    /// In-order data (`len` 0: a pure ACK) at the peer's real sequence
+    /// number, acknowledging what we sent (less `ack_back`), with exactly
+    /// the window we hold for the peer and, when negotiated, a fresh
+    /// timestamp: the segments header prediction (`tcp/fastpath.rs`)
+    /// takes on ESTABLISHED. Random `Seg`s rarely hit that window.
+    Predicted {
+        len: u16,
+        push: bool,
+        ack_back: Option<u16>,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -121,6 +134,8 @@ struct Peer {
     /// Last TSval we sent (echoed by the peer).
     our_tsval: u32,
     tsval: u32,
+    /// Newest TSval any segment carried (a `Seg` may jump ahead).
+    ts_hi: u32,
     options: bool,
     knobs: Knobs,
     out: Vec<u8>,
@@ -134,6 +149,7 @@ impl Peer {
             synced: false,
             our_tsval: 0,
             tsval: 1000,
+            ts_hi: 1000,
             options,
             knobs,
             out: vec![0u8; 1514],
@@ -452,6 +468,12 @@ fuzz_target!(|input: Input| {
                 };
                 let (tsval, our_tsval) = (peer.tsval, peer.our_tsval);
                 let (pn, po) = (peer.snd_nxt, peer.ours);
+                if let Some((d, _)) = s.ts {
+                    let v = tsval.wrapping_add(u32::from(d));
+                    if v.wrapping_sub(peer.ts_hi) as i32 > 0 {
+                        peer.ts_hi = v;
+                    }
+                }
                 peer.send(
                     &mut stack,
                     now,
@@ -535,6 +557,55 @@ fuzz_target!(|input: Input| {
                     };
                     stack.handle_timeout(now);
                     peer.drain(&mut stack, now);
+                }
+            }
+            Step::Predicted {
+                len,
+                push,
+                ack_back,
+            } => {
+                let info = if closed {
+                    None
+                } else {
+                    stack.sockets().info(h)
+                };
+                // The window field that scales to exactly SND.WND.
+                let (window, ts_on, queued) = info.map_or((65535, peer.options, None), |i| {
+                    let w = u16::try_from(i.snd_wnd >> i.snd_wscale).unwrap_or(u16::MAX);
+                    (w, i.timestamps, Some(i.recv_queue))
+                });
+                peer.tsval = peer.tsval.wrapping_add(1);
+                if peer.ts_hi.wrapping_sub(peer.tsval) as i32 > 0 {
+                    peer.tsval = peer.ts_hi;
+                }
+                peer.ts_hi = peer.tsval;
+                let ts = ts_on.then_some(TcpTimestamp {
+                    tsval: peer.tsval,
+                    tsecr: peer.our_tsval,
+                });
+                let len = usize::from(*len) % 1449;
+                let seq = SeqNum(peer.snd_nxt);
+                let ack = SeqNum(peer.ours.wrapping_sub(ack_back.map_or(0, u32::from)));
+                let flags = TcpFlags::ACK | if *push { TcpFlags::PSH } else { 0 };
+                peer.send(
+                    &mut stack,
+                    now,
+                    flags,
+                    seq,
+                    ack,
+                    window,
+                    |r| r.timestamp = ts,
+                    &payload[..len],
+                    PEER_PORT,
+                    false,
+                );
+                // The peer moves on only if the bytes became readable (a
+                // real sender would resend the rest; `Seg` can).
+                let after = stack.sockets().info(h).map(|i| i.recv_queue);
+                if let (Some(b), Some(a)) = (queued, after) {
+                    if len > 0 && a >= b + len {
+                        peer.snd_nxt = peer.snd_nxt.wrapping_add(len as u32);
+                    }
                 }
             }
             _ => {}
