@@ -5,7 +5,8 @@ scaled to the variant count, each `steps` element preceded by a 1 byte).
 They put the fuzzer on the header-prediction fast path (tcp/fastpath.rs):
 an ESTABLISHED connection receiving in-order data and pure ACKs of new data
 (`Predicted` steps), with and without timestamps, actively and passively
-opened. Keep the variant lists in step with tcp_segments.rs.
+opened, and with knob bit 0x80 (a twin stack without the fast path
+must behave identically). Keep the variant lists in step with tcp_segments.rs.
 Usage: ./seed_segments.py corpus/tcp_segments
 """
 import struct
@@ -52,6 +53,10 @@ SEEDS = {
     "fastpath_no_options": seed("Established", 0, 0, 0, BULK),
     # Small autotuned buffers (knob 0x10) and the RX fold (0x02).
     "fastpath_small_bufs": seed("Established", 1, 1, 0x12, BULK + BULK),
+    # Knob bit 0x80: a twin stack without the fast path must match.
+    "fastpath_diff_ts": seed("Established", 0, 1, 0x80, BULK),
+    "fastpath_diff_no_options": seed("Established", 1, 0, 0x80, BULK),
+    "fastpath_diff_small_bufs": seed("Established", 0, 1, 0x92, BULK + BULK),
 }
 
 if __name__ == "__main__":
