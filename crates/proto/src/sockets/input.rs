@@ -219,6 +219,9 @@ impl SocketSet {
         if res.paws_rejected {
             self.stats.paws_rejected += 1;
         }
+        if res.paws_old_ack {
+            self.stats.paws_old_ack += 1;
+        }
         if res.dropped {
             self.stats.dropped += 1;
         }

@@ -256,6 +256,9 @@ pub struct TcpStats {
     pub emit_errors: u64,
     /// Segments dropped by PAWS (RFC 7323 5.3; Linux PAWSEstabRejected).
     pub paws_rejected: u64,
+    /// Old pure ACKs (below `rcv_nxt`) dropped by PAWS without a duplicate
+    /// ACK (Linux 6.14+ PAWSOldAck).
+    pub paws_old_ack: u64,
     /// Challenge ACKs sent (RFC 5961; Linux TCPChallengeACK).
     pub challenge_acks: u64,
     /// Challenge ACKs suppressed by the global limit (Linux TCPChallengeACK

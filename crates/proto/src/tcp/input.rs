@@ -9,6 +9,7 @@
 //! `process` then commits those bytes instead of copying them again.
 
 use super::connection::{Connection, RstReply, TcpError};
+use super::paws::PawsDrop;
 use super::{Profile, SeqNum, State};
 use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
@@ -26,6 +27,9 @@ pub(crate) struct InputResult {
     pub dropped: bool,
     /// Dropped by PAWS (RFC 7323 5.3), Linux `PAWSEstabRejected`.
     pub paws_rejected: bool,
+    /// An old pure ACK (below `rcv_nxt`) failed PAWS and was dropped
+    /// without a duplicate ACK, Linux 6.14+ `PAWSOldAck`.
+    pub paws_old_ack: bool,
     /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2) passed the per-socket limit
     /// and was scheduled; the socket layer applies the global limit and
     /// cancels it (`ack_now`) when the budget is spent.
@@ -314,22 +318,21 @@ impl Connection {
     /// relaxes TIME_WAIT's and SYN_RECV request socks' `tcp_paws_reject`);
     /// a SYN, which Linux answers with a challenge ACK instead of a PAWS
     /// dupack (RFC 5961 4.2; here the SYN step below does so for an
-    /// acceptable SYN, the sequence check for any other).
-    fn paws_reject(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
+    /// acceptable SYN, the sequence check for any other). A dropped pure
+    /// ACK from below `rcv_nxt` is `OldAck` (see `PawsDrop`).
+    fn paws_verdict(&self, now: Instant, seg: &TcpRepr<'_>) -> Option<PawsDrop> {
         use super::paws::{paws_check, ts_stamp, PAWS_WINDOW};
-        let Some(ts) = seg.timestamp.filter(|_| self.ts_ok) else {
-            return false;
-        };
+        let ts = seg.timestamp.filter(|_| self.ts_ok)?;
         // The common case (in order, not older) first, without the clock.
         let behind = self.ts_recent.wrapping_sub(ts.tsval) as i32;
         if behind <= PAWS_WINDOW as i32 || seg.flags.rst() || seg.flags.syn() {
-            return false;
+            return None;
         }
         let stamp = ts_stamp(self.ts_recent_at);
         if paws_check(self.ts_recent, stamp, ts.tsval, now, PAWS_WINDOW) {
-            return false;
+            return None;
         }
-        !self.disordered_ack(seg, ts.tsval)
+        self.disordered_ack_check(seg, ts.tsval)
     }
 
     /// RFC 9293 3.10.7.4: the segment acceptability test.
@@ -351,11 +354,22 @@ impl Connection {
 
         // RFC 7323 5.3: PAWS runs before the sequence number check. A reset
         // is accepted regardless of its timestamp (RFC 7323 5.3, Linux).
-        if !f.rst() && self.paws_reject(now, seg) {
-            let _ = self.oow_ack(now, p, seg);
-            res.dropped = true;
-            res.paws_rejected = true;
-            return res;
+        // Linux 6.14+ (`SKB_DROP_REASON_TCP_RFC7323_PAWS_ACK`): an old pure
+        // ACK, from before the data that moved `rcv_nxt`, is common (ACK and
+        // data reordered on the way) and gets no duplicate ACK.
+        match self.paws_verdict(now, seg) {
+            None => {}
+            Some(PawsDrop::OldAck) => {
+                res.dropped = true;
+                res.paws_old_ack = true;
+                return res;
+            }
+            Some(PawsDrop::Paws) => {
+                let _ = self.oow_ack(now, p, seg);
+                res.dropped = true;
+                res.paws_rejected = true;
+                return res;
+            }
         }
 
         // First: sequence number check.

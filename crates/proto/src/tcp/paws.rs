@@ -67,27 +67,49 @@ pub(crate) fn paws_reject_tw(
     !(rst && ts_stamp(now).wrapping_sub(stamp) >= PAWS_MSL_SECS)
 }
 
+/// Why PAWS drops a segment (Linux's two drop reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PawsDrop {
+    /// `SKB_DROP_REASON_TCP_RFC7323_PAWS`: answered with a duplicate ACK
+    /// (rate-limited), counted as `PAWSEstab`.
+    Paws,
+    /// `SKB_DROP_REASON_TCP_RFC7323_PAWS_ACK` (Linux 6.14+): a pure ACK
+    /// from below `rcv_nxt`, an ACK overtaken by later data; dropped
+    /// silently and counted as `PAWSOldAck`.
+    OldAck,
+}
+
 impl Connection {
-    /// Linux `tcp_disordered_ack_check` returning "not dropped": a pure
-    /// duplicate ACK at `rcv_nxt` that would not update the send window and
-    /// whose TSval sits within one RTO of ticks behind TS.Recent (1.2 ticks
-    /// per millisecond: Linux `tcp_tsval_replay` allows 1200 Hz peers). Such
-    /// ACKs are reordered, not old, and fast retransmit must count them.
-    pub(super) fn disordered_ack(&self, seg: &TcpRepr<'_>, tsval: u32) -> bool {
-        let f = seg.flags;
-        if !f.ack() || seg.segment_len() != 0 || seg.seq != self.rcv_nxt || seg.ack != self.snd_una
-        {
-            return false;
+    /// Linux `tcp_disordered_ack_check` for a segment that failed
+    /// `tcp_paws_check`: `None` (not dropped) for a pure duplicate ACK at
+    /// `rcv_nxt` that would not update the send window and whose TSval sits
+    /// within one RTO of ticks behind TS.Recent (1.2 ticks per millisecond:
+    /// Linux `tcp_tsval_replay` allows 1200 Hz peers) — such ACKs are
+    /// reordered, not old, and fast retransmit must count them; `OldAck`
+    /// for a pure ACK below `rcv_nxt`; `Paws` for anything else.
+    pub(super) fn disordered_ack_check(&self, seg: &TcpRepr<'_>, tsval: u32) -> Option<PawsDrop> {
+        if !seg.flags.ack() || seg.segment_len() != 0 {
+            return Some(PawsDrop::Paws);
+        }
+        if seg.seq != self.rcv_nxt {
+            return Some(if seg.seq.lt(self.rcv_nxt) {
+                PawsDrop::OldAck
+            } else {
+                PawsDrop::Paws
+            });
+        }
+        if seg.ack != self.snd_una {
+            return Some(PawsDrop::Paws);
         }
         // Linux `tcp_may_update_window` (the ACK itself equals snd_una).
         let nwin = usize::from(seg.window) << self.snd_wscale;
         let updates = seg.seq.gt(self.snd_wl1)
             || (seg.seq == self.snd_wl1 && (nwin > self.snd_wnd || nwin == 0));
-        if updates {
-            return false;
-        }
         let replay = self.rtt.rto().total_millis().saturating_mul(6) / 5;
-        u64::from(self.ts_recent.wrapping_sub(tsval)) <= replay
+        if updates || u64::from(self.ts_recent.wrapping_sub(tsval)) > replay {
+            return Some(PawsDrop::Paws);
+        }
+        None
     }
 }
 

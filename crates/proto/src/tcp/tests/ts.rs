@@ -53,6 +53,48 @@ fn paws_drops_old_timestamp_and_acks() {
     assert_ne!(h.state(c), Some(State::Established));
 }
 
+/// Linux 6.14+ `tcp_disordered_ack_check` (`kernel_paws_old_ack` in
+/// crates/net/tests shows Linux 6.18 doing the same on the wire): a pure ACK
+/// that fails PAWS and starts below `rcv_nxt` was overtaken by later data;
+/// it is dropped without a duplicate ACK and counted as `paws_old_ack`. A
+/// pure ACK at `rcv_nxt` too old for the replay window, and data, still
+/// get the (rate-limited) duplicate ACK and count as `paws_rejected`.
+#[test]
+fn paws_drops_an_old_pure_ack_silently() {
+    let mut h = Harness::new();
+    let (_c, iss, _) = passive_ts(&mut h, 1000);
+    h.deliver(
+        ms(10),
+        seg().seq(1001).ack(iss + 1).data(b"new").ts(5000, 0),
+    );
+    assert_eq!(h.expect(ms(10)).ack(), SeqNum(1004));
+    // An ACK sent before that data, arriving after it.
+    h.deliver(ms(20), seg().seq(1001).ack(iss + 1).ts(1000, 0));
+    h.expect_none(ms(20));
+    let st = h.set.tcp_stats();
+    assert_eq!((st.paws_old_ack, st.paws_rejected), (1, 0));
+    // At rcv_nxt, 4000 ticks behind (beyond one RTO): a PAWS dupack.
+    h.deliver(ms(30), seg().seq(1004).ack(iss + 1).ts(1000, 0));
+    let a = h.expect(ms(30));
+    assert!(a.is_pure_ack());
+    assert_eq!(a.ack(), SeqNum(1004));
+    let st = h.set.tcp_stats();
+    assert_eq!((st.paws_old_ack, st.paws_rejected), (1, 1));
+    // Data from below rcv_nxt is not a pure ACK: PAWS, and (after the
+    // out-of-window ACK limit, 500 ms) a dupack.
+    h.deliver(
+        ms(600),
+        seg().seq(1001).ack(iss + 1).data(b"new").ts(1000, 0),
+    );
+    assert!(h.expect(ms(600)).is_pure_ack());
+    let st = h.set.tcp_stats();
+    assert_eq!((st.paws_old_ack, st.paws_rejected), (1, 2));
+    // A FIN from below rcv_nxt occupies sequence space: not a pure ACK.
+    h.deliver(ms(1200), seg().fin().seq(1001).ack(iss + 1).ts(1000, 0));
+    assert!(h.expect(ms(1200)).is_pure_ack());
+    assert_eq!(h.set.tcp_stats().paws_rejected, 3);
+}
+
 #[test]
 fn paws_tsval_wraps_modulo_2_32() {
     let mut h = Harness::new();
@@ -309,10 +351,12 @@ fn disordered_duplicate_ack_passes_paws_within_the_rules() {
     h.deliver(ms(60), dup(far + 1, 65535));
     h.sent(ms(60));
     assert_eq!(h.set.tcp_stats().paws_rejected, 2);
-    // Not at rcv_nxt (an old pure ACK): rejected.
+    // Not at rcv_nxt (an old pure ACK): dropped, silently since Linux
+    // 6.14 (`paws_drops_an_old_pure_ack_silently`).
     h.deliver(ms(70), seg().seq(1000).ack(iss + 6).ts(250, tsecr));
-    h.sent(ms(70));
-    assert_eq!(h.set.tcp_stats().paws_rejected, 3);
+    h.expect_none(ms(70));
+    let st = h.set.tcp_stats();
+    assert_eq!((st.paws_rejected, st.paws_old_ack), (2, 1));
 }
 
 /// While TS.Recent is 0 (the peer's first TSval was 0) the next

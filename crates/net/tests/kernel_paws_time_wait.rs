@@ -1,12 +1,19 @@
-//! The Linux kernel's TIME_WAIT against hand-built segments over a TAP, in a
-//! throw-away network namespace (root only; skipped visibly otherwise;
-//! addresses from 198.18.0.0/15). The kernel closes first and sits in
-//! TIME_WAIT; the test then sends it resets and reads `ss`. It shows the
-//! rules sockstack copies (proto test `reset_at_rcv_nxt_only_ends_time_wait`
-//! and `reset_in_time_wait_follows_tcp_rfc1337` replay the same segments):
-//! a reset elsewhere than `rcv_nxt` is dropped; one at `rcv_nxt` ends
+//! The Linux kernel's TIME_WAIT and PAWS against hand-built segments over a
+//! TAP, in a throw-away network namespace (root only; skipped visibly
+//! otherwise; addresses from 198.18.0.0/15).
+//!
+//! TIME_WAIT: the kernel closes first and sits in TIME_WAIT; the test then
+//! sends it resets and reads `ss`. It shows the rules sockstack copies
+//! (proto tests `reset_at_rcv_nxt_only_ends_time_wait` and
+//! `reset_in_time_wait_follows_tcp_rfc1337` replay the same segments): a
+//! reset elsewhere than `rcv_nxt` is dropped; one at `rcv_nxt` ends
 //! TIME_WAIT with `tcp_rfc1337` = 0 (the default) and is ignored with 1;
 //! and which segments restart the 60 s timer (read from `ss -o`).
+//!
+//! PAWS: on an established connection with timestamps, an old pure ACK
+//! gets no duplicate ACK while an old ACK at `rcv_nxt` does (the kernel's
+//! `PAWSOldAck` / `PAWSEstab` counters; proto test
+//! `paws_drops_an_old_pure_ack_silently` replays it).
 
 mod link_common;
 
@@ -24,10 +31,12 @@ const SYN: u8 = 0x02;
 const RST: u8 = 0x04;
 const ACK: u8 = 0x10;
 const FIN: u8 = 0x01;
+const PSH: u8 = 0x08;
 const PORT: u16 = 5001;
 
 /// The kernel's listener: accepts `n` connections and closes each at once
-/// (so the kernel closes first), bounded by a 20 s timeout.
+/// (so the kernel closes first) or holds them open unread, bounded by a
+/// 20 s timeout.
 struct Server(Child);
 
 impl Drop for Server {
@@ -37,32 +46,44 @@ impl Drop for Server {
     }
 }
 
-/// An IPv4 + TCP (no options) segment in an Ethernet frame.
-#[allow(clippy::too_many_arguments)]
-fn tcp_frame(
-    dst_mac: [u8; 6],
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    sport: u16,
+/// What we send: sequence numbers, flags, an optional timestamp option
+/// (TSval, TSecr) and payload.
+struct Out<'a> {
     seq: u32,
     ack: u32,
     flags: u8,
-) -> Vec<u8> {
-    let mut tcp = Vec::with_capacity(20);
+    ts: Option<(u32, u32)>,
+    data: &'a [u8],
+}
+
+/// An IPv4 + TCP segment in an Ethernet frame.
+fn tcp_frame(dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, sport: u16, o: &Out<'_>) -> Vec<u8> {
+    let hl: u8 = if o.ts.is_some() { 32 } else { 20 };
+    let mut tcp = Vec::with_capacity(usize::from(hl) + o.data.len());
     tcp.extend_from_slice(&sport.to_be_bytes());
     tcp.extend_from_slice(&PORT.to_be_bytes());
-    tcp.extend_from_slice(&seq.to_be_bytes());
-    tcp.extend_from_slice(&ack.to_be_bytes());
-    tcp.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    let mut pseudo = Vec::with_capacity(32);
+    tcp.extend_from_slice(&o.seq.to_be_bytes());
+    tcp.extend_from_slice(&o.ack.to_be_bytes());
+    tcp.extend_from_slice(&[(hl / 4) << 4, o.flags, 0xff, 0xff, 0, 0, 0, 0]);
+    if let Some((val, ecr)) = o.ts {
+        // NOP, NOP, Timestamps (RFC 7323 3.2).
+        tcp.extend_from_slice(&[1, 1, 8, 10]);
+        tcp.extend_from_slice(&val.to_be_bytes());
+        tcp.extend_from_slice(&ecr.to_be_bytes());
+    }
+    tcp.extend_from_slice(o.data);
+    let tcp_len = u16::try_from(tcp.len()).unwrap();
+    let mut pseudo = Vec::with_capacity(12 + tcp.len());
     pseudo.extend_from_slice(&src.octets());
     pseudo.extend_from_slice(&dst.octets());
-    pseudo.extend_from_slice(&[0, 6, 0, 20]);
+    pseudo.extend_from_slice(&[0, 6]);
+    pseudo.extend_from_slice(&tcp_len.to_be_bytes());
     pseudo.extend_from_slice(&tcp);
     let sum = checksum(&pseudo).to_be_bytes();
     tcp[16] = sum[0];
     tcp[17] = sum[1];
-    let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+    let total = (20 + tcp_len).to_be_bytes();
+    let mut ip = vec![0x45, 0, total[0], total[1], 0, 0, 0x40, 0, 64, 6, 0, 0];
     ip.extend_from_slice(&src.octets());
     ip.extend_from_slice(&dst.octets());
     let sum = checksum(&ip).to_be_bytes();
@@ -74,22 +95,45 @@ fn tcp_frame(
 
 /// (seq, ack, flags) of the next kernel segment to `sport`, within 3 s.
 fn recv_tcp(tap: &mut TapLink, sport: u16) -> Option<(u32, u32, u8)> {
+    recv_seg(tap, sport, StdDuration::from_secs(3)).map(|s| (s.0, s.1, s.2))
+}
+
+/// (seq, ack, flags, TSval) of the next kernel segment to `sport` within
+/// `wait`; TSval 0 when the segment carries no timestamp.
+fn recv_seg(tap: &mut TapLink, sport: u16, wait: StdDuration) -> Option<(u32, u32, u8, u32)> {
     let mut buf = vec![0u8; tap.frame_capacity()];
     let start = StdInstant::now();
-    while start.elapsed() < StdDuration::from_secs(3) {
+    while start.elapsed() < wait {
         match tap.recv(Instant::ZERO, &mut buf).ok()? {
             Some(n) => {
                 let f = &buf[..n];
                 let tcp = f.len() >= 54 && f[12..14] == [8, 0] && f[14] == 0x45 && f[23] == 6;
                 if tcp && f[36..38] == sport.to_be_bytes() {
                     let word = |i: usize| u32::from_be_bytes([f[i], f[i + 1], f[i + 2], f[i + 3]]);
-                    return Some((word(38), word(42), f[47]));
+                    return Some((word(38), word(42), f[47], tsval_of(f)));
                 }
             }
             None => std::thread::sleep(StdDuration::from_millis(5)),
         }
     }
     None
+}
+
+/// The TSval of the TCP segment in Ethernet frame `f` (0 if none).
+fn tsval_of(f: &[u8]) -> u32 {
+    let end = (34 + usize::from(f[46] >> 4) * 4).min(f.len());
+    let mut i = 54;
+    while i < end {
+        match f[i] {
+            0 => break,
+            1 => i += 1,
+            8 if i + 10 <= end => {
+                return u32::from_be_bytes([f[i + 2], f[i + 3], f[i + 4], f[i + 5]]);
+            }
+            _ => i += usize::from(f.get(i + 1).copied().unwrap_or(0)).max(2),
+        }
+    }
+    0
 }
 
 /// The lab: a namespace with the kernel at .1 on a TAP and a listener that
@@ -107,7 +151,7 @@ struct Lab {
 
 impl Lab {
     /// `None` (after a SKIP line) without root, `ss` or `python3`.
-    fn new(test: &str, n: u32) -> Option<Lab> {
+    fn new(test: &str, n: u32, hold: bool) -> Option<Lab> {
         if !root_or_skip() {
             return None;
         }
@@ -139,7 +183,10 @@ impl Lab {
             "import socket\ns=socket.socket()\ns.settimeout(20)\n\
              s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
              s.bind(('{kernel_ip}',{PORT}))\ns.listen(4)\nprint('READY',flush=True)\n\
-             for _ in range({n}):\n    c,_=s.accept()\n    c.close()\n"
+             held=[]\nfor _ in range({n}):\n    c,_=s.accept()\n    \
+             held.append(c) if {hold} else c.close()\n\
+             import time\ntime.sleep(20 if {hold} else 0)\n",
+            hold = if hold { "True" } else { "False" }
         );
         let child = Command::new("ip")
             .args(["netns", "exec", &ns.name, "python3", "-c", &script])
@@ -184,16 +231,30 @@ impl Lab {
     }
 
     fn send(&mut self, sport: u16, seq: u32, ack: u32, flags: u8) {
-        let f = tcp_frame(
-            self.kernel_mac,
-            self.ours,
-            self.kernel,
-            sport,
+        let o = Out {
             seq,
             ack,
             flags,
-        );
+            ts: None,
+            data: &[],
+        };
+        self.send_out(sport, &o);
+    }
+
+    fn send_out(&mut self, sport: u16, o: &Out<'_>) {
+        let f = tcp_frame(self.kernel_mac, self.ours, self.kernel, sport, o);
         self.tap.send(Instant::ZERO, &f).unwrap();
+    }
+
+    /// A `TcpExt` counter of the namespace (`/proc/net/netstat`), `None`
+    /// when this kernel has no such counter.
+    fn tcp_ext(&self, name: &str) -> Option<u64> {
+        let out = self.ns.run(&["cat", "/proc/net/netstat"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (names, values) = (lines.next()?, lines.next()?);
+        let at = names.split_whitespace().position(|n| n == name)?;
+        values.split_whitespace().nth(at)?.parse().ok()
     }
 
     /// Connect from `sport` (ISS 999), let the kernel close first, close:
@@ -239,7 +300,7 @@ impl Lab {
 
 #[test]
 fn kernel_time_wait_and_resets_follow_tcp_rfc1337() {
-    let Some(mut lab) = Lab::new("kernel_time_wait_and_resets_follow_tcp_rfc1337", 2) else {
+    let Some(mut lab) = Lab::new("kernel_time_wait_and_resets_follow_tcp_rfc1337", 2, false) else {
         return;
     };
     for (sport, rfc1337) in [(40_001u16, 0), (40_002u16, 1)] {
@@ -265,7 +326,7 @@ fn kernel_time_wait_and_resets_follow_tcp_rfc1337() {
 /// `time_wait_timer_restarts_like_linux` has sockstack do the same).
 #[test]
 fn kernel_time_wait_timer_restarts() {
-    let Some(mut lab) = Lab::new("kernel_time_wait_timer_restarts", 1) else {
+    let Some(mut lab) = Lab::new("kernel_time_wait_timer_restarts", 1, false) else {
         return;
     };
     let sport = 40_003;
@@ -285,4 +346,62 @@ fn kernel_time_wait_timer_restarts() {
     lab.send(sport, 1002, ack, ACK);
     std::thread::sleep(StdDuration::from_millis(100));
     assert!(lab.seconds_left(sport) >= 59, "{:?}", lab.time_wait(sport));
+}
+
+/// Linux 6.14+ `tcp_disordered_ack_check`: after data with TSval 5000 moved
+/// `rcv_nxt` to 1004, a pure ACK from 1001 with TSval 1000 (sent before
+/// that data, arriving after it) fails PAWS and is dropped without a
+/// duplicate ACK (`PAWSOldAck`); the same ACK at `rcv_nxt` gets a duplicate
+/// ACK (`PAWSEstab`). Proto test `paws_drops_an_old_pure_ack_silently`
+/// has sockstack do the same.
+#[test]
+fn kernel_paws_old_ack() {
+    let test = "kernel_paws_old_ack";
+    let Some(mut lab) = Lab::new(test, 1, true) else {
+        return;
+    };
+    if lab.tcp_ext("PAWSOldAck").is_none() {
+        eprintln!("SKIP: {test}: kernel without TcpExt PAWSOldAck (before 6.14)");
+        return;
+    }
+    let sport = 40_004;
+    let out = |seq, ack, flags, ts, data| Out {
+        seq,
+        ack,
+        flags,
+        ts: Some(ts),
+        data,
+    };
+    lab.send_out(sport, &out(1000, 0, SYN, (100, 0), &[]));
+    let (k, a, fl, kts) =
+        recv_seg(&mut lab.tap, sport, StdDuration::from_secs(3)).expect("SYN-ACK");
+    assert_eq!((a, fl & (SYN | ACK)), (1001, SYN | ACK));
+    assert_ne!(kts, 0, "the kernel answers with timestamps");
+    let una = k.wrapping_add(1);
+    lab.send_out(sport, &out(1001, una, ACK, (101, kts), &[]));
+    lab.send_out(sport, &out(1001, una, ACK | PSH, (5000, kts), b"new"));
+    let start = StdInstant::now();
+    loop {
+        assert!(
+            start.elapsed() < StdDuration::from_secs(3),
+            "no ACK of the data"
+        );
+        if let Some((_, 1004, _, _)) = recv_seg(&mut lab.tap, sport, StdDuration::from_millis(500))
+        {
+            break;
+        }
+    }
+    let (estab0, old0) = (lab.tcp_ext("PAWSEstab"), lab.tcp_ext("PAWSOldAck"));
+    // The old pure ACK from 1001: dropped, no answer.
+    lab.send_out(sport, &out(1001, una, ACK, (1000, kts), &[]));
+    let answer = recv_seg(&mut lab.tap, sport, StdDuration::from_millis(400));
+    assert_eq!(answer, None, "no duplicate ACK for an old pure ACK");
+    assert_eq!(lab.tcp_ext("PAWSOldAck"), old0.map(|v| v + 1));
+    assert_eq!(lab.tcp_ext("PAWSEstab"), estab0);
+    // The same TSval at rcv_nxt: PAWS, and a duplicate ACK.
+    lab.send_out(sport, &out(1004, una, ACK, (1000, kts), &[]));
+    let (_, a, fl, _) =
+        recv_seg(&mut lab.tap, sport, StdDuration::from_secs(2)).expect("duplicate ACK");
+    assert_eq!((a, fl & (SYN | FIN | ACK)), (1004, ACK));
+    assert_eq!(lab.tcp_ext("PAWSEstab"), estab0.map(|v| v + 1));
 }
