@@ -22,3 +22,7 @@ echo "seeded $(ls corpus/wire_all | wc -l) frames"
 # tcp_session: scenario seeds and the committed regression inputs.
 ./seed_session.py corpus/tcp_session
 cp regressions/tcp_session/* corpus/tcp_session/
+# tcp_segments: fast-path scenario seeds and the committed regression inputs.
+mkdir -p corpus/tcp_segments
+./seed_segments.py corpus/tcp_segments
+cp regressions/tcp_segments/* corpus/tcp_segments/

@@ -7,6 +7,7 @@
 //! checksum offload, the RX fold, verified ingress, TIME_WAIT caps, small
 //! buffers) and, with its top bit, a listener on port 80 so that SYNs open
 //! connections the rest of the input can talk to.
+//! `SocketSet::fuzz_check_invariants` must hold after every record.
 #![no_main]
 
 mod common;
@@ -89,7 +90,11 @@ fuzz_target!(|data: &[u8]| {
             stack.handle_timeout(now);
             drain_with(&mut stack, knobs, now, &mut out);
         }
+        // Demux, slot table, timer heap, TIME_WAIT table and reply queues
+        // within their caps after every record.
+        stack.sockets().fuzz_check_invariants();
     }
     run_timers(&mut stack, now, &mut out);
+    stack.sockets().fuzz_check_invariants();
     tally(&stack, knobs);
 });

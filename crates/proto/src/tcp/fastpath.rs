@@ -43,6 +43,10 @@ impl Connection {
         seg: &TcpRepr<'_>,
         prewritten: usize,
     ) -> bool {
+        #[cfg(fuzzing)]
+        if p.fuzz_slow_path_only {
+            return false;
+        }
         if seg.flags.0 & !TcpFlags::PSH != TcpFlags::ACK
             || self.state != State::Established
             || seg.seq != self.rcv_nxt

@@ -153,6 +153,12 @@ pub struct Profile {
     /// virtual-time runtime drains its whole link at one instant). At most
     /// this many headers (about 100 bytes each) are held.
     pub max_pending_cookies: usize,
+    /// Fuzzing only (`--cfg fuzzing`): every segment takes the general
+    /// path, so `fuzz/tcp_segments` can run a twin stack without the
+    /// header-prediction fast path and compare (the `tcp/fastpath.rs`
+    /// contract: nothing observable may differ).
+    #[cfg(fuzzing)]
+    pub fuzz_slow_path_only: bool,
 }
 
 impl Profile {
@@ -206,6 +212,8 @@ impl Profile {
             max_tw_buckets: 131_072,
             max_pending_resets: 256,
             max_pending_cookies: 1024,
+            #[cfg(fuzzing)]
+            fuzz_slow_path_only: false,
         }
     }
 
