@@ -443,13 +443,7 @@ impl SocketSet {
     pub fn set_keepalive(&mut self, h: SocketHandle, on: bool) -> Result<(), BadHandle> {
         let now = self.now;
         let profile = &self.profile;
-        let Some(s) = self
-            .slots
-            .get_mut(h.index as usize)
-            .filter(|s| s.gen == h.gen)
-            .and_then(|s| s.sock.as_mut())
-            .filter(|s| !s.closed)
-        else {
+        let Some(s) = super::slot_sock(&mut self.slots, h).filter(|s| !s.closed) else {
             return Err(BadHandle);
         };
         s.keepalive = on;

@@ -261,6 +261,16 @@ struct Slot {
     sock: Option<TcpSocket>,
 }
 
+/// The live socket `h` names in `slots`: a borrow of the one field, so a
+/// caller may hold other fields of the set (the profile, the queues) too.
+#[inline(always)]
+fn slot_sock(slots: &mut [Slot], h: SocketHandle) -> Option<&mut TcpSocket> {
+    slots
+        .get_mut(h.index as usize)
+        .filter(|s| s.gen == h.gen)
+        .and_then(|s| s.sock.as_mut())
+}
+
 /// Every transport socket of one stack. Public socket operations take `now`
 /// where time matters and return small error enums, never errno.
 pub struct SocketSet {
@@ -520,12 +530,7 @@ impl SocketSet {
         // entering or leaving, TIME_WAIT and not closed only needs its
         // readiness and timer refreshed; everything else takes
         // `touch_state`, which does the same for it.
-        let Some(sock) = self
-            .slots
-            .get_mut(h.index as usize)
-            .filter(|s| s.gen == h.gen)
-            .and_then(|s| s.sock.as_mut())
-        else {
+        let Some(sock) = slot_sock(&mut self.slots, h) else {
             return;
         };
         if !sock.in_tw
@@ -549,12 +554,7 @@ impl SocketSet {
         let (now, tw_end) = (self.now, self.now + self.profile.time_wait);
         // Field borrows, not `sock_mut`: the common case (an established
         // connection) finishes with this one lookup (runs per segment).
-        let Some(sock) = self
-            .slots
-            .get_mut(h.index as usize)
-            .filter(|s| s.gen == h.gen)
-            .and_then(|s| s.sock.as_mut())
-        else {
+        let Some(sock) = slot_sock(&mut self.slots, h) else {
             return;
         };
         let mut tw_delta: isize = 0;

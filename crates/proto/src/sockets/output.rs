@@ -75,12 +75,7 @@ impl SocketSet {
         }
         while let Some(h) = self.ready.pop_front() {
             let profile = &self.profile;
-            let Some(sock) = self
-                .slots
-                .get_mut(h.index as usize)
-                .filter(|s| s.gen == h.gen)
-                .and_then(|s| s.sock.as_mut())
-            else {
+            let Some(sock) = super::slot_sock(&mut self.slots, h) else {
                 continue;
             };
             sock.queued_tx = false;
@@ -234,12 +229,7 @@ impl SocketSet {
             budget -= 1;
             self.timers.pop();
             let profile = &self.profile;
-            let Some(sock) = self
-                .slots
-                .get_mut(h.index as usize)
-                .filter(|s| s.gen == h.gen)
-                .and_then(|s| s.sock.as_mut())
-            else {
+            let Some(sock) = super::slot_sock(&mut self.slots, h) else {
                 continue;
             };
             if sock.heap_at != Some(t) {
