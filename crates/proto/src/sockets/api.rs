@@ -288,10 +288,9 @@ impl SocketSet {
     ) -> Result<usize, RecvError> {
         let (now, knobs) = (self.now, TuneKnobs::of(&self.profile));
         let s = self.user_sock_mut(h).ok_or(RecvError::BadHandle)?;
-        // Not readable at the last event (every change to the receive
-        // buffer goes through `touch`): the buffer is empty, and its cache
-        // line need not be read.
-        let readable = s.ready_bits & 1 != 0;
+        // Not readable at the last event: the buffer is empty, and its
+        // cache line need not be read.
+        let readable = s.was_readable();
         let c = s.conn.as_mut().ok_or(RecvError::NotConnected)?;
         if buf.is_empty() {
             return Ok(0);

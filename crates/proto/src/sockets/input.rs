@@ -215,10 +215,8 @@ impl SocketSet {
         if res == Default::default() && conn.state == before {
             // Nothing to count or act on (every fast-path segment): only
             // the readiness and timer bookkeeping.
-            if before == State::Established && !sock.in_tw {
-                // `touch` of a socket that stays ESTABLISHED does no
-                // TIME_WAIT, close or free work: it is exactly `refresh`
-                // and `note_refresh`, here without a second slot lookup.
+            if sock.refresh_only() {
+                // `touch`'s common case, without its second slot lookup.
                 let (changed, queue, timer) = sock.refresh();
                 self.note_refresh(h, changed, queue, timer);
                 return;

@@ -159,6 +159,26 @@ impl TcpSocket {
         self.conn.as_ref().map_or(State::Closed, |c| c.state)
     }
 
+    /// Whether `touch` of this socket is only `refresh`: a connection
+    /// neither in, nor entering or leaving, TIME_WAIT and not closed has no
+    /// TIME_WAIT, close or free bookkeeping to do.
+    #[inline(always)]
+    fn refresh_only(&self) -> bool {
+        !self.in_tw
+            && self
+                .conn
+                .as_ref()
+                .is_some_and(|c| !matches!(c.state, State::TimeWait | State::Closed))
+    }
+
+    /// Readable at the last event (bit 0 of `Readiness::bits`). Every
+    /// change to the receive buffer goes through `touch`, so a socket
+    /// that was not readable then has an empty receive buffer.
+    #[inline(always)]
+    fn was_readable(&self) -> bool {
+        self.ready_bits & 1 != 0
+    }
+
     /// Record readiness, levels and the timer deadline after an event;
     /// returns (readiness changed, newly queued for output, timer to push).
     #[inline(always)]
@@ -526,19 +546,13 @@ impl SocketSet {
     /// After anything happened to a socket: free it if finished, keep the
     /// demux, timer heap and ready queue in step, note readiness changes.
     pub(crate) fn touch(&mut self, h: SocketHandle) {
-        // The common case (runs per segment): a connection neither in, nor
-        // entering or leaving, TIME_WAIT and not closed only needs its
-        // readiness and timer refreshed; everything else takes
-        // `touch_state`, which does the same for it.
+        // The common case (runs per segment) only needs readiness and
+        // timer refreshed; everything else takes `touch_state`, which does
+        // the same for it.
         let Some(sock) = slot_sock(&mut self.slots, h) else {
             return;
         };
-        if !sock.in_tw
-            && sock
-                .conn
-                .as_ref()
-                .is_some_and(|c| !matches!(c.state, State::TimeWait | State::Closed))
-        {
+        if sock.refresh_only() {
             let (changed, queue, timer) = sock.refresh();
             self.note_refresh(h, changed, queue, timer);
             return;

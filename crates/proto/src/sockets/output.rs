@@ -19,24 +19,15 @@ thread_local! {
     static OLD_RULE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Whether a socket that just sent a segment stays in the ready queue.
+/// Whether a socket stays in (or is worth a poll from) the ready queue:
+/// `Connection::may_send_more`, or always under the tests' old rule.
 #[inline]
-fn requeue(conn: &Connection) -> bool {
+fn may_send_more(conn: &Connection) -> bool {
     #[cfg(test)]
     if OLD_RULE.with(std::cell::Cell::get) {
         return true;
     }
     conn.may_send_more()
-}
-
-/// Whether a queued socket can leave the queue without a poll.
-#[inline]
-fn skip(conn: &Connection) -> bool {
-    #[cfg(test)]
-    if OLD_RULE.with(std::cell::Cell::get) {
-        return false;
-    }
-    !conn.may_send_more()
 }
 
 impl SocketSet {
@@ -85,7 +76,7 @@ impl SocketSet {
             // Nothing to send and nothing `poll_output` would change: leave
             // the queue without the poll. The timer stays as `touch` noted
             // it (every change to a connection goes through `touch`).
-            if skip(conn) {
+            if !may_send_more(conn) {
                 continue;
             }
             let max_payload = max_len
@@ -132,7 +123,7 @@ impl SocketSet {
                 // the socket leaves the queue now instead of at a later
                 // visit that would send nothing; any event that makes
                 // output due queues it again (`touch`).
-                if requeue(conn) {
+                if may_send_more(conn) {
                     sock.queued_tx = true;
                     self.ready.push_back(h);
                 }

@@ -6,19 +6,14 @@
 //! the same order, as with the old rule (poll every queued socket, requeue
 //! after every segment).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
-
 use super::OLD_RULE;
 use crate::sockets::{RecvError, SendError, Shutdown, SocketHandle, SocketSet, TcpStats};
+use crate::tcp::tests::pair::Pair;
 use crate::time::{Duration, Instant};
-use crate::wire::{IpProtocol, Ipv4Addr, Ipv4Repr, TcpPacket, TcpRepr};
+use crate::wire::Ipv4Addr;
 
-const A: Ipv4Addr = Ipv4Addr::new(198, 18, 7, 1);
-const B: Ipv4Addr = Ipv4Addr::new(198, 18, 7, 2);
+/// Pair's server address.
+const B: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
 const PORT: u16 = 8080;
 
 /// Byte `k` of every stream.
@@ -79,72 +74,15 @@ struct Scenario {
     read_after: Duration,
 }
 
-/// A packet on the wire: (arrival, sequence, to_b, bytes).
-type InFlight = Reverse<(Instant, u64, bool, Vec<u8>)>;
-
-struct Net {
-    a: SocketSet,
-    b: SocketSet,
-    now: Instant,
-    wire: BinaryHeap<InFlight>,
-    counter: u64,
-    rng: ChaCha8Rng,
-    loss: u32,
-    trace: Vec<(bool, Vec<u8>)>,
-}
-
-impl Net {
-    fn drain(&mut self) {
-        let mut buf = vec![0u8; 1480];
-        for to_b in [true, false] {
-            loop {
-                let set = if to_b { &mut self.a } else { &mut self.b };
-                let Some(eg) = set.poll_transmit(self.now, &mut buf) else {
-                    break;
-                };
-                let bytes = buf[..eg.len].to_vec();
-                self.trace.push((to_b, bytes.clone()));
-                if self.rng.next_u32() % 1000 < self.loss {
-                    continue;
-                }
-                let jitter = u64::from(self.rng.next_u32() % 500);
-                let at = self.now + Duration::from_micros(1000 + jitter);
-                self.counter += 1;
-                self.wire.push(Reverse((at, self.counter, to_b, bytes)));
-            }
-        }
-        assert_nothing_stranded(&self.a, self.now);
-        assert_nothing_stranded(&self.b, self.now);
-    }
-
-    fn step(&mut self, limit: Instant) {
-        self.drain();
-        let mut next = limit;
-        if let Some(Reverse((t, ..))) = self.wire.peek() {
-            next = next.min(*t);
-        }
-        for t in [self.a.poll_at(), self.b.poll_at()].into_iter().flatten() {
-            next = next.min(t.max(self.now));
-        }
-        self.now = self.now.max(next);
-        while let Some(Reverse((t, ..))) = self.wire.peek() {
-            if *t > self.now {
-                break;
-            }
-            let Some(Reverse((_, _, to_b, bytes))) = self.wire.pop() else {
-                break;
-            };
-            let (src, dst) = if to_b { (A, B) } else { (B, A) };
-            let pkt = TcpPacket::parse(&bytes[..]).expect("valid TCP");
-            let repr = TcpRepr::parse(&pkt);
-            let ip = Ipv4Repr::new(src, dst, IpProtocol::Tcp, bytes.len());
-            let set = if to_b { &mut self.b } else { &mut self.a };
-            set.handle_tcp(self.now, &ip, &repr);
-        }
-        self.a.handle_timeout(self.now);
-        self.b.handle_timeout(self.now);
-        self.drain();
-    }
+/// The two sets on a wire with `s.loss` loss and 1-4 ms of delay (every
+/// segment reordered within that), recording every segment sent and
+/// checking `assert_nothing_stranded` after every drain.
+fn net(s: &Scenario) -> Pair {
+    let mut net = Pair::new(s.seed, s.loss, 1000);
+    net.latency = Duration::from_millis(1);
+    net.trace = Some(Vec::new());
+    net.after_drain = Some(assert_nothing_stranded);
+    net
 }
 
 /// Send from `*sent` up to `len`; true when all of it is in the buffer.
@@ -184,16 +122,7 @@ type Outcome = (Vec<(bool, Vec<u8>)>, TcpStats, TcpStats);
 /// Run the scenario under one queue rule.
 fn run(s: Scenario, old_rule: bool) -> Outcome {
     OLD_RULE.with(|c| c.set(old_rule));
-    let mut net = Net {
-        a: SocketSet::new(A, s.seed),
-        b: SocketSet::new(B, s.seed + 1),
-        now: Instant::ZERO,
-        wire: BinaryHeap::new(),
-        counter: 0,
-        rng: ChaCha8Rng::seed_from_u64(s.seed),
-        loss: s.loss,
-        trace: Vec::new(),
-    };
+    let mut net = net(&s);
     let l = net.b.tcp_socket().unwrap();
     net.b.set_recv_buffer_size(l, s.buf).unwrap();
     net.b.set_send_buffer_size(l, s.buf).unwrap();
@@ -248,14 +177,15 @@ fn run(s: Scenario, old_rule: bool) -> Outcome {
             }
         }
         let all_done = clients.iter().all(|c| c.done) && servers.len() == s.conns;
-        if all_done && servers.iter().all(|sv| sv.done) && net.wire.is_empty() {
+        if all_done && servers.iter().all(|sv| sv.done) && net.wire_is_empty() {
             break;
         }
     }
     assert!(clients.iter().all(|c| c.done), "clients did not finish");
     assert!(servers.iter().all(|sv| sv.done), "servers did not finish");
     OLD_RULE.with(|c| c.set(false));
-    (net.trace, *net.a.tcp_stats(), *net.b.tcp_stats())
+    let trace = net.trace.take().unwrap_or_default();
+    (trace, *net.a.tcp_stats(), *net.b.tcp_stats())
 }
 
 /// The same scenario under both rules: identical wire traces and counters.
@@ -362,16 +292,7 @@ fn may_send_more_never_hides_output() {
         loss: 0,
         read_after: Duration::ZERO,
     };
-    let mut net = Net {
-        a: SocketSet::new(A, s.seed),
-        b: SocketSet::new(B, s.seed + 1),
-        now: Instant::ZERO,
-        wire: BinaryHeap::new(),
-        counter: 0,
-        rng: ChaCha8Rng::seed_from_u64(s.seed),
-        loss: 0,
-        trace: Vec::new(),
-    };
+    let mut net = net(&s);
     let l = net.b.tcp_socket().unwrap();
     net.b.bind(l, B, PORT).unwrap();
     net.b.listen(l, 4).unwrap();

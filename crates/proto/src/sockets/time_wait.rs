@@ -116,7 +116,12 @@ impl TimeWaitTable {
             return;
         }
         let i = match self.free.pop() {
-            Some(i) => i,
+            Some(i) => {
+                if let Some(slot) = self.recs.get_mut(i as usize) {
+                    *slot = entry;
+                }
+                i
+            }
             None => {
                 // Bounded by `max_tw_buckets` (the caller checks), far
                 // below u32::MAX.
@@ -127,9 +132,6 @@ impl TimeWaitTable {
                 i
             }
         };
-        if let Some(slot) = self.recs.get_mut(i as usize) {
-            *slot = entry;
-        }
         self.map.insert(t, i);
     }
 

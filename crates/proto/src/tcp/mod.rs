@@ -27,7 +27,7 @@ mod timers;
 mod tso;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use congestion::{CongestionAlgorithm, UnknownAlgorithm};
 pub use connection::TcpError;

@@ -11,7 +11,7 @@ mod flags;
 mod handshake;
 mod immediate_ack;
 mod listener;
-mod pair;
+pub(crate) mod pair;
 mod prop;
 mod rfc5961;
 mod rx_fold;

@@ -29,7 +29,11 @@ pub(crate) struct Pair {
     reorder: u32,
     /// Duplication probability in parts per thousand.
     pub dup: u32,
-    latency: Duration,
+    pub latency: Duration,
+    /// Every segment sent, in order, as (to_b, bytes), when `Some`.
+    pub trace: Option<Vec<(bool, Vec<u8>)>>,
+    /// Called with each set after every drain (a test's invariants).
+    pub after_drain: Option<fn(&SocketSet, Instant)>,
     wire: BinaryHeap<InFlight>,
     counter: u64,
     pub delivered: u64,
@@ -47,6 +51,8 @@ impl Pair {
             reorder,
             dup: 0,
             latency: Duration::from_millis(5),
+            trace: None,
+            after_drain: None,
             wire: BinaryHeap::new(),
             counter: 0,
             delivered: 0,
@@ -54,7 +60,8 @@ impl Pair {
         }
     }
 
-    fn drain(&mut self) {
+    /// Send everything both sets have ready onto the wire.
+    pub fn drain(&mut self) {
         let mut buf = vec![0u8; 1480];
         for to_b in [true, false] {
             loop {
@@ -64,6 +71,9 @@ impl Pair {
                 };
                 assert_eq!(eg.protocol, IpProtocol::Tcp);
                 assert!(eg.len <= buf.len());
+                if let Some(t) = &mut self.trace {
+                    t.push((to_b, buf[..eg.len].to_vec()));
+                }
                 if self.rng.next_u32() % 1000 < self.loss {
                     self.lost += 1;
                     continue;
@@ -83,6 +93,15 @@ impl Pair {
                 }
             }
         }
+        if let Some(check) = self.after_drain {
+            check(&self.a, self.now);
+            check(&self.b, self.now);
+        }
+    }
+
+    /// Nothing is on the wire.
+    pub fn wire_is_empty(&self) -> bool {
+        self.wire.is_empty()
     }
 
     /// Advance to the next event (an arrival or a timer), at most `limit`.
