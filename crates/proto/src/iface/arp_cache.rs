@@ -95,12 +95,20 @@ impl ArpCache {
 
     /// The MAC to use for `ip`, if known. An expired entry turns into a probe
     /// (returned `true` in the second field) and stays usable.
+    /// The hot entry's hit is inlined into the caller; the map lookup is not.
+    #[inline]
     pub(crate) fn lookup(&mut self, now: Instant, ip: Ipv4Addr) -> Option<(MacAddr, bool)> {
         if let Some((hot_ip, mac, expires)) = self.hot {
             if hot_ip == ip && now < expires {
                 return Some((mac, false));
             }
         }
+        self.lookup_map(now, ip)
+    }
+
+    /// `lookup` past the hot entry.
+    #[inline(never)]
+    fn lookup_map(&mut self, now: Instant, ip: Ipv4Addr) -> Option<(MacAddr, bool)> {
         let state = self.entries.get_mut(&ip)?;
         match *state {
             State::Incomplete { .. } => None,

@@ -44,17 +44,22 @@ impl SocketSet {
     ) -> Option<R> {
         self.now = self.now.max(now);
         // Stateless replies: resets, then SYN-ACKs carrying cookies.
-        let reply = match self.resets.pop_front() {
-            Some(r) => {
-                self.stats.out_rsts += 1;
-                Some(r)
+        let reply = if self.resets.is_empty() && self.acks.is_empty() && self.cookies.is_empty() {
+            // The common case (a bulk flow): only the records can owe one.
+            self.next_time_wait_ack(now)
+        } else {
+            match self.resets.pop_front() {
+                Some(r) => {
+                    self.stats.out_rsts += 1;
+                    Some(r)
+                }
+                // Then immediate ACKs, ACKs owed by compact TIME_WAIT records.
+                None => self
+                    .acks
+                    .pop_front()
+                    .or_else(|| self.cookies.pop_front())
+                    .or_else(|| self.next_time_wait_ack(now)),
             }
-            // Then immediate ACKs, ACKs owed by compact TIME_WAIT records.
-            None => self
-                .acks
-                .pop_front()
-                .or_else(|| self.cookies.pop_front())
-                .or_else(|| self.next_time_wait_ack(now)),
         };
         if let Some((src, dst, repr)) = reply {
             return Some(emit(Pending {
