@@ -35,6 +35,33 @@ impl Connection {
         p: &Profile,
         max_payload: usize,
     ) -> Option<OutSegment> {
+        self.poll_output_with(now, p, max_payload, true)
+    }
+
+    /// `poll_output` without the bulk straight path (tests compare the two).
+    #[cfg(test)]
+    pub(crate) fn poll_output_general(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        max_payload: usize,
+    ) -> Option<OutSegment> {
+        self.poll_output_with(now, p, max_payload, false)
+    }
+
+    #[inline(always)]
+    fn poll_output_with(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        max_payload: usize,
+        bulk: bool,
+    ) -> Option<OutSegment> {
+        if bulk && self.bulk_ready() {
+            if let Some(seg) = self.poll_bulk(now, p, max_payload) {
+                return Some(seg);
+            }
+        }
         match self.state {
             State::Closed | State::Listen => None,
             State::SynSent => {
@@ -257,6 +284,89 @@ impl Connection {
             self.rcv_adv = edge;
         }
         field as u16
+    }
+
+    /// Whether `poll_bulk` may decide the next segment: ESTABLISHED with
+    /// nothing to repair, probe, close or SACK (every rule of `poll_data`
+    /// but new data within the windows is idle), no duplicate ACKs (no
+    /// RFC 3042 allowance), nothing rewound.
+    #[inline(always)]
+    pub(crate) fn bulk_ready(&self) -> bool {
+        self.state == State::Established
+            && !(self.fast_rtx
+                | self.tlp_pending
+                | self.sack_recovery
+                | self.probe_pending
+                | self.fin_queued)
+            && self.snd_nxt == self.snd_max
+            && self.dupacks == 0
+            && self.assembler.is_empty()
+            && self.dsack_pending.is_none()
+            && self.scoreboard.is_empty()
+    }
+
+    /// The bulk sender's straight path (Linux `tcp_write_xmit` with nothing
+    /// to repair), for a connection where `bulk_ready` holds: the next
+    /// segment when at least one full MSS of new data fits both windows,
+    /// else None with nothing changed (`poll_data` then decides). Makes
+    /// exactly `poll_data`'s decision and state changes for this case: no
+    /// SACK blocks (full MSS), flight = bytes in flight (empty scoreboard),
+    /// no limited transmit (no duplicate ACKs), no FIN, not a retransmission,
+    /// a full segment passes Nagle and SWS avoidance (RFC 9293 3.8.6.2.1).
+    /// Test: tcp/tests/fastpath.rs runs a twin on `poll_output_general`.
+    #[inline(always)]
+    pub(super) fn poll_bulk(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        max_payload: usize,
+    ) -> Option<OutSegment> {
+        let mss = self.snd_mss.min(max_payload).max(1);
+        let buffered = self.snd_buf.len();
+        let off = self.snd_una.distance_to(self.snd_nxt);
+        let unsent = buffered.saturating_sub(off);
+        // RFC 5681: within cwnd and the peer's window.
+        let usable = self
+            .snd_wnd
+            .saturating_sub(off)
+            .min(self.cc.cwnd.saturating_sub(off));
+        let len = self.segment_len(unsent, usable, mss, max_payload, off);
+        if len < mss {
+            return None;
+        }
+        let flags = if off + len == buffered {
+            ACK | PSH
+        } else {
+            ACK
+        };
+        let seq = self.snd_nxt;
+        let mut repr = self.header(seq, flags);
+        repr.ack = self.rcv_nxt;
+        repr.window = self.select_window();
+        if self.ts_ok {
+            repr.timestamp = Some(TcpTimestamp {
+                tsval: self.tsval(now),
+                tsecr: self.ts_recent,
+            });
+        }
+        self.acked_now();
+        self.snd_nxt = seq + len;
+        if self.rtt_seq.is_none() && self.backoff == 0 {
+            self.rtt_seq = Some((self.snd_nxt, now));
+        }
+        self.snd_max = self.snd_nxt;
+        if self.rto_at.is_none() {
+            // RFC 6298 5.1
+            self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+        }
+        self.persist_at = None;
+        // RFC 8985 7.2: new data (re)arms the probe timeout.
+        self.arm_tlp(now, p);
+        Some(OutSegment {
+            repr,
+            data_off: off,
+            data_len: len,
+        })
     }
 
     /// ESTABLISHED and later: retransmission, new data, FIN, probes, ACKs.
