@@ -69,19 +69,37 @@ impl SocketSet {
                 data: None,
             }));
         }
-        while let Some(h) = self.ready.pop_front() {
+        while let Some(&h) = self.ready.front() {
+            // A lone queued socket that stays queued would be popped and
+            // pushed back to the same place (a bulk sender, every segment):
+            // it stays at the front instead, and every path that takes it
+            // off the queue pops it. With others queued: pop now, push back
+            // at the end (round robin).
+            let lone = self.ready.len() == 1;
+            if !lone {
+                self.ready.pop_front();
+            }
             let profile = &self.profile;
             let Some(sock) = super::slot_sock(&mut self.slots, h) else {
+                if lone {
+                    self.ready.pop_front();
+                }
                 continue;
             };
             sock.queued_tx = false;
             let Some(conn) = sock.conn.as_mut() else {
+                if lone {
+                    self.ready.pop_front();
+                }
                 continue;
             };
             // Nothing to send and nothing `poll_output` would change: leave
             // the queue without the poll. The timer stays as `touch` noted
             // it (every change to a connection goes through `touch`).
             if !may_send_more(conn) {
+                if lone {
+                    self.ready.pop_front();
+                }
                 continue;
             }
             let max_payload = max_len
@@ -130,12 +148,19 @@ impl SocketSet {
                 // output due queues it again (`touch`).
                 if may_send_more(conn) {
                     sock.queued_tx = true;
-                    self.ready.push_back(h);
+                    if !lone {
+                        self.ready.push_back(h);
+                    }
+                } else if lone {
+                    self.ready.pop_front();
                 }
                 if let Some(t) = rearm {
                     self.push_timer(t, h);
                 }
                 return Some(r);
+            }
+            if lone {
+                self.ready.pop_front();
             }
             if let Some(t) = rearm {
                 self.push_timer(t, h);
