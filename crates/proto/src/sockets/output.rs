@@ -45,8 +45,13 @@ impl SocketSet {
         self.now = self.now.max(now);
         // Stateless replies: resets, then SYN-ACKs carrying cookies.
         let reply = if self.resets.is_empty() && self.acks.is_empty() && self.cookies.is_empty() {
-            // The common case (a bulk flow): only the records can owe one.
-            self.next_time_wait_ack(now)
+            // The common case (a bulk flow): only the records can owe one,
+            // and their `poll_at` is ZERO when they do.
+            if self.tw.poll_at() == Some(Instant::ZERO) {
+                self.next_time_wait_ack(now)
+            } else {
+                None
+            }
         } else {
             match self.resets.pop_front() {
                 Some(r) => {

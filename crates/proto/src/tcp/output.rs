@@ -57,6 +57,9 @@ impl Connection {
         max_payload: usize,
         bulk: bool,
     ) -> Option<OutSegment> {
+        // The fuzz differential's twin runs the general path (fuzz/README.md).
+        #[cfg(fuzzing)]
+        let bulk = bulk && !p.fuzz_slow_path_only;
         if bulk && self.bulk_ready() {
             if let Some(seg) = self.poll_bulk(now, p, max_payload) {
                 return Some(seg);
