@@ -294,9 +294,8 @@ fn arm(
 }
 
 /// `repr(C)`: the generation sits just before the socket's hot fields.
-/// Cache-line aligned, so a slot's hot head always spans the same lines
-/// (a slot is not a multiple of 64 bytes; unaligned, its first lines
-/// straddle one more line in most slots).
+/// Not cache-line aligned: measured (conn-rate, callgrind), alignment
+/// saved no D1 misses and cost LL misses (a slot grows 1,232 -> 1,280 B).
 #[derive(Debug)]
 #[repr(C)]
 struct Slot {
