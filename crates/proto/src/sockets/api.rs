@@ -42,8 +42,7 @@ impl SocketSet {
     /// A new, unbound TCP socket (socket(AF_INET, SOCK_STREAM, 0)).
     /// `None` when the socket table is full (EMFILE/ENOBUFS).
     pub fn tcp_socket(&mut self) -> Option<SocketHandle> {
-        let s = TcpSocket::new(&self.profile);
-        self.alloc(s)
+        self.alloc()
     }
 
     /// The TCP behaviour profile (Linux defaults). Changing it affects
@@ -288,6 +287,16 @@ impl SocketSet {
     ) -> Result<usize, RecvError> {
         let (now, knobs) = (self.now, TuneKnobs::of(&self.profile));
         let s = self.user_sock_mut(h).ok_or(RecvError::BadHandle)?;
+        // Would block at the last event (every change to the buffer, the
+        // error or EOF goes through `touch`): answer without reading the
+        // connection (a poll-style caller's common case).
+        if s.recv_idle && !buf.is_empty() {
+            debug_assert!(
+                s.conn.as_ref().is_some_and(|c| !c.readable()),
+                "stale recv_idle"
+            );
+            return Err(RecvError::WouldBlock);
+        }
         // Not readable at the last event: the buffer is empty, and its
         // cache line need not be read.
         let readable = s.was_readable();

@@ -4,7 +4,7 @@
 //! `tcp_syncookies` = 1), resets for segments to no socket (3.10.7.1) and
 //! ICMP errors (RFC 5927).
 
-use super::{FourTuple, IcmpError, SocketHandle, SocketSet, TcpSocket};
+use super::{slot_sock, FourTuple, IcmpError, SocketHandle, SocketSet};
 use crate::tcp::connection::{ConnParams, Connection, RstReply, TcpError};
 use crate::tcp::syncookie;
 use crate::tcp::{SeqNum, State};
@@ -471,27 +471,31 @@ impl SocketSet {
         let ls = self.sock(lh)?;
         let local = conn.local;
         let remote = conn.remote;
-        let mut child = TcpSocket::new(&self.profile);
+        let (reuse, rcvbuf, sndbuf) = (ls.reuse_addr, ls.rcvbuf, ls.sndbuf);
+        let (rcvbuf_locked, sndbuf_locked) = (ls.rcvbuf_locked, ls.sndbuf_locked);
+        let (nodelay, keepalive) = (ls.nodelay, ls.keepalive);
+        let (user_mss, congestion) = (ls.user_mss, ls.congestion);
+        // Built in its slot (`alloc`), then the connection moved in once.
+        let ch = self.alloc()?;
+        let child = slot_sock(&mut self.slots, ch)?;
         child.conn = Some(conn);
         child.bound = Some(local);
-        child.reuse_addr = ls.reuse_addr;
+        child.reuse_addr = reuse;
         child.parent = Some(lh);
         child.in_demux = true;
-        child.rcvbuf = ls.rcvbuf;
-        child.sndbuf = ls.sndbuf;
-        child.rcvbuf_locked = ls.rcvbuf_locked;
-        child.sndbuf_locked = ls.sndbuf_locked;
-        child.nodelay = ls.nodelay;
-        child.keepalive = ls.keepalive;
-        child.user_mss = ls.user_mss;
-        child.congestion = ls.congestion;
+        child.rcvbuf = rcvbuf;
+        child.sndbuf = sndbuf;
+        child.rcvbuf_locked = rcvbuf_locked;
+        child.sndbuf_locked = sndbuf_locked;
+        child.nodelay = nodelay;
+        child.keepalive = keepalive;
+        child.user_mss = user_mss;
+        child.congestion = congestion;
         if let Some(c) = child.conn.as_mut() {
-            c.cc.set_algorithm(ls.congestion);
-            c.tune.rcv_locked = ls.rcvbuf_locked;
-            c.tune.snd_locked = ls.sndbuf_locked;
+            c.cc.set_algorithm(congestion);
+            c.tune.rcv_locked = rcvbuf_locked;
+            c.tune.snd_locked = sndbuf_locked;
         }
-        let reuse = child.reuse_addr;
-        let ch = self.alloc(child)?;
         self.conns.insert(FourTuple { local, remote }, ch);
         self.ports.insert(local.1, ch, local.0, false, reuse);
         Some(ch)

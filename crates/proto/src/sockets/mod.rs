@@ -100,6 +100,10 @@ pub(crate) struct TcpSocket {
     queued_tx: bool,
     /// Readiness at the last event, to detect changes.
     ready_bits: u8,
+    /// At the last event, recv would have blocked: connected, nothing
+    /// buffered, no error, no EOF (`!Connection::readable`). Lets a
+    /// polling `recv` answer EWOULDBLOCK from this line alone.
+    recv_idle: bool,
     /// Counted in the TIME_WAIT total.
     in_tw: bool,
     /// Closed by the user.
@@ -147,6 +151,7 @@ impl TcpSocket {
             heap_at: None,
             queued_tx: false,
             ready_bits: 0,
+            recv_idle: false,
             in_tw: false,
             levels: (0, 0),
         }
@@ -193,7 +198,22 @@ impl TcpSocket {
         let changed = bits != self.ready_bits || levels != self.levels;
         self.ready_bits = bits;
         self.levels = levels;
-        let queue = !self.queued_tx && self.conn.is_some();
+        self.recv_idle = match &self.conn {
+            // Bit 0 is `Connection::readable` here (`readiness_bits`).
+            Some(c)
+                if self.listener.is_none()
+                    && !matches!(c.state, State::SynSent | State::SynReceived) =>
+            {
+                bits & 1 == 0
+            }
+            Some(c) => !c.readable(),
+            None => false,
+        };
+        // Queued only with something to send (`output::may_send_more`,
+        // the rule the output loop applies at the visit): a socket with
+        // nothing due is not visited at all; the event that makes output
+        // due goes through here again.
+        let queue = !self.queued_tx && self.conn.as_ref().is_some_and(output::may_send_more);
         if queue {
             self.queued_tx = true;
         }
@@ -274,6 +294,8 @@ fn arm(
 }
 
 /// `repr(C)`: the generation sits just before the socket's hot fields.
+/// Not cache-line aligned: measured (conn-rate, callgrind), alignment
+/// saved no D1 misses and cost LL misses (a slot grows 1,232 -> 1,280 B).
 #[derive(Debug)]
 #[repr(C)]
 struct Slot {
@@ -428,14 +450,18 @@ impl SocketSet {
         Some((s, &mut self.ring_pool))
     }
 
-    fn alloc(&mut self, sock: TcpSocket) -> Option<SocketHandle> {
+    /// A new socket (`TcpSocket::new`) written straight into a free slot:
+    /// no socket-sized value is built elsewhere and moved (a slot is over
+    /// 1 KiB; a move costs a copy and the write misses of a second place).
+    fn alloc(&mut self) -> Option<SocketHandle> {
         if self.live >= self.profile.max_sockets {
             return None;
         }
         self.live += 1;
+        let profile = &self.profile;
         if let Some(index) = self.free_slots.pop() {
             let slot = self.slots.get_mut(index as usize)?;
-            slot.sock = Some(sock);
+            slot.sock = Some(TcpSocket::new(profile));
             return Some(SocketHandle {
                 index,
                 gen: slot.gen,
@@ -450,7 +476,7 @@ impl SocketSet {
         }
         self.slots.push(Slot {
             gen: 0,
-            sock: Some(sock),
+            sock: Some(TcpSocket::new(profile)),
         });
         Some(SocketHandle { index, gen: 0 })
     }
@@ -754,6 +780,13 @@ impl SocketSet {
                     assert!(!s.closed, "closed orphans are freed");
                 }
             }
+            // `recv`'s early EWOULDBLOCK is never stale.
+            if s.recv_idle {
+                assert!(
+                    s.conn.as_ref().is_some_and(|c| !c.readable()),
+                    "stale recv_idle"
+                );
+            }
             if let Some(d) = s.timer_at {
                 // The deadline fires: a live heap entry no later than it.
                 let e = s.heap_at.expect("an armed socket has a heap entry");
@@ -954,5 +987,43 @@ mod tests {
         let rtx = a.poll_segment(due).expect("retransmission at the deadline");
         assert!(!rtx.3.is_empty(), "data retransmitted");
         a.check_invariants();
+    }
+
+    /// `recv`'s early EWOULDBLOCK (`TcpSocket::recv_idle`) never hides
+    /// data, EOF or an error: a polling reader sees each as it arrives.
+    #[test]
+    fn polled_recv_sees_data_eof_and_reset() {
+        use crate::tcp::tests::pair::Pair;
+        use crate::time::Duration;
+        fn run(p: &mut Pair, ms: u64) {
+            let until = p.now + Duration::from_millis(ms);
+            while p.now < until {
+                p.step(until);
+                p.a.check_invariants();
+                p.b.check_invariants();
+            }
+        }
+        let mut p = Pair::new(11, 0, 0);
+        let (c, s) = p.connect(9000);
+        let mut buf = [0u8; 8];
+        assert_eq!(p.b.recv(s, &mut buf), Err(RecvError::WouldBlock));
+        assert_eq!(p.b.recv(s, &mut buf), Err(RecvError::WouldBlock));
+        p.a.send(c, b"hi").unwrap();
+        run(&mut p, 50);
+        assert_eq!(p.b.recv(s, &mut buf), Ok(2));
+        assert_eq!(&buf[..2], b"hi");
+        assert_eq!(p.b.recv(s, &mut buf), Err(RecvError::WouldBlock));
+        p.a.shutdown(c, Shutdown::Write).unwrap();
+        run(&mut p, 50);
+        assert_eq!(p.b.recv(s, &mut buf), Err(RecvError::Eof));
+        // `a` closes with unread data: a reset (RFC 9293 3.6).
+        p.b.send(s, b"x").unwrap();
+        run(&mut p, 50);
+        p.a.close(c).unwrap();
+        run(&mut p, 50);
+        assert_eq!(
+            p.b.recv(s, &mut buf),
+            Err(RecvError::Error(crate::tcp::TcpError::Reset))
+        );
     }
 }

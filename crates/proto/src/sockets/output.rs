@@ -22,7 +22,7 @@ thread_local! {
 /// Whether a socket stays in (or is worth a poll from) the ready queue:
 /// `Connection::may_send_more`, or always under the tests' old rule.
 #[inline]
-fn may_send_more(conn: &Connection) -> bool {
+pub(super) fn may_send_more(conn: &Connection) -> bool {
     #[cfg(test)]
     if OLD_RULE.with(std::cell::Cell::get) {
         return true;

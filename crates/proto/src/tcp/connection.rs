@@ -653,7 +653,7 @@ impl Connection {
     /// probe, an owed ACK), a go-back-N rewind, bytes not yet sent (also
     /// when the window or Nagle holds them: that visit may arm the persist
     /// timer) and a FIN not yet sent.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn may_send_more(&self) -> bool {
         match self.state {
             State::Closed | State::Listen => false,
