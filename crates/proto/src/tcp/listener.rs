@@ -16,10 +16,15 @@
 //! connection's `tcp_validate_incoming` in four ways a peer can see: PAWS
 //! has no one-tick window, also judges resets (`TCP_PAWS_MSL` rule) and
 //! SYNs; a wrong ACK number is reset before PAWS and the window are
-//! checked (a reset carrying one is dropped); a reset or SYN anywhere in
-//! the window ends the child (no RFC 5961 challenge ACK, which only full
-//! sockets send); and the SYN-ACK answering a retransmitted SYN is
-//! rate-limited like any out-of-window ACK.
+//! checked (a reset carrying one is dropped); a SYN anywhere in the window
+//! ends the child with a reset (no RFC 5961 challenge ACK); and the SYN-ACK
+//! answering a retransmitted SYN is rate-limited like any out-of-window
+//! ACK. A reset that passes PAWS goes on to the synchronized path: at
+//! `rcv_nxt` it ends the child, elsewhere in the window it gets a challenge
+//! ACK (RFC 5961 3.2), as Linux 6.18 does on the wire (kernel test
+//! `kernel_syn_recv_paws_and_resets`: `TCPChallengeACK` + 1, the request
+//! lives on), although the `tcp_check_req` text of older kernels resets
+//! the request on any reset in the window.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -164,16 +169,13 @@ impl Connection {
             res.paws_rejected = true;
             return Some(res);
         }
-        // "second check the RST bit" and "fourth, check the SYN bit" (the
-        // SYN at IRS is the ACK of our SYN-ACK, truncated): in the window
-        // (`tcp_in_window`), `embryonic_reset` ends the child, answering a
-        // SYN with a reset. Out of the window, the synchronized path ACKs
-        // or drops it as Linux does.
-        let syn = f.syn() && seg.seq != self.irs;
-        if (f.rst() || syn) && self.req_in_window(seg) {
-            if !f.rst() {
-                res.reset = Some(RstReply::for_segment(seg));
-            }
+        // "fourth, check the SYN bit" (the SYN at IRS is the ACK of our
+        // SYN-ACK, truncated): in the window (`tcp_in_window`),
+        // `embryonic_reset` answers with a reset and ends the child. Out
+        // of the window, the synchronized path ACKs it as Linux does.
+        // Resets go on to the synchronized path (module doc).
+        if f.syn() && !f.rst() && seg.seq != self.irs && self.req_in_window(seg) {
+            res.reset = Some(RstReply::for_segment(seg));
             self.enter_closed();
             return Some(res);
         }

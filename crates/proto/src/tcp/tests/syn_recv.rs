@@ -1,9 +1,10 @@
 //! A half-open passive child judges segments as a Linux request sock does
 //! (`Connection::check_req`, Linux `tcp_check_req` in `tcp_minisocks.c`):
 //! PAWS without a window and with the `TCP_PAWS_MSL` rule for resets, a
-//! wrong ACK reset first, resets and SYNs anywhere in the window ending the
-//! child, a rate-limited SYN-ACK for a retransmitted SYN. Kernel-peer test:
-//! crates/net/tests/kernel_syn_recv.rs.
+//! wrong ACK reset first, a SYN anywhere in the window ending the child, a
+//! rate-limited SYN-ACK for a retransmitted SYN. Kernel-peer tests (Linux
+//! 6.18 answering the same segments): `kernel_syn_recv_*` in
+//! crates/net/tests/kernel_paws_time_wait.rs.
 
 use super::harness::*;
 use crate::sockets::{AcceptError, SocketHandle};
@@ -149,27 +150,32 @@ fn syn_recv_wrong_ack_is_reset_before_paws_and_window() {
     accepted(&mut h, l);
 }
 
-/// "second check the RST bit", "fourth, check the SYN bit": a request sock
-/// sends no RFC 5961 challenge ACK; a reset anywhere in the window
-/// (`tcp_in_window`, right edge included) ends the child silently, a SYN
-/// other than the first ends it with a reset.
+/// "fourth, check the SYN bit": a SYN other than the first anywhere in the
+/// window ends the child with a reset, no challenge ACK. A reset in the
+/// window but not at `rcv_nxt` gets a challenge ACK and the child lives
+/// on, as Linux 6.18 answers on the wire (`kernel_syn_recv_paws_and_resets`).
 #[test]
-fn syn_recv_reset_or_syn_in_window_ends_the_child() {
+fn syn_recv_syn_in_window_ends_the_child_a_reset_is_challenged() {
     let mut h = Harness::new();
-    let (l, _, _) = half_open(&mut h, ms(0));
+    let (l, iss, _) = half_open(&mut h, ms(0));
     h.deliver(ms(10), seg().rst().seq(1500).ts(100, 0));
-    h.expect_none(ms(10));
-    assert_eq!(h.set.len(), 1, "gone without a challenge ACK");
-    assert_eq!(h.set.tcp_stats().challenge_acks, 0);
+    let a = h.expect(ms(10));
+    assert!(a.is_pure_ack());
+    assert_eq!((a.seq(), a.ack()), (iss + 1, SeqNum(1001)));
+    assert_eq!(h.set.tcp_stats().challenge_acks, 1);
+    assert_eq!(h.set.len(), 2, "the child lives on");
+    // An old one in the window: PAWS, no answer.
+    h.deliver(ms(20), seg().rst().seq(1500).ts(99, 0));
+    h.expect_none(ms(20));
+    assert_eq!(h.set.tcp_stats().paws_rejected, 1);
+    assert_eq!(h.set.len(), 2);
     // A SYN in the window, not at IRS: RST|ACK acknowledging it.
-    h.deliver(ms(20), seg().sport(2).syn().seq(1000).ts(100, 0));
-    let _ = h.expect(ms(20));
-    h.deliver(ms(30), seg().sport(2).syn().seq(1003).ts(100, 0));
+    h.deliver(ms(30), seg().syn().seq(1003).ts(100, 0));
     let r = h.expect(ms(30));
     assert!(r.is_rst() && r.flags().ack());
     assert_eq!((r.seq(), r.ack()), (SeqNum(0), SeqNum(1004)));
     assert_eq!(h.set.len(), 1);
-    assert_eq!(h.set.tcp_stats().challenge_acks, 0);
+    assert_eq!(h.set.tcp_stats().challenge_acks, 1);
     // Out of the window: a reset is dropped, the child stays.
     h.deliver(ms(40), seg().sport(3).syn().seq(1000).ts(100, 0));
     let sa = h.expect(ms(40));
