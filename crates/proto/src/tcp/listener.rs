@@ -141,10 +141,14 @@ impl Connection {
             None => false,
         };
         // "Check for pure retransmitted SYN": the SYN-ACK again, limited by
-        // `tcp_oow_rate_limited` (a SYN always is).
+        // `tcp_oow_rate_limited` (a SYN always is), and the SYN-ACK timer
+        // restarts at the current timeout ("Reset timer after
+        // retransmitting SYNACK": `mod_timer_pending(.., jiffies +
+        // reqsk_timeout(req, TCP_RTO_MAX))`; the backoff stays).
         if seg.seq == self.irs && f.syn() && !f.ack() && !f.rst() && !paws {
             if oow_ack_allowed(&mut self.last_oow_ack, now, p, seg) {
                 self.snd_nxt = self.iss;
+                self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
             }
             return Some(res);
         }

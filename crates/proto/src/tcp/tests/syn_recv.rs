@@ -190,7 +190,8 @@ fn syn_recv_syn_in_window_ends_the_child_a_reset_is_challenged() {
 }
 
 /// "Check for pure retransmitted SYN": the SYN-ACK goes again, limited by
-/// `tcp_oow_rate_limited` (500 ms) like any out-of-window ACK.
+/// `tcp_oow_rate_limited` (500 ms) like any out-of-window ACK, and the
+/// SYN-ACK timer restarts (1 s after the last one sent for a SYN).
 #[test]
 fn syn_recv_retransmitted_syn_is_rate_limited() {
     let mut h = Harness::new();
@@ -203,4 +204,7 @@ fn syn_recv_retransmitted_syn_is_rate_limited() {
     h.deliver(ms(600), seg().syn().seq(1000).ts(100, 0));
     assert!(h.expect(ms(600)).is_synack());
     assert_eq!(h.set.len(), 2);
+    // The timer runs from 600 ms: nothing at 1 s, the next SYN-ACK at 1.6 s.
+    h.expect_none(ms(1_599));
+    assert!(h.expect(ms(1_600)).is_synack());
 }
