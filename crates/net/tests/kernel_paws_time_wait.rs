@@ -14,6 +14,14 @@
 //! gets no duplicate ACK while an old ACK at `rcv_nxt` does (the kernel's
 //! `PAWSOldAck` / `PAWSEstab` counters; proto test
 //! `paws_drops_an_old_pure_ack_silently` replays it).
+//!
+//! SYN_RECV (session 7): a request sock (`tcp_check_req`) judges a reset by
+//! PAWS (dropped, `PAWSEstab` + 1, while the SYN-ACK timeout is under 60 s),
+//! resets a wrong ACK before PAWS, challenges a reset in the window but not
+//! at `rcv_nxt`, ends on a SYN anywhere in the window and rate-limits the
+//! SYN-ACK for a retransmitted SYN (proto tests
+//! in `tcp/tests/syn_recv.rs`). TIME_WAIT's out-of-window ACK limiter
+//! starts afresh (`time_wait_oow_limiter_starts_afresh`).
 
 mod link_common;
 
@@ -277,7 +285,12 @@ impl Lab {
 
     /// Lines of `ss -tano state time-wait` for our address and `sport`.
     fn time_wait(&self, sport: u16) -> Vec<String> {
-        let out = self.ns.run(&["ss", "-tano", "state", "time-wait"]);
+        self.in_state("time-wait", sport)
+    }
+
+    /// Lines of `ss -tano state <state>` for our address and `sport`.
+    fn in_state(&self, state: &str, sport: u16) -> Vec<String> {
+        let out = self.ns.run(&["ss", "-tano", "state", state]);
         let needle = format!("{}:{sport}", self.our_ip);
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -404,4 +417,191 @@ fn kernel_paws_old_ack() {
         recv_seg(&mut lab.tap, sport, StdDuration::from_secs(2)).expect("duplicate ACK");
     assert_eq!((a, fl & (SYN | FIN | ACK)), (1004, ACK));
     assert_eq!(lab.tcp_ext("PAWSEstab"), estab0.map(|v| v + 1));
+}
+
+/// Send a SYN from `sport` (ISS 1000, TSval 1000) and return the kernel's
+/// ISS and TSval from its SYN-ACK.
+fn syn_ts(lab: &mut Lab, sport: u16) -> (u32, u32) {
+    lab.send_out(sport, &ts_out(1000, 0, SYN, (1000, 0)));
+    let (k, a, fl, kts) =
+        recv_seg(&mut lab.tap, sport, StdDuration::from_secs(3)).expect("SYN-ACK");
+    assert_eq!((a, fl & (SYN | ACK | RST)), (1001, SYN | ACK));
+    assert_ne!(kts, 0, "the kernel answers with timestamps");
+    (k, kts)
+}
+
+/// A segment without payload carrying a timestamp.
+fn ts_out(seq: u32, ack: u32, flags: u8, ts: (u32, u32)) -> Out<'static> {
+    Out {
+        seq,
+        ack,
+        flags,
+        ts: Some(ts),
+        data: &[],
+    }
+}
+
+/// The kernel's answer to `sport` within 200 ms, as (seq, ack, flags).
+fn answer(lab: &mut Lab, sport: u16) -> Option<(u32, u32, u8)> {
+    recv_seg(&mut lab.tap, sport, StdDuration::from_millis(200)).map(|s| (s.0, s.1, s.2))
+}
+
+/// Like `answer`, skipping the kernel's retransmissions of its FIN.
+fn answer_not_fin(lab: &mut Lab, sport: u16) -> Option<(u32, u32, u8)> {
+    let start = StdInstant::now();
+    while let Some(left) = StdDuration::from_millis(200).checked_sub(start.elapsed()) {
+        let (seq, ack, fl, _) = recv_seg(&mut lab.tap, sport, left)?;
+        if fl & FIN == 0 {
+            return Some((seq, ack, fl));
+        }
+    }
+    None
+}
+
+/// Linux `tcp_check_req` with `tcp_paws_reject(&tmp_opt, th->rst)`: a
+/// reset one tick older than the SYN's TSval fails PAWS (the estimated
+/// TS.Recent age, the 1 s SYN-ACK timeout, is under `TCP_PAWS_MSL`): no
+/// answer, `PAWSEstab` + 1, and the final ACK still completes the
+/// handshake. A reset with the SYN's TSval ends the request: the final ACK
+/// then gets a reset from the listener. A reset in the window but not at
+/// `rcv_nxt` gets a challenge ACK (`TCPChallengeACK`) and the request
+/// lives on; a wrong ACK number is reset before PAWS is looked at. Proto
+/// tests `syn_recv_old_reset_fails_paws`,
+/// `syn_recv_syn_in_window_ends_the_child_a_reset_is_challenged`,
+/// `syn_recv_wrong_ack_is_reset_before_paws_and_window`.
+#[test]
+fn kernel_syn_recv_paws_and_resets() {
+    let test = "kernel_syn_recv_paws_and_resets";
+    let Some(mut lab) = Lab::new(test, 2, true) else {
+        return;
+    };
+    // An old reset: dropped, counted, the handshake completes.
+    let sport = 40_010;
+    let (k, kts) = syn_ts(&mut lab, sport);
+    let estab0 = lab.tcp_ext("PAWSEstab").expect("PAWSEstab");
+    lab.send_out(sport, &ts_out(1001, 0, RST, (999, 0)));
+    assert_eq!(answer(&mut lab, sport), None, "no answer to an old reset");
+    assert_eq!(lab.tcp_ext("PAWSEstab"), Some(estab0 + 1));
+    let una = k.wrapping_add(1);
+    lab.send_out(sport, &ts_out(1001, una, ACK, (1001, kts)));
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert_eq!(lab.in_state("established", sport).len(), 1, "completed");
+    // A current reset at rcv_nxt: the request is gone; its ACK gets a reset.
+    let sport = 40_011;
+    let (k, kts) = syn_ts(&mut lab, sport);
+    lab.send_out(sport, &ts_out(1001, 0, RST, (1000, 0)));
+    assert_eq!(answer(&mut lab, sport), None);
+    let una = k.wrapping_add(1);
+    lab.send_out(sport, &ts_out(1001, una, ACK, (1001, kts)));
+    let (seq, _, fl) = answer(&mut lab, sport).expect("a reset");
+    assert_eq!((seq, fl & RST), (una, RST));
+    // A reset in the window, not at rcv_nxt: a challenge ACK (RFC 5961
+    // 3.2), rate-limited per request; the request lives on.
+    let sport = 40_012;
+    let (k, kts) = syn_ts(&mut lab, sport);
+    let (ch0, skip0) = (
+        lab.tcp_ext("TCPChallengeACK"),
+        lab.tcp_ext("TCPACKSkippedChallenge"),
+    );
+    let una = k.wrapping_add(1);
+    lab.send_out(sport, &ts_out(1500, 0, RST, (1000, 0)));
+    let (seq, a, fl) = answer(&mut lab, sport).expect("a challenge ACK");
+    assert_eq!((seq, a, fl & (RST | SYN | ACK)), (una, 1001, ACK));
+    assert_eq!(lab.tcp_ext("TCPChallengeACK"), ch0.map(|v| v + 1));
+    lab.send_out(sport, &ts_out(1500, 0, RST, (1000, 0)));
+    assert_eq!(answer(&mut lab, sport), None, "rate-limited");
+    assert_eq!(lab.tcp_ext("TCPACKSkippedChallenge"), skip0.map(|v| v + 1));
+    lab.send_out(sport, &ts_out(1001, una, ACK, (1001, kts)));
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert_eq!(lab.in_state("established", sport).len(), 1, "completed");
+    // A wrong ACK with an old TSval: reset (seq = its ACK), no PAWS count.
+    let sport = 40_013;
+    let (k, kts) = syn_ts(&mut lab, sport);
+    let estab0 = lab.tcp_ext("PAWSEstab");
+    let bad = k.wrapping_add(5);
+    lab.send_out(sport, &ts_out(1001, bad, ACK, (999, kts)));
+    let (seq, _, fl) = answer(&mut lab, sport).expect("a reset");
+    assert_eq!((seq, fl & (RST | ACK)), (bad, RST));
+    assert_eq!(lab.tcp_ext("PAWSEstab"), estab0);
+    // The request lives on: the right ACK completes it.
+    lab.send_out(sport, &ts_out(1001, k.wrapping_add(1), ACK, (1001, kts)));
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert_eq!(lab.in_state("established", sport).len(), 1, "completed");
+}
+
+/// A SYN in the window other than the first ends the request with a reset
+/// (`embryonic_reset`); the first SYN again gets the SYN-ACK again, at most
+/// one per 500 ms (`tcp_oow_rate_limited`, `TCPACKSkippedSynRecv`). Proto
+/// tests `syn_recv_syn_in_window_ends_the_child_a_reset_is_challenged`,
+/// `syn_recv_retransmitted_syn_is_rate_limited`.
+#[test]
+fn kernel_syn_recv_syns() {
+    let test = "kernel_syn_recv_syns";
+    let Some(mut lab) = Lab::new(test, 1, true) else {
+        return;
+    };
+    let sport = 40_014;
+    let (k, _) = syn_ts(&mut lab, sport);
+    let skipped0 = lab.tcp_ext("TCPACKSkippedSynRecv").expect("counter");
+    lab.send_out(sport, &ts_out(1000, 0, SYN, (1000, 0)));
+    let (seq, a, fl) = answer(&mut lab, sport).expect("the SYN-ACK again");
+    assert_eq!((seq, a, fl & (SYN | ACK)), (k, 1001, SYN | ACK));
+    lab.send_out(sport, &ts_out(1000, 0, SYN, (1000, 0)));
+    assert_eq!(answer(&mut lab, sport), None, "rate-limited");
+    assert_eq!(lab.tcp_ext("TCPACKSkippedSynRecv"), Some(skipped0 + 1));
+    // Another SYN in the window: RST|ACK acknowledging it; the request is gone.
+    lab.send_out(sport, &ts_out(1003, 0, SYN, (1000, 0)));
+    let (seq, a, fl) = answer(&mut lab, sport).expect("a reset");
+    assert_eq!((seq, a, fl & (RST | ACK)), (0, 1004, RST | ACK));
+    lab.send_out(sport, &ts_out(1001, k.wrapping_add(1), ACK, (1001, 0)));
+    let (_, _, fl) = answer(&mut lab, sport).expect("a reset");
+    assert_eq!(fl & RST, RST);
+}
+
+/// Linux `tcp_time_wait` sets `tw_last_oow_ack_time = 0`: the connection
+/// answers an old segment in FIN_WAIT_1 and limits the next one; right
+/// after it enters TIME_WAIT an old segment is answered again (a fresh
+/// limiter), the next one is not (`TCPACKSkippedTimeWait`). Proto test
+/// `time_wait_oow_limiter_starts_afresh`.
+#[test]
+fn kernel_time_wait_oow_limiter_starts_afresh() {
+    let test = "kernel_time_wait_oow_limiter_starts_afresh";
+    let Some(mut lab) = Lab::new(test, 1, false) else {
+        return;
+    };
+    let sport = 40_015;
+    lab.send(sport, 1000, 0, SYN);
+    let (k, a, fl) = recv_tcp(&mut lab.tap, sport).expect("SYN-ACK");
+    assert_eq!((a, fl & (SYN | ACK)), (1001, SYN | ACK));
+    lab.send(sport, 1001, k.wrapping_add(1), ACK);
+    let (kf, _, fl) = recv_tcp(&mut lab.tap, sport).expect("kernel FIN");
+    assert!(fl & FIN != 0, "flags {fl:#x}");
+    // FIN_WAIT_1 (its FIN unacknowledged): an old segment gets a duplicate
+    // ACK, the next one within 500 ms nothing.
+    lab.send(sport, 900, kf, ACK);
+    let (_, a, fl) = answer_not_fin(&mut lab, sport).expect("duplicate ACK");
+    assert_eq!((a, fl & (ACK | FIN)), (1001, ACK));
+    lab.send(sport, 900, kf, ACK);
+    assert_eq!(
+        answer_not_fin(&mut lab, sport),
+        None,
+        "rate-limited in FIN_WAIT_1"
+    );
+    let skipped0 = lab.tcp_ext("TCPACKSkippedTimeWait").expect("counter");
+    // Our FIN with the ACK of its FIN: TIME_WAIT.
+    lab.send(sport, 1001, kf.wrapping_add(1), FIN | ACK);
+    let (_, a, fl) = answer_not_fin(&mut lab, sport).expect("ACK of our FIN");
+    assert_eq!((a, fl & (FIN | ACK)), (1002, ACK));
+    // About 200 ms after the duplicate ACK, well within 500 ms.
+    lab.send(sport, 900, kf, ACK);
+    let (_, a, fl) = answer_not_fin(&mut lab, sport).expect("answered: a fresh limiter");
+    assert_eq!((a, fl & (ACK | FIN)), (1002, ACK));
+    assert_eq!(lab.time_wait(sport).len(), 1, "kernel in TIME_WAIT");
+    lab.send(sport, 900, kf, ACK);
+    assert_eq!(
+        answer_not_fin(&mut lab, sport),
+        None,
+        "rate-limited in TIME_WAIT"
+    );
+    assert_eq!(lab.tcp_ext("TCPACKSkippedTimeWait"), Some(skipped0 + 1));
 }

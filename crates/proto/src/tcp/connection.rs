@@ -570,6 +570,9 @@ impl Connection {
 
     pub(crate) fn enter_time_wait(&mut self, now: Instant, p: &Profile) {
         self.state = State::TimeWait;
+        // Linux `tcp_time_wait`: the TIME_WAIT sock's out-of-window ACK
+        // limiter starts afresh (`tw_last_oow_ack_time = 0`).
+        self.last_oow_ack = None;
         self.rto_at = None;
         self.persist_at = None;
         self.delack_at = None;

@@ -314,8 +314,8 @@ impl Connection {
     /// (`tcp_paws_check`); a reordered pure duplicate ACK that updates no
     /// window (`tcp_disordered_ack_check`), so fast retransmit still counts
     /// it; a reset, whatever its timestamp (RFC 7323 5.3; Linux "Reset is
-    /// accepted even if it did not pass PAWS" — `TCP_PAWS_MSL` only
-    /// relaxes TIME_WAIT's and SYN_RECV request socks' `tcp_paws_reject`);
+    /// accepted even if it did not pass PAWS"; a half-open passive child
+    /// judges resets by `TCP_PAWS_MSL` in `check_req` first);
     /// a SYN, which Linux answers with a challenge ACK instead of a PAWS
     /// dupack (RFC 5961 4.2; here the SYN step below does so for an
     /// acceptable SYN, the sequence check for any other). A dropped pure
@@ -349,6 +349,13 @@ impl Connection {
         accept_room: bool,
         prewritten: usize,
     ) -> InputResult {
+        if self.state == State::SynReceived && self.passive {
+            // A half-open child judges like a Linux request sock first
+            // (`tcp_check_req`, see `tcp/listener.rs`).
+            if let Some(res) = self.check_req(now, p, seg) {
+                return res;
+            }
+        }
         let mut res = InputResult::default();
         let f = seg.flags;
 

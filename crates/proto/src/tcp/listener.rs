@@ -9,11 +9,32 @@
 //! A full SYN queue does not stop new connections when SYN cookies are on:
 //! the listener answers statelessly (`tcp/syncookie.rs`) and only notes when
 //! it last did so, so cookie ACKs are checked only while that is recent.
+//!
+//! A half-open child (passive SYN_RECEIVED) judges a segment first as a
+//! Linux request sock does (`Connection::check_req`, Linux `tcp_check_req`
+//! in `net/ipv4/tcp_minisocks.c`), which differs from a synchronized
+//! connection's `tcp_validate_incoming` in four ways a peer can see: PAWS
+//! has no one-tick window, also judges resets (`TCP_PAWS_MSL` rule) and
+//! SYNs; a wrong ACK number is reset before PAWS and the window are
+//! checked (a reset carrying one is dropped); a SYN anywhere in the window
+//! ends the child with a reset (no RFC 5961 challenge ACK); and the SYN-ACK
+//! answering a retransmitted SYN is rate-limited like any out-of-window
+//! ACK. A reset that passes PAWS goes on to the synchronized path: at
+//! `rcv_nxt` it ends the child, elsewhere in the window it gets a challenge
+//! ACK (RFC 5961 3.2), as Linux 6.18 does on the wire (kernel test
+//! `kernel_syn_recv_paws_and_resets`: `TCPChallengeACK` + 1, the request
+//! lives on), although the `tcp_check_req` text of older kernels resets
+//! the request on any reset in the window.
 
 use std::collections::{BTreeSet, VecDeque};
 
+use super::connection::{Connection, RstReply};
+use super::input::{oow_ack_allowed, InputResult};
+use super::paws::paws_reject_req;
+use super::{Profile, State};
 use crate::sockets::SocketHandle;
 use crate::time::{Duration, Instant};
+use crate::wire::TcpRepr;
 
 /// Linux `TCP_SYNCOOKIE_VALID`: ACKs are checked as cookies only this long
 /// after the SYN queue last overflowed (`tcp_synq_no_recent_overflow`).
@@ -90,5 +111,87 @@ impl Listener {
     pub(crate) fn promote(&mut self, h: SocketHandle) {
         self.syn_queue.remove(&h);
         self.accept_queue.push_back(h);
+    }
+}
+
+impl Connection {
+    /// Linux `tcp_check_req` for a passive SYN_RECEIVED connection, the
+    /// steps that differ from `process_synchronized`, in Linux's order.
+    /// `Some` when the segment was dealt with here (always dropped);
+    /// `None` when the synchronized path takes it (window, ACK, data).
+    pub(super) fn check_req(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        seg: &TcpRepr<'_>,
+    ) -> Option<InputResult> {
+        debug_assert!(self.state == State::SynReceived && self.passive);
+        let f = seg.flags;
+        let mut res = InputResult {
+            dropped: true,
+            ..InputResult::default()
+        };
+        // `tcp_paws_reject(&tmp_opt, th->rst)` with TS.Recent from the SYN
+        // (0 when timestamps are off: nothing is rejected).
+        let paws = match seg.timestamp.filter(|_| self.ts_ok) {
+            Some(ts) => {
+                let timeout = self.rtt.backed_off(self.backoff).total_millis() / 1000;
+                paws_reject_req(self.ts_recent, ts.tsval, now, timeout, f.rst())
+            }
+            None => false,
+        };
+        // "Check for pure retransmitted SYN": the SYN-ACK again, limited by
+        // `tcp_oow_rate_limited` (a SYN always is), and the SYN-ACK timer
+        // restarts at the current timeout ("Reset timer after
+        // retransmitting SYNACK": `mod_timer_pending(.., jiffies +
+        // reqsk_timeout(req, TCP_RTO_MAX))`; the backoff stays).
+        if seg.seq == self.irs && f.syn() && !f.ack() && !f.rst() && !paws {
+            if oow_ack_allowed(&mut self.last_oow_ack, now, p, seg) {
+                self.snd_nxt = self.iss;
+                self.rto_at = Some(now + self.rtt.backed_off(self.backoff));
+            }
+            return Some(res);
+        }
+        // RFC 9293 3.10.7.4 (SYN-RECEIVED, an unacceptable ACK): Linux
+        // returns the segment to the listener, which resets it
+        // (`tcp_v4_send_reset`, seq = SEG.ACK) unless it is a reset.
+        if f.ack() && seg.ack != self.iss + 1 {
+            if !f.rst() {
+                res.reset = Some(RstReply {
+                    seq: seg.ack,
+                    ack: None,
+                });
+            }
+            return Some(res);
+        }
+        // RFC 7323 5.3: "Out of window: send ACK and drop", counted as
+        // `PAWSEstabRejected`; a reset gets no answer.
+        if paws {
+            if !f.rst() {
+                self.ack_now |= oow_ack_allowed(&mut self.last_oow_ack, now, p, seg);
+            }
+            res.paws_rejected = true;
+            return Some(res);
+        }
+        // "fourth, check the SYN bit" (the SYN at IRS is the ACK of our
+        // SYN-ACK, truncated): in the window (`tcp_in_window`),
+        // `embryonic_reset` answers with a reset and ends the child. Out
+        // of the window, the synchronized path ACKs it as Linux does.
+        // Resets go on to the synchronized path (module doc).
+        if f.syn() && !f.rst() && seg.seq != self.irs && self.req_in_window(seg) {
+            res.reset = Some(RstReply::for_segment(seg));
+            self.enter_closed();
+            return Some(res);
+        }
+        None
+    }
+
+    /// Linux `tcp_in_window(seq, end_seq, rcv_nxt, rcv_nxt + window)` in
+    /// `tcp_minisocks.c`: starts at `rcv_nxt`, or overlaps the window, or
+    /// is empty at its right edge.
+    fn req_in_window(&self, seg: &TcpRepr<'_>) -> bool {
+        let (s, e) = (self.rcv_nxt, self.rcv_nxt + self.rcv_wnd());
+        let end = seg.seq + seg.segment_len();
+        seg.seq == s || (end.gt(s) && seg.seq.lt(e)) || (seg.seq == e && end == e)
     }
 }

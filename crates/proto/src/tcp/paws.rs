@@ -23,9 +23,9 @@ use crate::wire::TcpRepr;
 /// problem, not PAWS's), and it keeps us talking to microsecond peers.
 pub(crate) const PAWS_WRAP_SECS: u32 = (i32::MAX as u32) / 1_000_000;
 
-/// Linux `TCP_PAWS_MSL`: TIME_WAIT (and Linux's SYN_RECV request socks,
-/// `tcp_paws_reject`) judge a reset by PAWS only while TS.Recent is younger
-/// than this (seconds).
+/// Linux `TCP_PAWS_MSL`: TIME_WAIT and half-open passive connections
+/// (Linux's SYN_RECV request socks; both use `tcp_paws_reject`) judge a
+/// reset by PAWS only while TS.Recent is younger than this (seconds).
 pub(crate) const PAWS_MSL_SECS: u32 = 60;
 
 /// Linux `TCP_PAWS_WINDOW`: a synchronized connection accepts a TSval up
@@ -65,6 +65,27 @@ pub(crate) fn paws_reject_tw(
         return false;
     }
     !(rst && ts_stamp(now).wrapping_sub(stamp) >= PAWS_MSL_SECS)
+}
+
+/// Linux `tcp_check_req`'s PAWS for a half-open passive connection (a
+/// request sock): `tcp_paws_reject` against TS.Recent from the SYN, with a
+/// TS.Recent stamp Linux does not keep but estimates as "now minus the
+/// current SYN-ACK timeout" (`ktime_get_seconds() - reqsk_timeout(req,
+/// TCP_RTO_MAX) / HZ`, whole seconds). So a reset that fails PAWS is
+/// accepted only once the SYN-ACK timeout has backed off to `TCP_PAWS_MSL`
+/// (60 s): with a 1 s initial RTO after six timeouts (64 s), which the
+/// default five SYN-ACK retries never reach; until then it is dropped.
+/// `synack_timeout` is that timeout (the RTO after `backoff` doublings,
+/// capped at `rto_max`).
+pub(crate) fn paws_reject_req(
+    ts_recent: u32,
+    tsval: u32,
+    now: Instant,
+    synack_timeout_secs: u64,
+    rst: bool,
+) -> bool {
+    let age = u32::try_from(synack_timeout_secs).unwrap_or(u32::MAX);
+    paws_reject_tw(ts_recent, ts_stamp(now).wrapping_sub(age), tsval, now, rst)
 }
 
 /// Why PAWS drops a segment (Linux's two drop reasons).
@@ -150,5 +171,25 @@ mod tests {
         assert!(rej(false, 160), "not a reset: still rejected");
         assert!(!rej(false, 100 + 2147), "stale");
         assert!(!paws_reject_tw(1_000, 100, 1_000, secs(101), false));
+    }
+
+    #[test]
+    fn paws_reject_req_ages_ts_recent_by_the_synack_timeout() {
+        // TS.Recent 1000 from the SYN; a TSval one tick older.
+        let rej = |timeout, rst| paws_reject_req(1_000, 999, secs(500), timeout, rst);
+        assert!(rej(1, false) && rej(1, true), "a reset before TCP_PAWS_MSL");
+        assert!(rej(32, true), "after five SYN-ACK timeouts (Linux default)");
+        assert!(!rej(64, true), "after six: a reset passes");
+        assert!(rej(64, false), "not a reset: still rejected");
+        assert!(
+            !paws_reject_req(1_000, 1_000, secs(500), 1, true),
+            "not older"
+        );
+        assert!(
+            !paws_reject_req(0, 999, secs(500), 1, false),
+            "no TS.Recent"
+        );
+        // Early in the clock (stamp before 0): the age still counts.
+        assert!(!paws_reject_req(1_000, 999, secs(3), 64, true));
     }
 }

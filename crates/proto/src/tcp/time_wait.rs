@@ -59,8 +59,9 @@ pub(crate) struct TimeWait {
     /// `tw_ts_recent_stamp`), for RFC 7323 5.5.
     pub ts_recent_stamp: u32,
     pub ts_offset: u32,
-    /// When we last answered an out-of-window segment (rate limit);
-    /// `NEVER` before the first.
+    /// When we last answered an out-of-window segment (rate limit) since
+    /// TIME_WAIT began (`enter_time_wait` starts the limiter afresh, as
+    /// Linux `tcp_time_wait` does); `NEVER` before the first.
     pub last_oow_ack: Instant,
     /// End of TIME_WAIT.
     pub expires: Instant,

@@ -18,6 +18,7 @@ mod rx_fold;
 mod sack_recovery;
 mod sack_rx;
 mod stretch_ack;
+mod syn_recv;
 mod syncookie;
 mod time_wait;
 mod timers;

@@ -736,3 +736,52 @@ fn mem_totals_count_the_ring_pool() {
     assert!(t.ring_pool > 0, "{t:?}");
     assert_eq!(t.ring_pool % 256, 0, "whole first-size (256 B) buffers");
 }
+
+/// Linux `tcp_time_wait` starts the TIME_WAIT sock's out-of-window ACK
+/// limiter afresh (`tcptw->tw_last_oow_ack_time = 0`): an out-of-window
+/// segment 100 ms into TIME_WAIT is answered even though FIN_WAIT_1
+/// answered one 1 ms before TIME_WAIT began; the next one within 500 ms is
+/// not. Both forms (full connection, compact record) alike.
+#[test]
+fn time_wait_oow_limiter_starts_afresh() {
+    for user_closes in [false, true] {
+        let mut h = Harness::new();
+        let l = h.listen(8);
+        h.deliver(ms(0), seg().syn().seq(1000).mss(1460).ts(100, 0));
+        let sa = h.expect(ms(0));
+        let iss = sa.seq();
+        let tsval = sa.repr.timestamp.expect("timestamps agreed").tsval;
+        h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(101, tsval));
+        let c = h.set.accept(l).expect("accept");
+        if user_closes {
+            h.set.close(c).unwrap();
+        } else {
+            h.set.shutdown(c, crate::sockets::Shutdown::Write).unwrap();
+        }
+        assert!(h.expect(ms(2)).is_fin());
+        // FIN_WAIT_1: an old segment (below rcv_nxt) gets an ACK, stamping
+        // the connection's limiter at 2 ms; a second one is limited.
+        let old = || seg().seq(900).ack(iss + 2).ts(101, tsval);
+        h.deliver(ms(2), old());
+        assert!(h.expect(ms(2)).is_pure_ack(), "user_closes={user_closes}");
+        h.deliver(ms(2), old());
+        h.expect_none(ms(2));
+        // The peer's FIN: TIME_WAIT, and its ACK.
+        h.deliver(ms(3), seg().seq(1001).ack(iss + 2).ts(102, tsval).fin());
+        let a = h.expect(ms(3));
+        assert!(a.is_pure_ack() && a.ack() == SeqNum(1002));
+        assert_eq!(h.set.time_wait_count(), 1);
+        // 100 ms later, 98 ms within the old limit: answered.
+        h.deliver(ms(100), old());
+        let a = h.expect(ms(100));
+        assert!(
+            a.is_pure_ack() && a.ack() == SeqNum(1002),
+            "user_closes={user_closes}"
+        );
+        h.deliver(ms(200), old());
+        h.expect_none(ms(200));
+        h.deliver(ms(600), old());
+        assert!(h.expect(ms(600)).is_pure_ack());
+        h.set.check_invariants();
+    }
+}
