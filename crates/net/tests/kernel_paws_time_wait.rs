@@ -558,6 +558,70 @@ fn kernel_syn_recv_syns() {
     assert_eq!(fl & RST, RST);
 }
 
+/// Linux 6.15+ `tcp_check_req` `tsecr_reject`: a final ACK whose non-zero
+/// TSecr is outside the request's SYN-ACK TSvals (`snt_tsval_first` ..
+/// `snt_tsval_last`) gets a plain ACK (seq ISS + 1, rate-limited by
+/// `tcp_oow_rate_limited`) and is dropped, counted as `TSEcrRejected`,
+/// not `PAWSEstab`; a reset with one is dropped unanswered. After the
+/// SYN-ACK went again (for a retransmitted SYN), an echo of the first or
+/// of the latest TSval completes the handshake. Proto tests
+/// `syn_recv_tsecr_outside_the_synack_range_is_rejected`,
+/// `syn_recv_tsecr_of_the_first_synack_completes`,
+/// `syn_recv_tsecr_of_a_retransmitted_synack_completes`.
+#[test]
+fn kernel_syn_recv_tsecr() {
+    let test = "kernel_syn_recv_tsecr";
+    let Some(mut lab) = Lab::new(test, 3, true) else {
+        return;
+    };
+    let Some(rej0) = lab.tcp_ext("TSEcrRejected") else {
+        eprintln!("SKIP: {test}: kernel without TcpExt TSEcrRejected (before 6.15)");
+        return;
+    };
+    let sport = 40_015;
+    let (k, kts) = syn_ts(&mut lab, sport);
+    let una = k.wrapping_add(1);
+    let estab0 = lab.tcp_ext("PAWSEstab");
+    // A TSecr the kernel never sent (far after its SYN-ACK's TSval).
+    lab.send_out(
+        sport,
+        &ts_out(1001, una, ACK, (1001, kts.wrapping_add(100_000))),
+    );
+    let (seq, a, fl) = answer(&mut lab, sport).expect("an ACK");
+    assert_eq!((seq, a, fl & (RST | SYN | ACK)), (una, 1001, ACK));
+    assert_eq!(lab.tcp_ext("TSEcrRejected"), Some(rej0 + 1));
+    assert_eq!(lab.tcp_ext("PAWSEstab"), estab0);
+    assert!(lab.in_state("established", sport).is_empty());
+    // Before its TSval, within 500 ms: rate-limited, still counted.
+    lab.send_out(sport, &ts_out(1001, una, ACK, (1001, kts.wrapping_sub(1))));
+    assert_eq!(answer(&mut lab, sport), None, "rate-limited");
+    assert_eq!(lab.tcp_ext("TSEcrRejected"), Some(rej0 + 2));
+    // A reset with a wrong TSecr: no answer, the request lives on.
+    lab.send_out(sport, &ts_out(1001, una, RST | ACK, (1001, 7)));
+    assert_eq!(answer(&mut lab, sport), None);
+    assert_eq!(lab.tcp_ext("TSEcrRejected"), Some(rej0 + 3));
+    lab.send_out(sport, &ts_out(1001, una, ACK, (1001, kts)));
+    std::thread::sleep(StdDuration::from_millis(100));
+    assert_eq!(lab.in_state("established", sport).len(), 1, "completed");
+    // After a second SYN-ACK: the first TSval and the latest both complete.
+    for (sport, latest) in [(40_016, false), (40_017, true)] {
+        let (k, first) = syn_ts(&mut lab, sport);
+        std::thread::sleep(StdDuration::from_millis(30));
+        lab.send_out(sport, &ts_out(1000, 0, SYN, (1000, 0)));
+        let (_, _, _, last) =
+            recv_seg(&mut lab.tap, sport, StdDuration::from_secs(1)).expect("the SYN-ACK again");
+        assert!(
+            last.wrapping_sub(first) >= 20,
+            "a later TSval: {first} {last}"
+        );
+        let echo = if latest { last } else { first };
+        lab.send_out(sport, &ts_out(1001, k.wrapping_add(1), ACK, (1001, echo)));
+        std::thread::sleep(StdDuration::from_millis(100));
+        assert_eq!(lab.in_state("established", sport).len(), 1, "completed");
+    }
+    assert_eq!(lab.tcp_ext("TSEcrRejected"), Some(rej0 + 3));
+}
+
 /// Linux `tcp_time_wait` sets `tw_last_oow_ack_time = 0`: the connection
 /// answers an old segment in FIN_WAIT_1 and limits the next one; right
 /// after it enters TIME_WAIT an old segment is answered again (a fresh

@@ -405,6 +405,7 @@ impl Stats {
             ("emit_errors", t.emit_errors),
             ("paws_rejected", t.paws_rejected),
             ("paws_old_ack", t.paws_old_ack),
+            ("tsecr_rejected", t.tsecr_rejected),
             ("challenge_acks", t.challenge_acks),
             ("challenge_acks_limited", t.challenge_acks_limited),
             ("rto_fired", t.rto_fired),

@@ -256,6 +256,9 @@ impl SocketSet {
         if res.paws_old_ack {
             self.stats.paws_old_ack += 1;
         }
+        if res.tsecr_rejected {
+            self.stats.tsecr_rejected += 1;
+        }
         if res.dropped {
             self.stats.dropped += 1;
         }

@@ -259,6 +259,10 @@ pub struct TcpStats {
     /// Old pure ACKs (below `rcv_nxt`) dropped by PAWS without a duplicate
     /// ACK (Linux 6.14+ PAWSOldAck).
     pub paws_old_ack: u64,
+    /// Segments to a half-open passive child whose TSecr echoes none of
+    /// our SYN-ACKs' TSvals (RFC 7323 5.3 checks; Linux 6.15+
+    /// TSEcrRejected, `tcp_check_req`).
+    pub tsecr_rejected: u64,
     /// Challenge ACKs sent (RFC 5961; Linux TCPChallengeACK).
     pub challenge_acks: u64,
     /// Challenge ACKs suppressed by the global limit (Linux TCPChallengeACK

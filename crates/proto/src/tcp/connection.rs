@@ -237,6 +237,10 @@ pub(crate) struct Connection {
     pub(crate) rto_undo_ts: Option<u32>,
     /// When we last answered an out-of-window segment (rate limit).
     pub(crate) last_oow_ack: Option<Instant>,
+    /// Passive SYN_RECEIVED: the TSvals of our first and latest SYN-ACK
+    /// (Linux `snt_tsval_first`, `snt_tsval_last`); the completing ACK must
+    /// echo one of them (`Connection::check_req`).
+    pub(crate) synack_tsval: Option<(u32, u32)>,
 }
 
 /// Loss-recovery events of one connection (all monotonic).
@@ -350,6 +354,7 @@ impl Connection {
             ack_urgent: false,
             quickacks: p.quickacks,
             last_oow_ack: None,
+            synack_tsval: None,
             last_rcv: Instant::ZERO,
             keepalive_at: None,
             keepalive_probes: 0,

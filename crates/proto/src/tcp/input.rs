@@ -30,6 +30,9 @@ pub(crate) struct InputResult {
     /// An old pure ACK (below `rcv_nxt`) failed PAWS and was dropped
     /// without a duplicate ACK, Linux 6.14+ `PAWSOldAck`.
     pub paws_old_ack: bool,
+    /// A passive SYN_RECEIVED child dropped a segment whose TSecr echoes
+    /// none of our SYN-ACKs' TSvals (Linux 6.15+ `TSEcrRejected`).
+    pub tsecr_rejected: bool,
     /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2) passed the per-socket limit
     /// and was scheduled; the socket layer applies the global limit and
     /// cancels it (`ack_now`) when the budget is spent.

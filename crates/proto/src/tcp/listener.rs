@@ -25,6 +25,10 @@
 //! `kernel_syn_recv_paws_and_resets`: `TCPChallengeACK` + 1, the request
 //! lives on), although the `tcp_check_req` text of older kernels resets
 //! the request on any reset in the window.
+//!
+//! With timestamps, a non-zero TSecr must echo the TSval of one of our
+//! SYN-ACKs, from the first to the latest (Linux 6.15+ `tsecr_reject`,
+//! `TSEcrRejected`); any other is "send ACK and drop" like a PAWS failure.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -140,6 +144,18 @@ impl Connection {
             }
             None => false,
         };
+        // Linux 6.15+ `tsecr_reject` (commit 3ba075278c11, "be less liberal
+        // in TSEcr received while in SYN_RECV state"): a non-zero TSecr must
+        // echo the TSval of one of our SYN-ACKs (RFC 7323 3.2: TSecr echoes
+        // a TSval the other side sent), i.e. lie in `between(tsecr,
+        // snt_tsval_first, snt_tsval_last)`. A child a cookie ACK made sent
+        // no SYN-ACK (`None`): Linux never runs `tcp_check_req` for those.
+        let tsecr = match (seg.timestamp.filter(|_| self.ts_ok), self.synack_tsval) {
+            (Some(ts), Some((first, last))) if ts.tsecr != 0 => {
+                ts.tsecr.wrapping_sub(first) > last.wrapping_sub(first)
+            }
+            _ => false,
+        };
         // "Check for pure retransmitted SYN": the SYN-ACK again, limited by
         // `tcp_oow_rate_limited` (a SYN always is), and the SYN-ACK timer
         // restarts at the current timeout ("Reset timer after
@@ -165,12 +181,14 @@ impl Connection {
             return Some(res);
         }
         // RFC 7323 5.3: "Out of window: send ACK and drop", counted as
-        // `PAWSEstabRejected`; a reset gets no answer.
-        if paws {
+        // `PAWSEstabRejected`, else (a TSecr we never sent) as
+        // `TSEcrRejected`; a reset gets no answer.
+        if paws || tsecr {
             if !f.rst() {
                 self.ack_now |= oow_ack_allowed(&mut self.last_oow_ack, now, p, seg);
             }
-            res.paws_rejected = true;
+            res.paws_rejected = paws;
+            res.tsecr_rejected = !paws;
             return Some(res);
         }
         // "fourth, check the SYN bit" (the SYN at IRS is the ACK of our
@@ -184,6 +202,13 @@ impl Connection {
             return Some(res);
         }
         None
+    }
+
+    /// Linux `tcp_synack_options`: remember the TSval of the first and of
+    /// the latest SYN-ACK (`snt_tsval_first`, `snt_tsval_last`).
+    pub(super) fn note_synack_tsval(&mut self, tsval: u32) {
+        let first = self.synack_tsval.map_or(tsval, |(f, _)| f);
+        self.synack_tsval = Some((first, tsval));
     }
 
     /// Linux `tcp_in_window(seq, end_seq, rcv_nxt, rcv_nxt + window)` in

@@ -107,8 +107,12 @@ impl Connection {
         };
         repr.sack_permitted = sack;
         if ts {
+            let tsval = self.tsval(now);
+            if with_ack {
+                self.note_synack_tsval(tsval);
+            }
             repr.timestamp = Some(TcpTimestamp {
-                tsval: self.tsval(now),
+                tsval,
                 tsecr: if with_ack { self.ts_recent } else { 0 },
             });
         }

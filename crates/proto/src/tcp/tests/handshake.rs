@@ -34,7 +34,9 @@ fn listen_syn_synack_ack_established() {
     );
     let rows = h.set.snapshot();
     assert!(rows.iter().any(|r| r.state == State::SynReceived));
-    h.deliver(ms(1), seg().seq(1001).ack(sa.seq() + 1).ts(56, 1));
+    // The ACK echoes our SYN-ACK's TSval (Linux 6.15+ `tsecr_reject`).
+    let tsval = sa.repr.timestamp.map_or(0, |t| t.tsval);
+    h.deliver(ms(1), seg().seq(1001).ack(sa.seq() + 1).ts(56, tsval));
     let c = h.set.accept(l).unwrap();
     assert_eq!(h.state(c), Some(State::Established));
     assert_eq!(h.set.local_addr(c).unwrap().port(), LPORT);

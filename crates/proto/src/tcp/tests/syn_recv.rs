@@ -37,7 +37,7 @@ fn accepted(h: &mut Harness, l: SocketHandle) {
 #[test]
 fn syn_recv_old_reset_fails_paws() {
     let mut h = Harness::new();
-    let (l, iss, tsval) = half_open(&mut h, ms(0));
+    let (l, iss, _) = half_open(&mut h, ms(0));
     h.deliver(ms(10), seg().rst().seq(1001).ts(99, 0));
     h.expect_none(ms(10));
     assert_eq!(h.set.len(), 2, "the child survives");
@@ -55,6 +55,8 @@ fn syn_recv_old_reset_fails_paws() {
     // A fresh child completes after an old reset.
     h.deliver(ms(40), seg().sport(2).syn().seq(1000).ts(100, 0));
     let sa = h.expect(ms(40));
+    // The new child's own SYN-ACK TSval (`tsecr_reject` otherwise).
+    let tsval = sa.repr.timestamp.expect("timestamps").tsval;
     h.deliver(ms(50), seg().sport(2).rst().seq(1001).ts(50, 0));
     h.deliver(
         ms(60),
@@ -207,4 +209,114 @@ fn syn_recv_retransmitted_syn_is_rate_limited() {
     // The timer runs from 600 ms: nothing at 1 s, the next SYN-ACK at 1.6 s.
     h.expect_none(ms(1_599));
     assert!(h.expect(ms(1_600)).is_synack());
+}
+
+/// Linux 6.15+ `tsecr_reject` in `tcp_check_req`: the completing ACK may
+/// echo the TSval of the first SYN-ACK even after a retransmitted one went
+/// out (the range is `snt_tsval_first..=snt_tsval_last`).
+#[test]
+fn syn_recv_tsecr_of_the_first_synack_completes() {
+    let mut h = Harness::new();
+    let (l, iss, tsval) = half_open(&mut h, ms(0));
+    let rtx = h.expect(ms(1_000));
+    assert!(rtx.is_synack());
+    let ts = rtx.repr.timestamp.expect("timestamps");
+    assert_eq!(ts.tsval, tsval.wrapping_add(1_000), "a 1 ms TS clock");
+    h.deliver(ms(1_100), seg().seq(1001).ack(iss + 1).ts(101, tsval));
+    h.expect_none(ms(1_100));
+    accepted(&mut h, l);
+    assert_eq!(h.set.tcp_stats().tsecr_rejected, 0);
+}
+
+/// The TSval of a retransmitted SYN-ACK (the timer's, or the answer to a
+/// retransmitted SYN) is in the range too; so is any value between the
+/// first and the latest, as Linux keeps only the two ends.
+#[test]
+fn syn_recv_tsecr_of_a_retransmitted_synack_completes() {
+    for (echo_ms, sport) in [(1_000, 1), (1_700, 2), (500, 3)] {
+        let mut h = Harness::new();
+        let l = h.listen(8);
+        h.deliver(ms(0), seg().sport(sport).syn().seq(1000).ts(100, 0));
+        let sa = h.expect(ms(0));
+        let first = sa.repr.timestamp.expect("timestamps").tsval;
+        assert!(h.expect(ms(1_000)).is_synack(), "timer retransmission");
+        h.deliver(ms(1_700), seg().sport(sport).syn().seq(1000).ts(101, 0));
+        assert!(h.expect(ms(1_700)).is_synack(), "answer to the SYN");
+        let echo = first.wrapping_add(echo_ms);
+        h.deliver(
+            ms(1_800),
+            seg().sport(sport).seq(1001).ack(sa.seq() + 1).ts(102, echo),
+        );
+        h.expect_none(ms(1_800));
+        accepted(&mut h, l);
+        assert_eq!(h.set.tcp_stats().tsecr_rejected, 0, "echo +{echo_ms} ms");
+    }
+}
+
+/// A TSecr we never sent (after the latest SYN-ACK's TSval, or before the
+/// first): "send ACK and drop" as for PAWS (a plain ACK, seq ISS + 1, rate
+/// limited by `tcp_oow_rate_limited`), counted as `tsecr_rejected` (Linux
+/// `TSEcrRejected`); the child lives on. A reset with one is dropped
+/// unanswered. PAWS is counted first when both fail. A zero TSecr is not
+/// checked (Linux looks only at a non-zero `rcv_tsecr`).
+#[test]
+fn syn_recv_tsecr_outside_the_synack_range_is_rejected() {
+    let mut h = Harness::new();
+    let (l, iss, tsval) = half_open(&mut h, ms(0));
+    // One past the only SYN-ACK's TSval.
+    h.deliver(ms(10), seg().seq(1001).ack(iss + 1).ts(100, tsval + 1));
+    let a = h.expect(ms(10));
+    assert!(a.is_pure_ack());
+    assert_eq!((a.seq(), a.ack()), (iss + 1, SeqNum(1001)));
+    let st = h.set.tcp_stats();
+    assert_eq!((st.tsecr_rejected, st.paws_rejected), (1, 0));
+    assert_eq!(h.set.len(), 2, "the child lives on");
+    // Rate-limited: one before the first SYN-ACK's within 500 ms, no answer.
+    h.deliver(ms(20), seg().seq(1001).ack(iss + 1).ts(100, tsval - 1));
+    h.expect_none(ms(20));
+    assert_eq!(h.set.tcp_stats().tsecr_rejected, 2);
+    // A reset with a wrong TSecr (and a right ACK): dropped, no answer.
+    h.deliver(ms(600), seg().rst().seq(1001).ack(iss + 1).ts(100, 7));
+    h.expect_none(ms(600));
+    assert_eq!(h.set.len(), 2);
+    assert_eq!(h.set.tcp_stats().tsecr_rejected, 3);
+    // PAWS and TSecr both fail: PAWS is counted (an ACK, 500 ms later).
+    h.deliver(ms(700), seg().seq(1001).ack(iss + 1).ts(99, 7));
+    assert!(h.expect(ms(700)).is_pure_ack());
+    let st = h.set.tcp_stats();
+    assert_eq!((st.tsecr_rejected, st.paws_rejected), (3, 1));
+    // A zero TSecr is not judged: it completes the handshake.
+    h.deliver(ms(800), seg().seq(1001).ack(iss + 1).ts(100, 0));
+    h.expect_none(ms(800));
+    accepted(&mut h, l);
+    assert_eq!(h.set.tcp_stats().tsecr_rejected, 3);
+}
+
+/// Timestamps not agreed (the SYN had none, or our profile has them off):
+/// no TSecr is judged, whatever the ACK carries.
+#[test]
+fn syn_recv_tsecr_not_judged_without_timestamps() {
+    // The peer's SYN without timestamps; its ACK carries one anyway.
+    let mut h = Harness::new();
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000).mss(1460));
+    let sa = h.expect(ms(0));
+    assert!(sa.is_synack() && sa.repr.timestamp.is_none());
+    h.deliver(ms(10), seg().seq(1001).ack(sa.seq() + 1).ts(5, 12_345));
+    h.expect_none(ms(10));
+    accepted(&mut h, l);
+    // Timestamps off in our profile.
+    let p = Profile {
+        timestamps: false,
+        ..Profile::linux()
+    };
+    let mut h = Harness::with_profile(p);
+    let l = h.listen(8);
+    h.deliver(ms(0), seg().syn().seq(1000).ts(100, 0));
+    let sa = h.expect(ms(0));
+    assert!(sa.is_synack() && sa.repr.timestamp.is_none());
+    h.deliver(ms(10), seg().seq(1001).ack(sa.seq() + 1).ts(101, 12_345));
+    h.expect_none(ms(10));
+    accepted(&mut h, l);
+    assert_eq!(h.set.tcp_stats().tsecr_rejected, 0);
 }
