@@ -96,6 +96,10 @@ pub(crate) struct TcpSocket {
     heap_at: Option<Instant>,
     /// (bytes readable, bytes in the send buffer) at the last event.
     levels: (usize, usize),
+    /// A listening socket's state, boxed: `readiness_bits` checks it on
+    /// every event, and a pointer here keeps that check on the line the
+    /// event reads anyway (allocated once, by `listen`).
+    pub(crate) listener: Option<Box<Listener>>,
     /// In the ready-to-send queue.
     queued_tx: bool,
     /// Readiness at the last event, to detect changes.
@@ -126,7 +130,6 @@ pub(crate) struct TcpSocket {
     pub(crate) conn: Option<Connection>,
     pub(crate) rcvbuf: usize,
     pub(crate) sndbuf: usize,
-    pub(crate) listener: Option<Listener>,
 }
 
 impl TcpSocket {
