@@ -832,6 +832,17 @@ mod tests {
     use super::*;
     use crate::wire::Ipv4Repr;
 
+    /// `readiness_bits` reads `listener` on every event: it is a pointer in
+    /// the socket's first cache line, before the connection.
+    #[test]
+    fn listener_check_is_on_the_event_line() {
+        assert_eq!(core::mem::size_of::<Option<Box<Listener>>>(), 8);
+        assert!(core::mem::offset_of!(TcpSocket, listener) < 64);
+        assert!(
+            core::mem::offset_of!(TcpSocket, listener) < core::mem::offset_of!(TcpSocket, conn)
+        );
+    }
+
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 2);
 
