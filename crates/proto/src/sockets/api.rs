@@ -149,7 +149,7 @@ impl SocketSet {
         }
         self.listeners.insert((addr, port), h);
         if let Some(s) = self.sock_mut(h) {
-            s.listener = Some(Listener::new(backlog, somaxconn, syn_cap));
+            s.listener = Some(Box::new(Listener::new(backlog, somaxconn, syn_cap)));
         }
         self.touch(h);
         Ok(())

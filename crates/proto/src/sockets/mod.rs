@@ -96,6 +96,10 @@ pub(crate) struct TcpSocket {
     heap_at: Option<Instant>,
     /// (bytes readable, bytes in the send buffer) at the last event.
     levels: (usize, usize),
+    /// A listening socket's state, boxed: `readiness_bits` checks it on
+    /// every event, and a pointer here keeps that check on the line the
+    /// event reads anyway (allocated once, by `listen`).
+    pub(crate) listener: Option<Box<Listener>>,
     /// In the ready-to-send queue.
     queued_tx: bool,
     /// Readiness at the last event, to detect changes.
@@ -126,7 +130,6 @@ pub(crate) struct TcpSocket {
     pub(crate) conn: Option<Connection>,
     pub(crate) rcvbuf: usize,
     pub(crate) sndbuf: usize,
-    pub(crate) listener: Option<Listener>,
 }
 
 impl TcpSocket {
@@ -828,6 +831,17 @@ impl SocketSet {
 mod tests {
     use super::*;
     use crate::wire::Ipv4Repr;
+
+    /// `readiness_bits` reads `listener` on every event: it is a pointer in
+    /// the socket's first cache line, before the connection.
+    #[test]
+    fn listener_check_is_on_the_event_line() {
+        assert_eq!(core::mem::size_of::<Option<Box<Listener>>>(), 8);
+        assert!(core::mem::offset_of!(TcpSocket, listener) < 64);
+        assert!(
+            core::mem::offset_of!(TcpSocket, listener) < core::mem::offset_of!(TcpSocket, conn)
+        );
+    }
 
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 2);

@@ -167,26 +167,31 @@ impl Algo {
 }
 
 /// The congestion window and the algorithm behind it, in bytes.
+///
+/// `repr(C)`, in the order written: what every ACK reads and writes
+/// (`on_ack_at` in slow start) first; the algorithm's state, used only in
+/// congestion avoidance and at loss, last.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Congestion {
     pub(crate) cwnd: usize,
     pub(crate) ssthresh: usize,
+    /// The most in flight during the current round (about one SRTT since
+    /// `peak_since`), like Linux's `max_packets_out`: an ACK train that
+    /// drains the pipe before anything is sent still counts as a full pipe.
+    flight_peak: usize,
+    peak_since: Instant,
     /// In fast recovery until `snd_una` passes this point.
     pub(crate) recover: Option<SeqNum>,
+    /// RFC 3465 2.2's L in segments (`Profile::abc_limit_segments`; 0: no
+    /// limit, up to ssthresh, as Linux `tcp_slow_start`).
+    abc_limit: u32,
     /// An RTO happened and no new data has been acknowledged since: a
     /// repeated RTO keeps ssthresh (RFC 5681 3.1, note after eq. 4).
     in_loss: bool,
     /// cwnd and ssthresh before the first RTO of the current loss episode,
     /// for the Eifel response (RFC 4015) when the RTO proves spurious.
     prior: Option<(usize, usize)>,
-    /// The most in flight during the current round (about one SRTT since
-    /// `peak_since`), like Linux's `max_packets_out`: an ACK train that
-    /// drains the pipe before anything is sent still counts as a full pipe.
-    flight_peak: usize,
-    peak_since: Instant,
-    /// RFC 3465 2.2's L in segments (`Profile::abc_limit_segments`; 0: no
-    /// limit, up to ssthresh, as Linux `tcp_slow_start`).
-    abc_limit: u32,
     algo: Algo,
 }
 

@@ -176,6 +176,20 @@ pub(crate) struct Connection {
     /// Consecutive retransmission timeouts (exponential backoff).
     pub(crate) backoff: u32,
     pub(crate) total_retrans: u64,
+    // Read or written by every ACK (the fast path's checks, `process_ack`).
+    pub(crate) persist_backoff: u32,
+    pub(crate) probes_out: u32,
+    pub(crate) tlp_end: Option<SeqNum>,
+    /// RFC 6582 3.2 / RFC 6675 5.1: HighData when the last RTO fired; no
+    /// new fast recovery starts until `snd_una` reaches it.
+    pub(crate) rto_recover: Option<SeqNum>,
+    /// RFC 3522 RetransmitTS: the TSval of the first retransmission of the
+    /// current RTO episode, until the first ACK that advances `snd_una`
+    /// decides whether the RTO was spurious (timestamps only).
+    pub(crate) rto_undo_ts: Option<u32>,
+    /// MSS we advertise (MTU - 40, or TCP_MAXSEG).
+    pub(crate) adv_mss: u16,
+    pub(crate) keepalive_probes: u32,
 
     // Timers (`next_deadline` reads them all), autotuning, buffers, the
     // SACK scoreboard, RTT, loss counters, congestion control.
@@ -200,9 +214,9 @@ pub(crate) struct Connection {
     pub(crate) rtt: RttEstimator,
     /// The segment being timed: (end sequence, send time), Karn's rule.
     pub(crate) rtt_seq: Option<(SeqNum, Instant)>,
+    pub(crate) cc: Congestion,
     /// Loss-recovery counters (Linux `TCPFastRetrans`, `TCPSackRecovery`...).
     pub(crate) loss: LossCounters,
-    pub(crate) cc: Congestion,
 
     // Cold: SACK blocks sent, loss recovery marks, probes.
     /// Receiver: the SACK blocks of the last ACK, D-SACK excluded (RFC 2018
@@ -222,19 +236,6 @@ pub(crate) struct Connection {
     /// `high_rxt2` on.
     pub(crate) rtx_lost_to: SeqNum,
     pub(crate) high_rxt2: SeqNum,
-    pub(crate) persist_backoff: u32,
-    pub(crate) probes_out: u32,
-    pub(crate) keepalive_probes: u32,
-    /// MSS we advertise (MTU - 40, or TCP_MAXSEG).
-    pub(crate) adv_mss: u16,
-    pub(crate) tlp_end: Option<SeqNum>,
-    /// RFC 6582 3.2 / RFC 6675 5.1: HighData when the last RTO fired; no
-    /// new fast recovery starts until `snd_una` reaches it.
-    pub(crate) rto_recover: Option<SeqNum>,
-    /// RFC 3522 RetransmitTS: the TSval of the first retransmission of the
-    /// current RTO episode, until the first ACK that advances `snd_una`
-    /// decides whether the RTO was spurious (timestamps only).
-    pub(crate) rto_undo_ts: Option<u32>,
     /// When we last answered an out-of-window segment (rate limit).
     pub(crate) last_oow_ack: Option<Instant>,
     /// Passive SYN_RECEIVED: the TSvals of our first and latest SYN-ACK
@@ -250,6 +251,10 @@ pub(crate) struct Connection {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C)]
 pub(crate) struct LossCounters {
+    /// D-SACK blocks sent (`TCPDSACKOldSent` plus `TCPDSACKOfoSent`; read
+    /// around every data segment's urgent-ACK check, so first, next to
+    /// `cc`) and received (`TCPDSACKRecv`, below).
+    pub dsack_tx: u64,
     /// Segments resent by fast retransmit and NewReno partial ACKs
     /// (Linux `TCPFastRetrans` counts these plus the SACK ones).
     pub fast_retrans: u64,
@@ -258,9 +263,6 @@ pub(crate) struct LossCounters {
     /// (Linux `TCPLostRetransmit`).
     pub sack_retrans: u64,
     pub lost_retrans: u64,
-    /// D-SACK blocks sent (`TCPDSACKOldSent` plus `TCPDSACKOfoSent`) and
-    /// received (`TCPDSACKRecv`).
-    pub dsack_tx: u64,
     pub dsack_rx: u64,
     /// Fast recovery episodes entered (RFC 5681 3.2 / RFC 6675 5).
     pub recoveries: u64,
@@ -710,5 +712,47 @@ impl Connection {
             TcpFlags(flags),
             0,
         )
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use core::mem::offset_of;
+
+    /// The fields every segment reads or writes (the fast path's checks,
+    /// the ACK bookkeeping) lie in the first four cache lines, the timers
+    /// next; the cold state (SACK blocks sent, recovery marks, the loss
+    /// counters) lies after the congestion state.
+    #[test]
+    fn per_segment_fields_come_first() {
+        let hot = [
+            offset_of!(Connection, rcv_mss),
+            offset_of!(Connection, last_rcv),
+            offset_of!(Connection, backoff),
+            offset_of!(Connection, total_retrans),
+            offset_of!(Connection, probes_out),
+            offset_of!(Connection, persist_backoff),
+            offset_of!(Connection, tlp_end),
+            offset_of!(Connection, rto_recover),
+            offset_of!(Connection, rto_undo_ts),
+            offset_of!(Connection, adv_mss),
+        ];
+        for off in hot {
+            assert!(off < 256, "hot field at {off}");
+        }
+        // `next_deadline`'s six timers right behind them.
+        assert!(offset_of!(Connection, tlp_at) < 320);
+        let cc = offset_of!(Connection, cc);
+        for off in [
+            offset_of!(Connection, loss),
+            offset_of!(Connection, sack_sent),
+            offset_of!(Connection, head_rtx),
+            offset_of!(Connection, high_rxt),
+            offset_of!(Connection, last_oow_ack),
+        ] {
+            assert!(off > cc, "cold field at {off}, before cc at {cc}");
+        }
+        assert!(core::mem::size_of::<Connection>() <= 936);
     }
 }

@@ -131,7 +131,11 @@ pub(crate) struct SackUpdate {
 }
 
 /// Sender side: the peer's SACK information (RFC 6675 scoreboard).
+///
+/// `repr(C)`: `ranges` (whose emptiness every ACK checks) first, the
+/// counters last.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct Scoreboard {
     /// Sorted, disjoint, non-adjacent SACKed ranges above `snd_una`.
     ranges: Vec<Block>,
