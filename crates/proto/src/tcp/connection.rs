@@ -753,6 +753,8 @@ mod layout_tests {
         ] {
             assert!(off > cc, "cold field at {off}, before cc at {cc}");
         }
-        assert!(core::mem::size_of::<Connection>() <= 936);
+        // 936 bytes after the reorder, + 16 for `synack_tsval` (tsecr7).
+        let size = core::mem::size_of::<Connection>();
+        assert!(size <= 952, "Connection is {size} bytes");
     }
 }
