@@ -155,34 +155,41 @@ fn ss_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
 /// outlier that the median of many pings ignores.
 #[inline(never)]
 fn ss_ping(p: &mut SsPair, c: SocketHandle, s: SocketHandle) -> Result<(f64, u32), String> {
-    let mut b = [0u8; 8];
     let t = Wall::now();
     let mut st = 0u32;
     p.a.sockets_mut()
         .send(c, b"p")
         .map_err(|e| format!("ping send: {e:?}"))?;
-    loop {
-        p.step();
-        st += 1;
-        match p.b.sockets_mut().recv(s, &mut b) {
-            Ok(_) => break,
-            Err(RecvError::WouldBlock) if st < 10_000 => {}
-            Err(e) => return Err(format!("ping recv: {e:?}")),
-        }
-    }
+    ss_step_until_recv(p, true, s, &mut st, 10_000, "ping")?;
     p.b.sockets_mut()
         .send(s, b"q")
         .map_err(|e| format!("pong send: {e:?}"))?;
+    ss_step_until_recv(p, false, c, &mut st, 20_000, "pong")?;
+    Ok((t.elapsed().as_secs_f64() * 1e6, st))
+}
+
+/// Steps the pair until `h` (on side b when `at_b`, else a) has received
+/// its byte; `st` counts the steps, bounded by `limit`.
+#[inline(always)]
+fn ss_step_until_recv(
+    p: &mut SsPair,
+    at_b: bool,
+    h: SocketHandle,
+    st: &mut u32,
+    limit: u32,
+    what: &str,
+) -> Result<(), String> {
+    let mut b = [0u8; 8];
     loop {
         p.step();
-        st += 1;
-        match p.a.sockets_mut().recv(c, &mut b) {
-            Ok(_) => break,
-            Err(RecvError::WouldBlock) if st < 20_000 => {}
-            Err(e) => return Err(format!("pong recv: {e:?}")),
+        *st += 1;
+        let side = if at_b { &mut p.b } else { &mut p.a };
+        match side.sockets_mut().recv(h, &mut b) {
+            Ok(_) => return Ok(()),
+            Err(RecvError::WouldBlock) if *st < limit => {}
+            Err(e) => return Err(format!("{what} recv: {e:?}")),
         }
     }
-    Ok((t.elapsed().as_secs_f64() * 1e6, st))
 }
 
 fn smol_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
