@@ -40,8 +40,9 @@
 //!   RTO, whichever is longer, each empty ring is freed (the receive ring
 //!   only with no out-of-order data held); capacities, and so the promised
 //!   window, are unchanged, and a ring grows again lazily on the next
-//!   write. One RTO of silence is RFC 5681 4.1's idle period, after which
-//!   the sender restarts from its restart window anyway; the 1 s floor
+//!   write. One RTO of silence is RFC 5681 4.1's idle period (after which
+//!   Linux restarts the sender from its restart window, `tcp_cwnd_restart`;
+//!   sockstack does not do that yet, see docs/TCP_FINDINGS.md); the 1 s floor
 //!   keeps request/response traffic on a LAN from freeing and reallocating
 //!   between requests. While a quiet connection's ring still holds bytes
 //!   the timer re-arms at doubling intervals (up to 64 times the idle
