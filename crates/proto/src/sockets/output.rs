@@ -44,27 +44,17 @@ impl SocketSet {
     ) -> Option<R> {
         self.now = self.now.max(now);
         // Stateless replies: resets, then SYN-ACKs carrying cookies.
-        let reply = if self.resets.is_empty() && self.acks.is_empty() && self.cookies.is_empty() {
-            // The common case (a bulk flow): only the records can owe one,
-            // and their `poll_at` is ZERO when they do.
-            if self.tw.poll_at() == Some(Instant::ZERO) {
-                self.next_time_wait_ack(now)
-            } else {
-                None
+        let reply = match self.resets.pop_front() {
+            Some(r) => {
+                self.stats.out_rsts += 1;
+                Some(r)
             }
-        } else {
-            match self.resets.pop_front() {
-                Some(r) => {
-                    self.stats.out_rsts += 1;
-                    Some(r)
-                }
-                // Then immediate ACKs, ACKs owed by compact TIME_WAIT records.
-                None => self
-                    .acks
-                    .pop_front()
-                    .or_else(|| self.cookies.pop_front())
-                    .or_else(|| self.next_time_wait_ack(now)),
-            }
+            // Then immediate ACKs, ACKs owed by compact TIME_WAIT records.
+            None => self
+                .acks
+                .pop_front()
+                .or_else(|| self.cookies.pop_front())
+                .or_else(|| self.next_time_wait_ack(now)),
         };
         if let Some((src, dst, repr)) = reply {
             return Some(emit(Pending {
@@ -74,101 +64,97 @@ impl SocketSet {
                 data: None,
             }));
         }
+        let mut emit = Some(emit);
         while let Some(&h) = self.ready.front() {
-            // A lone queued socket that stays queued would be popped and
-            // pushed back to the same place (a bulk sender, every segment):
-            // it stays at the front instead, and every path that takes it
-            // off the queue pops it. With others queued: pop now, push back
-            // at the end (round robin).
-            let lone = self.ready.len() == 1;
-            if !lone {
-                self.ready.pop_front();
-            }
-            let profile = &self.profile;
-            let Some(sock) = super::slot_sock(&mut self.slots, h) else {
-                if lone {
-                    self.ready.pop_front();
+            // Whether the socket stays queued (more to send after this
+            // visit), and the segment it sent.
+            let (stays, sent) = 'visit: {
+                let profile = &self.profile;
+                let Some(sock) = super::slot_sock(&mut self.slots, h) else {
+                    break 'visit (false, None);
+                };
+                sock.queued_tx = false;
+                let Some(conn) = sock.conn.as_mut() else {
+                    break 'visit (false, None);
+                };
+                // Nothing to send and nothing `poll_output` would change:
+                // leave the queue without the poll. The timer stays as
+                // `touch` noted it (every change to a connection goes
+                // through `touch`).
+                if !may_send_more(conn) {
+                    break 'visit (false, None);
                 }
-                continue;
-            };
-            sock.queued_tx = false;
-            let Some(conn) = sock.conn.as_mut() else {
-                if lone {
-                    self.ready.pop_front();
+                let max_payload = max_len
+                    .saturating_sub(data_header_len(conn.ts_ok))
+                    .saturating_sub(conn.sack_option_len());
+                let max_payload = conn.tso_payload(max_payload, self.tso, self.mtu);
+                let before = conn.total_retrans;
+                // Only the three counters the stack totals, not all of `loss`.
+                let counters =
+                    |c: &Connection| (c.loss.fast_retrans, c.loss.sack_retrans, c.loss.dsack_tx);
+                // They move only in a fast retransmit, SACK recovery, or an
+                // ACK carrying a pending D-SACK block (tcp/output.rs,
+                // recovery.rs): otherwise their cache line is not read at all.
+                let recovering =
+                    conn.fast_rtx || conn.sack_recovery || conn.dsack_pending.is_some();
+                let loss_before = if recovering {
+                    counters(conn)
+                } else {
+                    (0, 0, 0)
+                };
+                let out: Option<OutSegment> = conn.poll_output(now, profile, max_payload);
+                let retrans = conn.total_retrans - before;
+                if recovering {
+                    let loss = counters(conn);
+                    self.stats.fast_retrans += loss.0 - loss_before.0;
+                    self.stats.sack_retrans += loss.1 - loss_before.1;
+                    self.stats.dsack_tx += loss.2 - loss_before.2;
                 }
-                continue;
-            };
-            // Nothing to send and nothing `poll_output` would change: leave
-            // the queue without the poll. The timer stays as `touch` noted
-            // it (every change to a connection goes through `touch`).
-            if !may_send_more(conn) {
-                if lone {
-                    self.ready.pop_front();
-                }
-                continue;
-            }
-            let max_payload = max_len
-                .saturating_sub(data_header_len(conn.ts_ok))
-                .saturating_sub(conn.sack_option_len());
-            let max_payload = conn.tso_payload(max_payload, self.tso, self.mtu);
-            let before = conn.total_retrans;
-            // Only the three counters the stack totals, not all of `loss`.
-            let counters =
-                |c: &Connection| (c.loss.fast_retrans, c.loss.sack_retrans, c.loss.dsack_tx);
-            // They move only in a fast retransmit, SACK recovery, or an ACK
-            // carrying a pending D-SACK block (tcp/output.rs, recovery.rs):
-            // otherwise their cache line is not read at all.
-            let recovering = conn.fast_rtx || conn.sack_recovery || conn.dsack_pending.is_some();
-            let loss_before = if recovering {
-                counters(conn)
-            } else {
-                (0, 0, 0)
-            };
-            let out: Option<OutSegment> = conn.poll_output(now, profile, max_payload);
-            let retrans = conn.total_retrans - before;
-            if recovering {
-                let loss = counters(conn);
-                self.stats.fast_retrans += loss.0 - loss_before.0;
-                self.stats.sack_retrans += loss.1 - loss_before.1;
-                self.stats.dsack_tx += loss.2 - loss_before.2;
-            }
-            let (src, dst) = (conn.local.0, conn.remote.0);
-            // The timer bookkeeping of `touch`, on the borrow we hold.
-            let deadline = conn.next_deadline();
-            let rearm = super::arm(&mut sock.timer_at, &mut sock.heap_at, deadline);
-            if let Some(out) = out {
-                self.stats.retrans_segs += retrans;
-                if out.repr.flags.rst() {
-                    self.stats.out_rsts += 1;
-                }
-                let r = emit(Pending {
-                    src,
-                    dst,
-                    repr: &out.repr,
-                    data: (out.data_len > 0).then_some((&conn.snd_buf, out.data_off, out.data_len)),
-                });
-                // More to send: back of the queue (round robin). Otherwise
-                // the socket leaves the queue now instead of at a later
-                // visit that would send nothing; any event that makes
-                // output due queues it again (`touch`).
-                if may_send_more(conn) {
-                    sock.queued_tx = true;
-                    if !lone {
-                        self.ready.push_back(h);
+                let (src, dst) = (conn.local.0, conn.remote.0);
+                // The timer bookkeeping of `touch`, on the borrow we hold.
+                let deadline = conn.next_deadline();
+                let rearm = super::arm(&mut sock.timer_at, &mut sock.heap_at, deadline);
+                let mut visit = (false, None);
+                if let Some(out) = out {
+                    self.stats.retrans_segs += retrans;
+                    if out.repr.flags.rst() {
+                        self.stats.out_rsts += 1;
                     }
-                } else if lone {
-                    self.ready.pop_front();
+                    let emit = emit.take()?;
+                    let r = emit(Pending {
+                        src,
+                        dst,
+                        repr: &out.repr,
+                        data: (out.data_len > 0).then_some((
+                            &conn.snd_buf,
+                            out.data_off,
+                            out.data_len,
+                        )),
+                    });
+                    // More to send: stays queued. Otherwise the socket
+                    // leaves the queue now instead of at a later visit that
+                    // would send nothing; any event that makes output due
+                    // queues it again (`touch`).
+                    let more = may_send_more(conn);
+                    sock.queued_tx = more;
+                    visit = (more, Some(r));
                 }
                 if let Some(t) = rearm {
                     self.push_timer(t, h);
                 }
-                return Some(r);
-            }
-            if lone {
+                visit
+            };
+            // Off the queue, or to its back (round robin). A lone socket
+            // that stays keeps its place: no pop and push to the same spot
+            // (a bulk sender, every segment).
+            if !(stays && self.ready.len() == 1) {
                 self.ready.pop_front();
+                if stays {
+                    self.ready.push_back(h);
+                }
             }
-            if let Some(t) = rearm {
-                self.push_timer(t, h);
+            if sent.is_some() {
+                return sent;
             }
         }
         None

@@ -257,8 +257,22 @@ impl SocketSet {
         }
     }
 
-    /// The next owed TIME_WAIT ACK, as a stateless reply.
+    /// The next owed TIME_WAIT ACK, as a stateless reply. The common case
+    /// (nothing owed: `poll_at` is not ZERO) is inlined into the output
+    /// loop; taking one is not.
+    #[inline(always)]
     pub(super) fn next_time_wait_ack(
+        &mut self,
+        now: Instant,
+    ) -> Option<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)> {
+        if self.tw.poll_at() != Some(Instant::ZERO) {
+            return None;
+        }
+        self.take_time_wait_ack(now)
+    }
+
+    #[inline(never)]
+    fn take_time_wait_ack(
         &mut self,
         now: Instant,
     ) -> Option<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)> {

@@ -137,7 +137,8 @@ impl Connection {
         };
         // `tcp_paws_reject(&tmp_opt, th->rst)` with TS.Recent from the SYN
         // (0 when timestamps are off: nothing is rejected).
-        let paws = match seg.timestamp.filter(|_| self.ts_ok) {
+        let ts = seg.timestamp.filter(|_| self.ts_ok);
+        let paws = match ts {
             Some(ts) => {
                 let timeout = self.rtt.backed_off(self.backoff).total_millis() / 1000;
                 paws_reject_req(self.ts_recent, ts.tsval, now, timeout, f.rst())
@@ -150,7 +151,7 @@ impl Connection {
         // a TSval the other side sent), i.e. lie in `between(tsecr,
         // snt_tsval_first, snt_tsval_last)`. A child a cookie ACK made sent
         // no SYN-ACK (`None`): Linux never runs `tcp_check_req` for those.
-        let tsecr = match (seg.timestamp.filter(|_| self.ts_ok), self.synack_tsval) {
+        let tsecr = match (ts, self.synack_tsval) {
             (Some(ts), Some((first, last))) if ts.tsecr != 0 => {
                 ts.tsecr.wrapping_sub(first) > last.wrapping_sub(first)
             }

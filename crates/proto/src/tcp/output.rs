@@ -348,15 +348,8 @@ impl Connection {
         };
         let seq = self.snd_nxt;
         let mut repr = self.header(seq, flags);
-        repr.ack = self.rcv_nxt;
-        repr.window = self.select_window();
-        if self.ts_ok {
-            repr.timestamp = Some(TcpTimestamp {
-                tsval: self.tsval(now),
-                tsecr: self.ts_recent,
-            });
-        }
-        self.acked_now();
+        // No SACK block to add: `bulk_ready` saw none pending.
+        self.finish(now, &mut repr);
         self.snd_nxt = seq + len;
         if self.rtt_seq.is_none() && self.backoff == 0 {
             self.rtt_seq = Some((self.snd_nxt, now));
