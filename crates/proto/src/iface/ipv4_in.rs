@@ -23,9 +23,9 @@ use crate::iface::reassembly::Outcome;
 use crate::stack::Stack;
 use crate::time::Instant;
 use crate::udp::Deliver;
+use crate::wire::ipv4::Ipv4Addrs;
 use crate::wire::{
-    checksum, DstUnreachable, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpPacket, TcpRepr,
-    UdpPacket,
+    checksum, DstUnreachable, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpRepr, UdpPacket,
 };
 
 impl Stack {
@@ -69,25 +69,48 @@ impl Stack {
             self.stats.ipv4.rx_bad_checksum += 1;
             return;
         }
-        let ip = Ipv4Repr::parse(&p);
+        // The checks read the fixed header only; the full `Ipv4Repr` is
+        // built for what needs it (fragments, raw sockets, ICMP, UDP).
+        let head = p.head();
+        let (src, dst) = (head.addrs.src, head.addrs.dst);
         let subnet_broadcast = self.config.subnet_broadcast();
-        let ip_broadcast = ip.dst.is_broadcast() || ip.dst == subnet_broadcast;
+        let ip_broadcast = dst.is_broadcast() || dst == subnet_broadcast;
         // RFC 1122 3.2.1.3 (g): 127.0.0.0/8 only through our loopback.
-        let ours = ip.dst == self.config.addr || (local && ip.dst.is_loopback());
+        let ours = dst == self.config.addr || (local && dst.is_loopback());
         if !ours && !ip_broadcast {
             // RFC 1122 3.2.1.3: a host silently discards what is not for it.
             self.stats.ipv4.rx_not_ours += 1;
             return;
         }
-        if !local && !self.valid_source(ip.src, ip.dst, subnet_broadcast) {
+        if !local && !self.valid_source(src, dst, subnet_broadcast) {
             self.stats.ipv4.rx_bad_source += 1;
             return;
         }
-        if ip.ttl == 0 {
+        if head.ttl == 0 {
             self.stats.ipv4.rx_ttl_zero += 1;
             return;
         }
         let broadcast = ip_broadcast || link_broadcast;
+        if !head.fragment && head.protocol == u8::from(IpProtocol::Tcp) && self.raw.is_empty() {
+            // `deliver_ip` for TCP with no raw socket to copy to.
+            self.stats.ipv4.rx_delivered += 1;
+            self.handle_tcp(now, head.addrs, p.payload(), broadcast, l4_verified);
+            return;
+        }
+        self.ipv4_deliver_slow(now, &p, broadcast, l4_verified);
+    }
+
+    /// The rest of `ipv4_input`: fragments and everything but TCP without
+    /// raw sockets, through a full `Ipv4Repr`.
+    #[inline(never)]
+    fn ipv4_deliver_slow(
+        &mut self,
+        now: Instant,
+        p: &Ipv4Packet<&[u8]>,
+        broadcast: bool,
+        l4_verified: bool,
+    ) {
+        let ip = Ipv4Repr::parse(p);
         if ip.more_frags || ip.frag_offset != 0 {
             self.stats.ipv4.reasm_reqds += 1;
             let s = &mut self.stats.ipv4;
@@ -169,7 +192,7 @@ impl Stack {
             }
             IpProtocol::Tcp => {
                 self.stats.ipv4.rx_delivered += 1;
-                self.handle_tcp(now, ip, payload, broadcast, l4_verified);
+                self.handle_tcp(now, ip.into(), payload, broadcast, l4_verified);
             }
             IpProtocol::Other(_) if raw_copies > 0 => self.stats.ipv4.rx_delivered += 1,
             IpProtocol::Other(_) => {
@@ -219,7 +242,7 @@ impl Stack {
     fn handle_tcp(
         &mut self,
         now: Instant,
-        ip: &Ipv4Repr,
+        ip: Ipv4Addrs,
         payload: &[u8],
         broadcast: bool,
         verified: bool,
@@ -229,36 +252,46 @@ impl Stack {
             self.stats.tcp.rx_broadcast += 1;
             return;
         }
-        let p = match TcpPacket::parse(payload) {
-            Ok(p) => p,
+        // `TcpPacket::parse` and `TcpRepr::parse` in one pass.
+        let seg = match TcpRepr::parse_segment(payload) {
+            Ok(s) => s,
             Err(e) => {
                 self.stats.tcp.malformed.count(e);
                 return;
             }
         };
         let fold = !verified && self.config.rx_checksum_fold;
-        if !verified && !fold && !p.verify_checksum(ip.src, ip.dst) {
-            self.stats.tcp.rx_bad_checksum += 1;
-            return;
+        // RFC 9293 3.1: the checksum covers the pseudo-header and the whole
+        // segment; a length past 16 bits cannot verify.
+        let len = u16::try_from(payload.len()).ok();
+        if !verified && !fold {
+            let ok = len.is_some_and(|len| {
+                let ph = checksum::pseudo_header(ip.src, ip.dst, IpProtocol::Tcp, len);
+                checksum::fold(checksum::sum(payload, ph)) == 0xffff
+            });
+            if !ok {
+                self.stats.tcp.rx_bad_checksum += 1;
+                return;
+            }
         }
         if !fold {
             self.stats.tcp.rx_segments += 1;
-            self.sockets.handle_tcp(now, ip, &TcpRepr::parse(&p));
+            self.sockets.handle_tcp_from(now, ip, &seg);
             return;
         }
-        let seg = TcpRepr::parse(&p);
         // The pseudo-header and the header here; the payload where it is
-        // copied (issue 7). `parse` checked that the header fits.
-        let Ok(len) = u16::try_from(payload.len()) else {
+        // copied (issue 7). `parse_segment` checked that the header fits.
+        let Some(len) = len else {
             self.stats.tcp.rx_bad_checksum += 1;
             return;
         };
-        let header = payload.get(..p.header_len()).unwrap_or(&[]);
+        let header_len = payload.len().saturating_sub(seg.payload.len());
+        let header = payload.get(..header_len).unwrap_or(&[]);
         let ph = checksum::pseudo_header(ip.src, ip.dst, IpProtocol::Tcp, len);
         let header_sum = checksum::sum(header, ph);
         if self
             .sockets
-            .handle_tcp_unverified(now, ip, &seg, header_sum)
+            .handle_tcp_unverified_from(now, ip, &seg, header_sum)
         {
             self.stats.tcp.rx_segments += 1;
         } else {

@@ -9,13 +9,21 @@ use crate::tcp::connection::{ConnParams, Connection, RstReply, TcpError};
 use crate::tcp::syncookie;
 use crate::tcp::{SeqNum, State};
 use crate::time::Instant;
+use crate::wire::ipv4::Ipv4Addrs;
 use crate::wire::{Ipv4Addr, Ipv4Repr, TcpRepr};
 
 impl SocketSet {
     // ----- input ----------------------------------------------------------
 
     /// A TCP segment addressed to us with a verified checksum.
+    #[cfg(test)]
     pub(crate) fn handle_tcp(&mut self, now: Instant, ip: &Ipv4Repr, seg: &TcpRepr<'_>) {
+        self.handle_tcp_at(now, ip.into(), seg, None);
+    }
+
+    /// `handle_tcp` with only the addresses of the IPv4 header (the
+    /// receive path builds no `Ipv4Repr` for TCP).
+    pub(crate) fn handle_tcp_from(&mut self, now: Instant, ip: Ipv4Addrs, seg: &TcpRepr<'_>) {
         self.handle_tcp_at(now, ip, seg, None);
     }
 
@@ -29,10 +37,22 @@ impl SocketSet {
     /// ring and summed in the same pass, the sum checked, and only then the
     /// segment processed; every other segment (listeners, TIME_WAIT, SYN,
     /// RST, out of order, no socket) is verified first, as before.
+    #[cfg(test)]
     pub(crate) fn handle_tcp_unverified(
         &mut self,
         now: Instant,
         ip: &Ipv4Repr,
+        seg: &TcpRepr<'_>,
+        header_sum: u64,
+    ) -> bool {
+        self.handle_tcp_unverified_from(now, ip.into(), seg, header_sum)
+    }
+
+    /// `handle_tcp_unverified` with only the addresses of the IPv4 header.
+    pub(crate) fn handle_tcp_unverified_from(
+        &mut self,
+        now: Instant,
+        ip: Ipv4Addrs,
         seg: &TcpRepr<'_>,
         header_sum: u64,
     ) -> bool {
@@ -63,7 +83,7 @@ impl SocketSet {
     fn handle_tcp_at(
         &mut self,
         now: Instant,
-        ip: &Ipv4Repr,
+        ip: Ipv4Addrs,
         seg: &TcpRepr<'_>,
         folded: Option<SocketHandle>,
     ) {
@@ -292,7 +312,7 @@ impl SocketSet {
         &mut self,
         now: Instant,
         lh: SocketHandle,
-        ip: &Ipv4Repr,
+        ip: Ipv4Addrs,
         seg: &TcpRepr<'_>,
     ) {
         let f = seg.flags;

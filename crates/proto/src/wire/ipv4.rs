@@ -107,6 +107,23 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
             Err(e) => Err(e),
         }
     }
+    /// The fields the receive path judges every packet by, read from the
+    /// fixed header at once (no `Ipv4Repr`, whose options alone are 40
+    /// bytes to clear and copy).
+    #[inline]
+    pub(crate) fn head(&self) -> Ipv4Head {
+        let h = array::<MIN_HEADER_LEN>(self.bytes.as_ref(), 0);
+        let [_, _, _, _, _, _, f0, f1, ttl, proto, _, _, s0, s1, s2, s3, d0, d1, d2, d3] = h;
+        Ipv4Head {
+            addrs: Ipv4Addrs {
+                src: Ipv4Addr::new(s0, s1, s2, s3),
+                dst: Ipv4Addr::new(d0, d1, d2, d3),
+            },
+            ttl,
+            protocol: proto,
+            fragment: u16::from_be_bytes([f0, f1]) & (FLAG_MF | OFFSET_MASK) != 0,
+        }
+    }
     /// True when the header checksum verifies (RFC 791 3.1).
     pub fn verify_checksum(&self) -> bool {
         if let Ok(h) = <&[u8; MIN_HEADER_LEN]>::try_from(self.header()) {
@@ -186,6 +203,34 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
 fn fold_header(h: &[u8; MIN_HEADER_LEN]) -> u16 {
     let w = |i: usize| u64::from(super::be32(h, i));
     checksum::fold(w(0) + w(4) + w(8) + w(12) + w(16))
+}
+
+/// A datagram's source and destination: all the TCP layer needs of its
+/// IPv4 header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ipv4Addrs {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+}
+
+impl From<&Ipv4Repr> for Ipv4Addrs {
+    fn from(ip: &Ipv4Repr) -> Self {
+        Ipv4Addrs {
+            src: ip.src,
+            dst: ip.dst,
+        }
+    }
+}
+
+/// What `Ipv4Packet::head` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ipv4Head {
+    pub addrs: Ipv4Addrs,
+    pub ttl: u8,
+    /// The protocol number (`IpProtocol` as a byte).
+    pub protocol: u8,
+    /// MF set or a non-zero offset: a fragment (`Ipv4Packet::is_fragment`).
+    pub fragment: bool,
 }
 
 /// The meaning of an IPv4 header.

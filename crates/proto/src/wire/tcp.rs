@@ -248,6 +248,54 @@ fn fast_timestamp(opts: &[u8]) -> Option<TcpTimestamp> {
     })
 }
 
+/// The options of a segment whose list is made only of the 4-byte-aligned
+/// words Linux (and this stack) write (`tcp_options_write`): `mss`,
+/// `sackOK,TS`, `nop,nop,TS`, `nop,nop,sackOK`, `nop,wscale`, in any order
+/// and number (the last of a kind wins, as in the general walk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct AlignedOptions {
+    mss: Option<u16>,
+    window_scale: Option<u8>,
+    sack_permitted: bool,
+    timestamp: Option<TcpTimestamp>,
+}
+
+/// Read an option list made only of the aligned words of `AlignedOptions`
+/// (every SYN and SYN-ACK from Linux or from us) without the general walk,
+/// as Linux `tcp_fast_parse_options` does for the timestamp word. `None` for
+/// anything else (SACK blocks, EOL, unknown kinds, other alignments,
+/// malformed lengths): the general walk then decides. Each word recognised
+/// is exactly what the general walk reads from those bytes.
+fn aligned_options(opts: &[u8]) -> Option<AlignedOptions> {
+    let mut o = AlignedOptions::default();
+    let mut rest = opts;
+    while let Some((w, tail)) = rest.split_first_chunk::<4>() {
+        rest = tail;
+        match *w {
+            [kind::MSS, 4, a, b] => o.mss = Some(u16::from_be_bytes([a, b])),
+            [kind::NOP, kind::WINDOW_SCALE, 3, s] => o.window_scale = Some(s),
+            [kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2] => o.sack_permitted = true,
+            [k0, k1, kind::TIMESTAMP, 10] => {
+                match (k0, k1) {
+                    (kind::NOP, kind::NOP) => {}
+                    (kind::SACK_PERMITTED, 2) => o.sack_permitted = true,
+                    _ => return None,
+                }
+                let ([a0, a1, a2, a3, b0, b1, b2, b3], tail) = rest.split_first_chunk::<8>()?;
+                rest = tail;
+                o.timestamp = Some(TcpTimestamp {
+                    tsval: u32::from_be_bytes([*a0, *a1, *a2, *a3]),
+                    tsecr: u32::from_be_bytes([*b0, *b1, *b2, *b3]),
+                });
+            }
+            _ => return None,
+        }
+    }
+    // The header length is a multiple of 4, so nothing is left over; a
+    // list that somehow is not goes to the general walk.
+    rest.is_empty().then_some(o)
+}
+
 /// A validated TCP segment: data offset >= 5 and within the buffer, options
 /// well-formed. The checksum is checked separately (`verify_checksum`).
 #[derive(Debug, Clone)]
@@ -267,7 +315,10 @@ impl<B: AsRef<[u8]>> TcpPacket<B> {
             return Err(WireError::BadHeaderLen);
         }
         let opts = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
-        if fast_timestamp(opts).is_none() && TcpOptions::new(opts).any(|o| o.is_err()) {
+        if fast_timestamp(opts).is_none()
+            && aligned_options(opts).is_none()
+            && TcpOptions::new(opts).any(|o| o.is_err())
+        {
             return Err(WireError::BadOption);
         }
         Ok(TcpPacket { bytes })
@@ -381,14 +432,69 @@ impl<'a> TcpRepr<'a> {
     /// The packet view may be a temporary: the result borrows only the bytes.
     #[inline]
     pub fn parse(packet: &TcpPacket<&'a [u8]>) -> TcpRepr<'a> {
+        let mut r = Self::parse_fixed(packet.bytes);
+        if r.timestamp.is_some() {
+            return r;
+        }
         let b: &'a [u8] = packet.bytes;
-        // The fixed header read once (validated by `TcpPacket::parse`).
+        let hl = usize::from(byte(b, 12) >> 4) * 4;
+        let opts: &'a [u8] = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
+        if let Some(o) = aligned_options(opts) {
+            r.set_aligned(o);
+            return r;
+        }
+        // Validated by `TcpPacket::parse`: the walk reads every option.
+        let _ = r.parse_options(opts);
+        r
+    }
+
+    /// `TcpPacket::parse` and `TcpRepr::parse` in one pass: the checks of
+    /// the former (same errors, same order), the result of the latter, the
+    /// option list read once (the two-step form walks it twice).
+    #[inline]
+    pub fn parse_segment(b: &'a [u8]) -> Result<TcpRepr<'a>, WireError> {
+        if b.len() < MIN_HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let hl = usize::from(byte(b, 12) >> 4) * 4;
+        if hl < MIN_HEADER_LEN || hl > b.len() {
+            return Err(WireError::BadHeaderLen);
+        }
+        let mut r = Self::parse_fixed(b);
+        if r.timestamp.is_some() {
+            return Ok(r);
+        }
+        let opts = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
+        if let Some(o) = aligned_options(opts) {
+            r.set_aligned(o);
+            return Ok(r);
+        }
+        if r.parse_options(opts) {
+            Ok(r)
+        } else {
+            Err(WireError::BadOption)
+        }
+    }
+
+    fn set_aligned(&mut self, o: AlignedOptions) {
+        self.mss = o.mss;
+        self.window_scale = o.window_scale;
+        self.sack_permitted = o.sack_permitted;
+        self.timestamp = o.timestamp;
+    }
+
+    /// The fixed header and the NOP, NOP, TS fast path of `parse`; `b` has
+    /// at least 20 bytes and a data offset within it (both checked by the
+    /// caller).
+    #[inline(always)]
+    fn parse_fixed(b: &'a [u8]) -> TcpRepr<'a> {
+        // The fixed header read once.
         let h = super::array::<MIN_HEADER_LEN>(b, 0);
         let [p0, p1, q0, q1, s0, s1, s2, s3, a0, a1, a2, a3, off, flags, w0, w1, _, _, u0, u1] = h;
         let hl = usize::from(off >> 4) * 4;
         let payload = b.get(hl..).unwrap_or(&[]);
         let opts: &'a [u8] = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
-        let mut r = TcpRepr {
+        TcpRepr {
             src_port: u16::from_be_bytes([p0, p1]),
             dst_port: u16::from_be_bytes([q0, q1]),
             seq: SeqNum(u32::from_be_bytes([s0, s1, s2, s3])),
@@ -403,17 +509,13 @@ impl<'a> TcpRepr<'a> {
             sack_blocks: [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS],
             sack_len: 0,
             payload,
-        };
-        if r.timestamp.is_some() {
-            return r;
         }
-        r.parse_options(opts);
-        r
     }
 
-    /// The general option walk of `parse` (every layout but NOP,NOP,TS).
+    /// The general option walk of `parse` (every layout but the aligned
+    /// ones); false for a malformed list (the walk stops there).
     #[inline(never)]
-    fn parse_options(&mut self, opts: &'a [u8]) {
+    fn parse_options(&mut self, opts: &'a [u8]) -> bool {
         let r = self;
         for opt in TcpOptions::new(opts) {
             match opt {
@@ -430,9 +532,10 @@ impl<'a> TcpRepr<'a> {
                     }
                 }
                 Ok(_) => {}
-                Err(_) => break,
+                Err(_) => return false,
             }
         }
+        true
     }
 
     /// Option bytes before the SACK blocks (see the module doc for the layout).
@@ -853,6 +956,136 @@ mod tests {
                 proptest::prop_assert!(p.verify_checksum(A, B));
             }
         }
+    }
+
+    /// An option list made of the aligned words `aligned_options` knows,
+    /// mixed with arbitrary 4-byte words, at most 40 bytes.
+    fn option_words() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let word = prop_oneof![
+            any::<u16>().prop_map(|m| {
+                let [a, b] = m.to_be_bytes();
+                vec![kind::MSS, 4, a, b]
+            }),
+            any::<u8>().prop_map(|s| vec![kind::NOP, kind::WINDOW_SCALE, 3, s]),
+            Just(vec![kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2]),
+            (any::<bool>(), any::<[u8; 8]>()).prop_map(|(sack, v)| {
+                let mut w = if sack {
+                    vec![kind::SACK_PERMITTED, 2]
+                } else {
+                    vec![kind::NOP, kind::NOP]
+                };
+                w.extend_from_slice(&[kind::TIMESTAMP, 10]);
+                w.extend_from_slice(&v);
+                w
+            }),
+            any::<[u8; 4]>().prop_map(|w| w.to_vec()),
+            (0u8..12, 0u8..12, 0u8..12, 0u8..12).prop_map(|(a, b, c, d)| vec![a, b, c, d]),
+        ];
+        proptest::collection::vec(word, 0..8).prop_map(|ws| {
+            let mut o: Vec<u8> = ws.concat();
+            o.truncate(MAX_OPTIONS_LEN);
+            o.truncate(o.len() / 4 * 4);
+            o
+        })
+    }
+
+    /// The general reading of a segment: `TcpPacket::parse` checks, then
+    /// the fixed header and the full option walk (no fast path).
+    fn parse_general(b: &[u8]) -> Result<TcpRepr<'_>, WireError> {
+        let p = TcpPacket::parse(b)?;
+        let opts = b.get(MIN_HEADER_LEN..p.header_len()).unwrap_or(&[]);
+        let mut r = TcpRepr::parse_fixed(b);
+        r.timestamp = None;
+        let walked = r.parse_options(opts);
+        assert!(walked, "TcpPacket::parse accepted a list the walk rejects");
+        Ok(r)
+    }
+
+    proptest::proptest! {
+        /// The aligned-word reader answers exactly what the general walk
+        /// answers whenever it answers, and answers for every list made of
+        /// its words only.
+        #[test]
+        fn aligned_options_match_option_walk(opts in option_words()) {
+            let mut walked = TcpRepr::new(0, 0, SeqNum(0), SeqNum(0), TcpFlags(0), 0);
+            let ok = walked.parse_options(&opts);
+            let known_only = {
+                let mut rest = &opts[..];
+                let mut all = true;
+                while let Some((w, tail)) = rest.split_first_chunk::<4>() {
+                    rest = tail;
+                    match *w {
+                        [kind::MSS, 4, _, _] | [kind::NOP, kind::WINDOW_SCALE, 3, _] | [kind::NOP, kind::NOP, kind::SACK_PERMITTED, 2] => {}
+                        [kind::NOP, kind::NOP, kind::TIMESTAMP, 10] | [kind::SACK_PERMITTED, 2, kind::TIMESTAMP, 10] if rest.len() >= 8 => rest = &rest[8..],
+                        _ => all = false,
+                    }
+                }
+                all
+            };
+            match aligned_options(&opts) {
+                Some(o) => {
+                    proptest::prop_assert!(ok);
+                    proptest::prop_assert_eq!(
+                        (o.mss, o.window_scale, o.sack_permitted, o.timestamp),
+                        (walked.mss, walked.window_scale, walked.sack_permitted, walked.timestamp)
+                    );
+                    proptest::prop_assert_eq!(walked.sack_len, 0);
+                }
+                None => proptest::prop_assert!(!known_only, "declined {:?}", opts),
+            }
+        }
+
+        /// `parse_segment` (one pass) and `TcpPacket::parse` + `TcpRepr::parse`
+        /// (two passes, fast paths on) both equal the general reading, for
+        /// any header, data offset, option list and payload.
+        #[test]
+        fn parse_segment_matches_general(
+            head in proptest::array::uniform20(proptest::num::u8::ANY),
+            opts in option_words(),
+            offset in proptest::prop_oneof![proptest::strategy::Just(None), proptest::strategy::Strategy::prop_map(0u8..16, Some)],
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..24),
+            cut in 0usize..100,
+        ) {
+            let mut seg = head.to_vec();
+            let off = offset.unwrap_or((5 + opts.len() / 4) as u8);
+            seg[12] = off << 4 | (seg[12] & 0x0f);
+            seg.extend_from_slice(&opts);
+            seg.extend_from_slice(&payload);
+            seg.truncate(seg.len().min(cut.max(10)));
+            let want = parse_general(&seg);
+            proptest::prop_assert_eq!(TcpRepr::parse_segment(&seg), want);
+            let two = TcpPacket::parse(&seg[..]).map(|p| TcpRepr::parse(&p));
+            proptest::prop_assert_eq!(two, want);
+        }
+    }
+
+    #[test]
+    fn aligned_syn_layouts() {
+        // Linux's SYN: mss, sackOK+TS, nop+wscale.
+        let linux = [
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ];
+        let o = aligned_options(&linux).expect("Linux SYN layout");
+        assert_eq!(o.mss, Some(1460));
+        assert_eq!(o.window_scale, Some(7));
+        assert!(o.sack_permitted);
+        assert_eq!(o.timestamp, Some(TcpTimestamp { tsval: 1, tsecr: 0 }));
+        // Without timestamps: mss, nop+nop+sackOK, nop+wscale.
+        let no_ts = [2, 4, 5, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7];
+        let o = aligned_options(&no_ts).expect("no-TS layout");
+        assert_eq!(
+            (o.mss, o.window_scale, o.sack_permitted, o.timestamp),
+            (Some(1460), Some(7), true, None)
+        );
+        // A timestamp word cut short, EOL, SACK blocks: the general walk.
+        assert_eq!(aligned_options(&[1, 1, 8, 10, 0, 0, 0, 1]), None);
+        assert_eq!(aligned_options(&[2, 4, 5, 0xb4, 0, 0, 0, 0]), None);
+        assert_eq!(
+            aligned_options(&[1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2]),
+            None
+        );
+        assert_eq!(aligned_options(&[]), Some(AlignedOptions::default()));
     }
 
     #[test]
