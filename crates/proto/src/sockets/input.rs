@@ -123,7 +123,27 @@ impl SocketSet {
             // beyond the old connection's sequence space ends TIME_WAIT and
             // goes to the listener, so a peer may reuse the 4-tuple at once.
             self.free(h);
-        } else if self.time_wait_input(now, &tuple, seg) {
+            self.segment_without_conn(now, ip, &tuple, seg, false);
+            return;
+        }
+        self.segment_without_conn(now, ip, &tuple, seg, true);
+    }
+
+    /// The rest of `handle_tcp_at`, for a segment no connection took:
+    /// TIME_WAIT records, listeners, resets. Kept out of line so the
+    /// per-segment path stays small.
+    #[inline(never)]
+    fn segment_without_conn(
+        &mut self,
+        now: Instant,
+        ip: Ipv4Addrs,
+        tuple: &FourTuple,
+        seg: &TcpRepr<'_>,
+        time_wait: bool,
+    ) {
+        // `time_wait`: no socket had the 4-tuple, so a compact TIME_WAIT
+        // record may (a socket leaving TIME_WAIT for a new SYN skips this).
+        if time_wait && self.time_wait_input(now, tuple, seg) {
             // A compact TIME_WAIT record answered it.
             return;
         }

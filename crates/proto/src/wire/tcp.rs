@@ -296,6 +296,19 @@ fn aligned_options(opts: &[u8]) -> Option<AlignedOptions> {
     rest.is_empty().then_some(o)
 }
 
+/// The options of the layouts nearly every segment carries, without the
+/// general walk: NOP, NOP, TS (one word compare), else the aligned words.
+#[inline(always)]
+fn common_options(opts: &[u8]) -> Option<AlignedOptions> {
+    if let Some(ts) = fast_timestamp(opts) {
+        return Some(AlignedOptions {
+            timestamp: Some(ts),
+            ..AlignedOptions::default()
+        });
+    }
+    aligned_options(opts)
+}
+
 /// A validated TCP segment: data offset >= 5 and within the buffer, options
 /// well-formed. The checksum is checked separately (`verify_checksum`).
 #[derive(Debug, Clone)]
@@ -432,17 +445,13 @@ impl<'a> TcpRepr<'a> {
     /// The packet view may be a temporary: the result borrows only the bytes.
     #[inline]
     pub fn parse(packet: &TcpPacket<&'a [u8]>) -> TcpRepr<'a> {
-        let mut r = Self::parse_fixed(packet.bytes);
-        if r.timestamp.is_some() {
-            return r;
-        }
         let b: &'a [u8] = packet.bytes;
         let hl = usize::from(byte(b, 12) >> 4) * 4;
         let opts: &'a [u8] = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
-        if let Some(o) = aligned_options(opts) {
-            r.set_aligned(o);
-            return r;
+        if let Some(o) = common_options(opts) {
+            return Self::with_options(b, hl, o);
         }
+        let mut r = Self::with_options(b, hl, AlignedOptions::default());
         // Validated by `TcpPacket::parse`: the walk reads every option.
         let _ = r.parse_options(opts);
         r
@@ -451,7 +460,7 @@ impl<'a> TcpRepr<'a> {
     /// `TcpPacket::parse` and `TcpRepr::parse` in one pass: the checks of
     /// the former (same errors, same order), the result of the latter, the
     /// option list read once (the two-step form walks it twice).
-    #[inline]
+    #[inline(always)]
     pub fn parse_segment(b: &'a [u8]) -> Result<TcpRepr<'a>, WireError> {
         if b.len() < MIN_HEADER_LEN {
             return Err(WireError::Truncated);
@@ -460,15 +469,23 @@ impl<'a> TcpRepr<'a> {
         if hl < MIN_HEADER_LEN || hl > b.len() {
             return Err(WireError::BadHeaderLen);
         }
-        let mut r = Self::parse_fixed(b);
-        if r.timestamp.is_some() {
-            return Ok(r);
-        }
         let opts = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
-        if let Some(o) = aligned_options(opts) {
-            r.set_aligned(o);
-            return Ok(r);
+        match common_options(opts) {
+            // Built once, in place: the common layouts never leave this frame.
+            Some(o) => Ok(Self::with_options(b, hl, o)),
+            None => Self::parse_segment_general(b, hl, opts),
         }
+    }
+
+    /// `parse_segment` for option lists outside the common layouts (SACK
+    /// blocks, unknown kinds, odd alignments, malformed).
+    #[inline(never)]
+    fn parse_segment_general(
+        b: &'a [u8],
+        hl: usize,
+        opts: &'a [u8],
+    ) -> Result<TcpRepr<'a>, WireError> {
+        let mut r = Self::with_options(b, hl, AlignedOptions::default());
         if r.parse_options(opts) {
             Ok(r)
         } else {
@@ -476,24 +493,13 @@ impl<'a> TcpRepr<'a> {
         }
     }
 
-    fn set_aligned(&mut self, o: AlignedOptions) {
-        self.mss = o.mss;
-        self.window_scale = o.window_scale;
-        self.sack_permitted = o.sack_permitted;
-        self.timestamp = o.timestamp;
-    }
-
-    /// The fixed header and the NOP, NOP, TS fast path of `parse`; `b` has
-    /// at least 20 bytes and a data offset within it (both checked by the
-    /// caller).
+    /// The fixed header of `b` (at least 20 bytes, data offset `hl` within
+    /// it; both checked by the caller) with options `o`.
     #[inline(always)]
-    fn parse_fixed(b: &'a [u8]) -> TcpRepr<'a> {
+    fn with_options(b: &'a [u8], hl: usize, o: AlignedOptions) -> TcpRepr<'a> {
         // The fixed header read once.
         let h = super::array::<MIN_HEADER_LEN>(b, 0);
-        let [p0, p1, q0, q1, s0, s1, s2, s3, a0, a1, a2, a3, off, flags, w0, w1, _, _, u0, u1] = h;
-        let hl = usize::from(off >> 4) * 4;
-        let payload = b.get(hl..).unwrap_or(&[]);
-        let opts: &'a [u8] = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
+        let [p0, p1, q0, q1, s0, s1, s2, s3, a0, a1, a2, a3, _, flags, w0, w1, _, _, u0, u1] = h;
         TcpRepr {
             src_port: u16::from_be_bytes([p0, p1]),
             dst_port: u16::from_be_bytes([q0, q1]),
@@ -502,13 +508,13 @@ impl<'a> TcpRepr<'a> {
             flags: TcpFlags(flags),
             window: u16::from_be_bytes([w0, w1]),
             urgent: u16::from_be_bytes([u0, u1]),
-            mss: None,
-            window_scale: None,
-            sack_permitted: false,
-            timestamp: fast_timestamp(opts),
+            mss: o.mss,
+            window_scale: o.window_scale,
+            sack_permitted: o.sack_permitted,
+            timestamp: o.timestamp,
             sack_blocks: [(SeqNum(0), SeqNum(0)); MAX_SACK_BLOCKS],
             sack_len: 0,
-            payload,
+            payload: b.get(hl..).unwrap_or(&[]),
         }
     }
 
@@ -995,8 +1001,7 @@ mod tests {
     fn parse_general(b: &[u8]) -> Result<TcpRepr<'_>, WireError> {
         let p = TcpPacket::parse(b)?;
         let opts = b.get(MIN_HEADER_LEN..p.header_len()).unwrap_or(&[]);
-        let mut r = TcpRepr::parse_fixed(b);
-        r.timestamp = None;
+        let mut r = TcpRepr::with_options(b, p.header_len(), AlignedOptions::default());
         let walked = r.parse_options(opts);
         assert!(walked, "TcpPacket::parse accepted a list the walk rejects");
         Ok(r)
