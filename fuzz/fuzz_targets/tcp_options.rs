@@ -12,6 +12,11 @@ const SRC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const DST: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
 fn round_trip(seg: &[u8]) {
+    // The one-pass parser of the receive path agrees with the two-step one.
+    assert_eq!(
+        TcpRepr::parse_segment(seg),
+        TcpPacket::parse(seg).map(|p| TcpRepr::parse(&p))
+    );
     let Ok(p) = TcpPacket::parse(seg) else { return };
     assert!(p.options_iter().all(|o| o.is_ok()));
     let r = TcpRepr::parse(&p);
