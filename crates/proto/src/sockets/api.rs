@@ -474,11 +474,13 @@ impl SocketSet {
         let s = self.user_sock_mut(h).ok_or(BadHandle)?;
         s.rcvbuf = size.clamp(lo, hi);
         s.rcvbuf_locked = true;
-        if let Some(c) = s.conn.as_mut() {
-            c.tune.rcv_locked = true;
-            if c.assembler.is_empty() {
-                c.rcv_buf.set_capacity(s.rcvbuf);
-            }
+        let Some(c) = s.conn.as_mut() else {
+            // Nothing the size affects yet (readiness, timers): no `touch`.
+            return Ok(());
+        };
+        c.tune.rcv_locked = true;
+        if c.assembler.is_empty() {
+            c.rcv_buf.set_capacity(s.rcvbuf);
         }
         self.touch(h);
         Ok(())
@@ -500,10 +502,12 @@ impl SocketSet {
         let s = self.user_sock_mut(h).ok_or(BadHandle)?;
         s.sndbuf = size.clamp(lo, hi);
         s.sndbuf_locked = true;
-        if let Some(c) = s.conn.as_mut() {
-            c.tune.snd_locked = true;
-            c.snd_buf.set_capacity(s.sndbuf);
-        }
+        let Some(c) = s.conn.as_mut() else {
+            // Nothing the size affects yet (readiness, timers): no `touch`.
+            return Ok(());
+        };
+        c.tune.snd_locked = true;
+        c.snd_buf.set_capacity(s.sndbuf);
         self.touch(h);
         Ok(())
     }

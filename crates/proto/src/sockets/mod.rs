@@ -153,7 +153,9 @@ impl TcpSocket {
             timer_at: None,
             heap_at: None,
             queued_tx: false,
-            ready_bits: 0,
+            // What `refresh` would note: a socket is born up to date, so
+            // calls that change nothing `refresh` reads need no `touch`.
+            ready_bits: UNCONNECTED.bits(),
             recv_idle: false,
             in_tw: false,
             levels: (0, 0),
@@ -257,12 +259,7 @@ impl TcpSocket {
             };
         }
         match &self.conn {
-            // Linux `tcp_poll` on a fresh socket: POLLOUT | POLLHUP.
-            None => Readiness {
-                writable: true,
-                hup: true,
-                ..Readiness::default()
-            },
+            None => UNCONNECTED,
             Some(c) => {
                 if matches!(c.state, State::SynSent | State::SynReceived) {
                     return Readiness::default();
@@ -278,6 +275,15 @@ impl TcpSocket {
         }
     }
 }
+
+/// Linux `tcp_poll` on a fresh socket: POLLOUT | POLLHUP.
+const UNCONNECTED: Readiness = Readiness {
+    readable: false,
+    writable: true,
+    error: false,
+    hup: true,
+    rdhup: false,
+};
 
 /// Note a socket's next deadline (`TcpSocket::timer_at`); returns the time
 /// to push on the timer heap when no entry of the socket (`heap_at`) fires
@@ -805,9 +811,12 @@ impl SocketSet {
             }
         }
         assert_eq!(live, self.live);
-        for h in self.conns.values() {
+        for (t, h) in &self.conns {
             assert!(self.sock(*h).is_some(), "demux points at a live socket");
+            // `pick_connect_port` takes a port without holders as free.
+            assert!(self.ports.held(t.local.1), "a connection holds its port");
         }
+        self.ports.check_invariants();
         self.check_time_wait_invariants();
         assert!(self.resets.len() <= self.profile.max_pending_resets);
         assert!(self.acks.len() <= self.profile.max_pending_resets);

@@ -347,6 +347,7 @@ impl SocketSet {
                 "TIME_WAIT record beside a live tuple"
             );
             assert!(self.sock(e.handle).is_none(), "record handle is retired");
+            assert!(self.ports.held(t.local.1), "a record holds its port");
             let queued = self
                 .tw
                 .expiry
