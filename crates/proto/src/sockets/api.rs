@@ -160,11 +160,17 @@ impl SocketSet {
         let s = self.user_sock_mut(h).ok_or(AcceptError::BadHandle)?;
         let l = s.listener.as_mut().ok_or(AcceptError::Invalid)?;
         let child = l.accept_queue.pop_front().ok_or(AcceptError::WouldBlock)?;
-        if let Some(c) = self.sock_mut(child) {
-            c.parent = None;
-        }
         self.touch(h);
-        self.touch(child);
+        // Only `parent` changes: it matters to the TIME_WAIT and close
+        // bookkeeping of `touch`, not to what `refresh` notes, so a child
+        // with none of that to do (the common case) needs no `touch`.
+        let Some(c) = self.sock_mut(child) else {
+            return Ok(child);
+        };
+        c.parent = None;
+        if !c.refresh_only() {
+            self.touch(child);
+        }
         Ok(child)
     }
 
