@@ -83,10 +83,25 @@ impl Hash for FourTuple {
 /// One TCP socket: unbound, bound, listening or connected.
 ///
 /// `repr(C)`, in the order written: what `touch` and the output loop read
-/// on every event first, next to the connection's hot fields.
+/// on every event first, next to the connection's hot fields. The flags a
+/// polling `recv` reads come first, so with the slot's generation they
+/// lie in the first 16 bytes of the slot: one cache line per poll
+/// (slots are 16-byte aligned).
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct TcpSocket {
+    /// At the last event, recv would have blocked: connected, nothing
+    /// buffered, no error, no EOF (`!Connection::readable`). Lets a
+    /// polling `recv` answer EWOULDBLOCK from this line alone.
+    recv_idle: bool,
+    /// Closed by the user.
+    pub(crate) closed: bool,
+    /// Readiness at the last event, to detect changes.
+    ready_bits: u8,
+    /// In the ready-to-send queue.
+    queued_tx: bool,
+    /// Counted in the TIME_WAIT total.
+    in_tw: bool,
     /// The connection's next deadline, as last noted.
     timer_at: Option<Instant>,
     /// The live timer-heap entry of this socket: never later than
@@ -100,18 +115,6 @@ pub(crate) struct TcpSocket {
     /// every event, and a pointer here keeps that check on the line the
     /// event reads anyway (allocated once, by `listen`).
     pub(crate) listener: Option<Box<Listener>>,
-    /// In the ready-to-send queue.
-    queued_tx: bool,
-    /// Readiness at the last event, to detect changes.
-    ready_bits: u8,
-    /// At the last event, recv would have blocked: connected, nothing
-    /// buffered, no error, no EOF (`!Connection::readable`). Lets a
-    /// polling `recv` answer EWOULDBLOCK from this line alone.
-    recv_idle: bool,
-    /// Counted in the TIME_WAIT total.
-    in_tw: bool,
-    /// Closed by the user.
-    pub(crate) closed: bool,
     /// Registered in the 4-tuple map.
     pub(crate) in_demux: bool,
     pub(crate) reuse_addr: bool,
@@ -856,6 +859,18 @@ mod tests {
         assert!(
             core::mem::offset_of!(TcpSocket, listener) < core::mem::offset_of!(TcpSocket, conn)
         );
+    }
+
+    /// A polling `recv` reads the generation, `closed` and `recv_idle`:
+    /// all in the slot's first 16 bytes, so in one cache line (a slot
+    /// starts 16-byte aligned).
+    #[test]
+    fn polled_recv_reads_one_line() {
+        use core::mem::offset_of;
+        let sock = offset_of!(Slot, sock);
+        assert!(offset_of!(Slot, gen) + 4 <= 16);
+        assert!(sock + offset_of!(TcpSocket, recv_idle) < 16);
+        assert!(sock + offset_of!(TcpSocket, closed) < 16);
     }
 
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
