@@ -324,4 +324,95 @@ mod tests {
         assert_eq!(set.local_addr(c).map(|a| a.port()), Some(40001));
         set.check_invariants();
     }
+
+    /// The port choice as it was before the explicit-holder counts: walk
+    /// the candidate's holders, ask the demux and TIME_WAIT tables always.
+    fn reference_port(set: &SocketSet, local: Ipv4Addr, remote: (Ipv4Addr, u16)) -> Option<u16> {
+        let (lo, hi) = set.profile.ephemeral_ports;
+        let n = u32::from(hi - lo) + 1;
+        let (offset, g) = set.isn.port_hint(local, remote);
+        let next = set.ports.table[g as usize % TABLE_SIZE];
+        (0..n)
+            .map(|i| lo + (offset.wrapping_add(next).wrapping_add(i) % n) as u16)
+            .find(|&port| {
+                let explicit = set
+                    .ports
+                    .bucket(port)
+                    .is_some_and(|b| b.iter().any(|(_, u)| u.explicit));
+                let tuple = FourTuple {
+                    local: (local, port),
+                    remote,
+                };
+                !explicit && !set.conns.contains_key(&tuple) && !set.tw.contains(&tuple)
+            })
+    }
+
+    /// Differential: with shared ports, explicit binds and compact
+    /// TIME_WAIT records in play, every connect takes the port the old
+    /// walk would have taken (RFC 6056 3.3.4 unchanged).
+    #[test]
+    fn port_choice_matches_the_full_walk() {
+        use crate::wire::{IpProtocol, Ipv4Repr};
+        let (mut a, mut b) = (SocketSet::new(A, 5), SocketSet::new(B, 6));
+        let mut p = crate::tcp::Profile::linux();
+        p.ephemeral_ports = (41000, 41015);
+        a.set_profile(p);
+        let now = Instant::from_micros(1000);
+        let mut ls = Vec::new();
+        for port in 80..84 {
+            let l = b.tcp_socket().expect("socket");
+            b.bind(l, B, port).expect("bind");
+            b.listen(l, 64).expect("listen");
+            ls.push(l);
+        }
+        let x = a.tcp_socket().expect("socket");
+        a.set_reuse_addr(x, true).expect("reuse");
+        a.bind(x, A, 41003).expect("bind");
+        fn one_way(from: &mut SocketSet, to: &mut SocketSet, now: Instant) -> bool {
+            let mut moved = false;
+            while let Some((src, dst, mut repr, payload)) = from.poll_segment(now) {
+                repr.payload = &payload;
+                let ip = Ipv4Repr::new(src, dst, IpProtocol::Tcp, repr.buffer_len());
+                to.handle_tcp(now, &ip, &repr);
+                moved = true;
+            }
+            moved
+        }
+        let pump = |a: &mut SocketSet, b: &mut SocketSet| {
+            for _ in 0..50 {
+                if !one_way(a, b, now) & !one_way(b, a, now) {
+                    break;
+                }
+            }
+        };
+        let mut made = 0;
+        for k in 0..60u16 {
+            let remote = (B, 80 + k % 4);
+            let want = reference_port(&a, A, remote);
+            let c = a.tcp_socket().expect("socket");
+            let got = a
+                .connect(now, c, remote.0, remote.1)
+                .ok()
+                .map(|()| a.local_addr(c).map(|s| s.port()).expect("bound"));
+            assert_eq!(got, want, "connect #{k}");
+            a.check_invariants();
+            if got.is_none() {
+                a.close(c).expect("close");
+                continue;
+            }
+            made += 1;
+            pump(&mut a, &mut b);
+            // The client closes first and keeps a compact TIME_WAIT record.
+            a.close(c).expect("close");
+            for &l in &ls {
+                while let Ok(s) = b.accept(l) {
+                    b.close(s).expect("close");
+                }
+            }
+            pump(&mut a, &mut b);
+            a.check_invariants();
+        }
+        assert!(made > 16, "ports were shared across remotes ({made})");
+        assert!(a.time_wait_count() > 16, "TIME_WAIT records held ports");
+    }
 }
