@@ -160,11 +160,17 @@ impl SocketSet {
         let s = self.user_sock_mut(h).ok_or(AcceptError::BadHandle)?;
         let l = s.listener.as_mut().ok_or(AcceptError::Invalid)?;
         let child = l.accept_queue.pop_front().ok_or(AcceptError::WouldBlock)?;
-        if let Some(c) = self.sock_mut(child) {
-            c.parent = None;
-        }
         self.touch(h);
-        self.touch(child);
+        // Only `parent` changes: it matters to the TIME_WAIT and close
+        // bookkeeping of `touch`, not to what `refresh` notes, so a child
+        // with none of that to do (the common case) needs no `touch`.
+        let Some(c) = self.sock_mut(child) else {
+            return Ok(child);
+        };
+        c.parent = None;
+        if !c.refresh_only() {
+            self.touch(child);
+        }
         Ok(child)
     }
 
@@ -474,11 +480,13 @@ impl SocketSet {
         let s = self.user_sock_mut(h).ok_or(BadHandle)?;
         s.rcvbuf = size.clamp(lo, hi);
         s.rcvbuf_locked = true;
-        if let Some(c) = s.conn.as_mut() {
-            c.tune.rcv_locked = true;
-            if c.assembler.is_empty() {
-                c.rcv_buf.set_capacity(s.rcvbuf);
-            }
+        let Some(c) = s.conn.as_mut() else {
+            // Nothing the size affects yet (readiness, timers): no `touch`.
+            return Ok(());
+        };
+        c.tune.rcv_locked = true;
+        if c.assembler.is_empty() {
+            c.rcv_buf.set_capacity(s.rcvbuf);
         }
         self.touch(h);
         Ok(())
@@ -500,10 +508,12 @@ impl SocketSet {
         let s = self.user_sock_mut(h).ok_or(BadHandle)?;
         s.sndbuf = size.clamp(lo, hi);
         s.sndbuf_locked = true;
-        if let Some(c) = s.conn.as_mut() {
-            c.tune.snd_locked = true;
-            c.snd_buf.set_capacity(s.sndbuf);
-        }
+        let Some(c) = s.conn.as_mut() else {
+            // Nothing the size affects yet (readiness, timers): no `touch`.
+            return Ok(());
+        };
+        c.tune.snd_locked = true;
+        c.snd_buf.set_capacity(s.sndbuf);
         self.touch(h);
         Ok(())
     }

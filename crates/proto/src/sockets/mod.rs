@@ -83,10 +83,25 @@ impl Hash for FourTuple {
 /// One TCP socket: unbound, bound, listening or connected.
 ///
 /// `repr(C)`, in the order written: what `touch` and the output loop read
-/// on every event first, next to the connection's hot fields.
+/// on every event first, next to the connection's hot fields. The flags a
+/// polling `recv` reads come first, so with the slot's generation they
+/// lie in the first 16 bytes of the slot: one cache line per poll
+/// (slots are 16-byte aligned).
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct TcpSocket {
+    /// At the last event, recv would have blocked: connected, nothing
+    /// buffered, no error, no EOF (`!Connection::readable`). Lets a
+    /// polling `recv` answer EWOULDBLOCK from this line alone.
+    recv_idle: bool,
+    /// Closed by the user.
+    pub(crate) closed: bool,
+    /// Readiness at the last event, to detect changes.
+    ready_bits: u8,
+    /// In the ready-to-send queue.
+    queued_tx: bool,
+    /// Counted in the TIME_WAIT total.
+    in_tw: bool,
     /// The connection's next deadline, as last noted.
     timer_at: Option<Instant>,
     /// The live timer-heap entry of this socket: never later than
@@ -96,22 +111,10 @@ pub(crate) struct TcpSocket {
     heap_at: Option<Instant>,
     /// (bytes readable, bytes in the send buffer) at the last event.
     levels: (usize, usize),
-    /// A listening socket's state, boxed: `readiness_bits` checks it on
+    /// A listening socket's state, boxed: `refresh` checks it on
     /// every event, and a pointer here keeps that check on the line the
     /// event reads anyway (allocated once, by `listen`).
     pub(crate) listener: Option<Box<Listener>>,
-    /// In the ready-to-send queue.
-    queued_tx: bool,
-    /// Readiness at the last event, to detect changes.
-    ready_bits: u8,
-    /// At the last event, recv would have blocked: connected, nothing
-    /// buffered, no error, no EOF (`!Connection::readable`). Lets a
-    /// polling `recv` answer EWOULDBLOCK from this line alone.
-    recv_idle: bool,
-    /// Counted in the TIME_WAIT total.
-    in_tw: bool,
-    /// Closed by the user.
-    pub(crate) closed: bool,
     /// Registered in the 4-tuple map.
     pub(crate) in_demux: bool,
     pub(crate) reuse_addr: bool,
@@ -153,7 +156,9 @@ impl TcpSocket {
             timer_at: None,
             heap_at: None,
             queued_tx: false,
-            ready_bits: 0,
+            // What `refresh` would note: a socket is born up to date, so
+            // calls that change nothing `refresh` reads need no `touch`.
+            ready_bits: UNCONNECTED.bits(),
             recv_idle: false,
             in_tw: false,
             levels: (0, 0),
@@ -168,15 +173,16 @@ impl TcpSocket {
     }
 
     /// Whether `touch` of this socket is only `refresh`: a connection
-    /// neither in, nor entering or leaving, TIME_WAIT and not closed has no
-    /// TIME_WAIT, close or free bookkeeping to do.
+    /// neither in, nor entering or leaving, TIME_WAIT and not closed, or
+    /// a socket without a connection (a listener), has no TIME_WAIT,
+    /// close or free bookkeeping to do.
     #[inline(always)]
     fn refresh_only(&self) -> bool {
         !self.in_tw
             && self
                 .conn
                 .as_ref()
-                .is_some_and(|c| !matches!(c.state, State::TimeWait | State::Closed))
+                .is_none_or(|c| !matches!(c.state, State::TimeWait | State::Closed))
     }
 
     /// Readable at the last event (bit 0 of `Readiness::bits`). Every
@@ -189,34 +195,45 @@ impl TcpSocket {
 
     /// Record readiness, levels and the timer deadline after an event;
     /// returns (readiness changed, newly queued for output, timer to push).
+    ///
+    /// Runs after every segment and user call: one pass over the
+    /// connection's fields computes the readiness bits (in place for a
+    /// connected socket in its common states; `readiness` for the rest),
+    /// `recv_idle`, the levels and the deadline.
     #[inline(always)]
     fn refresh(&mut self) -> (bool, bool, Option<Instant>) {
-        let bits = self.readiness_bits();
+        let Some(c) = self.conn.as_ref() else {
+            return self.refresh_unconnected();
+        };
+        let levels = (c.rcv_buf.len(), c.snd_buf.len());
+        let (bits, idle) =
+            if self.listener.is_none() && !matches!(c.state, State::SynSent | State::SynReceived) {
+                // `readiness().bits()`, computed in place.
+                let error = c.error.is_some();
+                let eof = c.read_eof();
+                let readable = levels.0 != 0 || eof || error;
+                let bits = u8::from(readable)
+                    | u8::from(c.writable()) << 1
+                    | u8::from(error) << 2
+                    | u8::from(c.hup()) << 3
+                    | u8::from(eof) << 4;
+                (bits, !readable)
+            } else {
+                (self.readiness().bits(), !c.readable())
+            };
         debug_assert_eq!(bits, self.readiness().bits());
-        let (levels, deadline) = self.conn.as_ref().map_or(((0, 0), None), |c| {
-            ((c.rcv_buf.len(), c.snd_buf.len()), c.next_deadline())
-        });
+        let deadline = c.next_deadline();
+        // Queued only with something to send (`output::may_send_more`,
+        // the rule the output loop applies at the visit): a socket with
+        // nothing due is not visited at all; the event that makes output
+        // due goes through here again.
+        let queue = !self.queued_tx && output::may_send_more(c);
         // Readiness edges, and also more data or more room on an already
         // ready socket (a MSG_WAITALL reader or a partial writer is waiting).
         let changed = bits != self.ready_bits || levels != self.levels;
         self.ready_bits = bits;
         self.levels = levels;
-        self.recv_idle = match &self.conn {
-            // Bit 0 is `Connection::readable` here (`readiness_bits`).
-            Some(c)
-                if self.listener.is_none()
-                    && !matches!(c.state, State::SynSent | State::SynReceived) =>
-            {
-                bits & 1 == 0
-            }
-            Some(c) => !c.readable(),
-            None => false,
-        };
-        // Queued only with something to send (`output::may_send_more`,
-        // the rule the output loop applies at the visit): a socket with
-        // nothing due is not visited at all; the event that makes output
-        // due goes through here again.
-        let queue = !self.queued_tx && self.conn.as_ref().is_some_and(output::may_send_more);
+        self.recv_idle = idle;
         if queue {
             self.queued_tx = true;
         }
@@ -227,26 +244,20 @@ impl TcpSocket {
         )
     }
 
-    /// `readiness().bits()` for a connected socket in its common states,
-    /// computed in place (runs on every segment from `touch`); any other
-    /// socket takes the full path.
-    #[inline]
-    fn readiness_bits(&self) -> u8 {
-        match &self.conn {
-            Some(c)
-                if self.listener.is_none()
-                    && !matches!(c.state, State::SynSent | State::SynReceived) =>
-            {
-                let error = c.error.is_some();
-                let eof = c.read_eof();
-                u8::from(!c.rcv_buf.is_empty() || eof || error)
-                    | u8::from(c.writable()) << 1
-                    | u8::from(error) << 2
-                    | u8::from(c.hup()) << 3
-                    | u8::from(eof) << 4
-            }
-            _ => self.readiness().bits(),
-        }
+    /// `refresh` of a socket without a connection (a listener, or not yet
+    /// connected): readiness only, no timer, nothing to send.
+    #[inline(never)]
+    fn refresh_unconnected(&mut self) -> (bool, bool, Option<Instant>) {
+        let bits = self.readiness().bits();
+        let changed = bits != self.ready_bits || self.levels != (0, 0);
+        self.ready_bits = bits;
+        self.levels = (0, 0);
+        self.recv_idle = false;
+        (
+            changed,
+            false,
+            arm(&mut self.timer_at, &mut self.heap_at, None),
+        )
     }
 
     pub(crate) fn readiness(&self) -> Readiness {
@@ -257,12 +268,7 @@ impl TcpSocket {
             };
         }
         match &self.conn {
-            // Linux `tcp_poll` on a fresh socket: POLLOUT | POLLHUP.
-            None => Readiness {
-                writable: true,
-                hup: true,
-                ..Readiness::default()
-            },
+            None => UNCONNECTED,
             Some(c) => {
                 if matches!(c.state, State::SynSent | State::SynReceived) {
                     return Readiness::default();
@@ -278,6 +284,15 @@ impl TcpSocket {
         }
     }
 }
+
+/// Linux `tcp_poll` on a fresh socket: POLLOUT | POLLHUP.
+const UNCONNECTED: Readiness = Readiness {
+    readable: false,
+    writable: true,
+    error: false,
+    hup: true,
+    rdhup: false,
+};
 
 /// Note a socket's next deadline (`TcpSocket::timer_at`); returns the time
 /// to push on the timer heap when no entry of the socket (`heap_at`) fires
@@ -805,9 +820,12 @@ impl SocketSet {
             }
         }
         assert_eq!(live, self.live);
-        for h in self.conns.values() {
+        for (t, h) in &self.conns {
             assert!(self.sock(*h).is_some(), "demux points at a live socket");
+            // `pick_connect_port` takes a port without holders as free.
+            assert!(self.ports.held(t.local.1), "a connection holds its port");
         }
+        self.ports.check_invariants();
         self.check_time_wait_invariants();
         assert!(self.resets.len() <= self.profile.max_pending_resets);
         assert!(self.acks.len() <= self.profile.max_pending_resets);
@@ -832,7 +850,7 @@ mod tests {
     use super::*;
     use crate::wire::Ipv4Repr;
 
-    /// `readiness_bits` reads `listener` on every event: it is a pointer in
+    /// `refresh` reads `listener` on every event: it is a pointer in
     /// the socket's first cache line, before the connection.
     #[test]
     fn listener_check_is_on_the_event_line() {
@@ -841,6 +859,18 @@ mod tests {
         assert!(
             core::mem::offset_of!(TcpSocket, listener) < core::mem::offset_of!(TcpSocket, conn)
         );
+    }
+
+    /// A polling `recv` reads the generation, `closed` and `recv_idle`:
+    /// all in the slot's first 16 bytes, so in one cache line (a slot
+    /// starts 16-byte aligned).
+    #[test]
+    fn polled_recv_reads_one_line() {
+        use core::mem::offset_of;
+        let sock = offset_of!(Slot, sock);
+        assert!(offset_of!(Slot, gen) + 4 <= 16);
+        assert!(sock + offset_of!(TcpSocket, recv_idle) < 16);
+        assert!(sock + offset_of!(TcpSocket, closed) < 16);
     }
 
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);

@@ -53,16 +53,22 @@ impl Bucket {
     fn holds_more(&self, h: SocketHandle) -> bool {
         self.more.as_ref().is_some_and(|m| m.contains_key(&h))
     }
-    fn insert_more(&mut self, key: HashKey, h: SocketHandle, u: PortUse) {
+    /// Returns the holder's previous use, if it held the port already.
+    fn insert_more(&mut self, key: HashKey, h: SocketHandle, u: PortUse) -> Option<PortUse> {
         self.more
             .get_or_insert_with(|| Box::new(HashMap::with_hasher(key)))
-            .insert(h, u);
+            .insert(h, u)
     }
 }
 
 #[derive(Debug)]
 pub(crate) struct Ports {
     map: HashMap<u16, Bucket, HashKey>,
+    /// Ports with holders bound explicitly, and how many (Linux keeps
+    /// `fastreuse` in the bind bucket for the same purpose): ephemeral
+    /// port choice asks this small map, usually empty, instead of walking
+    /// each candidate's holders (cold, boxed once a port is shared).
+    explicit: HashMap<u16, u32, HashKey>,
     table: Vec<u32>,
     key: HashKey,
 }
@@ -71,6 +77,7 @@ impl Ports {
     pub(crate) fn new(key: HashKey) -> Self {
         Ports {
             map: HashMap::with_hasher(key),
+            explicit: HashMap::with_hasher(key),
             table: vec![0; TABLE_SIZE],
             key,
         }
@@ -94,26 +101,52 @@ impl Ports {
             first: None,
             more: None,
         });
-        if let Some((_, fu)) = b.first.as_mut().filter(|(f, _)| *f == h) {
-            *fu = u;
+        let old = if let Some((_, fu)) = b.first.as_mut().filter(|(f, _)| *f == h) {
+            Some(core::mem::replace(fu, u))
         } else if b.first.is_none() && !b.holds_more(h) {
             b.first = Some((h, u));
+            None
         } else {
-            b.insert_more(key, h, u);
+            b.insert_more(key, h, u)
+        };
+        if old.is_some_and(|o| o.explicit) {
+            self.explicit_sub(port);
+        }
+        if explicit {
+            *self.explicit.entry(port).or_insert(0) += 1;
         }
     }
 
     pub(crate) fn remove(&mut self, port: u16, h: SocketHandle) {
-        if let Some(b) = self.map.get_mut(&port) {
-            if b.first.is_some_and(|(f, _)| f == h) {
-                b.first = None;
-            } else if let Some(m) = b.more.as_mut() {
-                m.remove(&h);
-            }
-            if b.is_empty() {
-                self.map.remove(&port);
+        let Some(b) = self.map.get_mut(&port) else {
+            return;
+        };
+        let old = if b.first.is_some_and(|(f, _)| f == h) {
+            b.first.take().map(|(_, u)| u)
+        } else {
+            b.more.as_mut().and_then(|m| m.remove(&h))
+        };
+        if b.is_empty() {
+            self.map.remove(&port);
+        }
+        if old.is_some_and(|o| o.explicit) {
+            self.explicit_sub(port);
+        }
+    }
+
+    /// One explicit holder of `port` fewer.
+    fn explicit_sub(&mut self, port: u16) {
+        if let Some(n) = self.explicit.get_mut(&port) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.explicit.remove(&port);
             }
         }
+    }
+
+    /// Whether a holder of `port` was bound explicitly (by the user).
+    fn has_explicit(&self, port: u16) -> bool {
+        !self.explicit.is_empty() && self.explicit.contains_key(&port)
     }
 
     /// SO_REUSEADDR changed on `h`, a holder of `port`.
@@ -132,6 +165,26 @@ impl Ports {
 
     fn bucket(&self, port: u16) -> Option<&Bucket> {
         self.map.get(&port)
+    }
+
+    /// Whether anything holds `port`.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn held(&self, port: u16) -> bool {
+        self.map.contains_key(&port)
+    }
+
+    /// The explicit-holder counts match the buckets; no bucket is empty.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn check_invariants(&self) {
+        for (port, b) in &self.map {
+            assert!(!b.is_empty(), "empty bucket for port {port}");
+            let n = b.iter().filter(|(_, u)| u.explicit).count();
+            let counted = self.explicit.get(port).copied().unwrap_or(0);
+            assert_eq!(n, counted as usize, "explicit holders of port {port}");
+        }
+        for port in self.explicit.keys() {
+            assert!(self.map.contains_key(port), "explicit count of a free port");
+        }
     }
 }
 
@@ -187,15 +240,18 @@ impl SocketSet {
             let port = lo + (offset.wrapping_add(next).wrapping_add(i) % n) as u16;
             // A port bound explicitly is never shared; one used by other
             // connections is, as long as the 4-tuple differs (Linux).
-            let explicit = self
-                .ports
-                .bucket(port)
-                .is_some_and(|b| b.iter().any(|(_, u)| u.explicit));
-            let tuple = FourTuple {
-                local: (local, port),
-                remote,
-            };
-            if !explicit && !self.conns.contains_key(&tuple) && !self.tw.contains(&tuple) {
+            // Every connection and every TIME_WAIT record holds its local
+            // port in the port table (`check_invariants`), so a port
+            // without holders is free without asking either table.
+            let free = !self.ports.has_explicit(port)
+                && (self.ports.bucket(port).is_none() || {
+                    let tuple = FourTuple {
+                        local: (local, port),
+                        remote,
+                    };
+                    !self.conns.contains_key(&tuple) && !self.tw.contains(&tuple)
+                });
+            if free {
                 let bump = i + 1 + self.rng_small();
                 if let Some(t) = self.ports.table.get_mut(index) {
                     // RFC 6056: advance by more than one to spread sequences.
@@ -209,5 +265,154 @@ impl SocketSet {
 
     fn rng_small(&mut self) -> u32 {
         self.random_u32() % 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Instant;
+
+    const A: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(198, 18, 3, 2);
+
+    /// Ephemeral choice skips a port with an explicit holder wherever the
+    /// holder sits in the bucket (first or the shared map), and takes it
+    /// again once the last explicit holder is gone; the explicit counts
+    /// follow binds, re-inserts and frees (`check_invariants`).
+    #[test]
+    fn connect_skips_explicitly_bound_ports_until_freed() {
+        let mut set = SocketSet::new(A, 3);
+        let mut p = crate::tcp::Profile::linux();
+        p.ephemeral_ports = (40000, 40003);
+        set.set_profile(p);
+        let now = Instant::from_micros(1000);
+        // Two explicit SO_REUSEADDR holders of 40001 and one of 40002.
+        let mut bound = Vec::new();
+        for port in [40001, 40001, 40002] {
+            let s = set.tcp_socket().expect("socket");
+            set.set_reuse_addr(s, true).expect("reuse");
+            set.bind(s, A, port).expect("bind");
+            bound.push(s);
+        }
+        set.check_invariants();
+        let mut taken = Vec::new();
+        for _ in 0..2 {
+            let c = set.tcp_socket().expect("socket");
+            set.connect(now, c, B, 80).expect("connect");
+            taken.push(set.local_addr(c).expect("bound").port());
+        }
+        taken.sort_unstable();
+        assert_eq!(taken, [40000, 40003]);
+        let c = set.tcp_socket().expect("socket");
+        assert_eq!(
+            set.connect(now, c, B, 80),
+            Err(super::super::ConnectError::AddrNotAvail)
+        );
+        set.check_invariants();
+        // One explicit holder of 40001 left: still skipped.
+        set.close(bound[0]).expect("close");
+        set.check_invariants();
+        assert_eq!(
+            set.connect(now, c, B, 80),
+            Err(super::super::ConnectError::AddrNotAvail)
+        );
+        // The last one gone: 40001 is free for connections.
+        set.close(bound[1]).expect("close");
+        set.check_invariants();
+        set.connect(now, c, B, 80).expect("connect");
+        assert_eq!(set.local_addr(c).map(|a| a.port()), Some(40001));
+        set.check_invariants();
+    }
+
+    /// The port choice as it was before the explicit-holder counts: walk
+    /// the candidate's holders, ask the demux and TIME_WAIT tables always.
+    fn reference_port(set: &SocketSet, local: Ipv4Addr, remote: (Ipv4Addr, u16)) -> Option<u16> {
+        let (lo, hi) = set.profile.ephemeral_ports;
+        let n = u32::from(hi - lo) + 1;
+        let (offset, g) = set.isn.port_hint(local, remote);
+        let next = set.ports.table[g as usize % TABLE_SIZE];
+        (0..n)
+            .map(|i| lo + (offset.wrapping_add(next).wrapping_add(i) % n) as u16)
+            .find(|&port| {
+                let explicit = set
+                    .ports
+                    .bucket(port)
+                    .is_some_and(|b| b.iter().any(|(_, u)| u.explicit));
+                let tuple = FourTuple {
+                    local: (local, port),
+                    remote,
+                };
+                !explicit && !set.conns.contains_key(&tuple) && !set.tw.contains(&tuple)
+            })
+    }
+
+    /// Differential: with shared ports, explicit binds and compact
+    /// TIME_WAIT records in play, every connect takes the port the old
+    /// walk would have taken (RFC 6056 3.3.4 unchanged).
+    #[test]
+    fn port_choice_matches_the_full_walk() {
+        use crate::wire::{IpProtocol, Ipv4Repr};
+        let (mut a, mut b) = (SocketSet::new(A, 5), SocketSet::new(B, 6));
+        let mut p = crate::tcp::Profile::linux();
+        p.ephemeral_ports = (41000, 41015);
+        a.set_profile(p);
+        let now = Instant::from_micros(1000);
+        let mut ls = Vec::new();
+        for port in 80..84 {
+            let l = b.tcp_socket().expect("socket");
+            b.bind(l, B, port).expect("bind");
+            b.listen(l, 64).expect("listen");
+            ls.push(l);
+        }
+        let x = a.tcp_socket().expect("socket");
+        a.set_reuse_addr(x, true).expect("reuse");
+        a.bind(x, A, 41003).expect("bind");
+        fn one_way(from: &mut SocketSet, to: &mut SocketSet, now: Instant) -> bool {
+            let mut moved = false;
+            while let Some((src, dst, mut repr, payload)) = from.poll_segment(now) {
+                repr.payload = &payload;
+                let ip = Ipv4Repr::new(src, dst, IpProtocol::Tcp, repr.buffer_len());
+                to.handle_tcp(now, &ip, &repr);
+                moved = true;
+            }
+            moved
+        }
+        let pump = |a: &mut SocketSet, b: &mut SocketSet| {
+            for _ in 0..50 {
+                if !one_way(a, b, now) & !one_way(b, a, now) {
+                    break;
+                }
+            }
+        };
+        let mut made = 0;
+        for k in 0..60u16 {
+            let remote = (B, 80 + k % 4);
+            let want = reference_port(&a, A, remote);
+            let c = a.tcp_socket().expect("socket");
+            let got = a
+                .connect(now, c, remote.0, remote.1)
+                .ok()
+                .map(|()| a.local_addr(c).map(|s| s.port()).expect("bound"));
+            assert_eq!(got, want, "connect #{k}");
+            a.check_invariants();
+            if got.is_none() {
+                a.close(c).expect("close");
+                continue;
+            }
+            made += 1;
+            pump(&mut a, &mut b);
+            // The client closes first and keeps a compact TIME_WAIT record.
+            a.close(c).expect("close");
+            for &l in &ls {
+                while let Ok(s) = b.accept(l) {
+                    b.close(s).expect("close");
+                }
+            }
+            pump(&mut a, &mut b);
+            a.check_invariants();
+        }
+        assert!(made > 16, "ports were shared across remotes ({made})");
+        assert!(a.time_wait_count() > 16, "TIME_WAIT records held ports");
     }
 }

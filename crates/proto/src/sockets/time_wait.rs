@@ -16,6 +16,7 @@
 //! (a shorter `time_wait` set at run time ends records no later than the
 //! old length allowed). Nothing here scans the table per packet.
 
+use std::collections::hash_map::Entry as Entry_;
 use std::collections::{HashMap, VecDeque};
 
 use super::{FourTuple, SocketHandle, SocketSet, TcpRow};
@@ -111,28 +112,36 @@ impl TimeWaitTable {
             self.acks.push_back(t);
         }
         let entry = Entry { handle, rec };
-        if let Some(e) = self.get_mut(&t) {
-            *e = entry;
-            return;
-        }
-        let i = match self.free.pop() {
-            Some(i) => {
-                if let Some(slot) = self.recs.get_mut(i as usize) {
-                    *slot = entry;
+        // One probe of the map: the tuple's record is replaced, or a new
+        // one takes a free slot.
+        let (recs, free) = (&mut self.recs, &mut self.free);
+        match self.map.entry(t) {
+            Entry_::Occupied(o) => {
+                if let Some(e) = recs.get_mut(*o.get() as usize) {
+                    *e = entry;
                 }
-                i
             }
-            None => {
-                // Bounded by `max_tw_buckets` (the caller checks), far
-                // below u32::MAX.
-                let Ok(i) = u32::try_from(self.recs.len()) else {
-                    return;
+            Entry_::Vacant(v) => {
+                let i = match free.pop() {
+                    Some(i) => {
+                        if let Some(slot) = recs.get_mut(i as usize) {
+                            *slot = entry;
+                        }
+                        i
+                    }
+                    None => {
+                        // Bounded by `max_tw_buckets` (the caller checks),
+                        // far below u32::MAX.
+                        let Ok(i) = u32::try_from(recs.len()) else {
+                            return;
+                        };
+                        recs.push(entry);
+                        i
+                    }
                 };
-                self.recs.push(entry);
-                i
+                v.insert(i);
             }
-        };
-        self.map.insert(t, i);
+        }
     }
 
     fn remove(&mut self, t: &FourTuple) -> Option<SocketHandle> {
@@ -347,6 +356,7 @@ impl SocketSet {
                 "TIME_WAIT record beside a live tuple"
             );
             assert!(self.sock(e.handle).is_none(), "record handle is retired");
+            assert!(self.ports.held(t.local.1), "a record holds its port");
             let queued = self
                 .tw
                 .expiry

@@ -131,12 +131,12 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    pub(crate) fn bits(self) -> u8 {
-        u8::from(self.readable)
-            | u8::from(self.writable) << 1
-            | u8::from(self.error) << 2
-            | u8::from(self.hup) << 3
-            | u8::from(self.rdhup) << 4
+    pub(crate) const fn bits(self) -> u8 {
+        self.readable as u8
+            | (self.writable as u8) << 1
+            | (self.error as u8) << 2
+            | (self.hup as u8) << 3
+            | (self.rdhup as u8) << 4
     }
 }
 

@@ -13,7 +13,9 @@ const TLP_MIN: Duration = Duration::from_millis(2);
 impl Connection {
     /// The earliest pending deadline. Runs after every segment in and out,
     /// so it is a branchless min over plain microseconds (an unarmed timer
-    /// counts as `u64::MAX`) rather than an iterator over `Option`s.
+    /// counts as `u64::MAX`) rather than an iterator over `Option`s. An
+    /// armed timer is never at `u64::MAX` microseconds (`Instant` stops
+    /// one short of it), so the min alone says whether any is armed.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let at = |t: Option<Instant>| t.map_or(u64::MAX, Instant::total_micros);
         let m = at(self.rto_at)
@@ -23,14 +25,7 @@ impl Connection {
             .min(at(self.keepalive_at))
             .min(at(self.tlp_at))
             .min(at(self.tune.idle_at));
-        let armed = self.rto_at.is_some()
-            | self.persist_at.is_some()
-            | self.delack_at.is_some()
-            | self.close_at.is_some()
-            | self.keepalive_at.is_some()
-            | self.tlp_at.is_some()
-            | self.tune.idle_at.is_some();
-        armed.then_some(Instant::from_micros(m))
+        (m != u64::MAX).then_some(Instant::from_micros(m))
     }
 
     /// Run every timer whose deadline is at or before `now`.
