@@ -18,6 +18,13 @@
 //! `cubic` (RFC 9438, beta 0.7, `cubic.rs`), the default as in Linux.
 //! HyStart/HyStart++ (RFC 9406) is not implemented: slow start runs until
 //! the first loss for both.
+//!
+//! Idle (`idle.rs`): `Congestion` keeps the time data last went out (Linux
+//! `lsndtime`). The first transmission with nothing in flight tells the
+//! algorithm how long the sender was quiet (Linux `CA_EVENT_TX_START`;
+//! CUBIC moves its epoch by that much), and data queued after more than
+//! one RTO of silence restarts the window (`restart_after_idle`, RFC 5681
+//! 4.1 in Linux's form `tcp_cwnd_restart`).
 
 use core::fmt;
 use core::str::FromStr;
@@ -97,6 +104,9 @@ pub(crate) trait CongestionControl {
     fn loss_ssthresh(&mut self, cwnd: usize, flight: usize, mss: usize) -> usize;
     /// Recovery ended; cwnd was set to ssthresh.
     fn on_recovery_exit(&mut self) {}
+    /// Data goes out at `now` with nothing in flight, `idle` after the
+    /// last data sent (Linux `CA_EVENT_TX_START`).
+    fn on_tx_start(&mut self, _now: Instant, _idle: Duration) {}
 }
 
 /// Reno congestion avoidance (RFC 5681 3.1): one SMSS per cwnd acknowledged.
@@ -192,6 +202,8 @@ pub(crate) struct Congestion {
     /// cwnd and ssthresh before the first RTO of the current loss episode,
     /// for the Eifel response (RFC 4015) when the RTO proves spurious.
     prior: Option<(usize, usize)>,
+    /// When data last went out (Linux `lsndtime`; `on_data_sent`).
+    last_send: Instant,
     algo: Algo,
 }
 
@@ -217,6 +229,7 @@ impl Congestion {
             flight_peak: 0,
             peak_since: Instant::ZERO,
             abc_limit: 2,
+            last_send: Instant::ZERO,
             algo: Algo::new(algorithm),
         }
     }
@@ -355,6 +368,82 @@ impl Congestion {
         self.cwnd = self.ssthresh;
         self.recover = None;
         self.algo.get().on_recovery_exit();
+    }
+
+    /// A segment carrying data (new or resent) goes out at `now` with
+    /// `in_flight` bytes already outstanding (Linux `tcp_event_data_sent`).
+    /// One compare and one store on the bulk path.
+    #[inline(always)]
+    pub(crate) fn on_data_sent(&mut self, now: Instant, in_flight: usize) {
+        if in_flight == 0 {
+            self.tx_start(now);
+        }
+        self.last_send = now;
+    }
+
+    /// The first transmission with nothing in flight: the algorithm hears
+    /// how long the sender was quiet (Linux `CA_EVENT_TX_START`).
+    #[inline(never)]
+    fn tx_start(&mut self, now: Instant) {
+        let idle = now.saturating_duration_since(self.last_send);
+        if idle > Duration::ZERO {
+            self.algo.get().on_tx_start(now, idle);
+        }
+    }
+
+    /// When data last went out (Linux `lsndtime`).
+    #[cfg(test)]
+    pub(crate) fn last_send(&self) -> Instant {
+        self.last_send
+    }
+
+    /// The application queues data at `now` with nothing in flight (the
+    /// caller checks; Linux `tcp_slow_start_after_idle_check`). If no data
+    /// went out for more than `rto`, restart from the restart window
+    /// `min(initial_segments * mss, cwnd)` (RFC 5681 4.1), in Linux's form
+    /// (`tcp_cwnd_restart`): ssthresh keeps at least 3/4 of cwnd (outside
+    /// recovery, `tcp_current_ssthresh`), and cwnd halves once for every
+    /// further RTO of silence, never below the restart window. Windows
+    /// are counted in whole segments as Linux counts them. Returns true if
+    /// it restarted.
+    ///
+    /// The idle time is handed to the algorithm at once (as the first
+    /// transmission would, `tx_start`) and the send time moves to `now`, so
+    /// a second write before anything went out does not halve again; the
+    /// epoch shift adds up to the same total either way.
+    pub(crate) fn restart_after_idle(
+        &mut self,
+        now: Instant,
+        rto: Duration,
+        initial_segments: u32,
+        mss: usize,
+    ) -> bool {
+        let mut idle = now.saturating_duration_since(self.last_send);
+        if idle <= rto {
+            return false;
+        }
+        let mss = mss.max(1);
+        let segs = self.cwnd / mss;
+        if self.recover.is_none() {
+            // Linux `tcp_current_ssthresh`: max(ssthresh, 3/4 cwnd).
+            let three_quarters = ((segs >> 1) + (segs >> 2)).saturating_mul(mss);
+            self.ssthresh = self.ssthresh.max(three_quarters);
+        }
+        let restart = (initial_segments.max(1) as usize)
+            .saturating_mul(mss)
+            .min(self.cwnd);
+        let mut cwnd = self.cwnd;
+        // One halving per RTO of silence beyond the first (Linux: while
+        // (delta -= rto) > 0 && cwnd > restart). Ends within 64 rounds: a
+        // window that halves reaches the restart window or zero.
+        while idle > rto && cwnd > restart {
+            cwnd = ((cwnd / mss) >> 1).saturating_mul(mss);
+            idle = idle - rto;
+        }
+        self.cwnd = cwnd.max(restart);
+        self.tx_start(now);
+        self.last_send = now;
+        true
     }
 }
 

@@ -11,10 +11,14 @@
 //!
 //! Like Linux (and as RFC 9438 4.6 allows), the reduction applies beta to
 //! cwnd, not FlightSize; `Congestion` only grows a window that is in use,
-//! which is the guard the RFC asks for; a pause in growth longer than an
-//! RTT (idle or application-limited) moves the epoch forward (RFC 9438
-//! 5.8, Linux's restart-after-idle). HyStart++ (RFC 9406, recommended
-//! by 4.10) is not here: slow start is plain RFC 5681 with byte counting.
+//! which is the guard the RFC asks for. Time the sender spends idle does
+//! not count towards t (RFC 9438 5.8): the first transmission with nothing
+//! in flight moves the epoch forward by the time since data last went out,
+//! never past now (Linux `cubictcp_cwnd_event`, `CA_EVENT_TX_START`); and
+//! a pause in growth longer than an RTT with data in flight (application-
+//! limited) moves it forward by the pause, which Linux does not do.
+//! HyStart++ (RFC 9406, recommended by 4.10) is not here: slow start is
+//! plain RFC 5681 with byte counting.
 
 use super::congestion::CongestionControl;
 use crate::time::{Duration, Instant};
@@ -32,11 +36,12 @@ pub(crate) struct Cubic {
     w_last_max: f64,
     /// cwnd at the last congestion event (4.3 switches alpha to 1 there).
     cwnd_prior: f64,
-    /// Start of the current congestion-avoidance epoch, and cwnd then.
+    /// Start of the current congestion-avoidance epoch (cwnd_epoch, the
+    /// window then, enters only K and is not kept).
     epoch: Option<Instant>,
-    cwnd_epoch: f64,
-    /// The last growth step: a longer pause than an RTT (idle or
-    /// application-limited) moves the epoch forward by the pause.
+    /// The last growth step: a longer pause than an RTT with data in
+    /// flight (application-limited) moves the epoch forward by the pause.
+    /// `on_tx_start` clears it: an idle sender's pause is already counted.
     last_step: Option<Instant>,
     k: f64,
     /// RFC 9438 4.3: the Reno-friendly estimate.
@@ -53,7 +58,6 @@ impl Default for Cubic {
             w_last_max: 0.0,
             cwnd_prior: 0.0,
             epoch: None,
-            cwnd_epoch: 0.0,
             last_step: None,
             k: 0.0,
             w_est: 0.0,
@@ -82,7 +86,6 @@ impl Cubic {
     /// RFC 9438 4.2: a new congestion-avoidance epoch starts at `now`.
     fn start_epoch(&mut self, now: Instant, cwnd: f64) {
         self.epoch = Some(now);
-        self.cwnd_epoch = cwnd;
         self.w_est = cwnd;
         // RFC 9438 eq. 2: K = cbrt((W_max - cwnd_epoch) / C), 0 above W_max.
         self.k = if self.w_max > cwnd {
@@ -110,8 +113,9 @@ impl CongestionControl for Cubic {
         let rtt_d = rtt.unwrap_or(Duration::ZERO);
         let epoch = match (self.epoch, self.last_step) {
             (Some(e), Some(last)) => {
-                // RFC 9438 5.8 (Linux `bictcp_cwnd_event` on restart after
-                // idle): time the window was not in use does not count
+                // RFC 9438 5.8: time the window was not in use (here an
+                // application-limited stretch with data in flight; a fully
+                // idle sender was handled by `on_tx_start`) does not count
                 // towards t, or the curve would jump on the first ACKs.
                 let pause = now.saturating_duration_since(last);
                 let e = if pause > rtt_d { e + pause } else { e };
@@ -153,6 +157,18 @@ impl CongestionControl for Cubic {
         self.pending -= add;
         // `add` is finite and non-negative; the cast saturates.
         cwnd_bytes.saturating_add(add as usize)
+    }
+
+    fn on_tx_start(&mut self, now: Instant, idle: Duration) {
+        // Linux `cubictcp_cwnd_event`: the sender was idle (application
+        // limited) for `idle`; shift the epoch so cwnd keeps to the cubic
+        // curve, but never into the future.
+        if let Some(e) = self.epoch {
+            self.epoch = Some((e + idle).min(now));
+            // The pause is accounted for: the next ACK must not shift the
+            // epoch again for the same silence.
+            self.last_step = None;
+        }
     }
 
     fn loss_ssthresh(&mut self, cwnd_bytes: usize, _flight: usize, mss: usize) -> usize {
