@@ -438,7 +438,7 @@ impl Congestion {
         // window that halves reaches the restart window or zero.
         while idle > rto && cwnd > restart {
             cwnd = ((cwnd / mss) >> 1).saturating_mul(mss);
-            idle = idle - rto;
+            idle -= rto;
         }
         self.cwnd = cwnd.max(restart);
         self.tx_start(now);
@@ -608,6 +608,71 @@ mod tests {
         }
         assert_eq!(r.cwnd, 60 * MSS);
         assert!(c.cwnd > 75 * MSS && c.cwnd <= 100 * MSS, "{}", c.cwnd);
+    }
+
+    #[test]
+    fn restart_after_idle_follows_tcp_cwnd_restart() {
+        let rto = Duration::from_millis(200);
+        for a in CongestionAlgorithm::ALL {
+            // 80 segments, last data at 1 s; (idle ms, cwnd segments).
+            for (idle, want) in [
+                (0, 80),
+                (200, 80),
+                (201, 40),
+                (400, 40),
+                (401, 20),
+                (601, 10),
+                (60_000, 10),
+            ] {
+                let mut c = Congestion::with_algorithm(a, 10, MSS);
+                c.cwnd = 80 * MSS;
+                c.on_data_sent(ms(1000), 5 * MSS);
+                let restarted = c.restart_after_idle(ms(1000 + idle), rto, 10, MSS);
+                assert_eq!(restarted, want != 80, "{a} {idle}");
+                assert_eq!(c.cwnd, want * MSS, "{a} idle {idle} ms");
+                // ssthresh infinite: max(ssthresh, 3/4 cwnd) keeps it.
+                assert_eq!(c.ssthresh, usize::MAX / 2);
+                if restarted {
+                    // The clock moved: no second halving for the same pause.
+                    assert_eq!(c.last_send(), ms(1000 + idle));
+                    assert!(!c.restart_after_idle(ms(1000 + idle), rto, 10, MSS));
+                }
+            }
+            // A finite ssthresh rises to 3/4 of the window in whole
+            // segments (Linux counts packets: 25 -> 12 + 6 = 18), and a
+            // window of 25 halves to 12.
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            c.cwnd = 25 * MSS + 700;
+            c.ssthresh = 5 * MSS;
+            assert!(c.restart_after_idle(ms(300), rto, 10, MSS));
+            assert_eq!((c.cwnd, c.ssthresh), (12 * MSS, 18 * MSS), "{a}");
+            // In recovery ssthresh stays (`tcp_in_cwnd_reduction`).
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            c.on_fast_retransmit(40 * MSS, MSS, SeqNum(3));
+            let ss = c.ssthresh;
+            assert!(c.restart_after_idle(ms(10_000), rto, 10, MSS));
+            assert_eq!((c.cwnd, c.ssthresh), (10 * MSS, ss), "{a}");
+            // Below the initial window the window is its own restart window.
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            c.cwnd = 3 * MSS;
+            assert!(c.restart_after_idle(ms(10_000), rto, 10, MSS));
+            assert_eq!(c.cwnd, 3 * MSS, "{a}");
+        }
+    }
+
+    #[test]
+    fn data_sent_keeps_the_send_time() {
+        let mut c = Congestion::new(10, MSS);
+        assert_eq!(c.last_send(), Instant::ZERO);
+        c.on_data_sent(ms(7), 0);
+        c.on_data_sent(ms(9), MSS);
+        assert_eq!(c.last_send(), ms(9));
+        // Only the quiet time since the last send counts.
+        c.cwnd = 40 * MSS;
+        let rto = Duration::from_millis(200);
+        assert!(!c.restart_after_idle(ms(209), rto, 10, MSS));
+        assert!(c.restart_after_idle(ms(210), rto, 10, MSS));
+        assert_eq!(c.cwnd, 20 * MSS);
     }
 
     #[test]

@@ -83,6 +83,11 @@ impl Cubic {
         self.w_max
     }
 
+    #[cfg(test)]
+    pub(crate) fn epoch(&self) -> Option<Instant> {
+        self.epoch
+    }
+
     /// RFC 9438 4.2: a new congestion-avoidance epoch starts at `now`.
     fn start_epoch(&mut self, now: Instant, cwnd: f64) {
         self.epoch = Some(now);
@@ -349,6 +354,49 @@ mod tests {
         }
         // (The idle flow's t lags by the one RTT the pause shift removes.)
         assert!(idle.cwnd <= busy.cwnd && idle.cwnd + w / 100 >= busy.cwnd);
+        assert!(idle.cwnd < w + w / 10, "{} from {w}", idle.cwnd);
+    }
+
+    #[test]
+    fn tx_start_moves_the_epoch_by_the_idle_time() {
+        // Linux `cubictcp_cwnd_event(CA_EVENT_TX_START)`.
+        let mut f = Flow::after_loss(100);
+        // No epoch yet (right after a loss): nothing to move.
+        f.c.on_tx_start(ms(500), Duration::from_millis(300));
+        assert_eq!(f.c.epoch(), None);
+        run(&mut f, 100, 5);
+        assert_eq!(f.c.epoch(), Some(ms(0)));
+        f.c.on_tx_start(ms(5000), Duration::from_millis(3000));
+        assert_eq!(f.c.epoch(), Some(ms(3000)));
+        // Never into the future.
+        f.c.on_tx_start(ms(6000), Duration::from_secs(3600));
+        assert_eq!(f.c.epoch(), Some(ms(6000)));
+        // The next ACK does not move it again for the same pause.
+        let rtt = Some(Duration::from_millis(100));
+        f.cwnd = f.c.avoid(ms(6100), f.cwnd, MSS, MSS, rtt);
+        assert_eq!(f.c.epoch(), Some(ms(6000)));
+    }
+
+    #[test]
+    fn after_tx_start_the_curve_continues_as_if_no_time_had_passed() {
+        // Two flows 20 rounds into an epoch (last data at 1.9 s). One goes
+        // on at once; the other sends again 10 s later, which moves its
+        // epoch by those 10 s. A window of ACKs one RTT after each resumed
+        // gives both exactly the same window.
+        let rtt = Some(Duration::from_millis(100));
+        let mut busy = Flow::after_loss(100);
+        run(&mut busy, 100, 20);
+        let mut idle = Flow::after_loss(100);
+        run(&mut idle, 100, 20);
+        idle.c
+            .on_tx_start(ms(11_900), Duration::from_millis(10_000));
+        let w = busy.cwnd;
+        for (f, at) in [(&mut busy, 2000), (&mut idle, 12_000)] {
+            for _ in 0..w / MSS {
+                f.cwnd = f.c.avoid(ms(at), f.cwnd, MSS, MSS, rtt);
+            }
+        }
+        assert_eq!(idle.cwnd, busy.cwnd);
         assert!(idle.cwnd < w + w / 10, "{} from {w}", idle.cwnd);
     }
 }
