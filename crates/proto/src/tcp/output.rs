@@ -350,7 +350,6 @@ impl Connection {
         let mut repr = self.header(seq, flags);
         // No SACK block to add: `bulk_ready` saw none pending.
         self.finish(now, &mut repr);
-        self.cc.on_data_sent(now, off);
         self.snd_nxt = seq + len;
         if self.rtt_seq.is_none() && self.backoff == 0 {
             self.rtt_seq = Some((self.snd_nxt, now));
@@ -363,6 +362,7 @@ impl Connection {
         self.persist_at = None;
         // RFC 8985 7.2: new data (re)arms the probe timeout.
         self.arm_tlp(now, p);
+        self.cc.on_data_sent(now, off);
         Some(OutSegment {
             repr,
             data_off: off,
