@@ -202,8 +202,9 @@ pub(crate) struct Congestion {
     /// cwnd and ssthresh before the first RTO of the current loss episode,
     /// for the Eifel response (RFC 4015) when the RTO proves spurious.
     prior: Option<(usize, usize)>,
-    /// When data last went out (Linux `lsndtime`; `on_data_sent`).
-    last_send: Instant,
+    /// When data last went out (Linux `lsndtime`; `on_data_sent`); None
+    /// before the first data segment.
+    last_send: Option<Instant>,
     algo: Algo,
 }
 
@@ -229,7 +230,7 @@ impl Congestion {
             flight_peak: 0,
             peak_since: Instant::ZERO,
             abc_limit: 2,
-            last_send: Instant::ZERO,
+            last_send: None,
             algo: Algo::new(algorithm),
         }
     }
@@ -378,14 +379,17 @@ impl Congestion {
         if in_flight == 0 {
             self.tx_start(now);
         }
-        self.last_send = now;
+        self.last_send = Some(now);
     }
 
     /// The first transmission with nothing in flight: the algorithm hears
     /// how long the sender was quiet (Linux `CA_EVENT_TX_START`).
     #[inline(never)]
     fn tx_start(&mut self, now: Instant) {
-        let idle = now.saturating_duration_since(self.last_send);
+        let Some(last) = self.last_send else {
+            return;
+        };
+        let idle = now.saturating_duration_since(last);
         if idle > Duration::ZERO {
             self.algo.get().on_tx_start(now, idle);
         }
@@ -393,7 +397,7 @@ impl Congestion {
 
     /// When data last went out (Linux `lsndtime`).
     #[cfg(test)]
-    pub(crate) fn last_send(&self) -> Instant {
+    pub(crate) fn last_send(&self) -> Option<Instant> {
         self.last_send
     }
 
@@ -418,7 +422,12 @@ impl Congestion {
         initial_segments: u32,
         mss: usize,
     ) -> bool {
-        let mut idle = now.saturating_duration_since(self.last_send);
+        // Never sent data: not idle (Linux starts `lsndtime` at the
+        // handshake; a restart before any data could only raise ssthresh).
+        let Some(last) = self.last_send else {
+            return false;
+        };
+        let mut idle = now.saturating_duration_since(last);
         if idle <= rto {
             return false;
         }
@@ -442,7 +451,7 @@ impl Congestion {
         }
         self.cwnd = cwnd.max(restart);
         self.tx_start(now);
-        self.last_send = now;
+        self.last_send = Some(now);
         true
     }
 }
@@ -634,7 +643,7 @@ mod tests {
                 assert_eq!(c.ssthresh, usize::MAX / 2);
                 if restarted {
                     // The clock moved: no second halving for the same pause.
-                    assert_eq!(c.last_send(), ms(1000 + idle));
+                    assert_eq!(c.last_send(), Some(ms(1000 + idle)));
                     assert!(!c.restart_after_idle(ms(1000 + idle), rto, 10, MSS));
                 }
             }
@@ -644,17 +653,20 @@ mod tests {
             let mut c = Congestion::with_algorithm(a, 10, MSS);
             c.cwnd = 25 * MSS + 700;
             c.ssthresh = 5 * MSS;
+            c.on_data_sent(ms(0), MSS);
             assert!(c.restart_after_idle(ms(300), rto, 10, MSS));
             assert_eq!((c.cwnd, c.ssthresh), (12 * MSS, 18 * MSS), "{a}");
             // In recovery ssthresh stays (`tcp_in_cwnd_reduction`).
             let mut c = Congestion::with_algorithm(a, 10, MSS);
             c.on_fast_retransmit(40 * MSS, MSS, SeqNum(3));
+            c.on_data_sent(ms(0), MSS);
             let ss = c.ssthresh;
             assert!(c.restart_after_idle(ms(10_000), rto, 10, MSS));
             assert_eq!((c.cwnd, c.ssthresh), (10 * MSS, ss), "{a}");
             // Below the initial window the window is its own restart window.
             let mut c = Congestion::with_algorithm(a, 10, MSS);
             c.cwnd = 3 * MSS;
+            c.on_data_sent(ms(0), MSS);
             assert!(c.restart_after_idle(ms(10_000), rto, 10, MSS));
             assert_eq!(c.cwnd, 3 * MSS, "{a}");
         }
@@ -663,13 +675,15 @@ mod tests {
     #[test]
     fn data_sent_keeps_the_send_time() {
         let mut c = Congestion::new(10, MSS);
-        assert_eq!(c.last_send(), Instant::ZERO);
-        c.on_data_sent(ms(7), 0);
-        c.on_data_sent(ms(9), MSS);
-        assert_eq!(c.last_send(), ms(9));
-        // Only the quiet time since the last send counts.
+        assert_eq!(c.last_send(), None);
+        // No data sent yet: nothing to restart.
         c.cwnd = 40 * MSS;
         let rto = Duration::from_millis(200);
+        assert!(!c.restart_after_idle(ms(5000), rto, 10, MSS));
+        c.on_data_sent(ms(7), 0);
+        c.on_data_sent(ms(9), MSS);
+        assert_eq!(c.last_send(), Some(ms(9)));
+        // Only the quiet time since the last send counts.
         assert!(!c.restart_after_idle(ms(209), rto, 10, MSS));
         assert!(c.restart_after_idle(ms(210), rto, 10, MSS));
         assert_eq!(c.cwnd, 20 * MSS);

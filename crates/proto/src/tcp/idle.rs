@@ -23,6 +23,9 @@
 //!   ssthresh. RFC 5681 4.1 itself asks for RW at once; Linux's gentler
 //!   decay is RFC 2861's. RFC 7661 (new-CWV) is not what Linux does and is
 //!   not done here.
+//! - A connection that has sent no data yet is not idle (Linux starts
+//!   `lsndtime` at the handshake, after which a restart could only raise
+//!   ssthresh, cwnd being the initial window at most).
 //! - `Profile::slow_start_after_idle` false: cwnd survives any pause, as
 //!   with Linux's sysctl at 0.
 //! - Not done: Linux's application-limited decay (`tcp_cwnd_application_

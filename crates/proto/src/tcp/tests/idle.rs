@@ -223,7 +223,7 @@ fn every_data_segment_stamps_the_send_time() {
     // retransmission update `lsndtime`; a pure ACK does not.
     let (mut h, c) = open(Profile::linux());
     let last = grow_to_80(&mut h, c);
-    let stamp = |h: &Harness| h.set.conn_for_test(c).cc.last_send();
+    let stamp = |h: &Harness| h.set.conn_for_test(c).cc.last_send().unwrap();
     assert_eq!(stamp(&h), ms(last), "bulk path");
     h.deliver(
         ms(100),
