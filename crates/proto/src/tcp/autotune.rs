@@ -41,8 +41,8 @@
 //!   only with no out-of-order data held); capacities, and so the promised
 //!   window, are unchanged, and a ring grows again lazily on the next
 //!   write. One RTO of silence is RFC 5681 4.1's idle period (after which
-//!   Linux restarts the sender from its restart window, `tcp_cwnd_restart`;
-//!   sockstack does not do that yet, see docs/TCP_FINDINGS.md); the 1 s floor
+//!   the sender restarts from its restart window, `tcp/idle.rs`, timed from
+//!   the last data sent rather than from the peer's last segment); the 1 s floor
 //!   keeps request/response traffic on a LAN from freeing and reallocating
 //!   between requests. While a quiet connection's ring still holds bytes
 //!   the timer re-arms at doubling intervals (up to 64 times the idle
@@ -73,6 +73,10 @@ pub(crate) struct TuneKnobs {
     pub rmem_max: usize,
     pub wmem_max: usize,
     pub idle: Duration,
+    /// The restart after idle (`tcp/idle.rs`): on, and the initial window
+    /// in segments it restarts from.
+    pub slow_start_after_idle: bool,
+    pub initial_cwnd: u32,
 }
 
 impl TuneKnobs {
@@ -82,6 +86,8 @@ impl TuneKnobs {
             rmem_max: p.rcvbuf_max,
             wmem_max: p.sndbuf_max,
             idle: p.buffer_idle,
+            slow_start_after_idle: p.slow_start_after_idle,
+            initial_cwnd: p.initial_cwnd,
         }
     }
 }

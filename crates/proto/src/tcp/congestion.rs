@@ -18,6 +18,13 @@
 //! `cubic` (RFC 9438, beta 0.7, `cubic.rs`), the default as in Linux.
 //! HyStart/HyStart++ (RFC 9406) is not implemented: slow start runs until
 //! the first loss for both.
+//!
+//! Idle (`idle.rs`): `Congestion` keeps the time data last went out (Linux
+//! `lsndtime`). The first transmission with nothing in flight tells the
+//! algorithm how long the sender was quiet (Linux `CA_EVENT_TX_START`;
+//! CUBIC moves its epoch by that much), and data queued after more than
+//! one RTO of silence restarts the window (`restart_after_idle`, RFC 5681
+//! 4.1 in Linux's form `tcp_cwnd_restart`).
 
 use core::fmt;
 use core::str::FromStr;
@@ -97,6 +104,9 @@ pub(crate) trait CongestionControl {
     fn loss_ssthresh(&mut self, cwnd: usize, flight: usize, mss: usize) -> usize;
     /// Recovery ended; cwnd was set to ssthresh.
     fn on_recovery_exit(&mut self) {}
+    /// Data goes out at `now` with nothing in flight, `idle` after the
+    /// last data sent (Linux `CA_EVENT_TX_START`).
+    fn on_tx_start(&mut self, _now: Instant, _idle: Duration) {}
 }
 
 /// Reno congestion avoidance (RFC 5681 3.1): one SMSS per cwnd acknowledged.
@@ -192,6 +202,9 @@ pub(crate) struct Congestion {
     /// cwnd and ssthresh before the first RTO of the current loss episode,
     /// for the Eifel response (RFC 4015) when the RTO proves spurious.
     prior: Option<(usize, usize)>,
+    /// When data last went out (Linux `lsndtime`; `on_data_sent`); None
+    /// before the first data segment.
+    last_send: Option<Instant>,
     algo: Algo,
 }
 
@@ -217,6 +230,7 @@ impl Congestion {
             flight_peak: 0,
             peak_since: Instant::ZERO,
             abc_limit: 2,
+            last_send: None,
             algo: Algo::new(algorithm),
         }
     }
@@ -355,6 +369,90 @@ impl Congestion {
         self.cwnd = self.ssthresh;
         self.recover = None;
         self.algo.get().on_recovery_exit();
+    }
+
+    /// A segment carrying data (new or resent) goes out at `now` with
+    /// `in_flight` bytes already outstanding (Linux `tcp_event_data_sent`).
+    /// One compare and one store on the bulk path.
+    #[inline(always)]
+    pub(crate) fn on_data_sent(&mut self, now: Instant, in_flight: usize) {
+        if in_flight == 0 {
+            self.tx_start(now);
+        }
+        self.last_send = Some(now);
+    }
+
+    /// The first transmission with nothing in flight: the algorithm hears
+    /// how long the sender was quiet (Linux `CA_EVENT_TX_START`).
+    #[inline(never)]
+    fn tx_start(&mut self, now: Instant) {
+        let Some(last) = self.last_send else {
+            return;
+        };
+        let idle = now.saturating_duration_since(last);
+        if idle > Duration::ZERO {
+            self.algo.get().on_tx_start(now, idle);
+        }
+    }
+
+    /// When data last went out (Linux `lsndtime`).
+    #[cfg(test)]
+    pub(crate) fn last_send(&self) -> Option<Instant> {
+        self.last_send
+    }
+
+    /// The application queues data at `now` with nothing in flight (the
+    /// caller checks; Linux `tcp_slow_start_after_idle_check`). If no data
+    /// went out for more than `rto`, restart from the restart window
+    /// `min(initial_segments * mss, cwnd)` (RFC 5681 4.1), in Linux's form
+    /// (`tcp_cwnd_restart`): ssthresh keeps at least 3/4 of cwnd (outside
+    /// recovery, `tcp_current_ssthresh`), and cwnd halves once for every
+    /// further RTO of silence, never below the restart window. Windows
+    /// are counted in whole segments as Linux counts them. Returns true if
+    /// it restarted.
+    ///
+    /// The idle time is handed to the algorithm at once (as the first
+    /// transmission would, `tx_start`) and the send time moves to `now`, so
+    /// a second write before anything went out does not halve again; the
+    /// epoch shift adds up to the same total either way.
+    pub(crate) fn restart_after_idle(
+        &mut self,
+        now: Instant,
+        rto: Duration,
+        initial_segments: u32,
+        mss: usize,
+    ) -> bool {
+        // Never sent data: not idle (Linux starts `lsndtime` at the
+        // handshake; a restart before any data could only raise ssthresh).
+        let Some(last) = self.last_send else {
+            return false;
+        };
+        let mut idle = now.saturating_duration_since(last);
+        if idle <= rto {
+            return false;
+        }
+        let mss = mss.max(1);
+        let segs = self.cwnd / mss;
+        if self.recover.is_none() {
+            // Linux `tcp_current_ssthresh`: max(ssthresh, 3/4 cwnd).
+            let three_quarters = ((segs >> 1) + (segs >> 2)).saturating_mul(mss);
+            self.ssthresh = self.ssthresh.max(three_quarters);
+        }
+        let restart = (initial_segments.max(1) as usize)
+            .saturating_mul(mss)
+            .min(self.cwnd);
+        let mut cwnd = self.cwnd;
+        // One halving per RTO of silence beyond the first (Linux: while
+        // (delta -= rto) > 0 && cwnd > restart). Ends within 64 rounds: a
+        // window that halves reaches the restart window or zero.
+        while idle > rto && cwnd > restart {
+            cwnd = ((cwnd / mss) >> 1).saturating_mul(mss);
+            idle -= rto;
+        }
+        self.cwnd = cwnd.max(restart);
+        self.tx_start(now);
+        self.last_send = Some(now);
+        true
     }
 }
 
@@ -519,6 +617,76 @@ mod tests {
         }
         assert_eq!(r.cwnd, 60 * MSS);
         assert!(c.cwnd > 75 * MSS && c.cwnd <= 100 * MSS, "{}", c.cwnd);
+    }
+
+    #[test]
+    fn restart_after_idle_follows_tcp_cwnd_restart() {
+        let rto = Duration::from_millis(200);
+        for a in CongestionAlgorithm::ALL {
+            // 80 segments, last data at 1 s; (idle ms, cwnd segments).
+            for (idle, want) in [
+                (0, 80),
+                (200, 80),
+                (201, 40),
+                (400, 40),
+                (401, 20),
+                (601, 10),
+                (60_000, 10),
+            ] {
+                let mut c = Congestion::with_algorithm(a, 10, MSS);
+                c.cwnd = 80 * MSS;
+                c.on_data_sent(ms(1000), 5 * MSS);
+                let restarted = c.restart_after_idle(ms(1000 + idle), rto, 10, MSS);
+                assert_eq!(restarted, want != 80, "{a} {idle}");
+                assert_eq!(c.cwnd, want * MSS, "{a} idle {idle} ms");
+                // ssthresh infinite: max(ssthresh, 3/4 cwnd) keeps it.
+                assert_eq!(c.ssthresh, usize::MAX / 2);
+                if restarted {
+                    // The clock moved: no second halving for the same pause.
+                    assert_eq!(c.last_send(), Some(ms(1000 + idle)));
+                    assert!(!c.restart_after_idle(ms(1000 + idle), rto, 10, MSS));
+                }
+            }
+            // A finite ssthresh rises to 3/4 of the window in whole
+            // segments (Linux counts packets: 25 -> 12 + 6 = 18), and a
+            // window of 25 halves to 12.
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            c.cwnd = 25 * MSS + 700;
+            c.ssthresh = 5 * MSS;
+            c.on_data_sent(ms(0), MSS);
+            assert!(c.restart_after_idle(ms(300), rto, 10, MSS));
+            assert_eq!((c.cwnd, c.ssthresh), (12 * MSS, 18 * MSS), "{a}");
+            // In recovery ssthresh stays (`tcp_in_cwnd_reduction`).
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            c.on_fast_retransmit(40 * MSS, MSS, SeqNum(3));
+            c.on_data_sent(ms(0), MSS);
+            let ss = c.ssthresh;
+            assert!(c.restart_after_idle(ms(10_000), rto, 10, MSS));
+            assert_eq!((c.cwnd, c.ssthresh), (10 * MSS, ss), "{a}");
+            // Below the initial window the window is its own restart window.
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            c.cwnd = 3 * MSS;
+            c.on_data_sent(ms(0), MSS);
+            assert!(c.restart_after_idle(ms(10_000), rto, 10, MSS));
+            assert_eq!(c.cwnd, 3 * MSS, "{a}");
+        }
+    }
+
+    #[test]
+    fn data_sent_keeps_the_send_time() {
+        let mut c = Congestion::new(10, MSS);
+        assert_eq!(c.last_send(), None);
+        // No data sent yet: nothing to restart.
+        c.cwnd = 40 * MSS;
+        let rto = Duration::from_millis(200);
+        assert!(!c.restart_after_idle(ms(5000), rto, 10, MSS));
+        c.on_data_sent(ms(7), 0);
+        c.on_data_sent(ms(9), MSS);
+        assert_eq!(c.last_send(), Some(ms(9)));
+        // Only the quiet time since the last send counts.
+        assert!(!c.restart_after_idle(ms(209), rto, 10, MSS));
+        assert!(c.restart_after_idle(ms(210), rto, 10, MSS));
+        assert_eq!(c.cwnd, 20 * MSS);
     }
 
     #[test]

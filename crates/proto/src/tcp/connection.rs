@@ -464,6 +464,7 @@ impl Connection {
         let n = self.snd_buf.enqueue(data);
         if n > 0 {
             self.arm_idle(now, k);
+            self.idle_restart_check(now, k);
         }
         n
     }

@@ -11,10 +11,14 @@
 //!
 //! Like Linux (and as RFC 9438 4.6 allows), the reduction applies beta to
 //! cwnd, not FlightSize; `Congestion` only grows a window that is in use,
-//! which is the guard the RFC asks for; a pause in growth longer than an
-//! RTT (idle or application-limited) moves the epoch forward (RFC 9438
-//! 5.8, Linux's restart-after-idle). HyStart++ (RFC 9406, recommended
-//! by 4.10) is not here: slow start is plain RFC 5681 with byte counting.
+//! which is the guard the RFC asks for. Time the sender spends idle does
+//! not count towards t (RFC 9438 5.8): the first transmission with nothing
+//! in flight moves the epoch forward by the time since data last went out,
+//! never past now (Linux `cubictcp_cwnd_event`, `CA_EVENT_TX_START`); and
+//! a pause in growth longer than an RTT with data in flight (application-
+//! limited) moves it forward by the pause, which Linux does not do.
+//! HyStart++ (RFC 9406, recommended by 4.10) is not here: slow start is
+//! plain RFC 5681 with byte counting.
 
 use super::congestion::CongestionControl;
 use crate::time::{Duration, Instant};
@@ -32,11 +36,12 @@ pub(crate) struct Cubic {
     w_last_max: f64,
     /// cwnd at the last congestion event (4.3 switches alpha to 1 there).
     cwnd_prior: f64,
-    /// Start of the current congestion-avoidance epoch, and cwnd then.
+    /// Start of the current congestion-avoidance epoch (cwnd_epoch, the
+    /// window then, enters only K and is not kept).
     epoch: Option<Instant>,
-    cwnd_epoch: f64,
-    /// The last growth step: a longer pause than an RTT (idle or
-    /// application-limited) moves the epoch forward by the pause.
+    /// The last growth step: a longer pause than an RTT with data in
+    /// flight (application-limited) moves the epoch forward by the pause.
+    /// `on_tx_start` clears it: an idle sender's pause is already counted.
     last_step: Option<Instant>,
     k: f64,
     /// RFC 9438 4.3: the Reno-friendly estimate.
@@ -53,7 +58,6 @@ impl Default for Cubic {
             w_last_max: 0.0,
             cwnd_prior: 0.0,
             epoch: None,
-            cwnd_epoch: 0.0,
             last_step: None,
             k: 0.0,
             w_est: 0.0,
@@ -79,10 +83,14 @@ impl Cubic {
         self.w_max
     }
 
+    #[cfg(test)]
+    pub(crate) fn epoch(&self) -> Option<Instant> {
+        self.epoch
+    }
+
     /// RFC 9438 4.2: a new congestion-avoidance epoch starts at `now`.
     fn start_epoch(&mut self, now: Instant, cwnd: f64) {
         self.epoch = Some(now);
-        self.cwnd_epoch = cwnd;
         self.w_est = cwnd;
         // RFC 9438 eq. 2: K = cbrt((W_max - cwnd_epoch) / C), 0 above W_max.
         self.k = if self.w_max > cwnd {
@@ -110,8 +118,9 @@ impl CongestionControl for Cubic {
         let rtt_d = rtt.unwrap_or(Duration::ZERO);
         let epoch = match (self.epoch, self.last_step) {
             (Some(e), Some(last)) => {
-                // RFC 9438 5.8 (Linux `bictcp_cwnd_event` on restart after
-                // idle): time the window was not in use does not count
+                // RFC 9438 5.8: time the window was not in use (here an
+                // application-limited stretch with data in flight; a fully
+                // idle sender was handled by `on_tx_start`) does not count
                 // towards t, or the curve would jump on the first ACKs.
                 let pause = now.saturating_duration_since(last);
                 let e = if pause > rtt_d { e + pause } else { e };
@@ -153,6 +162,18 @@ impl CongestionControl for Cubic {
         self.pending -= add;
         // `add` is finite and non-negative; the cast saturates.
         cwnd_bytes.saturating_add(add as usize)
+    }
+
+    fn on_tx_start(&mut self, now: Instant, idle: Duration) {
+        // Linux `cubictcp_cwnd_event`: the sender was idle (application
+        // limited) for `idle`; shift the epoch so cwnd keeps to the cubic
+        // curve, but never into the future.
+        if let Some(e) = self.epoch {
+            self.epoch = Some((e + idle).min(now));
+            // The pause is accounted for: the next ACK must not shift the
+            // epoch again for the same silence.
+            self.last_step = None;
+        }
     }
 
     fn loss_ssthresh(&mut self, cwnd_bytes: usize, _flight: usize, mss: usize) -> usize {
@@ -333,6 +354,49 @@ mod tests {
         }
         // (The idle flow's t lags by the one RTT the pause shift removes.)
         assert!(idle.cwnd <= busy.cwnd && idle.cwnd + w / 100 >= busy.cwnd);
+        assert!(idle.cwnd < w + w / 10, "{} from {w}", idle.cwnd);
+    }
+
+    #[test]
+    fn tx_start_moves_the_epoch_by_the_idle_time() {
+        // Linux `cubictcp_cwnd_event(CA_EVENT_TX_START)`.
+        let mut f = Flow::after_loss(100);
+        // No epoch yet (right after a loss): nothing to move.
+        f.c.on_tx_start(ms(500), Duration::from_millis(300));
+        assert_eq!(f.c.epoch(), None);
+        run(&mut f, 100, 5);
+        assert_eq!(f.c.epoch(), Some(ms(0)));
+        f.c.on_tx_start(ms(5000), Duration::from_millis(3000));
+        assert_eq!(f.c.epoch(), Some(ms(3000)));
+        // Never into the future.
+        f.c.on_tx_start(ms(6000), Duration::from_secs(3600));
+        assert_eq!(f.c.epoch(), Some(ms(6000)));
+        // The next ACK does not move it again for the same pause.
+        let rtt = Some(Duration::from_millis(100));
+        f.cwnd = f.c.avoid(ms(6100), f.cwnd, MSS, MSS, rtt);
+        assert_eq!(f.c.epoch(), Some(ms(6000)));
+    }
+
+    #[test]
+    fn after_tx_start_the_curve_continues_as_if_no_time_had_passed() {
+        // Two flows 20 rounds into an epoch (last data at 1.9 s). One goes
+        // on at once; the other sends again 10 s later, which moves its
+        // epoch by those 10 s. A window of ACKs one RTT after each resumed
+        // gives both exactly the same window.
+        let rtt = Some(Duration::from_millis(100));
+        let mut busy = Flow::after_loss(100);
+        run(&mut busy, 100, 20);
+        let mut idle = Flow::after_loss(100);
+        run(&mut idle, 100, 20);
+        idle.c
+            .on_tx_start(ms(11_900), Duration::from_millis(10_000));
+        let w = busy.cwnd;
+        for (f, at) in [(&mut busy, 2000), (&mut idle, 12_000)] {
+            for _ in 0..w / MSS {
+                f.cwnd = f.c.avoid(ms(at), f.cwnd, MSS, MSS, rtt);
+            }
+        }
+        assert_eq!(idle.cwnd, busy.cwnd);
         assert!(idle.cwnd < w + w / 10, "{} from {w}", idle.cwnd);
     }
 }

@@ -9,6 +9,7 @@ mod congestion;
 pub(crate) mod connection;
 mod cubic;
 mod fastpath;
+mod idle;
 mod input;
 pub(crate) mod isn;
 pub(crate) mod listener;

@@ -362,6 +362,7 @@ impl Connection {
         self.persist_at = None;
         // RFC 8985 7.2: new data (re)arms the probe timeout.
         self.arm_tlp(now, p);
+        self.cc.on_data_sent(now, off);
         Some(OutSegment {
             repr,
             data_off: off,
@@ -529,6 +530,7 @@ impl Connection {
             let mut repr = self.header(seq, flags);
             self.finish(now, &mut repr);
             let is_retransmit = seq.lt(self.snd_max);
+            self.cc.on_data_sent(now, in_flight);
             self.snd_nxt = seq + len;
             if fin_now {
                 self.fin_seq = Some(self.snd_nxt);
@@ -603,6 +605,7 @@ impl Connection {
         }
         let mut repr = self.header(seq, flags);
         self.finish(now, &mut repr);
+        self.cc.on_data_sent(now, self.in_flight());
         self.total_retrans += 1;
         if self.sack_recovery && seq == self.snd_una {
             self.head_rtx = Some((seq, self.snd_max));

@@ -92,6 +92,12 @@ pub struct Profile {
     /// line-rate burst one stretch ACK may release (RFC 3465 3.2); 0 trades
     /// that for Linux's ramp-up. Read when a connection is created.
     pub abc_limit_segments: u32,
+    /// Restart the congestion window after idle (`tcp_slow_start_after_idle`
+    /// = 1): data queued when nothing is in flight and no data went out for
+    /// more than one RTO starts from the restart window (RFC 5681 4.1,
+    /// Linux `tcp_cwnd_restart`, see `tcp/idle.rs`). Off: cwnd survives any
+    /// pause. Read at every write.
+    pub slow_start_after_idle: bool,
     /// Congestion control for new sockets (`tcp_congestion_control`; Linux
     /// builds default to CUBIC). A socket may pick another with
     /// `SocketSet::set_congestion` (TCP_CONGESTION).
@@ -195,6 +201,7 @@ impl Profile {
             buffer_idle: Duration::from_secs(1),
             initial_cwnd: 10,
             abc_limit_segments: 2,
+            slow_start_after_idle: true,
             congestion: CongestionAlgorithm::Cubic,
             sack: true,
             tlp: true,

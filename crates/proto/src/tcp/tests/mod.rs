@@ -9,6 +9,7 @@ mod data;
 mod fastpath;
 mod flags;
 mod handshake;
+mod idle;
 mod immediate_ack;
 mod listener;
 pub(crate) mod pair;

@@ -1,0 +1,55 @@
+//! The congestion window after idle: RFC 5681 4.1's restart window, the
+//! way Linux applies it (`tcp_slow_start_after_idle` = 1).
+//!
+//! Contract:
+//! - `Congestion` keeps the time data last went out (Linux `lsndtime`):
+//!   every segment carrying data, new or resent, updates it
+//!   (`Congestion::on_data_sent`, called where segments leave in
+//!   `output.rs`). One carrying data while nothing is in flight also tells
+//!   the algorithm how long the sender was quiet (Linux
+//!   `CA_EVENT_TX_START`; CUBIC moves its epoch forward by that much,
+//!   never past now, `cubictcp_cwnd_event`). That part does not depend on
+//!   the knob.
+//! - When the application queues data (`Connection::send`; Linux
+//!   `tcp_skb_entail` -> `tcp_slow_start_after_idle_check`) with nothing
+//!   outstanding (`snd_una == snd_max`, Linux `packets_out == 0`) and no
+//!   data went out for more than one RTO (the current RTO, as Linux's
+//!   `icsk_rto`), the window restarts (`Congestion::restart_after_idle`,
+//!   Linux `tcp_cwnd_restart`): ssthresh = max(ssthresh, 3/4 cwnd) outside
+//!   recovery; RW = min(initial window, cwnd); cwnd halves once per RTO of
+//!   silence beyond the first, never below RW. So a sender idle for more
+//!   than one and up to two RTOs keeps half its window, and after a long
+//!   pause it starts again from IW10 in slow start towards the old
+//!   ssthresh. RFC 5681 4.1 itself asks for RW at once; Linux's gentler
+//!   decay is RFC 2861's. RFC 7661 (new-CWV) is not what Linux does and is
+//!   not done here.
+//! - A connection that has sent no data yet is not idle (Linux starts
+//!   `lsndtime` at the handshake, after which a restart could only raise
+//!   ssthresh, cwnd being the initial window at most).
+//! - `Profile::slow_start_after_idle` false: cwnd survives any pause, as
+//!   with Linux's sysctl at 0.
+//! - Not done: Linux's application-limited decay (`tcp_cwnd_application_
+//!   limited`, also under `tcp_slow_start_after_idle`), which halves
+//!   towards the window in use after an RTO in which the sender never
+//!   filled cwnd; `Congestion` instead never grows an unused window. The
+//!   receiver's counterpart (Linux re-enters quick-ACK mode when data
+//!   arrives after a gap longer than the RTO, `tcp_event_data_recv`) is
+//!   not done either.
+
+use super::autotune::TuneKnobs;
+use super::connection::Connection;
+use crate::time::Instant;
+
+impl Connection {
+    /// The application queued data at `now` (RFC 5681 4.1, Linux
+    /// `tcp_slow_start_after_idle_check`): restart an idle window. One
+    /// test when something is in flight.
+    #[inline]
+    pub(crate) fn idle_restart_check(&mut self, now: Instant, k: &TuneKnobs) {
+        if k.slow_start_after_idle && self.snd_una == self.snd_max {
+            let rto = self.rtt.rto();
+            self.cc
+                .restart_after_idle(now, rto, k.initial_cwnd, self.snd_mss);
+        }
+    }
+}
