@@ -876,7 +876,8 @@ mod tests {
     const A: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 2);
 
-    fn one_way(from: &mut SocketSet, to: &mut SocketSet, now: Instant) -> bool {
+    /// Deliver every segment `from` has to send to `to`; true if any.
+    pub(super) fn one_way(from: &mut SocketSet, to: &mut SocketSet, now: Instant) -> bool {
         let mut moved = false;
         while let Some((src, dst, mut repr, payload)) = from.poll_segment(now) {
             repr.payload = &payload;

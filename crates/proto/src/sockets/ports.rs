@@ -352,7 +352,6 @@ mod tests {
     /// walk would have taken (RFC 6056 3.3.4 unchanged).
     #[test]
     fn port_choice_matches_the_full_walk() {
-        use crate::wire::{IpProtocol, Ipv4Repr};
         let (mut a, mut b) = (SocketSet::new(A, 5), SocketSet::new(B, 6));
         let mut p = crate::tcp::Profile::linux();
         p.ephemeral_ports = (41000, 41015);
@@ -368,16 +367,7 @@ mod tests {
         let x = a.tcp_socket().expect("socket");
         a.set_reuse_addr(x, true).expect("reuse");
         a.bind(x, A, 41003).expect("bind");
-        fn one_way(from: &mut SocketSet, to: &mut SocketSet, now: Instant) -> bool {
-            let mut moved = false;
-            while let Some((src, dst, mut repr, payload)) = from.poll_segment(now) {
-                repr.payload = &payload;
-                let ip = Ipv4Repr::new(src, dst, IpProtocol::Tcp, repr.buffer_len());
-                to.handle_tcp(now, &ip, &repr);
-                moved = true;
-            }
-            moved
-        }
+        use crate::sockets::tests::one_way;
         let pump = |a: &mut SocketSet, b: &mut SocketSet| {
             for _ in 0..50 {
                 if !one_way(a, b, now) & !one_way(b, a, now) {

@@ -316,17 +316,26 @@ pub struct TcpPacket<B: AsRef<[u8]>> {
     bytes: B,
 }
 
+/// The header length a segment's data offset gives, checked against the
+/// fixed header and the bytes present (RFC 9293 3.1: Data Offset in 32-bit
+/// words, at least 5).
+#[inline(always)]
+fn header_len(b: &[u8]) -> Result<usize, WireError> {
+    if b.len() < MIN_HEADER_LEN {
+        return Err(WireError::Truncated);
+    }
+    let hl = usize::from(byte(b, 12) >> 4) * 4;
+    if hl < MIN_HEADER_LEN || hl > b.len() {
+        return Err(WireError::BadHeaderLen);
+    }
+    Ok(hl)
+}
+
 impl<B: AsRef<[u8]>> TcpPacket<B> {
     #[inline]
     pub fn parse(bytes: B) -> Result<Self, WireError> {
         let b = bytes.as_ref();
-        if b.len() < MIN_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        let hl = usize::from(byte(b, 12) >> 4) * 4;
-        if hl < MIN_HEADER_LEN || hl > b.len() {
-            return Err(WireError::BadHeaderLen);
-        }
+        let hl = header_len(b)?;
         let opts = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
         if fast_timestamp(opts).is_none()
             && aligned_options(opts).is_none()
@@ -462,13 +471,7 @@ impl<'a> TcpRepr<'a> {
     /// option list read once (the two-step form walks it twice).
     #[inline(always)]
     pub fn parse_segment(b: &'a [u8]) -> Result<TcpRepr<'a>, WireError> {
-        if b.len() < MIN_HEADER_LEN {
-            return Err(WireError::Truncated);
-        }
-        let hl = usize::from(byte(b, 12) >> 4) * 4;
-        if hl < MIN_HEADER_LEN || hl > b.len() {
-            return Err(WireError::BadHeaderLen);
-        }
+        let hl = header_len(b)?;
         let opts = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
         match common_options(opts) {
             // Built once, in place: the common layouts never leave this frame.

@@ -16,10 +16,7 @@ fn open(algo: CongestionAlgorithm) -> (Harness, SocketHandle) {
     let mut h = Harness::with_profile(p);
     let l = h.listen(8);
     h.set.set_congestion(l, algo).unwrap();
-    h.deliver(ms(0), seg().syn().seq(1000).mss(1460).wscale(7));
-    let sa = h.expect(ms(0));
-    h.deliver(ms(0), seg().seq(1001).ack(sa.seq() + 1));
-    let c = h.set.accept(l).unwrap();
+    let c = h.accept_scaled(l, 7);
     assert_eq!(
         h.set.congestion(c),
         Some(algo),

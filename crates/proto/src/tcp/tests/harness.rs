@@ -269,6 +269,15 @@ impl Harness {
         (l, c, iss)
     }
 
+    /// Complete a passive open on listener `l` now: the peer (ISS 1000)
+    /// offers MSS 1460 and window scale `ws`, no SACK or timestamps.
+    pub fn accept_scaled(&mut self, l: SocketHandle, ws: u8) -> SocketHandle {
+        self.deliver(self.now, seg().syn().seq(1000).mss(1460).wscale(ws));
+        let sa = self.expect(self.now);
+        self.deliver(self.now, seg().seq(1001).ack(sa.seq() + 1));
+        self.set.accept(l).expect("accept")
+    }
+
     /// An active open to REMOTE:RPORT completed; the peer's ISS is 5000.
     /// Returns (connection, our ISS, our port).
     pub fn active(&mut self) -> (SocketHandle, SeqNum, u16) {

@@ -20,10 +20,7 @@ fn open(p: Profile) -> (Harness, SocketHandle) {
     p.sndbuf_default = 4 << 20;
     let mut h = Harness::with_profile(p);
     let l = h.listen(8);
-    h.deliver(ms(0), seg().syn().seq(1000).mss(1460).wscale(7));
-    let sa = h.expect(ms(0));
-    h.deliver(ms(0), seg().seq(1001).ack(sa.seq() + 1));
-    let c = h.set.accept(l).unwrap();
+    let c = h.accept_scaled(l, 7);
     (h, c)
 }
 

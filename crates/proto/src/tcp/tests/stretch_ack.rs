@@ -17,10 +17,7 @@ fn stretch_ack(abc_limit_segments: u32) -> (usize, usize) {
     p.abc_limit_segments = abc_limit_segments;
     let mut h = Harness::with_profile(p);
     let l = h.listen(8);
-    h.deliver(ms(0), seg().syn().seq(1000).mss(1460).wscale(7));
-    let sa = h.expect(ms(0));
-    h.deliver(ms(0), seg().seq(1001).ack(sa.seq() + 1));
-    let c = h.set.accept(l).unwrap();
+    let c = h.accept_scaled(l, 7);
     assert!(h.set.send(c, &vec![7u8; 1 << 20]).unwrap() >= 1 << 19);
     let flight = h.sent(ms(0));
     assert_eq!(flight.len(), 10, "IW10");
