@@ -154,7 +154,10 @@ pub(crate) struct Connection {
     pub(crate) last_ooo: SeqNum,
     pub(crate) ts_recent: u32,
     pub(crate) ts_offset: u32,
-    pub(crate) quickacks: u32,
+    /// When in-order data last arrived, in milliseconds modulo 2^32 (Linux
+    /// `icsk_ack.lrcvtime`; `last_rcv` counts pure ACKs too): a longer
+    /// silence than the RTO re-enters quick-ACK mode (`input.rs`).
+    pub(crate) lrcv_ms: u32,
     pub(crate) dupacks: u32,
     pub(crate) snd_wnd: usize,
     pub(crate) max_snd_wnd: usize,
@@ -189,6 +192,9 @@ pub(crate) struct Connection {
     pub(crate) rto_undo_ts: Option<u32>,
     /// MSS we advertise (MTU - 40, or TCP_MAXSEG).
     pub(crate) adv_mss: u16,
+    /// Segments still to ACK at once (Linux `icsk_ack.quick`); a `u16`
+    /// in the hole after `adv_mss` (at most `Profile::quickacks`).
+    pub(crate) quickacks: u16,
     pub(crate) keepalive_probes: u32,
 
     // Timers (`next_deadline` reads them all), autotuning, buffers, the
@@ -354,12 +360,13 @@ impl Connection {
             delack_at: None,
             ack_now: false,
             ack_urgent: false,
-            quickacks: p.quickacks,
+            quickacks: u16::try_from(p.quickacks).unwrap_or(u16::MAX),
             last_oow_ack: None,
             synack_tsval: None,
             last_rcv: Instant::ZERO,
             keepalive_at: None,
             keepalive_probes: 0,
+            lrcv_ms: 0,
             close_at: None,
             cc: Congestion::with_algorithm(
                 p.congestion,

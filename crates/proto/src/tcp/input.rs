@@ -691,6 +691,7 @@ impl Connection {
                 self.rcv_rtt_measure(now, seg, payload.len());
                 if had_holes {
                     // Filled (part of) a hole: ACK at once (RFC 5681 4.2).
+                    self.note_data_rcvd(now, p);
                     self.ack_now = true;
                     self.ack_urgent = true;
                 } else {
@@ -752,8 +753,35 @@ impl Connection {
         }
     }
 
-    /// Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2) with Linux's quick-ACK start.
+    /// In-order data arrived (Linux `tcp_event_data_recv`): after a silence
+    /// longer than the RTO the sender is restarting (RFC 5681 4.1), so its
+    /// next segments are ACKed at once rather than every second one or after
+    /// the delayed-ACK timer (`tcp_incr_quickack(sk, TCP_MAX_QUICKACKS)`).
+    #[inline]
+    pub(super) fn note_data_rcvd(&mut self, now: Instant, p: &Profile) {
+        // Truncation to 32 bits wraps like Linux's jiffies.
+        let ms = now.total_millis() as u32;
+        let gap = ms.wrapping_sub(self.lrcv_ms);
+        self.lrcv_ms = ms;
+        if u64::from(gap) > self.rtt.rto().total_millis() {
+            self.incr_quickack(p);
+        }
+    }
+
+    /// Linux `tcp_incr_quickack`: half the advertised window in segments
+    /// (at least two), at most `Profile::quickacks`; never lowers the count.
+    fn incr_quickack(&mut self, p: &Profile) {
+        let wnd = self.rcv_wup.distance_to(self.rcv_adv);
+        let n = wnd.checked_div(2 * self.rcv_mss).unwrap_or(0);
+        let cap = u16::try_from(p.quickacks).unwrap_or(u16::MAX);
+        let n = u16::try_from(n).unwrap_or(u16::MAX).max(2).min(cap);
+        self.quickacks = self.quickacks.max(n);
+    }
+
+    /// Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2) with Linux's quick-ACK
+    /// start and restart (`note_data_rcvd`).
     pub(super) fn schedule_ack(&mut self, now: Instant, p: &Profile) {
+        self.note_data_rcvd(now, p);
         if self.quickacks > 0 {
             self.quickacks -= 1;
             self.ack_now = true;

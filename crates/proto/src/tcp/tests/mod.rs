@@ -14,6 +14,7 @@ mod immediate_ack;
 mod listener;
 pub(crate) mod pair;
 mod prop;
+mod quickack;
 mod rfc5961;
 mod rx_fold;
 mod sack_recovery;
