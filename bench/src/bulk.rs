@@ -6,7 +6,7 @@ use sockstack_proto::{RecvError, SocketHandle};
 
 use crate::alloc;
 use crate::link::Cpu;
-use crate::report::{median, Row};
+use crate::report::{median, set_runs, Row};
 use crate::smol::{self, SmolPair};
 use crate::ss::{self, SsPair};
 use crate::Opts;
@@ -89,8 +89,7 @@ pub fn run(o: &Opts, impaired: bool) -> Vec<Row> {
                 }
             }
         }
-        row.sockstack = median(a);
-        row.peer_value = median(b);
+        set_runs(&mut row, a, b);
         notes.dedup();
         row.note = notes.join("; ");
         if impaired {

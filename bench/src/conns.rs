@@ -10,7 +10,7 @@ use smoltcp::socket::tcp::{self as stcp, State as SState};
 use sockstack_proto::{RecvError, SocketHandle};
 
 use crate::link::Cpu;
-use crate::report::{median, Row};
+use crate::report::{set_runs, Row};
 use crate::smol::{self, SmolPair};
 use crate::ss::{self, SsPair};
 use crate::Opts;
@@ -46,8 +46,7 @@ pub fn run(o: &Opts) -> Vec<Row> {
         }
     }
     eprintln!("  conn-rate sockstack {a:.0?} smoltcp {b:.0?}");
-    row.sockstack = median(a);
-    row.peer_value = median(b);
+    set_runs(&mut row, a, b);
     notes.dedup();
     row.note = notes.join("; ");
     vec![row]

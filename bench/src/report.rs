@@ -9,6 +9,11 @@ pub struct Row {
     pub sockstack: Option<f64>,
     pub peer: &'static str,
     pub peer_value: Option<f64>,
+    /// The median of per-run ratios when both stacks ran the same runs
+    /// alternately (`paired`); `ratio` then reports it instead of the
+    /// quotient of the two medians, which on a noisy machine pairs a fast
+    /// run of one stack with a slow run of the other.
+    pub paired: Option<f64>,
     /// Why a value is missing, or a remark ("stopped: ...").
     pub note: String,
 }
@@ -27,12 +32,16 @@ impl Row {
             sockstack: None,
             peer,
             peer_value: None,
+            paired: None,
             note: String::new(),
         }
     }
 
     /// > 1 means sockstack is better.
     pub fn ratio(&self) -> Option<f64> {
+        if self.paired.is_some() {
+            return self.paired;
+        }
         let (s, p) = (self.sockstack?, self.peer_value?);
         let r = if self.higher_is_better { s / p } else { p / s };
         r.is_finite().then_some(r)
@@ -95,11 +104,54 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// Median of the values (NaN when empty).
+/// Set the row's two medians from the runs of each stack, and its ratio
+/// from the runs taken in pairs (run `i` of sockstack, then run `i` of the
+/// peer) when every run of both succeeded.
+pub fn set_runs(row: &mut Row, ours: Vec<f64>, peer: Vec<f64>) {
+    if !ours.is_empty() && ours.len() == peer.len() {
+        let hib = row.higher_is_better;
+        let per_run = ours
+            .iter()
+            .zip(&peer)
+            .map(|(&s, &p)| if hib { s / p } else { p / s })
+            .filter(|r| r.is_finite())
+            .collect::<Vec<_>>();
+        if per_run.len() == ours.len() {
+            row.paired = median(per_run);
+        }
+    }
+    row.sockstack = median(ours);
+    row.peer_value = median(peer);
+}
+
+/// Median of the values (None when empty).
 pub fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
     v.sort_by(|a, b| a.total_cmp(b));
     v.get(v.len() / 2).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_ratio_is_the_median_of_per_run_ratios() {
+        let mut r = Row::new("x", "MB/s", true, "smoltcp");
+        // Medians 20 and 20 (quotient 1.0); per-run ratios 2, 0.5, 1.5.
+        set_runs(&mut r, vec![20.0, 10.0, 30.0], vec![10.0, 20.0, 20.0]);
+        assert_eq!((r.sockstack, r.peer_value), (Some(20.0), Some(20.0)));
+        assert_eq!(r.ratio(), Some(1.5));
+        // Lower is better: peer / ours.
+        let mut r = Row::new("y", "us", false, "smoltcp");
+        set_runs(&mut r, vec![1.0, 2.0, 4.0], vec![2.0, 2.0, 2.0]);
+        assert_eq!(r.ratio(), Some(1.0));
+        // Unequal runs (one failed): the quotient of the medians.
+        let mut r = Row::new("z", "conn/s", true, "smoltcp");
+        set_runs(&mut r, vec![30.0, 10.0], vec![10.0]);
+        assert_eq!(r.paired, None);
+        assert_eq!(r.ratio(), Some(3.0));
+    }
 }
