@@ -404,6 +404,7 @@ impl Stats {
             ("icmp_errors", t.icmp_errors),
             ("emit_errors", t.emit_errors),
             ("paws_rejected", t.paws_rejected),
+            ("paws_tw_rejected", t.paws_tw_rejected),
             ("paws_old_ack", t.paws_old_ack),
             ("tsecr_rejected", t.tsecr_rejected),
             ("challenge_acks", t.challenge_acks),

@@ -291,7 +291,11 @@ impl SocketSet {
             self.stats.spurious_rto_undos += 1;
         }
         if res.paws_rejected {
-            self.stats.paws_rejected += 1;
+            if before == State::TimeWait {
+                self.stats.paws_tw_rejected += 1;
+            } else {
+                self.stats.paws_rejected += 1;
+            }
         }
         if res.paws_old_ack {
             self.stats.paws_old_ack += 1;

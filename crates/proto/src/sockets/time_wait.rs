@@ -216,7 +216,7 @@ impl SocketSet {
         }
         let out = e.rec.process(now, &self.profile, seg);
         if out.paws_rejected {
-            self.stats.paws_rejected += 1;
+            self.stats.paws_tw_rejected += 1;
         }
         if out.dropped {
             self.stats.dropped += 1;

@@ -254,8 +254,13 @@ pub struct TcpStats {
     pub icmp_errors: u64,
     /// Segments we failed to encode (buffer too small).
     pub emit_errors: u64,
-    /// Segments dropped by PAWS (RFC 7323 5.3; Linux PAWSEstabRejected).
+    /// Segments dropped by PAWS (RFC 7323 5.3; Linux PAWSEstabRejected),
+    /// except in TIME_WAIT.
     pub paws_rejected: u64,
+    /// Segments to a TIME_WAIT connection or record dropped by PAWS (RFC
+    /// 7323 5.3; Linux 6.16+ PAWSTimewait, `LINUX_MIB_PAWS_TW_REJECTED`:
+    /// older kernels counted them in PAWSEstabRejected).
+    pub paws_tw_rejected: u64,
     /// Old pure ACKs (below `rcv_nxt`) dropped by PAWS without a duplicate
     /// ACK (Linux 6.14+ PAWSOldAck).
     pub paws_old_ack: u64,

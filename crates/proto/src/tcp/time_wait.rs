@@ -24,7 +24,7 @@
 //!   retransmitted FIN are always answered. RFC 9293 3.10.7.4 would drop
 //!   in-window data after the FIN silently; Linux ACKs it, and so do we.
 //!
-//! A PAWS rejection is counted (`paws_rejected`, Linux `PAWSTimewait`).
+//! A PAWS rejection is counted (`paws_tw_rejected`, Linux `PAWSTimewait`).
 //! The ACK a record sends is the one the connection would send: `snd_nxt`
 //! (the connection's `snd_max`), `rcv_nxt`, the window frozen when
 //! TIME_WAIT began (Linux `tw_rcv_wnd`), and timestamps when they were

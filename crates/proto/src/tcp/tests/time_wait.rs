@@ -271,13 +271,15 @@ fn reset_in_time_wait_follows_tcp_rfc1337() {
             (59_000, Some(seg().seq(1002).ack(iss + 7)), 0),
         ];
         replay(&mut full, fc, &mut rec, probes);
-        assert_eq!(full.set.tcp_stats().paws_rejected, 1);
+        assert_eq!(full.set.tcp_stats().paws_tw_rejected, 1);
+        // Linux 6.16+ counts TIME_WAIT PAWS drops apart (`PAWSTimewait`).
+        assert_eq!(full.set.tcp_stats().paws_rejected, 0);
         let last = seg().rst().seq(1002).ts(51, 0);
         if rfc1337 {
             // 60 s on, the old timestamp no longer stops a reset; it is
             // ignored anyway and becomes TS.Recent.
             replay(&mut full, fc, &mut rec, vec![(60_003, Some(last), 0)]);
-            assert_eq!(full.set.tcp_stats().paws_rejected, 1);
+            assert_eq!(full.set.tcp_stats().paws_tw_rejected, 1);
             let echo = |h: &mut Harness| {
                 h.deliver(ms(60_004), seg().seq(700).ack(iss + 7).ts(52, 0).data(b"z"));
                 out(h, ms(60_004))[0].4.expect("timestamps").1
@@ -294,13 +296,13 @@ fn reset_in_time_wait_follows_tcp_rfc1337() {
             &mut rec,
             vec![(59_999, Some(last.clone()), 0)],
         );
-        assert_eq!(full.set.tcp_stats().paws_rejected, 2);
+        assert_eq!(full.set.tcp_stats().paws_tw_rejected, 2);
         // At 60 s it may not: TIME_WAIT ends at once, nothing is sent.
         for h in [&mut full, &mut rec] {
             h.deliver(ms(60_000), last.clone());
             h.expect_none(ms(60_000));
             assert_eq!(h.set.time_wait_count(), 0);
-            assert_eq!(h.set.tcp_stats().paws_rejected, 2);
+            assert_eq!(h.set.tcp_stats().paws_tw_rejected, 2);
             h.set.check_invariants();
         }
         assert_eq!(full.state(fc), Some(State::Closed));
@@ -452,7 +454,7 @@ fn record_stays_48_bytes() {
 
 /// RFC 7323 5.3 R1 in TIME_WAIT (Linux `tcp_timewait_state_process`):
 /// segments older than TS.Recent are answered with an ACK and counted as
-/// `paws_rejected`, by a record exactly as by the full connection.
+/// `paws_tw_rejected`, by a record exactly as by the full connection.
 #[test]
 fn record_and_connection_agree_on_paws() {
     let (mut full, fc, mut rec, iss) = both_in_time_wait();
@@ -502,7 +504,7 @@ fn record_and_connection_agree_on_paws() {
     assert_eq!(echo(&mut full, 4_000), 300, "TS.Recent moved");
     assert_eq!(echo(&mut rec, 4_000), 300);
     // 1000, 1001, 1002, 2000, 2001, 3001, 4000.
-    assert_eq!(rec.set.tcp_stats().paws_rejected, 7);
+    assert_eq!(rec.set.tcp_stats().paws_tw_rejected, 7);
     assert_eq!(full.set.tcp_stats(), rec.set.tcp_stats());
 }
 
@@ -520,7 +522,7 @@ fn syn_reuse_follows_the_timestamp_in_both_forms() {
         assert!(a.is_pure_ack(), "{user_closes}");
         assert_eq!(a.ack(), SeqNum(1002));
         assert_eq!(h.set.time_wait_count(), 1);
-        assert_eq!(h.set.tcp_stats().paws_rejected, 1);
+        assert_eq!(h.set.tcp_stats().paws_tw_rejected, 1);
         // Newer timestamp, older sequence: a new connection.
         h.deliver(ms(20), seg().syn().seq(10).mss(1460).ts(103, 0));
         let sa = h.expect(ms(20));
@@ -567,7 +569,7 @@ fn stale_ts_recent_lets_old_timestamps_through() {
         let a = h.expect(ms(t + 1));
         assert!(a.is_pure_ack());
         assert_eq!(a.repr.timestamp.map(|t| t.tsecr), Some(102));
-        assert_eq!(h.set.tcp_stats().paws_rejected, 0, "compact {compact}");
+        assert_eq!(h.set.tcp_stats().paws_tw_rejected, 0, "compact {compact}");
         // A SYN past rcv_nxt with an old timestamp reopens.
         h.deliver(ms(t + 2), seg().syn().seq(5000).mss(1460).ts(51, 0));
         assert!(h.expect(ms(t + 2)).is_synack(), "compact {compact}");
