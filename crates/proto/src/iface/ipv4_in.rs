@@ -24,6 +24,7 @@ use crate::stack::Stack;
 use crate::time::Instant;
 use crate::udp::Deliver;
 use crate::wire::ipv4::Ipv4Addrs;
+use crate::wire::tcp;
 use crate::wire::{
     checksum, DstUnreachable, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpRepr, UdpPacket,
 };
@@ -261,18 +262,9 @@ impl Stack {
             }
         };
         let fold = !verified && self.config.rx_checksum_fold;
-        // RFC 9293 3.1: the checksum covers the pseudo-header and the whole
-        // segment; a length past 16 bits cannot verify.
-        let len = u16::try_from(payload.len()).ok();
-        if !verified && !fold {
-            let ok = len.is_some_and(|len| {
-                let ph = checksum::pseudo_header(ip.src, ip.dst, IpProtocol::Tcp, len);
-                checksum::fold(checksum::sum(payload, ph)) == 0xffff
-            });
-            if !ok {
-                self.stats.tcp.rx_bad_checksum += 1;
-                return;
-            }
+        if !verified && !fold && !tcp::checksum_ok(payload, ip.src, ip.dst) {
+            self.stats.tcp.rx_bad_checksum += 1;
+            return;
         }
         if !fold {
             self.stats.tcp.rx_segments += 1;
@@ -281,7 +273,7 @@ impl Stack {
         }
         // The pseudo-header and the header here; the payload where it is
         // copied (issue 7). `parse_segment` checked that the header fits.
-        let Some(len) = len else {
+        let Ok(len) = u16::try_from(payload.len()) else {
             self.stats.tcp.rx_bad_checksum += 1;
             return;
         };

@@ -360,7 +360,7 @@ impl Connection {
             delack_at: None,
             ack_now: false,
             ack_urgent: false,
-            quickacks: u16::try_from(p.quickacks).unwrap_or(u16::MAX),
+            quickacks: p.quickack_cap(),
             last_oow_ack: None,
             synack_tsval: None,
             last_rcv: Instant::ZERO,

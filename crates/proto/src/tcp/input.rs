@@ -773,8 +773,10 @@ impl Connection {
     fn incr_quickack(&mut self, p: &Profile) {
         let wnd = self.rcv_wup.distance_to(self.rcv_adv);
         let n = wnd.checked_div(2 * self.rcv_mss).unwrap_or(0);
-        let cap = u16::try_from(p.quickacks).unwrap_or(u16::MAX);
-        let n = u16::try_from(n).unwrap_or(u16::MAX).max(2).min(cap);
+        let n = u16::try_from(n)
+            .unwrap_or(u16::MAX)
+            .max(2)
+            .min(p.quickack_cap());
         self.quickacks = self.quickacks.max(n);
     }
 

@@ -168,6 +168,11 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// `quickacks` as a connection counts it (a `u16`, saturating).
+    pub(crate) fn quickack_cap(&self) -> u16 {
+        u16::try_from(self.quickacks).unwrap_or(u16::MAX)
+    }
+
     /// Linux's defaults.
     pub fn linux() -> Self {
         Profile {

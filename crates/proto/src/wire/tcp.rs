@@ -331,16 +331,25 @@ fn header_len(b: &[u8]) -> Result<usize, WireError> {
     Ok(hl)
 }
 
+/// Whether the segment `b` (header and payload) from `src` to `dst` has a
+/// checksum that verifies (RFC 9293 3.1: it covers the pseudo-header and
+/// the whole segment; a length past 16 bits cannot verify).
+#[inline]
+pub(crate) fn checksum_ok(b: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+    let Ok(len) = u16::try_from(b.len()) else {
+        return false;
+    };
+    let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len);
+    checksum::fold(checksum::sum(b, ph)) == 0xffff
+}
+
 impl<B: AsRef<[u8]>> TcpPacket<B> {
     #[inline]
     pub fn parse(bytes: B) -> Result<Self, WireError> {
         let b = bytes.as_ref();
         let hl = header_len(b)?;
         let opts = b.get(MIN_HEADER_LEN..hl).unwrap_or(&[]);
-        if fast_timestamp(opts).is_none()
-            && aligned_options(opts).is_none()
-            && TcpOptions::new(opts).any(|o| o.is_err())
-        {
+        if common_options(opts).is_none() && TcpOptions::new(opts).any(|o| o.is_err()) {
             return Err(WireError::BadOption);
         }
         Ok(TcpPacket { bytes })
@@ -349,12 +358,7 @@ impl<B: AsRef<[u8]>> TcpPacket<B> {
     /// verifies (RFC 9293 3.1).
     #[inline]
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
-        let b = self.bytes.as_ref();
-        let Ok(len) = u16::try_from(b.len()) else {
-            return false;
-        };
-        let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len);
-        checksum::fold(checksum::sum(b, ph)) == 0xffff
+        checksum_ok(self.bytes.as_ref(), src, dst)
     }
     pub fn src_port(&self) -> u16 {
         be16(self.bytes.as_ref(), 0)
