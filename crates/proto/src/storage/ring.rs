@@ -14,18 +14,19 @@
 //! zero-filled: the `Vec`'s length is the prefix written so far and grows by
 //! `extend_from_slice` until the ring first wraps. `release_if_empty` gives the
 //! memory back when nothing is held (for the owner to call when idle).
+//!
+//! Copies: one `copy_from_slice` per contiguous span, however long. The
+//! application's 64 KiB `send`/`recv` copies then go through glibc's
+//! `rep movsb` (from `x86_rep_movsb_threshold`, 2112 bytes). On session 9's
+//! AMD EPYC (AVX-512, fast `rep movsb`) that moved 64 KiB ~1.3x faster than
+//! 2 KiB pieces under the threshold (the vector loop), and bulk ran 6 %
+//! faster in CPU time. Session 4's host showed the opposite (pieces 13-30 %
+//! faster), so this is a host property; callgrind counts `rep movsb` once
+//! per byte, so whole copies show ~1.5 more instructions per byte there
+//! without costing that time (docs/PERF_NOTES.md sections 10 and 15).
 
 /// The smallest physical allocation, so tiny writes do not reallocate often.
 pub(crate) const MIN_ALLOC: usize = 256;
-
-/// Large copies (the application's `send`/`recv` buffers) go in pieces of
-/// this size. glibc switches `memcpy` to `rep movsb` from
-/// `x86_rep_movsb_threshold` (2112 bytes on the AMD EPYC benchmark host);
-/// its vector loop below that moved 64 KiB 13-30 % faster there (bulk
-/// benchmark: `memmove` samples -20 %). One call per 2 KiB is noise. Note
-/// that callgrind counts `rep movsb` once per byte, so instruction counts
-/// drop far more (about 1.6 per byte) than the time does.
-const COPY_PIECE: usize = 2048;
 
 /// `i % phys` (0 when `phys` is 0) without a division in the common cases:
 /// ring indices are a head below `phys` plus an offset below `phys`.
@@ -37,24 +38,6 @@ fn wrap(i: usize, phys: usize) -> usize {
         i - phys
     } else {
         i.checked_rem(phys).unwrap_or(0)
-    }
-}
-
-/// `dst.copy_from_slice(src)` for equal lengths, in `COPY_PIECE` pieces.
-#[inline(always)]
-fn copy_pieces(dst: &mut [u8], src: &[u8]) {
-    if src.len() <= COPY_PIECE {
-        dst.copy_from_slice(src);
-        return;
-    }
-    copy_large(dst, src);
-}
-
-/// `copy_pieces` of more than one piece.
-#[inline(never)]
-fn copy_large(dst: &mut [u8], src: &[u8]) {
-    for (d, s) in dst.chunks_mut(COPY_PIECE).zip(src.chunks(COPY_PIECE)) {
-        d.copy_from_slice(s);
     }
 }
 
@@ -230,10 +213,10 @@ impl RingBuffer {
         let (a, b) = self.spans(off, out.len());
         let (n1, n2) = (a.len(), b.len());
         if let Some(dst) = out.get_mut(..n1) {
-            copy_pieces(dst, a);
+            dst.copy_from_slice(a);
         }
         if let Some(dst) = out.get_mut(n1..n1 + n2) {
-            copy_pieces(dst, b);
+            dst.copy_from_slice(b);
         }
         n1 + n2
     }
@@ -248,7 +231,7 @@ impl RingBuffer {
         let inside = src.len().min(self.buf.len().saturating_sub(at));
         let (old, new) = src.split_at(inside);
         if let Some(dst) = self.buf.get_mut(at..at + inside) {
-            copy_pieces(dst, old);
+            dst.copy_from_slice(old);
         }
         if !new.is_empty() {
             self.buf.extend_from_slice(new);
@@ -313,7 +296,7 @@ impl RingBuffer {
                 at -= self.phys;
             }
             if let Some(dst) = self.buf.get_mut(at..at + data.len()) {
-                copy_pieces(dst, data);
+                dst.copy_from_slice(data);
                 return data.len();
             }
         }
@@ -469,19 +452,13 @@ mod tests {
         }
     }
 
-    /// Copies longer than `COPY_PIECE` go in pieces: every length around
-    /// the piece size, wrapped or not, reads back exactly.
+    /// Large copies: every length around the old 2 KiB piece size and
+    /// glibc's 2112-byte `rep movsb` threshold, wrapped or not, reads back
+    /// exactly.
     #[test]
-    fn large_copies_in_pieces_round_trip() {
+    fn large_copies_round_trip() {
         let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
-        for n in [
-            COPY_PIECE - 1,
-            COPY_PIECE,
-            COPY_PIECE + 1,
-            2 * COPY_PIECE + 3,
-            9_999,
-            16_384,
-        ] {
+        for n in [2047, 2048, 2049, 2112, 4099, 9_999, 16_384] {
             for head in [0usize, 1, 5_000, 16_383] {
                 let mut r = RingBuffer::new(16_384);
                 let mut skip = vec![0u8; head];
