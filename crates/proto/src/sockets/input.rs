@@ -252,7 +252,7 @@ impl SocketSet {
                 .provision(&mut conn.rcv_buf, seg.payload.len());
         }
         let res = conn.process(now, profile, seg, room, prewritten);
-        if res == Default::default() && conn.state == before {
+        if res.is_quiet() && conn.state == before {
             // Nothing to count or act on (every fast-path segment): only
             // the readiness and timer bookkeeping.
             if sock.refresh_only() {
