@@ -115,7 +115,11 @@ impl SocketSet {
                 let deadline = conn.next_deadline();
                 let rearm = super::arm(&mut sock.timer_at, &mut sock.heap_at, deadline);
                 let mut visit = (false, None);
-                if let Some(out) = out {
+                // Borrowed in place: moving the ~110-byte segment out of the
+                // `Option` read it back in 16-byte pieces over the narrower
+                // stores `poll_output` had just made, a store-to-load
+                // forwarding stall per segment (perf, session 9).
+                if let Some(out) = &out {
                     self.stats.retrans_segs += retrans;
                     if out.repr.flags.rst() {
                         self.stats.out_rsts += 1;
