@@ -77,7 +77,7 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
     let (mut a, mut b, mut c, mut d) = (0u64, 0u64, 0u64, 0u64);
     let mut rest = data;
     while let Some((blk, r)) = rest.split_first_chunk::<256>() {
-        if let Some((w, x, y, z)) = quarters::<64>(blk) {
+        if let Some([w, x, y, z]) = quarters::<64>(blk) {
             a = chain(a, w);
             b = chain(b, x);
             c = chain(c, y);
@@ -145,12 +145,12 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
 /// The first four `M`-byte pieces of `blk` (inlined into `sum` with
 /// `blk` a 256-byte array, so every length check folds away).
 #[inline(always)]
-fn quarters<const M: usize>(blk: &[u8]) -> Option<(&[u8; M], &[u8; M], &[u8; M], &[u8; M])> {
+fn quarters<const M: usize>(blk: &[u8]) -> Option<[&[u8; M]; 4]> {
     let (w, r) = blk.split_first_chunk::<M>()?;
     let (x, r) = r.split_first_chunk::<M>()?;
     let (y, r) = r.split_first_chunk::<M>()?;
     let (z, _) = r.split_first_chunk::<M>()?;
-    Some((w, x, y, z))
+    Some([w, x, y, z])
 }
 
 /// `sum` of a fixed-size block (a header built on the stack): the word loop
