@@ -252,6 +252,7 @@ impl SocketSet {
                 .provision(&mut conn.rcv_buf, seg.payload.len());
         }
         let res = conn.process(now, profile, seg, room, prewritten);
+        debug_assert_eq!(res.is_quiet(), res == Default::default());
         if res.is_quiet() && conn.state == before {
             // Nothing to count or act on (every fast-path segment): only
             // the readiness and timer bookkeeping.
