@@ -798,6 +798,10 @@ impl SocketSet {
                     assert!(!s.closed, "closed orphans are freed");
                 }
             }
+            // The readiness `readiness()` reports is never stale.
+            if !s.closed {
+                assert_eq!(s.ready_bits, s.readiness().bits(), "stale ready_bits");
+            }
             // `recv`'s early EWOULDBLOCK is never stale.
             if s.recv_idle {
                 assert!(
