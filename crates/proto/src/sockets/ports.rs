@@ -5,6 +5,7 @@
 //! range; neither happens per packet.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 
 use super::{FourTuple, SocketHandle, SocketSet};
 use crate::storage::HashKey;
@@ -61,9 +62,53 @@ impl Bucket {
     }
 }
 
+/// The port table's hash, like Linux `inet_bhashfn` (`(lport +
+/// net_hash_mix(net)) & (bhash_size - 1)`): the low 16 bits are the port
+/// itself, so neighbouring ports sit in neighbouring buckets. RFC 6056's
+/// ephemeral choice walks each destination's sequence a port or two at a
+/// time, and a connect then finds its candidate next to the previous one
+/// (already cached) instead of at a random place in a table of up to
+/// 64k entries. The higher bits, hashbrown's control tag among them,
+/// come from a multiply so a group's tags still differ. No secret is
+/// needed: the keys are our own ports (at most 65,536 of them), so no
+/// peer can aim keys at one bucket.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PortHash;
+
+/// State of one `PortHash` computation.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PortHasher(u64);
+
+impl BuildHasher for PortHash {
+    type Hasher = PortHasher;
+    #[inline]
+    fn build_hasher(&self) -> PortHasher {
+        PortHasher(0)
+    }
+}
+
+impl Hasher for PortHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `u16` keys; any fold will do.
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).rotate_left(5);
+        }
+    }
+    #[inline]
+    fn write_u16(&mut self, v: u16) {
+        let v = u64::from(v);
+        self.0 = v | (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) & !0xffff);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Ports {
-    map: HashMap<u16, Bucket, HashKey>,
+    map: HashMap<u16, Bucket, PortHash>,
     /// Ports with holders bound explicitly, and how many (Linux keeps
     /// `fastreuse` in the bind bucket for the same purpose): ephemeral
     /// port choice asks this small map, usually empty, instead of walking
@@ -76,7 +121,7 @@ pub(crate) struct Ports {
 impl Ports {
     pub(crate) fn new(key: HashKey) -> Self {
         Ports {
-            map: HashMap::with_hasher(key),
+            map: HashMap::with_hasher(PortHash),
             explicit: HashMap::with_hasher(key),
             table: vec![0; TABLE_SIZE],
             key,
@@ -323,6 +368,27 @@ mod tests {
         set.connect(now, c, B, 80).expect("connect");
         assert_eq!(set.local_addr(c).map(|a| a.port()), Some(40001));
         set.check_invariants();
+    }
+
+    /// `PortHash`: a port's home bucket is the port (low 16 bits), so the
+    /// neighbours RFC 6056's walk visits one after another share cache
+    /// lines; the control tags (top 7 bits) still spread over a group.
+    #[test]
+    fn port_hash_keeps_neighbours_together() {
+        let hash = |p: u16| PortHash.hash_one(p);
+        let mut tags = std::collections::HashSet::new();
+        for p in 32768..=32768 + 15u16 {
+            assert_eq!(hash(p) & 0xffff, u64::from(p));
+            tags.insert(hash(p) >> 57);
+        }
+        assert!(tags.len() >= 12, "tags of a group differ: {}", tags.len());
+        // The map keeps working with the identity-like hash at full size.
+        let mut m: HashMap<u16, u16, PortHash> = HashMap::with_hasher(PortHash);
+        for p in 0..=u16::MAX {
+            m.insert(p, p.wrapping_mul(3));
+        }
+        assert_eq!(m.len(), 65536);
+        assert!((0..=u16::MAX).all(|p| m.get(&p) == Some(&p.wrapping_mul(3))));
     }
 
     /// The port choice as it was before the explicit-holder counts: walk
