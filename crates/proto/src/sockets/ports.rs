@@ -82,15 +82,18 @@ impl Bucket {
     }
 }
 
-/// The port table's hash, like Linux `inet_bhashfn` (`(lport +
-/// net_hash_mix(net)) & (bhash_size - 1)`): the low 16 bits are the port
-/// itself, so neighbouring ports sit in neighbouring buckets. RFC 6056's
-/// ephemeral choice walks each destination's sequence a port or two at a
-/// time, and a connect then finds its candidate next to the previous one
-/// (already cached) instead of at a random place in a table of up to
-/// 64k entries. The higher bits, hashbrown's control tag among them,
-/// come from a multiply so a group's tags still differ. No secret is
-/// needed: the keys are our own ports (at most 65,536 of them), so no
+/// The port table's hash, after Linux `inet_bhashfn` (`(lport +
+/// net_hash_mix(net)) & (bhash_size - 1)`), which puts neighbouring ports
+/// in neighbouring buckets. RFC 6056's ephemeral choice walks each
+/// destination's sequence a port or two at a time, so a connect then finds
+/// its candidate next to the previous one (cached) instead of at a random
+/// place in a table of up to 64k entries. Here runs of 16 ports (one
+/// hashbrown group) keep their order and sit together, and the runs are
+/// scattered by a multiply: a plain `port & mask` would pile the ports of
+/// a range wider than a small table onto the same buckets (hashbrown
+/// probes openly; Linux chains). hashbrown's control tag (the top 7 bits)
+/// is drawn from the whole port, so a group's tags still differ. No
+/// secret is needed: the keys are our own ports (at most 65,536), so no
 /// peer can aim keys at one bucket.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct PortHash;
@@ -117,8 +120,14 @@ impl Hasher for PortHasher {
     }
     #[inline]
     fn write_u16(&mut self, v: u16) {
+        const TAG: u64 = 0xfe00_0000_0000_0000;
         let v = u64::from(v);
-        self.0 = v | (v.wrapping_mul(0x9e37_79b9_7f4a_7c15) & !0xffff);
+        // A multiply alone keeps low bits from low bits (runs r and
+        // r + 2^k would share a table of 2^k places); fold the high half in.
+        let m = u128::from(v >> 4) * 0x9e37_79b9_7f4a_7c15;
+        let run = ((m as u64) ^ ((m >> 64) as u64) ^ ((m as u64) >> 32)) << 4;
+        let tag = v.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        self.0 = (run & !TAG) | (v & 0xf) | (tag & TAG);
     }
     #[inline]
     fn finish(&self) -> u64 {
@@ -525,18 +534,26 @@ mod tests {
         assert!(core::mem::size_of::<(u16, Bucket)>() <= 56);
     }
 
-    /// `PortHash`: a port's home bucket is the port (low 16 bits), so the
-    /// neighbours RFC 6056's walk visits one after another share cache
-    /// lines; the control tags (top 7 bits) still spread over a group.
+    /// `PortHash`: the 16 ports of a run have consecutive home buckets
+    /// (so the neighbours RFC 6056's walk visits one after another share
+    /// cache lines), runs spread over the table, and the control tags (top
+    /// 7 bits) still differ within a group.
     #[test]
     fn port_hash_keeps_neighbours_together() {
         let hash = |p: u16| PortHash.hash_one(p);
+        let pos = |p: u16| hash(p) & ((1 << 57) - 1);
         let mut tags = std::collections::HashSet::new();
         for p in 32768..=32768 + 15u16 {
-            assert_eq!(hash(p) & 0xffff, u64::from(p));
+            assert_eq!(pos(p), pos(32768) + u64::from(p - 32768));
             tags.insert(hash(p) >> 57);
         }
         assert!(tags.len() >= 12, "tags of a group differ: {}", tags.len());
+        // Runs of a range wider than a 16k-bucket table do not pile up.
+        let mut homes = std::collections::HashSet::new();
+        for run in (32768..61000u16).step_by(16) {
+            homes.insert((pos(run) & (16384 - 1)) >> 4);
+        }
+        assert!(homes.len() > 600, "runs spread: {} of 1024 places", homes.len());
         // The map keeps working with the identity-like hash at full size.
         let mut m: HashMap<u16, u16, PortHash> = HashMap::with_hasher(PortHash);
         for p in 0..=u16::MAX {
