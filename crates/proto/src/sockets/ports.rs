@@ -76,7 +76,9 @@ impl Bucket {
     }
 
     fn inline_mut(&mut self) -> &mut [Holder] {
-        self.inline.get_mut(..usize::from(self.n)).unwrap_or(&mut [])
+        self.inline
+            .get_mut(..usize::from(self.n))
+            .unwrap_or(&mut [])
     }
 
     fn is_empty(&self) -> bool {
@@ -531,7 +533,10 @@ mod tests {
                 assert_eq!(ports.has_explicit(p), n > 0);
             }
         }
-        assert!(spilled_steps > 1000, "ports spilled ({spilled_steps} steps)");
+        assert!(
+            spilled_steps > 1000,
+            "ports spilled ({spilled_steps} steps)"
+        );
         // The entry stays small (memory per idle connection).
         assert!(core::mem::size_of::<(u16, Bucket)>() <= 40);
     }
@@ -555,7 +560,11 @@ mod tests {
         for run in (32768..61000u16).step_by(16) {
             homes.insert((pos(run) & (16384 - 1)) >> 4);
         }
-        assert!(homes.len() > 600, "runs spread: {} of 1024 places", homes.len());
+        assert!(
+            homes.len() > 600,
+            "runs spread: {} of 1024 places",
+            homes.len()
+        );
         // The map keeps working with the identity-like hash at full size.
         let mut m: HashMap<u16, u16, PortHash> = HashMap::with_hasher(PortHash);
         for p in 0..=u16::MAX {
