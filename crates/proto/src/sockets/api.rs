@@ -569,8 +569,14 @@ impl SocketSet {
         Some(SocketAddrV4::new(c.remote.0, c.remote.1))
     }
 
+    /// poll(2) for one socket: the readiness noted at the socket's last
+    /// event (every change to what readiness depends on goes through
+    /// `touch`, `check_invariants` checks the note), read from the
+    /// socket's first line instead of the connection's buffers and flags.
     pub fn readiness(&self, h: SocketHandle) -> Option<Readiness> {
-        self.user_sock(h).map(|s| s.readiness())
+        let s = self.user_sock(h)?;
+        debug_assert_eq!(s.ready_bits, s.readiness().bits(), "stale readiness");
+        Some(Readiness::from_bits(s.ready_bits))
     }
     pub fn readable(&self, h: SocketHandle) -> bool {
         self.readiness(h).is_some_and(|r| r.readable)

@@ -561,7 +561,7 @@ impl SocketSet {
         if let Some(l) = listener {
             // Closing a listener: half-open children vanish, established
             // ones are reset (Linux inet_csk_listen_stop).
-            for child in l.syn_queue.into_iter().chain(l.accept_queue) {
+            for child in l.syn_queue.into_sorted().into_iter().chain(l.accept_queue) {
                 if let Some(c) = self.sock_mut(child) {
                     c.parent = None;
                     c.closed = true;
@@ -798,6 +798,10 @@ impl SocketSet {
                     assert!(!s.closed, "closed orphans are freed");
                 }
             }
+            // The readiness `readiness()` reports is never stale.
+            if !s.closed {
+                assert_eq!(s.ready_bits, s.readiness().bits(), "stale ready_bits");
+            }
             // `recv`'s early EWOULDBLOCK is never stale.
             if s.recv_idle {
                 assert!(
@@ -817,6 +821,11 @@ impl SocketSet {
             if let Some(l) = &s.listener {
                 assert!(l.accept_queue.len() <= l.backlog_peak + 1);
                 assert!(l.syn_queue.len() <= l.syn_cap);
+                // Each half-open child is live and names this listener.
+                for c in l.syn_queue.iter() {
+                    let child = self.sock(*c).expect("a SYN-queue child is live");
+                    assert_eq!(child.parent, Some(h), "child's parent");
+                }
             }
         }
         assert_eq!(live, self.live);

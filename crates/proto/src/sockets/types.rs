@@ -138,6 +138,17 @@ impl Readiness {
             | (self.hup as u8) << 3
             | (self.rdhup as u8) << 4
     }
+
+    /// The inverse of `bits`.
+    pub(crate) const fn from_bits(b: u8) -> Self {
+        Readiness {
+            readable: b & 1 != 0,
+            writable: b & 1 << 1 != 0,
+            error: b & 1 << 2 != 0,
+            hup: b & 1 << 3 != 0,
+            rdhup: b & 1 << 4 != 0,
+        }
+    }
 }
 
 /// TCP_INFO-like numbers for one connection.

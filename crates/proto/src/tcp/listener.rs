@@ -30,19 +30,53 @@
 //! SYN-ACKs, from the first to the latest (Linux 6.15+ `tsecr_reject`,
 //! `TSEcrRejected`); any other is "send ACK and drop" like a PAWS failure.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use super::connection::{Connection, RstReply};
 use super::input::{oow_ack_allowed, InputResult};
 use super::paws::paws_reject_req;
 use super::{Profile, State};
 use crate::sockets::SocketHandle;
+use crate::storage::HashKey;
 use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
 
 /// Linux `TCP_SYNCOOKIE_VALID`: ACKs are checked as cookies only this long
 /// after the SYN queue last overflowed (`tcp_synq_no_recent_overflow`).
 const SYNCOOKIE_VALID: Duration = Duration::from_secs(120);
+
+/// The half-open children of a listener (Linux keeps request socks in the
+/// established hash and counts them in `qlen`): a hash set, so a child
+/// joins and leaves in a few instructions with no allocation once the
+/// table has grown (a B-tree set allocated a node every few children).
+/// Closing the listener takes them in handle order (`into_sorted`), the
+/// order the B-tree gave, so the resets stay replayable.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SynQueue(HashSet<SocketHandle, HashKey>);
+
+impl SynQueue {
+    pub(crate) fn insert(&mut self, h: SocketHandle) -> bool {
+        self.0.insert(h)
+    }
+    pub(crate) fn remove(&mut self, h: &SocketHandle) -> bool {
+        // Most children leave an emptied queue's table behind; the probe
+        // of an empty set reads nothing.
+        !self.0.is_empty() && self.0.remove(h)
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &SocketHandle> {
+        self.0.iter()
+    }
+    /// The children in handle order.
+    pub(crate) fn into_sorted(self) -> Vec<SocketHandle> {
+        let mut v: Vec<SocketHandle> = self.0.into_iter().collect();
+        v.sort_unstable();
+        v
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Listener {
@@ -53,8 +87,7 @@ pub(crate) struct Listener {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) backlog_peak: usize,
     pub(crate) syn_cap: usize,
-    /// Ordered, so closing a listener resets its children in a replayable order.
-    pub(crate) syn_queue: BTreeSet<SocketHandle>,
+    pub(crate) syn_queue: SynQueue,
     pub(crate) accept_queue: VecDeque<SocketHandle>,
     /// When a SYN last found the SYN queue full and got a cookie.
     pub(crate) last_overflow: Option<Instant>,
@@ -69,7 +102,7 @@ impl Listener {
             backlog,
             backlog_peak: backlog,
             syn_cap: max_syn_backlog.max(1) as usize,
-            syn_queue: BTreeSet::new(),
+            syn_queue: SynQueue::default(),
             accept_queue: VecDeque::new(),
             last_overflow: None,
         }
@@ -219,5 +252,35 @@ impl Connection {
         let (s, e) = (self.rcv_nxt, self.rcv_nxt + self.rcv_wnd());
         let end = seg.seq + seg.segment_len();
         seg.seq == s || (end.gt(s) && seg.seq.lt(e)) || (seg.seq == e && end == e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `SynQueue` against the B-tree set it replaced: same membership
+    /// answers, same length, and closing order = handle order.
+    #[test]
+    fn syn_queue_matches_an_ordered_set() {
+        let mut q = SynQueue::default();
+        let mut model = std::collections::BTreeSet::new();
+        let mut x: u32 = 12345;
+        for _ in 0..5000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let h = SocketHandle {
+                index: (x >> 8) % 64,
+                gen: (x >> 20) % 3,
+            };
+            if x & 1 == 0 {
+                assert_eq!(q.insert(h), model.insert(h));
+            } else {
+                assert_eq!(q.remove(&h), model.remove(&h));
+            }
+            assert_eq!(q.len(), model.len());
+        }
+        assert!(!model.is_empty());
+        let want: Vec<_> = model.into_iter().collect();
+        assert_eq!(q.into_sorted(), want);
     }
 }
