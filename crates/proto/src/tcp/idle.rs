@@ -13,8 +13,8 @@
 //! - When the application queues data (`Connection::send`; Linux
 //!   `tcp_skb_entail` -> `tcp_slow_start_after_idle_check`) with nothing
 //!   outstanding (`snd_una == snd_max`, Linux `packets_out == 0`) and no
-//!   data went out for more than one RTO (the current RTO, as Linux's
-//!   `icsk_rto`), the window restarts (`Congestion::restart_after_idle`,
+//!   data went out for more than one RTO (Linux's `icsk_rto`: the RTO
+//!   with the retransmission backoff, `Connection::icsk_rto`), the window restarts (`Congestion::restart_after_idle`,
 //!   Linux `tcp_cwnd_restart`): ssthresh = max(ssthresh, 3/4 cwnd) outside
 //!   recovery; RW = min(initial window, cwnd); cwnd halves once per RTO of
 //!   silence beyond the first, never below RW. So a sender idle for more
@@ -47,7 +47,8 @@ impl Connection {
     #[inline]
     pub(crate) fn idle_restart_check(&mut self, now: Instant, k: &TuneKnobs) {
         if k.slow_start_after_idle && self.snd_una == self.snd_max {
-            let rto = self.rtt.rto();
+            // Linux compares with `icsk_rto`, backoff included.
+            let rto = self.icsk_rto();
             self.cc
                 .restart_after_idle(now, rto, k.initial_cwnd, self.snd_mss);
         }
