@@ -179,11 +179,10 @@ impl TcpSocket {
     #[inline(always)]
     fn refresh_only(&self) -> bool {
         !self.in_tw
-            && self.conn.as_ref().is_none_or(|c| match c.state {
-                State::TimeWait | State::Closed => false,
-                // An orphan in FIN_WAIT_2 becomes a compact record.
-                State::FinWait2 => !self.closed,
-                _ => true,
+            && self.conn.as_ref().is_none_or(|c| {
+                !matches!(c.state, State::TimeWait | State::Closed)
+                    // An orphan in FIN_WAIT_2 becomes a compact record.
+                    && (!self.closed || c.state != State::FinWait2)
             })
     }
 

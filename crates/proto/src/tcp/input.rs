@@ -697,6 +697,9 @@ impl Connection {
                 self.rcv_rtt_measure(now, seg, payload.len());
                 if had_holes {
                     // Filled (part of) a hole: ACK at once (RFC 5681 4.2).
+                    if self.quickacks == QUICKACK_FIRST {
+                        self.first_quickack(p);
+                    }
                     self.note_data_rcvd(now, p);
                     self.ack_now = true;
                     self.ack_urgent = true;
@@ -762,31 +765,42 @@ impl Connection {
     /// In-order data arrived (Linux `tcp_event_data_recv`). The first data
     /// starts quick-ACK mode (`icsk_ack.ato == 0`: `tcp_incr_quickack(sk,
     /// TCP_MAX_QUICKACKS)`, so the count depends on the window, as after a
-    /// gap). After a silence longer than the RTO the sender is restarting
-    /// (RFC 5681 4.1), so its next segments are ACKed at once rather than
-    /// every second one or after the delayed-ACK timer. The RTO is Linux's
-    /// `icsk_rto`, backoff included (`Connection::icsk_rto`).
+    /// gap; `quickacks` holds `QUICKACK_FIRST` until then, resolved by
+    /// `first_quickack`). After a silence longer than the RTO the sender is
+    /// restarting (RFC 5681 4.1), so its next segments are ACKed at once
+    /// rather than every second one or after the delayed-ACK timer. The RTO
+    /// is Linux's `icsk_rto`, backoff included (`Connection::icsk_rto`).
     #[inline]
     pub(super) fn note_data_rcvd(&mut self, now: Instant, p: &Profile) {
         // Truncation to 32 bits wraps like Linux's jiffies.
         let ms = now.total_millis() as u32;
         let gap = ms.wrapping_sub(self.lrcv_ms);
         self.lrcv_ms = ms;
-        if self.quickacks == QUICKACK_FIRST {
-            self.quickacks = 0;
-            self.incr_quickack(p);
-        } else if u64::from(gap) > self.icsk_rto().total_millis() {
+        // `gap > icsk_rto` in whole milliseconds, without a division.
+        if u64::from(gap) * 1000 > self.icsk_rto().total_micros() {
             self.incr_quickack(p);
         }
+    }
+
+    /// The first data segment (`quickacks == QUICKACK_FIRST`, Linux
+    /// `icsk_ack.ato == 0`): the start count, `tcp_incr_quickack`.
+    #[inline(never)]
+    fn first_quickack(&mut self, p: &Profile) {
+        self.quickacks = 0;
+        self.incr_quickack(p);
     }
 
     /// Linux `icsk_rto`: the RTO with the retransmission timer's backoff
     /// (`tcp_retransmit_timer` doubles `icsk_rto`; the next RTT sample
     /// resets it, `tcp_ack_update_rtt` -> `tcp_set_rto`). The idle checks
     /// (`note_data_rcvd`, `idle_restart_check`) compare against it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn icsk_rto(&self) -> Duration {
-        self.rtt.backed_off(self.backoff)
+        if self.backoff == 0 {
+            self.rtt.rto()
+        } else {
+            self.rtt.backed_off(self.backoff)
+        }
     }
 
     /// Linux `tcp_incr_quickack`: half the advertised window in segments
@@ -803,7 +817,11 @@ impl Connection {
 
     /// Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2) with Linux's quick-ACK
     /// start and restart (`note_data_rcvd`).
+    #[inline]
     pub(super) fn schedule_ack(&mut self, now: Instant, p: &Profile) {
+        if self.quickacks == QUICKACK_FIRST {
+            self.first_quickack(p);
+        }
         self.note_data_rcvd(now, p);
         if self.quickacks > 0 {
             self.quickacks -= 1;
