@@ -173,16 +173,17 @@ impl TcpSocket {
     }
 
     /// Whether `touch` of this socket is only `refresh`: a connection
-    /// neither in, nor entering or leaving, TIME_WAIT and not closed, or
-    /// a socket without a connection (a listener), has no TIME_WAIT,
-    /// close or free bookkeeping to do.
+    /// neither in, nor entering or leaving, TIME_WAIT and not closed, nor
+    /// an orphan in FIN_WAIT_2, or a socket without a connection (a
+    /// listener), has no TIME_WAIT, close or free bookkeeping to do.
     #[inline(always)]
     fn refresh_only(&self) -> bool {
         !self.in_tw
-            && self
-                .conn
-                .as_ref()
-                .is_none_or(|c| !matches!(c.state, State::TimeWait | State::Closed))
+            && self.conn.as_ref().is_none_or(|c| {
+                !matches!(c.state, State::TimeWait | State::Closed)
+                    // An orphan in FIN_WAIT_2 becomes a compact record.
+                    && (!self.closed || c.state != State::FinWait2)
+            })
     }
 
     /// Readable at the last event (bit 0 of `Readiness::bits`). Every
@@ -651,6 +652,10 @@ impl SocketSet {
             } else if !tw && sock.in_tw {
                 sock.in_tw = false;
                 tw_delta = -1;
+            } else if c.state == State::FinWait2 && sock.closed && sock.parent.is_none() {
+                // An orphan in FIN_WAIT_2 (Linux `tcp_time_wait(sk,
+                // TCP_FIN_WAIT2, tmo)`): a compact record, `compact_time_wait`.
+                compact = true;
             }
             if c.state == State::Closed {
                 if sock.in_demux {

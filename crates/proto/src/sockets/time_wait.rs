@@ -15,9 +15,21 @@
 //! TIME_WAIT length is the profile's, so the queue stays in deadline order
 //! (a shorter `time_wait` set at run time ends records no later than the
 //! old length allowed). Nothing here scans the table per packet.
+//!
+//! An orphan in FIN_WAIT_2 becomes a record too, in the FIN_WAIT_2
+//! substate (`TimeWait::fin_wait2`; Linux `tcp_time_wait(sk,
+//! TCP_FIN_WAIT2, tmo)`). Its lifetime (`tcp_fin_timeout`, at least 3.5 RTO)
+//! differs from record to record, so those wait in a min-heap by deadline
+//! (`fw2_expiry`); the peer's FIN moves a record to TIME_WAIT and into the
+//! FIFO. Records of both substates share the `max_tw_buckets` cap, as Linux
+//! tw socks do; an orphan reaching FIN_WAIT_2 with the table full is simply
+//! closed (Linux `tcp_time_wait` without a tw sock: `tcp_done`,
+//! TCPTimeWaitOverflow), so a later segment of the peer meets no socket
+//! and is reset.
 
+use std::cmp::{Ordering, Reverse};
 use std::collections::hash_map::Entry as Entry_;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use super::{FourTuple, SocketHandle, SocketSet, TcpRow};
 use crate::storage::HashKey;
@@ -33,6 +45,33 @@ struct Entry {
     rec: TimeWait,
 }
 
+/// A FIN_WAIT_2 record's deadline in `fw2_expiry`, ordered by (deadline,
+/// insertion number) only: deterministic, and no order needed on tuples.
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    at: Instant,
+    n: u64,
+    t: FourTuple,
+    h: SocketHandle,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.n) == (o.at, o.n)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.at, self.n).cmp(&(o.at, o.n))
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct TimeWaitTable {
     /// Tuple -> index into `recs`: 16-byte buckets, so a probe, an insert
@@ -44,6 +83,13 @@ pub(crate) struct TimeWaitTable {
     /// (deadline when queued, tuple, handle): a record is live for an
     /// entry only when its handle matches (a tuple may come back).
     expiry: VecDeque<(Instant, FourTuple, SocketHandle)>,
+    /// Deadlines of FIN_WAIT_2-substate records, earliest first; an entry
+    /// is live only while its record (same handle) is still in FIN_WAIT_2.
+    fw2_expiry: BinaryHeap<Reverse<Due>>,
+    /// Insertion counter for `Due::n`.
+    fw2_n: u64,
+    /// Live records in the FIN_WAIT_2 substate.
+    fw2: usize,
     /// Records owing an ACK (each once: `TimeWait::ack_now` dedups).
     acks: VecDeque<FourTuple>,
     /// Final ACKs of connections that skipped TIME_WAIT (table full):
@@ -58,6 +104,9 @@ impl TimeWaitTable {
             recs: Vec::new(),
             free: Vec::new(),
             expiry: VecDeque::new(),
+            fw2_expiry: BinaryHeap::new(),
+            fw2_n: 0,
+            fw2: 0,
             acks: VecDeque::new(),
             last_acks: VecDeque::new(),
         }
@@ -76,7 +125,11 @@ impl TimeWaitTable {
         if !self.acks.is_empty() || !self.last_acks.is_empty() {
             return Some(Instant::ZERO);
         }
-        self.expiry.front().map(|e| e.0)
+        let tw = self.expiry.front().map(|e| e.0);
+        match self.fw2_expiry.peek() {
+            Some(Reverse(d)) => Some(tw.map_or(d.at, |a| a.min(d.at))),
+            None => tw,
+        }
     }
 
     fn get(&self, t: &FourTuple) -> Option<&Entry> {
@@ -98,7 +151,7 @@ impl TimeWaitTable {
 
     fn insert(&mut self, t: FourTuple, handle: SocketHandle, rec: TimeWait) {
         // Stale queue entries (records that ended early) are dropped when
-        // they outnumber the live ones, so the queue stays O(table).
+        // they outnumber the live ones, so the queues stay O(table).
         if self.expiry.len() >= 2 * self.map.len() + 16 {
             let (map, recs) = (&self.map, &self.recs);
             self.expiry.retain(|(_, t, h)| {
@@ -107,7 +160,26 @@ impl TimeWaitTable {
                     .is_some_and(|e| e.handle == *h)
             });
         }
-        self.expiry.push_back((rec.expires, t, handle));
+        if self.fw2_expiry.len() >= 2 * self.fw2 + 16 {
+            let (map, recs) = (&self.map, &self.recs);
+            self.fw2_expiry.retain(|Reverse(d)| {
+                map.get(&d.t)
+                    .and_then(|&i| recs.get(i as usize))
+                    .is_some_and(|e| e.handle == d.h && e.rec.fin_wait2)
+            });
+        }
+        if rec.fin_wait2 {
+            self.fw2_n += 1;
+            self.fw2 += 1;
+            self.fw2_expiry.push(Reverse(Due {
+                at: rec.expires,
+                n: self.fw2_n,
+                t,
+                h: handle,
+            }));
+        } else {
+            self.expiry.push_back((rec.expires, t, handle));
+        }
         if rec.ack_now {
             self.acks.push_back(t);
         }
@@ -147,16 +219,25 @@ impl TimeWaitTable {
     fn remove(&mut self, t: &FourTuple) -> Option<SocketHandle> {
         let i = self.map.remove(t)?;
         self.free.push(i);
-        self.recs.get(i as usize).map(|e| e.handle)
+        let e = self.recs.get(i as usize)?;
+        if e.rec.fin_wait2 {
+            self.fw2 -= 1;
+        }
+        Some(e.handle)
     }
 }
 
 impl SocketSet {
     /// Swap a closed TIME_WAIT socket for a compact record when nothing
-    /// else is owed (`Connection::time_wait_record`). Returns whether the
-    /// socket is gone.
+    /// else is owed (`Connection::time_wait_record`), or an orphan in
+    /// FIN_WAIT_2 for a FIN_WAIT_2 record (`Connection::fin_wait2_record`;
+    /// with the table at `max_tw_buckets` the orphan is closed instead,
+    /// Linux `tcp_time_wait` -> `tcp_done`). Returns whether the socket is
+    /// gone.
     pub(crate) fn compact_time_wait(&mut self, h: SocketHandle) -> bool {
         let expiry = self.now + self.profile.time_wait;
+        let now = self.now;
+        let full = self.time_wait_count() >= self.profile.max_tw_buckets;
         let Some(slot) = self
             .slots
             .get_mut(h.index as usize)
@@ -173,7 +254,20 @@ impl SocketSet {
         let Some(c) = sock.conn.as_mut() else {
             return false;
         };
-        let Some(rec) = c.time_wait_record(expiry) else {
+        let rec = if c.state == State::FinWait2 {
+            if full {
+                // Linux `tcp_time_wait` with no tw sock (TCPTimeWaitOverflow):
+                // `tcp_done`, nothing sent.
+                c.enter_closed();
+                self.stats.tw_overflow += 1;
+                self.free(h);
+                return true;
+            }
+            c.fin_wait2_record(now)
+        } else {
+            c.time_wait_record(expiry)
+        };
+        let Some(rec) = rec else {
             return false;
         };
         let tuple = FourTuple {
@@ -221,8 +315,21 @@ impl SocketSet {
         if out.dropped {
             self.stats.dropped += 1;
         }
+        if out.time_wait {
+            // FIN_WAIT_2 -> TIME_WAIT: the 2 MSL deadline joins the FIFO (it
+            // is the latest deadline queued, as for any new record).
+            let (at, h) = (e.rec.expires, e.handle);
+            self.tw.fw2 -= 1;
+            self.tw.expiry.push_back((at, *t, h));
+        }
+        if out.reset {
+            // Linux TCP_TW_RST (FIN_WAIT_2 substate): `tcp_v4_send_reset`.
+            let rst = crate::tcp::connection::RstReply::for_segment(seg);
+            self.queue_reset(t.local.0, t.remote.0, t.local.1, t.remote.1, rst);
+        }
         if out.killed {
-            // A reset at rcv_nxt (Linux `tcp_rfc1337` = 0): the tuple is free.
+            // A reset at rcv_nxt (Linux `tcp_rfc1337` = 0), or FIN_WAIT_2
+            // ended by a reset, a SYN or new data: the tuple is free.
             self.end_time_wait(t);
         } else if out.ack {
             self.tw.acks.push_back(*t);
@@ -255,6 +362,22 @@ impl SocketSet {
                 continue;
             }
             self.end_time_wait(&t);
+        }
+        // FIN_WAIT_2 records: their own deadlines, earliest first. A record
+        // gone to TIME_WAIT (or ended) leaves a stale entry.
+        while let Some(Reverse(d)) = self.tw.fw2_expiry.peek().copied() {
+            if d.at > now {
+                break;
+            }
+            self.tw.fw2_expiry.pop();
+            let live = self
+                .tw
+                .get(&d.t)
+                .is_some_and(|e| e.handle == d.h && e.rec.fin_wait2 && e.rec.expires <= now);
+            if live {
+                // `tcp_fin_timeout` is over: the record goes, silently.
+                self.end_time_wait(&d.t);
+            }
         }
     }
 
@@ -301,8 +424,9 @@ impl SocketSet {
         None
     }
 
-    /// Netstat rows for the records (state TIME_WAIT, orphaned), with the
-    /// time left until each ends.
+    /// Netstat rows for the records (state TIME_WAIT or FIN_WAIT2, as `ss`
+    /// shows a tw sock's substate; orphaned), with the time left until each
+    /// ends.
     pub(crate) fn time_wait_rows(&self, now: Instant, rows: &mut Vec<TcpRow>) {
         for (t, e) in self.tw.iter() {
             rows.push(TcpRow {
@@ -310,7 +434,11 @@ impl SocketSet {
                 proto: "tcp",
                 local: std::net::SocketAddrV4::new(t.local.0, t.local.1),
                 remote: std::net::SocketAddrV4::new(t.remote.0, t.remote.1),
-                state: State::TimeWait,
+                state: if e.rec.fin_wait2 {
+                    State::FinWait2
+                } else {
+                    State::TimeWait
+                },
                 recv_q: 0,
                 send_q: 0,
                 syn_queue: 0,
@@ -332,9 +460,16 @@ impl SocketSet {
         self.tw.contains(t)
     }
 
-    /// Every TIME_WAIT connection, compact or not.
+    /// Every TIME_WAIT connection, compact or not, and every FIN_WAIT_2
+    /// record (Linux counts all tw socks against `tcp_max_tw_buckets`).
     pub(crate) fn time_wait_count(&self) -> usize {
         self.time_wait + self.tw.len()
+    }
+
+    /// Compact records in the FIN_WAIT_2 substate.
+    #[cfg(test)]
+    pub(crate) fn fin_wait2_records(&self) -> usize {
+        self.tw.fw2
     }
 
     #[cfg(test)]
@@ -357,13 +492,21 @@ impl SocketSet {
             );
             assert!(self.sock(e.handle).is_none(), "record handle is retired");
             assert!(self.ports.held(t.local.1), "a record holds its port");
-            let queued = self
-                .tw
-                .expiry
-                .iter()
-                .any(|(at, q, h)| q == t && *h == e.handle && *at <= e.rec.expires);
+            let queued = if e.rec.fin_wait2 {
+                self.tw
+                    .fw2_expiry
+                    .iter()
+                    .any(|Reverse(d)| d.t == *t && d.h == e.handle && d.at <= e.rec.expires)
+            } else {
+                self.tw
+                    .expiry
+                    .iter()
+                    .any(|(at, q, h)| q == t && *h == e.handle && *at <= e.rec.expires)
+            };
             assert!(queued, "every record waits in the expiry queue");
         }
+        let fw2 = self.tw.iter().filter(|(_, e)| e.rec.fin_wait2).count();
+        assert_eq!(fw2, self.tw.fw2, "FIN_WAIT_2 records counted");
     }
 }
 
@@ -384,6 +527,8 @@ mod tests {
             ts_offset: 0,
             last_oow_ack: Instant::ZERO,
             expires: Instant::from_micros(u64::from(n)),
+            rcv_wnd: 0,
+            fin_wait2: false,
         }
     }
 

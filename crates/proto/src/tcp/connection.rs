@@ -193,7 +193,8 @@ pub(crate) struct Connection {
     /// MSS we advertise (MTU - 40, or TCP_MAXSEG).
     pub(crate) adv_mss: u16,
     /// Segments still to ACK at once (Linux `icsk_ack.quick`); a `u16`
-    /// in the hole after `adv_mss` (at most `Profile::quickacks`).
+    /// in the hole after `adv_mss` (at most `Profile::quickacks`), or
+    /// `input::QUICKACK_FIRST` before the first data (Linux `ato == 0`).
     pub(crate) quickacks: u16,
     pub(crate) keepalive_probes: u32,
 
@@ -360,7 +361,7 @@ impl Connection {
             delack_at: None,
             ack_now: false,
             ack_urgent: false,
-            quickacks: p.quickack_cap(),
+            quickacks: super::input::QUICKACK_FIRST,
             last_oow_ack: None,
             synack_tsval: None,
             last_rcv: Instant::ZERO,

@@ -13,9 +13,9 @@
 //! - When the application queues data (`Connection::send`; Linux
 //!   `tcp_skb_entail` -> `tcp_slow_start_after_idle_check`) with nothing
 //!   outstanding (`snd_una == snd_max`, Linux `packets_out == 0`) and no
-//!   data went out for more than one RTO (the current RTO, as Linux's
-//!   `icsk_rto`), the window restarts (`Congestion::restart_after_idle`,
-//!   Linux `tcp_cwnd_restart`): ssthresh = max(ssthresh, 3/4 cwnd) outside
+//!   data went out for more than one RTO (Linux's `icsk_rto`: the RTO
+//!   with the retransmission backoff, `Connection::icsk_rto`), the window
+//!   restarts (`Congestion::restart_after_idle`, Linux `tcp_cwnd_restart`): ssthresh = max(ssthresh, 3/4 cwnd) outside
 //!   recovery; RW = min(initial window, cwnd); cwnd halves once per RTO of
 //!   silence beyond the first, never below RW. So a sender idle for more
 //!   than one and up to two RTOs keeps half its window, and after a long
@@ -28,13 +28,16 @@
 //!   ssthresh, cwnd being the initial window at most).
 //! - `Profile::slow_start_after_idle` false: cwnd survives any pause, as
 //!   with Linux's sysctl at 0.
+//! - The backoff in `icsk_rto` rarely shows here: our backoff resets on
+//!   any ACK of new data, Linux's only on a valid RTT sample
+//!   (`tcp_ack_update_rtt`), so after an RTO on a connection without
+//!   timestamps Linux's threshold stays doubled a little longer.
 //! - Not done: Linux's application-limited decay (`tcp_cwnd_application_
 //!   limited`, also under `tcp_slow_start_after_idle`), which halves
 //!   towards the window in use after an RTO in which the sender never
 //!   filled cwnd; `Congestion` instead never grows an unused window. The
-//!   receiver's counterpart (Linux re-enters quick-ACK mode when data
-//!   arrives after a gap longer than the RTO, `tcp_event_data_recv`) is
-//!   not done either.
+//!   receiver's counterpart (quick ACKs after a gap) is
+//!   `Connection::note_data_rcvd`.
 
 use super::autotune::TuneKnobs;
 use super::connection::Connection;
@@ -47,7 +50,8 @@ impl Connection {
     #[inline]
     pub(crate) fn idle_restart_check(&mut self, now: Instant, k: &TuneKnobs) {
         if k.slow_start_after_idle && self.snd_una == self.snd_max {
-            let rto = self.rtt.rto();
+            // Linux compares with `icsk_rto`, backoff included.
+            let rto = self.icsk_rto();
             self.cc
                 .restart_after_idle(now, rto, k.initial_cwnd, self.snd_mss);
         }

@@ -717,7 +717,13 @@ impl Connection {
                 // Beyond our buffer: the tail (and any FIN) will come again.
                 fin = false;
             }
-            if off == 0 {
+            if off == 0 && written == 0 {
+                // No room at all (a zero window): Linux `tcp_data_queue`
+                // drops it (TCPZeroWindowDrop) through `out_of_window`,
+                // which enters quick-ACK mode and ACKs at once.
+                self.incr_quickack(p);
+                self.ack_now = true;
+            } else if off == 0 {
                 let had_holes = !self.assembler.is_empty();
                 if !self.shut_rd {
                     self.rcv_buf.commit(written);
@@ -728,6 +734,9 @@ impl Connection {
                 self.rcv_rtt_measure(now, seg, payload.len());
                 if had_holes {
                     // Filled (part of) a hole: ACK at once (RFC 5681 4.2).
+                    if self.quickacks == QUICKACK_FIRST {
+                        self.first_quickack(p);
+                    }
                     self.note_data_rcvd(now, p);
                     self.ack_now = true;
                     self.ack_urgent = true;
@@ -790,18 +799,44 @@ impl Connection {
         }
     }
 
-    /// In-order data arrived (Linux `tcp_event_data_recv`): after a silence
-    /// longer than the RTO the sender is restarting (RFC 5681 4.1), so its
-    /// next segments are ACKed at once rather than every second one or after
-    /// the delayed-ACK timer (`tcp_incr_quickack(sk, TCP_MAX_QUICKACKS)`).
+    /// In-order data arrived (Linux `tcp_event_data_recv`). The first data
+    /// starts quick-ACK mode (`icsk_ack.ato == 0`: `tcp_incr_quickack(sk,
+    /// TCP_MAX_QUICKACKS)`, so the count depends on the window, as after a
+    /// gap; `quickacks` holds `QUICKACK_FIRST` until then, resolved by
+    /// `first_quickack`). After a silence longer than the RTO the sender is
+    /// restarting (RFC 5681 4.1), so its next segments are ACKed at once
+    /// rather than every second one or after the delayed-ACK timer. The RTO
+    /// is Linux's `icsk_rto`, backoff included (`Connection::icsk_rto`).
     #[inline]
     pub(super) fn note_data_rcvd(&mut self, now: Instant, p: &Profile) {
         // Truncation to 32 bits wraps like Linux's jiffies.
         let ms = now.total_millis() as u32;
         let gap = ms.wrapping_sub(self.lrcv_ms);
         self.lrcv_ms = ms;
-        if u64::from(gap) > self.rtt.rto().total_millis() {
+        // `gap > icsk_rto` in whole milliseconds, without a division.
+        if u64::from(gap) * 1000 > self.icsk_rto().total_micros() {
             self.incr_quickack(p);
+        }
+    }
+
+    /// The first data segment (`quickacks == QUICKACK_FIRST`, Linux
+    /// `icsk_ack.ato == 0`): the start count, `tcp_incr_quickack`.
+    #[inline(never)]
+    fn first_quickack(&mut self, p: &Profile) {
+        self.quickacks = 0;
+        self.incr_quickack(p);
+    }
+
+    /// Linux `icsk_rto`: the RTO with the retransmission timer's backoff
+    /// (`tcp_retransmit_timer` doubles `icsk_rto`; the next RTT sample
+    /// resets it, `tcp_ack_update_rtt` -> `tcp_set_rto`). The idle checks
+    /// (`note_data_rcvd`, `idle_restart_check`) compare against it.
+    #[inline(always)]
+    pub(crate) fn icsk_rto(&self) -> Duration {
+        if self.backoff == 0 {
+            self.rtt.rto()
+        } else {
+            self.rtt.backed_off(self.backoff)
         }
     }
 
@@ -819,7 +854,11 @@ impl Connection {
 
     /// Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2) with Linux's quick-ACK
     /// start and restart (`note_data_rcvd`).
+    #[inline]
     pub(super) fn schedule_ack(&mut self, now: Instant, p: &Profile) {
+        if self.quickacks == QUICKACK_FIRST {
+            self.first_quickack(p);
+        }
         self.note_data_rcvd(now, p);
         if self.quickacks > 0 {
             self.quickacks -= 1;
@@ -865,6 +904,10 @@ pub(crate) fn acceptable(rcv_nxt: SeqNum, wnd: usize, seg: &TcpRepr<'_>) -> bool
         (_, _) => seg.seq.in_range(rcv_nxt, end) || (seg.seq + (len - 1)).in_range(rcv_nxt, end),
     }
 }
+
+/// `Connection::quickacks` before the first data segment (Linux
+/// `icsk_ack.ato == 0`); `Profile::quickack_cap` stays below it.
+pub(crate) const QUICKACK_FIRST: u16 = u16::MAX;
 
 /// Linux `tcp_oow_rate_limited`: whether an ACK to an unacceptable
 /// segment may go now (data is always answered); stamps `last` when the

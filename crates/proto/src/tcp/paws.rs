@@ -126,7 +126,8 @@ impl Connection {
         let nwin = usize::from(seg.window) << self.snd_wscale;
         let updates = seg.seq.gt(self.snd_wl1)
             || (seg.seq == self.snd_wl1 && (nwin > self.snd_wnd || nwin == 0));
-        let replay = self.rtt.rto().total_millis().saturating_mul(6) / 5;
+        // Linux `tcp_tsval_replay`: `icsk_rto` (backoff included) x 1.2.
+        let replay = self.icsk_rto().total_millis().saturating_mul(6) / 5;
         if updates || u64::from(self.ts_recent.wrapping_sub(tsval)) > replay {
             return Some(PawsDrop::Paws);
         }

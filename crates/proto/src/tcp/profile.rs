@@ -41,7 +41,10 @@ pub struct Profile {
     pub delack_min: Duration,
     /// Upper bound for the delayed-ACK timeout (`TCP_DELACK_MAX`, 200 ms).
     pub delack_max: Duration,
-    /// Segments ACKed immediately at the start of a connection (`TCP_MAX_QUICKACKS`).
+    /// At most this many segments are ACKed at once when quick-ACK mode
+    /// starts (`TCP_MAX_QUICKACKS`): at the first data and after a gap
+    /// longer than the RTO, Linux `tcp_incr_quickack` gives half the
+    /// advertised window in segments, at least 2, capped here.
     pub quickacks: u32,
     /// TIME_WAIT length, 2*MSL (`TCP_TIMEWAIT_LEN`, 60 s).
     pub time_wait: Duration,
@@ -168,9 +171,12 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// `quickacks` as a connection counts it (a `u16`, saturating).
+    /// `quickacks` as a connection counts it (a `u16`, saturating below
+    /// `input::QUICKACK_FIRST`, the connection's "no data yet" mark).
     pub(crate) fn quickack_cap(&self) -> u16 {
-        u16::try_from(self.quickacks).unwrap_or(u16::MAX)
+        u16::try_from(self.quickacks)
+            .unwrap_or(u16::MAX)
+            .min(super::input::QUICKACK_FIRST - 1)
     }
 
     /// Linux's defaults.

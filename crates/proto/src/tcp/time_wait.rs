@@ -24,6 +24,24 @@
 //!   retransmitted FIN are always answered. RFC 9293 3.10.7.4 would drop
 //!   in-window data after the FIN silently; Linux ACKs it, and so do we.
 //!
+//! An orphan in FIN_WAIT_2 becomes a record too (Linux `tcp_close` /
+//! `tcp_rcv_state_process` -> `tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)`), in
+//! the FIN_WAIT_2 substate (`fin_wait2`), for `tcp_fin_timeout` (at least
+//! 3.5 RTO, Linux `tcp_fin_time`). It follows `tcp_timewait_state_process`
+//! for that substate ("repeat all the checks of tcp_rcv_state_process"):
+//! - PAWS failing or out of the window (`tcp_in_window` against `rcv_nxt`
+//!   and the window last advertised, `tw_rcv_wnd`): an ACK, rate-limited
+//!   like TIME_WAIT's (`tcp_timewait_check_oow_rate_limit`).
+//! - In the window: a reset ends the record (no challenge ACK); a SYN at
+//!   or after `rcv_nxt` is answered with a reset and ends it (TCP_TW_RST);
+//!   a segment without ACK, without new sequence space or with none at all
+//!   is dropped silently; new data, or a FIN not exactly at `rcv_nxt`, is
+//!   answered with a reset and ends it ("new data arrive after half-duplex
+//!   close"); the FIN at `rcv_nxt` moves the record to TIME_WAIT: `rcv_nxt`
+//!   past it, its TSval as TS.Recent, the 2 MSL timer, an ACK.
+//!
+//! The substate's expiry sends nothing (`inet_twsk_kill`).
+//!
 //! A PAWS rejection is counted (`paws_tw_rejected`, Linux `PAWSTimewait`).
 //! The ACK a record sends is the one the connection would send: `snd_nxt`
 //! (the connection's `snd_max`), `rcv_nxt`, the window frozen when
@@ -35,7 +53,7 @@ use super::connection::Connection;
 use super::paws::{paws_reject_tw, ts_stamp};
 use super::{Profile, SeqNum, State};
 use crate::snapshot::TimerKind;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::{TcpFlags, TcpRepr, TcpTimestamp};
 
 /// `last_oow_ack` of a record that never answered (a record keeps a plain
@@ -63,8 +81,14 @@ pub(crate) struct TimeWait {
     /// TIME_WAIT began (`enter_time_wait` starts the limiter afresh, as
     /// Linux `tcp_time_wait` does); `NEVER` before the first.
     pub last_oow_ack: Instant,
-    /// End of TIME_WAIT.
+    /// End of TIME_WAIT, or of the FIN_WAIT_2 substate.
     pub expires: Instant,
+    /// FIN_WAIT_2 substate only: the receive window last advertised, from
+    /// `rcv_nxt` (Linux `tw_rcv_wnd`), for the window test.
+    pub rcv_wnd: u32,
+    /// The FIN_WAIT_2 substate (Linux `tw_substate == TCP_FIN_WAIT2`): our
+    /// FIN is acknowledged, the peer's has not come.
+    pub fin_wait2: bool,
 }
 
 /// What a segment did to a record.
@@ -76,8 +100,15 @@ pub(crate) struct TwOutcome {
     pub paws_rejected: bool,
     /// An ACK became owed by this segment.
     pub ack: bool,
-    /// A reset ended TIME_WAIT (`tcp_rfc1337` = 0): the record must go.
+    /// A reset ended TIME_WAIT (`tcp_rfc1337` = 0), or anything ended the
+    /// FIN_WAIT_2 substate but the FIN: the record must go.
     pub killed: bool,
+    /// FIN_WAIT_2 substate: answer the segment with a reset (Linux
+    /// TCP_TW_RST, `tcp_v4_send_reset`); `killed` is set too.
+    pub reset: bool,
+    /// FIN_WAIT_2 substate: the peer's FIN moved the record to TIME_WAIT
+    /// (its expiry is now the 2 MSL one).
+    pub time_wait: bool,
 }
 
 /// What TIME_WAIT remembers of the peer, whichever form it lives in: the
@@ -221,6 +252,45 @@ impl Connection {
             ts_offset: self.ts_offset,
             last_oow_ack: self.last_oow_ack.unwrap_or(NEVER),
             expires: self.close_at.unwrap_or(default_expiry),
+            rcv_wnd: 0,
+            fin_wait2: false,
+        })
+    }
+
+    /// The compact record for an orphan in FIN_WAIT_2 (Linux `tcp_close` or
+    /// `tcp_rcv_state_process` -> `tcp_time_wait(sk, TCP_FIN_WAIT2, tmo)`),
+    /// or `None` when this is not one. Held out-of-order bytes, a pending
+    /// D-SACK and a delayed ACK are dropped, as Linux's `tcp_done` drops
+    /// them with the full socket. The record ends at `close_at` (set to
+    /// `tcp_fin_timeout` when the orphan reached FIN_WAIT_2), but not before
+    /// 3.5 RTO from `now` (`tcp_time_wait`: `timeo` at least
+    /// `(icsk_rto << 2) - (icsk_rto >> 1)`; `tcp_fin_time` has the same
+    /// floor).
+    pub(crate) fn fin_wait2_record(&mut self, now: Instant) -> Option<TimeWait> {
+        if self.state != State::FinWait2 || !self.orphan || !self.rcv_buf.is_empty() {
+            return None;
+        }
+        self.assembler.clear();
+        self.dsack_pending = None;
+        self.delack_at = None;
+        let window = self.select_window();
+        let rto = self.icsk_rto();
+        let floor = now + Duration::from_micros(rto.total_micros().saturating_mul(7) / 2);
+        let expires = self.close_at.map_or(floor, |at| at.max(floor));
+        Some(TimeWait {
+            snd_nxt: self.snd_max,
+            rcv_nxt: self.rcv_nxt,
+            window,
+            ts_ok: self.ts_ok,
+            ack_now: self.ack_now,
+            ts_recent: self.ts_recent,
+            ts_recent_stamp: ts_stamp(self.ts_recent_at),
+            ts_offset: self.ts_offset,
+            // `tcp_time_wait`: `tw_last_oow_ack_time = 0`.
+            last_oow_ack: NEVER,
+            expires,
+            rcv_wnd: u32::try_from(self.rcv_wnd()).unwrap_or(u32::MAX),
+            fin_wait2: true,
         })
     }
 
@@ -318,8 +388,12 @@ impl TimeWait {
     }
 
     /// TIME_WAIT processing (`TwKeys::step`), the same decisions as
-    /// `Connection::process_time_wait`.
+    /// `Connection::process_time_wait`; in the FIN_WAIT_2 substate,
+    /// `process_fin_wait2`.
     pub(crate) fn process(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) -> TwOutcome {
+        if self.fin_wait2 {
+            return self.process_fin_wait2(now, p, seg);
+        }
         let was = self.ack_now;
         let step = self.keys().step(now, seg, p.rfc1337);
         let mut out = TwOutcome {
@@ -358,6 +432,56 @@ impl TimeWait {
         out
     }
 
+    /// The FIN_WAIT_2 substate (Linux `tcp_timewait_state_process`, `if
+    /// (tw->tw_substate == TCP_FIN_WAIT2)`; see the module doc).
+    fn process_fin_wait2(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) -> TwOutcome {
+        let was = self.ack_now;
+        let f = seg.flags;
+        let mut out = TwOutcome::default();
+        let paws = self.keys().paws_reject(now, seg);
+        let end = seg.seq + seg.segment_len();
+        let win_end = self.rcv_nxt + self.rcv_wnd as usize;
+        // Linux `tcp_in_window(seq, end_seq, rcv_nxt, rcv_nxt + tw_rcv_wnd)`.
+        let in_window = seg.seq == self.rcv_nxt
+            || (end.gt(self.rcv_nxt) && seg.seq.lt(win_end))
+            || (seg.seq == win_end && seg.seq == end);
+        if paws || !in_window {
+            // "Out of window, send ACK" (`tcp_timewait_check_oow_rate_limit`).
+            out.dropped = true;
+            self.oow_ack(now, p, seg);
+        } else if f.rst() {
+            // "goto kill": any reset in the window ends it.
+            out.killed = true;
+        } else if f.syn() && seg.seq.ge(self.rcv_nxt) {
+            out.dropped = true;
+            out.killed = true;
+            out.reset = true;
+        } else if !f.ack() || !end.gt(self.rcv_nxt) || seg.segment_len() == 0 {
+            // "Dup ACK?": nothing new, dropped without an answer.
+            out.dropped = true;
+        } else if !f.fin() || end != self.rcv_nxt + 1 {
+            // "If new data arrive after half-duplex close, reset."
+            out.dropped = true;
+            out.killed = true;
+            out.reset = true;
+        } else {
+            // "FIN arrived, enter true time-wait state."
+            self.fin_wait2 = false;
+            self.rcv_nxt = end;
+            if self.ts_ok {
+                if let Some(ts) = seg.timestamp {
+                    self.ts_recent = ts.tsval;
+                    self.ts_recent_stamp = ts_stamp(now);
+                }
+            }
+            self.expires = now + p.time_wait;
+            self.ack_now = true;
+            out.time_wait = true;
+        }
+        out.ack = self.ack_now && !was;
+        out
+    }
+
     /// Linux `tcp_oow_rate_limited`, as a connection answers.
     fn oow_ack(&mut self, now: Instant, p: &Profile, seg: &TcpRepr<'_>) {
         let mut last = (self.last_oow_ack != NEVER).then_some(self.last_oow_ack);
@@ -368,7 +492,8 @@ impl TimeWait {
     /// A SYN that ends TIME_WAIT and may open a new connection on the same
     /// 4-tuple (`TwKeys::syn_ends`).
     pub(crate) fn yields_to(&self, now: Instant, seg: &TcpRepr<'_>) -> bool {
-        self.keys().syn_ends(now, seg)
+        // FIN_WAIT_2 answers a SYN itself (`process_fin_wait2`).
+        !self.fin_wait2 && self.keys().syn_ends(now, seg)
     }
 
     /// Time left until TIME_WAIT ends (`ss -o` timewait timer).

@@ -7,6 +7,7 @@ mod close;
 mod congestion;
 mod data;
 mod fastpath;
+mod fin_wait2;
 mod flags;
 mod handshake;
 mod idle;

@@ -3,8 +3,9 @@
 //! quick-ACK mode, with Linux's count (`tcp_incr_quickack`: half the window
 //! we advertised, in segments, at least two, at most `TCP_MAX_QUICKACKS`), so
 //! a restarting sender's ACK clock does not wait for the delayed-ACK timer.
-//! Within the RTO the delayed-ACK rule holds. Segment by segment, explicit
-//! times.
+//! Within the RTO (Linux's `icsk_rto`, backoff included) the delayed-ACK
+//! rule holds. The first data segment gets the same window-capped count.
+//! Segment by segment, explicit times.
 
 use super::harness::*;
 use crate::sockets::SocketHandle;
@@ -75,6 +76,12 @@ fn linux_count(win: u16, rcv_mss: usize) -> usize {
     (usize::from(win) / (2 * rcv_mss)).clamp(2, 16)
 }
 
+/// The window the SYN-ACK advertised (nothing ACKed since).
+fn first_window(h: &Harness, c: SocketHandle) -> usize {
+    let k = h.set.conn_for_test(c);
+    k.rcv_wup.distance_to(k.rcv_adv)
+}
+
 fn rto_ms(h: &Harness, c: SocketHandle) -> u64 {
     h.set.conn_for_test(c).rtt.rto().total_millis()
 }
@@ -130,10 +137,11 @@ fn restart_count(rcvbuf: usize, rtos: u64) -> (usize, u16) {
     p.moderate_rcvbuf = false;
     let (mut h, c, a) = open(p);
     let mut seq = 1001;
-    // Full segments: rcv_mss 1460. The start burst is ours (16, not
-    // window-capped; see docs/TCP_FINDINGS.md, session 8).
+    // Full segments: rcv_mss 1460. The start burst is Linux's count for
+    // the window of the SYN-ACK (`tcp_incr_quickack` at the first data).
+    let wnd0 = first_window(&h, c);
     let (n, last, win) = burst(&mut h, c, a, &mut seq, 1, 1460);
-    assert_eq!(n, 16);
+    assert_eq!(n, (wnd0 / 2920).clamp(2, 16), "window {wnd0}");
     assert_eq!(h.set.conn_for_test(c).rcv_mss, 1460);
     let rto = rto_ms(&h, c);
     let (n, _, _) = burst(&mut h, c, a, &mut seq, last + rtos * rto + 1, 1460);
@@ -155,4 +163,78 @@ fn a_tiny_window_still_gives_two_quick_acks() {
     let (n, win) = restart_count(4096, 10);
     assert!(usize::from(win) / (2 * 1460) < 2, "window {win}");
     assert_eq!(n, 2);
+}
+
+/// The first data segment starts quick-ACK mode with Linux's count
+/// (`tcp_event_data_recv`, `icsk_ack.ato == 0` -> `tcp_incr_quickack(sk,
+/// TCP_MAX_QUICKACKS)`): the SYN-ACK's window over twice the receive MSS
+/// estimate, at least 2, at most 16. Before session 9 it was always 16.
+#[test]
+fn the_first_data_gets_linux_window_capped_count() {
+    // (buffer, segment size, expected count): small segments keep the
+    // 536-byte receive MSS guess (Linux `tcp_initialize_rcv_mss`): the
+    // default buffer (a 64 KiB SYN-ACK window) gives the full 16, 16 KiB
+    // gives 15, 4 KiB gives 3; full segments (rcv_mss 1460, measured before
+    // the count as `tcp_measure_rcv_mss` is) in 16 KiB give 5. The floor of
+    // two is `a_tiny_window_still_gives_two_quick_acks`'s.
+    for (rcvbuf, len, want) in [
+        (131_072, 100, 16),
+        (16_384, 100, 15),
+        (4096, 100, 3),
+        (16_384, 1460, 5),
+    ] {
+        let mut p = Profile::linux();
+        p.rcvbuf_default = rcvbuf;
+        p.moderate_rcvbuf = false;
+        let (mut h, c, a) = open(p);
+        let wnd0 = first_window(&h, c);
+        let mut seq = 1001;
+        let (n, _, _) = burst(&mut h, c, a, &mut seq, 1, len);
+        let rcv_mss = if len >= 536 { 1460 } else { 536 };
+        assert_eq!(n, (wnd0 / (2 * rcv_mss)).clamp(2, 16), "window {wnd0}");
+        assert_eq!(n, want, "buffer {rcvbuf}, segments of {len}: window {wnd0}");
+    }
+}
+
+/// `Profile::quickacks` = 0: no quick ACKs at all, the first data waits for
+/// the delayed-ACK timer (the cap applies to the first count too).
+#[test]
+fn a_zero_cap_gives_no_quick_acks() {
+    let mut p = Profile::linux();
+    p.quickacks = 0;
+    let (mut h, c, a) = open(p);
+    let mut seq = 1001;
+    let (n, _, _) = burst(&mut h, c, a, &mut seq, 1, 100);
+    assert_eq!(n, 0);
+}
+
+/// The gap is judged against Linux's `icsk_rto`, which carries the
+/// retransmission backoff: with our own data in RTO backoff (doubled
+/// twice), peer data after three plain RTOs of silence is not a restart
+/// (before session 9 it was: the plain RTO was the bound).
+#[test]
+fn the_gap_is_judged_against_the_backed_off_rto() {
+    let (mut h, c, a) = open(Profile::linux());
+    let mut seq = 1001;
+    let (_, last, _) = burst(&mut h, c, a, &mut seq, 1, 100);
+    let rto = rto_ms(&h, c);
+    // Our data goes out and is never ACKed: two timeouts, backoff 2.
+    h.set.send(c, b"ours").unwrap();
+    let t0 = last + 50;
+    let d = h.expect(ms(t0));
+    assert_eq!(d.payload, b"ours");
+    let r1 = h.expect(ms(t0 + rto));
+    assert_eq!(r1.payload, b"ours");
+    let r2 = h.expect(ms(t0 + 3 * rto));
+    assert_eq!(r2.payload, b"ours");
+    assert_eq!(h.set.conn_for_test(c).backoff, 2);
+    assert_eq!(h.set.conn_for_test(c).icsk_rto().total_millis(), 4 * rto);
+    // Peer data (not ACKing ours) 3 RTOs after its last data: within the
+    // backed-off RTO (4 x), so the delayed-ACK rule holds.
+    let t = t0 + 3 * rto + 10;
+    assert!(t - last < 4 * rto && t - last > rto);
+    let v = data(&mut h, c, a, &mut seq, t, 100, false);
+    assert!(v.is_empty(), "{v:#?}");
+    let ack = h.expect(ms(t + 40));
+    assert_eq!(ack.ack(), SeqNum(seq));
 }
