@@ -93,6 +93,13 @@ impl ArpCache {
         self.entries.len()
     }
 
+    /// True while some address is being resolved or probed: only then can
+    /// `poll_request` return a request (due now or later).
+    #[inline]
+    pub(crate) fn resolving(&self) -> bool {
+        !self.resolving.is_empty()
+    }
+
     /// The MAC to use for `ip`, if known. An expired entry turns into a probe
     /// (returned `true` in the second field) and stays usable.
     /// The hot entry's hit is inlined into the caller; the map lookup is not.
