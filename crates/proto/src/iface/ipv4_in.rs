@@ -27,6 +27,7 @@ use crate::wire::ipv4::Ipv4Addrs;
 use crate::wire::tcp;
 use crate::wire::{
     checksum, DstUnreachable, IpProtocol, Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpRepr, UdpPacket,
+    WireError,
 };
 
 impl Stack {
@@ -59,17 +60,17 @@ impl Stack {
         l4_verified: bool,
     ) {
         self.stats.ipv4.rx_packets += 1;
-        let p = match Ipv4Packet::parse(bytes) {
+        let p = match Ipv4Packet::parse_plain(bytes) {
             Ok(p) => p,
+            Err(WireError::BadChecksum) => {
+                self.stats.ipv4.rx_bad_checksum += 1;
+                return;
+            }
             Err(e) => {
                 self.stats.ipv4.malformed.count(e);
                 return;
             }
         };
-        if !p.verify_checksum() {
-            self.stats.ipv4.rx_bad_checksum += 1;
-            return;
-        }
         // The checks read the fixed header only; the full `Ipv4Repr` is
         // built for what needs it (fragments, raw sockets, ICMP, UDP).
         let head = p.head();

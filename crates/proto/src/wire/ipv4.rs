@@ -93,6 +93,48 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
         }
         Ok(Ipv4Packet { bytes })
     }
+    /// `parse`, then `verify_checksum`, as the receive path needs them:
+    /// `Err(BadChecksum)` (which `parse` never returns) when the header is
+    /// well formed but its checksum fails, any other error exactly as
+    /// `parse` gives it. An option-less header (IHL 5, nearly every packet)
+    /// is judged in one pass over its five words: the checks of RFC 791 3.1
+    /// and RFC 1122 3.2.1.1-2 that `parse` makes (version, IHL, total
+    /// length against the header and the buffer, in `parse`'s order), then
+    /// the RFC 1071 sum of the same words (2(A): 32-bit words added in a
+    /// u64 fold like the 16-bit ones, since 2^16 = 1 mod 0xffff). Anything
+    /// else takes `parse` and `verify_checksum`.
+    #[inline]
+    pub(crate) fn parse_plain(bytes: B) -> Result<Self, WireError> {
+        let Some(h) = bytes.as_ref().first_chunk::<MIN_HEADER_LEN>() else {
+            return Err(WireError::Truncated);
+        };
+        let w = |i: usize| super::be32(h, i);
+        let w0 = w(0);
+        if w0 >> 24 != 0x45 {
+            return Self::parse_general_checked(bytes);
+        }
+        let total = (w0 & 0xffff) as usize;
+        if total < MIN_HEADER_LEN {
+            return Err(WireError::BadLength);
+        }
+        if total > bytes.as_ref().len() {
+            return Err(WireError::Truncated);
+        }
+        let sum = u64::from(w0) + u64::from(w(4)) + u64::from(w(8));
+        if checksum::fold(sum + u64::from(w(12)) + u64::from(w(16))) != 0xffff {
+            return Err(WireError::BadChecksum);
+        }
+        Ok(Ipv4Packet { bytes })
+    }
+    /// `parse_plain` for a header that is not a plain IPv4 one.
+    #[inline(never)]
+    fn parse_general_checked(bytes: B) -> Result<Self, WireError> {
+        let p = Ipv4Packet::parse(bytes)?;
+        if !p.verify_checksum() {
+            return Err(WireError::BadChecksum);
+        }
+        Ok(p)
+    }
     /// Parse the datagram quoted in an ICMP error (RFC 792: the header plus
     /// at least 8 bytes of its payload). Like `parse`, except that the total
     /// length may exceed the buffer: `payload` and `as_bytes` then hold what
@@ -511,6 +553,73 @@ mod tests {
             let q = Ipv4Packet::parse_quoted(&n[..]).unwrap();
             let slow = checksum::fold(checksum::sum(&n, 0)) == 0xffff;
             proptest::prop_assert_eq!(q.verify_checksum(), slow);
+        }
+
+        /// `parse_plain` gives what `parse` then `verify_checksum` give
+        /// (`BadChecksum` standing for a failed sum), errors included: for
+        /// arbitrary bytes, for arbitrary option-less headers whose checksum
+        /// is made to verify (any total length), and for valid headers with
+        /// or without options, cut short or padded, with one byte changed.
+        #[test]
+        fn parse_plain_matches_the_general_parse(
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            fix_sum in proptest::bool::ANY,
+            plain in proptest::bool::ANY,
+            src in proptest::num::u32::ANY,
+            dst in proptest::num::u32::ANY,
+            proto in proptest::num::u8::ANY,
+            payload_len in 0usize..64,
+            options_words in 0usize..=10,
+            ttl in proptest::num::u8::ANY,
+            ident in proptest::num::u16::ANY,
+            total_delta in -24i32..4,
+            small_total in proptest::option::of(0u16..24),
+            cut_back in proptest::prop_oneof![0usize..24, 0usize..160],
+            flip in proptest::option::of((0usize..64, 1u8..=255)),
+        ) {
+            fn general(b: &[u8]) -> Result<&[u8], WireError> {
+                let p = Ipv4Packet::parse(b)?;
+                if p.verify_checksum() { Ok(p.into_inner()) } else { Err(WireError::BadChecksum) }
+            }
+            let check = |b: &[u8]| -> Result<(), proptest::test_runner::TestCaseError> {
+                let got = Ipv4Packet::parse_plain(b).map(Ipv4Packet::into_inner);
+                proptest::prop_assert_eq!(got, general(b));
+                Ok(())
+            };
+            // Arbitrary bytes; as a plain header with a total length near
+            // the buffer's and a sum that verifies.
+            let mut b = noise;
+            check(&b)?;
+            if b.len() >= MIN_HEADER_LEN && plain {
+                b[0] = 0x45;
+                let near = (b.len() as i32 + total_delta).max(0) as u16;
+                let total = small_total.unwrap_or(near);
+                b[2..4].copy_from_slice(&total.to_be_bytes());
+                if fix_sum {
+                    b[10] = 0;
+                    b[11] = 0;
+                    let c = checksum::checksum(&b[..MIN_HEADER_LEN]);
+                    b[10..12].copy_from_slice(&c.to_be_bytes());
+                    proptest::prop_assert!(Ipv4Packet::parse_plain(&b[..]).map_or(true, |p| p.verify_checksum()));
+                }
+                check(&b)?;
+            }
+            // A valid header (options or not) and payload, cut or padded,
+            // maybe with one byte changed.
+            let mut r = Ipv4Repr::new(Ipv4Addr::from(src), Ipv4Addr::from(dst), IpProtocol::from(proto), payload_len);
+            r.ttl = ttl;
+            r.ident = ident;
+            r.options_len = 4 * options_words;
+            let mut v = vec![0xa5u8; r.buffer_len() + 16];
+            r.emit(&mut v).unwrap();
+            check(&v)?;
+            v.truncate(v.len().saturating_sub(cut_back));
+            if let Some((at, x)) = flip {
+                if let Some(byte) = v.get_mut(at) {
+                    *byte ^= x;
+                }
+            }
+            check(&v)?;
         }
 
         /// `emit_unfragmented` (the transmit path's header) writes exactly
