@@ -205,6 +205,16 @@ pub fn fold(sum: u64) -> u16 {
     s as u16
 }
 
+/// True when a wide sum folds to 0xffff (`fold(sum) == 0xffff`): the data
+/// it covers, checksum field included, verifies (RFC 1071 1). Folding keeps
+/// the value mod 0xffff (2^16 = 1) and gives 0 only for 0, so this is "a
+/// non-zero multiple of 0xffff": one remainder by a constant (a multiply)
+/// instead of four folds.
+#[inline(always)]
+pub fn verifies(sum: u64) -> bool {
+    sum != 0 && sum % 0xffff == 0
+}
+
 /// The checksum of `data`: folded and complemented, ready for the header.
 pub fn checksum(data: &[u8]) -> u16 {
     !fold(sum(data, 0))
@@ -376,6 +386,24 @@ mod tests {
             let ys = if x.len() % 2 == 1 { at_odd_offset(sum(y, 0)) } else { sum(y, 0) };
             proptest::prop_assert_eq!(!fold(add(sum(x, 0), ys)), naive(s));
             proptest::prop_assert_eq!(!fold(sum(x, 0)), naive(x));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, rng_seed: proptest::test_runner::RngSeed::Fixed(0xf01d_0ff), ..Default::default() })]
+
+        /// `verifies` is `fold(sum) == 0xffff` for any wide sum, near a
+        /// multiple of 0xffff or not.
+        #[test]
+        fn verifies_matches_fold(
+            x in proptest::prelude::any::<u64>(),
+            k in proptest::prelude::any::<u64>(),
+            d in -2i64..=2,
+        ) {
+            let near = (k % (u64::MAX / 0xffff + 1)).wrapping_mul(0xffff).wrapping_add_signed(d);
+            for s in [x, near, 0, 0xffff, u64::MAX, u64::MAX - 0xffff] {
+                proptest::prop_assert_eq!(verifies(s), fold(s) == 0xffff, "sum {:#x}", s);
+            }
         }
     }
 

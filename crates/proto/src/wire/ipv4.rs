@@ -120,11 +120,8 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
         if total > bytes.as_ref().len() {
             return Err(WireError::Truncated);
         }
-        // Folded, a ones'-complement sum is 0xffff exactly when it is a
-        // non-zero multiple of 0xffff; `w0` >= 0x4500_0000 makes it non-zero.
-        // One remainder by a constant (a multiply) instead of four folds.
         let sum = u64::from(w0) + u64::from(w(4)) + u64::from(w(8));
-        if (sum + u64::from(w(12)) + u64::from(w(16))) % 0xffff != 0 {
+        if !checksum::verifies(sum + u64::from(w(12)) + u64::from(w(16))) {
             return Err(WireError::BadChecksum);
         }
         Ok(Ipv4Packet { bytes })

@@ -342,7 +342,7 @@ pub(crate) fn checksum_ok(b: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         return false;
     };
     let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len);
-    checksum::fold(checksum::sum(b, ph)) == 0xffff
+    checksum::verifies(checksum::sum(b, ph))
 }
 
 impl<B: AsRef<[u8]>> TcpPacket<B> {
