@@ -492,3 +492,64 @@ fn finished(mut packet: Vec<u8>, partial: Option<PartialChecksum>, l2: usize) ->
     }
     packet
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::StackConfig;
+    use crate::wire::{ArpOperation, ArpRepr};
+    use std::net::SocketAddrV4;
+
+    const US: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+    const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const US_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+    const PEER_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+
+    fn drain(s: &mut Stack, now: Instant) -> usize {
+        let mut buf = [0u8; 1600];
+        let mut n = 0;
+        while s.transmit(now, &mut buf).is_some() {
+            n += 1;
+            assert!(n < 100, "runaway transmit");
+        }
+        n
+    }
+
+    /// `transmit` skips the ARP, loopback and datagram queues only when
+    /// `tx_waiting` says none of them holds anything: the announcement, an
+    /// ARP reply, a resolution in progress, a looped-back and a queued
+    /// datagram each make it true, and a drained stack makes it false.
+    #[test]
+    fn tx_waiting_sees_every_queue() {
+        let now = Instant::from_millis(0);
+        let mut s = Stack::new(StackConfig::ethernet(US_MAC, US, 24));
+        assert!(s.tx_waiting(), "the announcement");
+        assert_eq!(drain(&mut s, now), 1);
+        assert!(!s.tx_waiting());
+
+        let h = s.udp_bind(US, 4000).unwrap();
+        s.udp_send_to(h, SocketAddrV4::new(US, 9), b"me").unwrap();
+        assert!(!s.lo.is_empty() && s.tx_waiting(), "a looped-back datagram");
+        drain(&mut s, now);
+        assert!(!s.tx_waiting());
+
+        s.udp_send_to(h, SocketAddrV4::new(PEER, 9), b"hi").unwrap();
+        assert!(!s.tx.is_empty() && s.tx_waiting(), "a queued datagram");
+        assert_eq!(drain(&mut s, now), 1, "the ARP request");
+        assert!(s.arp.resolving() && s.tx_waiting(), "a resolution");
+
+        // The peer asks for us (a reply queued) and so resolves itself.
+        let reply = ArpRepr {
+            operation: ArpOperation::Reply,
+            sender_mac: US_MAC,
+            sender_ip: US,
+            target_mac: PEER_MAC,
+            target_ip: PEER,
+        };
+        s.arp_replies.push_back((PEER_MAC, reply));
+        s.arp.learn(now, PEER, PEER_MAC, false);
+        assert!(!s.arp.resolving() && s.tx_waiting(), "an ARP reply");
+        drain(&mut s, now);
+        assert!(!s.tx_waiting());
+    }
+}
