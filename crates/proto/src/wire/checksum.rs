@@ -390,7 +390,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, rng_seed: proptest::test_runner::RngSeed::Fixed(0xf01d_0ff), ..Default::default() })]
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, rng_seed: proptest::test_runner::RngSeed::Fixed(0x0f01_d0ff), ..Default::default() })]
 
         /// `verifies` is `fold(sum) == 0xffff` for any wide sum, near a
         /// multiple of 0xffff or not.
