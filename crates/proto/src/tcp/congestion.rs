@@ -27,6 +27,7 @@
 //! 4.1 in Linux's form `tcp_cwnd_restart`).
 
 use core::fmt;
+use core::num::NonZeroUsize;
 use core::str::FromStr;
 
 use super::cubic::Cubic;
@@ -189,8 +190,17 @@ pub(crate) struct Congestion {
     /// The most in flight during the current round (about one SRTT since
     /// `peak_since`), like Linux's `max_packets_out`: an ACK train that
     /// drains the pipe before anything is sent still counts as a full pipe.
-    flight_peak: usize,
+    /// Bytes, saturating: a TCP window (at most 2^30) fits; u32 keeps
+    /// `Congestion` at 152 bytes with the two fields below.
+    flight_peak: u32,
+    /// Linux `snd_cwnd_used`: the most segments in flight at an ACK since
+    /// the window was last in use (`cwnd_stamp`); 0 while it is in use.
+    cwnd_used: u32,
     peak_since: Instant,
+    /// Linux `snd_cwnd_stamp`: the last ACK that found the window in use,
+    /// or the last application-limited decay or idle restart. None until
+    /// the application first queues data (`application_limited`).
+    cwnd_stamp: Option<Instant>,
     /// In fast recovery until `snd_una` passes this point.
     pub(crate) recover: Option<SeqNum>,
     /// RFC 3465 2.2's L in segments (`Profile::abc_limit_segments`; 0: no
@@ -201,7 +211,9 @@ pub(crate) struct Congestion {
     in_loss: bool,
     /// cwnd and ssthresh before the first RTO of the current loss episode,
     /// for the Eifel response (RFC 4015) when the RTO proves spurious.
-    prior: Option<(usize, usize)>,
+    /// cwnd is never zero (at least one SMSS), so the niche makes this 16
+    /// bytes, not 24.
+    prior: Option<(NonZeroUsize, usize)>,
     /// When data last went out (Linux `lsndtime`; `on_data_sent`); None
     /// before the first data segment.
     last_send: Option<Instant>,
@@ -228,7 +240,9 @@ impl Congestion {
             in_loss: false,
             prior: None,
             flight_peak: 0,
+            cwnd_used: 0,
             peak_since: Instant::ZERO,
+            cwnd_stamp: None,
             abc_limit: 2,
             last_send: None,
             algo: Algo::new(algorithm),
@@ -276,13 +290,14 @@ impl Congestion {
         // is in use, so an application- or receiver-limited sender cannot
         // build a cwnd (and, for CUBIC, a W_max) it never tested.
         let round = srtt.unwrap_or(Duration::ZERO);
+        let flight32 = u32::try_from(flight).unwrap_or(u32::MAX);
         if now.saturating_duration_since(self.peak_since) > round {
             self.peak_since = now;
-            self.flight_peak = flight;
+            self.flight_peak = flight32;
         } else {
-            self.flight_peak = self.flight_peak.max(flight);
+            self.flight_peak = self.flight_peak.max(flight32);
         }
-        let flight = self.flight_peak;
+        let flight = self.flight_peak as usize;
         let ss = self.cwnd < self.ssthresh;
         let used = if ss {
             flight.saturating_mul(2) > self.cwnd
@@ -290,8 +305,17 @@ impl Congestion {
             flight.saturating_add(3 * mss) >= self.cwnd
         };
         if !used {
+            // Linux `tcp_cwnd_validate`, "network starves": remember the
+            // most in flight, in segments as Linux counts `packets_out`
+            // (a partial segment counts as one).
+            let segs = u32::try_from(flight.div_ceil(mss)).unwrap_or(u32::MAX);
+            self.cwnd_used = self.cwnd_used.max(segs);
             return;
         }
+        // The window is in use ("network is fed fully"): restart the clock
+        // of `tcp_cwnd_application_limited`.
+        self.cwnd_used = 0;
+        self.cwnd_stamp = Some(now);
         if ss {
             // RFC 5681 3.1 slow start, RFC 3465 2.2 byte counting with
             // L = abc_limit SMSS (2 by default, RFC 3465 2.3's largest).
@@ -322,7 +346,7 @@ impl Congestion {
             } else {
                 self.cwnd
             };
-            self.prior = Some((cwnd, self.ssthresh));
+            self.prior = NonZeroUsize::new(cwnd).map(|c| (c, self.ssthresh));
             self.ssthresh = self.algo.get().loss_ssthresh(self.cwnd, flight, mss);
         }
         self.in_loss = true;
@@ -339,7 +363,7 @@ impl Congestion {
         let Some((cwnd, ssthresh)) = self.prior.take() else {
             return false;
         };
-        self.cwnd = self.cwnd.max(cwnd);
+        self.cwnd = self.cwnd.max(cwnd.get());
         self.ssthresh = self.ssthresh.max(ssthresh);
         self.in_loss = false;
         self.recover = None;
@@ -432,11 +456,8 @@ impl Congestion {
             return false;
         }
         let mss = mss.max(1);
-        let segs = self.cwnd / mss;
         if self.recover.is_none() {
-            // Linux `tcp_current_ssthresh`: max(ssthresh, 3/4 cwnd).
-            let three_quarters = ((segs >> 1) + (segs >> 2)).saturating_mul(mss);
-            self.ssthresh = self.ssthresh.max(three_quarters);
+            self.ssthresh = self.current_ssthresh(mss);
         }
         let restart = (initial_segments.max(1) as usize)
             .saturating_mul(mss)
@@ -452,7 +473,62 @@ impl Congestion {
         self.cwnd = cwnd.max(restart);
         self.tx_start(now);
         self.last_send = Some(now);
+        // Linux `tcp_cwnd_restart` also restarts the application-limited
+        // clock.
+        self.cwnd_stamp = Some(now);
+        self.cwnd_used = 0;
         true
+    }
+
+    /// Linux `tcp_current_ssthresh` outside a cwnd reduction:
+    /// max(ssthresh, 3/4 cwnd), cwnd counted in whole segments as Linux
+    /// counts packets (25 -> 12 + 6 = 18).
+    fn current_ssthresh(&self, mss: usize) -> usize {
+        let segs = self.cwnd / mss.max(1);
+        let three_quarters = ((segs >> 1) + (segs >> 2)).saturating_mul(mss);
+        self.ssthresh.max(three_quarters)
+    }
+
+    /// Linux `snd_cwnd_stamp` (see `application_limited`).
+    #[inline(always)]
+    pub(crate) fn cwnd_stamp(&self) -> Option<Instant> {
+        self.cwnd_stamp
+    }
+
+    /// Linux `tcp_cwnd_application_limited` (RFC 2861's slow part), called
+    /// when one RTO passed since `cwnd_stamp` without an ACK that found
+    /// the window in use. `open` is the caller's Linux `TCP_CA_Open` and
+    /// no `SOCK_NOSPACE`. Then, if the most used (`cwnd_used`, at least the
+    /// initial window) is below cwnd, ssthresh keeps 3/4 of cwnd and cwnd
+    /// moves halfway down to the window used, in whole segments: 5
+    /// segments used with cwnd 40 gives 40 -> 25 -> 17 -> 13 -> 11 -> 10
+    /// over successive RTOs. The clock restarts either way; a first call
+    /// (no stamp yet) only starts it.
+    pub(crate) fn application_limited(
+        &mut self,
+        now: Instant,
+        open: bool,
+        initial_segments: u32,
+        mss: usize,
+    ) {
+        if open && self.cwnd_stamp.is_some() {
+            let mss = mss.max(1);
+            let segs = self.cwnd / mss;
+            let win_used = (self.cwnd_used as usize).max(initial_segments.max(1) as usize);
+            if win_used < segs {
+                self.ssthresh = self.current_ssthresh(mss);
+                self.cwnd = ((segs + win_used) >> 1).saturating_mul(mss);
+            }
+            self.cwnd_used = 0;
+        }
+        self.cwnd_stamp = Some(now);
+    }
+
+    /// Not in recovery nor after an RTO (Linux `TCP_CA_Open` as far as
+    /// `Congestion` knows; the caller adds duplicate ACKs).
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        self.recover.is_none() && !self.in_loss
     }
 }
 
