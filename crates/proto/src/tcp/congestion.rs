@@ -766,6 +766,53 @@ mod tests {
     }
 
     #[test]
+    fn application_limited_moves_halfway_to_the_window_used() {
+        for a in CongestionAlgorithm::ALL {
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            c.cwnd = 40 * MSS;
+            // The first call only starts the clock.
+            c.application_limited(ms(0), true, 10, MSS);
+            assert_eq!((c.cwnd, c.cwnd_stamp()), (40 * MSS, Some(ms(0))), "{a}");
+            // 5 in flight at ACKs (slow start: not in use): used = 5, but
+            // never below IW10; (cwnd + 10) / 2 in whole segments.
+            let mut t = 0;
+            for want in [25, 17, 13, 11, 10, 10] {
+                c.on_ack_at(ms(t + 10), MSS, MSS, None, 5 * MSS);
+                assert_eq!(c.cwnd_stamp(), Some(ms(t)), "{a}: not in use");
+                t += 200;
+                c.application_limited(ms(t), true, 10, MSS);
+                assert_eq!(c.cwnd, want * MSS, "{a} at {t}");
+                assert_eq!(c.ssthresh, usize::MAX / 2, "{a}");
+            }
+            // ssthresh keeps 3/4 of the window (Linux `tcp_current_ssthresh`);
+            // a partial segment in flight counts as one (`packets_out`).
+            c.cwnd = 40 * MSS + 300;
+            c.ssthresh = 20 * MSS;
+            c.on_ack_at(ms(t + 10), 100, MSS, None, 16 * MSS - 500);
+            c.application_limited(ms(t + 200), true, 10, MSS);
+            assert_eq!((c.cwnd, c.ssthresh), (28 * MSS, 30 * MSS), "{a}");
+            // Not open (recovery, loss, SOCK_NOSPACE): only the clock moves.
+            c.on_ack_at(ms(t + 210), 100, MSS, None, 2 * MSS);
+            c.application_limited(ms(t + 400), false, 10, MSS);
+            assert_eq!(
+                (c.cwnd, c.cwnd_stamp()),
+                (28 * MSS, Some(ms(t + 400))),
+                "{a}"
+            );
+            // An ACK that finds the window in use restamps and forgets.
+            c.on_ack_at(ms(t + 410), MSS, MSS, None, 27 * MSS);
+            assert_eq!((c.cwnd_stamp(), c.cwnd_used), (Some(ms(t + 410)), 0), "{a}");
+            // Recovery and an RTO episode are not open.
+            c.on_fast_retransmit(28 * MSS, MSS, SeqNum(5));
+            assert!(!c.is_open());
+            c.on_recovery_exit();
+            assert!(c.is_open());
+            c.on_rto(10 * MSS, MSS);
+            assert!(!c.is_open());
+        }
+    }
+
+    #[test]
     fn switching_algorithm_keeps_the_window() {
         let mut c = after_loss(CongestionAlgorithm::Cubic, 100);
         c.set_algorithm(CongestionAlgorithm::Reno);
