@@ -24,7 +24,9 @@
 //! algorithm how long the sender was quiet (Linux `CA_EVENT_TX_START`;
 //! CUBIC moves its epoch by that much), and data queued after more than
 //! one RTO of silence restarts the window (`restart_after_idle`, RFC 5681
-//! 4.1 in Linux's form `tcp_cwnd_restart`).
+//! 4.1 in Linux's form `tcp_cwnd_restart`). A window not in use at any ACK
+//! for one RTO decays halfway towards the window used
+//! (`application_limited`, Linux `tcp_cwnd_application_limited`).
 
 use core::fmt;
 use core::num::NonZeroUsize;
@@ -193,13 +195,16 @@ pub(crate) struct Congestion {
     /// Bytes, saturating: a TCP window (at most 2^30) fits; u32 keeps
     /// `Congestion` at 152 bytes with the two fields below.
     flight_peak: u32,
-    /// Linux `snd_cwnd_used`: the most segments in flight at an ACK since
-    /// the window was last in use (`cwnd_stamp`); 0 while it is in use.
+    /// Linux `snd_cwnd_used`: the most in flight at an ACK since the
+    /// window was last in use (`cwnd_stamp`); 0 while it is in use. Kept
+    /// in bytes like `flight_peak` (no division per ACK); counted in
+    /// segments, rounded up as Linux counts `packets_out`, when used.
     cwnd_used: u32,
     peak_since: Instant,
     /// Linux `snd_cwnd_stamp`: the last ACK that found the window in use,
     /// or the last application-limited decay or idle restart. None until
-    /// the application first queues data (`application_limited`).
+    /// the first data segment goes out (`tx_start`; Linux stamps when the
+    /// handshake completes, `tcp_init_transfer`).
     cwnd_stamp: Option<Instant>,
     /// In fast recovery until `snd_una` passes this point.
     pub(crate) recover: Option<SeqNum>,
@@ -306,10 +311,8 @@ impl Congestion {
         };
         if !used {
             // Linux `tcp_cwnd_validate`, "network starves": remember the
-            // most in flight, in segments as Linux counts `packets_out`
-            // (a partial segment counts as one).
-            let segs = u32::try_from(flight.div_ceil(mss)).unwrap_or(u32::MAX);
-            self.cwnd_used = self.cwnd_used.max(segs);
+            // most in flight.
+            self.cwnd_used = self.cwnd_used.max(self.flight_peak);
             return;
         }
         // The window is in use ("network is fed fully"): restart the clock
@@ -411,6 +414,8 @@ impl Congestion {
     #[inline(never)]
     fn tx_start(&mut self, now: Instant) {
         let Some(last) = self.last_send else {
+            // The first data: start the application-limited clock.
+            self.cwnd_stamp = Some(now);
             return;
         };
         let idle = now.saturating_duration_since(last);
@@ -502,8 +507,7 @@ impl Congestion {
     /// initial window) is below cwnd, ssthresh keeps 3/4 of cwnd and cwnd
     /// moves halfway down to the window used, in whole segments: 5
     /// segments used with cwnd 40 gives 40 -> 25 -> 17 -> 13 -> 11 -> 10
-    /// over successive RTOs. The clock restarts either way; a first call
-    /// (no stamp yet) only starts it.
+    /// over successive RTOs. The clock restarts either way.
     pub(crate) fn application_limited(
         &mut self,
         now: Instant,
@@ -511,10 +515,12 @@ impl Congestion {
         initial_segments: u32,
         mss: usize,
     ) {
-        if open && self.cwnd_stamp.is_some() {
+        if open {
             let mss = mss.max(1);
             let segs = self.cwnd / mss;
-            let win_used = (self.cwnd_used as usize).max(initial_segments.max(1) as usize);
+            // Segments as Linux counts `packets_out`: a partial one is one.
+            let used = (self.cwnd_used as usize).div_ceil(mss);
+            let win_used = used.max(initial_segments.max(1) as usize);
             if win_used < segs {
                 self.ssthresh = self.current_ssthresh(mss);
                 self.cwnd = ((segs + win_used) >> 1).saturating_mul(mss);
@@ -770,8 +776,9 @@ mod tests {
         for a in CongestionAlgorithm::ALL {
             let mut c = Congestion::with_algorithm(a, 10, MSS);
             c.cwnd = 40 * MSS;
-            // The first call only starts the clock.
-            c.application_limited(ms(0), true, 10, MSS);
+            // The first data segment starts the clock.
+            assert_eq!(c.cwnd_stamp(), None);
+            c.on_data_sent(ms(0), 0);
             assert_eq!((c.cwnd, c.cwnd_stamp()), (40 * MSS, Some(ms(0))), "{a}");
             // 5 in flight at ACKs (slow start: not in use): used = 5, but
             // never below IW10; (cwnd + 10) / 2 in whole segments.

@@ -68,25 +68,24 @@ impl Connection {
             return;
         }
         // Linux compares with `icsk_rto`, backoff included.
-        let rto = self.icsk_rto();
         if self.snd_una == self.snd_max {
+            let rto = self.icsk_rto();
             self.cc
                 .restart_after_idle(now, rto, k.initial_cwnd, self.snd_mss);
         }
-        let due = match self.cc.cwnd_stamp() {
-            Some(stamp) => now.saturating_duration_since(stamp) >= rto,
-            None => true,
-        };
-        if due {
-            self.cwnd_application_limited(now, k);
+        // No stamp: no data sent yet, nothing to decay.
+        if let Some(stamp) = self.cc.cwnd_stamp() {
+            if now.saturating_duration_since(stamp) >= self.icsk_rto() {
+                self.cwnd_application_limited(now, k);
+            }
         }
     }
 
     /// Linux `tcp_cwnd_application_limited`: decay a window not used for
     /// an RTO, only in `TCP_CA_Open` (no recovery, no RTO episode, no
     /// duplicate ACKs: CA_Disorder) and without SOCK_NOSPACE (here: the
-    /// write left the send buffer full; Linux keeps the flag until the
-    /// buffer drains to a third, `sk_stream_write_space`).
+    /// write left the send buffer full; Linux keeps the flag until a
+    /// third of the buffer is free again, `sk_stream_write_space`).
     #[inline(never)]
     fn cwnd_application_limited(&mut self, now: Instant, k: &TuneKnobs) {
         let open = self.cc.is_open() && self.dupacks == 0 && self.snd_buf.free() > 0;

@@ -81,8 +81,8 @@ fn app_limited(
 #[test]
 fn cwnd_stays_for_one_rto_then_moves_halfway_to_the_initial_window() {
     // Congestion avoidance (cwnd 40 > ssthresh 20) with 5 in flight: the
-    // window is never in use. The first write starts the clock (Linux
-    // stamps at the handshake). At 200 ms, one RTO later: win_used =
+    // window is never in use. The first data sent starts the clock (Linux
+    // stamps when the handshake completes). At 200 ms, one RTO later: win_used =
     // max(5, IW 10), cwnd = (40 + 10) / 2 = 25, ssthresh =
     // max(20, 3/4 * 40) = 30 (`tcp_current_ssthresh`).
     let (mut h, c) = open(Profile::linux(), 40, 20);
@@ -193,5 +193,6 @@ fn knob_off_keeps_an_unused_window() {
     let (mut h, c) = open(p, 40, 20);
     let seen = app_limited(&mut h, c, 5, 5 * RTO);
     assert!(seen.iter().all(|s| (s.1, s.2) == (40, 20)), "{seen:?}");
-    assert_eq!(h.set.conn_for_test(c).cc.cwnd_stamp(), None);
+    // The clock started with the first data and was never moved.
+    assert_eq!(h.set.conn_for_test(c).cc.cwnd_stamp(), Some(ms(0)));
 }
