@@ -530,7 +530,7 @@ impl Congestion {
         self.cwnd_stamp = Some(now);
     }
 
-    /// Not in recovery nor after an RTO (Linux `TCP_CA_Open` as far as
+    /// Neither in recovery nor after an RTO (Linux `TCP_CA_Open` as far as
     /// `Congestion` knows; the caller adds duplicate ACKs).
     #[inline]
     pub(crate) fn is_open(&self) -> bool {

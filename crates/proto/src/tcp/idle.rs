@@ -37,7 +37,7 @@
 //!   `tcp_slow_start_after_idle`): every ACK that finds the window in use
 //!   (the test that gates growth in `Congestion::on_ack_at`: flight * 2 >
 //!   cwnd in slow start, flight + 3 SMSS >= cwnd in avoidance) stamps
-//!   `cwnd_stamp`; other ACKs remember the most segments in flight
+//!   `cwnd_stamp`; other ACKs remember the most in flight
 //!   (`cwnd_used`). When the application queues data one `icsk_rto` or
 //!   more after the stamp, outside recovery and loss, with no duplicate
 //!   ACKs pending and the send buffer not full (our SOCK_NOSPACE), cwnd
