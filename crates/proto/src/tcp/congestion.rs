@@ -24,9 +24,12 @@
 //! algorithm how long the sender was quiet (Linux `CA_EVENT_TX_START`;
 //! CUBIC moves its epoch by that much), and data queued after more than
 //! one RTO of silence restarts the window (`restart_after_idle`, RFC 5681
-//! 4.1 in Linux's form `tcp_cwnd_restart`).
+//! 4.1 in Linux's form `tcp_cwnd_restart`). A window not in use at any ACK
+//! for one RTO decays halfway towards the window used
+//! (`application_limited`, Linux `tcp_cwnd_application_limited`).
 
 use core::fmt;
+use core::num::NonZeroUsize;
 use core::str::FromStr;
 
 use super::cubic::Cubic;
@@ -189,8 +192,20 @@ pub(crate) struct Congestion {
     /// The most in flight during the current round (about one SRTT since
     /// `peak_since`), like Linux's `max_packets_out`: an ACK train that
     /// drains the pipe before anything is sent still counts as a full pipe.
-    flight_peak: usize,
+    /// Bytes, saturating: a TCP window (at most 2^30) fits; u32 keeps
+    /// `Congestion` at 152 bytes with the two fields below.
+    flight_peak: u32,
+    /// Linux `snd_cwnd_used`: the most in flight at an ACK since the
+    /// window was last in use (`cwnd_stamp`); 0 while it is in use. Kept
+    /// in bytes like `flight_peak` (no division per ACK); counted in
+    /// segments, rounded up as Linux counts `packets_out`, when used.
+    cwnd_used: u32,
     peak_since: Instant,
+    /// Linux `snd_cwnd_stamp`: the last ACK that found the window in use,
+    /// or the last application-limited decay or idle restart. None until
+    /// the first data segment goes out (`tx_start`; Linux stamps when the
+    /// handshake completes, `tcp_init_transfer`).
+    cwnd_stamp: Option<Instant>,
     /// In fast recovery until `snd_una` passes this point.
     pub(crate) recover: Option<SeqNum>,
     /// RFC 3465 2.2's L in segments (`Profile::abc_limit_segments`; 0: no
@@ -201,7 +216,9 @@ pub(crate) struct Congestion {
     in_loss: bool,
     /// cwnd and ssthresh before the first RTO of the current loss episode,
     /// for the Eifel response (RFC 4015) when the RTO proves spurious.
-    prior: Option<(usize, usize)>,
+    /// cwnd is never zero (at least one SMSS), so the niche makes this 16
+    /// bytes, not 24.
+    prior: Option<(NonZeroUsize, usize)>,
     /// When data last went out (Linux `lsndtime`; `on_data_sent`); None
     /// before the first data segment.
     last_send: Option<Instant>,
@@ -228,7 +245,9 @@ impl Congestion {
             in_loss: false,
             prior: None,
             flight_peak: 0,
+            cwnd_used: 0,
             peak_since: Instant::ZERO,
+            cwnd_stamp: None,
             abc_limit: 2,
             last_send: None,
             algo: Algo::new(algorithm),
@@ -276,13 +295,14 @@ impl Congestion {
         // is in use, so an application- or receiver-limited sender cannot
         // build a cwnd (and, for CUBIC, a W_max) it never tested.
         let round = srtt.unwrap_or(Duration::ZERO);
+        let flight32 = u32::try_from(flight).unwrap_or(u32::MAX);
         if now.saturating_duration_since(self.peak_since) > round {
             self.peak_since = now;
-            self.flight_peak = flight;
+            self.flight_peak = flight32;
         } else {
-            self.flight_peak = self.flight_peak.max(flight);
+            self.flight_peak = self.flight_peak.max(flight32);
         }
-        let flight = self.flight_peak;
+        let flight = self.flight_peak as usize;
         let ss = self.cwnd < self.ssthresh;
         let used = if ss {
             flight.saturating_mul(2) > self.cwnd
@@ -290,8 +310,15 @@ impl Congestion {
             flight.saturating_add(3 * mss) >= self.cwnd
         };
         if !used {
+            // Linux `tcp_cwnd_validate`, "network starves": remember the
+            // most in flight.
+            self.cwnd_used = self.cwnd_used.max(self.flight_peak);
             return;
         }
+        // The window is in use ("network is fed fully"): restart the clock
+        // of `tcp_cwnd_application_limited`.
+        self.cwnd_used = 0;
+        self.cwnd_stamp = Some(now);
         if ss {
             // RFC 5681 3.1 slow start, RFC 3465 2.2 byte counting with
             // L = abc_limit SMSS (2 by default, RFC 3465 2.3's largest).
@@ -322,7 +349,7 @@ impl Congestion {
             } else {
                 self.cwnd
             };
-            self.prior = Some((cwnd, self.ssthresh));
+            self.prior = NonZeroUsize::new(cwnd).map(|c| (c, self.ssthresh));
             self.ssthresh = self.algo.get().loss_ssthresh(self.cwnd, flight, mss);
         }
         self.in_loss = true;
@@ -339,7 +366,7 @@ impl Congestion {
         let Some((cwnd, ssthresh)) = self.prior.take() else {
             return false;
         };
-        self.cwnd = self.cwnd.max(cwnd);
+        self.cwnd = self.cwnd.max(cwnd.get());
         self.ssthresh = self.ssthresh.max(ssthresh);
         self.in_loss = false;
         self.recover = None;
@@ -387,6 +414,8 @@ impl Congestion {
     #[inline(never)]
     fn tx_start(&mut self, now: Instant) {
         let Some(last) = self.last_send else {
+            // The first data: start the application-limited clock.
+            self.cwnd_stamp = Some(now);
             return;
         };
         let idle = now.saturating_duration_since(last);
@@ -432,11 +461,8 @@ impl Congestion {
             return false;
         }
         let mss = mss.max(1);
-        let segs = self.cwnd / mss;
         if self.recover.is_none() {
-            // Linux `tcp_current_ssthresh`: max(ssthresh, 3/4 cwnd).
-            let three_quarters = ((segs >> 1) + (segs >> 2)).saturating_mul(mss);
-            self.ssthresh = self.ssthresh.max(three_quarters);
+            self.ssthresh = self.current_ssthresh(mss);
         }
         let restart = (initial_segments.max(1) as usize)
             .saturating_mul(mss)
@@ -452,7 +478,63 @@ impl Congestion {
         self.cwnd = cwnd.max(restart);
         self.tx_start(now);
         self.last_send = Some(now);
+        // Linux `tcp_cwnd_restart` also restarts the application-limited
+        // clock.
+        self.cwnd_stamp = Some(now);
+        self.cwnd_used = 0;
         true
+    }
+
+    /// Linux `tcp_current_ssthresh` outside a cwnd reduction:
+    /// max(ssthresh, 3/4 cwnd), cwnd counted in whole segments as Linux
+    /// counts packets (25 -> 12 + 6 = 18).
+    fn current_ssthresh(&self, mss: usize) -> usize {
+        let segs = self.cwnd / mss.max(1);
+        let three_quarters = ((segs >> 1) + (segs >> 2)).saturating_mul(mss);
+        self.ssthresh.max(three_quarters)
+    }
+
+    /// Linux `snd_cwnd_stamp` (see `application_limited`).
+    #[inline(always)]
+    pub(crate) fn cwnd_stamp(&self) -> Option<Instant> {
+        self.cwnd_stamp
+    }
+
+    /// Linux `tcp_cwnd_application_limited` (RFC 2861's slow part), called
+    /// when one RTO passed since `cwnd_stamp` without an ACK that found
+    /// the window in use. `open` is the caller's Linux `TCP_CA_Open` and
+    /// no `SOCK_NOSPACE`. Then, if the most used (`cwnd_used`, at least the
+    /// initial window) is below cwnd, ssthresh keeps 3/4 of cwnd and cwnd
+    /// moves halfway down to the window used, in whole segments: 5
+    /// segments used with cwnd 40 gives 40 -> 25 -> 17 -> 13 -> 11 -> 10
+    /// over successive RTOs. The clock restarts either way.
+    pub(crate) fn application_limited(
+        &mut self,
+        now: Instant,
+        open: bool,
+        initial_segments: u32,
+        mss: usize,
+    ) {
+        if open {
+            let mss = mss.max(1);
+            let segs = self.cwnd / mss;
+            // Segments as Linux counts `packets_out`: a partial one is one.
+            let used = (self.cwnd_used as usize).div_ceil(mss);
+            let win_used = used.max(initial_segments.max(1) as usize);
+            if win_used < segs {
+                self.ssthresh = self.current_ssthresh(mss);
+                self.cwnd = ((segs + win_used) >> 1).saturating_mul(mss);
+            }
+            self.cwnd_used = 0;
+        }
+        self.cwnd_stamp = Some(now);
+    }
+
+    /// Neither in recovery nor after an RTO (Linux `TCP_CA_Open` as far as
+    /// `Congestion` knows; the caller adds duplicate ACKs).
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        self.recover.is_none() && !self.in_loss
     }
 }
 
@@ -687,6 +769,54 @@ mod tests {
         assert!(!c.restart_after_idle(ms(209), rto, 10, MSS));
         assert!(c.restart_after_idle(ms(210), rto, 10, MSS));
         assert_eq!(c.cwnd, 20 * MSS);
+    }
+
+    #[test]
+    fn application_limited_moves_halfway_to_the_window_used() {
+        for a in CongestionAlgorithm::ALL {
+            let mut c = Congestion::with_algorithm(a, 10, MSS);
+            c.cwnd = 40 * MSS;
+            // The first data segment starts the clock.
+            assert_eq!(c.cwnd_stamp(), None);
+            c.on_data_sent(ms(0), 0);
+            assert_eq!((c.cwnd, c.cwnd_stamp()), (40 * MSS, Some(ms(0))), "{a}");
+            // 5 in flight at ACKs (slow start: not in use): used = 5, but
+            // never below IW10; (cwnd + 10) / 2 in whole segments.
+            let mut t = 0;
+            for want in [25, 17, 13, 11, 10, 10] {
+                c.on_ack_at(ms(t + 10), MSS, MSS, None, 5 * MSS);
+                assert_eq!(c.cwnd_stamp(), Some(ms(t)), "{a}: not in use");
+                t += 200;
+                c.application_limited(ms(t), true, 10, MSS);
+                assert_eq!(c.cwnd, want * MSS, "{a} at {t}");
+                assert_eq!(c.ssthresh, usize::MAX / 2, "{a}");
+            }
+            // ssthresh keeps 3/4 of the window (Linux `tcp_current_ssthresh`);
+            // a partial segment in flight counts as one (`packets_out`).
+            c.cwnd = 40 * MSS + 300;
+            c.ssthresh = 20 * MSS;
+            c.on_ack_at(ms(t + 10), 100, MSS, None, 16 * MSS - 500);
+            c.application_limited(ms(t + 200), true, 10, MSS);
+            assert_eq!((c.cwnd, c.ssthresh), (28 * MSS, 30 * MSS), "{a}");
+            // Not open (recovery, loss, SOCK_NOSPACE): only the clock moves.
+            c.on_ack_at(ms(t + 210), 100, MSS, None, 2 * MSS);
+            c.application_limited(ms(t + 400), false, 10, MSS);
+            assert_eq!(
+                (c.cwnd, c.cwnd_stamp()),
+                (28 * MSS, Some(ms(t + 400))),
+                "{a}"
+            );
+            // An ACK that finds the window in use restamps and forgets.
+            c.on_ack_at(ms(t + 410), MSS, MSS, None, 27 * MSS);
+            assert_eq!((c.cwnd_stamp(), c.cwnd_used), (Some(ms(t + 410)), 0), "{a}");
+            // Recovery and an RTO episode are not open.
+            c.on_fast_retransmit(28 * MSS, MSS, SeqNum(5));
+            assert!(!c.is_open());
+            c.on_recovery_exit();
+            assert!(c.is_open());
+            c.on_rto(10 * MSS, MSS);
+            assert!(!c.is_open());
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod app_limited;
 mod autotune;
 mod close;
 mod congestion;
