@@ -26,3 +26,7 @@ cp regressions/tcp_session/* corpus/tcp_session/
 mkdir -p corpus/tcp_segments
 ./seed_segments.py corpus/tcp_segments
 cp regressions/tcp_segments/* corpus/tcp_segments/
+# udp_raw: its input is `arbitrary`-encoded operations, not frames; the
+# committed regression inputs are its seeds.
+mkdir -p corpus/udp_raw
+cp regressions/udp_raw/* corpus/udp_raw/

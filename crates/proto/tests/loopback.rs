@@ -125,3 +125,36 @@ fn loopback_addresses_from_the_link_are_dropped() {
     assert_eq!(s.udp_queued(h), Some(0));
     assert_eq!(s.stats().ipv4.rx_not_ours, 1);
 }
+
+/// A looped datagram whose IP_HDRINCL header forges its source earns no
+/// ICMP error on the link: none from a 127/8 source (RFC 1122 3.2.1.3 (g);
+/// Linux refuses that route) and none to the subnet broadcast (RFC 1122
+/// 3.2.2). Found by the `udp_raw` fuzz target.
+#[test]
+fn forged_hdrincl_source_earns_no_error_on_the_link() {
+    let bcast = Ipv4Addr::new(198, 18, 0, 255);
+    let cases = [
+        (Ipv4Addr::new(198, 18, 0, 9), LO),
+        (bcast, US),
+        (bcast, Ipv4Addr::new(127, 5, 6, 7)),
+    ];
+    for (src, dst) in cases {
+        let mut s = stack();
+        // A raw socket of another protocol: 253 stays unknown (protocol unreachable).
+        let r = s.raw_open(17).unwrap();
+        let mut p = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 253, 0, 0];
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&dst.octets());
+        p.extend_from_slice(&[1, 2, 3, 4]);
+        s.raw_send_hdrincl(r, &p).unwrap();
+        assert_eq!(
+            run(&mut s, Instant::ZERO),
+            0,
+            "{src} -> {dst}: a frame left"
+        );
+        let st = s.stats();
+        assert_eq!(st.loopback.rx_packets, 1);
+        assert_eq!(st.ipv4.rx_unknown_protocol, 1);
+        assert_eq!(st.icmp.tx_dest_unreachable, 0, "{src} -> {dst}");
+    }
+}

@@ -247,6 +247,12 @@ impl Stack {
         if self.is_local_addr(about) {
             ip.src = about;
         }
+        // RFC 1122 3.2.1.3 (g): a 127/8 source never leaves the host (Linux
+        // refuses the route, EINVAL). Only a looped datagram with a forged
+        // IP_HDRINCL source gets here.
+        if ip.src.is_loopback() && !self.is_local_addr(dst) {
+            return false;
+        }
         // Linux's ICMP socket uses IP_PMTUDISC_DONT: DF clear, so large
         // echo replies are fragmented.
         ip.dont_frag = false;
@@ -281,8 +287,11 @@ impl Stack {
         }
         // Loopback sources only arrive through our own loopback queue
         // (ingress rejects them from the link), and Linux answers those.
+        // Looped datagrams skip the source check of ingress (an IP_HDRINCL
+        // header may claim any source): the subnet broadcast is refused
+        // here too.
         let s = orig.src;
-        !(s.is_unspecified() || s.is_broadcast() || s.is_multicast())
+        !(s.is_unspecified() || s.is_multicast() || self.is_broadcast_addr(s))
     }
 
     /// The quote of an error: the original header and as much payload as
