@@ -241,20 +241,9 @@ impl Connection {
             return None;
         }
         let window = self.select_window();
-        Some(TimeWait {
-            snd_nxt: self.snd_max,
-            rcv_nxt: self.rcv_nxt,
-            window,
-            ts_ok: self.ts_ok,
-            ack_now: self.ack_now,
-            ts_recent: self.ts_recent,
-            ts_recent_stamp: ts_stamp(self.ts_recent_at),
-            ts_offset: self.ts_offset,
-            last_oow_ack: self.last_oow_ack.unwrap_or(NEVER),
-            expires: self.close_at.unwrap_or(default_expiry),
-            rcv_wnd: 0,
-            fin_wait2: false,
-        })
+        let last_oow_ack = self.last_oow_ack.unwrap_or(NEVER);
+        let expires = self.close_at.unwrap_or(default_expiry);
+        Some(self.record(window, last_oow_ack, expires, 0, false))
     }
 
     /// The compact record for an orphan in FIN_WAIT_2 (Linux `tcp_close` or
@@ -277,7 +266,22 @@ impl Connection {
         let rto = self.icsk_rto();
         let floor = now + Duration::from_micros(rto.total_micros().saturating_mul(7) / 2);
         let expires = self.close_at.map_or(floor, |at| at.max(floor));
-        Some(TimeWait {
+        let rcv_wnd = u32::try_from(self.rcv_wnd()).unwrap_or(u32::MAX);
+        // `tcp_time_wait`: `tw_last_oow_ack_time = 0`.
+        Some(self.record(window, NEVER, expires, rcv_wnd, true))
+    }
+
+    /// The record's fields taken from this connection; `window` is the one
+    /// the next ACK would carry, frozen (Linux `tcp_time_wait`).
+    fn record(
+        &self,
+        window: u16,
+        last_oow_ack: Instant,
+        expires: Instant,
+        rcv_wnd: u32,
+        fin_wait2: bool,
+    ) -> TimeWait {
+        TimeWait {
             snd_nxt: self.snd_max,
             rcv_nxt: self.rcv_nxt,
             window,
@@ -286,12 +290,11 @@ impl Connection {
             ts_recent: self.ts_recent,
             ts_recent_stamp: ts_stamp(self.ts_recent_at),
             ts_offset: self.ts_offset,
-            // `tcp_time_wait`: `tw_last_oow_ack_time = 0`.
-            last_oow_ack: NEVER,
+            last_oow_ack,
             expires,
-            rcv_wnd: u32::try_from(self.rcv_wnd()).unwrap_or(u32::MAX),
-            fin_wait2: true,
-        })
+            rcv_wnd,
+            fin_wait2,
+        }
     }
 
     /// This connection's TIME_WAIT view (`TwKeys`).

@@ -33,14 +33,6 @@ fn open(p: Profile, cwnd: usize, ssthresh: usize) -> (Harness, SocketHandle) {
     (h, c)
 }
 
-/// ACK every segment of `flight` one by one at `t`; returns what goes out.
-fn ack_all(h: &mut Harness, t: u64, flight: &[Sent]) -> Vec<Sent> {
-    for s in flight {
-        h.deliver(ms(t), seg().seq(1001).ack(s.seq() + s.payload.len()));
-    }
-    h.sent(ms(t))
-}
-
 /// Queue up to `segs` full segments at `t`; returns what goes out at once.
 fn write(h: &mut Harness, c: SocketHandle, t: u64, segs: usize) -> Vec<Sent> {
     h.at(ms(t));
@@ -72,7 +64,7 @@ fn app_limited(
         let (cwnd, ssthresh) = window(h, c);
         seen.push((t, cwnd, ssthresh));
         t += RTT;
-        assert!(ack_all(h, t, &flight).is_empty());
+        assert!(h.ack_each(t, &flight).is_empty());
         assert_eq!(h.set.info(c).unwrap().rto, Duration::from_millis(RTO));
     }
     seen
@@ -125,7 +117,7 @@ fn a_cwnd_limited_sender_keeps_its_window() {
     let mut t = 0;
     while t < 5 * RTO {
         t += RTT;
-        flight = ack_all(&mut h, t, &flight);
+        flight = h.ack_each(t, &flight);
         flight.extend(write(&mut h, c, t, 100));
         let (cwnd, _) = window(&h, c);
         assert!(cwnd >= 40, "at {t} ms: cwnd {cwnd}");
@@ -177,7 +169,7 @@ fn no_decay_while_the_send_buffer_is_full() {
         assert_eq!(h.set.conn_for_test(c).snd_buf.free(), 0);
         assert_eq!(window(&h, c), (40, 20), "at {t} ms");
         t += RTT;
-        assert!(ack_all(&mut h, t, &flight).is_empty());
+        assert!(h.ack_each(t, &flight).is_empty());
     }
     // The same flight from writes that leave room: (40 + 16) / 2 = 28.
     let (mut h, c) = open(Profile::linux(), 40, 20);

@@ -27,14 +27,6 @@ fn open(algo: CongestionAlgorithm) -> (Harness, SocketHandle) {
     (h, c)
 }
 
-/// ACK every segment of `flight` at `t`; returns what is sent next.
-fn ack_all(h: &mut Harness, t: u64, flight: &[Sent]) -> Vec<Sent> {
-    for s in flight {
-        h.deliver(ms(t), seg().seq(1001).ack(s.seq() + s.payload.len()));
-    }
-    h.sent(ms(t))
-}
-
 /// Slow start to 80 segments, lose the first segment of that flight,
 /// recover, then `rounds` loss-free RTTs (20 ms). Returns (ssthresh after
 /// the loss, cwnd in segments after each round).
@@ -45,7 +37,7 @@ fn loss_then_grow(algo: CongestionAlgorithm, rounds: u64) -> (usize, Vec<usize>)
     assert_eq!(flight.len(), 10, "IW10");
     for _ in 0..3 {
         t += 20;
-        flight = ack_all(&mut h, t, &flight);
+        flight = h.ack_each(t, &flight);
     }
     assert_eq!(flight.len(), 80, "slow start doubled three times");
     assert_eq!(h.set.info(c).unwrap().cwnd, 80 * MSS);
@@ -72,7 +64,7 @@ fn loss_then_grow(algo: CongestionAlgorithm, rounds: u64) -> (usize, Vec<usize>)
     let mut cwnds = Vec::new();
     for _ in 0..rounds {
         t += 20;
-        flight = ack_all(&mut h, t, &flight);
+        flight = h.ack_each(t, &flight);
         cwnds.push(h.set.info(c).unwrap().cwnd / MSS);
     }
     (ssthresh, cwnds)
@@ -102,7 +94,7 @@ fn reno_halves_and_cubic_keeps_seven_tenths_after_a_loss() {
 fn switching_a_live_connection_keeps_its_window() {
     let (mut h, c) = open(CongestionAlgorithm::Cubic);
     let flight = h.sent(ms(0));
-    ack_all(&mut h, 20, &flight);
+    h.ack_each(20, &flight);
     let before = h.set.info(c).unwrap().cwnd;
     h.set.set_congestion(c, CongestionAlgorithm::Reno).unwrap();
     assert_eq!(h.set.congestion(c), Some(CongestionAlgorithm::Reno));

@@ -22,22 +22,7 @@ fn tuple() -> FourTuple {
 /// TS.Recent). Returns the harness and our ISS.
 fn orphan_in_fin_wait2(p: Profile, ack_at: u64) -> (Harness, SeqNum) {
     let mut h = Harness::with_profile(p);
-    let l = h.listen(8);
-    h.deliver(
-        ms(0),
-        seg()
-            .syn()
-            .seq(1000)
-            .mss(1460)
-            .wscale(7)
-            .sack_perm()
-            .ts(100, 0),
-    );
-    let sa = h.expect(ms(0));
-    let iss = sa.seq();
-    let tsval = sa.repr.timestamp.expect("timestamps").tsval;
-    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(101, tsval));
-    let c = h.set.accept(l).expect("accept");
+    let (c, iss, tsval) = h.accept_with_timestamps();
     h.set.close(c).unwrap();
     let fin = h.expect(ms(2));
     assert!(fin.is_fin());

@@ -269,6 +269,35 @@ impl Harness {
         (l, c, iss)
     }
 
+    /// A passive open at 0 and 1 ms on a new listener: the peer (ISS 1000,
+    /// TSval 100 then 101) offers MSS 1460, window scale 7, SACK and
+    /// timestamps. Returns (connection, our ISS, our TSval in the SYN-ACK).
+    pub fn accept_with_timestamps(&mut self) -> (SocketHandle, SeqNum, u32) {
+        let l = self.listen(8);
+        let syn = seg()
+            .syn()
+            .seq(1000)
+            .mss(1460)
+            .wscale(7)
+            .sack_perm()
+            .ts(100, 0);
+        self.deliver(ms(0), syn);
+        let sa = self.expect(ms(0));
+        let iss = sa.seq();
+        let tsval = sa.repr.timestamp.expect("timestamps agreed").tsval;
+        self.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(101, tsval));
+        (self.set.accept(l).expect("accept"), iss, tsval)
+    }
+
+    /// The peer (ISS 1000) ACKs each segment of `flight` one by one at `t`
+    /// ms; returns what goes out.
+    pub fn ack_each(&mut self, t: u64, flight: &[Sent]) -> Vec<Sent> {
+        for s in flight {
+            self.deliver(ms(t), seg().seq(1001).ack(s.seq() + s.payload.len()));
+        }
+        self.sent(ms(t))
+    }
+
     /// Complete a passive open on listener `l` now: the peer (ISS 1000)
     /// offers MSS 1460 and window scale `ws`, no SACK or timestamps.
     pub fn accept_scaled(&mut self, l: SocketHandle, ws: u8) -> SocketHandle {

@@ -24,14 +24,6 @@ fn open(p: Profile) -> (Harness, SocketHandle) {
     (h, c)
 }
 
-/// ACK every segment of `flight` one by one at `t`; returns what goes out.
-fn ack_all(h: &mut Harness, t: u64, flight: &[Sent]) -> Vec<Sent> {
-    for s in flight {
-        h.deliver(ms(t), seg().seq(1001).ack(s.seq() + s.payload.len()));
-    }
-    h.sent(ms(t))
-}
-
 /// Queue `segs` full segments at `t`; returns what goes out at once.
 fn write(h: &mut Harness, c: SocketHandle, t: u64, segs: usize) -> Vec<Sent> {
     h.at(ms(t));
@@ -57,7 +49,7 @@ fn grow_to_80(h: &mut Harness, c: SocketHandle) -> u64 {
     while !flight.is_empty() {
         last_data = t;
         t += RTT;
-        flight = ack_all(h, t, &flight);
+        flight = h.ack_each(t, &flight);
     }
     let info = h.set.info(c).unwrap();
     assert_eq!((info.cwnd, info.unacked), (80 * MSS, 0));
@@ -145,7 +137,7 @@ fn restart_keeps_three_quarters_of_the_window_as_ssthresh() {
     assert_eq!(burst.len(), 40);
     assert_eq!((info.cwnd, info.ssthresh), (40 * MSS, 60 * MSS));
     // Slow start for 20 segments, then congestion avoidance.
-    let next = ack_all(&mut h, t + RTT, &burst);
+    let next = h.ack_each(t + RTT, &burst);
     let cwnd = h.set.info(c).unwrap().cwnd / MSS;
     assert!((60..=62).contains(&cwnd), "{cwnd}");
     assert_eq!(next.len(), cwnd);

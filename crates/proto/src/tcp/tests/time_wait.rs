@@ -17,22 +17,7 @@ fn into_time_wait(user_closes: bool) -> (Harness, SocketHandle, SeqNum) {
 /// `into_time_wait` under profile `p`.
 fn into_time_wait_with(p: Profile, user_closes: bool) -> (Harness, SocketHandle, SeqNum) {
     let mut h = Harness::with_profile(p);
-    let l = h.listen(8);
-    h.deliver(
-        ms(0),
-        seg()
-            .syn()
-            .seq(1000)
-            .mss(1460)
-            .wscale(7)
-            .sack_perm()
-            .ts(100, 0),
-    );
-    let sa = h.expect(ms(0));
-    let iss = sa.seq();
-    let tsval = sa.repr.timestamp.expect("timestamps agreed").tsval;
-    h.deliver(ms(1), seg().seq(1001).ack(iss + 1).ts(101, tsval));
-    let c = h.set.accept(l).expect("accept");
+    let (c, iss, tsval) = h.accept_with_timestamps();
     h.set.send(c, b"hello").unwrap();
     if user_closes {
         h.set.close(c).unwrap();
