@@ -71,7 +71,7 @@ impl SocketSet {
             Some((_, payload_sum)) => checksum::add(header_sum, payload_sum),
             None => checksum::sum(seg.payload, header_sum),
         };
-        if checksum::fold(total) != 0xffff {
+        if !checksum::verifies(total) {
             return false;
         }
         self.handle_tcp_at(now, ip, seg, folded.map(|(h, _)| h));

@@ -107,7 +107,7 @@ impl<B: AsRef<[u8]>> Icmpv4Packet<B> {
     }
     /// True when the checksum over the whole message verifies.
     pub fn verify_checksum(&self) -> bool {
-        checksum::fold(checksum::sum(self.bytes.as_ref(), 0)) == 0xffff
+        checksum::verifies(checksum::sum(self.bytes.as_ref(), 0))
     }
     pub fn msg_type(&self) -> u8 {
         byte(self.bytes.as_ref(), 0)

@@ -172,7 +172,7 @@ impl<B: AsRef<[u8]>> Ipv4Packet<B> {
             // No options (nearly every packet): ten words, no loop.
             return fold_header(h) == 0xffff;
         }
-        checksum::fold(checksum::sum(self.header(), 0)) == 0xffff
+        checksum::verifies(checksum::sum(self.header(), 0))
     }
     fn header(&self) -> &[u8] {
         self.bytes.as_ref().get(..self.header_len()).unwrap_or(&[])

@@ -41,7 +41,7 @@ impl<B: AsRef<[u8]>> UdpPacket<B> {
         let len = self.length();
         let data = self.bytes.as_ref().get(..usize::from(len)).unwrap_or(&[]);
         let ph = checksum::pseudo_header(src, dst, IpProtocol::Udp, len);
-        checksum::fold(checksum::sum(data, ph)) == 0xffff
+        checksum::verifies(checksum::sum(data, ph))
     }
     pub fn src_port(&self) -> u16 {
         be16(self.bytes.as_ref(), 0)
