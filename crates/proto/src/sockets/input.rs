@@ -236,9 +236,14 @@ impl SocketSet {
         let Some(conn) = sock.conn.as_mut() else {
             return;
         };
-        if !seg.payload.is_empty() && self.acks.len() < profile.max_pending_resets {
+        if !seg.payload.is_empty()
+            && conn.ack_urgent
+            && self.acks.len() < profile.max_pending_resets
+        {
             // RFC 5681 4.2: an ACK owed at once to an earlier segment of
             // this batch goes out on its own, not merged into this one's.
+            // (`take_urgent_ack` needs `ack_urgent`: checked first, so the
+            // loss counters' line is read only when an ACK may go.)
             let dsack_before = conn.loss.dsack_tx;
             if let Some(ack) = conn.take_urgent_ack(now) {
                 self.stats.dsack_tx += conn.loss.dsack_tx - dsack_before;

@@ -208,6 +208,9 @@ pub(crate) struct Congestion {
     cwnd_stamp: Option<Instant>,
     /// In fast recovery until `snd_una` passes this point.
     pub(crate) recover: Option<SeqNum>,
+    /// When data last went out (Linux `lsndtime`; `on_data_sent`); None
+    /// before the first data segment.
+    last_send: Option<Instant>,
     /// RFC 3465 2.2's L in segments (`Profile::abc_limit_segments`; 0: no
     /// limit, up to ssthresh, as Linux `tcp_slow_start`).
     abc_limit: u32,
@@ -219,13 +222,15 @@ pub(crate) struct Congestion {
     /// cwnd is never zero (at least one SMSS), so the niche makes this 16
     /// bytes, not 24.
     prior: Option<(NonZeroUsize, usize)>,
-    /// When data last went out (Linux `lsndtime`; `on_data_sent`); None
-    /// before the first data segment.
-    last_send: Option<Instant>,
     algo: Algo,
 }
 
 impl Congestion {
+    /// Bytes from the start that every ACK and send may touch (the
+    /// connection's hot span ends here, `Connection` layout test).
+    #[cfg(test)]
+    pub(crate) const HOT_BYTES: usize = core::mem::offset_of!(Congestion, prior);
+
     /// RFC 5681 3.1: ssthresh starts arbitrarily high; RFC 6928 IW.
     /// The profile's default algorithm is CUBIC; use `with_algorithm` to pick.
     #[cfg(test)]

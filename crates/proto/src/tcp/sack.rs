@@ -139,18 +139,20 @@ pub(crate) struct SackUpdate {
 pub(crate) struct Scoreboard {
     /// Sorted, disjoint, non-adjacent SACKed ranges above `snd_una`.
     ranges: Vec<Block>,
-    cap: usize,
-    /// Counters (Linux `TCPSACKDiscard`, `TCPDSACKRecv`, ...).
-    pub(crate) invalid_blocks: u64,
-    pub(crate) dsacks: u64,
-    pub(crate) overflows: u64,
+    cap: u32,
+    /// Counters (Linux `TCPSACKDiscard`, `TCPDSACKRecv`, ...), saturating;
+    /// `u32` keeps the scoreboard at 40 bytes on the connection's hot
+    /// lines (the stack's totals come from `LossCounters`, in `u64`).
+    pub(crate) invalid_blocks: u32,
+    pub(crate) dsacks: u32,
+    pub(crate) overflows: u32,
 }
 
 impl Scoreboard {
     pub(crate) fn new(cap: usize) -> Self {
         Scoreboard {
             ranges: Vec::new(),
-            cap: cap.max(1),
+            cap: u32::try_from(cap).unwrap_or(u32::MAX).max(1),
             invalid_blocks: 0,
             dsacks: 0,
             overflows: 0,
@@ -236,7 +238,7 @@ impl Scoreboard {
                 let inside = blocks.get(1).is_some_and(|&(l2, r2)| l2.le(l) && r.le(r2));
                 if below || inside {
                     res.dsack = true;
-                    self.dsacks += 1;
+                    self.dsacks = self.dsacks.saturating_add(1);
                     continue;
                 }
             }
@@ -247,14 +249,14 @@ impl Scoreboard {
                 l.lt(r) && r.le(snd_nxt) && r.gt(snd_una) && snd_una.distance_to(r) <= 1 << 30;
             if !valid {
                 res.ignored += 1;
-                self.invalid_blocks += 1;
+                self.invalid_blocks = self.invalid_blocks.saturating_add(1);
                 continue;
             }
             match self.insert(l.max(snd_una), r) {
                 Some(n) => res.newly_sacked += n,
                 None => {
                     res.ignored += 1;
-                    self.overflows += 1;
+                    self.overflows = self.overflows.saturating_add(1);
                 }
             }
         }
@@ -273,7 +275,7 @@ impl Scoreboard {
         let first = self.ranges.partition_point(|&(_, e)| e.lt(l));
         let last = self.ranges.partition_point(|&(s, _)| s.le(r));
         if first >= last {
-            if self.ranges.len() >= self.cap {
+            if self.ranges.len() >= self.cap as usize {
                 return None;
             }
             self.ranges.insert(first, (l, r));
