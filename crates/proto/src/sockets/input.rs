@@ -61,7 +61,7 @@ impl SocketSet {
             local: (ip.dst, seg.dst_port),
             remote: (ip.src, seg.src_port),
         };
-        let folded = self.conns.get(&tuple).copied().and_then(|h| {
+        let folded = self.conns.get(&tuple).and_then(|h| {
             let conn = self.sock_mut(h)?.conn.as_mut()?;
             Some((h, conn.fold_receive(seg)?))
         });
@@ -185,11 +185,11 @@ impl SocketSet {
                 .and_then(|s| s.conn.as_ref())
                 .is_some_and(|c| c.local == tuple.local && c.remote == tuple.remote);
             if hit {
-                debug_assert_eq!(self.conns.get(tuple), Some(&h), "demux hint");
+                debug_assert_eq!(self.conns.get(tuple), Some(h), "demux hint");
                 return Some(h);
             }
         }
-        let h = self.conns.get(tuple).copied();
+        let h = self.conns.get(tuple);
         if h.is_some() {
             self.demux_hint = h;
         }
@@ -574,7 +574,7 @@ impl SocketSet {
             local: (quoted_ip.src, sport),
             remote: (quoted_ip.dst, dport),
         };
-        let Some(&h) = self.conns.get(&tuple) else {
+        let Some(h) = self.conns.get(&tuple) else {
             if self.time_wait_holds(&tuple) {
                 // Counted like the full TIME_WAIT connection counted it;
                 // nothing is in flight to fail.

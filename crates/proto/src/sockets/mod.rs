@@ -10,6 +10,7 @@
 //! invalidation; sockets with something to send sit in a ready queue.
 
 mod api;
+mod demux;
 mod input;
 mod output;
 mod ports;
@@ -345,8 +346,9 @@ pub struct SocketSet {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
-    /// Keyed by a per-stack secret (like Linux's `inet_ehash_secret`).
-    conns: HashMap<FourTuple, SocketHandle, HashKey>,
+    /// Keyed by a per-stack secret (like Linux's `inet_ehash_secret`);
+    /// one cache line per lookup in the common case (`demux.rs`).
+    conns: demux::DemuxTable,
     /// The socket the last segment was demultiplexed to (`input.rs`
     /// `demux`): a hint, checked before use, never a second source of truth.
     demux_hint: Option<SocketHandle>,
@@ -406,7 +408,7 @@ impl SocketSet {
             slots: Vec::new(),
             free_slots: Vec::new(),
             live: 0,
-            conns: HashMap::with_hasher(key),
+            conns: demux::DemuxTable::new(key),
             demux_hint: None,
             listeners: HashMap::with_hasher(key),
             ports: ports::Ports::new(key),
@@ -486,7 +488,14 @@ impl SocketSet {
                 gen: slot.gen,
             });
         }
-        let index = u32::try_from(self.slots.len()).ok()?;
+        // Index u32::MAX marks an empty demux entry (`demux.rs`): never a socket's.
+        let Some(index) = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&i| i != u32::MAX)
+        else {
+            self.live -= 1;
+            return None;
+        };
         if self.slots.len() == self.slots.capacity() {
             // A slot is over 1 KiB: grow by a quarter, not by doubling, so
             // at most a fifth of the arena is empty capacity (amortised O(1)
@@ -544,7 +553,7 @@ impl SocketSet {
             self.time_wait -= 1;
         }
         if let Some(t) = demux {
-            if self.conns.get(&t) == Some(&h) {
+            if self.conns.get(&t) == Some(h) {
                 self.conns.remove(&t);
             }
         }
@@ -690,7 +699,7 @@ impl SocketSet {
             }
         }
         if let Some(t) = leave_demux {
-            if self.conns.get(&t) == Some(&h) {
+            if self.conns.get(&t) == Some(h) {
                 self.conns.remove(&t);
             }
         }
@@ -796,7 +805,7 @@ impl SocketSet {
                         local: c.local,
                         remote: c.remote,
                     };
-                    assert_eq!(self.conns.get(&t), Some(&h), "demux entry");
+                    assert_eq!(self.conns.get(&t), Some(h), "demux entry");
                 }
                 if c.state == State::Closed {
                     assert!(!s.in_demux, "closed sockets leave the demux");
@@ -834,8 +843,9 @@ impl SocketSet {
             }
         }
         assert_eq!(live, self.live);
-        for (t, h) in &self.conns {
-            assert!(self.sock(*h).is_some(), "demux points at a live socket");
+        self.conns.check_invariants();
+        for (t, h) in self.conns.iter() {
+            assert!(self.sock(h).is_some(), "demux points at a live socket");
             // `pick_connect_port` takes a port without holders as free.
             assert!(self.ports.held(t.local.1), "a connection holds its port");
         }

@@ -1,0 +1,628 @@
+//! The 4-tuple demux: which connected socket a segment belongs to.
+//!
+//! Contract: `DemuxTable` maps a `FourTuple` to a `SocketHandle` as a
+//! `HashMap` would (insert replaces and returns the old handle, remove
+//! returns what it took), and in the common case a lookup reads ONE cache
+//! line. At a million connections every line the lookup touches is a miss,
+//! and the lookup sits on the serialized chain segment -> demux -> slot ->
+//! connection; a SwissTable (hashbrown) reads its control-byte group and
+//! then the bucket, two dependent misses. Here the keys and handles live
+//! in the line itself, so the first read decides.
+//!
+//! Layout: open addressing over 64-byte-aligned buckets, each holding
+//! three 20-byte entries (local address, remote address, local port << 16
+//! | remote port, handle index, handle generation) and an overflow count.
+//! An entry whose index is `u32::MAX` is empty (`SocketSet::alloc` never
+//! hands out that index).
+//!
+//! The overflow count is the idea of Facebook's F14 tables: a bucket counts
+//! the keys whose probe from their home bucket passed it because it was
+//! full (home at or before it, placed beyond it). A lookup starts at the
+//! home bucket (`hash & mask`), compares its three entries, and stops when
+//! found or when the count is zero; otherwise it steps to the next bucket
+//! (linear, wrapping). So a miss usually costs one line too, there are no
+//! tombstones, and removal stays exact: it decrements the counts of the
+//! buckets between the key's home and where it lay.
+//!
+//! The hash is the stack's keyed hasher (`storage::HashKey`, a per-stack
+//! secret): a peer choosing addresses and ports cannot aim keys at one
+//! bucket to build long chains.
+//!
+//! Memory: nothing until the first insert; the table doubles when entries
+//! would pass 3/4 of the slots, so it holds between 21 and 57 bytes per
+//! entry (64 bytes per three slots). Entries are connections in the demux,
+//! which are live sockets, so `Profile::max_sockets` bounds the table and
+//! it needs no cap of its own. It never shrinks (the socket arena it
+//! indexes does not either).
+//!
+//! No operation panics: every index is masked and read with `get`, counts
+//! saturate, and every walk is bounded by the number of buckets.
+
+use std::hash::{BuildHasher, Hasher};
+
+use super::{FourTuple, SocketHandle};
+use crate::storage::HashKey;
+#[cfg(any(test, fuzzing))]
+use crate::wire::Ipv4Addr;
+
+/// The index of an empty entry (no socket has it).
+const EMPTY: u32 = u32::MAX;
+/// Entries per bucket: 3 x 20 bytes and the 4-byte count fill 64.
+const WAYS: usize = 3;
+
+/// A key: (local address, remote address, local port << 16 | remote port).
+type Key = [u32; 3];
+
+fn key_of(t: &FourTuple) -> Key {
+    [
+        u32::from(t.local.0),
+        u32::from(t.remote.0),
+        (u32::from(t.local.1) << 16) | u32::from(t.remote.1),
+    ]
+}
+
+#[cfg(any(test, fuzzing))]
+fn tuple_of(k: &Key) -> FourTuple {
+    let [local, remote, ports] = *k;
+    FourTuple {
+        local: (Ipv4Addr::from(local), (ports >> 16) as u16),
+        remote: (Ipv4Addr::from(remote), ports as u16),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+struct Entry {
+    key: Key,
+    index: u32,
+    gen: u32,
+}
+
+impl Entry {
+    const EMPTY: Entry = Entry {
+        key: [0; 3],
+        index: EMPTY,
+        gen: 0,
+    };
+
+    fn is_empty(&self) -> bool {
+        self.index == EMPTY
+    }
+
+    fn handle(&self) -> SocketHandle {
+        SocketHandle {
+            index: self.index,
+            gen: self.gen,
+        }
+    }
+}
+
+/// One cache line: three entries and the F14 overflow count.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Bucket {
+    entries: [Entry; WAYS],
+    /// Keys whose home is at or before this bucket that lie beyond it.
+    overflow: u32,
+}
+
+impl Bucket {
+    const EMPTY: Bucket = Bucket {
+        entries: [Entry::EMPTY; WAYS],
+        overflow: 0,
+    };
+
+    /// The way holding `k`. Empty entries keep stale keys, so a key match
+    /// is checked against emptiness (after the compare: off the common path).
+    #[inline(always)]
+    fn find(&self, k: &Key) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.key == *k && !e.is_empty())
+    }
+
+    fn free_way(&self) -> Option<usize> {
+        self.entries.iter().position(Entry::is_empty)
+    }
+}
+
+/// Where a key lies: its home bucket, how many buckets past home, and
+/// the way in that bucket.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    home: usize,
+    dist: usize,
+    way: usize,
+}
+
+/// The 4-tuple -> socket map of one stack (see the module doc).
+#[derive(Debug, Clone)]
+pub(crate) struct DemuxTable {
+    /// A power of two in length, or empty.
+    buckets: Vec<Bucket>,
+    len: usize,
+    key: HashKey,
+    /// Tests replace the hash to build long chains and wrap-around.
+    #[cfg(test)]
+    weak_hash: Option<fn(&Key) -> u64>,
+}
+
+impl DemuxTable {
+    /// An empty table keyed by the stack's secret; allocates nothing.
+    pub(crate) fn new(key: HashKey) -> Self {
+        DemuxTable {
+            buckets: Vec::new(),
+            len: 0,
+            key,
+            #[cfg(test)]
+            weak_hash: None,
+        }
+    }
+
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The same two words `FourTuple`'s `Hash` writes.
+    #[inline(always)]
+    fn hash(&self, k: &Key) -> u64 {
+        #[cfg(test)]
+        if let Some(f) = self.weak_hash {
+            return f(k);
+        }
+        let [local, remote, ports] = *k;
+        let mut h = self.key.build_hasher();
+        h.write_u64((u64::from(local) << 32) | u64::from(ports));
+        h.write_u32(remote);
+        h.finish()
+    }
+
+    /// `buckets.len() - 1`; the table must not be empty.
+    fn mask(&self) -> usize {
+        self.buckets.len().wrapping_sub(1)
+    }
+
+    /// The handle of `t`'s connection. Reads the home bucket and stops
+    /// there unless keys overflowed past it.
+    #[inline]
+    pub(crate) fn get(&self, t: &FourTuple) -> Option<SocketHandle> {
+        let n = self.buckets.len();
+        if n == 0 {
+            return None;
+        }
+        let k = key_of(t);
+        let mask = self.mask();
+        let mut i = self.hash(&k) as usize & mask;
+        for _ in 0..n {
+            let b = self.buckets.get(i)?;
+            for e in &b.entries {
+                if e.key == k && !e.is_empty() {
+                    return Some(e.handle());
+                }
+            }
+            if b.overflow == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    pub(crate) fn contains_key(&self, t: &FourTuple) -> bool {
+        self.get(t).is_some()
+    }
+
+    /// Where `k` lies, walking as `get` does.
+    fn place_of(&self, k: &Key) -> Option<Place> {
+        let n = self.buckets.len();
+        if n == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        let home = self.hash(k) as usize & mask;
+        for dist in 0..n {
+            let b = self.buckets.get((home + dist) & mask)?;
+            if let Some(way) = b.find(k) {
+                return Some(Place { home, dist, way });
+            }
+            if b.overflow == 0 {
+                return None;
+            }
+        }
+        None
+    }
+
+    fn entry_mut(&mut self, p: Place) -> Option<&mut Entry> {
+        let i = (p.home + p.dist) & self.mask();
+        self.buckets.get_mut(i)?.entries.get_mut(p.way)
+    }
+
+    /// Add one to (or, `up` false, take one from) the overflow counts of
+    /// the `dist` buckets from `home` on: the buckets a key at `dist`
+    /// passed.
+    fn count_passed(&mut self, home: usize, dist: usize, up: bool) {
+        let mask = self.mask();
+        for d in 0..dist {
+            if let Some(b) = self.buckets.get_mut((home + d) & mask) {
+                b.overflow = if up {
+                    b.overflow.saturating_add(1)
+                } else {
+                    b.overflow.saturating_sub(1)
+                };
+            }
+        }
+    }
+
+    /// Map `t` to `h`; returns the handle it replaced, if any.
+    pub(crate) fn insert(&mut self, t: FourTuple, h: SocketHandle) -> Option<SocketHandle> {
+        debug_assert_ne!(h.index, EMPTY, "alloc never hands out index u32::MAX");
+        let k = key_of(&t);
+        if let Some(p) = self.place_of(&k) {
+            let e = self.entry_mut(p)?;
+            let old = e.handle();
+            e.index = h.index;
+            e.gen = h.gen;
+            return Some(old);
+        }
+        let slots = self.buckets.len().saturating_mul(WAYS);
+        if self.len.saturating_add(1).saturating_mul(4) > slots.saturating_mul(3) {
+            self.grow();
+        }
+        // The load bound leaves a free entry; growing again is only for
+        // the impossible case that none was found.
+        while !self.try_place(k, h) {
+            self.grow();
+        }
+        None
+    }
+
+    /// Put a key known to be absent into the first free entry from its
+    /// home on, counting it in the buckets it passed; false if every
+    /// bucket is full.
+    fn try_place(&mut self, k: Key, h: SocketHandle) -> bool {
+        let n = self.buckets.len();
+        if n == 0 {
+            return false;
+        }
+        let mask = self.mask();
+        let home = self.hash(&k) as usize & mask;
+        for dist in 0..n {
+            let Some(b) = self.buckets.get_mut((home + dist) & mask) else {
+                return false;
+            };
+            let Some(e) = b.free_way().and_then(|w| b.entries.get_mut(w)) else {
+                continue;
+            };
+            *e = Entry {
+                key: k,
+                index: h.index,
+                gen: h.gen,
+            };
+            self.len = self.len.saturating_add(1);
+            self.count_passed(home, dist, true);
+            return true;
+        }
+        false
+    }
+
+    /// Rehash into twice the buckets (one bucket at first).
+    fn grow(&mut self) {
+        let n = self.buckets.len().saturating_mul(2).max(1);
+        let old = std::mem::replace(&mut self.buckets, vec![Bucket::EMPTY; n]);
+        self.len = 0;
+        for e in old.iter().flat_map(|b| b.entries.iter()) {
+            if !e.is_empty() {
+                // At most 3/8 full after doubling: always placed.
+                let placed = self.try_place(e.key, e.handle());
+                debug_assert!(placed);
+            }
+        }
+    }
+
+    /// Unmap `t`; returns its handle if it was there.
+    pub(crate) fn remove(&mut self, t: &FourTuple) -> Option<SocketHandle> {
+        let p = self.place_of(&key_of(t))?;
+        let e = self.entry_mut(p)?;
+        let old = e.handle();
+        *e = Entry::EMPTY;
+        self.len = self.len.saturating_sub(1);
+        self.count_passed(p.home, p.dist, false);
+        Some(old)
+    }
+
+    /// Every (4-tuple, handle), in table order.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (FourTuple, SocketHandle)> + '_ {
+        self.buckets
+            .iter()
+            .flat_map(|b| b.entries.iter())
+            .filter(|e| !e.is_empty())
+            .map(|e| (tuple_of(&e.key), e.handle()))
+    }
+
+    /// Panics if the table is inconsistent: the overflow counts are not
+    /// exactly the keys that passed each bucket, a key is not found where
+    /// it lies (or twice), `len` is off, or the load passed 3/4.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn check_invariants(&self) {
+        let n = self.buckets.len();
+        assert!(n == 0 || n.is_power_of_two(), "bucket count {n}");
+        let mask = self.mask();
+        let mut counts = vec![0u32; n];
+        let mut len = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            for (w, e) in b.entries.iter().enumerate() {
+                if e.is_empty() {
+                    continue;
+                }
+                len += 1;
+                let p = self.place_of(&e.key).expect("a stored key is found");
+                assert_eq!(
+                    ((p.home + p.dist) & mask, p.way),
+                    (i, w),
+                    "found where it lies"
+                );
+                for d in 0..p.dist {
+                    counts[(p.home + d) & mask] += 1;
+                }
+            }
+        }
+        assert_eq!(len, self.len, "len");
+        assert!(len * 4 <= n * WAYS * 3, "load {len} in {n} buckets");
+        for (b, c) in self.buckets.iter().zip(&counts) {
+            assert_eq!(b.overflow, *c, "overflow count");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_bucket_is_one_line() {
+        assert_eq!(core::mem::size_of::<Entry>(), 20);
+        assert_eq!(core::mem::size_of::<Bucket>(), 64);
+        assert_eq!(core::mem::align_of::<Bucket>(), 64);
+    }
+
+    fn tuple(i: u32) -> FourTuple {
+        FourTuple {
+            local: (Ipv4Addr::new(10, 0, 0, 1), 80),
+            remote: (
+                Ipv4Addr::from(0x0a01_0000 + (i >> 12)),
+                1024 + (i & 0xfff) as u16,
+            ),
+        }
+    }
+
+    fn handle(i: u32) -> SocketHandle {
+        SocketHandle {
+            index: i,
+            gen: i.wrapping_mul(7),
+        }
+    }
+
+    #[test]
+    fn empty_table_allocates_nothing_and_finds_nothing() {
+        let mut t = DemuxTable::new(HashKey::default());
+        assert_eq!(t.buckets.capacity(), 0);
+        assert_eq!(t.get(&tuple(1)), None);
+        assert_eq!(t.remove(&tuple(1)), None);
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.iter().count(), 0);
+        t.check_invariants();
+    }
+
+    #[test]
+    fn insert_replace_remove() {
+        let mut t = DemuxTable::new(HashKey::new(5, 6));
+        assert_eq!(t.insert(tuple(1), handle(1)), None);
+        assert_eq!(t.insert(tuple(2), handle(2)), None);
+        assert_eq!(t.insert(tuple(1), handle(9)), Some(handle(1)));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.get(&tuple(1)), Some(handle(9)));
+        assert!(t.contains_key(&tuple(2)));
+        assert_eq!(t.remove(&tuple(1)), Some(handle(9)));
+        assert_eq!(t.remove(&tuple(1)), None);
+        assert_eq!(t.get(&tuple(1)), None);
+        assert_eq!(t.len(), 1);
+        let all: Vec<_> = t.iter().collect();
+        assert_eq!(all, vec![(tuple(2), handle(2))]);
+        t.check_invariants();
+    }
+
+    /// The all-zero key and a handle with the largest generation are
+    /// ordinary entries (emptiness is the index alone).
+    #[test]
+    fn zero_key_and_max_generation() {
+        let zero = FourTuple {
+            local: (Ipv4Addr::UNSPECIFIED, 0),
+            remote: (Ipv4Addr::UNSPECIFIED, 0),
+        };
+        let h = SocketHandle {
+            index: 0,
+            gen: u32::MAX,
+        };
+        let mut t = DemuxTable::new(HashKey::default());
+        assert_eq!(t.get(&zero), None, "an empty entry does not match");
+        t.insert(tuple(3), handle(3));
+        assert_eq!(t.get(&zero), None, "nor in an allocated table");
+        t.insert(zero, h);
+        assert_eq!(t.get(&zero), Some(h));
+        assert_eq!(t.iter().find(|e| e.0 == zero), Some((zero, h)));
+        t.check_invariants();
+    }
+
+    /// Every key in one home bucket (the last, so chains wrap): long
+    /// chains, removal in the middle, and the counts back to zero.
+    #[test]
+    fn one_home_wraps_and_counts_return_to_zero() {
+        let mut t = DemuxTable::new(HashKey::default());
+        t.weak_hash = Some(|_| u64::MAX);
+        for i in 0..40 {
+            t.insert(tuple(i), handle(i));
+            t.check_invariants();
+        }
+        assert_eq!(t.buckets.len(), 32);
+        let last = t.buckets.len() - 1;
+        assert_eq!(t.buckets[last].overflow, 37, "all but three passed home");
+        assert!(!t.buckets[0].entries[0].is_empty(), "wrapped to bucket 0");
+        for i in (0..40)
+            .filter(|i| i % 3 == 1)
+            .chain((0..40).filter(|i| i % 3 != 1))
+        {
+            assert_eq!(t.remove(&tuple(i)), Some(handle(i)));
+            t.check_invariants();
+            assert_eq!(t.get(&tuple(i)), None);
+        }
+        assert_eq!(t.len(), 0);
+        assert!(t.buckets.iter().all(|b| b.overflow == 0));
+    }
+
+    #[test]
+    fn keyed_counts_return_to_zero() {
+        let mut t = DemuxTable::new(HashKey::new(11, 12));
+        for i in 0..20_000 {
+            t.insert(tuple(i), handle(i));
+        }
+        t.check_invariants();
+        for i in 0..20_000 {
+            assert_eq!(t.get(&tuple(i)), Some(handle(i)));
+        }
+        for i in (0..20_000).rev() {
+            assert_eq!(t.remove(&tuple(i)), Some(handle(i)));
+        }
+        t.check_invariants();
+        assert!(t.buckets.iter().all(|b| b.overflow == 0));
+    }
+
+    /// Lines a lookup reads: (share of keys at home, mean per key found,
+    /// mean per key absent) with `n` keys in 4096 buckets.
+    fn lines_read(n: u32) -> (f64, f64, f64) {
+        let mut t = DemuxTable::new(HashKey::new(1, 2));
+        for i in 0..n {
+            t.insert(tuple(i), handle(i));
+        }
+        assert_eq!(t.buckets.len(), 4096);
+        let found: Vec<usize> = (0..n)
+            .map(|i| t.place_of(&key_of(&tuple(i))).map_or(0, |p| p.dist + 1))
+            .collect();
+        let absent: usize = (n..2 * n)
+            .map(|i| {
+                let mut j = t.hash(&key_of(&tuple(i))) as usize & t.mask();
+                let mut lines = 1;
+                while t.buckets[j].overflow != 0 {
+                    lines += 1;
+                    j = (j + 1) & t.mask();
+                }
+                lines
+            })
+            .sum();
+        let n = f64::from(n);
+        (
+            found.iter().filter(|&&d| d == 1).count() as f64 / n,
+            found.iter().sum::<usize>() as f64 / n,
+            absent as f64 / n,
+        )
+    }
+
+    /// The point of the table: with the keyed hash, most lookups stop at
+    /// the home bucket (one cache line).
+    #[test]
+    fn most_lookups_read_one_line() {
+        // The fullest load, just before a doubling (3/4).
+        let (home, found, absent) = lines_read(4096 * 3 * 3 / 4);
+        eprintln!("3/4 full: {home:.3} at home, {found:.3} lines found, {absent:.3} absent");
+        assert!(home > 0.80 && found < 1.45 && absent < 2.5);
+        // The load of the `scale` bench's million connections (0.64).
+        let (home, found, absent) = lines_read(4096 * 3 * 64 / 100);
+        eprintln!("0.64 full: {home:.3} at home, {found:.3} lines found, {absent:.3} absent");
+        assert!(home > 0.86 && found < 1.25 && absent < 1.6);
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Op {
+        Insert(u8, u32),
+        Remove(u8),
+        Get(u8),
+    }
+
+    fn small_tuple(k: u8) -> FourTuple {
+        let k = u32::from(k);
+        FourTuple {
+            local: (
+                Ipv4Addr::from(0x0a00_0001 + (k & 1)),
+                80 + ((k >> 1) & 1) as u16,
+            ),
+            remote: (
+                Ipv4Addr::from(0x0a00_0100 + ((k >> 2) & 3)),
+                (k >> 4) as u16,
+            ),
+        }
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0u8..64, 0u32..1000).prop_map(|(k, i)| Op::Insert(k, i)),
+            2 => (0u8..64).prop_map(Op::Remove),
+            1 => (0u8..64).prop_map(Op::Get),
+        ]
+    }
+
+    /// The hashes under test: the keyed one, one home bucket at either end
+    /// of the table (chains that wrap), and two homes picked by a port bit
+    /// (chains that meet and interleave).
+    fn weak(mode: u8) -> Option<fn(&Key) -> u64> {
+        match mode {
+            0 => None,
+            1 => Some(|_| 0),
+            2 => Some(|_| u64::MAX),
+            _ => Some(|k| u64::from(k[2] & 1).wrapping_mul(u64::MAX / 3)),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn agrees_with_a_hash_map(mode in 0u8..4, ops in proptest::collection::vec(op(), 0..200)) {
+            let mut t = DemuxTable::new(HashKey::new(3, 4));
+            t.weak_hash = weak(mode);
+            let mut model: HashMap<FourTuple, SocketHandle> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, i) => {
+                        let h = SocketHandle { index: i, gen: i ^ 0xffff_fff0 };
+                        prop_assert_eq!(t.insert(small_tuple(k), h), model.insert(small_tuple(k), h));
+                    }
+                    Op::Remove(k) => {
+                        prop_assert_eq!(t.remove(&small_tuple(k)), model.remove(&small_tuple(k)));
+                    }
+                    Op::Get(k) => {
+                        prop_assert_eq!(t.get(&small_tuple(k)), model.get(&small_tuple(k)).copied());
+                    }
+                }
+                prop_assert_eq!(t.len(), model.len());
+                for k in 0..64 {
+                    let key = small_tuple(k);
+                    prop_assert_eq!(t.get(&key), model.get(&key).copied());
+                    prop_assert_eq!(t.contains_key(&key), model.contains_key(&key));
+                }
+                let mut all: Vec<_> = t.iter().collect();
+                all.sort_by_key(|(k, _)| key_of(k));
+                let mut want: Vec<_> = model.iter().map(|(k, h)| (*k, *h)).collect();
+                want.sort_by_key(|(k, _)| key_of(k));
+                prop_assert_eq!(all, want);
+                t.check_invariants();
+            }
+            for k in 0..64 {
+                t.remove(&small_tuple(k));
+            }
+            prop_assert_eq!(t.len(), 0);
+            prop_assert!(t.buckets.iter().all(|b| b.overflow == 0));
+        }
+    }
+}
