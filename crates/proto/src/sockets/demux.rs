@@ -215,12 +215,17 @@ impl DemuxTable {
 
     /// Where `k` lies, walking as `get` does.
     fn place_of(&self, k: &Key) -> Option<Place> {
+        self.place_hashed(k, self.hash(k))
+    }
+
+    /// `place_of` with the key's hash already computed.
+    fn place_hashed(&self, k: &Key, hash: u64) -> Option<Place> {
         let n = self.buckets.len();
         if n == 0 {
             return None;
         }
         let mask = self.mask();
-        let home = self.hash(k) as usize & mask;
+        let home = hash as usize & mask;
         for dist in 0..n {
             let b = self.buckets.get((home + dist) & mask)?;
             if let Some(way) = b.find(k) {
@@ -258,7 +263,8 @@ impl DemuxTable {
     pub(crate) fn insert(&mut self, t: FourTuple, h: SocketHandle) -> Option<SocketHandle> {
         debug_assert_ne!(h.index, EMPTY, "alloc never hands out index u32::MAX");
         let k = key_of(&t);
-        if let Some(p) = self.place_of(&k) {
+        let hash = self.hash(&k);
+        if let Some(p) = self.place_hashed(&k, hash) {
             let e = self.entry_mut(p)?;
             let old = e.handle();
             e.index = h.index;
@@ -271,7 +277,7 @@ impl DemuxTable {
         }
         // The load bound leaves a free entry; growing again is only for
         // the impossible case that none was found.
-        while !self.try_place(k, h) {
+        while !self.try_place(k, hash, h) {
             self.grow();
         }
         None
@@ -280,13 +286,13 @@ impl DemuxTable {
     /// Put a key known to be absent into the first free entry from its
     /// home on, counting it in the buckets it passed; false if every
     /// bucket is full.
-    fn try_place(&mut self, k: Key, h: SocketHandle) -> bool {
+    fn try_place(&mut self, k: Key, hash: u64, h: SocketHandle) -> bool {
         let n = self.buckets.len();
         if n == 0 {
             return false;
         }
         let mask = self.mask();
-        let home = self.hash(&k) as usize & mask;
+        let home = hash as usize & mask;
         for dist in 0..n {
             let Some(b) = self.buckets.get_mut((home + dist) & mask) else {
                 return false;
@@ -314,17 +320,36 @@ impl DemuxTable {
         for e in old.iter().flat_map(|b| b.entries.iter()) {
             if !e.is_empty() {
                 // At most 3/8 full after doubling: always placed.
-                let placed = self.try_place(e.key, e.handle());
+                let placed = self.try_place(e.key, self.hash(&e.key), e.handle());
                 debug_assert!(placed);
             }
         }
     }
 
-    /// Unmap `t`; returns its handle if it was there.
+    /// Unmap `t`; returns its handle if it was there (the socket layer
+    /// uses `remove_if`).
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, t: &FourTuple) -> Option<SocketHandle> {
+        self.remove_matching(t, None)
+    }
+
+    /// Unmap `t` only if it maps to `h` (a socket leaving the demux, whose
+    /// 4-tuple may meanwhile name another socket); true if it did.
+    pub(crate) fn remove_if(&mut self, t: &FourTuple, h: SocketHandle) -> bool {
+        self.remove_matching(t, Some(h)).is_some()
+    }
+
+    fn remove_matching(
+        &mut self,
+        t: &FourTuple,
+        want: Option<SocketHandle>,
+    ) -> Option<SocketHandle> {
         let p = self.place_of(&key_of(t))?;
         let e = self.entry_mut(p)?;
         let old = e.handle();
+        if want.is_some_and(|w| w != old) {
+            return None;
+        }
         *e = Entry::EMPTY;
         self.len = self.len.saturating_sub(1);
         self.count_passed(p.home, p.dist, false);
@@ -426,7 +451,10 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t.get(&tuple(1)), Some(handle(9)));
         assert!(t.contains_key(&tuple(2)));
-        assert_eq!(t.remove(&tuple(1)), Some(handle(9)));
+        assert!(!t.remove_if(&tuple(1), handle(1)), "maps to another socket");
+        assert_eq!(t.get(&tuple(1)), Some(handle(9)));
+        assert!(t.remove_if(&tuple(1), handle(9)));
+        assert!(!t.remove_if(&tuple(1), handle(9)));
         assert_eq!(t.remove(&tuple(1)), None);
         assert_eq!(t.get(&tuple(1)), None);
         assert_eq!(t.len(), 1);
@@ -548,6 +576,7 @@ mod tests {
     enum Op {
         Insert(u8, u32),
         Remove(u8),
+        RemoveIf(u8, u32),
         Get(u8),
     }
 
@@ -567,8 +596,9 @@ mod tests {
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            3 => (0u8..64, 0u32..1000).prop_map(|(k, i)| Op::Insert(k, i)),
+            3 => (0u8..64, 0u32..1000).prop_map(|(k, i)| Op::Insert(k, i % 4)),
             2 => (0u8..64).prop_map(Op::Remove),
+            1 => (0u8..64, 0u32..1000).prop_map(|(k, i)| Op::RemoveIf(k, i % 4)),
             1 => (0u8..64).prop_map(Op::Get),
         ]
     }
@@ -592,14 +622,25 @@ mod tests {
             let mut t = DemuxTable::new(HashKey::new(3, 4));
             t.weak_hash = weak(mode);
             let mut model: HashMap<FourTuple, SocketHandle> = HashMap::new();
+            // Four handles, so `remove_if` hits and misses; the largest
+            // generation among them.
+            let hd = |i: u32| SocketHandle { index: i, gen: u32::MAX - i };
             for op in ops {
                 match op {
                     Op::Insert(k, i) => {
-                        let h = SocketHandle { index: i, gen: i ^ 0xffff_fff0 };
+                        let h = hd(i);
                         prop_assert_eq!(t.insert(small_tuple(k), h), model.insert(small_tuple(k), h));
                     }
                     Op::Remove(k) => {
                         prop_assert_eq!(t.remove(&small_tuple(k)), model.remove(&small_tuple(k)));
+                    }
+                    Op::RemoveIf(k, i) => {
+                        let (key, h) = (small_tuple(k), hd(i));
+                        let hit = model.get(&key) == Some(&h);
+                        if hit {
+                            model.remove(&key);
+                        }
+                        prop_assert_eq!(t.remove_if(&key, h), hit);
                     }
                     Op::Get(k) => {
                         prop_assert_eq!(t.get(&small_tuple(k)), model.get(&small_tuple(k)).copied());

@@ -553,9 +553,7 @@ impl SocketSet {
             self.time_wait -= 1;
         }
         if let Some(t) = demux {
-            if self.conns.get(&t) == Some(h) {
-                self.conns.remove(&t);
-            }
+            self.conns.remove_if(&t, h);
         }
         if let Some((addr, port)) = bound {
             self.ports.remove(port, h);
@@ -699,9 +697,7 @@ impl SocketSet {
             }
         }
         if let Some(t) = leave_demux {
-            if self.conns.get(&t) == Some(h) {
-                self.conns.remove(&t);
-            }
+            self.conns.remove_if(&t, h);
         }
         if compact {
             if self.compact_time_wait(h) {
