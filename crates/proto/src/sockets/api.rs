@@ -246,7 +246,7 @@ impl SocketSet {
         conn.cc.set_algorithm(congestion);
         conn.tune.rcv_locked = rcv_locked;
         conn.tune.snd_locked = snd_locked;
-        self.conns.insert(FourTuple { local, remote }, h);
+        self.conns.insert(FourTuple { local, remote }, h.index);
         if let Some(s) = self.sock_mut(h) {
             if s.bound.is_none() {
                 s.bound = Some((local_ip, lport));

@@ -61,7 +61,7 @@ impl SocketSet {
             local: (ip.dst, seg.dst_port),
             remote: (ip.src, seg.src_port),
         };
-        let folded = self.conns.get(&tuple).and_then(|h| {
+        let folded = self.conn_handle(&tuple).and_then(|h| {
             let conn = self.sock_mut(h)?.conn.as_mut()?;
             Some((h, conn.fold_receive(seg)?))
         });
@@ -168,7 +168,7 @@ impl SocketSet {
         self.queue_reset(ip.dst, ip.src, seg.dst_port, seg.src_port, rst);
     }
 
-    /// `conns.get(tuple)`, trying the socket of the previous segment first
+    /// `conn_handle(tuple)`, trying the socket of the previous segment first
     /// (a bulk receiver sees long runs for one connection; Linux keeps the
     /// socket on the skb for the same reason, early demux). The hint is
     /// used only when that socket is live, in the demux and has this exact
@@ -185,11 +185,11 @@ impl SocketSet {
                 .and_then(|s| s.conn.as_ref())
                 .is_some_and(|c| c.local == tuple.local && c.remote == tuple.remote);
             if hit {
-                debug_assert_eq!(self.conns.get(tuple), Some(h), "demux hint");
+                debug_assert_eq!(self.conn_handle(tuple), Some(h), "demux hint");
                 return Some(h);
             }
         }
-        let h = self.conns.get(tuple);
+        let h = self.conn_handle(tuple);
         if h.is_some() {
             self.demux_hint = h;
         }
@@ -549,7 +549,7 @@ impl SocketSet {
             c.tune.rcv_locked = rcvbuf_locked;
             c.tune.snd_locked = sndbuf_locked;
         }
-        self.conns.insert(FourTuple { local, remote }, ch);
+        self.conns.insert(FourTuple { local, remote }, ch.index);
         self.ports.insert(local.1, ch, local.0, false, reuse);
         Some(ch)
     }
@@ -574,7 +574,7 @@ impl SocketSet {
             local: (quoted_ip.src, sport),
             remote: (quoted_ip.dst, dport),
         };
-        let Some(h) = self.conns.get(&tuple) else {
+        let Some(h) = self.conn_handle(&tuple) else {
             if self.time_wait_holds(&tuple) {
                 // Counted like the full TIME_WAIT connection counted it;
                 // nothing is in flight to fail.
