@@ -189,7 +189,7 @@ impl DemuxTable {
         }
     }
 
-    #[cfg(any(test, fuzzing))]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -142,7 +142,9 @@ pub struct Profile {
     /// Cap on SACKed ranges the sender remembers per connection (the RFC
     /// 6675 scoreboard); blocks beyond it are ignored and counted.
     pub sack_scoreboard_cap: usize,
-    /// Cap on TCP sockets per stack (every queue has a cap).
+    /// Cap on TCP sockets per stack (every queue has a cap). The 4-tuple
+    /// demux holds 24-bit slot indexes, so a stack never holds more than
+    /// 16,777,215 sockets whatever this says (`sockets/demux.rs`).
     pub max_sockets: usize,
     /// RFC 1337 (`tcp_rfc1337`): a reset at `rcv_nxt` in TIME_WAIT is
     /// ignored (true) or ends TIME_WAIT at once (false, Linux's default:
