@@ -20,8 +20,10 @@
 //! conn_handle`). So indexes stop at `MAX_INDEX` (16.7 million sockets,
 //! past 20 GB of socket slots); `SocketSet::alloc` enforces it. Four
 //! 16-byte entries rather than three 20-byte ones (key, index and
-//! generation): at the same memory the load per line is 3/4 of it, and at
-//! 10k connections the table is smaller than hashbrown's.
+//! generation) put a third more keys in a line for the same bytes: at the
+//! load of a million connections 97 % of keys sit in their home bucket
+//! (88 % with three), and at 10k connections the table is smaller than
+//! hashbrown's was (`memory` bench: 17 B less per connection pair).
 //!
 //! The overflow count is the idea of Facebook's F14 tables: a bucket counts
 //! the keys whose probe from their home bucket passed it because it was
@@ -119,16 +121,28 @@ impl Bucket {
             .position(|w| w & INDEX_BITS == EMPTY_INDEX)
     }
 
+    /// The word whose top byte is the overflow count.
+    #[inline(always)]
+    fn count_word(&self) -> u32 {
+        let [w0, ..] = self.words;
+        w0
+    }
+
     #[inline(always)]
     fn overflow(&self) -> u32 {
-        self.words[0] >> 24
+        self.count_word() >> 24
+    }
+
+    fn set_overflow(&mut self, c: u32) {
+        let [w0, ..] = &mut self.words;
+        *w0 = (*w0 & INDEX_BITS) | (c << 24);
     }
 
     /// Count one more key passing, saturating at 255.
     fn overflow_up(&mut self) {
         let c = self.overflow();
         if c < 255 {
-            self.words[0] = (self.words[0] & INDEX_BITS) | ((c + 1) << 24);
+            self.set_overflow(c + 1);
         }
     }
 
@@ -137,7 +151,7 @@ impl Bucket {
     fn overflow_down(&mut self) {
         let c = self.overflow();
         if c > 0 && c < 255 {
-            self.words[0] = (self.words[0] & INDEX_BITS) | ((c - 1) << 24);
+            self.set_overflow(c - 1);
         }
     }
 
