@@ -445,12 +445,20 @@ impl SocketSet {
     /// The connected socket `t` demultiplexes to. The table holds slot
     /// indexes only: a socket in it is live, so its slot's generation
     /// completes the handle (and the slot is the next line read anyway).
+    /// The socket's own 4-tuple is compared too (its line is read next
+    /// anyway): were an entry ever left stale, a segment would find no
+    /// socket rather than another connection's.
     /// Always inlined: it is on every segment's path.
     #[inline(always)]
     pub(crate) fn conn_handle(&self, t: &FourTuple) -> Option<SocketHandle> {
         let index = self.conns.get(t)?;
-        let gen = self.slots.get(index as usize)?.gen;
-        Some(SocketHandle { index, gen })
+        let slot = self.slots.get(index as usize)?;
+        let sock = slot.sock.as_ref().filter(|s| s.in_demux)?;
+        let c = sock.conn.as_ref()?;
+        (c.local == t.local && c.remote == t.remote).then_some(SocketHandle {
+            index,
+            gen: slot.gen,
+        })
     }
 
     pub(crate) fn sock(&self, h: SocketHandle) -> Option<&TcpSocket> {
