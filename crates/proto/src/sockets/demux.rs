@@ -227,6 +227,17 @@ impl DemuxTable {
         self.buckets.len().wrapping_sub(1)
     }
 
+    /// A walk for a key hashed to `hash`: (buckets, mask, home bucket);
+    /// None while the table is empty.
+    fn probe(&self, hash: u64) -> Option<(usize, usize, usize)> {
+        let n = self.buckets.len();
+        if n == 0 {
+            return None;
+        }
+        let mask = self.mask();
+        Some((n, mask, hash as usize & mask))
+    }
+
     /// The socket index of `t`'s connection. Reads the home bucket and
     /// stops there unless keys overflowed past it. Always inlined: it is
     /// on every segment's path.
@@ -265,12 +276,7 @@ impl DemuxTable {
 
     /// `place_of` with the key's hash already computed.
     fn place_hashed(&self, k: &Key, hash: u64) -> Option<Place> {
-        let n = self.buckets.len();
-        if n == 0 {
-            return None;
-        }
-        let mask = self.mask();
-        let home = hash as usize & mask;
+        let (n, mask, home) = self.probe(hash)?;
         for dist in 0..n {
             let b = self.buckets.get((home + dist) & mask)?;
             if let Some(way) = b.find(k) {
@@ -331,12 +337,9 @@ impl DemuxTable {
     /// home on, counting it in the buckets it passed; false if every
     /// bucket is full.
     fn try_place(&mut self, k: Key, hash: u64, index: u32) -> bool {
-        let n = self.buckets.len();
-        if n == 0 {
+        let Some((n, mask, home)) = self.probe(hash) else {
             return false;
-        }
-        let mask = self.mask();
-        let home = hash as usize & mask;
+        };
         for dist in 0..n {
             let Some(b) = self.buckets.get_mut((home + dist) & mask) else {
                 return false;
