@@ -966,6 +966,60 @@ mod tests {
         }
     }
 
+    /// The demux table keeps slot indexes only; `conn_handle` compares the
+    /// socket's own 4-tuple, so even an entry left stale (a bug elsewhere)
+    /// cannot hand one connection's segments to another: the segment finds
+    /// no connection and is answered as one would be (here a reset).
+    #[test]
+    fn a_stale_demux_entry_reaches_no_other_connection() {
+        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
+        let now = Instant::from_micros(1000);
+        let l = b.tcp_socket().expect("socket");
+        b.bind(l, B, 80).expect("bind");
+        b.listen(l, 4).expect("listen");
+        let c = a.tcp_socket().expect("socket");
+        a.connect(now, c, B, 80).expect("connect");
+        pump(&mut a, &mut b, now);
+        let s = b.accept(l).expect("accepted");
+        let peer = b.peer_addr(s).expect("connected");
+        // A tuple of another (absent) connection, pointed at `s`'s slot.
+        let other = (*peer.ip(), peer.port().wrapping_add(1));
+        b.conns.insert(
+            FourTuple {
+                local: (B, 80),
+                remote: other,
+            },
+            s.index,
+        );
+        let conn = b.conn_for_test(s);
+        let (rcv_nxt, snd_nxt) = (conn.rcv_nxt, conn.snd_nxt);
+        let mut seg = TcpRepr::new(
+            other.1,
+            80,
+            rcv_nxt,
+            snd_nxt,
+            TcpFlags(TcpFlags::ACK | TcpFlags::PSH),
+            1000,
+        );
+        seg.payload = b"not yours";
+        let ip = Ipv4Repr::new(other.0, B, IpProtocol::Tcp, seg.buffer_len());
+        b.handle_tcp(now, &ip, &seg);
+        let mut buf = [0u8; 16];
+        assert_eq!(b.recv(s, &mut buf), Err(RecvError::WouldBlock));
+        assert_eq!(b.conn_for_test(s).rcv_nxt, rcv_nxt, "nothing taken");
+        let (_, dst, rst, _) = b.poll_segment(now).expect("an answer");
+        assert!(rst.flags.rst(), "reset for the unknown connection");
+        assert_eq!((dst, rst.dst_port), other);
+        b.conns.remove_if(
+            &FourTuple {
+                local: (B, 80),
+                remote: other,
+            },
+            s.index,
+        );
+        b.check_invariants();
+    }
+
     #[test]
     fn time_wait_gives_ring_memory_back() {
         let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
