@@ -946,6 +946,20 @@ mod tests {
         }
     }
 
+    /// `a` connected to a listener on `b`:80 at `now`; returns (a, b,
+    /// a's socket, b's accepted socket).
+    fn connected_pair(now: Instant) -> (SocketSet, SocketSet, SocketHandle, SocketHandle) {
+        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
+        let l = b.tcp_socket().expect("socket");
+        b.bind(l, B, 80).expect("bind");
+        b.listen(l, 4).expect("listen");
+        let c = a.tcp_socket().expect("socket");
+        a.connect(now, c, B, 80).expect("connect");
+        pump(&mut a, &mut b, now);
+        let s = b.accept(l).expect("accepted");
+        (a, b, c, s)
+    }
+
     fn ring_bytes(set: &SocketSet, h: SocketHandle) -> usize {
         let c = set.conn_for_test(h);
         c.rcv_buf.allocated() + c.snd_buf.allocated()
@@ -972,15 +986,8 @@ mod tests {
     /// no connection and is answered as one would be (here a reset).
     #[test]
     fn a_stale_demux_entry_reaches_no_other_connection() {
-        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
         let now = Instant::from_micros(1000);
-        let l = b.tcp_socket().expect("socket");
-        b.bind(l, B, 80).expect("bind");
-        b.listen(l, 4).expect("listen");
-        let c = a.tcp_socket().expect("socket");
-        a.connect(now, c, B, 80).expect("connect");
-        pump(&mut a, &mut b, now);
-        let s = b.accept(l).expect("accepted");
+        let (_a, mut b, _c, s) = connected_pair(now);
         let peer = b.peer_addr(s).expect("connected");
         // A tuple of another (absent) connection, pointed at `s`'s slot.
         let other = (*peer.ip(), peer.port().wrapping_add(1));
@@ -1022,15 +1029,8 @@ mod tests {
 
     #[test]
     fn time_wait_gives_ring_memory_back() {
-        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
         let mut now = Instant::from_micros(1000);
-        let l = b.tcp_socket().expect("socket");
-        b.bind(l, B, 80).expect("bind");
-        b.listen(l, 4).expect("listen");
-        let c = a.tcp_socket().expect("socket");
-        a.connect(now, c, B, 80).expect("connect");
-        pump(&mut a, &mut b, now);
-        let s = b.accept(l).expect("accepted");
+        let (mut a, mut b, c, s) = connected_pair(now);
         let mut buf = [0u8; 2000];
         a.send(c, &[7; 1000]).expect("send");
         b.send(s, &[8; 1000]).expect("send");
@@ -1094,15 +1094,8 @@ mod tests {
     /// retransmission comes at the restarted deadline.
     #[test]
     fn restarted_timer_fires_at_its_deadline_not_at_the_early_entry() {
-        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
         let mut now = Instant::from_micros(1000);
-        let l = b.tcp_socket().expect("socket");
-        b.bind(l, B, 80).expect("bind");
-        b.listen(l, 4).expect("listen");
-        let c = a.tcp_socket().expect("socket");
-        a.connect(now, c, B, 80).expect("connect");
-        pump(&mut a, &mut b, now);
-        let _s = b.accept(l).expect("accepted");
+        let (mut a, mut b, c, _s) = connected_pair(now);
         now += crate::time::Duration::from_millis(5);
         a.send(c, &[1; 3000]).expect("send");
         let mut segs = Vec::new();
