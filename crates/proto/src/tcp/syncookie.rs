@@ -10,10 +10,25 @@
 //!
 //! where `count` is a coarse clock (64 s slots of `now`), H1/H2 are keyed
 //! SipHash-2-4 and `mss_index` picks from Linux's table (536, 1300, 1440,
-//! 1460). One deliberate difference from Linux: the index is stored times 3
-//! (`MSS_SPACING`), because every single-bit flip adds or subtracts a power
-//! of two, and no two of 0, 3, 6, 9 differ by one; so a corrupted cookie
-//! never decodes as a different valid one. A cookie is accepted in its own slot and the one after
+//! 1460). One deliberate difference from Linux: the index is stored times
+//! `MSS_SPACING` = 2^22 - 1, an odd number near a quarter of the 24-bit
+//! field, so the four valid values differ by S, 2S or 3S:
+//! - no single-bit flip (plus or minus a power of two) turns one valid
+//!   cookie into another;
+//! - no ACK whose sequence number is past the client's ISN + 1 decodes.
+//!   The client ISN enters the cookie by addition, so an ACK `delta` bytes
+//!   further on looks like the same cookie with `delta` less data. With
+//!   Linux's spacing of 1 (and our earlier 3), a data segment 1-3 (or 3, 6,
+//!   9) bytes into the stream decoded as a valid cookie with a smaller MSS.
+//!   A connection was then made with its receive sequence starting at that
+//!   segment, the earlier bytes acknowledged but never delivered (found by
+//!   the `tcp_session` fuzz target, session 10: the client's first ACK and a
+//!   3-byte segment were dropped while the accept queue was full, and the
+//!   next segment opened the connection 3 bytes in). Now an offset aliases
+//!   only from about 4 MiB on, which no client reaches before its handshake
+//!   completes (its window stays closed until then).
+//!
+//! A cookie is accepted in its own slot and the one after
 //! (`MAX_SYNCOOKIE_AGE` = 2), so it lives 64 to 128 s.
 //!
 //! The cookie has no room for the other SYN options. When the client sent
@@ -48,8 +63,9 @@ pub(crate) const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
 /// Bits of the cookie holding the hashed data; the top 8 hold the count.
 const COOKIE_BITS: u32 = 24;
 const COOKIE_MASK: u32 = (1 << COOKIE_BITS) - 1;
-/// The MSS index is stored times this (see the module doc).
-const MSS_SPACING: u32 = 3;
+/// The MSS index is stored times this (see the module doc): odd, and three
+/// times it still fits the 24-bit field.
+const MSS_SPACING: u32 = (1 << 22) - 1;
 /// Linux `MAX_SYNCOOKIE_AGE`: accept cookies from this many slots.
 const MAX_AGE: u32 = 2;
 /// Length of one time slot, in microseconds (Linux counts 64 s slots of
@@ -467,6 +483,26 @@ mod tests {
                 j.decode(secs(300), &t, SeqNum(43), bad, None).is_none(),
                 "bit {bit} flipped still accepted"
             );
+        }
+    }
+
+    /// An ACK further into the client's stream than ISN + 1 (its first
+    /// segments lost or dropped) must not decode as some other valid cookie:
+    /// the connection would start its receive sequence there and lose the
+    /// bytes before it (fuzz finding, session 10).
+    #[test]
+    fn rejects_acks_past_the_first_byte() {
+        let (j, t) = (jar(), tuple());
+        for mss in MSS_TABLE {
+            let (isn, _) = j.encode(secs(300), &t, SeqNum(42), mss, CookieOpts::default());
+            assert!(j.decode(secs(300), &t, SeqNum(43), isn + 1, None).is_some());
+            for delta in 1..=70_000u32 {
+                assert!(
+                    j.decode(secs(300), &t, SeqNum(43 + delta), isn + 1, None)
+                        .is_none(),
+                    "mss {mss}: an ACK {delta} bytes in was accepted"
+                );
+            }
         }
     }
 

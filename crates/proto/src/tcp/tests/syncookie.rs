@@ -243,6 +243,53 @@ fn valid_cookie_ack_waits_for_room_in_the_accept_queue() {
     assert_eq!(h.set.tcp_stats().syncookies_recv, 2);
 }
 
+/// The client's first ACK and first data segment (3 bytes) arrive while
+/// the accept queue is full and are dropped; its next segment, 3 bytes
+/// further on, must not open the connection there (the 3 bytes would be
+/// acknowledged and never delivered: a fuzz finding, session 10). It is
+/// not a cookie ACK of ours: answered as RFC 9293 3.10.7.2 says (a
+/// reset). The client's retransmission from its first byte then opens
+/// the connection with every byte.
+#[test]
+fn a_cookie_ack_past_the_first_byte_opens_nothing() {
+    let mut p = Profile::linux();
+    p.max_syn_backlog = 1;
+    let mut h = Harness::with_profile(p);
+    let l = h.listen(0); // the accept queue holds one
+    h.deliver(ms(0), seg().sport(1).syn().seq(100));
+    let sa1 = h.expect(ms(0));
+    h.deliver(ms(0), seg().sport(2).syn().seq(200).mss(1460));
+    let sa2 = h.expect(ms(0));
+    assert_eq!(h.set.tcp_stats().syncookies_sent, 1);
+    h.deliver(ms(1), seg().sport(1).seq(101).ack(sa1.seq() + 1));
+    // Port 2's ACK and its first 3 bytes: valid cookies, accept queue full.
+    h.deliver(ms(2), seg().sport(2).seq(201).ack(sa2.seq() + 1));
+    h.deliver(
+        ms(2),
+        seg().sport(2).seq(201).ack(sa2.seq() + 1).data(b"abc"),
+    );
+    h.expect_none(ms(2));
+    let _c1 = h.set.accept(l).expect("port 1");
+    // Room now; the next segment starts 3 bytes in.
+    h.deliver(
+        ms(3),
+        seg().sport(2).seq(204).ack(sa2.seq() + 1).data(b"defg"),
+    );
+    assert!(h.set.accept(l).is_err(), "no connection from byte 3 on");
+    let rst = h.expect(ms(3));
+    assert!(rst.is_rst());
+    assert_eq!(h.set.tcp_stats().syncookies_failed, 1);
+    // A client that retransmits from its first byte gets in whole.
+    h.deliver(
+        ms(4),
+        seg().sport(2).seq(201).ack(sa2.seq() + 1).data(b"abcdefg"),
+    );
+    let c2: SocketHandle = h.set.accept(l).expect("port 2 by cookie");
+    let mut b = [0u8; 16];
+    assert_eq!(h.set.recv(c2, &mut b), Ok(7));
+    assert_eq!(&b[..7], b"abcdefg");
+}
+
 #[test]
 fn without_cookies_a_full_syn_queue_drops_syns() {
     let mut h = small_syn_queue(false);
