@@ -215,19 +215,27 @@ fn forged_and_aged_cookies_are_rejected_and_counted() {
     assert_eq!(established(&h), 0);
 }
 
-#[test]
-fn valid_cookie_ack_waits_for_room_in_the_accept_queue() {
+/// A listener with room for one half-open and one accepted connection:
+/// port 1 completes (the accept queue is then full), and `syn` gets a
+/// cookie SYN-ACK. Returns (harness, listener, that SYN-ACK).
+fn accept_queue_full_and_a_cookie(syn: Seg) -> (Harness, SocketHandle, Sent) {
     let mut p = Profile::linux();
     p.max_syn_backlog = 1;
     let mut h = Harness::with_profile(p);
     let l = h.listen(0); // the accept queue holds one
     h.deliver(ms(0), seg().sport(1).syn().seq(100));
     let sa1 = h.expect(ms(0));
-    h.deliver(ms(0), seg().sport(2).syn().seq(200));
+    h.deliver(ms(0), syn);
     let sa2 = h.expect(ms(0));
     assert_eq!(h.set.tcp_stats().syncookies_sent, 1);
     // Port 1 completes: the accept queue is full.
     h.deliver(ms(1), seg().sport(1).seq(101).ack(sa1.seq() + 1));
+    (h, l, sa2)
+}
+
+#[test]
+fn valid_cookie_ack_waits_for_room_in_the_accept_queue() {
+    let (mut h, l, sa2) = accept_queue_full_and_a_cookie(seg().sport(2).syn().seq(200));
     // Port 2's valid cookie ACK is dropped (Linux tcp_v4_syn_recv_sock).
     h.deliver(ms(2), seg().sport(2).seq(201).ack(sa2.seq() + 1));
     h.expect_none(ms(2));
@@ -252,16 +260,7 @@ fn valid_cookie_ack_waits_for_room_in_the_accept_queue() {
 /// the connection with every byte.
 #[test]
 fn a_cookie_ack_past_the_first_byte_opens_nothing() {
-    let mut p = Profile::linux();
-    p.max_syn_backlog = 1;
-    let mut h = Harness::with_profile(p);
-    let l = h.listen(0); // the accept queue holds one
-    h.deliver(ms(0), seg().sport(1).syn().seq(100));
-    let sa1 = h.expect(ms(0));
-    h.deliver(ms(0), seg().sport(2).syn().seq(200).mss(1460));
-    let sa2 = h.expect(ms(0));
-    assert_eq!(h.set.tcp_stats().syncookies_sent, 1);
-    h.deliver(ms(1), seg().sport(1).seq(101).ack(sa1.seq() + 1));
+    let (mut h, l, sa2) = accept_queue_full_and_a_cookie(seg().sport(2).syn().seq(200).mss(1460));
     // Port 2's ACK and its first 3 bytes: valid cookies, accept queue full.
     h.deliver(ms(2), seg().sport(2).seq(201).ack(sa2.seq() + 1));
     h.deliver(
