@@ -176,15 +176,7 @@ impl SocketSet {
     /// invariant `check_invariants` asserts), so the answer is the map's.
     fn demux(&mut self, tuple: &FourTuple) -> Option<SocketHandle> {
         if let Some(h) = self.demux_hint {
-            let hit = self
-                .slots
-                .get(h.index as usize)
-                .filter(|s| s.gen == h.gen)
-                .and_then(|s| s.sock.as_ref())
-                .filter(|s| s.in_demux)
-                .and_then(|s| s.conn.as_ref())
-                .is_some_and(|c| c.local == tuple.local && c.remote == tuple.remote);
-            if hit {
+            if self.demuxed_at(h.index, tuple) == Some(h) {
                 debug_assert_eq!(self.conn_handle(tuple), Some(h), "demux hint");
                 return Some(h);
             }

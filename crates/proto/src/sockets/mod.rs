@@ -451,7 +451,13 @@ impl SocketSet {
     /// Always inlined: it is on every segment's path.
     #[inline(always)]
     pub(crate) fn conn_handle(&self, t: &FourTuple) -> Option<SocketHandle> {
-        let index = self.conns.get(t)?;
+        self.demuxed_at(self.conns.get(t)?, t)
+    }
+
+    /// The socket in slot `index` if it is live, in the demux and has the
+    /// 4-tuple `t`, with the slot's generation.
+    #[inline(always)]
+    fn demuxed_at(&self, index: u32, t: &FourTuple) -> Option<SocketHandle> {
         let slot = self.slots.get(index as usize)?;
         let sock = slot.sock.as_ref().filter(|s| s.in_demux)?;
         let c = sock.conn.as_ref()?;
@@ -863,14 +869,10 @@ impl SocketSet {
         for (t, index) in self.conns.iter() {
             // The table keeps no generation (`demux.rs`): every entry names
             // a live socket in the demux with this very 4-tuple.
-            let s = self
-                .slots
-                .get(index as usize)
-                .and_then(|s| s.sock.as_ref())
-                .expect("demux points at a live socket");
-            assert!(s.in_demux, "demux points at a socket in the demux");
-            let c = s.conn.as_ref().expect("demux points at a connection");
-            assert_eq!((c.local, c.remote), (t.local, t.remote), "demux key");
+            assert!(
+                self.demuxed_at(index, &t).is_some(),
+                "demux points at a live socket in the demux with its key"
+            );
             // `pick_connect_port` takes a port without holders as free.
             assert!(self.ports.held(t.local.1), "a connection holds its port");
         }

@@ -749,7 +749,7 @@ mod layout_tests {
         ] {
             assert!(off < cc, "hot field at {off}, after cc at {cc}");
         }
-        // 680 bytes before this layout (session 10), now 620.
+        // 680 bytes before this layout (session 10), now 616.
         assert!(hot_end <= 620, "hot span ends at {hot_end}");
         for off in [
             offset_of!(Connection, loss),
