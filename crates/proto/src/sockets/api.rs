@@ -292,7 +292,7 @@ impl SocketSet {
         peek: bool,
     ) -> Result<usize, RecvError> {
         let (now, knobs) = (self.now, TuneKnobs::of(&self.profile));
-        let s = self.user_sock_mut(h).ok_or(RecvError::BadHandle)?;
+        let (s, pool) = self.user_sock_and_pool(h).ok_or(RecvError::BadHandle)?;
         // Would block at the last event (every change to the buffer, the
         // error or EOF goes through `touch`): answer without reading the
         // connection (a poll-style caller's common case).
@@ -316,6 +316,12 @@ impl SocketSet {
         if readable && !c.rcv_buf.is_empty() {
             let n = c.recv(now, &knobs, buf, peek);
             if n > 0 {
+                if c.assembler.is_empty() {
+                    // Everything read: a first-size ring goes back to the
+                    // pool (Linux frees each skb as it is read), so the next
+                    // small arrival anywhere takes a buffer still in cache.
+                    pool.reclaim(&mut c.rcv_buf);
+                }
                 self.touch(h);
                 return Ok(n);
             }

@@ -62,8 +62,8 @@ impl SocketSet {
             remote: (ip.src, seg.src_port),
         };
         let folded = self.conn_handle(&tuple).and_then(|h| {
-            let conn = self.sock_mut(h)?.conn.as_mut()?;
-            Some((h, conn.fold_receive(seg)?))
+            let (sock, pool) = self.sock_and_pool(h)?;
+            Some((h, sock.conn.as_mut()?.fold_receive(seg, pool)?))
         });
         let total = match folded {
             // The TCP header is a whole number of 32-bit words, so the
@@ -72,6 +72,13 @@ impl SocketSet {
             None => checksum::sum(seg.payload, header_sum),
         };
         if !checksum::verifies(total) {
+            if let Some((sock, pool)) = folded.and_then(|(h, _)| self.sock_and_pool(h)) {
+                // A pooled first buffer the bad segment was written into
+                // goes back (its bytes were never made readable).
+                if let Some(c) = sock.conn.as_mut() {
+                    pool.reclaim(&mut c.rcv_buf);
+                }
+            }
             return false;
         }
         self.handle_tcp_at(now, ip, seg, folded.map(|(h, _)| h));
@@ -249,6 +256,11 @@ impl SocketSet {
                 .provision(&mut conn.rcv_buf, seg.payload.len());
         }
         let res = conn.process(now, profile, seg, room, prewritten);
+        // Everything sent is acknowledged: a first-size send ring goes back
+        // to the pool, as Linux frees an skb once it is acknowledged, so an
+        // idle connection holds no send memory and the next small write
+        // anywhere in the stack takes a buffer that is still in cache.
+        self.ring_pool.reclaim(&mut conn.snd_buf);
         debug_assert_eq!(res.is_quiet(), res == Default::default());
         if res.is_quiet() && conn.state == before {
             // Nothing to count or act on (every fast-path segment): only

@@ -483,9 +483,8 @@ impl SocketSet {
         slot.sock.as_mut()
     }
 
-    /// A user-visible (not closed) socket and the ring pool, borrowed
-    /// together.
-    pub(crate) fn user_sock_and_pool(
+    /// A socket and the ring pool, borrowed together.
+    pub(crate) fn sock_and_pool(
         &mut self,
         h: SocketHandle,
     ) -> Option<(&mut TcpSocket, &mut RingPool)> {
@@ -493,8 +492,16 @@ impl SocketSet {
         if slot.gen != h.gen {
             return None;
         }
-        let s = slot.sock.as_mut().filter(|s| !s.closed)?;
-        Some((s, &mut self.ring_pool))
+        Some((slot.sock.as_mut()?, &mut self.ring_pool))
+    }
+
+    /// A user-visible (not closed) socket and the ring pool, borrowed
+    /// together.
+    pub(crate) fn user_sock_and_pool(
+        &mut self,
+        h: SocketHandle,
+    ) -> Option<(&mut TcpSocket, &mut RingPool)> {
+        self.sock_and_pool(h).filter(|(s, _)| !s.closed)
     }
 
     /// A new socket (`TcpSocket::new`) written straight into a free slot:

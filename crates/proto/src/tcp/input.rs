@@ -11,6 +11,7 @@
 use super::connection::{Connection, RstReply, TcpError};
 use super::paws::PawsDrop;
 use super::{Profile, SeqNum, State};
+use crate::storage::RingPool;
 use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
 
@@ -106,7 +107,7 @@ impl Connection {
     /// verify-first path). Nothing else changes: should the checksum fail,
     /// the uncommitted bytes stay invisible and are overwritten by the next
     /// write at the same place.
-    pub(crate) fn fold_receive(&mut self, seg: &TcpRepr<'_>) -> Option<u64> {
+    pub(crate) fn fold_receive(&mut self, seg: &TcpRepr<'_>, pool: &mut RingPool) -> Option<u64> {
         let f = seg.flags;
         let len = seg.payload.len();
         let safe = matches!(
@@ -123,6 +124,8 @@ impl Connection {
         if !safe {
             return None;
         }
+        // A first small arrival takes a pooled buffer, as the slow path does.
+        pool.provision(&mut self.rcv_buf, len);
         match self.rcv_buf.write_at_sum(0, seg.payload) {
             (n, s) if n == len => Some(s),
             // Cannot happen (`len <= free`); the bytes are invisible anyway.

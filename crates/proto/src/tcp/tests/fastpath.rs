@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 
 use super::harness::*;
-use crate::storage::RingBuffer;
+use crate::storage::{RingBuffer, RingPool};
 use crate::tcp::connection::Connection;
 use crate::tcp::{Profile, SeqNum, State};
 use crate::time::{Duration, Instant};
@@ -102,8 +102,8 @@ impl Twins {
         let (now, p) = (self.now, &self.p);
         let mut pre = (0, 0);
         if fold {
-            let a = self.fast.fold_receive(seg);
-            let b = self.slow.fold_receive(seg);
+            let a = self.fast.fold_receive(seg, &mut RingPool::default());
+            let b = self.slow.fold_receive(seg, &mut RingPool::default());
             assert_eq!(a, b, "fold_receive differs");
             if a.is_some() {
                 pre = (seg.payload.len(), seg.payload.len());

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::harness::*;
 use crate::sockets::{RecvError, Shutdown, SocketHandle};
+use crate::storage::RingPool;
 use crate::tcp::{SeqNum, State};
 use crate::time::Duration;
 use crate::wire::{checksum, IpProtocol, Ipv4Repr, TcpPacket, TcpRepr};
@@ -248,7 +249,7 @@ fn folds(h: &mut Harness, c: SocketHandle, s: &Seg) -> bool {
     let r = s.repr();
     let sock = h.set.sock_mut(c).expect("socket");
     let conn = sock.conn.as_mut().expect("connection");
-    conn.fold_receive(&r).is_some()
+    conn.fold_receive(&r, &mut RingPool::default()).is_some()
 }
 
 #[test]
@@ -262,7 +263,11 @@ fn fold_receive_only_when_safe() {
     // The sum it returns is the payload's.
     let r = ok.repr();
     let sock = h.set.sock_mut(c).expect("socket");
-    let sum = sock.conn.as_mut().expect("conn").fold_receive(&r);
+    let sum = sock
+        .conn
+        .as_mut()
+        .expect("conn")
+        .fold_receive(&r, &mut RingPool::default());
     assert_eq!(
         sum.map(checksum::fold),
         Some(checksum::fold(checksum::sum(&d, 0)))
@@ -392,4 +397,37 @@ proptest! {
     ) {
         run_stream(&pieces, if small { 4096 } else { 65536 });
     }
+}
+
+/// A small in-order segment taken by the folded path gets its ring from the
+/// pool, as one on the general path does: a read-out ring pooled by one
+/// connection is the next arrival's, and nothing is allocated. One whose
+/// checksum fails gives the buffer back.
+#[test]
+fn a_folded_arrival_takes_a_pooled_ring() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    let pooled = |h: &Harness| {
+        let t = h.set.mem_totals();
+        (t.rcv_alloc, t.ring_pool)
+    };
+    let one = || seg().seq(1001).ack(iss + 1).data(b"one");
+    assert!(deliver_wire(&mut h, one(), |_| {}));
+    assert_eq!(pooled(&h), (256, 0));
+    assert_eq!(recv_all(&mut h, c), b"one");
+    assert_eq!(pooled(&h), (0, 256), "read out: pooled");
+    let two = || seg().seq(1004).ack(iss + 1).data(b"two");
+    let last = |b: &mut [u8]| {
+        if let Some(x) = b.last_mut() {
+            *x ^= 1;
+        }
+    };
+    assert!(!deliver_wire(&mut h, two(), last), "bad checksum");
+    assert_eq!(pooled(&h), (0, 256), "given back");
+    assert!(deliver_wire(&mut h, two(), |_| {}));
+    assert_eq!(pooled(&h), (256, 0), "the arrival took the pooled ring");
+    assert_eq!(recv_all(&mut h, c), b"two");
+    assert_eq!(pooled(&h), (0, 256));
+    // The same state takes the fold path (so "two" did too).
+    assert!(folds(&mut h, c, &seg().seq(1007).ack(iss + 1).data(b"3")));
 }
