@@ -281,6 +281,11 @@ impl SocketSet {
         if n == 0 {
             return Err(SendError::WouldBlock);
         }
+        // The connection just written to is the likeliest to receive next
+        // (the peer's ACK, or its reply to a request): its segment then
+        // finds the socket through the checked demux hint, in lines this
+        // call has just read, without a lookup in the 4-tuple table.
+        self.demux_hint = Some(h);
         self.touch(h);
         Ok(n)
     }

@@ -61,7 +61,7 @@ impl SocketSet {
             local: (ip.dst, seg.dst_port),
             remote: (ip.src, seg.src_port),
         };
-        let folded = self.conn_handle(&tuple).and_then(|h| {
+        let folded = self.demux(&tuple).and_then(|h| {
             let (sock, pool) = self.sock_and_pool(h)?;
             Some((h, sock.conn.as_mut()?.fold_receive(seg, pool)?))
         });
@@ -175,12 +175,16 @@ impl SocketSet {
         self.queue_reset(ip.dst, ip.src, seg.dst_port, seg.src_port, rst);
     }
 
-    /// `conn_handle(tuple)`, trying the socket of the previous segment first
-    /// (a bulk receiver sees long runs for one connection; Linux keeps the
-    /// socket on the skb for the same reason, early demux). The hint is
+    /// `conn_handle(tuple)`, trying the socket of the previous segment, or
+    /// the one the application last wrote to, first (a bulk receiver sees
+    /// long runs for one connection, and a request's reply comes back on
+    /// the connection that sent it; Linux keeps the socket on the skb for
+    /// the same reason, early demux). At a million connections the hint
+    /// saves the table's cold line on a reply (PERF_NOTES 17). The hint is
     /// used only when that socket is live, in the demux and has this exact
     /// 4-tuple: `conns` maps the 4-tuple of every such socket to it (an
     /// invariant `check_invariants` asserts), so the answer is the map's.
+    #[inline(always)]
     fn demux(&mut self, tuple: &FourTuple) -> Option<SocketHandle> {
         if let Some(h) = self.demux_hint {
             if self.demuxed_at(h.index, tuple) == Some(h) {

@@ -350,8 +350,9 @@ pub struct SocketSet {
     /// Keyed by a per-stack secret (like Linux's `inet_ehash_secret`);
     /// one cache line per lookup in the common case (`demux.rs`).
     conns: demux::DemuxTable,
-    /// The socket the last segment was demultiplexed to (`input.rs`
-    /// `demux`): a hint, checked before use, never a second source of truth.
+    /// The socket the last segment was demultiplexed to, or the last one
+    /// written to (`input.rs` `demux`, `api.rs` `send`): a hint, checked
+    /// before use, never a second source of truth.
     demux_hint: Option<SocketHandle>,
     listeners: HashMap<(Ipv4Addr, u16), SocketHandle, HashKey>,
     ports: ports::Ports,
@@ -987,6 +988,43 @@ mod tests {
                 set.slots.capacity()
             );
         }
+    }
+
+    /// `send` points the demux hint at the connection written to (its reply
+    /// is the likeliest next segment), but the hint is only ever checked:
+    /// a segment for another connection still reaches its own socket, and
+    /// the hint follows the segments as before.
+    #[test]
+    fn the_send_hint_takes_no_other_connections_segment() {
+        let now = Instant::from_micros(1000);
+        let (mut a, mut b) = (SocketSet::new(A, 1), SocketSet::new(B, 2));
+        let l = b.tcp_socket().expect("socket");
+        b.bind(l, B, 80).expect("bind");
+        b.listen(l, 4).expect("listen");
+        let (c1, c2) = (a.tcp_socket().expect("c1"), a.tcp_socket().expect("c2"));
+        a.connect(now, c1, B, 80).expect("connect");
+        a.connect(now, c2, B, 80).expect("connect");
+        pump(&mut a, &mut b, now);
+        let s1 = b.accept(l).expect("first");
+        let s2 = b.accept(l).expect("second");
+        // Which accepted socket is whose does not matter: s1 talks to one.
+        let peer1 = b.peer_addr(s1).expect("connected");
+        let (mine, other) = if a.local_addr(c1) == Some(peer1) {
+            (c1, c2)
+        } else {
+            (c2, c1)
+        };
+        assert_eq!(b.send(s1, b"to one"), Ok(6));
+        assert_eq!(b.demux_hint, Some(s1));
+        assert_eq!(a.send(other, b"for two"), Ok(7));
+        pump(&mut a, &mut b, now);
+        let mut buf = [0u8; 16];
+        assert_eq!(b.recv(s2, &mut buf), Ok(7));
+        assert_eq!(&buf[..7], b"for two");
+        assert_eq!(b.recv(s1, &mut buf), Err(RecvError::WouldBlock));
+        assert_eq!(a.recv(mine, &mut buf), Ok(6));
+        assert_eq!(&buf[..6], b"to one");
+        b.check_invariants();
     }
 
     /// The demux table keeps slot indexes only; `conn_handle` compares the
