@@ -2,8 +2,12 @@
 //! write a few bytes each way and then go away: without the pool every one
 //! of them mallocs and frees four `MIN_ALLOC`-byte ring buffers, which glibc
 //! serves from its slow bins once its per-size cache (7 entries) is full.
-//! With it, a closing connection's empty rings go to the pool and the next
-//! connection's first write takes them.
+//! With it, a first-size ring goes to the pool as soon as it is empty (the
+//! receive ring read out, the send ring fully acknowledged, or the
+//! connection closing: `sockets/api.rs`, `sockets/input.rs`), and the next
+//! small write or arrival on any connection takes it back, still in cache.
+//! At a million connections that keeps malloc and cold memory off a
+//! request-response exchange (docs/PERF_NOTES.md 17).
 //!
 //! Contract: the pool holds at most `POOL_CAP` buffers, each of exactly
 //! `MIN_ALLOC` bytes capacity, all empty; a ring given a pooled buffer is

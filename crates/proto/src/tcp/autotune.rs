@@ -35,7 +35,9 @@
 //!   payload room is close to this figure too. Linux expands when an ACK
 //!   frees space for a blocked writer; the writer's next send is that
 //!   moment seen from our side.
-//! - Idle (issue 7): the first send or read arms one timer. When it fires
+//! - Idle (issue 7): a first-size (256-byte) ring is pooled the moment it
+//!   empties (`storage/ring_pool.rs`); a grown one waits for this timer.
+//!   The first send or read arms one timer. When it fires
 //!   and the peer has been silent for `Profile::buffer_idle` (1 s) or one
 //!   RTO, whichever is longer, each empty ring is freed (the receive ring
 //!   only with no out-of-order data held); capacities, and so the promised
