@@ -264,6 +264,7 @@ impl SocketSet {
         let (now, knobs) = (self.now, TuneKnobs::of(&self.profile));
         let (s, pool) = self.user_sock_and_pool(h).ok_or(SendError::BadHandle)?;
         let c = s.conn.as_mut().ok_or(SendError::NotConnected)?;
+        c.warm();
         if let Some(e) = c.error.take() {
             self.touch(h);
             return Err(SendError::Error(e));
