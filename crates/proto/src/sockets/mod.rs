@@ -683,10 +683,14 @@ impl SocketSet {
                     // A TIME_WAIT connection keeps only its sequence state
                     // (Linux swaps in a small inet_timewait_sock): give the
                     // ring storage back. Unread bytes keep the receive ring.
-                    if c.assembler.is_empty() {
+                    // A first-size one goes to the pool, like every empty
+                    // first-size ring.
+                    if c.assembler.is_empty() && !self.ring_pool.reclaim(&mut c.rcv_buf) {
                         c.rcv_buf.release_if_empty();
                     }
-                    c.snd_buf.release_if_empty();
+                    if !self.ring_pool.reclaim(&mut c.snd_buf) {
+                        c.snd_buf.release_if_empty();
+                    }
                 }
             } else if tw && sock.closed && sock.parent.is_none() {
                 compact = true;
