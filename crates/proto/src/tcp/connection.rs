@@ -728,9 +728,9 @@ impl Connection {
     /// One plain load in each cache line of the hot span (see the layout
     /// test), issued together before the work that needs them. `send` on a
     /// connection idle long enough to be out of cache otherwise reads these
-    /// lines as its code reaches them, and the core, stalled on the first,
-    /// issues the later ones only as the first retires: each becomes a
-    /// miss of its own. At a million connections this took the round
+    /// lines as its code reaches them; the core's out-of-order window fills
+    /// while it waits on the first, so loads further along the code issue
+    /// only after it arrives, and the misses queue one behind another. At a million connections this took the round
     /// trip's `send` 0.39-0.44 -> 0.35 µs and the client's next output and
     /// input another ~0.1 µs each (PERF_NOTES 17). In cache it costs a dozen
     /// instructions. Session 10 found no gain from the same loads while
