@@ -730,11 +730,12 @@ impl Connection {
     /// connection idle long enough to be out of cache otherwise reads these
     /// lines as its code reaches them; the core's out-of-order window fills
     /// while it waits on the first, so loads further along the code issue
-    /// only after it arrives, and the misses queue one behind another. At a million connections this took the round
-    /// trip's `send` 0.39-0.44 -> 0.35 µs and the client's next output and
-    /// input another ~0.1 µs each (PERF_NOTES 17). In cache it costs a dozen
-    /// instructions. Session 10 found no gain from the same loads while
-    /// malloc and the 4-tuple table's second line were still on the path.
+    /// only after it arrives, and the misses queue one behind another. At
+    /// a million connections this took the round trip's `send` 0.39-0.44
+    /// -> 0.35 µs and the client's next output and input another ~0.1 µs
+    /// each (PERF_NOTES 17). In cache it costs a dozen instructions.
+    /// Session 10 found no gain from the same loads while malloc and the
+    /// 4-tuple table's second line were still on the path.
     #[inline(always)]
     pub(crate) fn warm(&self) {
         let x = (self.state as u64)
