@@ -1,5 +1,5 @@
 //! The link model both stacks share: two FIFO queues of Ethernet frames
-//! (`Vec<u8>`, no delay), optional seeded loss applied on delivery, and a
+//! (reused buffers, no delay), optional seeded loss applied on delivery, and a
 //! fake monotonic clock advanced per step.
 
 use std::collections::VecDeque;
@@ -27,10 +27,31 @@ impl Rng {
     }
 }
 
-/// One direction of the wire.
+/// Spare frame buffers one queue keeps for reuse (a NIC ring's worth).
+const SPARES: usize = 1024;
+
+/// A frame on the wire: a full-size buffer and the bytes of it in use.
+#[derive(Debug)]
+pub struct Frame {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Frame {
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// One direction of the wire. Its buffers are recycled as a NIC's ring
+/// is: the sender takes a spare (or allocates one while none is free),
+/// writes the frame into it in place, and the receiver hands it back once
+/// the stack has read it. So neither stack pays an allocation, a zeroing
+/// or a copy per frame to the link model itself.
 #[derive(Debug)]
 pub struct Queue {
-    q: VecDeque<Vec<u8>>,
+    q: VecDeque<Frame>,
+    spare: Vec<Vec<u8>>,
     /// Loss probability in parts per million, applied as frames leave.
     loss_ppm: u64,
     rng: Rng,
@@ -42,26 +63,45 @@ impl Queue {
     pub fn new(loss_ppm: u64, seed: u64) -> Self {
         Queue {
             q: VecDeque::new(),
+            spare: Vec::new(),
             loss_ppm,
             rng: Rng::new(seed),
             delivered: 0,
             dropped: 0,
         }
     }
-    pub fn push(&mut self, frame: Vec<u8>) {
-        self.q.push_back(frame);
+    /// A buffer of at least `FRAME` bytes to write the next frame into
+    /// (its old contents are not cleared).
+    pub fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_else(|| vec![0; FRAME])
+    }
+    /// Queues the first `len` bytes of `buf` as a frame.
+    pub fn push(&mut self, buf: Vec<u8>, len: usize) {
+        let len = len.min(buf.len());
+        self.q.push_back(Frame { buf, len });
+    }
+    /// Gives a buffer back for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < SPARES {
+            self.spare.push(buf);
+        }
     }
     /// The next frame that survives the loss model.
-    pub fn pop(&mut self) -> Option<Vec<u8>> {
+    pub fn pop(&mut self) -> Option<Frame> {
         loop {
             let f = self.q.pop_front()?;
             if self.loss_ppm > 0 && self.rng.next() % 1_000_000 < self.loss_ppm {
                 self.dropped += 1;
+                self.recycle(f.buf);
                 continue;
             }
             self.delivered += 1;
             return Some(f);
         }
+    }
+    /// Gives a delivered frame's buffer back for reuse.
+    pub fn done(&mut self, f: Frame) {
+        self.recycle(f.buf);
     }
     pub fn is_empty(&self) -> bool {
         self.q.is_empty()

@@ -7,7 +7,7 @@ use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address};
 
-use crate::link::{Queue, FRAME, STEP_US};
+use crate::link::{Frame, Queue, FRAME, STEP_US};
 
 pub const ADDR_A: Ipv4Address = Ipv4Address::new(198, 18, 0, 1);
 pub const ADDR_B: Ipv4Address = Ipv4Address::new(198, 18, 0, 2);
@@ -18,23 +18,31 @@ struct QDev<'a> {
     sent: &'a mut usize,
 }
 
-struct Rx(Vec<u8>);
+struct Rx<'a> {
+    f: Frame,
+    q: &'a mut Queue,
+}
 struct Tx<'a> {
     q: &'a mut Queue,
     sent: &'a mut usize,
 }
 
-impl RxToken for Rx {
+impl RxToken for Rx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
+        let r = f(self.f.bytes());
+        self.q.done(self.f);
+        r
     }
 }
 
 impl TxToken for Tx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut v = vec![0u8; len];
-        let r = f(&mut v);
-        self.q.push(v);
+        let mut v = self.q.buffer();
+        if v.len() < len {
+            v.resize(len, 0);
+        }
+        let r = f(v.get_mut(..len).unwrap_or(&mut []));
+        self.q.push(v, len);
         *self.sent += 1;
         r
     }
@@ -42,17 +50,17 @@ impl TxToken for Tx<'_> {
 
 impl Device for QDev<'_> {
     type RxToken<'b>
-        = Rx
+        = Rx<'b>
     where
         Self: 'b;
     type TxToken<'b>
         = Tx<'b>
     where
         Self: 'b;
-    fn receive(&mut self, _t: Instant) -> Option<(Rx, Tx<'_>)> {
+    fn receive(&mut self, _t: Instant) -> Option<(Rx<'_>, Tx<'_>)> {
         let f = self.rx.pop()?;
         Some((
-            Rx(f),
+            Rx { f, q: self.rx },
             Tx {
                 q: self.tx,
                 sent: self.sent,

@@ -4,7 +4,7 @@
 use sockstack_proto::wire::{Ipv4Addr, MacAddr};
 use sockstack_proto::{Instant, Stack, StackConfig};
 
-use crate::link::{Queue, FRAME, STEP_US};
+use crate::link::{Queue, STEP_US};
 
 pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -16,7 +16,6 @@ pub struct SsPair {
     pub ab: Queue,
     pub ba: Queue,
     pub now_us: u64,
-    scratch: Vec<u8>,
 }
 
 impl SsPair {
@@ -31,7 +30,6 @@ impl SsPair {
             ab: Queue::new(loss_ppm, seed ^ 0xab),
             ba: Queue::new(loss_ppm, seed ^ 0xba),
             now_us: 0,
-            scratch: vec![0; FRAME],
         }
     }
 
@@ -45,20 +43,8 @@ impl SsPair {
     pub fn step(&mut self) -> usize {
         self.now_us += STEP_US;
         let now = self.now();
-        let n = pump(
-            &mut self.a,
-            &mut self.ba,
-            &mut self.ab,
-            now,
-            &mut self.scratch,
-        );
-        n + pump(
-            &mut self.b,
-            &mut self.ab,
-            &mut self.ba,
-            now,
-            &mut self.scratch,
-        )
+        let n = pump(&mut self.a, &mut self.ba, &mut self.ab, now);
+        n + pump(&mut self.b, &mut self.ab, &mut self.ba, now)
     }
 
     /// Step; when nothing moved and nothing is queued, jump the clock to
@@ -81,25 +67,24 @@ impl SsPair {
     }
 }
 
-fn pump(
-    stack: &mut Stack,
-    inq: &mut Queue,
-    outq: &mut Queue,
-    now: Instant,
-    buf: &mut [u8],
-) -> usize {
+fn pump(stack: &mut Stack, inq: &mut Queue, outq: &mut Queue, now: Instant) -> usize {
     while let Some(f) = inq.pop() {
-        stack.handle_frame(now, &f);
+        stack.handle_frame(now, f.bytes());
+        inq.done(f);
     }
     if stack.poll_at().is_some_and(|t| t <= now) {
         stack.handle_timeout(now);
     }
     let mut sent = 0;
-    // One reused scratch frame, copied into a fresh `Vec` of the frame's
-    // length: per frame the same work as the smoltcp device's
-    // `vec![0; len]` plus in-place write (one allocation, one pass of `len` bytes).
-    while let Some(len) = stack.poll_transmit(now, buf) {
-        outq.push(buf.get(..len).unwrap_or(&[]).to_vec());
+    // Each frame is built in place in a buffer of the link's, as the
+    // smoltcp device's token lends one.
+    loop {
+        let mut buf = outq.buffer();
+        let Some(len) = stack.poll_transmit(now, &mut buf) else {
+            outq.recycle(buf);
+            break;
+        };
+        outq.push(buf, len);
         sent += 1;
     }
     sent
