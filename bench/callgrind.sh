@@ -57,13 +57,16 @@ for stack in $only; do
         *) echo "unknown stack $stack" >&2; exit 2 ;;
     esac
     file="$out/callgrind.$stack"
-    # callgrind counts one instruction per byte for `rep movsb`, which glibc's
-    # memcpy uses above ~2 KiB on CPUs with fast string moves: the same copy
-    # then reads as 16-32x more instructions than glibc's vector loop. Keep
-    # glibc on its vector loop for every size, for both stacks, so the count
-    # reflects the work done (the tunable changes only which loop copies).
+    # callgrind counts one instruction per byte for `rep movsb` and `rep
+    # stosb`, which glibc's memcpy and memset use above ~2 KiB on CPUs with
+    # fast string moves: the same copy or fill then reads as 16-32x more
+    # instructions than glibc's vector loop. Keep glibc on its vector loops
+    # for every size, for both stacks, so the count reflects the work done
+    # (the tunables change only which loop copies or fills). Without the
+    # memset one, smoltcp's zeroed 4 KiB socket buffers (calloc) counted
+    # ~15,500 phantom instructions per connection.
     # shellcheck disable=SC2086 # $args is a word list
-    GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=4294967295 \
+    GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=4294967295:glibc.cpu.x86_rep_stosb_threshold=4294967295 \
     valgrind --tool=callgrind --callgrind-out-file="$file" --toggle-collect="$fn" \
         "$bin" --only "$stack" $args >/dev/null 2>"$out/log.$stack"
     ir=$(callgrind_annotate "$file" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
