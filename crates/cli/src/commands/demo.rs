@@ -509,6 +509,8 @@ impl<'o, W: Write> Demo<'o, W> {
                     r.local.port() != 0 && r.remote.port() == PORT && r.state == TcpState::FinWait2
                 })
         })?;
+        self.say("The server held its ACK of the FIN for the 40 ms delayed-ACK time, as")?;
+        self.say("Linux does: it usually rides on the application's own FIN.")?;
         let eof = self.stack(s).sockets_mut().recv(afd, &mut buf);
         let shown = match eof {
             Err(sockstack_proto::RecvError::Eof) => "0 (end of stream: the client closed)".into(),

@@ -660,6 +660,10 @@ impl Connection {
     ) {
         let mut payload = seg.payload;
         let mut seq = seq;
+        // An ACK owed before this segment goes at once whatever the FIN
+        // rule, and so does one for a FIN that waited out of order (Linux
+        // queues it out of order; taking it empties that queue: ACK_NOW).
+        let owed = self.ack_now || self.rcv_fin.is_some();
         // Trim what we already have (RFC 9293 3.10.7.4, "trim off any portions").
         let dup = seq.distance_to(self.rcv_nxt);
         if dup > 0 {
@@ -760,7 +764,11 @@ impl Connection {
             }
         } else if fin && receiving {
             self.rcv_fin = Some(seq);
-            self.ack_now = true;
+            if seq != self.rcv_nxt {
+                // Out of order: an immediate duplicate ACK (RFC 5681 4.2).
+                // In order, `take_fin` decides.
+                self.ack_now = true;
+            }
         } else if fin && !self.fin_received {
             // A FIN in SYN_RECEIVED handled above; other states already have one.
             self.rcv_fin = Some(seq);
@@ -769,7 +777,7 @@ impl Connection {
         }
         if self.rcv_fin == Some(self.rcv_nxt) && !self.fin_received {
             self.rcv_fin = None;
-            self.take_fin(now, p);
+            self.take_fin(now, p, owed);
         }
     }
 
@@ -875,12 +883,32 @@ impl Connection {
     }
 
     /// The eighth step: our peer finished sending (RFC 9293 3.10.7.4).
-    fn take_fin(&mut self, now: Instant, p: &Profile) {
+    ///
+    /// The ACK: Linux `tcp_fin` sends one at once from FIN_WAIT_1 and
+    /// FIN_WAIT_2 (`tcp_send_ack`), but on the way to CLOSE_WAIT it enters
+    /// ping-pong mode, which turns quick ACKs off, so `__tcp_ack_snd_check`
+    /// delays it unless an immediate reason holds: more than one full
+    /// segment unacknowledged, or an `ICSK_ACK_NOW` one (a filled gap, a
+    /// duplicate: `ack_urgent` here). The delayed ACK usually rides on the
+    /// application's own FIN, as on the wire between two Linux hosts (a
+    /// request, its response, then FIN / FIN-ACK / ACK). `owed`: an ACK
+    /// was already due before this segment, or the FIN waited out of order
+    /// (it goes at once).
+    fn take_fin(&mut self, now: Instant, p: &Profile, owed: bool) {
         self.rcv_nxt = self.rcv_nxt + 1;
         self.fin_received = true;
         self.ack_now = true;
         match self.state {
-            State::SynReceived | State::Established => self.state = State::CloseWait,
+            State::SynReceived | State::Established => {
+                self.state = State::CloseWait;
+                let full = self.rcv_wup.distance_to(self.rcv_nxt) > self.rcv_mss;
+                if !(owed || self.ack_urgent || full) {
+                    self.ack_now = false;
+                    if self.delack_at.is_none() {
+                        self.delack_at = Some(now + p.delack_min);
+                    }
+                }
+            }
             State::FinWait1 => {
                 if self.fin_acked() {
                     self.enter_time_wait(now, p);

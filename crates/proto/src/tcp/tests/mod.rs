@@ -8,6 +8,7 @@ mod close;
 mod congestion;
 mod data;
 mod fastpath;
+mod fin_ack;
 mod fin_wait2;
 mod flags;
 mod handshake;
