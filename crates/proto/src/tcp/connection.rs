@@ -137,6 +137,10 @@ pub(crate) struct Connection {
     pub(crate) soft_error: Option<TcpError>,
     pub(crate) tlp_rtx: bool,
     pub(crate) tlp_dsack: bool,
+    /// Linux ping-pong mode (`icsk_ack.pingpong` at its threshold, 1):
+    /// an interactive exchange, so data is ACKed after the delayed-ACK time
+    /// (usually on the reply) instead of quick ACKs (`input.rs`).
+    pub(crate) pingpong: bool,
     pub(crate) local: (Ipv4Addr, u16),
     pub(crate) remote: (Ipv4Addr, u16),
     pub(crate) snd_una: SeqNum,
@@ -387,6 +391,7 @@ impl Connection {
             tlp_end: None,
             tlp_rtx: false,
             tlp_dsack: false,
+            pingpong: false,
             rto_recover: None,
             rto_undo_ts: None,
             fast_rtx: false,

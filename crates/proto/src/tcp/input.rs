@@ -437,6 +437,10 @@ impl Connection {
                     if !seg.payload.is_empty() && end.le(self.rcv_nxt) {
                         self.note_dsack(seg.seq, end);
                     }
+                    if seg.segment_len() > 0 && seg.seq.lt(self.rcv_nxt) {
+                        // Our ACK of it was lost or late (DELAYEDACKLOST).
+                        self.enter_quickack_mode(p);
+                    }
                     let _ = self.oow_ack(now, p, seg);
                 }
                 res.dropped = true;
@@ -728,7 +732,7 @@ impl Connection {
                 // No room at all (a zero window): Linux `tcp_data_queue`
                 // drops it (TCPZeroWindowDrop) through `out_of_window`,
                 // which enters quick-ACK mode and ACKs at once.
-                self.incr_quickack(p);
+                self.enter_quickack_mode(p);
                 self.ack_now = true;
             } else if off == 0 {
                 let had_holes = !self.assembler.is_empty();
@@ -863,6 +867,29 @@ impl Connection {
         self.quickacks = self.quickacks.max(n);
     }
 
+    /// Linux `tcp_enter_quickack_mode`: more quick ACKs, and out of
+    /// ping-pong mode (a zero-window drop, a duplicate whose ACK was lost).
+    fn enter_quickack_mode(&mut self, p: &Profile) {
+        self.incr_quickack(p);
+        self.pingpong = false;
+    }
+
+    /// Data goes out (Linux `tcp_event_data_sent`): sent within `ato` of
+    /// the last data received, it is a reply, so the exchange is
+    /// interactive and ping-pong mode begins: the peer's next data is ACKed
+    /// after the delayed-ACK time, usually on our next reply, not at once.
+    /// `ato` is `delack_min` once data has arrived (Linux starts it at
+    /// `TCP_ATO_MIN` and adapts it; sockstack keeps it fixed) and zero
+    /// before, so a pure sender never enters it. One compare on the bulk
+    /// sender's path.
+    #[inline(always)]
+    pub(super) fn note_data_sent(&mut self, now: Instant, p: &Profile) {
+        if !self.pingpong && self.quickacks != QUICKACK_FIRST {
+            let since = (now.total_millis() as u32).wrapping_sub(self.lrcv_ms);
+            self.pingpong = u64::from(since) < p.delack_min.total_millis();
+        }
+    }
+
     /// Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2) with Linux's quick-ACK
     /// start and restart (`note_data_rcvd`).
     #[inline]
@@ -871,7 +898,7 @@ impl Connection {
             self.first_quickack(p);
         }
         self.note_data_rcvd(now, p);
-        if self.quickacks > 0 {
+        if self.quickacks > 0 && !self.pingpong {
             self.quickacks -= 1;
             self.ack_now = true;
         } else if self.rcv_wup.distance_to(self.rcv_nxt) > self.rcv_mss {
@@ -901,6 +928,7 @@ impl Connection {
         match self.state {
             State::SynReceived | State::Established => {
                 self.state = State::CloseWait;
+                self.pingpong = true;
                 let full = self.rcv_wup.distance_to(self.rcv_nxt) > self.rcv_mss;
                 if !(owed || self.ack_urgent || full) {
                     self.ack_now = false;

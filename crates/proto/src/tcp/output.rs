@@ -363,6 +363,7 @@ impl Connection {
         // RFC 8985 7.2: new data (re)arms the probe timeout.
         self.arm_tlp(now, p);
         self.cc.on_data_sent(now, off);
+        self.note_data_sent(now, p);
         Some(OutSegment {
             repr,
             data_off: off,
@@ -531,6 +532,9 @@ impl Connection {
             self.finish(now, &mut repr);
             let is_retransmit = seq.lt(self.snd_max);
             self.cc.on_data_sent(now, in_flight);
+            if len > 0 {
+                self.note_data_sent(now, p);
+            }
             self.snd_nxt = seq + len;
             if fin_now {
                 self.fin_seq = Some(self.snd_nxt);

@@ -40,6 +40,9 @@ impl Connection {
         if matches!(self.delack_at, Some(t) if t <= now) {
             self.delack_at = None;
             self.ack_now = true;
+            // Linux `tcp_delack_timer_handler`: the reply the ACK waited
+            // for did not come, so the exchange is not interactive.
+            self.pingpong = false;
         }
         if matches!(self.rto_at, Some(t) if t <= now) {
             self.rto_at = None;

@@ -16,6 +16,7 @@ mod idle;
 mod immediate_ack;
 mod listener;
 pub(crate) mod pair;
+mod pingpong;
 mod prop;
 mod quickack;
 mod rfc5961;
