@@ -414,7 +414,11 @@ impl SocketSet {
             demux_hint: None,
             listeners: HashMap::with_hasher(key),
             ports: ports::Ports::new(key),
-            timers: BinaryHeap::new(),
+            // `push_timer` compacts a full heap once it holds at least
+            // 2 * live + 16 entries, stale ones included: with a few sockets
+            // it settles at 32, reached at once rather than by growing
+            // while data flows (512 bytes per stack).
+            timers: BinaryHeap::with_capacity(32),
             ready: VecDeque::new(),
             resets: VecDeque::new(),
             acks: VecDeque::new(),

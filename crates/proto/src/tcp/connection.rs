@@ -141,6 +141,10 @@ pub(crate) struct Connection {
     /// an interactive exchange, so data is ACKed after the delayed-ACK time
     /// (usually on the reply) instead of quick ACKs (`input.rs`).
     pub(crate) pingpong: bool,
+    /// Linux `ICSK_ACK_PUSHED` (bit 0) and `ICSK_ACK_PUSHED2` (bit 1): data
+    /// smaller than the receive MSS arrived since the last ACK (twice, for
+    /// bit 1), so reading it out ACKs at once (`Connection::recv`).
+    pub(crate) pushed: u8,
     pub(crate) local: (Ipv4Addr, u16),
     pub(crate) remote: (Ipv4Addr, u16),
     pub(crate) snd_una: SeqNum,
@@ -392,6 +396,7 @@ impl Connection {
             tlp_rtx: false,
             tlp_dsack: false,
             pingpong: false,
+            pushed: 0,
             rto_recover: None,
             rto_undo_ts: None,
             fast_rtx: false,
@@ -499,8 +504,36 @@ impl Connection {
             self.rcv_space_adjust(now, k, n);
             self.arm_idle(now, k);
             self.maybe_window_update();
+            if self.pushed != 0 {
+                self.ack_pushed_read();
+            }
         }
         n
+    }
+
+    /// Linux `tcp_cleanup_rbuf`: the application read everything and a
+    /// delayed ACK waits for data that came in small (pushed) segments:
+    /// ACK now, unless this is an interactive exchange (ping-pong mode,
+    /// where the reply will carry it) and only one such segment came.
+    #[inline(never)]
+    fn ack_pushed_read(&mut self) {
+        let pushed2 = self.pushed & 2 != 0;
+        if self.delack_at.is_some() && self.rcv_buf.is_empty() && (pushed2 || !self.pingpong) {
+            self.ack_now = true;
+        }
+    }
+
+    /// Linux `tcp_measure_rcv_mss`'s marks for an in-order data segment of
+    /// `len` bytes against the receive MSS before it learned from this
+    /// segment: smaller marks the data pushed (a second time, pushed
+    /// twice); a full one clears the first mark.
+    #[inline(always)]
+    pub(crate) fn note_pushed(&mut self, len: usize, rcv_mss: usize) {
+        if len < rcv_mss {
+            self.pushed |= 1 | (self.pushed & 1) << 1;
+        } else {
+            self.pushed &= !1;
+        }
     }
 
     /// After the application read: send a window update when the window we
@@ -515,7 +548,11 @@ impl Connection {
         }
         let cur = self.rcv_nxt.distance_to(self.rcv_adv);
         let cap = self.rcv_buf.capacity();
-        let free = self.rcv_buf.free();
+        // What the window field could say (Linux compares the window it
+        // would select): without scaling a buffer beyond 64 KiB reads as
+        // 65,535 however much is free, and an update saying the same again
+        // is an ACK for nothing.
+        let free = self.rcv_buf.free().min(0xffff << self.rcv_wscale);
         // Receiver SWS avoidance (RFC 9293 3.8.6.2.2).
         let sws = (cap / 2).min(usize::from(self.adv_mss));
         if free >= cur.saturating_mul(2) && free.saturating_sub(cur) >= sws {

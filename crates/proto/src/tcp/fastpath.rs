@@ -139,6 +139,7 @@ impl Connection {
 
         // Seventh step: the text, in order and in window.
         if len > 0 {
+            self.note_pushed(len, self.rcv_mss);
             self.rcv_mss = self.rcv_mss.max(len.min(usize::from(self.adv_mss)));
             self.rcv_buf.commit(len);
             self.rcv_nxt = self.rcv_nxt + len;

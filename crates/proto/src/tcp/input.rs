@@ -698,6 +698,7 @@ impl Connection {
                 self.fail(TcpError::Reset);
                 return;
             }
+            let rcv_mss_before = self.rcv_mss;
             // Linux `tcp_measure_rcv_mss`: the largest segment seen, at most
             // what we advertised (an offloaded super-segment must not stretch
             // the delayed-ACK threshold).
@@ -735,6 +736,7 @@ impl Connection {
                 self.enter_quickack_mode(p);
                 self.ack_now = true;
             } else if off == 0 {
+                self.note_pushed(payload.len(), rcv_mss_before);
                 let had_holes = !self.assembler.is_empty();
                 if !self.shut_rd {
                     self.rcv_buf.commit(written);

@@ -227,6 +227,7 @@ impl Connection {
         self.ack_now = false;
         self.ack_urgent = false;
         self.delack_at = None;
+        self.pushed = 0;
         self.rcv_wup = self.rcv_nxt;
     }
 

@@ -274,3 +274,28 @@ fn receiver_sws_avoidance_holds_small_window_updates() {
     let u = h.expect(ms(5));
     assert_eq!(u.repr.window, 1460);
 }
+
+/// Without window scaling the field says 65,535 at most: a read that frees
+/// room beyond it sends no window update (it would repeat the same window;
+/// Linux `tcp_cleanup_rbuf` compares the window it would select). Before,
+/// every read of a connection with a buffer over 128 KiB sent one.
+#[test]
+fn no_window_update_when_the_field_cannot_grow() {
+    let mut h = Harness::new();
+    let (_l, c, iss) = h.passive();
+    assert!(
+        h.set.recv_buffer_size(c).is_some_and(|n| n > 2 * 65_535),
+        "over 128 KiB"
+    );
+    let mut b = [0u8; 2000];
+    for k in 0..4u32 {
+        let t = 1 + u64::from(k);
+        h.deliver(
+            ms(t),
+            seg().seq(1001 + 1000 * k).ack(iss + 1).data(&[1; 1000]),
+        );
+        assert_eq!(h.expect(ms(t)).repr.window, 65_535);
+        assert_eq!(h.set.recv(c, &mut b), Ok(1000));
+        h.expect_none(ms(t));
+    }
+}

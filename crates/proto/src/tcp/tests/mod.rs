@@ -18,6 +18,7 @@ mod listener;
 pub(crate) mod pair;
 mod pingpong;
 mod prop;
+mod pushed;
 mod quickack;
 mod rfc5961;
 mod rx_fold;
