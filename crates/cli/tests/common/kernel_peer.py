@@ -216,6 +216,26 @@ def main():
                 if r.get("sent_sha") == r.get("recv_sha") and r.get("recv_len") == size
             )
         }
+    elif mode == "exchanges":  # HOST PORT COUNT GAP_MS: request, echo, pause; then FIN
+        sock = connect(args[0], int(args[1]))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        echoed = 0
+        for i in range(int(args[2])):
+            req = b"req%d" % i
+            sock.sendall(req)
+            got = b""
+            while len(got) < len(req):
+                data = sock.recv(len(req) - len(got))
+                if not data:
+                    break
+                got += data
+            echoed += got == req
+            time.sleep(int(args[3]) / 1000)
+        # Half-close and wait for the peer's FIN, so it is on the wire
+        # before this returns.
+        sock.shutdown(socket.SHUT_WR)
+        out = {"echoed": echoed, "eof": sock.recv(1) == b""}
+        sock.close()
     elif mode == "connect-ex":  # HOST PORT
         sock = socket.socket()
         sock.settimeout(TIMEOUT)
