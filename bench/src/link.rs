@@ -99,6 +99,11 @@ impl Queue {
             return Some(f);
         }
     }
+    /// Frees the spare buffers (the memory scenario charges the stacks
+    /// only, not the link's ring).
+    pub fn drop_spares(&mut self) {
+        self.spare = Vec::new();
+    }
     /// Gives a delivered frame's buffer back for reuse.
     pub fn done(&mut self, f: Frame) {
         self.recycle(f.buf);

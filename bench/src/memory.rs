@@ -115,10 +115,14 @@ fn ss_traffic_mem(n: usize, deadline: Wall) -> Result<(f64, f64), String> {
     }
     // The harness's own scratch is not the stack's.
     let held = held + chunk.capacity() + b.capacity() + 8 * (sent.capacity() + got.capacity());
+    p.ab.drop_spares();
+    p.ba.drop_spares();
     let busy = alloc::live_bytes()
         .saturating_sub(before)
         .saturating_sub(held);
     many::ss_settle(&mut p, 3_000_000);
+    p.ab.drop_spares();
+    p.ba.drop_spares();
     let idle = alloc::live_bytes()
         .saturating_sub(before)
         .saturating_sub(held);
@@ -153,6 +157,8 @@ fn ss_mem(n: usize, deadline: Wall) -> Result<(f64, String), String> {
     }
     many::ss_settle(&mut p, 1_000_000);
     let held = conns.capacity() * std::mem::size_of_val(conns.first().ok_or("none")?);
+    p.ab.drop_spares();
+    p.ba.drop_spares();
     let after = alloc::live_bytes();
     let (ta, tb) = (p.a.sockets().mem_totals(), p.b.sockets().mem_totals());
     let rings = ta.rcv_alloc + ta.snd_alloc + tb.rcv_alloc + tb.snd_alloc;
@@ -191,6 +197,8 @@ fn smol_mem(n: usize, deadline: Wall) -> Result<f64, String> {
     }
     many::smol_settle(&mut p, 1_000_000);
     let held = conns.capacity() * std::mem::size_of_val(conns.first().ok_or("none")?);
+    p.ab.drop_spares();
+    p.ba.drop_spares();
     let after = alloc::live_bytes();
     drop(p);
     Ok(after.saturating_sub(before).saturating_sub(held) as f64 / n as f64)
