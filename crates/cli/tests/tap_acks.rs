@@ -4,7 +4,11 @@
 //! apart, each after the previous echo, then half-closes. Linux-to-Linux
 //! the server quick-ACKs the first request only (ping-pong mode: every
 //! later echo carries its request's ACK) and its FIN carries the ACK of
-//! the client's FIN; sockstack must put the same on the wire.
+//! the client's FIN; sockstack must put the same on the wire. And a
+//! trickle to a reader that never replies: 22 one-byte writes 60 ms apart
+//! (TCP_NODELAY) to `sockstack serve --discard`; Linux-to-Linux each was
+//! ACKed within 0.1 ms, also after the 16 quick ACKs were used up (reading
+//! pushed data out ACKs it, Linux `tcp_cleanup_rbuf`).
 //!
 //! Same lab as `tap_tcp.rs`: the kernel at 198.18.0.1/24 (Python,
 //! `common/kernel_peer.py`), sockstack at 198.18.0.2/24; the capture is
@@ -29,6 +33,16 @@ const EXCHANGES: usize = 4;
 /// Between one echo and the next request: well inside the 40 ms
 /// delayed-ACK time, so the exchange is interactive.
 const GAP_MS: &str = "5";
+
+const DISCARD_PORT: &str = "9";
+/// One more than Linux's 16 quick ACKs at the start, and then some.
+const MESSAGES: usize = 22;
+/// Between one-byte writes: longer than the 40 ms delayed-ACK time, so
+/// each write is its own segment and no ACK covers two.
+const TRICKLE_GAP_MS: &str = "60";
+/// An ACK this soon after its message was not sent by the 40 ms
+/// delayed-ACK timer.
+const PROMPT_ACK_MS: f64 = 20.0;
 
 const FIN: u16 = 0x01;
 const SYN: u16 = 0x02;
@@ -199,5 +213,59 @@ fn request_response_acks_ride_on_the_replies() {
     assert!(
         pure.iter().all(|g| g.ack == first_end),
         "a pure ACK of something other than the first request:\n{wire}"
+    );
+}
+
+/// 22 one-byte messages 60 ms apart to the discard service, which reads
+/// each at once and never replies: every one is ACKed within 20 ms of its
+/// arrival, not by the 40 ms delayed-ACK timer, also messages 17-22 that
+/// come after the quick ACKs are used up (the read ACKs pushed data, as
+/// Linux `tcp_cleanup_rbuf` outside ping-pong mode).
+#[test]
+fn a_read_trickle_is_acked_at_once_past_the_quick_acks() {
+    let test = "a_read_trickle_is_acked_at_once_past_the_quick_acks";
+    if let Some(why) = unavailable(&["python3", "tshark"]) {
+        return skip(test, &why);
+    }
+    let ns = lab();
+    let mut s = Served::start(&ns, test, &["--discard", DISCARD_PORT]);
+    let n = MESSAGES.to_string();
+    let args = [OURS, DISCARD_PORT, &n, TRICKLE_GAP_MS];
+    let out = kernel(&ns, "trickle", &args, RUN_LIMIT);
+    s.stop();
+    assert_eq!(field(&out, "sent"), Some(n.clone()), "{out}");
+    assert_eq!(field(&out, "eof").as_deref(), Some("true"), "{out}");
+
+    let segs = segments(&s.pcap);
+    let wire: String = segs.iter().map(|g| format!("  {g}\n")).collect();
+    eprintln!("{test}: the capture (sockstack's side):\n{wire}");
+    // Each message's first arrival (a retransmission is not a message).
+    let mut messages: Vec<&Seg> = Vec::new();
+    for g in segs.iter().filter(|g| !g.ours && g.len > 0) {
+        if !messages.iter().any(|m| m.seq == g.seq) {
+            messages.push(g);
+        }
+    }
+    assert_eq!(messages.len(), MESSAGES, "messages:\n{wire}");
+    assert!(
+        messages.iter().all(|m| m.len == 1),
+        "a message of more than one byte:\n{wire}"
+    );
+    let mut late = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let end = m.seq + m.len;
+        let acked = segs.iter().find(|g| g.ours && g.t >= m.t && g.ack >= end);
+        let ms = acked.map(|a| (a.t - m.t) * 1e3);
+        if !ms.is_some_and(|ms| ms <= PROMPT_ACK_MS) {
+            late.push(match ms {
+                Some(ms) => format!("message {} ACKed after {ms:.1} ms", i + 1),
+                None => format!("message {} never ACKed", i + 1),
+            });
+        }
+    }
+    assert!(
+        late.is_empty(),
+        "not ACKed within {PROMPT_ACK_MS} ms: {}\n{wire}",
+        late.join(", ")
     );
 }

@@ -236,6 +236,18 @@ def main():
         sock.shutdown(socket.SHUT_WR)
         out = {"echoed": echoed, "eof": sock.recv(1) == b""}
         sock.close()
+    elif mode == "trickle":  # HOST PORT COUNT GAP_MS: one-byte writes, never read
+        sock = connect(args[0], int(args[1]))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sent = 0
+        for _ in range(int(args[2])):
+            sent += sock.send(b"k")
+            time.sleep(int(args[3]) / 1000)
+        # Half-close and wait for the peer's FIN, so every ACK is on the
+        # wire before this returns.
+        sock.shutdown(socket.SHUT_WR)
+        out = {"sent": sent, "eof": sock.recv(1) == b""}
+        sock.close()
     elif mode == "connect-ex":  # HOST PORT
         sock = socket.socket()
         sock.settimeout(TIMEOUT)
