@@ -5,6 +5,8 @@
 //! sockstack's round trip: 5 rounds of 1001 pings, each ping on a different
 //! connection (cold at large N), timed one by one with the wall clock and
 //! followed by an untimed settle; the figure is the lowest round median.
+//! Every connection has exchanged one byte each way before (untimed), so a
+//! timed ping is a repeat exchange at every N.
 //! The idle step is the median of 21 batches of 2000 steps (CPU time).
 
 use std::time::{Duration, Instant as Wall};
@@ -98,6 +100,96 @@ pub fn run(o: &Opts) -> Vec<Row> {
     rows
 }
 
+/// Connections per batch of the first exchange.
+const EXCHANGE_BATCH: usize = 2000;
+
+/// One byte each way on every connection before anything is timed, the
+/// reply sent as soon as the request is read (as `ss_ping` does), so that
+/// every timed ping is a repeat exchange at every N. At 1k the rounds come
+/// back to the same connections and at 1M they never do; without this the
+/// two would time different exchanges: a connection's first request gets a
+/// quick ACK of its own, a later one (ping-pong mode, as in Linux) rides
+/// on the reply.
+fn ss_first_exchange(
+    p: &mut SsPair,
+    conns: &[(SocketHandle, SocketHandle)],
+    deadline: Wall,
+) -> Result<(), String> {
+    let mut b = [0u8; 8];
+    for chunk in conns.chunks(EXCHANGE_BATCH) {
+        for &(c, _) in chunk {
+            p.a.sockets_mut()
+                .send(c, b"p")
+                .map_err(|e| format!("first send: {e:?}"))?;
+        }
+        // 0: request in flight, 1: replied, 2: reply read.
+        let mut stage = vec![0u8; chunk.len()];
+        let mut left = chunk.len();
+        let mut steps = 0u32;
+        while left > 0 {
+            p.step();
+            for (st, &(c, s)) in stage.iter_mut().zip(chunk) {
+                if *st == 0 && p.b.sockets_mut().recv(s, &mut b).is_ok() {
+                    p.b.sockets_mut()
+                        .send(s, b"q")
+                        .map_err(|e| format!("first reply: {e:?}"))?;
+                    *st = 1;
+                } else if *st == 1 && p.a.sockets_mut().recv(c, &mut b).is_ok() {
+                    *st = 2;
+                    left -= 1;
+                }
+            }
+            steps += 1;
+            if steps > 100_000 || Wall::now() > deadline {
+                return Err(format!("first exchange: {left} of a batch unanswered"));
+            }
+        }
+        many::ss_settle(p, 1_000_000);
+    }
+    Ok(())
+}
+
+/// `ss_first_exchange` for smoltcp, so both stacks time the same pings.
+fn smol_first_exchange(
+    p: &mut SmolPair,
+    conns: &[(smoltcp::iface::SocketHandle, smoltcp::iface::SocketHandle)],
+    deadline: Wall,
+) -> Result<(), String> {
+    let mut b = [0u8; 8];
+    for chunk in conns.chunks(EXCHANGE_BATCH) {
+        for &(c, _) in chunk {
+            p.sa.get_mut::<stcp::Socket>(c)
+                .send_slice(b"p")
+                .map_err(|e| format!("first send: {e:?}"))?;
+        }
+        let mut stage = vec![0u8; chunk.len()];
+        let mut left = chunk.len();
+        let mut steps = 0u32;
+        while left > 0 {
+            p.step();
+            for (st, &(c, s)) in stage.iter_mut().zip(chunk) {
+                if *st == 0 && p.sb.get::<stcp::Socket>(s).can_recv() {
+                    let sock = p.sb.get_mut::<stcp::Socket>(s);
+                    let _ = sock.recv_slice(&mut b);
+                    sock.send_slice(b"q")
+                        .map_err(|e| format!("first reply: {e:?}"))?;
+                    *st = 1;
+                } else if *st == 1 && p.sa.get::<stcp::Socket>(c).can_recv() {
+                    let _ = p.sa.get_mut::<stcp::Socket>(c).recv_slice(&mut b);
+                    *st = 2;
+                    left -= 1;
+                }
+            }
+            steps += 1;
+            if steps > 100_000 || Wall::now() > deadline {
+                return Err(format!("first exchange: {left} of a batch unanswered"));
+            }
+        }
+        many::smol_settle(p, 1_000_000);
+    }
+    Ok(())
+}
+
 /// Profiling aids: `SOCKSTACK_SCALE_N` measures that one N,
 /// `SOCKSTACK_SCALE_PINGS` overrides the sockstack ping count.
 fn env_usize(name: &str) -> Option<usize> {
@@ -107,6 +199,7 @@ fn env_usize(name: &str) -> Option<usize> {
 fn ss_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
     let mut p = SsPair::new(0, 11);
     let conns = many::ss_many(&mut p, n, BUF, deadline)?;
+    ss_first_exchange(&mut p, &conns, deadline)?;
     many::ss_settle(&mut p, 2_000_000);
     // Idle steps: the median of IDLE_BATCHES batches, so that a preemption
     // or a burst of load on the shared machine spoils one batch, not the figure.
@@ -195,6 +288,7 @@ fn ss_step_until_recv(
 fn smol_scale(n: usize, deadline: Wall) -> Result<Figures, String> {
     let mut p = SmolPair::new(0, 11);
     let conns = many::smol_many(&mut p, n, BUF, deadline)?;
+    smol_first_exchange(&mut p, &conns, deadline)?;
     many::smol_settle(&mut p, 2_000_000);
     // Enough idle steps to measure, bounded in time.
     let t = Cpu::start();
