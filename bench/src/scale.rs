@@ -140,17 +140,23 @@ fn ss_first_exchange(
                 }
             }
             steps += 1;
-            if Wall::now() > deadline {
-                return Err(format!(
-                    "stopped: the first exchange on {} connections exceeded the time bound",
-                    conns.len()
-                ));
-            }
-            if steps > 100_000 {
-                return Err(format!("first exchange: {left} of a batch unanswered"));
-            }
+            exchange_bound(steps, left, conns.len(), deadline)?;
         }
         many::ss_settle(p, 1_000_000);
+    }
+    Ok(())
+}
+
+/// The first exchange's bounds: wall time (the stack is too slow at this
+/// N, said like a setup that stops) and steps (a batch that cannot finish).
+fn exchange_bound(steps: u32, left: usize, n: usize, deadline: Wall) -> Result<(), String> {
+    if Wall::now() > deadline {
+        return Err(format!(
+            "stopped: the first exchange on {n} connections exceeded the time bound"
+        ));
+    }
+    if steps > 100_000 {
+        return Err(format!("first exchange: {left} of a batch unanswered"));
     }
     Ok(())
 }
@@ -187,15 +193,7 @@ fn smol_first_exchange(
                 }
             }
             steps += 1;
-            if Wall::now() > deadline {
-                return Err(format!(
-                    "stopped: the first exchange on {} connections exceeded the time bound",
-                    conns.len()
-                ));
-            }
-            if steps > 100_000 {
-                return Err(format!("first exchange: {left} of a batch unanswered"));
-            }
+            exchange_bound(steps, left, conns.len(), deadline)?;
         }
         many::smol_settle(p, 1_000_000);
     }
