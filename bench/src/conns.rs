@@ -31,19 +31,30 @@ pub fn run(o: &Opts) -> Vec<Row> {
         "smoltcp",
     );
     let (mut a, mut b, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    // Frames on the wire per connection, from the last run of each.
+    let (mut fa, mut fb) = (None, None);
     for _ in 0..o.runs {
         if o.ss() {
             match ss_rate(n) {
-                Ok(v) => a.push(v),
+                Ok((v, f)) => {
+                    a.push(v);
+                    fa = Some(f);
+                }
                 Err(e) => notes.push(format!("sockstack: {e}")),
             }
         }
         if o.smol() {
             match smol_rate(n) {
-                Ok(v) => b.push(v),
+                Ok((v, f)) => {
+                    b.push(v);
+                    fb = Some(f);
+                }
                 Err(e) => notes.push(format!("smoltcp: {e}")),
             }
         }
+    }
+    if let (Some(fa), Some(fb)) = (fa, fb) {
+        notes.push(format!("frames per connection: {fa:.2} vs {fb:.2}"));
     }
     eprintln!("  conn-rate sockstack {a:.0?} smoltcp {b:.0?}");
     set_runs(&mut row, a, b);
@@ -52,8 +63,9 @@ pub fn run(o: &Opts) -> Vec<Row> {
     vec![row]
 }
 
+/// Connections per CPU second, and frames per connection.
 #[inline(never)]
-fn ss_rate(n: usize) -> Result<f64, String> {
+fn ss_rate(n: usize) -> Result<(f64, f64), String> {
     let mut p = SsPair::new(0, 7);
     let mut listeners = Vec::new();
     for i in 0..PORTS {
@@ -144,11 +156,14 @@ fn ss_rate(n: usize) -> Result<f64, String> {
             return Err(format!("stalled after {done} connections"));
         }
     }
-    Ok(n as f64 / t.secs())
+    let secs = t.secs();
+    let frames = p.ab.delivered + p.ba.delivered + p.ab.dropped + p.ba.dropped;
+    Ok((n as f64 / secs, frames as f64 / n as f64))
 }
 
+/// `ss_rate` for smoltcp.
 #[inline(never)]
-fn smol_rate(n: usize) -> Result<f64, String> {
+fn smol_rate(n: usize) -> Result<(f64, f64), String> {
     let mut p = SmolPair::new(0, 7);
     let listen = |p: &mut SmolPair| -> Result<smoltcp::iface::SocketHandle, String> {
         let mut s = smol::socket(BUF, BUF);
@@ -240,5 +255,7 @@ fn smol_rate(n: usize) -> Result<f64, String> {
             return Err(format!("stalled after {done} connections"));
         }
     }
-    Ok(n as f64 / t.secs())
+    let secs = t.secs();
+    let frames = p.ab.delivered + p.ba.delivered + p.ab.dropped + p.ba.dropped;
+    Ok((n as f64 / secs, frames as f64 / n as f64))
 }
