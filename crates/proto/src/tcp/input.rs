@@ -883,7 +883,9 @@ impl Connection {
     /// `ato` is `delack_min` once data has arrived (Linux starts it at
     /// `TCP_ATO_MIN` and adapts it; sockstack keeps it fixed) and zero
     /// before, so a pure sender never enters it. One compare on the bulk
-    /// sender's path.
+    /// sender's path. Called for the send path's data segments (new, or
+    /// resent after an RTO rewinds `snd_nxt`), not for `retransmit`'s
+    /// fast, SACK and probe resends (Linux counts every data segment).
     #[inline(always)]
     pub(super) fn note_data_sent(&mut self, now: Instant, p: &Profile) {
         if !self.pingpong && self.quickacks != QUICKACK_FIRST {
