@@ -523,6 +523,21 @@ impl Connection {
         }
     }
 
+    /// Linux `tcp_measure_rcv_mss`: the largest segment payload seen, at
+    /// most what the peer can put in one segment to us (our MSS less the
+    /// timestamp option each of its segments then carries). An offloaded
+    /// super-segment counts as its segments (Linux measures its
+    /// `gso_size`): taking its length up to our MSS instead, 1460 rather
+    /// than 1448 with timestamps, made every full segment read as a short
+    /// (pushed) one.
+    #[inline(always)]
+    pub(crate) fn learn_rcv_mss(&mut self, len: usize) {
+        // The header beyond its fixed 20 bytes: the timestamp option.
+        let opts = super::output::data_header_len(self.ts_ok) - 20;
+        let most = usize::from(self.adv_mss).saturating_sub(opts);
+        self.rcv_mss = self.rcv_mss.max(len.min(most));
+    }
+
     /// Linux `tcp_measure_rcv_mss`'s marks for an in-order data segment of
     /// `len` bytes against the receive MSS before it learned from this
     /// segment: smaller marks the data pushed (a second time, pushed

@@ -140,7 +140,7 @@ impl Connection {
         // Seventh step: the text, in order and in window.
         if len > 0 {
             self.note_pushed(len, self.rcv_mss);
-            self.rcv_mss = self.rcv_mss.max(len.min(usize::from(self.adv_mss)));
+            self.learn_rcv_mss(len);
             self.rcv_buf.commit(len);
             self.rcv_nxt = self.rcv_nxt + len;
             self.rcv_rtt_measure(now, seg, len);

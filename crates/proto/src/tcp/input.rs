@@ -699,12 +699,9 @@ impl Connection {
                 return;
             }
             let rcv_mss_before = self.rcv_mss;
-            // Linux `tcp_measure_rcv_mss`: the largest segment seen, at most
-            // what we advertised (an offloaded super-segment must not stretch
-            // the delayed-ACK threshold).
-            self.rcv_mss = self
-                .rcv_mss
-                .max(payload.len().min(usize::from(self.adv_mss)));
+            // An offloaded super-segment must not stretch the delayed-ACK
+            // threshold either.
+            self.learn_rcv_mss(payload.len());
             let off = self.rcv_nxt.distance_to(seq);
             if self.dsack_pending.is_none() {
                 // RFC 2883 4.1.2-3 (Linux `tcp_data_queue_ofo`): bytes we

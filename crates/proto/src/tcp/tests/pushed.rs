@@ -73,3 +73,42 @@ fn in_ping_pong_one_pushed_segment_waits_for_the_reply_but_two_do_not() {
     assert_eq!(h.set.recv(c, &mut b), Ok(4));
     assert_eq!(h.expect(ms(21)).ack(), SeqNum(1011));
 }
+
+/// A segment larger than our MSS (offloaded: a GRO'd or TSO'd batch) counts
+/// as its segments: the receive MSS it teaches is what one segment of the
+/// peer holds, our MSS less the timestamp option (Linux measures the
+/// super-segment's `gso_size`). Taught 1460 instead, every full 1448-byte
+/// segment after it read as short (pushed) and was ACKed when read.
+#[test]
+fn a_super_segment_teaches_the_peers_segment_size() {
+    let mut h = Harness::new();
+    let (c, iss, tsval) = h.accept_with_timestamps();
+    let rcv_mss = |h: &Harness| {
+        h.set
+            .sock(c)
+            .and_then(|s| s.conn.as_ref())
+            .map(|c| c.rcv_mss)
+    };
+    let ack = iss + 1;
+    h.deliver(
+        ms(2),
+        seg().seq(1001).ack(ack).ts(102, tsval).data(&[1; 4 * 1448]),
+    );
+    assert_eq!(rcv_mss(&h), Some(1448));
+    h.sent(ms(2));
+    // Full segments after it are not short: read out, no ACK of their own.
+    let mut b = vec![0u8; 8 * 1448];
+    assert_eq!(h.set.recv(c, &mut b), Ok(4 * 1448));
+    h.deliver(
+        ms(3),
+        seg()
+            .seq(1001 + 4 * 1448)
+            .ack(ack)
+            .ts(103, tsval)
+            .data(&[2; 1448]),
+    );
+    let quick = h.sent(ms(3)).len();
+    assert_eq!(h.set.recv(c, &mut b), Ok(1448));
+    assert_eq!(h.sent(ms(3)).len(), 0, "after {quick} quick ACK(s)");
+    assert_eq!(rcv_mss(&h), Some(1448));
+}
