@@ -902,8 +902,17 @@ impl Connection {
         if self.quickacks > 0 && !self.pingpong {
             self.quickacks -= 1;
             self.ack_now = true;
-        } else if self.rcv_wup.distance_to(self.rcv_nxt) > self.rcv_mss {
-            // More than one full segment unacknowledged: ACK now.
+        } else {
+            self.ack_full_or_delay(now, p);
+        }
+    }
+
+    /// The rest of Linux `__tcp_ack_snd_check` once no quick ACK is due:
+    /// more than one full segment unacknowledged ACKs now, anything less
+    /// waits for the delayed-ACK timer.
+    #[inline]
+    fn ack_full_or_delay(&mut self, now: Instant, p: &Profile) {
+        if self.rcv_wup.distance_to(self.rcv_nxt) > self.rcv_mss {
             self.ack_now = true;
         } else if self.delack_at.is_none() {
             self.delack_at = Some(now + p.delack_min);
@@ -930,12 +939,9 @@ impl Connection {
             State::SynReceived | State::Established => {
                 self.state = State::CloseWait;
                 self.pingpong = true;
-                let full = self.rcv_wup.distance_to(self.rcv_nxt) > self.rcv_mss;
-                if !(owed || self.ack_urgent || full) {
+                if !(owed || self.ack_urgent) {
                     self.ack_now = false;
-                    if self.delack_at.is_none() {
-                        self.delack_at = Some(now + p.delack_min);
-                    }
+                    self.ack_full_or_delay(now, p);
                 }
             }
             State::FinWait1 => {
