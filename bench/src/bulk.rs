@@ -90,6 +90,20 @@ pub fn run(o: &Opts, impaired: bool) -> Vec<Row> {
                 }
             }
         }
+        if !impaired {
+            let mut fl = Vec::new();
+            for _ in 0..o.runs {
+                let (secs, _) = crate::floor::floor_bulk(size, buf);
+                fl.push(size as f64 / secs / 1e6);
+            }
+            eprintln!("  {label} floor {fl:.0?}");
+            if let (Some(f), Some(p)) = (median(fl), median(b.clone())) {
+                notes.push(format!(
+                    "copies and checksums alone: {f:.0} MB/s ({:.2}x smoltcp)",
+                    f / p
+                ));
+            }
+        }
         set_runs(&mut row, a, b);
         notes.dedup();
         row.note = notes.join("; ");

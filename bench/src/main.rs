@@ -10,6 +10,7 @@
 mod alloc;
 mod bulk;
 mod conns;
+mod floor;
 mod link;
 mod many;
 mod memory;
