@@ -261,6 +261,9 @@ counters! {
         rx_icmp_errors,
         /// Segments written to the link.
         tx_segments,
+        /// Segments longer than a frame that the stack cut into frames
+        /// itself (software GSO, `StackConfig::gso_max`).
+        tx_gso_segments,
     }
 }
 

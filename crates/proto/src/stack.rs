@@ -23,6 +23,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use crate::iface::arp_cache::ArpCache;
 use crate::iface::config::Limits;
+use crate::iface::gso::GsoTrain;
 use crate::iface::icmp::{PeerLimiter, TokenBucket};
 use crate::iface::ipv4_out::{PartialChecksum, TxFrame, TxQueue};
 use crate::iface::loopback::LoopbackQueue;
@@ -62,6 +63,15 @@ pub struct StackConfig {
     /// segments of several MSS (`tcp/tso.rs`); the MSS on the wire and in
     /// the SYN is unchanged. Received packets may exceed the MTU either way.
     pub tso_max: usize,
+    /// Generic segmentation offload in software (Linux GSO; on by default,
+    /// 65,536 as Linux's `gso_max_size`): on a link that does not segment
+    /// (`tso_max` not above `mtu`) and without `tx_checksum_offload`, the
+    /// largest TCP segment the stack builds and then cuts into MTU-sized
+    /// frames itself, one per `poll_transmit` call (`iface/gso.rs`). The
+    /// frames are the segments TCP would have sent one MSS at a time; TCP's
+    /// per-segment work runs once per up to 45 of them. 0 (or at most
+    /// `mtu`) turns it off.
+    pub gso_max: usize,
     /// Transmit checksum offload (Linux CHECKSUM_PARTIAL; a TAP with
     /// IFF_VNET_HDR and TUN_F_CSUM: `Link::capabilities().tx_checksum`).
     /// When on, TCP segments leave with only the pseudo-header sum in their
@@ -89,6 +99,9 @@ pub struct StackConfig {
     pub rx_checksum_fold: bool,
 }
 
+/// Linux's `GSO_LEGACY_MAX_SIZE`: the default `StackConfig::gso_max`.
+pub const GSO_MAX: usize = 65_536;
+
 impl StackConfig {
     /// An Ethernet host (TAP or memory link) with Linux defaults.
     pub fn ethernet(mac: MacAddr, addr: Ipv4Addr, prefix_len: u8) -> Self {
@@ -100,6 +113,7 @@ impl StackConfig {
             gateway: None,
             mtu: 1500,
             tso_max: 0,
+            gso_max: GSO_MAX,
             tx_checksum_offload: false,
             seed: 0,
             limits: Limits::default(),
@@ -163,13 +177,16 @@ pub struct Stack {
     pub(crate) last_route: Option<(Ipv4Addr, crate::iface::ipv4_out::NextHop)>,
     /// Where the frame `transmit` just wrote has its checksum left partial.
     pub(crate) tx_partial: Option<PartialChecksum>,
+    /// The segment being cut into frames (software GSO).
+    pub(crate) gso: Option<GsoTrain>,
 }
 
 impl Stack {
     pub fn new(config: StackConfig) -> Self {
         let mut sockets = SocketSet::new(config.addr, config.seed);
         sockets.set_mtu(config.mtu);
-        sockets.set_tso(config.tso_max > config.mtu);
+        let gso = config.gso_max > config.mtu && !config.tx_checksum_offload;
+        sockets.set_tso(config.tso_max > config.mtu || gso);
         sockets.tx_csum_partial = config.tx_checksum_offload;
         // A stream distinct from the socket layer's, derived from the same seed.
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6966_6163_6500_0001);
@@ -193,6 +210,7 @@ impl Stack {
             last_now: Instant::ZERO,
             last_route: None,
             tx_partial: None,
+            gso: None,
             sockets,
             config,
         }
@@ -295,7 +313,8 @@ impl Stack {
         let ready = !self.tx.is_empty()
             || !self.lo.is_empty()
             || !self.arp_replies.is_empty()
-            || !self.announced;
+            || !self.announced
+            || self.gso.is_some();
         let soon = [
             self.sockets.poll_at(),
             self.arp.poll_at(),

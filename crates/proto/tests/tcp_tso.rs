@@ -3,6 +3,8 @@
 //! longer than its MTU whole (as from a TAP with GRO), and cutting the
 //! large segments at "MTU minus headers" (what the kernel does with the
 //! virtio header the TAP link writes) yields exactly MTU-filling frames.
+//! Software GSO (`StackConfig::gso_max`, on by default) must put on the
+//! wire exactly what that cutting yields, frame for frame.
 //! Two stacks on an in-test wire in virtual time; payloads checked by hash.
 
 use sha2::{Digest, Sha256};
@@ -23,7 +25,22 @@ enum Wire {
     Segmented,
 }
 
+/// What A's stack does with long segments.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Offload {
+    /// The link segments (`tso_max` 65535): A hands out long frames.
+    Tso,
+    /// Software GSO (the default): A cuts long segments itself.
+    Gso,
+    /// Neither (`gso_max` 0): TCP builds every segment one MSS at a time.
+    Plain,
+}
+
 struct Run {
+    /// Long segments A cut itself (`tx_gso_segments`).
+    gso_segments: u64,
+    /// Every frame B was given, in order.
+    frames: Vec<Vec<u8>>,
     /// Longest frame A sent.
     max_frame: usize,
     /// Frames from A longer than MTU + 14.
@@ -82,11 +99,13 @@ fn segment(frame: &[u8], mtu: usize) -> Vec<Vec<u8>> {
 }
 
 /// A sends `data` to B; A's link segments (`tso_max` 65535) when `tso`.
-fn transfer(data: &[u8], tso: bool, mtu_b: usize, wire: Wire) -> Run {
+fn transfer(data: &[u8], mode: Offload, mtu_b: usize, wire: Wire) -> Run {
     let mut ca = StackConfig::ethernet(MacAddr([2, 0, 0, 0, 0, 2]), A, 24);
     ca.seed = 7;
-    if tso {
-        ca.tso_max = 65_535;
+    match mode {
+        Offload::Tso => ca.tso_max = 65_535,
+        Offload::Gso => {}
+        Offload::Plain => ca.gso_max = 0,
     }
     let mut cb = StackConfig::ethernet(MacAddr([2, 0, 0, 0, 0, 1]), B, 24);
     cb.seed = 8;
@@ -99,6 +118,8 @@ fn transfer(data: &[u8], tso: bool, mtu_b: usize, wire: Wire) -> Run {
     let c = a.sockets_mut().tcp_socket().unwrap();
     a.sockets_mut().connect(now, c, B, 5001).unwrap();
     let mut run = Run {
+        gso_segments: 0,
+        frames: Vec::new(),
         max_frame: 0,
         large: 0,
         max_delivered: 0,
@@ -128,7 +149,10 @@ fn transfer(data: &[u8], tso: bool, mtu_b: usize, wire: Wire) -> Run {
                 match b.sockets_mut().recv(h, &mut rbuf) {
                     Ok(k) => run.received.extend_from_slice(&rbuf[..k]),
                     Err(RecvError::WouldBlock) => break,
-                    Err(RecvError::Eof) => return run,
+                    Err(RecvError::Eof) => {
+                        run.gso_segments = a.stats().tcp.tx_gso_segments;
+                        return run;
+                    }
                     Err(e) => panic!("recv: {e:?}"),
                 }
             }
@@ -147,6 +171,7 @@ fn transfer(data: &[u8], tso: bool, mtu_b: usize, wire: Wire) -> Run {
                 }
                 run.max_delivered = run.max_delivered.max(p.len());
                 b.handle_frame(now, p);
+                run.frames.push(p.clone());
             }
         }
         while let Some(n) = b.poll_transmit(now, &mut buf) {
@@ -186,7 +211,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 #[test]
 fn tso_sends_large_segments_that_the_peer_takes_whole() {
     let d = data(4 << 20);
-    let r = transfer(&d, true, 1500, Wire::Whole);
+    let r = transfer(&d, Offload::Tso, 1500, Wire::Whole);
     assert!(same(&r.received, &d), "payload differs");
     assert!(r.large > 0, "no segment longer than the MTU");
     assert!(r.max_frame > 30_000, "largest frame {}", r.max_frame);
@@ -196,7 +221,7 @@ fn tso_sends_large_segments_that_the_peer_takes_whole() {
 #[test]
 fn tso_segments_cut_at_the_mtu_are_full_sized() {
     let d = data(4 << 20);
-    let r = transfer(&d, true, 1500, Wire::Segmented);
+    let r = transfer(&d, Offload::Tso, 1500, Wire::Segmented);
     assert!(same(&r.received, &d), "payload differs");
     assert!(r.large > 0);
     assert!(r.max_delivered <= 14 + 1500, "{}", r.max_delivered);
@@ -209,12 +234,72 @@ fn tso_segments_cut_at_the_mtu_are_full_sized() {
 #[test]
 fn no_large_segments_without_tso_or_when_the_mss_does_not_fill_the_mtu() {
     let d = data(1 << 20);
-    let r = transfer(&d, false, 1500, Wire::Whole);
+    let r = transfer(&d, Offload::Plain, 1500, Wire::Whole);
     assert!(same(&r.received, &d));
     assert_eq!((r.large, r.max_frame), (0, 14 + 1500));
     // The peer's MSS (MTU 1400) is below ours: one MSS per segment as before.
-    let r = transfer(&d, true, 1400, Wire::Whole);
+    let r = transfer(&d, Offload::Tso, 1400, Wire::Whole);
     assert!(same(&r.received, &d));
     assert_eq!(r.large, 0);
     assert!(r.max_frame <= 14 + 1400, "{}", r.max_frame);
+}
+
+/// A frame with the IPv4 identification and header checksum blanked: the
+/// only bytes in which software GSO's pieces may differ from the cutting
+/// above (which copies the long segment's identification into every piece;
+/// the stack gives each piece its own, as Linux does for DF packets).
+fn sans_ident(f: &[u8]) -> Vec<u8> {
+    let mut f = f.to_vec();
+    f[18..20].copy_from_slice(&[0, 0]);
+    f[24..26].copy_from_slice(&[0, 0]);
+    f
+}
+
+/// (sequence number, payload length) of every data frame.
+fn data_frames(frames: &[Vec<u8>]) -> Vec<(u32, usize)> {
+    frames
+        .iter()
+        .filter(|f| f[12..14] == [0x08, 0x00])
+        .filter_map(|f| {
+            let t = 14 + usize::from(f[14] & 0x0f) * 4;
+            let hdrs = t + usize::from(f[t + 12] >> 4) * 4;
+            let seq = u32::from_be_bytes(f[t + 4..t + 8].try_into().unwrap());
+            (f.len() > hdrs).then_some((seq, f.len() - hdrs))
+        })
+        .collect()
+}
+
+#[test]
+fn software_gso_puts_on_the_wire_what_a_segmenting_link_would() {
+    let d = data(4 << 20);
+    let cut = transfer(&d, Offload::Tso, 1500, Wire::Segmented);
+    let gso = transfer(&d, Offload::Gso, 1500, Wire::Whole);
+    assert!(same(&gso.received, &d), "payload differs");
+    assert_eq!(gso.large, 0, "a frame longer than the MTU left the stack");
+    assert!(gso.gso_segments > 50, "{} segments cut", gso.gso_segments);
+    assert_eq!(cut.gso_segments, 0, "the link segments: the stack does not");
+    assert_eq!(gso.frames.len(), cut.frames.len());
+    for (i, (g, c)) in gso.frames.iter().zip(&cut.frames).enumerate() {
+        assert_eq!(sans_ident(g), sans_ident(c), "frame {i} differs");
+        if g[12..14] != [0x08, 0x00] {
+            continue; // ARP
+        }
+        // Every header checksum and every TCP checksum verifies.
+        assert_eq!(checksum::fold(checksum::sum(&g[14..34], 0)), 0xffff);
+        let ph = checksum::pseudo_header(A, B, IpProtocol::Tcp, (g.len() - 34) as u16);
+        assert_eq!(checksum::fold(checksum::sum(&g[34..], ph)), 0xffff);
+    }
+    // Each piece has its own identification.
+    let ids: std::collections::HashSet<usize> = gso.frames.iter().map(|f| be16(f, 18)).collect();
+    assert!(
+        ids.len() * 10 > gso.frames.len() * 9,
+        "identifications repeat"
+    );
+    // The same data frames, cut at the same places, as TCP alone sends.
+    let plain = transfer(&d, Offload::Plain, 1500, Wire::Whole);
+    assert!(same(&plain.received, &d));
+    assert_eq!(plain.gso_segments, 0);
+    assert_eq!(data_frames(&gso.frames), data_frames(&plain.frames));
+    let long = gso.frames.iter().filter(|f| f.len() == 14 + 1500).count();
+    assert!(long * 2 > gso.frames.len(), "{long} full frames");
 }

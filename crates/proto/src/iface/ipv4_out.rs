@@ -20,6 +20,7 @@
 use std::collections::VecDeque;
 
 use crate::iface::arp_cache::QueueError;
+use crate::iface::gso::GsoTrain;
 use crate::stack::{Medium, Stack};
 use crate::time::Instant;
 use crate::udp::SendError;
@@ -109,7 +110,7 @@ enum SocketStep {
 }
 
 impl Stack {
-    fn l2_len(&self) -> usize {
+    pub(super) fn l2_len(&self) -> usize {
         match self.config.medium {
             Medium::Ethernet => crate::wire::ethernet::HEADER_LEN,
             Medium::Ip => 0,
@@ -324,6 +325,13 @@ impl Stack {
     /// order of work is `transmit_queued`'s, whose first three steps would
     /// find nothing.
     pub(crate) fn transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        // The rest of a segment being cut into frames goes first: TCP
+        // counts it as sent already (iface/gso.rs).
+        if self.gso.is_some() {
+            if let Some(n) = self.gso_next(buf) {
+                return Some(n);
+            }
+        }
         while !self.tx_waiting() {
             match self.poll_socket(now, buf) {
                 SocketStep::Sent(n) => return Some(n),
@@ -404,7 +412,14 @@ impl Stack {
             return SocketStep::Idle;
         };
         let room = region.len();
-        let Some(eg) = self.sockets.poll_transmit(now, region) else {
+        // Software GSO: TCP may build up to `gso_max` (iface/gso.rs).
+        let tcp_room = if self.gso_on() {
+            let max = self.config.gso_max.min(crate::wire::ipv4::MAX_PACKET_LEN);
+            max.saturating_sub(hl).max(room)
+        } else {
+            room
+        };
+        let Some(eg) = self.sockets.poll_transmit(now, region, tcp_room) else {
             return SocketStep::Idle;
         };
         if eg.len > room {
@@ -450,11 +465,29 @@ impl Stack {
                     offset: crate::wire::tcp::TCP_CHECKSUM_OFFSET as u16,
                 }
             });
+        // The rest of a segment longer than the frame (software GSO).
+        // Its train is made from the first frame's headers once they are
+        // complete (the link header last).
+        let gso = eg
+            .rest
+            .and_then(|r| Some((r, eg.len.checked_sub(r.piece)?)));
+        let train = |buf: &[u8]| {
+            let (r, tcp) = gso?;
+            GsoTrain::new(r, buf, l2, tcp, eg.src, eg.dst)
+        };
+        if gso.is_some() {
+            self.stats.tcp.tx_gso_segments += 1;
+        }
         if hop == NextHop::Local {
             let bytes = buf.get(l2..l2 + hl + eg.len).map(<[u8]>::to_vec);
             if let Some(bytes) = bytes {
                 // A full loopback queue drops the segment; TCP retransmits.
                 let _ = self.loop_back(finished(bytes, partial, l2));
+            }
+            if let Some(t) = train(buf) {
+                for p in self.gso_packets(t) {
+                    let _ = self.loop_back(p);
+                }
             }
             return SocketStep::Again;
         }
@@ -466,6 +499,7 @@ impl Stack {
             Some(mac) => match self.finish_frame(buf, mac, hl + eg.len) {
                 Some(n) => {
                     self.tx_partial = partial;
+                    self.gso = train(buf);
                     SocketStep::Sent(n)
                 }
                 None => SocketStep::Again,
@@ -475,6 +509,11 @@ impl Stack {
                 if let Some(bytes) = bytes {
                     // Parked packets leave later without a note: finish now.
                     self.park(now, hop, finished(bytes, partial, l2));
+                }
+                if let Some(t) = train(buf) {
+                    for p in self.gso_packets(t) {
+                        self.park(now, hop, p);
+                    }
                 }
                 SocketStep::Again
             }

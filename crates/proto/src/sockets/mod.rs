@@ -29,7 +29,7 @@ use crate::storage::{HashKey, RingPool};
 use crate::tcp::connection::{Connection, RstReply};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
-use crate::tcp::{CongestionAlgorithm, Profile, State};
+use crate::tcp::{CongestionAlgorithm, Profile, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::{IpProtocol, Ipv4Addr, TcpFlags, TcpRepr};
 
@@ -49,6 +49,26 @@ pub(crate) struct Egress {
     pub len: usize,
     pub ttl: u8,
     pub dont_frag: bool,
+    /// The rest of a segment longer than the buffer: software GSO (the
+    /// stack cuts it into frames, `iface/gso.rs`).
+    pub rest: Option<GsoRest>,
+}
+
+/// The part of a multi-MSS TCP segment not yet written: the stack writes
+/// it as further frames of `piece` payload bytes each, copying from the
+/// connection's send ring at `seq` as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GsoRest {
+    pub h: SocketHandle,
+    /// The first byte not yet written.
+    pub seq: SeqNum,
+    /// The byte after the segment's last data byte.
+    pub end: SeqNum,
+    /// Payload bytes per frame (the first frame's).
+    pub piece: usize,
+    /// The segment's flags: PSH and FIN go on its last frame only, as a
+    /// segmenting NIC does (Linux `tcp_gso_segment`).
+    pub flags: TcpFlags,
 }
 
 /// An ICMP error delivered to the socket layer (RFC 1122 3.2.2, RFC 5927).
@@ -389,6 +409,8 @@ pub struct SocketSet {
 
 /// A segment chosen for sending, before its payload is copied.
 struct Pending<'a> {
+    /// The connection (none for stateless replies).
+    h: Option<SocketHandle>,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     repr: &'a TcpRepr<'static>,

@@ -4,12 +4,12 @@
 
 use std::cmp::Reverse;
 
-use super::{Egress, Pending, SocketSet};
+use super::{Egress, GsoRest, Pending, SocketHandle, SocketSet};
 use crate::tcp::connection::{Connection, OutSegment, TcpError};
 use crate::tcp::output::data_header_len;
-use crate::tcp::State;
+use crate::tcp::{SeqNum, State};
 use crate::time::Instant;
-use crate::wire::{IpProtocol, Ipv4Addr, TcpRepr};
+use crate::wire::{IpProtocol, Ipv4Addr, TcpFlags, TcpRepr};
 
 #[cfg(test)]
 thread_local! {
@@ -58,6 +58,7 @@ impl SocketSet {
         };
         if let Some((src, dst, repr)) = reply {
             return Some(emit(Pending {
+                h: None,
                 src,
                 dst,
                 repr: &repr,
@@ -126,6 +127,7 @@ impl SocketSet {
                     }
                     let emit = emit.take()?;
                     let r = emit(Pending {
+                        h: Some(h),
                         src,
                         dst,
                         repr: &out.repr,
@@ -166,18 +168,26 @@ impl SocketSet {
 
     /// Write the next transport segment into `buf` (the IP payload region,
     /// at most `buf.len()` bytes = MTU minus IP header) and describe it.
-    pub(crate) fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Egress> {
+    /// TCP may build a segment of up to `room` bytes (`room > buf.len()`:
+    /// software GSO); what does not fit is left in `Egress::rest` for the
+    /// stack to write as further frames.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        room: usize,
+    ) -> Option<Egress> {
         loop {
-            let room = buf.len();
             // With checksum offload the link sums the payload: plain copy.
             let partial = self.tx_csum_partial;
-            let written = self.next_pending(now, room, |p| {
+            let written = self.next_pending(now, room.max(buf.len()), |p| {
                 let hl = p.repr.header_len();
                 let want = p.data.map_or(0, |(_, _, len)| len);
+                let fit = want.min(buf.len().saturating_sub(hl));
                 // The payload goes straight from the send ring into the
                 // frame, checksummed on the way (one pass), then the header
                 // in front.
-                let body = buf.get_mut(hl..hl + want)?;
+                let body = buf.get_mut(hl..hl + fit)?;
                 let (n, payload_sum) = match (p.data, partial) {
                     (Some((ring, off, _)), false) => ring.read_at_sum(off, body),
                     (Some((ring, off, _)), true) => (ring.read_at(off, body), 0),
@@ -185,14 +195,32 @@ impl SocketSet {
                 };
                 let len = hl + n;
                 let seg = buf.get_mut(..len)?;
-                match partial {
-                    false => p.repr.emit_header(seg, p.src, p.dst, payload_sum),
-                    true => p.repr.emit_header_partial(seg, p.src, p.dst),
+                if fit == want {
+                    match partial {
+                        false => p.repr.emit_header(seg, p.src, p.dst, payload_sum),
+                        true => p.repr.emit_header_partial(seg, p.src, p.dst),
+                    }
+                    .ok()?;
+                    return Some((p.src, p.dst, len, None));
                 }
-                .ok()?;
-                Some((p.src, p.dst, len))
+                // Longer than the frame: this is its first piece, without
+                // PSH and FIN (they go on the last).
+                let rest = GsoRest {
+                    h: p.h?,
+                    seq: p.repr.seq + n,
+                    end: p.repr.seq + want,
+                    piece: n,
+                    flags: p.repr.flags,
+                };
+                if n != fit || n == 0 || partial {
+                    return None;
+                }
+                let mut first = *p.repr;
+                first.flags = TcpFlags(first.flags.0 & !(TcpFlags::PSH | TcpFlags::FIN));
+                first.emit_header(seg, p.src, p.dst, payload_sum).ok()?;
+                Some((p.src, p.dst, len, Some(rest)))
             })?;
-            let Some((src, dst, len)) = written else {
+            let Some((src, dst, len, rest)) = written else {
                 // Counted and treated as lost; retransmission recovers.
                 self.stats.emit_errors += 1;
                 continue;
@@ -205,8 +233,28 @@ impl SocketSet {
                 len,
                 ttl: 64,
                 dont_frag: true,
+                rest,
             });
         }
+    }
+
+    /// Where the rest of a GSO segment of `h` comes from: its send ring,
+    /// `snd_una` (the ring's first byte) and `snd_nxt` (bytes past it were
+    /// taken back by a retransmission timeout and are not to be sent).
+    /// `None` once the connection is gone or closed.
+    pub(crate) fn gso_source(
+        &self,
+        h: SocketHandle,
+    ) -> Option<(&crate::storage::RingBuffer, SeqNum, SeqNum)> {
+        let c = self.sock(h)?.conn.as_ref()?;
+        c.state
+            .is_synchronized()
+            .then_some((&c.snd_buf, c.snd_una, c.snd_nxt))
+    }
+
+    /// A GSO piece left: one more segment out (Linux counts each).
+    pub(crate) fn note_gso_piece(&mut self) {
+        self.stats.out_segs += 1;
     }
 
     /// The next segment as an owned value (tests and the pair harness use

@@ -66,7 +66,7 @@ impl Pair {
         for to_b in [true, false] {
             loop {
                 let set = if to_b { &mut self.a } else { &mut self.b };
-                let Some(eg) = set.poll_transmit(self.now, &mut buf) else {
+                let Some(eg) = set.poll_transmit(self.now, &mut buf, 1480) else {
                     break;
                 };
                 assert_eq!(eg.protocol, IpProtocol::Tcp);

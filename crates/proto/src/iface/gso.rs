@@ -1,0 +1,223 @@
+//! Generic segmentation offload in software (Linux GSO): TCP builds one
+//! segment of several MSS, and the stack cuts it into MTU-sized frames as
+//! `poll_transmit` is called, instead of TCP choosing, checking and
+//! building every frame's segment on its own.
+//!
+//! CONTRACT: on a link that does not segment (`StackConfig::tso_max` not
+//! above the MTU) and without transmit checksum offload, a connection whose
+//! MSS fills the MTU may send up to `StackConfig::gso_max` bytes at once
+//! (`tcp/tso.rs` decides how much, exactly as for a TAP with TSO). The
+//! first frame is written by the socket layer; the others reuse its link,
+//! IPv4 and TCP headers with the sequence number, IPv4 length and
+//! identification, and both checksums redone, and carry the same
+//! timestamp, ACK and window, as the pieces a NIC cuts from a TSO segment
+//! do (Linux `tcp_gso_segment`: PSH and FIN on the last piece only). The
+//! wire sees the segments a per-MSS sender would send. The payload is
+//! copied from the send ring when each frame is written, so nothing is
+//! held but the headers: a piece the peer has already acknowledged is
+//! skipped, bytes a retransmission timeout took back (`snd_nxt` rewound)
+//! are left to TCP, and a connection that closed or went away ends the
+//! train. Until the last piece is out, the pieces go before anything
+//! else and `poll_at` says output is ready.
+
+use crate::sockets::{GsoRest, SocketSet};
+use crate::stack::Stack;
+use crate::wire::{checksum, IpProtocol, Ipv4Addr, TcpFlags};
+
+/// Link (14), IPv4 (20) and the longest TCP header (60).
+const MAX_HEADERS: usize = 14 + 20 + 60;
+const IP_HEADER: usize = 20;
+
+/// A segment being cut into frames: its first frame's headers and what is
+/// left of it.
+#[derive(Debug, Clone)]
+pub(crate) struct GsoTrain {
+    rest: GsoRest,
+    /// Link, IPv4 and TCP headers of the first frame.
+    head: [u8; MAX_HEADERS],
+    /// Bytes of link header in `head`.
+    l2: usize,
+    /// Bytes of TCP header in `head`.
+    tcp: usize,
+    /// Sums of the parts of the headers every piece shares, so a piece's
+    /// checksums add only what changes and never read back the bytes just
+    /// written (a narrow store then a wide load of it stalls store
+    /// forwarding): the IPv4 header without length, identification and
+    /// checksum; the TCP header without sequence number, flags and
+    /// checksum, plus the pseudo-header without the length.
+    ip_sum: u64,
+    tcp_sum: u64,
+}
+
+/// What writing one piece did.
+enum Piece {
+    /// A frame of this many bytes; `true` when it was the last.
+    Written(usize, bool),
+    /// Nothing left to send (or the connection is gone).
+    Done,
+}
+
+impl GsoTrain {
+    /// The train for `rest`, from the first frame `frame` (link header of
+    /// `l2` bytes, IPv4 header, TCP header of `tcp` bytes).
+    pub(crate) fn new(
+        rest: GsoRest,
+        frame: &[u8],
+        l2: usize,
+        tcp: usize,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Option<Self> {
+        let n = l2 + IP_HEADER + tcp;
+        let mut head = [0u8; MAX_HEADERS];
+        head.get_mut(..n)?.copy_from_slice(frame.get(..n)?);
+        let mut shared = head;
+        let (ip, th) = shared.get_mut(l2..n)?.split_at_mut(IP_HEADER);
+        for at in [2, 3, 4, 5, 10, 11] {
+            *ip.get_mut(at)? = 0;
+        }
+        for at in [4, 5, 6, 7, 13, 16, 17] {
+            *th.get_mut(at)? = 0;
+        }
+        let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, 0);
+        Some(GsoTrain {
+            rest,
+            head,
+            l2,
+            tcp,
+            ip_sum: checksum::sum(ip, 0),
+            tcp_sum: checksum::sum(th, ph),
+        })
+    }
+
+    fn headers(&self) -> usize {
+        self.l2 + IP_HEADER + self.tcp
+    }
+
+    /// Write the next piece into `buf` with IPv4 identification `ident`.
+    fn write(&mut self, sockets: &SocketSet, ident: u16, buf: &mut [u8]) -> Piece {
+        let Some((ring, una, nxt)) = sockets.gso_source(self.rest.h) else {
+            return Piece::Done;
+        };
+        let end = self.rest.end.min(nxt);
+        // Acknowledged already (the peer may ACK up to snd_nxt): skip it.
+        let seq = self.rest.seq.max(una);
+        if !seq.lt(end) {
+            return Piece::Done;
+        }
+        let n = seq.distance_to(end).min(self.rest.piece);
+        let last = seq + n == self.rest.end;
+        let hl = self.headers();
+        let Some((head, body)) = buf.get_mut(..hl + n).map(|f| f.split_at_mut(hl)) else {
+            return Piece::Done;
+        };
+        let (k, payload_sum) = ring.read_at_sum(una.distance_to(seq), body);
+        let (Some(h), true) = (self.head.get(..hl), k == n) else {
+            return Piece::Done;
+        };
+        head.copy_from_slice(h);
+        let (l2, tcp) = (self.l2, self.tcp);
+        let Some((ip, th)) = head.get_mut(l2..).map(|x| x.split_at_mut(IP_HEADER)) else {
+            return Piece::Done;
+        };
+        // IPv4: total length, identification, header checksum (RFC 791).
+        let total = (IP_HEADER + tcp + n) as u16;
+        let ip_c = !checksum::fold(self.ip_sum + u64::from(total) + u64::from(ident));
+        put16(ip, 2, total);
+        put16(ip, 4, ident);
+        put16(ip, 10, ip_c);
+        // TCP: sequence number, flags, checksum (RFC 9293 3.1). The flags
+        // are the low byte of the 16-bit word at offset 12.
+        let flags = if last {
+            self.rest.flags.0
+        } else {
+            self.rest.flags.0 & !(TcpFlags::PSH | TcpFlags::FIN)
+        };
+        let changed = u64::from(seq.0 >> 16)
+            + u64::from(seq.0 & 0xffff)
+            + u64::from(flags)
+            + (tcp + n) as u64;
+        let c = !checksum::fold(checksum::add(self.tcp_sum + changed, payload_sum));
+        if let Some(s) = th.get_mut(4..8) {
+            s.copy_from_slice(&seq.0.to_be_bytes());
+        }
+        if let Some(f) = th.get_mut(13) {
+            *f = flags;
+        }
+        put16(th, 16, c);
+        self.rest.seq = seq + n;
+        Piece::Written(hl + n, last || seq + n == end)
+    }
+}
+
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    if let Some(d) = b.get_mut(at..at + 2) {
+        d.copy_from_slice(&v.to_be_bytes());
+    }
+}
+
+impl Stack {
+    /// Whether TCP may build segments longer than a frame for the stack to
+    /// cut (see the module doc).
+    pub(crate) fn gso_on(&self) -> bool {
+        let c = &self.config;
+        c.gso_max > c.mtu && c.tso_max <= c.mtu && !c.tx_checksum_offload
+    }
+
+    /// Write the train's next piece into `buf` as a frame; `None` (and the
+    /// train dropped) when it has nothing left.
+    pub(crate) fn gso_next(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let mut t = self.gso.take()?;
+        let ident = self.next_ident();
+        match t.write(&self.sockets, ident, buf) {
+            Piece::Written(n, last) => {
+                self.note_gso_piece();
+                if !last {
+                    self.gso = Some(t);
+                }
+                Some(n)
+            }
+            Piece::Done => None,
+        }
+    }
+
+    /// A piece left as a frame: the counts a frame from the socket layer
+    /// adds on its way out.
+    fn note_gso_piece(&mut self) {
+        self.sockets.note_gso_piece();
+        self.stats.ipv4.tx_requests += 1;
+        self.stats.tcp.tx_segments += 1;
+        self.stats.ipv4.tx_packets += 1;
+        if self.config.medium == crate::stack::Medium::Ethernet {
+            self.stats.ethernet.tx_frames += 1;
+        }
+    }
+
+    /// Every remaining piece of `t` as a packet (without link header), for
+    /// the loopback queue or the neighbour cache: their frames cannot be
+    /// handed out one per call.
+    pub(crate) fn gso_packets(&mut self, mut t: GsoTrain) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let size = t.headers() + t.rest.piece;
+        // Bounded: every piece carries at least one byte of the segment.
+        loop {
+            let mut frame = vec![0u8; size];
+            let ident = self.next_ident();
+            match t.write(&self.sockets, ident, &mut frame) {
+                Piece::Written(n, last) => {
+                    self.sockets.note_gso_piece();
+                    self.stats.ipv4.tx_requests += 1;
+                    self.stats.tcp.tx_segments += 1;
+                    frame.truncate(n);
+                    frame.drain(..t.l2);
+                    out.push(frame);
+                    if last {
+                        break;
+                    }
+                }
+                Piece::Done => break,
+            }
+        }
+        out
+    }
+}
