@@ -108,14 +108,23 @@ impl GsoTrain {
         let n = seq.distance_to(end).min(self.rest.piece);
         let last = seq + n == self.rest.end;
         let hl = self.headers();
+        // The headers first, as one fixed-size copy (inline moves, not a
+        // `memcpy` call) when the buffer has room; the payload then
+        // overwrites what lies past them.
+        match buf.first_chunk_mut::<MAX_HEADERS>() {
+            Some(b) => *b = self.head,
+            None => match (buf.get_mut(..hl), self.head.get(..hl)) {
+                (Some(b), Some(h)) => b.copy_from_slice(h),
+                _ => return Piece::Done,
+            },
+        }
         let Some((head, body)) = buf.get_mut(..hl + n).map(|f| f.split_at_mut(hl)) else {
             return Piece::Done;
         };
         let (k, payload_sum) = ring.read_at_sum(una.distance_to(seq), body);
-        let (Some(h), true) = (self.head.get(..hl), k == n) else {
+        if k != n {
             return Piece::Done;
-        };
-        head.copy_from_slice(h);
+        }
         let (l2, tcp) = (self.l2, self.tcp);
         let Some((ip, th)) = head.get_mut(l2..).map(|x| x.split_at_mut(IP_HEADER)) else {
             return Piece::Done;
@@ -167,17 +176,21 @@ impl Stack {
     /// Write the train's next piece into `buf` as a frame; `None` (and the
     /// train dropped) when it has nothing left.
     pub(crate) fn gso_next(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let mut t = self.gso.take()?;
         let ident = self.next_ident();
+        // In place: the train is ~150 bytes, not worth moving per frame.
+        let t = self.gso.as_mut()?;
         match t.write(&self.sockets, ident, buf) {
             Piece::Written(n, last) => {
-                self.note_gso_piece();
-                if !last {
-                    self.gso = Some(t);
+                if last {
+                    self.gso = None;
                 }
+                self.note_gso_piece();
                 Some(n)
             }
-            Piece::Done => None,
+            Piece::Done => {
+                self.gso = None;
+                None
+            }
         }
     }
 
