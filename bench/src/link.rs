@@ -99,6 +99,19 @@ impl Queue {
             return Some(f);
         }
     }
+    /// Moves every frame that survives the loss model into `out` (a
+    /// driver's receive batch).
+    pub fn take_batch(&mut self, out: &mut Vec<Frame>) {
+        while let Some(f) = self.pop() {
+            out.push(f);
+        }
+    }
+    /// Gives every buffer in `batch` back for reuse.
+    pub fn done_batch(&mut self, batch: &mut Vec<Frame>) {
+        for f in batch.drain(..) {
+            self.recycle(f.buf);
+        }
+    }
     /// Frees the spare buffers (the memory scenario charges the stacks
     /// only, not the link's ring).
     pub fn drop_spares(&mut self) {

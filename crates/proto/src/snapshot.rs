@@ -259,6 +259,10 @@ counters! {
         rx_broadcast,
         /// ICMP errors passed to the socket layer.
         rx_icmp_errors,
+        /// Runs of in-order segments merged and passed up as one (software
+        /// GRO, `Stack::handle_frames`); their segments count in
+        /// `rx_segments` each.
+        rx_gro_segments,
         /// Segments written to the link.
         tx_segments,
         /// Segments longer than a frame that the stack cut into frames

@@ -139,7 +139,12 @@ impl Stack {
     /// RFC 1122 3.2.1.3: the source must name one host. 0.0.0.0 is allowed
     /// only toward the limited broadcast (a host without an address yet).
     /// `subnet_broadcast`: `config.subnet_broadcast()`, computed once per packet.
-    fn valid_source(&self, src: Ipv4Addr, dst: Ipv4Addr, subnet_broadcast: Ipv4Addr) -> bool {
+    pub(super) fn valid_source(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        subnet_broadcast: Ipv4Addr,
+    ) -> bool {
         if src.is_unspecified() {
             return dst.is_broadcast();
         }

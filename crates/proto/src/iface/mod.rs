@@ -6,6 +6,7 @@
 
 pub(crate) mod arp_cache;
 pub(crate) mod config;
+pub(crate) mod gro;
 pub(crate) mod gso;
 pub(crate) mod icmp;
 pub(crate) mod ipv4_in;

@@ -185,7 +185,7 @@ impl SocketSet {
     /// 4-tuple: `conns` maps the 4-tuple of every such socket to it (an
     /// invariant `check_invariants` asserts), so the answer is the map's.
     #[inline(always)]
-    fn demux(&mut self, tuple: &FourTuple) -> Option<SocketHandle> {
+    pub(super) fn demux(&mut self, tuple: &FourTuple) -> Option<SocketHandle> {
         if let Some(h) = self.demux_hint {
             if self.demuxed_at(h.index, tuple) == Some(h) {
                 debug_assert_eq!(self.conn_handle(tuple), Some(h), "demux hint");

@@ -12,6 +12,7 @@
 
 mod api;
 mod demux;
+mod gro;
 mod input;
 mod output;
 mod ports;

@@ -43,6 +43,43 @@ impl Connection {
         seg: &TcpRepr<'_>,
         prewritten: usize,
     ) -> bool {
+        let len = seg.payload.len();
+        self.fast_path_len(now, p, seg, len, prewritten == len)
+    }
+
+    /// A run of in-order data segments merged by the stack (software GRO,
+    /// iface/gro.rs): `seg` is the first one's header (and payload), `len`
+    /// the run's payload, all of it already in the receive ring at
+    /// `rcv_nxt` (uncommitted). Processed as one segment of `len` bytes on
+    /// the predicted path, as Linux processes a GRO packet; false, with
+    /// nothing changed but the liveness marks every segment sets, when it
+    /// does not qualify (the caller then hands in the segments one by one).
+    pub(crate) fn gro_fast_path(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        seg: &TcpRepr<'_>,
+        len: usize,
+    ) -> bool {
+        self.last_rcv = now;
+        if self.keepalive {
+            self.keepalive_probes = 0;
+            self.keepalive_at = Some(now + p.keepalive_time);
+        }
+        len > 0 && self.fast_path_len(now, p, seg, len, true)
+    }
+
+    /// `fast_path` for a payload of `len` bytes: `seg.payload` itself, or
+    /// (`prewritten`) bytes already in the ring.
+    #[inline(always)]
+    fn fast_path_len(
+        &mut self,
+        now: Instant,
+        p: &Profile,
+        seg: &TcpRepr<'_>,
+        len: usize,
+        prewritten: bool,
+    ) -> bool {
         #[cfg(fuzzing)]
         if p.fuzz_slow_path_only {
             return false;
@@ -72,9 +109,7 @@ impl Connection {
             // Nothing new acknowledged: only data qualifies, and only while
             // fast recovery cannot start from it (`maybe_enter_recovery`
             // is a no-op with fewer than DupThresh duplicates and no SACKs).
-            if seg.payload.is_empty()
-                || usize::try_from(self.dupacks).map_or(true, |d| d >= DUP_THRESH)
-            {
+            if len == 0 || usize::try_from(self.dupacks).map_or(true, |d| d >= DUP_THRESH) {
                 return false;
             }
             0
@@ -89,14 +124,13 @@ impl Connection {
         } else {
             return false;
         };
-        let len = seg.payload.len();
         if len > 0 {
             if self.shut_rd || len > self.rcv_wnd() {
                 return false;
             }
             // The only change before the prediction is settled: bytes past
             // the readable end, invisible until committed (as `fold_receive`).
-            let written = if prewritten == len {
+            let written = if prewritten {
                 len
             } else {
                 self.rcv_buf.write_at(0, seg.payload)

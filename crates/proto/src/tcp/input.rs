@@ -284,7 +284,7 @@ impl Connection {
     }
 
     /// The receive window we promised (RCV.WND).
-    pub(super) fn rcv_wnd(&self) -> usize {
+    pub(crate) fn rcv_wnd(&self) -> usize {
         self.rcv_nxt.distance_to(self.rcv_adv)
     }
 

@@ -1,0 +1,255 @@
+//! Generic receive offload in software (Linux GRO, `tcp_gro_receive`):
+//! a batch of frames from the link, with consecutive in-order data
+//! segments of one connection merged and handed to TCP as one, so the
+//! per-segment work of IPv4 delivery, demultiplexing, header prediction,
+//! ACK scheduling and readiness runs once per run instead of per frame.
+//!
+//! CONTRACT: [`Stack::handle_frames`] has the effect of `handle_frame` on
+//! each frame in order, except that a run merged here is processed as one
+//! segment, as a Linux receiver processes a GRO packet. A frame joins the
+//! run before it when both are unfragmented IPv4 without options to our
+//! address, TCP with flags ACK (PSH allowed on the last of a run only), a
+//! payload, the same addresses, ports, ACK number, window and option bytes
+//! (so the same timestamps), a sequence number that continues the run,
+//! and the run's earlier pieces were all as long as its first (a shorter
+//! one, or one with PSH, ends it, as in Linux). The IPv4 header checksum
+//! is verified here; each TCP checksum as its payload is copied into the
+//! receive ring. A run is at most 64 KiB (`GRO_MAX`). Whatever the
+//! connection cannot take on the predicted path (socket layer, gro.rs)
+//! is handed in frame by frame, so every drop and count is the same as
+//! without merging. With raw sockets open nothing is merged (each of them
+//! must see every packet).
+
+use crate::stack::{Medium, Stack};
+use crate::time::Instant;
+use crate::wire::ipv4::Ipv4Addrs;
+use crate::wire::{checksum, Ipv4Addr, TcpFlags, TcpRepr};
+
+/// Most bytes of payload in one run (Linux `GRO_LEGACY_MAX_SIZE`).
+pub(crate) const GRO_MAX: usize = 65_536;
+/// Most frames in one run.
+const MAX_PIECES: usize = 64;
+const IP_HEADER: usize = 20;
+
+/// Where a mergeable frame's parts are.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    /// Offset of the TCP header in the frame.
+    tcp: usize,
+    /// TCP header length.
+    thl: usize,
+    seq: u32,
+    /// Payload length.
+    len: usize,
+    psh: bool,
+}
+
+/// Frames merged so far.
+struct Run<'f> {
+    frames: [&'f [u8]; MAX_PIECES],
+    n: usize,
+    first: Option<Cut>,
+    next_seq: u32,
+    bytes: usize,
+    /// The last piece was full-sized and without PSH: more may join.
+    open: bool,
+}
+
+impl<'f> Run<'f> {
+    fn new() -> Self {
+        Run {
+            frames: [&[]; MAX_PIECES],
+            n: 0,
+            first: None,
+            next_seq: 0,
+            bytes: 0,
+            open: false,
+        }
+    }
+
+    /// Whether `f` (cut as `c`) continues this run.
+    fn takes(&self, f: &[u8], c: &Cut) -> bool {
+        let (Some(first), Some(head)) = (self.first, self.frames.first()) else {
+            return false;
+        };
+        if !self.open
+            || self.n >= MAX_PIECES
+            || c.seq != self.next_seq
+            || c.tcp != first.tcp
+            || c.thl != first.thl
+            || c.len > first.len
+            || self.bytes + c.len > GRO_MAX
+        {
+            return false;
+        }
+        // Source address, ports, ACK number, data offset, window and
+        // options, a 32-bit word at a time (flags masked out of theirs).
+        let ip = first.tcp - IP_HEADER;
+        let t = first.tcp;
+        let same = |at: usize, mask: u32| match (word(f, at), word(head, at)) {
+            (Some(x), Some(y)) => (x ^ y) & mask == 0,
+            _ => false,
+        };
+        if !(same(ip + 12, !0) && same(t, !0) && same(t + 8, !0) && same(t + 12, 0xff00_ffff)) {
+            return false;
+        }
+        let mut at = t + 20;
+        while at < t + first.thl {
+            if !same(at, !0) {
+                return false;
+            }
+            at += 4;
+        }
+        true
+    }
+
+    fn push(&mut self, f: &'f [u8], c: Cut) {
+        let Some(slot) = self.frames.get_mut(self.n) else {
+            return;
+        };
+        *slot = f;
+        self.n += 1;
+        if self.first.is_none() {
+            self.first = Some(c);
+        }
+        self.next_seq = c.seq.wrapping_add(c.len as u32);
+        self.bytes += c.len;
+        self.open = self.first.is_some_and(|f| f.len == c.len) && !c.psh;
+    }
+}
+
+/// The big-endian 32-bit word at `at`.
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(*b.get(at..)?.first_chunk::<4>()?))
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(*b.get(at..)?.first_chunk::<2>()?))
+}
+
+impl Stack {
+    /// Every frame of `frames` from the link, in order, as `handle_frame`
+    /// would, merging runs of in-order TCP data (see the module doc): a
+    /// NIC driver's batch of received frames (Linux NAPI with GRO).
+    pub fn handle_frames<'f>(&mut self, now: Instant, frames: impl IntoIterator<Item = &'f [u8]>) {
+        self.last_now = self.last_now.max(now);
+        let mut run = Run::new();
+        for f in frames {
+            let Some(c) = self.mergeable(f) else {
+                self.flush_run(now, &mut run);
+                self.ingress(now, f, false);
+                continue;
+            };
+            if !run.takes(f, &c) {
+                self.flush_run(now, &mut run);
+            }
+            run.push(f, c);
+        }
+        self.flush_run(now, &mut run);
+    }
+
+    /// Where a frame's parts are if it may join a run: unfragmented IPv4
+    /// without options to us, header checksum good, TCP ACK (PSH allowed)
+    /// with a payload, no raw socket open.
+    fn mergeable(&self, f: &[u8]) -> Option<Cut> {
+        if !self.raw.is_empty() {
+            return None;
+        }
+        let l2 = match self.config.medium {
+            Medium::Ethernet => {
+                let eth = f.first_chunk::<14>()?;
+                if eth[..6] != self.config.mac.0 || eth[12..] != [0x08, 0x00] {
+                    return None;
+                }
+                14
+            }
+            Medium::Ip => 0,
+        };
+        let ip = f.get(l2..)?;
+        let h = ip.first_chunk::<IP_HEADER>()?;
+        let total = usize::from(be16(h, 2)?);
+        let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
+        let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
+        if h[0] != 0x45
+            || total != ip.len()
+            || be16(h, 6)? & 0x3fff != 0
+            || h[8] == 0
+            || h[9] != 6
+            || dst != self.config.addr
+            || !checksum::verifies(checksum::sum_array(h, 0))
+        {
+            return None;
+        }
+        if !self.valid_source(src, dst, self.config.subnet_broadcast()) {
+            return None;
+        }
+        let tcp = ip.get(IP_HEADER..)?;
+        let thl = usize::from(*tcp.get(12)? >> 4) * 4;
+        let flags = *tcp.get(13)?;
+        if thl < 20 || tcp.len() <= thl || flags & !TcpFlags::PSH != TcpFlags::ACK {
+            return None;
+        }
+        let seq = u32::from_be_bytes(*tcp.get(4..)?.first_chunk::<4>()?);
+        Some(Cut {
+            tcp: l2 + IP_HEADER,
+            thl,
+            seq,
+            len: tcp.len() - thl,
+            psh: flags & TcpFlags::PSH != 0,
+        })
+    }
+
+    /// Hand a run to TCP: one frame as itself, several merged, or (when the
+    /// connection cannot take them merged) one by one.
+    fn flush_run(&mut self, now: Instant, run: &mut Run<'_>) {
+        let n = run.n;
+        let (frames, first) = (run.frames, run.first);
+        let bytes = run.bytes;
+        *run = Run::new();
+        let Some(c) = first else {
+            return;
+        };
+        let frames = frames.get(..n).unwrap_or(&[]);
+        if n > 1 && self.deliver_run(now, frames, c, bytes) {
+            return;
+        }
+        for f in frames {
+            self.ingress(now, f, false);
+        }
+    }
+
+    /// `flush_run` for two or more frames: false (nothing done) when the
+    /// socket layer does not take them merged.
+    fn deliver_run(&mut self, now: Instant, frames: &[&[u8]], c: Cut, bytes: usize) -> bool {
+        let mut pieces: [&[u8]; MAX_PIECES] = [&[]; MAX_PIECES];
+        for (p, f) in pieces.iter_mut().zip(frames) {
+            *p = f.get(c.tcp..).unwrap_or(&[]);
+        }
+        let pieces = pieces.get(..frames.len()).unwrap_or(&[]);
+        let (Some(head), Some(seg0)) = (frames.first(), pieces.first()) else {
+            return false;
+        };
+        let at = c.tcp - IP_HEADER + 12;
+        let (Some(src), Some(dst)) = (word(head, at), word(head, at + 4)) else {
+            return false;
+        };
+        let ip = Ipv4Addrs {
+            src: Ipv4Addr::from(src),
+            dst: Ipv4Addr::from(dst),
+        };
+        let Ok(first) = TcpRepr::parse_segment(seg0) else {
+            return false;
+        };
+        if !self.sockets.gro_segments(now, ip, &first, pieces, bytes) {
+            return false;
+        }
+        let k = frames.len() as u64;
+        self.stats.ethernet.rx_frames += k;
+        self.stats.ipv4.rx_packets += k;
+        self.stats.ipv4.rx_delivered += k;
+        self.stats.tcp.rx_segments += k;
+        self.stats.tcp.rx_gro_segments += 1;
+        true
+    }
+}
