@@ -26,9 +26,9 @@
 use std::net::SocketAddrV4;
 
 use super::{
-    AcceptError, BadHandle, BindError, ConnectError, FourTuple, ListenError, Readiness, RecvError,
-    SendError, Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpSocket,
-    TcpStats,
+    slot_sock, AcceptError, BadHandle, BindError, ConnectError, FourTuple, ListenError, Readiness,
+    RecvError, SendError, Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow,
+    TcpSocket, TcpStats,
 };
 use crate::snapshot::{TcpMemInfo, TcpTimer};
 use crate::tcp::autotune::TuneKnobs;
@@ -224,7 +224,7 @@ impl SocketSet {
                 let p = self
                     .pick_connect_port(local_ip, remote)
                     .ok_or(ConnectError::AddrNotAvail)?;
-                self.ports.insert(p, h, local_ip, false, reuse);
+                self.ports.insert_new(p, h, local_ip, reuse);
                 p
             }
         };
@@ -242,16 +242,16 @@ impl SocketSet {
             nodelay,
             keepalive,
         };
-        let mut conn = Connection::connect(&self.profile, &params);
-        conn.cc.set_algorithm(congestion);
-        conn.tune.rcv_locked = rcv_locked;
-        conn.tune.snd_locked = snd_locked;
         self.conns.insert(FourTuple { local, remote }, h.index);
-        if let Some(s) = self.sock_mut(h) {
+        let profile = &self.profile;
+        if let Some(s) = slot_sock(&mut self.slots, h) {
             if s.bound.is_none() {
                 s.bound = Some((local_ip, lport));
             }
-            s.conn = Some(conn);
+            let conn = Connection::connect_in(&mut s.conn, profile, &params);
+            conn.cc.set_algorithm(congestion);
+            conn.tune.rcv_locked = rcv_locked;
+            conn.tune.snd_locked = snd_locked;
             s.in_demux = true;
         }
         self.stats.active_opens += 1;

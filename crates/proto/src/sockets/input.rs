@@ -7,7 +7,7 @@
 use super::{slot_sock, FourTuple, IcmpError, SocketHandle, SocketSet};
 use crate::tcp::connection::{ConnParams, Connection, RstReply, TcpError};
 use crate::tcp::syncookie;
-use crate::tcp::{SeqNum, State};
+use crate::tcp::{Profile, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Addrs;
 use crate::wire::{Ipv4Addr, Ipv4Repr, TcpRepr};
@@ -427,8 +427,10 @@ impl SocketSet {
             return;
         }
         let params = ConnParams { iss, ..params };
-        let conn = Connection::accept_syn(now, &self.profile, &params, seg);
-        let Some(ch) = self.spawn_child(lh, conn) else {
+        let place = |slot: &mut Option<Connection>, p: &Profile| {
+            Connection::accept_syn_in(slot, now, p, &params, seg);
+        };
+        let Some(ch) = self.spawn_child(lh, (local, remote), place) else {
             self.stats.listen_drops += 1;
             return;
         };
@@ -494,7 +496,8 @@ impl SocketSet {
             ..params
         };
         let conn = syncookie::accept_cookie(now, &self.profile, &params, seg, d);
-        let Some(ch) = self.spawn_child(lh, conn) else {
+        let place = |slot: &mut Option<Connection>, _: &Profile| *slot = Some(conn);
+        let Some(ch) = self.spawn_child(lh, (params.local, params.remote), place) else {
             self.stats.listen_drops += 1;
             return;
         };
@@ -528,10 +531,15 @@ impl SocketSet {
 
     /// Register a listener's new child: socket options inherited from the
     /// listener, in the demux and port table. Not yet in either queue.
-    fn spawn_child(&mut self, lh: SocketHandle, conn: Connection) -> Option<SocketHandle> {
+    /// `place` puts the connection for (`local`, `remote`) into the new
+    /// socket's place.
+    fn spawn_child(
+        &mut self,
+        lh: SocketHandle,
+        (local, remote): ((Ipv4Addr, u16), (Ipv4Addr, u16)),
+        place: impl FnOnce(&mut Option<Connection>, &Profile),
+    ) -> Option<SocketHandle> {
         let ls = self.sock(lh)?;
-        let local = conn.local;
-        let remote = conn.remote;
         let (reuse, rcvbuf, sndbuf) = (ls.reuse_addr, ls.rcvbuf, ls.sndbuf);
         let (rcvbuf_locked, sndbuf_locked) = (ls.rcvbuf_locked, ls.sndbuf_locked);
         let (nodelay, keepalive) = (ls.nodelay, ls.keepalive);
@@ -539,7 +547,11 @@ impl SocketSet {
         // Built in its slot (`alloc`), then the connection moved in once.
         let ch = self.alloc()?;
         let child = slot_sock(&mut self.slots, ch)?;
-        child.conn = Some(conn);
+        place(&mut child.conn, &self.profile);
+        debug_assert!(child
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.local == local && c.remote == remote));
         child.bound = Some(local);
         child.reuse_addr = reuse;
         child.parent = Some(lh);
@@ -558,7 +570,7 @@ impl SocketSet {
             c.tune.snd_locked = sndbuf_locked;
         }
         self.conns.insert(FourTuple { local, remote }, ch.index);
-        self.ports.insert(local.1, ch, local.0, false, reuse);
+        self.ports.insert_new(local.1, ch, local.0, reuse);
         Some(ch)
     }
 
