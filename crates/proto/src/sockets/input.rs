@@ -335,10 +335,16 @@ impl SocketSet {
         }
         if res.established {
             if let Some(p) = parent {
+                // The listener's readiness (a child waits) changes only
+                // when its accept queue stops being empty.
+                let mut first = true;
                 if let Some(l) = self.sock_mut(p).and_then(|s| s.listener.as_mut()) {
+                    first = l.accept_queue.is_empty();
                     l.promote(h);
                 }
-                self.touch(p);
+                if first {
+                    self.touch(p);
+                }
             }
         }
         self.touch(h);
