@@ -246,7 +246,9 @@ impl SocketSet {
             nodelay,
             keepalive,
         };
-        self.conns.insert(FourTuple { local, remote }, h.index);
+        // Absent: a bound port was checked above, and a port `pick_connect_port`
+        // chose is free for this destination.
+        self.conns.insert_new(FourTuple { local, remote }, h.index);
         let profile = &self.profile;
         if let Some(s) = slot_sock(&mut self.slots, h) {
             if s.bound.is_none() {

@@ -575,7 +575,8 @@ impl SocketSet {
             c.tune.rcv_locked = rcvbuf_locked;
             c.tune.snd_locked = sndbuf_locked;
         }
-        self.conns.insert(FourTuple { local, remote }, ch.index);
+        // Absent: only a segment no connection took reaches a listener.
+        self.conns.insert_new(FourTuple { local, remote }, ch.index);
         self.ports.insert_new(local.1, ch, local.0, reuse);
         Some(ch)
     }
