@@ -26,9 +26,9 @@
 use std::net::SocketAddrV4;
 
 use super::{
-    AcceptError, BadHandle, BindError, ConnectError, FourTuple, ListenError, Readiness, RecvError,
-    SendError, Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow, TcpSocket,
-    TcpStats,
+    slot_sock, AcceptError, BadHandle, BindError, ConnectError, FourTuple, ListenError, Readiness,
+    RecvError, SendError, Shutdown, ShutdownError, SocketHandle, SocketSet, TcpInfo, TcpRow,
+    TcpSocket, TcpStats,
 };
 use crate::snapshot::{TcpMemInfo, TcpTimer};
 use crate::tcp::autotune::TuneKnobs;
@@ -160,7 +160,11 @@ impl SocketSet {
         let s = self.user_sock_mut(h).ok_or(AcceptError::BadHandle)?;
         let l = s.listener.as_mut().ok_or(AcceptError::Invalid)?;
         let child = l.accept_queue.pop_front().ok_or(AcceptError::WouldBlock)?;
-        self.touch(h);
+        // A listener's readiness is whether a child waits: it changes only
+        // when the queue empties (`touch` notes nothing else for it).
+        if l.accept_queue.is_empty() {
+            self.touch(h);
+        }
         // Only `parent` changes: it matters to the TIME_WAIT and close
         // bookkeeping of `touch`, not to what `refresh` notes, so a child
         // with none of that to do (the common case) needs no `touch`.
@@ -224,7 +228,7 @@ impl SocketSet {
                 let p = self
                     .pick_connect_port(local_ip, remote)
                     .ok_or(ConnectError::AddrNotAvail)?;
-                self.ports.insert(p, h, local_ip, false, reuse);
+                self.ports.insert_new(p, h, local_ip, reuse);
                 p
             }
         };
@@ -242,16 +246,18 @@ impl SocketSet {
             nodelay,
             keepalive,
         };
-        let mut conn = Connection::connect(&self.profile, &params);
-        conn.cc.set_algorithm(congestion);
-        conn.tune.rcv_locked = rcv_locked;
-        conn.tune.snd_locked = snd_locked;
-        self.conns.insert(FourTuple { local, remote }, h.index);
-        if let Some(s) = self.sock_mut(h) {
+        // Absent: a bound port was checked above, and a port `pick_connect_port`
+        // chose is free for this destination.
+        self.conns.insert_new(FourTuple { local, remote }, h.index);
+        let profile = &self.profile;
+        if let Some(s) = slot_sock(&mut self.slots, h) {
             if s.bound.is_none() {
                 s.bound = Some((local_ip, lport));
             }
-            s.conn = Some(conn);
+            let conn = Connection::connect_in(&mut s.conn, profile, &params);
+            conn.cc.set_algorithm(congestion);
+            conn.tune.rcv_locked = rcv_locked;
+            conn.tune.snd_locked = snd_locked;
             s.in_demux = true;
         }
         self.stats.active_opens += 1;
@@ -301,12 +307,8 @@ impl SocketSet {
         let (s, pool) = self.user_sock_and_pool(h).ok_or(RecvError::BadHandle)?;
         // Would block at the last event (every change to the buffer, the
         // error or EOF goes through `touch`): answer without reading the
-        // connection (a poll-style caller's common case).
+        // connection (`recv` asks this before the call).
         if s.recv_idle && !buf.is_empty() {
-            debug_assert!(
-                s.conn.as_ref().is_some_and(|c| !c.readable()),
-                "stale recv_idle"
-            );
             return Err(RecvError::WouldBlock);
         }
         // Not readable at the last event: the buffer is empty, and its
@@ -346,7 +348,13 @@ impl SocketSet {
     }
 
     /// recv(2): copy out and consume received bytes. `Err(Eof)` is recv's 0.
+    #[inline]
     pub fn recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> Result<usize, RecvError> {
+        // A poll-style caller's common answer, EWOULDBLOCK from the
+        // socket's first line, without `recv_impl`'s call and set-up.
+        if self.would_block(h) && !buf.is_empty() {
+            return Err(RecvError::WouldBlock);
+        }
         self.recv_impl(h, buf, false)
     }
 

@@ -312,7 +312,9 @@ impl DemuxTable {
     }
 
     /// Map `t` to socket `index` (at most `MAX_INDEX`); returns the index
-    /// it replaced, if any.
+    /// it replaced, if any. (The socket layer only adds new connections:
+    /// `insert_new`.)
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, t: FourTuple, index: u32) -> Option<u32> {
         debug_assert!(index <= MAX_INDEX, "alloc keeps indexes in range");
         let k = key_of(&t);
@@ -323,6 +325,22 @@ impl DemuxTable {
             b.set_index(p.way, index);
             return old;
         }
+        self.place_new(k, hash, index);
+        None
+    }
+
+    /// `insert` of a 4-tuple known to be absent (a new connection: the
+    /// socket layer found none for it), without looking for it first.
+    pub(crate) fn insert_new(&mut self, t: FourTuple, index: u32) {
+        debug_assert!(index <= MAX_INDEX, "alloc keeps indexes in range");
+        debug_assert!(self.get(&t).is_none(), "insert_new of a present 4-tuple");
+        let k = key_of(&t);
+        let hash = self.hash(&k);
+        self.place_new(k, hash, index);
+    }
+
+    /// Place an absent key, growing the table first at the load bound.
+    fn place_new(&mut self, k: Key, hash: u64, index: u32) {
         let slots = self.buckets.len().saturating_mul(WAYS);
         if self.len.saturating_add(1).saturating_mul(4) > slots.saturating_mul(3) {
             self.grow();
@@ -332,7 +350,6 @@ impl DemuxTable {
         while !self.try_place(k, hash, index) {
             self.grow();
         }
-        None
     }
 
     /// Put a key known to be absent into the first free entry from its

@@ -7,7 +7,7 @@
 use super::{slot_sock, FourTuple, IcmpError, SocketHandle, SocketSet};
 use crate::tcp::connection::{ConnParams, Connection, RstReply, TcpError};
 use crate::tcp::syncookie;
-use crate::tcp::{SeqNum, State};
+use crate::tcp::{Profile, SeqNum, State};
 use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Addrs;
 use crate::wire::{Ipv4Addr, Ipv4Repr, TcpRepr};
@@ -335,10 +335,16 @@ impl SocketSet {
         }
         if res.established {
             if let Some(p) = parent {
+                // The listener's readiness (a child waits) changes only
+                // when its accept queue stops being empty.
+                let mut first = true;
                 if let Some(l) = self.sock_mut(p).and_then(|s| s.listener.as_mut()) {
+                    first = l.accept_queue.is_empty();
                     l.promote(h);
                 }
-                self.touch(p);
+                if first {
+                    self.touch(p);
+                }
             }
         }
         self.touch(h);
@@ -427,8 +433,10 @@ impl SocketSet {
             return;
         }
         let params = ConnParams { iss, ..params };
-        let conn = Connection::accept_syn(now, &self.profile, &params, seg);
-        let Some(ch) = self.spawn_child(lh, conn) else {
+        let place = |slot: &mut Option<Connection>, p: &Profile| {
+            Connection::accept_syn_in(slot, now, p, &params, seg);
+        };
+        let Some(ch) = self.spawn_child(lh, (local, remote), place) else {
             self.stats.listen_drops += 1;
             return;
         };
@@ -494,7 +502,8 @@ impl SocketSet {
             ..params
         };
         let conn = syncookie::accept_cookie(now, &self.profile, &params, seg, d);
-        let Some(ch) = self.spawn_child(lh, conn) else {
+        let place = |slot: &mut Option<Connection>, _: &Profile| *slot = Some(conn);
+        let Some(ch) = self.spawn_child(lh, (params.local, params.remote), place) else {
             self.stats.listen_drops += 1;
             return;
         };
@@ -528,10 +537,15 @@ impl SocketSet {
 
     /// Register a listener's new child: socket options inherited from the
     /// listener, in the demux and port table. Not yet in either queue.
-    fn spawn_child(&mut self, lh: SocketHandle, conn: Connection) -> Option<SocketHandle> {
+    /// `place` puts the connection for (`local`, `remote`) into the new
+    /// socket's place.
+    fn spawn_child(
+        &mut self,
+        lh: SocketHandle,
+        (local, remote): ((Ipv4Addr, u16), (Ipv4Addr, u16)),
+        place: impl FnOnce(&mut Option<Connection>, &Profile),
+    ) -> Option<SocketHandle> {
         let ls = self.sock(lh)?;
-        let local = conn.local;
-        let remote = conn.remote;
         let (reuse, rcvbuf, sndbuf) = (ls.reuse_addr, ls.rcvbuf, ls.sndbuf);
         let (rcvbuf_locked, sndbuf_locked) = (ls.rcvbuf_locked, ls.sndbuf_locked);
         let (nodelay, keepalive) = (ls.nodelay, ls.keepalive);
@@ -539,7 +553,11 @@ impl SocketSet {
         // Built in its slot (`alloc`), then the connection moved in once.
         let ch = self.alloc()?;
         let child = slot_sock(&mut self.slots, ch)?;
-        child.conn = Some(conn);
+        place(&mut child.conn, &self.profile);
+        debug_assert!(child
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.local == local && c.remote == remote));
         child.bound = Some(local);
         child.reuse_addr = reuse;
         child.parent = Some(lh);
@@ -557,8 +575,9 @@ impl SocketSet {
             c.tune.rcv_locked = rcvbuf_locked;
             c.tune.snd_locked = sndbuf_locked;
         }
-        self.conns.insert(FourTuple { local, remote }, ch.index);
-        self.ports.insert(local.1, ch, local.0, false, reuse);
+        // Absent: only a segment no connection took reaches a listener.
+        self.conns.insert_new(FourTuple { local, remote }, ch.index);
+        self.ports.insert_new(local.1, ch, local.0, reuse);
         Some(ch)
     }
 

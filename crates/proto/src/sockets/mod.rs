@@ -532,6 +532,27 @@ impl SocketSet {
         self.sock_and_pool(h).filter(|(s, _)| !s.closed)
     }
 
+    /// A user's live socket that would block on `recv` (`recv_idle`, kept
+    /// by `touch` at every event): one read of the slot's first line.
+    #[inline(always)]
+    pub(crate) fn would_block(&self, h: SocketHandle) -> bool {
+        let idle = self
+            .slots
+            .get(h.index as usize)
+            .filter(|s| s.gen == h.gen)
+            .and_then(|s| s.sock.as_ref())
+            .is_some_and(|s| s.recv_idle && !s.closed);
+        debug_assert!(
+            !idle
+                || self
+                    .sock(h)
+                    .and_then(|s| s.conn.as_ref())
+                    .is_some_and(|c| !c.readable()),
+            "stale recv_idle"
+        );
+        idle
+    }
+
     /// A new socket (`TcpSocket::new`) written straight into a free slot:
     /// no socket-sized value is built elsewhere and moved (a slot is over
     /// 1 KiB; a move costs a copy and the write misses of a second place).

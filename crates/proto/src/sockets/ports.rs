@@ -208,6 +208,37 @@ impl Ports {
         }
     }
 
+    /// `insert` of an implicit holder (a connect's autobind, an accepted
+    /// child) for a socket that holds no port yet: no search for an
+    /// earlier place of it (per connection: the spill map's two extra
+    /// lookups for a listener's children).
+    pub(crate) fn insert_new(&mut self, port: u16, h: SocketHandle, addr: Ipv4Addr, reuse: bool) {
+        debug_assert!(
+            self.holders(port)
+                .into_iter()
+                .flatten()
+                .all(|(x, _)| x != h),
+            "{h:?} holds port {port} already"
+        );
+        let u = PortUse {
+            addr,
+            explicit: false,
+            reuse,
+        };
+        let b = self.map.entry(port).or_insert(Bucket::EMPTY);
+        if let Some(slot) = b.inline.get_mut(usize::from(b.n)) {
+            *slot = Holder { h, u };
+            b.n += 1;
+            return;
+        }
+        b.spilled = true;
+        let key = self.key;
+        self.spill
+            .entry(port)
+            .or_insert_with(|| HashMap::with_hasher(key))
+            .insert(h, u);
+    }
+
     pub(crate) fn remove(&mut self, port: u16, h: SocketHandle) {
         let Some(b) = self.map.get_mut(&port) else {
             return;

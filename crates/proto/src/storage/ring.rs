@@ -299,6 +299,13 @@ impl RingBuffer {
                 dst.copy_from_slice(data);
                 return data.len();
             }
+            // A fresh or pooled ring's first writes: at the end of the
+            // initialised prefix, within the allocation (`phys` is its
+            // capacity), so the append never reallocates.
+            if at == self.buf.len() && at + data.len() <= self.phys {
+                self.buf.extend_from_slice(data);
+                return data.len();
+            }
         }
         self.write_general(off, data)
     }

@@ -413,9 +413,48 @@ impl Connection {
         }
     }
 
+    /// `blank`, built in the socket's own place (`slot`, whose old
+    /// connection is dropped first): the fields are written there, not
+    /// into a ~900-byte value built aside and moved in (a copy per open).
+    /// Out of line, so `slot` is an argument LLVM knows the extent of.
+    #[inline(never)]
+    fn blank_in<'a>(
+        slot: &'a mut Option<Connection>,
+        p: &Profile,
+        c: &ConnParams,
+        state: State,
+    ) -> &'a mut Connection {
+        *slot = None;
+        slot.insert(Connection::blank(p, c, state))
+    }
+
     /// Active open (RFC 9293 3.10.1): SYN_SENT; the SYN goes out at the next poll.
+    #[cfg(test)]
     pub(crate) fn connect(p: &Profile, c: &ConnParams) -> Self {
         Connection::blank(p, c, State::SynSent)
+    }
+
+    /// `connect` in the socket's place (`blank_in`).
+    pub(crate) fn connect_in<'a>(
+        slot: &'a mut Option<Connection>,
+        p: &Profile,
+        c: &ConnParams,
+    ) -> &'a mut Connection {
+        Connection::blank_in(slot, p, c, State::SynSent)
+    }
+
+    /// `accept_syn` in the socket's place (`blank_in`).
+    pub(crate) fn accept_syn_in<'a>(
+        slot: &'a mut Option<Connection>,
+        now: Instant,
+        p: &Profile,
+        c: &ConnParams,
+        syn: &TcpRepr<'_>,
+    ) -> &'a mut Connection {
+        let conn = Connection::blank_in(slot, p, c, State::SynReceived);
+        conn.passive = true;
+        conn.take_syn(now, p, syn);
+        conn
     }
 
     /// Passive open from a listener's SYN (RFC 9293 3.10.7.2): SYN_RECEIVED.

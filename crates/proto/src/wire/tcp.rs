@@ -729,6 +729,25 @@ impl<'a> TcpRepr<'a> {
         {
             return self.emit_ts_header(segment, src, dst, payload_sum);
         }
+        self.emit_header_other(segment, src, dst, payload_sum)
+    }
+
+    /// `emit_header_with` for the layouts other than the established one:
+    /// Linux's full SYN layout by its fixed-size writer, the rest by the
+    /// general one (out of line, so the established path stays as small).
+    #[inline(never)]
+    fn emit_header_other(
+        &self,
+        segment: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload_sum: Option<u64>,
+    ) -> Result<(), WireError> {
+        if let (Some(mss), Some(ts), Some(ws), 0) =
+            (self.mss, self.timestamp, self.window_scale, self.sack_len)
+        {
+            return self.emit_syn_header(segment, src, dst, payload_sum, mss, ts, ws);
+        }
         self.emit_header_general(segment, src, dst, payload_sum)
     }
 
@@ -811,7 +830,58 @@ impl<'a> TcpRepr<'a> {
         dst: Ipv4Addr,
         payload_sum: Option<u64>,
     ) -> Result<(), WireError> {
-        const HL: usize = MIN_HEADER_LEN + 12;
+        let ts = self.timestamp.unwrap_or_default();
+        let opts = [
+            u32::from_be_bytes([kind::NOP, kind::NOP, kind::TIMESTAMP, 10]),
+            ts.tsval,
+            ts.tsecr,
+        ];
+        self.emit_words::<3, 32>(segment, src, dst, payload_sum, opts)
+    }
+
+    /// `emit_header_with` for the SYN and SYN-ACK layout Linux writes when
+    /// MSS, timestamps and window scaling are all on (`mss, sackOK or
+    /// nop nop, TS, nop, wscale`: `emit_options`' order): one fixed-size
+    /// 40-byte header, as `emit_ts_header` writes the established one.
+    #[allow(clippy::too_many_arguments)] // the option values, already unpacked
+    fn emit_syn_header(
+        &self,
+        segment: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload_sum: Option<u64>,
+        mss: u16,
+        ts: TcpTimestamp,
+        ws: u8,
+    ) -> Result<(), WireError> {
+        let lead = if self.sack_permitted {
+            [kind::SACK_PERMITTED, 2]
+        } else {
+            [kind::NOP, kind::NOP]
+        };
+        let opts = [
+            u32::from(kind::MSS) << 24 | 4 << 16 | u32::from(mss),
+            u32::from_be_bytes([lead[0], lead[1], kind::TIMESTAMP, 10]),
+            ts.tsval,
+            ts.tsecr,
+            u32::from_be_bytes([kind::NOP, kind::WINDOW_SCALE, 3, ws]),
+        ];
+        self.emit_words::<5, 40>(segment, src, dst, payload_sum, opts)
+    }
+
+    /// Write the header with `K` option words (`HL` = 4 (5 + `K`) bytes) and
+    /// its checksum: complete over `payload_sum`, or the pseudo-header part
+    /// only (`None`).
+    #[inline(always)]
+    fn emit_words<const K: usize, const HL: usize>(
+        &self,
+        segment: &mut [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload_sum: Option<u64>,
+        opts: [u32; K],
+    ) -> Result<(), WireError> {
+        const { assert!(HL == 4 * (5 + K) && HL <= 60) };
         let len = segment.len();
         let Ok(len16) = u16::try_from(len) else {
             return Err(WireError::BadLength);
@@ -819,33 +889,30 @@ impl<'a> TcpRepr<'a> {
         let Some(out) = segment.get_mut(..HL) else {
             return Err(WireError::Truncated);
         };
-        let ts = self.timestamp.unwrap_or_default();
-        // The header as eight big-endian words, checksum field (the high
-        // half of word 4) zero. RFC 1071 sums them as they are (2^16 = 1
-        // mod 0xffff): no byte swap, and one fold with the pseudo-header
-        // and the payload.
-        let mut w = [
+        // The header as big-endian words, checksum field (the high half of
+        // word 4) zero. RFC 1071 sums them as they are (2^16 = 1 mod
+        // 0xffff): no byte swap, and one fold with the pseudo-header and
+        // the payload.
+        let mut fixed = [
             u32::from(self.src_port) << 16 | u32::from(self.dst_port),
             self.seq.0,
             self.ack.0,
             ((HL / 4) as u32) << 28 | u32::from(self.flags.0) << 16 | u32::from(self.window),
             u32::from(self.urgent),
-            u32::from_be_bytes([kind::NOP, kind::NOP, kind::TIMESTAMP, 10]),
-            ts.tsval,
-            ts.tsecr,
         ];
         let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len16);
         let c = match payload_sum {
             Some(ps) => {
-                // Below 2^36: eight 32-bit words and the pseudo-header sum.
-                let hs = w.iter().fold(ph, |s, &x| s + u64::from(x));
+                // Below 2^38: at most fifteen 32-bit words and the
+                // pseudo-header sum.
+                let hs = fixed.iter().chain(&opts).fold(ph, |s, &x| s + u64::from(x));
                 !checksum::fold(checksum::add(hs, ps))
             }
             None => checksum::fold(ph),
         };
-        w[4] |= u32::from(c) << 16;
+        fixed[4] |= u32::from(c) << 16;
         let mut head = [0u8; HL];
-        for (d, x) in head.chunks_exact_mut(4).zip(w) {
+        for (d, x) in head.chunks_exact_mut(4).zip(fixed.into_iter().chain(opts)) {
             d.copy_from_slice(&x.to_be_bytes());
         }
         out.copy_from_slice(&head);
@@ -991,6 +1058,42 @@ mod tests {
             proptest::prop_assert!(r.emit_header_general(&mut general, A, B, ps).is_ok());
             proptest::prop_assert_eq!(&fast, &general);
             proptest::prop_assert_eq!(&fast[32..], &payload[..]);
+            if !partial {
+                let p = TcpPacket::parse(&fast[..]).map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e:?}")))?;
+                proptest::prop_assert!(p.verify_checksum(A, B));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The fixed 40-byte SYN header writer (`mss, sackOK or nop nop, TS,
+        /// nop, wscale`) produces exactly the bytes of the general option
+        /// writer, complete or partial checksum, for any field values.
+        #[test]
+        fn syn_header_fast_path_matches_general(
+            ports in proptest::array::uniform2(proptest::num::u16::ANY),
+            seqs in proptest::array::uniform4(proptest::num::u32::ANY),
+            flags in proptest::num::u8::ANY,
+            window in proptest::num::u16::ANY,
+            mss in proptest::num::u16::ANY,
+            ws in proptest::num::u8::ANY,
+            sack_ok in proptest::bool::ANY,
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+            partial in proptest::bool::ANY,
+        ) {
+            let mut r = TcpRepr::new(ports[0], ports[1], SeqNum(seqs[0]), SeqNum(seqs[1]), TcpFlags(flags), window);
+            r.mss = Some(mss);
+            r.window_scale = Some(ws);
+            r.sack_permitted = sack_ok;
+            r.timestamp = Some(TcpTimestamp { tsval: seqs[2], tsecr: seqs[3] });
+            proptest::prop_assert_eq!(r.header_len(), 40);
+            let mut fast = vec![0xeeu8; 40 + payload.len()];
+            fast[40..].copy_from_slice(&payload);
+            let mut general = fast.clone();
+            let ps = (!partial).then_some(checksum::sum(&payload, 0));
+            proptest::prop_assert!(r.emit_header_with(&mut fast, A, B, ps).is_ok());
+            proptest::prop_assert!(r.emit_header_general(&mut general, A, B, ps).is_ok());
+            proptest::prop_assert_eq!(&fast, &general);
             if !partial {
                 let p = TcpPacket::parse(&fast[..]).map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e:?}")))?;
                 proptest::prop_assert!(p.verify_checksum(A, B));
