@@ -179,14 +179,16 @@ pub struct Stack {
     pub(crate) tx_partial: Option<PartialChecksum>,
     /// The segment being cut into frames (software GSO).
     pub(crate) gso: Option<GsoTrain>,
+    /// `Stack::gso_packet` of the configuration.
+    pub(crate) gso_packet: usize,
 }
 
 impl Stack {
     pub fn new(config: StackConfig) -> Self {
         let mut sockets = SocketSet::new(config.addr, config.seed);
         sockets.set_mtu(config.mtu);
-        let gso = config.gso_max > config.mtu && !config.tx_checksum_offload;
-        sockets.set_tso(config.tso_max > config.mtu || gso);
+        let gso_packet = Stack::gso_packet(&config);
+        sockets.set_tso(config.tso_max > config.mtu || gso_packet > 0);
         sockets.tx_csum_partial = config.tx_checksum_offload;
         // A stream distinct from the socket layer's, derived from the same seed.
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x6966_6163_6500_0001);
@@ -211,6 +213,7 @@ impl Stack {
             last_route: None,
             tx_partial: None,
             gso: None,
+            gso_packet,
             sockets,
             config,
         }

@@ -27,8 +27,8 @@ use crate::wire::{checksum, Ipv4Addr, TcpFlags, TcpRepr};
 
 /// Most bytes of payload in one run (Linux `GRO_LEGACY_MAX_SIZE`).
 pub(crate) const GRO_MAX: usize = 65_536;
-/// Most frames in one run.
-const MAX_PIECES: usize = 64;
+/// Most frames in one run (64 KiB of 1448-byte payloads).
+const MAX_PIECES: usize = 46;
 const IP_HEADER: usize = 20;
 
 /// Where a mergeable frame's parts are.
@@ -137,16 +137,20 @@ impl Stack {
         let mut run = Run::new();
         for f in frames {
             let Some(c) = self.mergeable(f) else {
-                self.flush_run(now, &mut run);
+                if run.n > 0 {
+                    self.flush_run(now, &mut run);
+                }
                 self.ingress(now, f, false);
                 continue;
             };
-            if !run.takes(f, &c) {
+            if run.n > 0 && !run.takes(f, &c) {
                 self.flush_run(now, &mut run);
             }
             run.push(f, c);
         }
-        self.flush_run(now, &mut run);
+        if run.n > 0 {
+            self.flush_run(now, &mut run);
+        }
     }
 
     /// Where a frame's parts are if it may join a run: unfragmented IPv4
@@ -167,29 +171,32 @@ impl Stack {
             Medium::Ip => 0,
         };
         let ip = f.get(l2..)?;
-        let h = ip.first_chunk::<IP_HEADER>()?;
+        // IPv4 without options carrying TCP, and in it data with ACK (and
+        // PSH) only: what else arrives (handshakes, pure ACKs, FINs)
+        // leaves at these first tests.
+        let h = ip.first_chunk::<{ IP_HEADER + 20 }>()?;
+        let (thl, flags) = (usize::from(h[32] >> 4) * 4, h[33]);
         let total = usize::from(be16(h, 2)?);
-        let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
-        let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
         if h[0] != 0x45
-            || total != ip.len()
-            || be16(h, 6)? & 0x3fff != 0
-            || h[8] == 0
             || h[9] != 6
-            || dst != self.config.addr
-            || !checksum::verifies(checksum::sum_array(h, 0))
+            || flags & !TcpFlags::PSH != TcpFlags::ACK
+            || thl < 20
+            || total != ip.len()
+            || total <= IP_HEADER + thl
         {
             return None;
         }
+        let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
+        let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
+        if be16(h, 6)? & 0x3fff != 0 || h[8] == 0 || dst != self.config.addr {
+            return None;
+        }
+        // The header checksum waits for `deliver_run` (a lone frame takes
+        // the full path, which checks it anyway).
         if !self.valid_source(src, dst, self.config.subnet_broadcast()) {
             return None;
         }
         let tcp = ip.get(IP_HEADER..)?;
-        let thl = usize::from(*tcp.get(12)? >> 4) * 4;
-        let flags = *tcp.get(13)?;
-        if thl < 20 || tcp.len() <= thl || flags & !TcpFlags::PSH != TcpFlags::ACK {
-            return None;
-        }
         let seq = u32::from_be_bytes(*tcp.get(4..)?.first_chunk::<4>()?);
         Some(Cut {
             tcp: l2 + IP_HEADER,
@@ -202,15 +209,15 @@ impl Stack {
 
     /// Hand a run to TCP: one frame as itself, several merged, or (when the
     /// connection cannot take them merged) one by one.
+    #[inline(never)]
     fn flush_run(&mut self, now: Instant, run: &mut Run<'_>) {
-        let n = run.n;
-        let (frames, first) = (run.frames, run.first);
-        let bytes = run.bytes;
-        *run = Run::new();
-        let Some(c) = first else {
+        let n = std::mem::take(&mut run.n);
+        let Some(c) = run.first.take() else {
             return;
         };
-        let frames = frames.get(..n).unwrap_or(&[]);
+        let bytes = std::mem::take(&mut run.bytes);
+        run.open = false;
+        let frames = run.frames.get(..n).unwrap_or(&[]);
         if n > 1 && self.deliver_run(now, frames, c, bytes) {
             return;
         }
@@ -224,6 +231,13 @@ impl Stack {
     fn deliver_run(&mut self, now: Instant, frames: &[&[u8]], c: Cut, bytes: usize) -> bool {
         let mut pieces: [&[u8]; MAX_PIECES] = [&[]; MAX_PIECES];
         for (p, f) in pieces.iter_mut().zip(frames) {
+            // The IPv4 header checksum (RFC 791), left by `mergeable`.
+            let ip = f
+                .get(c.tcp - IP_HEADER..)
+                .and_then(|x| x.first_chunk::<IP_HEADER>());
+            if !ip.is_some_and(|h| checksum::verifies(checksum::sum_array(h, 0))) {
+                return false;
+            }
             *p = f.get(c.tcp..).unwrap_or(&[]);
         }
         let pieces = pieces.get(..frames.len()).unwrap_or(&[]);

@@ -166,11 +166,14 @@ fn put16(b: &mut [u8], at: usize, v: u16) {
 }
 
 impl Stack {
-    /// Whether TCP may build segments longer than a frame for the stack to
-    /// cut (see the module doc).
-    pub(crate) fn gso_on(&self) -> bool {
-        let c = &self.config;
-        c.gso_max > c.mtu && c.tso_max <= c.mtu && !c.tx_checksum_offload
+    /// The largest IPv4 packet TCP may build for the stack to cut (see the
+    /// module doc); 0 when software GSO is off.
+    pub(crate) fn gso_packet(c: &crate::stack::StackConfig) -> usize {
+        if c.gso_max > c.mtu && c.tso_max <= c.mtu && !c.tx_checksum_offload {
+            c.gso_max.min(crate::wire::ipv4::MAX_PACKET_LEN)
+        } else {
+            0
+        }
     }
 
     /// Write the train's next piece into `buf` as a frame; `None` (and the

@@ -413,12 +413,7 @@ impl Stack {
         };
         let room = region.len();
         // Software GSO: TCP may build up to `gso_max` (iface/gso.rs).
-        let tcp_room = if self.gso_on() {
-            let max = self.config.gso_max.min(crate::wire::ipv4::MAX_PACKET_LEN);
-            max.saturating_sub(hl).max(room)
-        } else {
-            room
-        };
+        let tcp_room = self.gso_packet.saturating_sub(hl).max(room);
         let Some(eg) = self.sockets.poll_transmit(now, region, tcp_room) else {
             return SocketStep::Idle;
         };
@@ -468,9 +463,11 @@ impl Stack {
         // The rest of a segment longer than the frame (software GSO).
         // Its train is made from the first frame's headers once they are
         // complete (the link header last).
-        let gso = eg
-            .rest
-            .and_then(|r| Some((r, eg.len.checked_sub(r.piece)?)));
+        let rest = match self.sockets.gso_rest.is_some() {
+            true => self.sockets.gso_rest.take(),
+            false => None,
+        };
+        let gso = rest.and_then(|r| Some((r, eg.len.checked_sub(r.piece)?)));
         let train = |buf: &[u8]| {
             let (r, tcp) = gso?;
             GsoTrain::new(r, buf, l2, tcp, eg.src, eg.dst)
@@ -499,7 +496,9 @@ impl Stack {
             Some(mac) => match self.finish_frame(buf, mac, hl + eg.len) {
                 Some(n) => {
                     self.tx_partial = partial;
-                    self.gso = train(buf);
+                    if gso.is_some() {
+                        self.gso = train(buf);
+                    }
                     SocketStep::Sent(n)
                 }
                 None => SocketStep::Again,

@@ -50,9 +50,6 @@ pub(crate) struct Egress {
     pub len: usize,
     pub ttl: u8,
     pub dont_frag: bool,
-    /// The rest of a segment longer than the buffer: software GSO (the
-    /// stack cuts it into frames, `iface/gso.rs`).
-    pub rest: Option<GsoRest>,
 }
 
 /// The part of a multi-MSS TCP segment not yet written: the stack writes
@@ -406,6 +403,10 @@ pub struct SocketSet {
     now: Instant,
     /// Spare first-size ring buffers of closed connections, for new ones.
     ring_pool: RingPool,
+    /// The rest of the segment `poll_transmit` just began, when it was
+    /// longer than the buffer: software GSO (the stack cuts it into
+    /// frames, `iface/gso.rs`). Kept out of `Egress` so that stays small.
+    pub(crate) gso_rest: Option<GsoRest>,
 }
 
 /// A segment chosen for sending, before its payload is copied.
@@ -428,6 +429,7 @@ impl SocketSet {
             local_addr,
             mtu: 1500,
             tso: false,
+            gso_rest: None,
             tx_csum_partial: false,
             profile: Profile::linux(),
             slots: Vec::new(),

@@ -36,6 +36,7 @@ impl SocketSet {
     /// Choose the next segment and hand it to `emit` with its payload
     /// source (send ring, offset, length), while the connection is still
     /// borrowed: no intermediate copy of the header, no second lookup.
+    #[inline(always)]
     fn next_pending<R>(
         &mut self,
         now: Instant,
@@ -169,7 +170,7 @@ impl SocketSet {
     /// Write the next transport segment into `buf` (the IP payload region,
     /// at most `buf.len()` bytes = MTU minus IP header) and describe it.
     /// TCP may build a segment of up to `room` bytes (`room > buf.len()`:
-    /// software GSO); what does not fit is left in `Egress::rest` for the
+    /// software GSO); what does not fit is left in `gso_rest` for the
     /// stack to write as further frames.
     pub(crate) fn poll_transmit(
         &mut self,
@@ -180,52 +181,22 @@ impl SocketSet {
         loop {
             // With checksum offload the link sums the payload: plain copy.
             let partial = self.tx_csum_partial;
+            // Set by the first piece of a segment longer than the frame:
+            // outside the closure's return value, which stays small enough
+            // for registers.
+            let mut rest = None;
             let written = self.next_pending(now, room.max(buf.len()), |p| {
-                let hl = p.repr.header_len();
-                let want = p.data.map_or(0, |(_, _, len)| len);
-                let fit = want.min(buf.len().saturating_sub(hl));
-                // The payload goes straight from the send ring into the
-                // frame, checksummed on the way (one pass), then the header
-                // in front.
-                let body = buf.get_mut(hl..hl + fit)?;
-                let (n, payload_sum) = match (p.data, partial) {
-                    (Some((ring, off, _)), false) => ring.read_at_sum(off, body),
-                    (Some((ring, off, _)), true) => (ring.read_at(off, body), 0),
-                    (None, _) => (0, 0),
-                };
-                let len = hl + n;
-                let seg = buf.get_mut(..len)?;
-                if fit == want {
-                    match partial {
-                        false => p.repr.emit_header(seg, p.src, p.dst, payload_sum),
-                        true => p.repr.emit_header_partial(seg, p.src, p.dst),
-                    }
-                    .ok()?;
-                    return Some((p.src, p.dst, len, None));
-                }
-                // Longer than the frame: this is its first piece, without
-                // PSH and FIN (they go on the last).
-                let rest = GsoRest {
-                    h: p.h?,
-                    seq: p.repr.seq + n,
-                    end: p.repr.seq + want,
-                    piece: n,
-                    flags: p.repr.flags,
-                };
-                if n != fit || n == 0 || partial {
-                    return None;
-                }
-                let mut first = *p.repr;
-                first.flags = TcpFlags(first.flags.0 & !(TcpFlags::PSH | TcpFlags::FIN));
-                first.emit_header(seg, p.src, p.dst, payload_sum).ok()?;
-                Some((p.src, p.dst, len, Some(rest)))
+                write_segment(&p, buf, partial, &mut rest)
             })?;
-            let Some((src, dst, len, rest)) = written else {
+            let Some((src, dst, len)) = written else {
                 // Counted and treated as lost; retransmission recovers.
                 self.stats.emit_errors += 1;
                 continue;
             };
             self.stats.out_segs += 1;
+            if rest.is_some() {
+                self.gso_rest = rest;
+            }
             return Some(Egress {
                 src,
                 dst,
@@ -233,7 +204,6 @@ impl SocketSet {
                 len,
                 ttl: 64,
                 dont_frag: true,
-                rest,
             });
         }
     }
@@ -348,6 +318,76 @@ impl SocketSet {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// Write `p` into `buf` (the IP payload region): the payload straight
+/// from the send ring into the frame, checksummed on the way (one pass),
+/// then the header in front. `partial`: leave the checksum to the link.
+/// A segment longer than the frame goes to `first_piece`.
+#[inline(always)]
+fn write_segment(
+    p: &Pending<'_>,
+    buf: &mut [u8],
+    partial: bool,
+    rest: &mut Option<GsoRest>,
+) -> Option<(Ipv4Addr, Ipv4Addr, usize)> {
+    let hl = p.repr.header_len();
+    let want = p.data.map_or(0, |(_, _, len)| len);
+    if want > buf.len().saturating_sub(hl) {
+        // Longer than the frame (software GSO): out of line.
+        return first_piece(p, buf, want, partial, rest);
+    }
+    let body = buf.get_mut(hl..hl + want)?;
+    let (n, payload_sum) = match (p.data, partial) {
+        (Some((ring, off, _)), false) => ring.read_at_sum(off, body),
+        (Some((ring, off, _)), true) => (ring.read_at(off, body), 0),
+        (None, _) => (0, 0),
+    };
+    let len = hl + n;
+    let seg = buf.get_mut(..len)?;
+    match partial {
+        false => p.repr.emit_header(seg, p.src, p.dst, payload_sum),
+        true => p.repr.emit_header_partial(seg, p.src, p.dst),
+    }
+    .ok()?;
+    Some((p.src, p.dst, len))
+}
+
+/// The first piece of a segment longer than the frame (software GSO),
+/// written into `buf` (the IP payload region): as much payload as fits,
+/// and the segment's own header without PSH and FIN, which go on the last
+/// piece. What is left to write goes to `rest`. Out of line, so that
+/// `poll_transmit`'s closure stays small enough to inline.
+#[inline(never)]
+fn first_piece(
+    p: &Pending<'_>,
+    buf: &mut [u8],
+    want: usize,
+    partial: bool,
+    rest: &mut Option<GsoRest>,
+) -> Option<(Ipv4Addr, Ipv4Addr, usize)> {
+    let hl = p.repr.header_len();
+    let fit = buf.len().checked_sub(hl)?.min(want);
+    let (ring, off, _) = p.data?;
+    let body = buf.get_mut(hl..hl + fit)?;
+    let (n, payload_sum) = ring.read_at_sum(off, body);
+    // The stack cuts only segments it sums itself (no checksum offload).
+    if n != fit || n == 0 || partial {
+        return None;
+    }
+    let mut first = *p.repr;
+    first.flags = TcpFlags(first.flags.0 & !(TcpFlags::PSH | TcpFlags::FIN));
+    first
+        .emit_header(buf.get_mut(..hl + n)?, p.src, p.dst, payload_sum)
+        .ok()?;
+    *rest = Some(GsoRest {
+        h: p.h?,
+        seq: p.repr.seq + n,
+        end: p.repr.seq + want,
+        piece: n,
+        flags: p.repr.flags,
+    });
+    Some((p.src, p.dst, hl + n))
 }
 
 #[cfg(test)]
