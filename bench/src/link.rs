@@ -43,6 +43,12 @@ impl Frame {
     }
 }
 
+impl AsRef<[u8]> for Frame {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 /// One direction of the wire. Its buffers are recycled as a NIC's ring
 /// is: the sender takes a spare (or allocates one while none is free),
 /// writes the frame into it in place, and the receiver hands it back once

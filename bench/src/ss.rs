@@ -81,8 +81,10 @@ fn pump(
     // Every queued frame as one receive batch (a NAPI poll): the stack
     // merges runs of in-order segments (software GRO).
     inq.take_batch(batch);
-    stack.handle_frames(now, batch.iter().map(Frame::bytes));
-    inq.done_batch(batch);
+    if !batch.is_empty() {
+        stack.handle_frames(now, batch);
+        inq.done_batch(batch);
+    }
     if stack.poll_at().is_some_and(|t| t <= now) {
         stack.handle_timeout(now);
     }

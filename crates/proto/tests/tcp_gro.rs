@@ -94,7 +94,7 @@ fn transfer(data: &[u8], batch: bool, harm: Harm) -> Run {
             frames.swap(4, 5);
         }
         if batch {
-            b.handle_frames(now, frames.iter().map(Vec::as_slice));
+            b.handle_frames(now, &frames);
         } else {
             for f in &frames {
                 b.handle_frame(now, f);
@@ -305,7 +305,7 @@ mod differential {
                     break;
                 }
                 let (batch, r) = rest.split_at((*c).min(rest.len()));
-                b2.handle_frames(now, batch.iter().map(Vec::as_slice));
+                b2.handle_frames(now, batch);
                 rest = r;
             }
             let one = observe(&mut b1, s1, now);

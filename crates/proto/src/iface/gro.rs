@@ -44,9 +44,10 @@ struct Cut {
     psh: bool,
 }
 
-/// Frames merged so far.
-struct Run<'f> {
-    frames: [&'f [u8]; MAX_PIECES],
+/// Frames merged so far: `frames[start..start + n]` of the batch.
+#[derive(Default)]
+struct Run {
+    start: usize,
     n: usize,
     first: Option<Cut>,
     next_seq: u32,
@@ -55,21 +56,11 @@ struct Run<'f> {
     open: bool,
 }
 
-impl<'f> Run<'f> {
-    fn new() -> Self {
-        Run {
-            frames: [&[]; MAX_PIECES],
-            n: 0,
-            first: None,
-            next_seq: 0,
-            bytes: 0,
-            open: false,
-        }
-    }
-
-    /// Whether `f` (cut as `c`) continues this run.
-    fn takes(&self, f: &[u8], c: &Cut) -> bool {
-        let (Some(first), Some(head)) = (self.first, self.frames.first()) else {
+impl Run {
+    /// Whether `f` (cut as `c`) continues this run, whose first frame is
+    /// `head`.
+    fn takes(&self, head: &[u8], f: &[u8], c: &Cut) -> bool {
+        let Some(first) = self.first else {
             return false;
         };
         if !self.open
@@ -103,15 +94,13 @@ impl<'f> Run<'f> {
         true
     }
 
-    fn push(&mut self, f: &'f [u8], c: Cut) {
-        let Some(slot) = self.frames.get_mut(self.n) else {
-            return;
-        };
-        *slot = f;
-        self.n += 1;
-        if self.first.is_none() {
+    /// Frame `i` of the batch (cut as `c`) joins; the first starts the run.
+    fn push(&mut self, i: usize, c: Cut) {
+        if self.n == 0 {
+            self.start = i;
             self.first = Some(c);
         }
+        self.n += 1;
         self.next_seq = c.seq.wrapping_add(c.len as u32);
         self.bytes += c.len;
         self.open = self.first.is_some_and(|f| f.len == c.len) && !c.psh;
@@ -132,24 +121,40 @@ impl Stack {
     /// Every frame of `frames` from the link, in order, as `handle_frame`
     /// would, merging runs of in-order TCP data (see the module doc): a
     /// NIC driver's batch of received frames (Linux NAPI with GRO).
-    pub fn handle_frames<'f>(&mut self, now: Instant, frames: impl IntoIterator<Item = &'f [u8]>) {
+    pub fn handle_frames<F: AsRef<[u8]>>(&mut self, now: Instant, frames: &[F]) {
         self.last_now = self.last_now.max(now);
-        let mut run = Run::new();
-        for f in frames {
-            let Some(c) = self.mergeable(f) else {
+        let mut run = Run::default();
+        // Where a TCP header's flags byte would be (IPv4 without options).
+        let flags_at = match self.config.medium {
+            Medium::Ethernet => 14 + IP_HEADER + 13,
+            Medium::Ip => IP_HEADER + 13,
+        };
+        for (i, f) in frames.iter().enumerate() {
+            let f = f.as_ref();
+            // A segment with PSH ends a run, so none starts with one: a
+            // request or a reply goes straight in, without the checks.
+            let psh = f.get(flags_at).is_some_and(|b| b & TcpFlags::PSH != 0);
+            let c = match run.n > 0 || !psh {
+                true => self.mergeable(f),
+                false => None,
+            };
+            let Some(c) = c else {
                 if run.n > 0 {
-                    self.flush_run(now, &mut run);
+                    self.flush_run(now, frames, &mut run);
                 }
                 self.ingress(now, f, false);
                 continue;
             };
-            if run.n > 0 && !run.takes(f, &c) {
-                self.flush_run(now, &mut run);
+            if run.n > 0 {
+                let head = frames.get(run.start).map_or(&[][..], AsRef::as_ref);
+                if !run.takes(head, f, &c) {
+                    self.flush_run(now, frames, &mut run);
+                }
             }
-            run.push(f, c);
+            run.push(i, c);
         }
         if run.n > 0 {
-            self.flush_run(now, &mut run);
+            self.flush_run(now, frames, &mut run);
         }
     }
 
@@ -210,27 +215,32 @@ impl Stack {
     /// Hand a run to TCP: one frame as itself, several merged, or (when the
     /// connection cannot take them merged) one by one.
     #[inline(never)]
-    fn flush_run(&mut self, now: Instant, run: &mut Run<'_>) {
-        let n = std::mem::take(&mut run.n);
-        let Some(c) = run.first.take() else {
+    fn flush_run<F: AsRef<[u8]>>(&mut self, now: Instant, batch: &[F], run: &mut Run) {
+        let r = std::mem::take(run);
+        let Some(c) = r.first else {
             return;
         };
-        let bytes = std::mem::take(&mut run.bytes);
-        run.open = false;
-        let frames = run.frames.get(..n).unwrap_or(&[]);
-        if n > 1 && self.deliver_run(now, frames, c, bytes) {
+        let frames = batch.get(r.start..r.start + r.n).unwrap_or(&[]);
+        if r.n > 1 && self.deliver_run(now, frames, c, r.bytes) {
             return;
         }
         for f in frames {
-            self.ingress(now, f, false);
+            self.ingress(now, f.as_ref(), false);
         }
     }
 
     /// `flush_run` for two or more frames: false (nothing done) when the
     /// socket layer does not take them merged.
-    fn deliver_run(&mut self, now: Instant, frames: &[&[u8]], c: Cut, bytes: usize) -> bool {
+    fn deliver_run<F: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        frames: &[F],
+        c: Cut,
+        bytes: usize,
+    ) -> bool {
         let mut pieces: [&[u8]; MAX_PIECES] = [&[]; MAX_PIECES];
         for (p, f) in pieces.iter_mut().zip(frames) {
+            let f = f.as_ref();
             // The IPv4 header checksum (RFC 791), left by `mergeable`.
             let ip = f
                 .get(c.tcp - IP_HEADER..)
@@ -241,7 +251,7 @@ impl Stack {
             *p = f.get(c.tcp..).unwrap_or(&[]);
         }
         let pieces = pieces.get(..frames.len()).unwrap_or(&[]);
-        let (Some(head), Some(seg0)) = (frames.first(), pieces.first()) else {
+        let (Some(head), Some(seg0)) = (frames.first().map(AsRef::as_ref), pieces.first()) else {
             return false;
         };
         let at = c.tcp - IP_HEADER + 12;
