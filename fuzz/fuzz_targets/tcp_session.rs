@@ -442,7 +442,17 @@ impl World {
     /// Hand one frame to a host, keeping it for replays.
     fn deliver(&mut self, to_b: bool, frame: Vec<u8>) {
         let now = self.now;
-        let verified = self.verified;
+        let stack = if to_b { &mut self.b } else { &mut self.a };
+        if self.verified {
+            stack.handle_frame_verified(now, &frame);
+        } else {
+            stack.handle_frame(now, &frame);
+        }
+        self.record(to_b, frame);
+    }
+
+    /// Trace (with `debug_port`) and keep a delivered frame for replays.
+    fn record(&mut self, to_b: bool, frame: Vec<u8>) {
         if let Some(port) = self.debug_port {
             if inspect_port(&frame) == Some(port) {
                 trace(
@@ -452,12 +462,6 @@ impl World {
                 );
             }
         }
-        let stack = if to_b { &mut self.b } else { &mut self.a };
-        if verified {
-            stack.handle_frame_verified(now, &frame);
-        } else {
-            stack.handle_frame(now, &frame);
-        }
         self.frames += 1;
         if self.history.len() >= HISTORY {
             self.history.pop_front();
@@ -465,14 +469,30 @@ impl World {
         self.history.push_back((self.frames, to_b, frame));
     }
 
+    /// Up to `n` queued frames, less those `loss` drops, in one go: as one
+    /// `handle_frames` batch (software GRO merges runs of in-order data),
+    /// or frame by frame when the link vouches for checksums.
     fn deliver_batch(&mut self, to_b: bool, n: usize, loss: u8) {
+        let mut batch = Vec::new();
         for i in 0..n {
             let q = if to_b { &mut self.to_b } else { &mut self.to_a };
             let Some(f) = q.pop_front() else { break };
             if loss & (1 << (i % 8)) != 0 {
                 continue;
             }
-            self.deliver(to_b, f);
+            batch.push(f);
+        }
+        if self.verified {
+            for f in batch {
+                self.deliver(to_b, f);
+            }
+        } else {
+            let now = self.now;
+            let stack = if to_b { &mut self.b } else { &mut self.a };
+            stack.handle_frames(now, &batch);
+            for f in batch {
+                self.record(to_b, f);
+            }
         }
         self.pull();
     }
