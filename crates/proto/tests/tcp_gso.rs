@@ -216,3 +216,18 @@ fn over_loopback_every_piece_arrives() {
     );
     assert!(s.stats().tcp.tx_gso_segments > 0);
 }
+
+#[test]
+fn a_buffer_too_small_for_a_piece_gives_up_the_rest_and_counts_it() {
+    let mut p = pair();
+    let first = first_piece(&mut p);
+    let mut small = vec![0u8; 200];
+    assert_eq!(p.a.poll_transmit(p.now, &mut small), None);
+    assert_eq!(p.a.stats().ethernet.tx_buffer_too_small, 1);
+    assert!(next_a(&mut p).is_none(), "the rest was given up");
+    // Retransmission recovers it: the RTO resends from the first piece.
+    p.now += Duration::from_millis(1500);
+    p.a.handle_timeout(p.now);
+    let rtx = next_a(&mut p).unwrap();
+    assert_eq!(rtx.seq, first.seq);
+}

@@ -55,6 +55,9 @@ enum Piece {
     Written(usize, bool),
     /// Nothing left to send (or the connection is gone).
     Done,
+    /// The caller's buffer cannot hold the next piece: the rest is given
+    /// up (counted; TCP retransmits it, as any frame lost on the way).
+    NoRoom,
 }
 
 impl GsoTrain {
@@ -111,15 +114,18 @@ impl GsoTrain {
         // The headers first, as one fixed-size copy (inline moves, not a
         // `memcpy` call) when the buffer has room; the payload then
         // overwrites what lies past them.
+        if buf.len() < hl + n {
+            return Piece::NoRoom;
+        }
         match buf.first_chunk_mut::<MAX_HEADERS>() {
             Some(b) => *b = self.head,
             None => match (buf.get_mut(..hl), self.head.get(..hl)) {
                 (Some(b), Some(h)) => b.copy_from_slice(h),
-                _ => return Piece::Done,
+                _ => return Piece::NoRoom,
             },
         }
         let Some((head, body)) = buf.get_mut(..hl + n).map(|f| f.split_at_mut(hl)) else {
-            return Piece::Done;
+            return Piece::NoRoom;
         };
         let (k, payload_sum) = ring.read_at_sum(una.distance_to(seq), body);
         if k != n {
@@ -194,6 +200,11 @@ impl Stack {
                 self.gso = None;
                 None
             }
+            Piece::NoRoom => {
+                self.gso = None;
+                self.stats.ethernet.tx_buffer_too_small += 1;
+                None
+            }
         }
     }
 
@@ -231,7 +242,7 @@ impl Stack {
                         break;
                     }
                 }
-                Piece::Done => break,
+                Piece::Done | Piece::NoRoom => break,
             }
         }
         out
