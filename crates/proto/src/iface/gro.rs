@@ -73,25 +73,21 @@ impl Run {
         {
             return false;
         }
-        // Source address, ports, ACK number, data offset, window and
-        // options, a 32-bit word at a time (flags masked out of theirs).
-        let ip = first.tcp - IP_HEADER;
-        let t = first.tcp;
-        let same = |at: usize, mask: u32| match (word(f, at), word(head, at)) {
-            (Some(x), Some(y)) => (x ^ y) & mask == 0,
-            _ => false,
-        };
-        if !(same(ip + 12, !0) && same(t, !0) && same(t + 8, !0) && same(t + 12, 0xff00_ffff)) {
+        // From the source address to the end of the TCP header, all but
+        // the sequence number, flags and checksum: addresses and ports
+        // (0..12), ACK number and data offset (16..21), window (22..24),
+        // urgent pointer and options (26..). Fixed-size compares inline.
+        let (ip, end) = (first.tcp - IP_HEADER + 12, first.tcp + first.thl);
+        let (Some(x), Some(y)) = (f.get(ip..end), head.get(ip..end)) else {
             return false;
-        }
-        let mut at = t + 20;
-        while at < t + first.thl {
-            if !same(at, !0) {
-                return false;
-            }
-            at += 4;
-        }
-        true
+        };
+        let (Some(xa), Some(ya)) = (x.first_chunk::<26>(), y.first_chunk::<26>()) else {
+            return false;
+        };
+        xa[..12] == ya[..12]
+            && xa[16..21] == ya[16..21]
+            && xa[22..24] == ya[22..24]
+            && x.get(26..) == y.get(26..)
     }
 
     /// Frame `i` of the batch (cut as `c`) joins; the first starts the run.
