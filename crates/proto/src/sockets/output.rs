@@ -36,16 +36,32 @@ impl SocketSet {
     /// Choose the next segment and hand it to `emit` with its payload
     /// source (send ring, offset, length), while the connection is still
     /// borrowed: no intermediate copy of the header, no second lookup.
-    #[inline(always)]
+    #[cfg_attr(not(test), allow(dead_code))]
     fn next_pending<R>(
         &mut self,
         now: Instant,
         max_len: usize,
         emit: impl FnOnce(Pending<'_>) -> R,
     ) -> Option<R> {
+        if let Some((src, dst, repr)) = self.next_reply(now) {
+            return Some(emit(Pending {
+                h: None,
+                src,
+                dst,
+                repr: &repr,
+                data: None,
+            }));
+        }
+        self.next_conn_pending(now, max_len, emit)
+    }
+
+    /// The next stateless reply (a reset, an immediate ACK, a SYN-ACK
+    /// with a cookie, an ACK owed by a compact TIME_WAIT record).
+    #[inline(always)]
+    fn next_reply(&mut self, now: Instant) -> Option<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)> {
         self.now = self.now.max(now);
         // Stateless replies: resets, then SYN-ACKs carrying cookies.
-        let reply = match self.resets.pop_front() {
+        match self.resets.pop_front() {
             Some(r) => {
                 self.stats.out_rsts += 1;
                 Some(r)
@@ -56,16 +72,18 @@ impl SocketSet {
                 .pop_front()
                 .or_else(|| self.cookies.pop_front())
                 .or_else(|| self.next_time_wait_ack(now)),
-        };
-        if let Some((src, dst, repr)) = reply {
-            return Some(emit(Pending {
-                h: None,
-                src,
-                dst,
-                repr: &repr,
-                data: None,
-            }));
         }
+    }
+
+    /// `next_pending` for the sockets in the ready queue only: `emit` has
+    /// one call site, so it inlines.
+    #[inline(always)]
+    fn next_conn_pending<R>(
+        &mut self,
+        now: Instant,
+        max_len: usize,
+        emit: impl FnOnce(Pending<'_>) -> R,
+    ) -> Option<R> {
         let mut emit = Some(emit);
         while let Some(&h) = self.ready.front() {
             // Whether the socket stays queued (more to send after this
@@ -185,9 +203,21 @@ impl SocketSet {
             // outside the closure's return value, which stays small enough
             // for registers.
             let mut rest = None;
-            let written = self.next_pending(now, room.max(buf.len()), |p| {
-                write_segment(&p, buf, partial, &mut rest)
-            })?;
+            let written = match self.next_reply(now) {
+                Some((src, dst, repr)) => {
+                    let p = Pending {
+                        h: None,
+                        src,
+                        dst,
+                        repr: &repr,
+                        data: None,
+                    };
+                    write_segment(&p, buf, partial, &mut rest)
+                }
+                None => self.next_conn_pending(now, room.max(buf.len()), |p| {
+                    write_segment(&p, buf, partial, &mut rest)
+                })?,
+            };
             let Some((src, dst, len)) = written else {
                 // Counted and treated as lost; retransmission recovers.
                 self.stats.emit_errors += 1;
