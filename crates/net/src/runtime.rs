@@ -57,6 +57,7 @@ use std::time::SystemTime;
 use sockstack_proto::{Duration, Instant};
 
 mod host;
+mod rx_batch;
 mod virtual_time;
 
 pub use host::Host;

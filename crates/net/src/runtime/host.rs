@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 
 use sockstack_proto::{Duration, Instant, Stack};
 
+use super::rx_batch::RxBatch;
 use super::RealClock;
 use crate::link::{earliest, sys, Link, LinkStats, Waker};
 
@@ -242,6 +243,8 @@ const FINAL_FRAMES: usize = 1024;
 /// The runtime loop. Returns on shutdown (Ok) or when the link fails.
 fn run(shared: &Shared, link: &mut dyn Link) -> io::Result<()> {
     let mut buf = vec![0u8; link.frame_capacity().max(2048)];
+    // Received frames, handed to the stack together (software GRO).
+    let mut rx = RxBatch::default();
     let mut spins = 0u32;
     while !shared.stop.load(Ordering::SeqCst) {
         shared.iterations.fetch_add(1, Ordering::Relaxed);
@@ -255,9 +258,10 @@ fn run(shared: &Shared, link: &mut dyn Link) -> io::Result<()> {
                 let Some((n, info)) = link.recv_info(now, &mut buf)? else {
                     break;
                 };
-                crate::link::deliver_frame(&mut stack, now, buf.get(..n).unwrap_or_default(), info);
+                rx.push(&mut stack, now, buf.get(..n).unwrap_or_default(), info);
                 received += 1;
             }
+            rx.flush(&mut stack, now);
             more |= received == BATCH;
             changed |= received > 0;
             if stack.poll_at().is_some_and(|t| t <= now) {

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 
 use sockstack_proto::{Duration, Instant, Stack};
 
+use super::rx_batch::RxBatch;
 use crate::link::{earliest, Link};
 
 /// Rounds of frame exchange within one instant before moving time on
@@ -61,28 +62,9 @@ struct VirtualHost {
     /// Deref explicitly (`(*link).as_any()`): `Box<dyn AnyLink>` is itself
     /// an `AnyLink`, so method syntax on the box would downcast the box.
     link: Box<dyn AnyLink>,
-    /// Frames received in this iteration, handed to the stack as one batch
-    /// (`Stack::handle_frames`: software GRO), as a NIC driver's poll does.
-    /// The buffers are kept for the next batch.
-    rx: Vec<RxFrame>,
+    /// Received frames, handed to the stack together (software GRO).
+    rx: RxBatch,
 }
-
-/// One received frame: a reused buffer and the bytes of it in use.
-#[derive(Default)]
-struct RxFrame {
-    buf: Vec<u8>,
-    len: usize,
-}
-
-impl AsRef<[u8]> for RxFrame {
-    fn as_ref(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
-    }
-}
-
-/// Most frames in one receive batch (then it is handed over and the next
-/// begins).
-const RX_BATCH: usize = 64;
 
 type Action = Box<dyn FnOnce(&mut VirtualNet)>;
 
@@ -136,7 +118,7 @@ impl VirtualNet {
             name: name.to_string(),
             stack,
             link: Box::new(link),
-            rx: Vec::new(),
+            rx: RxBatch::default(),
         });
         HostId(self.hosts.len() - 1)
     }
@@ -339,49 +321,15 @@ impl VirtualNet {
 }
 
 /// One host's iteration at `now`. Returns true when a frame moved.
-/// Hand the first `n` frames of `rx` to the stack as one batch.
-fn deliver_rx(stack: &mut Stack, now: Instant, rx: &[RxFrame], n: &mut usize) {
-    if *n > 0 {
-        stack.handle_frames(now, rx.get(..*n).unwrap_or_default());
-        *n = 0;
-    }
-}
-
 fn drive(h: &mut VirtualHost, now: Instant, buf: &mut [u8], errors: &mut u64) -> bool {
     let mut moved = false;
-    // Received frames in batches (software GRO); one the link vouches for
-    // goes in on its own, through `handle_frame_verified`.
-    let mut n_rx = 0;
-    let cap = buf.len();
     loop {
-        // Straight into the batch's next buffer (no copy).
-        if h.rx.len() <= n_rx {
-            h.rx.push(RxFrame::default());
-        }
-        let Some(slot) = h.rx.get_mut(n_rx) else {
-            break;
-        };
-        if slot.buf.len() < cap {
-            slot.buf.resize(cap, 0);
-        }
-        match h.link.recv_info(now, &mut slot.buf) {
+        match h.link.recv_info(now, buf) {
             Ok(Some((n, info))) => {
                 tracing::trace!(host = %h.name, %now, len = n, "rx");
+                let frame = buf.get(..n).unwrap_or_default();
+                h.rx.push(&mut h.stack, now, frame, info);
                 moved = true;
-                slot.len = n;
-                if info.checksum_verified {
-                    let (before, rest) = h.rx.split_at(n_rx);
-                    let frame = rest.first().map(AsRef::as_ref).unwrap_or_default();
-                    let mut k = n_rx;
-                    deliver_rx(&mut h.stack, now, before, &mut k);
-                    crate::link::deliver_frame(&mut h.stack, now, frame, info);
-                    n_rx = 0;
-                    continue;
-                }
-                n_rx += 1;
-                if n_rx == RX_BATCH {
-                    deliver_rx(&mut h.stack, now, &h.rx, &mut n_rx);
-                }
             }
             Ok(None) => break,
             Err(e) => {
@@ -391,7 +339,7 @@ fn drive(h: &mut VirtualHost, now: Instant, buf: &mut [u8], errors: &mut u64) ->
             }
         }
     }
-    deliver_rx(&mut h.stack, now, &h.rx, &mut n_rx);
+    h.rx.flush(&mut h.stack, now);
     if h.stack.poll_at().is_some_and(|t| t <= now) {
         h.stack.handle_timeout(now);
     }
