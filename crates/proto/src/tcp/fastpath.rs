@@ -61,11 +61,7 @@ impl Connection {
         seg: &TcpRepr<'_>,
         len: usize,
     ) -> bool {
-        self.last_rcv = now;
-        if self.keepalive {
-            self.keepalive_probes = 0;
-            self.keepalive_at = Some(now + p.keepalive_time);
-        }
+        self.note_alive(now, p);
         len > 0 && self.fast_path_len(now, p, seg, len, true)
     }
 

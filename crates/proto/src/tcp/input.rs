@@ -173,12 +173,7 @@ impl Connection {
         prewritten: usize,
         fast: bool,
     ) -> InputResult {
-        self.last_rcv = now;
-        if self.keepalive {
-            // Any segment from the peer proves it alive: restart the idle timer.
-            self.keepalive_probes = 0;
-            self.keepalive_at = Some(now + p.keepalive_time);
-        }
+        self.note_alive(now, p);
         if fast && self.fast_path(now, p, seg, prewritten) {
             return InputResult::default();
         }
@@ -191,6 +186,17 @@ impl Connection {
             State::SynSent => self.process_syn_sent(now, p, seg),
             State::TimeWait => self.process_time_wait(now, p, seg),
             _ => self.process_synchronized(now, p, seg, accept_room, prewritten),
+        }
+    }
+
+    /// Any segment from the peer proves it alive: the last arrival, and the
+    /// keepalive idle timer restarted.
+    #[inline(always)]
+    pub(super) fn note_alive(&mut self, now: Instant, p: &Profile) {
+        self.last_rcv = now;
+        if self.keepalive {
+            self.keepalive_probes = 0;
+            self.keepalive_at = Some(now + p.keepalive_time);
         }
     }
 
