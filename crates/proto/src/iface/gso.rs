@@ -109,20 +109,20 @@ impl GsoTrain {
             return Piece::Done;
         }
         let n = seq.distance_to(end).min(self.rest.piece);
-        let last = seq + n == self.rest.end;
-        let hl = self.headers();
+        let next = seq + n;
+        let last = next == self.rest.end;
+        let (l2, tcp) = (self.l2, self.tcp);
+        let hl = l2 + IP_HEADER + tcp;
         // The headers first, as one fixed-size copy (inline moves, not a
         // `memcpy` call) when the buffer has room; the payload then
         // overwrites what lies past them.
-        if buf.len() < hl + n {
-            return Piece::NoRoom;
-        }
         match buf.first_chunk_mut::<MAX_HEADERS>() {
             Some(b) => *b = self.head,
-            None => match (buf.get_mut(..hl), self.head.get(..hl)) {
-                (Some(b), Some(h)) => b.copy_from_slice(h),
-                _ => return Piece::NoRoom,
-            },
+            None => {
+                if !self.copy_short_head(buf) {
+                    return Piece::NoRoom;
+                }
+            }
         }
         let Some((head, body)) = buf.get_mut(..hl + n).map(|f| f.split_at_mut(hl)) else {
             return Piece::NoRoom;
@@ -131,16 +131,17 @@ impl GsoTrain {
         if k != n {
             return Piece::Done;
         }
-        let (l2, tcp) = (self.l2, self.tcp);
-        let Some((ip, th)) = head.get_mut(l2..).map(|x| x.split_at_mut(IP_HEADER)) else {
+        // The IPv4 header and the TCP header's first 20 bytes, as one
+        // fixed-size array: the field writes below need no bounds checks.
+        let Some(h) = head
+            .get_mut(l2..)
+            .and_then(|x| x.first_chunk_mut::<{ IP_HEADER + 20 }>())
+        else {
             return Piece::Done;
         };
         // IPv4: total length, identification, header checksum (RFC 791).
         let total = (IP_HEADER + tcp + n) as u16;
         let ip_c = !checksum::fold(self.ip_sum + u64::from(total) + u64::from(ident));
-        put16(ip, 2, total);
-        put16(ip, 4, ident);
-        put16(ip, 10, ip_c);
         // TCP: sequence number, flags, checksum (RFC 9293 3.1). The flags
         // are the low byte of the 16-bit word at offset 12.
         let flags = if last {
@@ -153,21 +154,34 @@ impl GsoTrain {
             + u64::from(flags)
             + (tcp + n) as u64;
         let c = !checksum::fold(checksum::add(self.tcp_sum + changed, payload_sum));
-        if let Some(s) = th.get_mut(4..8) {
-            s.copy_from_slice(&seq.0.to_be_bytes());
-        }
-        if let Some(f) = th.get_mut(13) {
-            *f = flags;
-        }
-        put16(th, 16, c);
-        self.rest.seq = seq + n;
-        Piece::Written(hl + n, last || seq + n == end)
+        let [t0, t1] = total.to_be_bytes();
+        let [i0, i1] = ident.to_be_bytes();
+        let [c0, c1] = ip_c.to_be_bytes();
+        let [s0, s1, s2, s3] = seq.0.to_be_bytes();
+        let [k0, k1] = c.to_be_bytes();
+        (h[2], h[3], h[4], h[5], h[10], h[11]) = (t0, t1, i0, i1, c0, c1);
+        (h[24], h[25], h[26], h[27], h[33]) = (s0, s1, s2, s3, flags);
+        (h[36], h[37]) = (k0, k1);
+        self.rest.seq = next;
+        Piece::Written(hl + n, last || next == end)
     }
-}
 
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    if let Some(d) = b.get_mut(at..at + 2) {
-        d.copy_from_slice(&v.to_be_bytes());
+    /// The headers into a buffer shorter than `MAX_HEADERS` (out of line,
+    /// so the usual fixed-size copy stays inline moves); false when it
+    /// cannot hold them.
+    #[cold]
+    #[inline(never)]
+    fn copy_short_head(&self, buf: &mut [u8]) -> bool {
+        match (
+            buf.get_mut(..self.headers()),
+            self.head.get(..self.headers()),
+        ) {
+            (Some(b), Some(h)) => {
+                b.copy_from_slice(h);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
