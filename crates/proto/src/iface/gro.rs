@@ -62,6 +62,7 @@ struct Run {
 impl Run {
     /// Whether `f` (cut as `c`) continues this run, whose first frame is
     /// `head`.
+    #[inline(always)]
     fn takes(&self, head: &[u8], f: &[u8], c: &Cut) -> bool {
         let Some(first) = self.first else {
             return false;
@@ -183,6 +184,7 @@ impl Stack {
     /// passed the checks of the addresses, whose outcome depends on the
     /// addresses and the configuration only: a frame with the same ones
     /// skips them.
+    #[inline(always)]
     fn mergeable(&self, f: &[u8], run: &Run) -> Option<Cut> {
         if !self.raw.is_empty() {
             return None;
