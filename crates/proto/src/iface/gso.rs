@@ -141,7 +141,9 @@ impl GsoTrain {
         };
         // IPv4: total length, identification, header checksum (RFC 791).
         let total = (IP_HEADER + tcp + n) as u16;
-        let ip_c = !checksum::fold(self.ip_sum + u64::from(total) + u64::from(ident));
+        // Both sums are non-zero (each adds a length of at least 20), as
+        // `fold_nonzero` needs.
+        let ip_c = !checksum::fold_nonzero(self.ip_sum + u64::from(total) + u64::from(ident));
         // TCP: sequence number, flags, checksum (RFC 9293 3.1). The flags
         // are the low byte of the 16-bit word at offset 12.
         let flags = if last {
@@ -153,7 +155,7 @@ impl GsoTrain {
             + u64::from(seq.0 & 0xffff)
             + u64::from(flags)
             + (tcp + n) as u64;
-        let c = !checksum::fold(checksum::add(self.tcp_sum + changed, payload_sum));
+        let c = !checksum::fold_nonzero(checksum::add(self.tcp_sum + changed, payload_sum));
         let [t0, t1] = total.to_be_bytes();
         let [i0, i1] = ident.to_be_bytes();
         let [c0, c1] = ip_c.to_be_bytes();
