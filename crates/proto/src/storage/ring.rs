@@ -384,7 +384,23 @@ impl RingBuffer {
     /// `read_at` that also returns the one's-complement sum of the bytes
     /// copied (as `checksum::sum(out[..n], 0)` would): the send path copies
     /// a segment's payload into the frame and checksums it in one pass.
+    #[inline]
     pub(crate) fn read_at_sum(&self, off: usize, out: &mut [u8]) -> (usize, u64) {
+        // The usual case inline: the bytes lie in one span of the
+        // initialised prefix (`buf.len() <= phys`, so not wrapped).
+        let n = out.len().min(self.len.saturating_sub(off));
+        let start = self.head.saturating_add(off);
+        let src = self.buf.get(start..start.saturating_add(n));
+        if let (Some(src), Some(dst)) = (src, out.get_mut(..n)) {
+            dst.copy_from_slice(src);
+            return (n, crate::wire::checksum::sum(src, 0));
+        }
+        self.read_at_sum_spans(off, out)
+    }
+
+    /// `read_at_sum` for bytes that wrap (or lie past the prefix).
+    #[inline(never)]
+    fn read_at_sum_spans(&self, off: usize, out: &mut [u8]) -> (usize, u64) {
         use crate::wire::checksum;
         let avail = self.len.saturating_sub(off);
         let n = out.len().min(avail);
