@@ -387,9 +387,14 @@ impl RingBuffer {
     #[inline]
     pub(crate) fn read_at_sum(&self, off: usize, out: &mut [u8]) -> (usize, u64) {
         // The usual case inline: the bytes lie in one span of the
-        // initialised prefix (`buf.len() <= phys`, so not wrapped).
+        // initialised prefix (`buf.len() <= phys`). `head < phys` and a
+        // readable offset is below `phys`, so one subtraction wraps the
+        // start (into a fully initialised ring: nothing wraps before).
         let n = out.len().min(self.len.saturating_sub(off));
-        let start = self.head.saturating_add(off);
+        let mut start = self.head.saturating_add(off);
+        if start >= self.phys {
+            start -= self.phys;
+        }
         let src = self.buf.get(start..start.saturating_add(n));
         if let (Some(src), Some(dst)) = (src, out.get_mut(..n)) {
             dst.copy_from_slice(src);
