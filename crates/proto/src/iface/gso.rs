@@ -49,10 +49,14 @@ pub(crate) struct GsoTrain {
     tcp_sum: u64,
 }
 
-/// What writing one piece did.
+/// What writing one piece did, returned with the frame's length (0 unless
+/// written): a field-less enum, so the pair comes back in two registers.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Piece {
-    /// A frame of this many bytes; `true` when it was the last.
-    Written(usize, bool),
+    /// A frame was written, and more pieces follow.
+    More,
+    /// A frame was written, the train's last.
+    Last,
     /// Nothing left to send (or the connection is gone).
     Done,
     /// The caller's buffer cannot hold the next piece: the rest is given
@@ -98,15 +102,15 @@ impl GsoTrain {
     }
 
     /// Write the next piece into `buf` with IPv4 identification `ident`.
-    fn write(&mut self, sockets: &SocketSet, ident: u16, buf: &mut [u8]) -> Piece {
+    fn write(&mut self, sockets: &SocketSet, ident: u16, buf: &mut [u8]) -> (usize, Piece) {
         let Some((ring, una, nxt)) = sockets.gso_source(self.rest.h) else {
-            return Piece::Done;
+            return (0, Piece::Done);
         };
         let end = self.rest.end.min(nxt);
         // Acknowledged already (the peer may ACK up to snd_nxt): skip it.
         let seq = self.rest.seq.max(una);
         if !seq.lt(end) {
-            return Piece::Done;
+            return (0, Piece::Done);
         }
         let n = seq.distance_to(end).min(self.rest.piece);
         let next = seq + n;
@@ -120,16 +124,16 @@ impl GsoTrain {
             Some(b) => *b = self.head,
             None => {
                 if !self.copy_short_head(buf) {
-                    return Piece::NoRoom;
+                    return (0, Piece::NoRoom);
                 }
             }
         }
         let Some((head, body)) = buf.get_mut(..hl + n).map(|f| f.split_at_mut(hl)) else {
-            return Piece::NoRoom;
+            return (0, Piece::NoRoom);
         };
         let (k, payload_sum) = ring.read_at_sum(una.distance_to(seq), body);
         if k != n {
-            return Piece::Done;
+            return (0, Piece::Done);
         }
         // The IPv4 header and the TCP header's first 20 bytes, as one
         // fixed-size array: the field writes below need no bounds checks.
@@ -137,7 +141,7 @@ impl GsoTrain {
             .get_mut(l2..)
             .and_then(|x| x.first_chunk_mut::<{ IP_HEADER + 20 }>())
         else {
-            return Piece::Done;
+            return (0, Piece::Done);
         };
         // IPv4: total length, identification, header checksum (RFC 791).
         let total = (IP_HEADER + tcp + n) as u16;
@@ -165,7 +169,11 @@ impl GsoTrain {
         (h[24], h[25], h[26], h[27], h[33]) = (s0, s1, s2, s3, flags);
         (h[36], h[37]) = (k0, k1);
         self.rest.seq = next;
-        Piece::Written(hl + n, last || next == end)
+        let step = match last || next == end {
+            true => Piece::Last,
+            false => Piece::More,
+        };
+        (hl + n, step)
     }
 
     /// The headers into a buffer shorter than `MAX_HEADERS` (out of line,
@@ -205,18 +213,18 @@ impl Stack {
         // In place: the train is ~150 bytes, not worth moving per frame.
         let t = self.gso.as_mut()?;
         match t.write(&self.sockets, ident, buf) {
-            Piece::Written(n, last) => {
-                if last {
+            (n, step @ (Piece::More | Piece::Last)) => {
+                if step == Piece::Last {
                     self.gso = None;
                 }
                 self.note_gso_piece();
                 Some(n)
             }
-            Piece::Done => {
+            (_, Piece::Done) => {
                 self.gso = None;
                 None
             }
-            Piece::NoRoom => {
+            (_, Piece::NoRoom) => {
                 self.gso = None;
                 self.stats.ethernet.tx_buffer_too_small += 1;
                 None
@@ -247,18 +255,18 @@ impl Stack {
             let mut frame = vec![0u8; size];
             let ident = self.next_ident();
             match t.write(&self.sockets, ident, &mut frame) {
-                Piece::Written(n, last) => {
+                (n, step @ (Piece::More | Piece::Last)) => {
                     self.sockets.note_gso_piece();
                     self.stats.ipv4.tx_requests += 1;
                     self.stats.tcp.tx_segments += 1;
                     frame.truncate(n);
                     frame.drain(..t.l2);
                     out.push(frame);
-                    if last {
+                    if step == Piece::Last {
                         break;
                     }
                 }
-                Piece::Done | Piece::NoRoom => break,
+                (_, Piece::Done | Piece::NoRoom) => break,
             }
         }
         out
