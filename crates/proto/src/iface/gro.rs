@@ -33,7 +33,7 @@ const IP_HEADER: usize = 20;
 const PSH_ACK: u8 = TcpFlags::PSH | TcpFlags::ACK;
 
 /// Where a mergeable frame's parts are.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Cut {
     /// Offset of the TCP header in the frame.
     tcp: usize,
@@ -49,25 +49,27 @@ struct Cut {
 
 /// Frames merged so far: `frames[start..start + n]` of the batch.
 #[derive(Default)]
-struct Run {
+struct Run<'a> {
     start: usize,
+    /// The first frame.
+    head: &'a [u8],
     n: usize,
-    first: Option<Cut>,
+    /// The first frame's cut (meaningful when `n > 0`).
+    first: Cut,
     next_seq: u32,
     bytes: usize,
     /// The last piece was full-sized and without PSH: more may join.
     open: bool,
 }
 
-impl Run {
-    /// Whether `f` (cut as `c`) continues this run, whose first frame is
-    /// `head`.
+impl<'a> Run<'a> {
+    /// Whether `f` (cut as `c`) continues this run.
     #[inline(always)]
-    fn takes(&self, head: &[u8], f: &[u8], c: &Cut) -> bool {
-        let Some(first) = self.first else {
-            return false;
-        };
-        if !self.open
+    fn takes(&self, f: &[u8], c: &Cut) -> bool {
+        let head = self.head;
+        let first = self.first;
+        if self.n == 0
+            || !self.open
             || self.n >= MAX_PIECES
             || c.seq != self.next_seq
             || c.tcp != first.tcp
@@ -100,16 +102,18 @@ impl Run {
         }
     }
 
-    /// Frame `i` of the batch (cut as `c`) joins; the first starts the run.
-    fn push(&mut self, i: usize, c: Cut) {
+    /// Frame `i` of the batch, `f` (cut as `c`), joins; the first starts
+    /// the run.
+    fn push(&mut self, i: usize, f: &'a [u8], c: Cut) {
         if self.n == 0 {
             self.start = i;
-            self.first = Some(c);
+            self.head = f;
+            self.first = c;
         }
         self.n += 1;
         self.next_seq = c.seq.wrapping_add(c.len as u32);
         self.bytes += c.len;
-        self.open = self.first.is_some_and(|f| f.len == c.len) && !c.psh;
+        self.open = self.first.len == c.len && !c.psh;
     }
 }
 
@@ -165,13 +169,10 @@ impl Stack {
                 self.ingress(now, f, false);
                 continue;
             };
-            if run.n > 0 {
-                let head = frames.get(run.start).map_or(&[][..], AsRef::as_ref);
-                if !run.takes(head, f, &c) {
-                    self.flush_run(now, frames, &mut run);
-                }
+            if run.n > 0 && !run.takes(f, &c) {
+                self.flush_run(now, frames, &mut run);
             }
-            run.push(i, c);
+            run.push(i, f, c);
         }
         if run.n > 0 {
             self.flush_run(now, frames, &mut run);
@@ -219,7 +220,7 @@ impl Stack {
             return None;
         }
         let addrs = u64::from_ne_bytes([h[12], h[13], h[14], h[15], h[16], h[17], h[18], h[19]]);
-        if run.first.map(|c| c.addrs) != Some(addrs) && !self.addressed_to_us(h) {
+        if (run.n == 0 || run.first.addrs != addrs) && !self.addressed_to_us(h) {
             return None;
         }
         // The header checksum waits for `deliver_run` (a lone frame takes
@@ -250,9 +251,10 @@ impl Stack {
     #[inline(never)]
     fn flush_run<F: AsRef<[u8]>>(&mut self, now: Instant, batch: &[F], run: &mut Run) {
         let r = std::mem::take(run);
-        let Some(c) = r.first else {
+        if r.n == 0 {
             return;
-        };
+        }
+        let c = r.first;
         let frames = batch.get(r.start..r.start + r.n).unwrap_or(&[]);
         if r.n > 1 && self.deliver_run(now, frames, c, r.bytes) {
             return;
