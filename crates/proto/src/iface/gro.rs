@@ -30,9 +30,10 @@ pub(crate) const GRO_MAX: usize = 65_536;
 /// Most frames in one run (64 KiB of 1448-byte payloads).
 const MAX_PIECES: usize = 46;
 const IP_HEADER: usize = 20;
+const PSH_ACK: u8 = TcpFlags::PSH | TcpFlags::ACK;
 
 /// Where a mergeable frame's parts are.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Cut {
     /// Offset of the TCP header in the frame.
     tcp: usize,
@@ -42,28 +43,33 @@ struct Cut {
     /// Payload length.
     len: usize,
     psh: bool,
+    /// The IPv4 source and destination addresses as they are on the wire.
+    addrs: u64,
 }
 
 /// Frames merged so far: `frames[start..start + n]` of the batch.
 #[derive(Default)]
-struct Run {
+struct Run<'a> {
     start: usize,
+    /// The first frame.
+    head: &'a [u8],
     n: usize,
-    first: Option<Cut>,
+    /// The first frame's cut (meaningful when `n > 0`).
+    first: Cut,
     next_seq: u32,
     bytes: usize,
     /// The last piece was full-sized and without PSH: more may join.
     open: bool,
 }
 
-impl Run {
-    /// Whether `f` (cut as `c`) continues this run, whose first frame is
-    /// `head`.
-    fn takes(&self, head: &[u8], f: &[u8], c: &Cut) -> bool {
-        let Some(first) = self.first else {
-            return false;
-        };
-        if !self.open
+impl<'a> Run<'a> {
+    /// Whether `f` (cut as `c`) continues this run.
+    #[inline(always)]
+    fn takes(&self, f: &[u8], c: &Cut) -> bool {
+        let head = self.head;
+        let first = self.first;
+        if self.n == 0
+            || !self.open
             || self.n >= MAX_PIECES
             || c.seq != self.next_seq
             || c.tcp != first.tcp
@@ -84,23 +90,38 @@ impl Run {
         let (Some(xa), Some(ya)) = (x.first_chunk::<26>(), y.first_chunk::<26>()) else {
             return false;
         };
-        xa[..12] == ya[..12]
-            && xa[16..21] == ya[16..21]
-            && xa[22..24] == ya[22..24]
-            && x.get(26..) == y.get(26..)
+        if !(xa[..12] == ya[..12] && xa[16..21] == ya[16..21] && xa[22..24] == ya[22..24]) {
+            return false;
+        }
+        // The urgent pointer and options: a fixed-size compare for the
+        // usual header with timestamps (32 bytes: 40 from the source
+        // address), a `memcmp` call otherwise.
+        match (x.first_chunk::<40>(), y.first_chunk::<40>()) {
+            (Some(xa), Some(ya)) if x.len() == 40 => xa[26..] == ya[26..],
+            _ => same_tail(x, y),
+        }
     }
 
-    /// Frame `i` of the batch (cut as `c`) joins; the first starts the run.
-    fn push(&mut self, i: usize, c: Cut) {
+    /// Frame `i` of the batch, `f` (cut as `c`), joins; the first starts
+    /// the run.
+    fn push(&mut self, i: usize, f: &'a [u8], c: Cut) {
         if self.n == 0 {
             self.start = i;
-            self.first = Some(c);
+            self.head = f;
+            self.first = c;
         }
         self.n += 1;
         self.next_seq = c.seq.wrapping_add(c.len as u32);
         self.bytes += c.len;
-        self.open = self.first.is_some_and(|f| f.len == c.len) && !c.psh;
+        self.open = self.first.len == c.len && !c.psh;
     }
+}
+
+/// `Run::takes`'s compare of other option lengths (out of line, so LLVM
+/// does not merge it with the fixed-size one into one `memcmp` call).
+#[inline(never)]
+fn same_tail(x: &[u8], y: &[u8]) -> bool {
+    x.get(26..) == y.get(26..)
 }
 
 /// The big-endian 32-bit word at `at`.
@@ -128,10 +149,17 @@ impl Stack {
         for (i, f) in frames.iter().enumerate() {
             let f = f.as_ref();
             // A segment with PSH ends a run, so none starts with one: a
-            // request or a reply goes straight in, without the checks.
-            let psh = f.get(flags_at).is_some_and(|b| b & TcpFlags::PSH != 0);
-            let c = match run.n > 0 || !psh {
-                true => self.mergeable(f),
+            // request or a reply goes straight in, without the checks; so
+            // does one with flags other than ACK (and PSH), which
+            // `mergeable` turns away (the byte is its flags byte whenever
+            // the frame is IPv4 without options, as it requires).
+            let may = match f.get(flags_at).copied() {
+                Some(TcpFlags::ACK) => true,
+                Some(PSH_ACK) => run.n > 0,
+                _ => false,
+            };
+            let c = match may {
+                true => self.mergeable(f, &run),
                 false => None,
             };
             let Some(c) = c else {
@@ -141,13 +169,10 @@ impl Stack {
                 self.ingress(now, f, false);
                 continue;
             };
-            if run.n > 0 {
-                let head = frames.get(run.start).map_or(&[][..], AsRef::as_ref);
-                if !run.takes(head, f, &c) {
-                    self.flush_run(now, frames, &mut run);
-                }
+            if run.n > 0 && !run.takes(f, &c) {
+                self.flush_run(now, frames, &mut run);
             }
-            run.push(i, c);
+            run.push(i, f, c);
         }
         if run.n > 0 {
             self.flush_run(now, frames, &mut run);
@@ -156,8 +181,12 @@ impl Stack {
 
     /// Where a frame's parts are if it may join a run: unfragmented IPv4
     /// without options to us, header checksum good, TCP ACK (PSH allowed)
-    /// with a payload, no raw socket open.
-    fn mergeable(&self, f: &[u8]) -> Option<Cut> {
+    /// with a payload, no raw socket open. The first frame of an open `run`
+    /// passed the checks of the addresses, whose outcome depends on the
+    /// addresses and the configuration only: a frame with the same ones
+    /// skips them.
+    #[inline(always)]
+    fn mergeable(&self, f: &[u8], run: &Run) -> Option<Cut> {
         if !self.raw.is_empty() {
             return None;
         }
@@ -187,16 +216,15 @@ impl Stack {
         {
             return None;
         }
-        let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
-        let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
-        if be16(h, 6)? & 0x3fff != 0 || h[8] == 0 || dst != self.config.addr {
+        if be16(h, 6)? & 0x3fff != 0 || h[8] == 0 {
+            return None;
+        }
+        let addrs = u64::from_ne_bytes([h[12], h[13], h[14], h[15], h[16], h[17], h[18], h[19]]);
+        if (run.n == 0 || run.first.addrs != addrs) && !self.addressed_to_us(h) {
             return None;
         }
         // The header checksum waits for `deliver_run` (a lone frame takes
         // the full path, which checks it anyway).
-        if !self.valid_source(src, dst, self.config.subnet_broadcast()) {
-            return None;
-        }
         let tcp = ip.get(IP_HEADER..)?;
         let seq = u32::from_be_bytes(*tcp.get(4..)?.first_chunk::<4>()?);
         Some(Cut {
@@ -205,7 +233,17 @@ impl Stack {
             seq,
             len: tcp.len() - thl,
             psh: flags & TcpFlags::PSH != 0,
+            addrs,
         })
+    }
+
+    /// `mergeable`'s checks of the addresses of IPv4 header `h`: to our
+    /// address, from a valid source.
+    #[inline(always)]
+    fn addressed_to_us(&self, h: &[u8; IP_HEADER + 20]) -> bool {
+        let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
+        let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
+        dst == self.config.addr && self.valid_source(src, dst, self.config.subnet_broadcast())
     }
 
     /// Hand a run to TCP: one frame as itself, several merged, or (when the
@@ -213,9 +251,10 @@ impl Stack {
     #[inline(never)]
     fn flush_run<F: AsRef<[u8]>>(&mut self, now: Instant, batch: &[F], run: &mut Run) {
         let r = std::mem::take(run);
-        let Some(c) = r.first else {
+        if r.n == 0 {
             return;
-        };
+        }
+        let c = r.first;
         let frames = batch.get(r.start..r.start + r.n).unwrap_or(&[]);
         if r.n > 1 && self.deliver_run(now, frames, c, r.bytes) {
             return;

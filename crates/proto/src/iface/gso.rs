@@ -49,10 +49,14 @@ pub(crate) struct GsoTrain {
     tcp_sum: u64,
 }
 
-/// What writing one piece did.
+/// What writing one piece did, returned with the frame's length (0 unless
+/// written): a field-less enum, so the pair comes back in two registers.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Piece {
-    /// A frame of this many bytes; `true` when it was the last.
-    Written(usize, bool),
+    /// A frame was written, and more pieces follow.
+    More,
+    /// A frame was written, the train's last.
+    Last,
     /// Nothing left to send (or the connection is gone).
     Done,
     /// The caller's buffer cannot hold the next piece: the rest is given
@@ -98,49 +102,52 @@ impl GsoTrain {
     }
 
     /// Write the next piece into `buf` with IPv4 identification `ident`.
-    fn write(&mut self, sockets: &SocketSet, ident: u16, buf: &mut [u8]) -> Piece {
+    fn write(&mut self, sockets: &SocketSet, ident: u16, buf: &mut [u8]) -> (usize, Piece) {
         let Some((ring, una, nxt)) = sockets.gso_source(self.rest.h) else {
-            return Piece::Done;
+            return (0, Piece::Done);
         };
         let end = self.rest.end.min(nxt);
         // Acknowledged already (the peer may ACK up to snd_nxt): skip it.
         let seq = self.rest.seq.max(una);
         if !seq.lt(end) {
-            return Piece::Done;
+            return (0, Piece::Done);
         }
         let n = seq.distance_to(end).min(self.rest.piece);
-        let last = seq + n == self.rest.end;
-        let hl = self.headers();
+        let next = seq + n;
+        let last = next == self.rest.end;
+        let (l2, tcp) = (self.l2, self.tcp);
+        let hl = l2 + IP_HEADER + tcp;
         // The headers first, as one fixed-size copy (inline moves, not a
         // `memcpy` call) when the buffer has room; the payload then
         // overwrites what lies past them.
-        if buf.len() < hl + n {
-            return Piece::NoRoom;
-        }
         match buf.first_chunk_mut::<MAX_HEADERS>() {
             Some(b) => *b = self.head,
-            None => match (buf.get_mut(..hl), self.head.get(..hl)) {
-                (Some(b), Some(h)) => b.copy_from_slice(h),
-                _ => return Piece::NoRoom,
-            },
+            None => {
+                if !self.copy_short_head(buf) {
+                    return (0, Piece::NoRoom);
+                }
+            }
         }
         let Some((head, body)) = buf.get_mut(..hl + n).map(|f| f.split_at_mut(hl)) else {
-            return Piece::NoRoom;
+            return (0, Piece::NoRoom);
         };
         let (k, payload_sum) = ring.read_at_sum(una.distance_to(seq), body);
         if k != n {
-            return Piece::Done;
+            return (0, Piece::Done);
         }
-        let (l2, tcp) = (self.l2, self.tcp);
-        let Some((ip, th)) = head.get_mut(l2..).map(|x| x.split_at_mut(IP_HEADER)) else {
-            return Piece::Done;
+        // The IPv4 header and the TCP header's first 20 bytes, as one
+        // fixed-size array: the field writes below need no bounds checks.
+        let Some(h) = head
+            .get_mut(l2..)
+            .and_then(|x| x.first_chunk_mut::<{ IP_HEADER + 20 }>())
+        else {
+            return (0, Piece::Done);
         };
         // IPv4: total length, identification, header checksum (RFC 791).
         let total = (IP_HEADER + tcp + n) as u16;
-        let ip_c = !checksum::fold(self.ip_sum + u64::from(total) + u64::from(ident));
-        put16(ip, 2, total);
-        put16(ip, 4, ident);
-        put16(ip, 10, ip_c);
+        // Both sums are non-zero (each adds a length of at least 20), as
+        // `fold_nonzero` needs.
+        let ip_c = !checksum::fold_nonzero(self.ip_sum + u64::from(total) + u64::from(ident));
         // TCP: sequence number, flags, checksum (RFC 9293 3.1). The flags
         // are the low byte of the 16-bit word at offset 12.
         let flags = if last {
@@ -152,22 +159,39 @@ impl GsoTrain {
             + u64::from(seq.0 & 0xffff)
             + u64::from(flags)
             + (tcp + n) as u64;
-        let c = !checksum::fold(checksum::add(self.tcp_sum + changed, payload_sum));
-        if let Some(s) = th.get_mut(4..8) {
-            s.copy_from_slice(&seq.0.to_be_bytes());
-        }
-        if let Some(f) = th.get_mut(13) {
-            *f = flags;
-        }
-        put16(th, 16, c);
-        self.rest.seq = seq + n;
-        Piece::Written(hl + n, last || seq + n == end)
+        let c = !checksum::fold_nonzero(checksum::add(self.tcp_sum + changed, payload_sum));
+        let [t0, t1] = total.to_be_bytes();
+        let [i0, i1] = ident.to_be_bytes();
+        let [c0, c1] = ip_c.to_be_bytes();
+        let [s0, s1, s2, s3] = seq.0.to_be_bytes();
+        let [k0, k1] = c.to_be_bytes();
+        (h[2], h[3], h[4], h[5], h[10], h[11]) = (t0, t1, i0, i1, c0, c1);
+        (h[24], h[25], h[26], h[27], h[33]) = (s0, s1, s2, s3, flags);
+        (h[36], h[37]) = (k0, k1);
+        self.rest.seq = next;
+        let step = match last || next == end {
+            true => Piece::Last,
+            false => Piece::More,
+        };
+        (hl + n, step)
     }
-}
 
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    if let Some(d) = b.get_mut(at..at + 2) {
-        d.copy_from_slice(&v.to_be_bytes());
+    /// The headers into a buffer shorter than `MAX_HEADERS` (out of line,
+    /// so the usual fixed-size copy stays inline moves); false when it
+    /// cannot hold them.
+    #[cold]
+    #[inline(never)]
+    fn copy_short_head(&self, buf: &mut [u8]) -> bool {
+        match (
+            buf.get_mut(..self.headers()),
+            self.head.get(..self.headers()),
+        ) {
+            (Some(b), Some(h)) => {
+                b.copy_from_slice(h);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -189,18 +213,18 @@ impl Stack {
         // In place: the train is ~150 bytes, not worth moving per frame.
         let t = self.gso.as_mut()?;
         match t.write(&self.sockets, ident, buf) {
-            Piece::Written(n, last) => {
-                if last {
+            (n, step @ (Piece::More | Piece::Last)) => {
+                if step == Piece::Last {
                     self.gso = None;
                 }
                 self.note_gso_piece();
                 Some(n)
             }
-            Piece::Done => {
+            (_, Piece::Done) => {
                 self.gso = None;
                 None
             }
-            Piece::NoRoom => {
+            (_, Piece::NoRoom) => {
                 self.gso = None;
                 self.stats.ethernet.tx_buffer_too_small += 1;
                 None
@@ -231,18 +255,18 @@ impl Stack {
             let mut frame = vec![0u8; size];
             let ident = self.next_ident();
             match t.write(&self.sockets, ident, &mut frame) {
-                Piece::Written(n, last) => {
+                (n, step @ (Piece::More | Piece::Last)) => {
                     self.sockets.note_gso_piece();
                     self.stats.ipv4.tx_requests += 1;
                     self.stats.tcp.tx_segments += 1;
                     frame.truncate(n);
                     frame.drain(..t.l2);
                     out.push(frame);
-                    if last {
+                    if step == Piece::Last {
                         break;
                     }
                 }
-                Piece::Done | Piece::NoRoom => break,
+                (_, Piece::Done | Piece::NoRoom) => break,
             }
         }
         out

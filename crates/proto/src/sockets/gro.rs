@@ -64,21 +64,18 @@ impl SocketSet {
         // readable end (invisible until committed). Summing the frame and
         // then copying it (both vectorised, the second from L1) costs less
         // than a copy that sums as it goes (ring.rs `write_at_sum`).
-        let mut at = 0;
-        for piece in pieces {
-            let hl = usize::from(piece.get(12).map_or(0, |b| b >> 4)) * 4;
-            let (Some(payload), Ok(seg_len)) = (piece.get(hl..), u16::try_from(piece.len())) else {
-                return false;
-            };
-            let ph = checksum::pseudo_header(ip.src, ip.dst, IpProtocol::Tcp, seg_len);
-            if !checksum::verifies(checksum::sum(piece, ph))
-                || conn.rcv_buf.write_at(at, payload) != payload.len()
-            {
-                pool.reclaim(&mut conn.rcv_buf);
-                return false;
-            }
-            at += payload.len();
-        }
+        let ph = checksum::pseudo_header(ip.src, ip.dst, IpProtocol::Tcp, 0);
+        // Into the ring's storage for the whole run when it is there (the
+        // usual case: plain copies), else piece by piece with `write_at`.
+        let mut dst = match conn.rcv_buf.spans_mut(0, len) {
+            Some((a, b)) => Dst::Spans(a, b),
+            None => Dst::Ring(&mut conn.rcv_buf),
+        };
+        let copied = copy_pieces(pieces, ph, &mut dst);
+        let Some(at) = copied else {
+            pool.reclaim(&mut conn.rcv_buf);
+            return false;
+        };
         if at != len {
             return false;
         }
@@ -102,5 +99,73 @@ impl SocketSet {
             None => self.touch(h),
         }
         true
+    }
+}
+
+/// Verify each piece's TCP checksum (`ph`: the pseudo-header's sum without
+/// the length) and then hand its payload to `put` with its offset in the
+/// run; the bytes put, or `None` at the first piece that fails.
+#[inline(always)]
+fn copy_pieces(pieces: &[&[u8]], ph: u64, dst: &mut Dst<'_>) -> Option<usize> {
+    let mut at = 0;
+    for piece in pieces {
+        let hl = usize::from(piece.get(12).map_or(0, |b| b >> 4)) * 4;
+        let (Some(payload), Ok(seg_len)) = (piece.get(hl..), u16::try_from(piece.len())) else {
+            return None;
+        };
+        if !checksum::verifies(checksum::sum(piece, ph + u64::from(seg_len)))
+            || !dst.put(at, payload)
+        {
+            return None;
+        }
+        at += payload.len();
+    }
+    Some(at)
+}
+
+/// Where a run's payloads go: the ring's storage for the whole run (one
+/// span, or two when it wraps), or the ring itself, piece by piece.
+enum Dst<'r> {
+    Spans(&'r mut [u8], &'r mut [u8]),
+    Ring(&'r mut crate::storage::RingBuffer),
+}
+
+impl Dst<'_> {
+    #[inline(always)]
+    fn put(&mut self, at: usize, p: &[u8]) -> bool {
+        match self {
+            Dst::Spans(a, b) => put(a, b, at, p),
+            Dst::Ring(r) => r.write_at(at, p) == p.len(),
+        }
+    }
+}
+
+/// Copy `p` to offset `at` of the storage made of `a` then `b`.
+#[inline(always)]
+fn put(a: &mut [u8], b: &mut [u8], at: usize, p: &[u8]) -> bool {
+    if let Some(d) = a.get_mut(at..at + p.len()) {
+        d.copy_from_slice(p);
+        return true;
+    }
+    // Past `a`'s end, or across it.
+    if let Some(from) = at.checked_sub(a.len()) {
+        return match b.get_mut(from..from + p.len()) {
+            Some(d) => {
+                d.copy_from_slice(p);
+                true
+            }
+            None => false,
+        };
+    }
+    let Some((p1, p2)) = p.split_at_checked(a.len() - at) else {
+        return false;
+    };
+    match (a.get_mut(at..), b.get_mut(..p2.len())) {
+        (Some(d1), Some(d2)) => {
+            d1.copy_from_slice(p1);
+            d2.copy_from_slice(p2);
+            true
+        }
+        _ => false,
     }
 }

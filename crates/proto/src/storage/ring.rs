@@ -310,6 +310,37 @@ impl RingBuffer {
         self.write_general(off, data)
     }
 
+    /// The storage `write_at` would copy `n` bytes at `off` into when the
+    /// ring need not grow and its storage there is initialised: one span,
+    /// or two when the bytes wrap at the physical end (then the second
+    /// starts at index 0). `None` otherwise. Copying pieces into them at
+    /// their offsets leaves the ring as `write_at` of each piece would.
+    pub(crate) fn spans_mut(&mut self, off: usize, n: usize) -> Option<(&mut [u8], &mut [u8])> {
+        let end = self.len.saturating_add(off).saturating_add(n);
+        if end > self.cap || end > self.phys {
+            return None;
+        }
+        let phys = self.phys;
+        let full = self.buf.len() == phys;
+        let mut at = self.head + self.len + off;
+        if at >= phys {
+            if !full {
+                return None;
+            }
+            at -= phys;
+        }
+        if at + n <= self.buf.len() {
+            return Some((self.buf.get_mut(at..at + n)?, &mut []));
+        }
+        if !full {
+            return None;
+        }
+        // `at < phys < at + n` and `n <= phys`: the second span is shorter
+        // than `at`.
+        let (lo, hi) = self.buf.split_at_mut_checked(at)?;
+        Some((hi, lo.get_mut(..at + n - phys)?))
+    }
+
     /// `write_at` for the cases its fast path leaves out.
     #[inline(never)]
     fn write_general(&mut self, off: usize, data: &[u8]) -> usize {
@@ -384,7 +415,28 @@ impl RingBuffer {
     /// `read_at` that also returns the one's-complement sum of the bytes
     /// copied (as `checksum::sum(out[..n], 0)` would): the send path copies
     /// a segment's payload into the frame and checksums it in one pass.
+    #[inline]
     pub(crate) fn read_at_sum(&self, off: usize, out: &mut [u8]) -> (usize, u64) {
+        // The usual case inline: the bytes lie in one span of the
+        // initialised prefix (`buf.len() <= phys`). `head < phys` and a
+        // readable offset is below `phys`, so one subtraction wraps the
+        // start (into a fully initialised ring: nothing wraps before).
+        let n = out.len().min(self.len.saturating_sub(off));
+        let mut start = self.head.saturating_add(off);
+        if start >= self.phys {
+            start -= self.phys;
+        }
+        let src = self.buf.get(start..start.saturating_add(n));
+        if let (Some(src), Some(dst)) = (src, out.get_mut(..n)) {
+            dst.copy_from_slice(src);
+            return (n, crate::wire::checksum::sum(src, 0));
+        }
+        self.read_at_sum_spans(off, out)
+    }
+
+    /// `read_at_sum` for bytes that wrap (or lie past the prefix).
+    #[inline(never)]
+    fn read_at_sum_spans(&self, off: usize, out: &mut [u8]) -> (usize, u64) {
         use crate::wire::checksum;
         let avail = self.len.saturating_sub(off);
         let n = out.len().min(avail);
@@ -497,6 +549,51 @@ mod tests {
             assert_eq!(out[..n], plain[..n]);
             assert_eq!(fold(s), fold(sum(&plain[..n], 0)), "off {off} len {len}");
         }
+    }
+
+    /// Bytes copied into `spans_mut` leave the ring as `write_at` does,
+    /// across the wrap, in a fresh ring and a fully initialised one.
+    #[test]
+    fn spans_mut_matches_write_at() {
+        let data: Vec<u8> = (0..4096u32).map(|i| (i * 13 + 1) as u8).collect();
+        let (mut spans, mut wrapped) = (0, 0);
+        for prefill in [false, true] {
+            for (shift, keep, off, len) in [
+                (0, 0, 0, 1000),
+                (3000, 10, 0, 1500),
+                (3000, 10, 7, 1086),
+                (4000, 0, 0, 4096),
+                (4095, 1, 100, 3000),
+                (2000, 0, 2000, 96),
+            ] {
+                let mut r = RingBuffer::new(4096);
+                if prefill {
+                    r.enqueue(&data);
+                    r.discard(4096);
+                }
+                r.enqueue(&data[..(shift + keep).min(4096)]);
+                r.discard(shift);
+                let mut plain = r.clone();
+                let want = plain.write_at(off, &data[..len]);
+                let Some((a, b)) = r.spans_mut(off, len) else {
+                    continue;
+                };
+                assert_eq!(a.len() + b.len(), len);
+                spans += 1;
+                wrapped += usize::from(!b.is_empty());
+                assert_eq!(want, len);
+                let (x, y) = data[..len].split_at(a.len());
+                a.copy_from_slice(x);
+                b.copy_from_slice(y);
+                r.commit(off + len);
+                plain.commit(off + want);
+                let (mut p, mut q) = (vec![0u8; 8192], vec![0u8; 8192]);
+                let got = r.read_at(0, &mut p);
+                assert_eq!(got, plain.read_at(0, &mut q));
+                assert_eq!(p[..got], q[..got], "shift {shift} off {off} len {len}");
+            }
+        }
+        assert!(spans >= 6 && wrapped >= 2, "{spans} {wrapped}");
     }
 
     #[test]
