@@ -124,12 +124,6 @@ fn same_tail(x: &[u8], y: &[u8]) -> bool {
     x.get(26..) == y.get(26..)
 }
 
-/// The big-endian 32-bit word at `at`.
-#[inline(always)]
-fn word(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(*b.get(at..)?.first_chunk::<4>()?))
-}
-
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(*b.get(at..)?.first_chunk::<2>()?))
 }
@@ -286,16 +280,14 @@ impl Stack {
             *p = f.get(c.tcp..).unwrap_or(&[]);
         }
         let pieces = pieces.get(..frames.len()).unwrap_or(&[]);
-        let (Some(head), Some(seg0)) = (frames.first().map(AsRef::as_ref), pieces.first()) else {
+        let Some(seg0) = pieces.first() else {
             return false;
         };
-        let at = c.tcp - IP_HEADER + 12;
-        let (Some(src), Some(dst)) = (word(head, at), word(head, at + 4)) else {
-            return false;
-        };
+        // The addresses `mergeable` read, in wire order.
+        let [s0, s1, s2, s3, d0, d1, d2, d3] = c.addrs.to_ne_bytes();
         let ip = Ipv4Addrs {
-            src: Ipv4Addr::from(src),
-            dst: Ipv4Addr::from(dst),
+            src: Ipv4Addr::new(s0, s1, s2, s3),
+            dst: Ipv4Addr::new(d0, d1, d2, d3),
         };
         let Ok(first) = TcpRepr::parse_segment(seg0) else {
             return false;

@@ -232,12 +232,17 @@ impl Stack {
         }
     }
 
-    /// A piece left as a frame: the counts a frame from the socket layer
-    /// adds on its way out.
-    fn note_gso_piece(&mut self) {
+    /// A piece written: the counts a segment from the socket layer adds
+    /// on its way to IPv4.
+    fn note_gso_segment(&mut self) {
         self.sockets.note_gso_piece();
         self.stats.ipv4.tx_requests += 1;
         self.stats.tcp.tx_segments += 1;
+    }
+
+    /// A piece left as a frame: `note_gso_segment` and the frame's counts.
+    fn note_gso_piece(&mut self) {
+        self.note_gso_segment();
         self.stats.ipv4.tx_packets += 1;
         if self.config.medium == crate::stack::Medium::Ethernet {
             self.stats.ethernet.tx_frames += 1;
@@ -256,9 +261,7 @@ impl Stack {
             let ident = self.next_ident();
             match t.write(&self.sockets, ident, &mut frame) {
                 (n, step @ (Piece::More | Piece::Last)) => {
-                    self.sockets.note_gso_piece();
-                    self.stats.ipv4.tx_requests += 1;
-                    self.stats.tcp.tx_segments += 1;
+                    self.note_gso_segment();
                     frame.truncate(n);
                     frame.drain(..t.l2);
                     out.push(frame);

@@ -71,12 +71,8 @@ impl SocketSet {
             Some((a, b)) => Dst::Spans(a, b),
             None => Dst::Ring(&mut conn.rcv_buf),
         };
-        let copied = copy_pieces(pieces, ph, &mut dst);
-        let Some(at) = copied else {
+        if copy_pieces(pieces, ph, &mut dst) != Some(len) {
             pool.reclaim(&mut conn.rcv_buf);
-            return false;
-        };
-        if at != len {
             return false;
         }
         // One segment with the run's PSH (on its last piece, if any).

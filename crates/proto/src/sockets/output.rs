@@ -396,13 +396,16 @@ fn first_piece(
     partial: bool,
     rest: &mut Option<GsoRest>,
 ) -> Option<(Ipv4Addr, Ipv4Addr, usize)> {
+    // The stack cuts only segments it sums itself (no checksum offload).
+    if partial {
+        return None;
+    }
     let hl = p.repr.header_len();
     let fit = buf.len().checked_sub(hl)?.min(want);
     let (ring, off, _) = p.data?;
     let body = buf.get_mut(hl..hl + fit)?;
     let (n, payload_sum) = ring.read_at_sum(off, body);
-    // The stack cuts only segments it sums itself (no checksum offload).
-    if n != fit || n == 0 || partial {
+    if n != fit || n == 0 {
         return None;
     }
     let mut first = *p.repr;
