@@ -60,7 +60,11 @@ impl Connection {
         // The fuzz differential's twin runs the general path (fuzz/README.md).
         #[cfg(fuzzing)]
         let bulk = bulk && !p.fuzz_slow_path_only;
-        if bulk && self.bulk_ready() {
+        // A connection with less than one MSS buffered (every segment of a
+        // request-response exchange) never takes the straight path: asked
+        // first, that answers before `bulk_ready`'s reads and `poll_bulk`'s
+        // window arithmetic.
+        if bulk && self.may_fill_a_segment(max_payload) && self.bulk_ready() {
             if let Some(seg) = self.poll_bulk(now, p, max_payload) {
                 return Some(seg);
             }
@@ -292,6 +296,15 @@ impl Connection {
             self.rcv_adv = edge;
         }
         field as u16
+    }
+
+    /// ESTABLISHED with at least one MSS (bounded by `max_payload`)
+    /// buffered: without it `poll_bulk` returns None (its segment is never
+    /// longer than the unsent bytes, `segment_len`, which are at most the
+    /// buffered ones).
+    #[inline(always)]
+    fn may_fill_a_segment(&self, max_payload: usize) -> bool {
+        self.state == State::Established && self.snd_buf.len() >= self.snd_mss.min(max_payload)
     }
 
     /// Whether `poll_bulk` may decide the next segment: ESTABLISHED with
