@@ -227,21 +227,23 @@ impl TcpSocket {
             return self.refresh_unconnected();
         };
         let levels = (c.rcv_buf.len(), c.snd_buf.len());
-        let (bits, idle) =
-            if self.listener.is_none() && !matches!(c.state, State::SynSent | State::SynReceived) {
-                // `readiness().bits()`, computed in place.
-                let error = c.error.is_some();
-                let eof = c.read_eof();
-                let readable = levels.0 != 0 || eof || error;
-                let bits = u8::from(readable)
-                    | u8::from(c.writable()) << 1
-                    | u8::from(error) << 2
-                    | u8::from(c.hup()) << 3
-                    | u8::from(eof) << 4;
-                (bits, !readable)
-            } else {
-                (self.readiness().bits(), !c.readable())
-            };
+        let (bits, idle) = if self.listener.is_some() {
+            (self.readiness().bits(), !c.readable())
+        } else if matches!(c.state, State::SynSent | State::SynReceived) {
+            // `readiness()` of a connection still opening: no events.
+            (0, !c.readable())
+        } else {
+            // `readiness().bits()`, computed in place.
+            let error = c.error.is_some();
+            let eof = c.read_eof();
+            let readable = levels.0 != 0 || eof || error;
+            let bits = u8::from(readable)
+                | u8::from(c.writable()) << 1
+                | u8::from(error) << 2
+                | u8::from(c.hup()) << 3
+                | u8::from(eof) << 4;
+            (bits, !readable)
+        };
         debug_assert_eq!(bits, self.readiness().bits());
         let deadline = c.next_deadline();
         // Queued only with something to send (`output::may_send_more`,
