@@ -26,7 +26,7 @@ use std::hash::{Hash, Hasher};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::storage::{HashKey, RingPool};
+use crate::storage::{Fifo, HashKey, RingPool};
 use crate::tcp::connection::{Connection, RstReply};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
@@ -377,7 +377,7 @@ pub struct SocketSet {
     listeners: HashMap<(Ipv4Addr, u16), SocketHandle, HashKey>,
     ports: ports::Ports,
     timers: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
-    ready: VecDeque<SocketHandle>,
+    ready: Fifo<SocketHandle>,
     /// Stateless resets: (source, destination, header), capped by
     /// `Profile::max_pending_resets`.
     resets: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
@@ -446,7 +446,7 @@ impl SocketSet {
             // it settles at 32, reached at once rather than by growing
             // while data flows (512 bytes per stack).
             timers: BinaryHeap::with_capacity(32),
-            ready: VecDeque::new(),
+            ready: Fifo::new(),
             resets: VecDeque::new(),
             acks: VecDeque::new(),
             cookies: VecDeque::new(),
