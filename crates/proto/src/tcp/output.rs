@@ -94,8 +94,28 @@ impl Connection {
                     None
                 }
             }
+            // A pure ACK or nothing (every ACK of a request-response
+            // exchange): `poll_data`'s decision without its arithmetic.
+            _ if bulk && self.only_control_due() => self.poll_control(now),
             _ => self.poll_data(now, p, max_payload),
         }
+    }
+
+    /// Whether `poll_data` comes straight to `poll_control`: nothing to
+    /// repair or probe (no fast retransmit, tail loss probe or SACK
+    /// recovery), `snd_nxt` not rewound, no unsent data and no FIN to send
+    /// (`poll_data`'s `fin_now`: a FIN wanted at the end of the data).
+    /// Then its segment length is 0, its persist check needs unsent data,
+    /// and nothing it computes on the way changes the connection.
+    #[inline(always)]
+    fn only_control_due(&self) -> bool {
+        let off = self.snd_una.distance_to(self.snd_nxt);
+        let buffered = self.snd_buf.len();
+        let fin_wanted = self.fin_queued && !self.fin_acked();
+        !(self.fast_rtx | self.tlp_pending | self.sack_recovery)
+            && self.snd_nxt == self.snd_max
+            && buffered <= off
+            && !(fin_wanted && off == buffered)
     }
 
     /// SYN or SYN-ACK with options in Linux's order: mss, sackOK, TS, nop, wscale.
