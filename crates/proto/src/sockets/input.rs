@@ -6,6 +6,7 @@
 
 use super::{slot_sock, FourTuple, IcmpError, SocketHandle, SocketSet};
 use crate::tcp::connection::{ConnParams, Connection, RstReply, TcpError};
+use crate::tcp::input::Note;
 use crate::tcp::syncookie;
 use crate::tcp::{Profile, SeqNum, State};
 use crate::time::Instant;
@@ -278,7 +279,7 @@ impl SocketSet {
             self.touch(h);
             return;
         }
-        if res.challenge_ack {
+        if res.has(Note::ChallengeAck) {
             // RFC 5961 7: the stack-wide budget on top of the per-socket one.
             let limit = profile.challenge_ack_limit;
             let bucket = match &mut self.challenge {
@@ -301,26 +302,26 @@ impl SocketSet {
         self.stats.sack_blocks_rx += u64::from(res.sack_blocks);
         self.stats.sack_blocks_invalid += u64::from(res.sack_invalid);
         self.stats.dsack_rx += u64::from(res.dsack);
-        if res.spurious_rto {
+        if res.has(Note::SpuriousRto) {
             self.stats.spurious_rto_undos += 1;
         }
-        if res.paws_rejected {
+        if res.has(Note::PawsRejected) {
             if before == State::TimeWait {
                 self.stats.paws_tw_rejected += 1;
             } else {
                 self.stats.paws_rejected += 1;
             }
         }
-        if res.paws_old_ack {
+        if res.has(Note::PawsOldAck) {
             self.stats.paws_old_ack += 1;
         }
-        if res.tsecr_rejected {
+        if res.has(Note::TsecrRejected) {
             self.stats.tsecr_rejected += 1;
         }
-        if res.dropped {
+        if res.has(Note::Dropped) {
             self.stats.dropped += 1;
         }
-        if res.overflow {
+        if res.has(Note::Overflow) {
             self.stats.listen_overflows += 1;
         }
         if after == State::Closed && before != State::Closed {
@@ -333,7 +334,7 @@ impl SocketSet {
         if let Some(rst) = res.reset {
             self.queue_reset(local.0, remote.0, local.1, remote.1, rst);
         }
-        if res.established {
+        if res.has(Note::Established) {
             if let Some(p) = parent {
                 // The listener's readiness (a child waits) changes only
                 // when its accept queue stops being empty.

@@ -26,7 +26,7 @@ use std::hash::{Hash, Hasher};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::storage::{HashKey, RingPool};
+use crate::storage::{Fifo, HashKey, RingPool};
 use crate::tcp::connection::{Connection, RstReply};
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::listener::Listener;
@@ -227,21 +227,23 @@ impl TcpSocket {
             return self.refresh_unconnected();
         };
         let levels = (c.rcv_buf.len(), c.snd_buf.len());
-        let (bits, idle) =
-            if self.listener.is_none() && !matches!(c.state, State::SynSent | State::SynReceived) {
-                // `readiness().bits()`, computed in place.
-                let error = c.error.is_some();
-                let eof = c.read_eof();
-                let readable = levels.0 != 0 || eof || error;
-                let bits = u8::from(readable)
-                    | u8::from(c.writable()) << 1
-                    | u8::from(error) << 2
-                    | u8::from(c.hup()) << 3
-                    | u8::from(eof) << 4;
-                (bits, !readable)
-            } else {
-                (self.readiness().bits(), !c.readable())
-            };
+        let (bits, idle) = if self.listener.is_some() {
+            (self.readiness().bits(), !c.readable())
+        } else if matches!(c.state, State::SynSent | State::SynReceived) {
+            // `readiness()` of a connection still opening: no events.
+            (0, !c.readable())
+        } else {
+            // `readiness().bits()`, computed in place.
+            let error = c.error.is_some();
+            let eof = c.read_eof();
+            let readable = levels.0 != 0 || eof || error;
+            let bits = u8::from(readable)
+                | u8::from(c.writable()) << 1
+                | u8::from(error) << 2
+                | u8::from(c.hup()) << 3
+                | u8::from(eof) << 4;
+            (bits, !readable)
+        };
         debug_assert_eq!(bits, self.readiness().bits());
         let deadline = c.next_deadline();
         // Queued only with something to send (`output::may_send_more`,
@@ -375,7 +377,7 @@ pub struct SocketSet {
     listeners: HashMap<(Ipv4Addr, u16), SocketHandle, HashKey>,
     ports: ports::Ports,
     timers: BinaryHeap<Reverse<(Instant, SocketHandle)>>,
-    ready: VecDeque<SocketHandle>,
+    ready: Fifo<SocketHandle>,
     /// Stateless resets: (source, destination, header), capped by
     /// `Profile::max_pending_resets`.
     resets: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
@@ -444,7 +446,7 @@ impl SocketSet {
             // it settles at 32, reached at once rather than by growing
             // while data flows (512 bytes per stack).
             timers: BinaryHeap::with_capacity(32),
-            ready: VecDeque::new(),
+            ready: Fifo::new(),
             resets: VecDeque::new(),
             acks: VecDeque::new(),
             cookies: VecDeque::new(),

@@ -85,7 +85,7 @@ impl SocketSet {
         emit: impl FnOnce(Pending<'_>) -> R,
     ) -> Option<R> {
         let mut emit = Some(emit);
-        while let Some(&h) = self.ready.front() {
+        while let Some(h) = self.ready.front() {
             // Whether the socket stays queued (more to send after this
             // visit), and the segment it sent.
             let (stays, sent) = 'visit: {

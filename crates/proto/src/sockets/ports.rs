@@ -404,7 +404,7 @@ impl SocketSet {
     ) -> Option<u16> {
         let (lo, hi) = self.profile.ephemeral_ports;
         let n = u32::from(hi.checked_sub(lo)?) + 1;
-        let (offset, g) = self.isn.port_hint(local, remote);
+        let (offset, g) = self.isn.port_hint_cached(local, remote);
         let index = g as usize % TABLE_SIZE;
         let next = self.ports.table.get(index).copied().unwrap_or(0);
         for i in 0..n {

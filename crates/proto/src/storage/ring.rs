@@ -215,8 +215,11 @@ impl RingBuffer {
         if let Some(dst) = out.get_mut(..n1) {
             dst.copy_from_slice(a);
         }
-        if let Some(dst) = out.get_mut(n1..n1 + n2) {
-            dst.copy_from_slice(b);
+        // Most reads lie in one span: no call to copy nothing.
+        if n2 > 0 {
+            if let Some(dst) = out.get_mut(n1..n1 + n2) {
+                dst.copy_from_slice(b);
+            }
         }
         n1 + n2
     }

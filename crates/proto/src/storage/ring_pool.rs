@@ -29,7 +29,7 @@ pub(crate) struct RingPool {
 impl RingPool {
     /// Before a write of `n` bytes into `ring`: if the ring holds no storage
     /// and its first allocation would be `MIN_ALLOC`, give it a spare.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn provision(&mut self, ring: &mut RingBuffer, n: usize) {
         if n > MIN_ALLOC || ring.capacity() < MIN_ALLOC || !ring.is_unallocated() {
             return;
@@ -45,7 +45,7 @@ impl RingPool {
     /// first-size buffer and there is room. The caller guarantees what
     /// `RingBuffer::release_if_empty` asks (no out-of-order bytes held).
     /// Returns whether the storage was taken.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn reclaim(&mut self, ring: &mut RingBuffer) -> bool {
         if self.spare.len() >= POOL_CAP || ring.allocated() != MIN_ALLOC {
             return false;

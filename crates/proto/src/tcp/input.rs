@@ -16,38 +16,76 @@ use crate::time::{Duration, Instant};
 use crate::wire::TcpRepr;
 
 /// What the socket layer must do after a segment was processed.
+///
+/// The events to count or act on are bits of one byte (`Note`), so that
+/// "nothing happened" (`is_quiet`, asked after every segment) is one
+/// compare of that byte rather than eight of separate flags.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct InputResult {
     /// Send this reset (addressed to the segment's source).
     pub reset: Option<RstReply>,
-    /// SYN_RECEIVED -> ESTABLISHED happened (a listener child is ready).
-    pub established: bool,
-    /// The handshake-completing ACK was dropped: the accept queue is full.
-    pub overflow: bool,
-    /// The segment was dropped as unacceptable or invalid.
-    pub dropped: bool,
-    /// Dropped by PAWS (RFC 7323 5.3), Linux `PAWSEstabRejected`.
-    pub paws_rejected: bool,
-    /// An old pure ACK (below `rcv_nxt`) failed PAWS and was dropped
-    /// without a duplicate ACK, Linux 6.14+ `PAWSOldAck`.
-    pub paws_old_ack: bool,
-    /// A passive SYN_RECEIVED child dropped a segment whose TSecr echoes
-    /// none of our SYN-ACKs' TSvals (Linux 6.15+ `TSEcrRejected`).
-    pub tsecr_rejected: bool,
-    /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2) passed the per-socket limit
-    /// and was scheduled; the socket layer applies the global limit and
-    /// cancels it (`ack_now`) when the budget is spent.
-    pub challenge_ack: bool,
+    /// `Note` bits.
+    notes: u8,
     /// SACK blocks in the segment (RFC 2018), and of them: ignored as
     /// outside SND.UNA..SND.MAX or empty, and D-SACK reports (RFC 2883).
     pub sack_blocks: u8,
     pub sack_invalid: u8,
     pub dsack: u8,
+}
+
+/// An event of `InputResult` (one bit of its `notes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Note {
+    /// SYN_RECEIVED -> ESTABLISHED happened (a listener child is ready).
+    Established = 1,
+    /// The handshake-completing ACK was dropped: the accept queue is full.
+    Overflow = 2,
+    /// The segment was dropped as unacceptable or invalid.
+    Dropped = 4,
+    /// Dropped by PAWS (RFC 7323 5.3), Linux `PAWSEstabRejected`.
+    PawsRejected = 8,
+    /// An old pure ACK (below `rcv_nxt`) failed PAWS and was dropped
+    /// without a duplicate ACK, Linux 6.14+ `PAWSOldAck`.
+    PawsOldAck = 16,
+    /// A passive SYN_RECEIVED child dropped a segment whose TSecr echoes
+    /// none of our SYN-ACKs' TSvals (Linux 6.15+ `TSEcrRejected`).
+    TsecrRejected = 32,
+    /// A challenge ACK (RFC 5961 3.2, 4.2, 5.2) passed the per-socket limit
+    /// and was scheduled; the socket layer applies the global limit and
+    /// cancels it (`ack_now`) when the budget is spent.
+    ChallengeAck = 64,
     /// The segment showed the last RTO spurious and it was undone.
-    pub spurious_rto: bool,
+    SpuriousRto = 128,
 }
 
 impl InputResult {
+    /// A result with only `n` noted.
+    pub(crate) fn with(n: Note) -> Self {
+        InputResult {
+            notes: n as u8,
+            ..InputResult::default()
+        }
+    }
+
+    /// Note that `n` happened.
+    #[inline(always)]
+    pub(crate) fn note(&mut self, n: Note) {
+        self.notes |= n as u8;
+    }
+
+    /// Note `n` as happened or not, as `on` says.
+    #[inline(always)]
+    pub(crate) fn set(&mut self, n: Note, on: bool) {
+        self.notes = (self.notes & !(n as u8)) | (u8::from(on) * n as u8);
+    }
+
+    /// Whether `n` happened.
+    #[inline(always)]
+    pub(crate) fn has(&self, n: Note) -> bool {
+        self.notes & n as u8 != 0
+    }
+
     /// `*self == InputResult::default()`, read field by field. The derived
     /// comparison loaded the struct in 8-byte pieces right after `process`
     /// had stored it a field at a time: a store-to-load forwarding stall on
@@ -57,30 +95,12 @@ impl InputResult {
     pub(crate) fn is_quiet(&self) -> bool {
         let InputResult {
             reset,
-            established,
-            overflow,
-            dropped,
-            paws_rejected,
-            paws_old_ack,
-            tsecr_rejected,
-            challenge_ack,
+            notes,
             sack_blocks,
             sack_invalid,
             dsack,
-            spurious_rto,
         } = *self;
-        reset.is_none()
-            && !established
-            && !overflow
-            && !dropped
-            && !paws_rejected
-            && !paws_old_ack
-            && !tsecr_rejected
-            && !challenge_ack
-            && sack_blocks == 0
-            && sack_invalid == 0
-            && dsack == 0
-            && !spurious_rto
+        reset.is_none() && notes == 0 && sack_blocks == 0 && sack_invalid == 0 && dsack == 0
     }
 }
 
@@ -180,8 +200,7 @@ impl Connection {
         match self.state {
             State::Closed | State::Listen => InputResult {
                 reset: (!seg.flags.rst()).then(|| RstReply::for_segment(seg)),
-                dropped: true,
-                ..InputResult::default()
+                ..InputResult::with(Note::Dropped)
             },
             State::SynSent => self.process_syn_sent(now, p, seg),
             State::TimeWait => self.process_time_wait(now, p, seg),
@@ -212,7 +231,7 @@ impl Connection {
                     ack: None,
                 });
             }
-            res.dropped = true;
+            res.note(Note::Dropped);
             return res;
         }
         if f.rst() {
@@ -220,12 +239,12 @@ impl Connection {
                 // RST answering our SYN: ECONNREFUSED.
                 self.fail(TcpError::Refused);
             } else {
-                res.dropped = true;
+                res.note(Note::Dropped);
             }
             return res;
         }
         if !f.syn() {
-            res.dropped = true;
+            res.note(Note::Dropped);
             return res;
         }
         self.take_syn(now, p, seg);
@@ -285,7 +304,7 @@ impl Connection {
     fn challenge_ack(&mut self, now: Instant, p: &Profile, res: &mut InputResult) {
         if oow_rate_ok(&mut self.last_oow_ack, now, p) {
             self.ack_now = true;
-            res.challenge_ack = true;
+            res.note(Note::ChallengeAck);
         }
     }
 
@@ -416,14 +435,14 @@ impl Connection {
         match self.paws_verdict(now, seg) {
             None => {}
             Some(PawsDrop::OldAck) => {
-                res.dropped = true;
-                res.paws_old_ack = true;
+                res.note(Note::Dropped);
+                res.note(Note::PawsOldAck);
                 return res;
             }
             Some(PawsDrop::Paws) => {
                 let _ = self.oow_ack(now, p, seg);
-                res.dropped = true;
-                res.paws_rejected = true;
+                res.note(Note::Dropped);
+                res.note(Note::PawsRejected);
                 return res;
             }
         }
@@ -449,7 +468,7 @@ impl Connection {
                     }
                     let _ = self.oow_ack(now, p, seg);
                 }
-                res.dropped = true;
+                res.note(Note::Dropped);
                 return res;
             }
         }
@@ -473,7 +492,7 @@ impl Connection {
             if seg.seq != self.rcv_nxt {
                 // In window but not exact: a challenge ACK (RFC 5961 3.2).
                 self.challenge_ack(now, p, &mut res);
-                res.dropped = true;
+                res.note(Note::Dropped);
                 return res;
             }
             match self.state {
@@ -491,13 +510,13 @@ impl Connection {
         // (RFC 5961 4.2), in window or not; the connection is untouched.
         if f.syn() {
             self.challenge_ack(now, p, &mut res);
-            res.dropped = true;
+            res.note(Note::Dropped);
             return res;
         }
 
         // Fifth: the ACK field.
         if !f.ack() {
-            res.dropped = true;
+            res.note(Note::Dropped);
             return res;
         }
         if self.state == State::SynReceived {
@@ -506,14 +525,14 @@ impl Connection {
                     seq: seg.ack,
                     ack: None,
                 });
-                res.dropped = true;
+                res.note(Note::Dropped);
                 return res;
             }
             if !accept_room {
                 // Linux (tcp_abort_on_overflow = 0): drop the final ACK; the
                 // SYN-ACK timer will offer the handshake again.
-                res.overflow = true;
-                res.dropped = true;
+                res.note(Note::Overflow);
+                res.note(Note::Dropped);
                 return res;
             }
             self.state = State::Established;
@@ -523,7 +542,7 @@ impl Connection {
             self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
-            res.established = true;
+            res.note(Note::Established);
             if self.fin_queued {
                 self.state = State::FinWait1;
             }
@@ -535,7 +554,7 @@ impl Connection {
         let oldest = self.snd_una - self.max_snd_wnd.min(0x7fff_ffff);
         if seg.ack.gt(self.snd_max) || seg.ack.lt(oldest) {
             self.challenge_ack(now, p, &mut res);
-            res.dropped = true;
+            res.note(Note::Dropped);
             return res;
         }
         let una_before = self.snd_una;
@@ -590,8 +609,9 @@ impl Connection {
             }
             let ts_sample = self.rtt_on_new_ack(now, seg);
             self.backoff = 0;
-            res.spurious_rto =
+            let undone =
                 self.check_spurious_rto(seg, ts_sample, p.rto_undo_adapt && res.dsack == 0);
+            res.set(Note::SpuriousRto, undone);
             // Congestion control (RFC 5681).
             match self.cc.recover {
                 Some(rec) if seg.ack.lt(rec) && self.sack_recovery => {

@@ -27,6 +27,20 @@ pub(crate) struct IsnGenerator {
     k0: u64,
     k1: u64,
     cookies: SynCookies,
+    /// `port_hint` of recent destinations (`port_hint_cached`).
+    hints: [Option<PortHint>; HINTS],
+}
+
+/// Destinations whose ephemeral-port hash `IsnGenerator` keeps: one place
+/// each, chosen by a few bits of the remote address and port.
+const HINTS: usize = 16;
+
+/// One kept `port_hint`: its arguments and its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PortHint {
+    local: Ipv4Addr,
+    remote: (Ipv4Addr, u16),
+    value: (u32, u32),
 }
 
 impl IsnGenerator {
@@ -35,6 +49,7 @@ impl IsnGenerator {
             k0,
             k1,
             cookies: SynCookies::new((0, 0)),
+            hints: [None; HINTS],
         };
         let none = (Ipv4Addr::UNSPECIFIED, 0);
         g.cookies = SynCookies::new((g.hash(3, none, none), g.hash(4, none, none)));
@@ -96,6 +111,31 @@ impl IsnGenerator {
         let h = self.tuple_hash(SALT_PORT, (local, 0), remote);
         ((h >> 32) as u32, h as u32)
     }
+
+    /// `port_hint`, kept for the last destination in each of `HINTS`
+    /// places: a pure function of the key and its arguments, so a client
+    /// opening connection after connection to the same few servers pays
+    /// the SipHash once per server rather than once per connect.
+    pub(crate) fn port_hint_cached(
+        &mut self,
+        local: Ipv4Addr,
+        remote: (Ipv4Addr, u16),
+    ) -> (u32, u32) {
+        let i = (u32::from(remote.0) ^ u32::from(remote.1)) as usize % HINTS;
+        let kept = self.hints.get(i).copied().flatten();
+        if let Some(k) = kept.filter(|k| k.local == local && k.remote == remote) {
+            return k.value;
+        }
+        let value = self.port_hint(local, remote);
+        if let Some(place) = self.hints.get_mut(i) {
+            *place = Some(PortHint {
+                local,
+                remote,
+                value,
+            });
+        }
+        value
+    }
 }
 
 /// Domain separation of the tuple hashes.
@@ -148,5 +188,19 @@ mod tests {
         assert_ne!(g.port_hint(a(1), (a(3), 80)), (off, idx));
         assert_ne!(g.port_hint(a(9), (a(2), 80)), (off, idx));
         assert_eq!(g.port_hint(a(1), (a(2), 80)), (off, idx));
+    }
+
+    /// The kept hints answer what `port_hint` computes, for destinations
+    /// that share a place and for ones that evict each other.
+    #[test]
+    fn cached_port_hint_matches_the_hash() {
+        let mut g = IsnGenerator::new(7, 8);
+        for round in 0..3u16 {
+            for (l, r, p) in [(1, 2, 80), (1, 2, 81), (1, 3, 80), (9, 2, 80), (1, 2, 96)] {
+                let (l, r, p) = (a(l), a(r), p + round * 16);
+                assert_eq!(g.port_hint_cached(l, (r, p)), g.port_hint(l, (r, p)));
+                assert_eq!(g.port_hint_cached(l, (r, p)), g.port_hint(l, (r, p)));
+            }
+        }
     }
 }

@@ -33,7 +33,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use super::connection::{Connection, RstReply};
-use super::input::{oow_ack_allowed, InputResult};
+use super::input::{oow_ack_allowed, InputResult, Note};
 use super::paws::paws_reject_req;
 use super::{Profile, State};
 use crate::sockets::SocketHandle;
@@ -164,10 +164,7 @@ impl Connection {
     ) -> Option<InputResult> {
         debug_assert!(self.state == State::SynReceived && self.passive);
         let f = seg.flags;
-        let mut res = InputResult {
-            dropped: true,
-            ..InputResult::default()
-        };
+        let mut res = InputResult::with(Note::Dropped);
         // `tcp_paws_reject(&tmp_opt, th->rst)` with TS.Recent from the SYN
         // (0 when timestamps are off: nothing is rejected).
         let ts = seg.timestamp.filter(|_| self.ts_ok);
@@ -221,8 +218,8 @@ impl Connection {
             if !f.rst() {
                 self.ack_now |= oow_ack_allowed(&mut self.last_oow_ack, now, p, seg);
             }
-            res.paws_rejected = paws;
-            res.tsecr_rejected = !paws;
+            res.set(Note::PawsRejected, paws);
+            res.set(Note::TsecrRejected, !paws);
             return Some(res);
         }
         // "fourth, check the SYN bit" (the SYN at IRS is the ACK of our

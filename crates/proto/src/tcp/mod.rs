@@ -10,7 +10,7 @@ pub(crate) mod connection;
 mod cubic;
 mod fastpath;
 mod idle;
-mod input;
+pub(crate) mod input;
 pub(crate) mod isn;
 pub(crate) mod listener;
 pub(crate) mod output;

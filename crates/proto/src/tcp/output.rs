@@ -60,7 +60,11 @@ impl Connection {
         // The fuzz differential's twin runs the general path (fuzz/README.md).
         #[cfg(fuzzing)]
         let bulk = bulk && !p.fuzz_slow_path_only;
-        if bulk && self.bulk_ready() {
+        // A connection with less than one MSS buffered (every segment of a
+        // request-response exchange) never takes the straight path: asked
+        // first, that answers before `bulk_ready`'s reads and `poll_bulk`'s
+        // window arithmetic.
+        if bulk && self.may_fill_a_segment(max_payload) && self.bulk_ready() {
             if let Some(seg) = self.poll_bulk(now, p, max_payload) {
                 return Some(seg);
             }
@@ -90,8 +94,28 @@ impl Connection {
                     None
                 }
             }
+            // A pure ACK or nothing (every ACK of a request-response
+            // exchange): `poll_data`'s decision without its arithmetic.
+            _ if bulk && self.only_control_due() => self.poll_control(now),
             _ => self.poll_data(now, p, max_payload),
         }
+    }
+
+    /// Whether `poll_data` comes straight to `poll_control`: nothing to
+    /// repair or probe (no fast retransmit, tail loss probe or SACK
+    /// recovery), `snd_nxt` not rewound, no unsent data and no FIN to send
+    /// (`poll_data`'s `fin_now`: a FIN wanted at the end of the data).
+    /// Then its segment length is 0, its persist check needs unsent data,
+    /// and nothing it computes on the way changes the connection.
+    #[inline(always)]
+    fn only_control_due(&self) -> bool {
+        let off = self.snd_una.distance_to(self.snd_nxt);
+        let buffered = self.snd_buf.len();
+        let fin_wanted = self.fin_queued && !self.fin_acked();
+        !(self.fast_rtx | self.tlp_pending | self.sack_recovery)
+            && self.snd_nxt == self.snd_max
+            && buffered <= off
+            && !(fin_wanted && off == buffered)
     }
 
     /// SYN or SYN-ACK with options in Linux's order: mss, sackOK, TS, nop, wscale.
@@ -292,6 +316,15 @@ impl Connection {
             self.rcv_adv = edge;
         }
         field as u16
+    }
+
+    /// ESTABLISHED with at least one MSS (bounded by `max_payload`)
+    /// buffered: without it `poll_bulk` returns None (its segment is never
+    /// longer than the unsent bytes, `segment_len`, which are at most the
+    /// buffered ones).
+    #[inline(always)]
+    fn may_fill_a_segment(&self, max_payload: usize) -> bool {
+        self.state == State::Established && self.snd_buf.len() >= self.snd_mss.min(max_payload)
     }
 
     /// Whether `poll_bulk` may decide the next segment: ESTABLISHED with

@@ -50,6 +50,7 @@
 //! D-SACK block, no queued data), so that ACK carries nothing else.
 
 use super::connection::Connection;
+use super::input::Note;
 use super::paws::{paws_reject_tw, ts_stamp};
 use super::{Profile, SeqNum, State};
 use crate::snapshot::TimerKind;
@@ -322,10 +323,8 @@ impl Connection {
         seg: &TcpRepr<'_>,
     ) -> super::input::InputResult {
         let step = self.tw_keys().step(now, seg, p.rfc1337);
-        let mut res = super::input::InputResult {
-            dropped: step.dropped(seg),
-            ..Default::default()
-        };
+        let mut res = super::input::InputResult::default();
+        res.set(Note::Dropped, step.dropped(seg));
         match step {
             TwStep::Kill => self.enter_closed(),
             TwStep::Quiet { restart, tsval } => {
@@ -342,14 +341,14 @@ impl Connection {
                 limited,
                 paws,
             } => {
-                res.paws_rejected = paws;
+                res.set(Note::PawsRejected, paws);
                 if restart {
                     self.close_at = Some(now + p.time_wait);
                 }
                 self.ack_now |=
                     !limited || super::input::oow_ack_allowed(&mut self.last_oow_ack, now, p, seg);
             }
-            TwStep::Drop { paws } => res.paws_rejected = paws,
+            TwStep::Drop { paws } => res.set(Note::PawsRejected, paws),
         }
         res
     }
