@@ -222,6 +222,7 @@ impl<'a> Run<'a> {
 
     /// Frame `i` of the batch, `f` (cut as `c`), joins; the first starts
     /// the run.
+    #[inline(always)]
     fn push(&mut self, i: usize, f: &'a [u8], c: Cut) {
         if self.n == 0 {
             self.start = i;
