@@ -293,6 +293,22 @@ impl Stack {
     /// Run every timer due at `now`: ARP give-ups, reassembly timeouts, sockets.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
+        // A driver calls this whenever `poll_at` is due, which on a busy
+        // connection is every time output is ready: the neighbour and
+        // reassembly scans (and their result vectors) only when those
+        // tables have anything that can expire.
+        if self.arp.resolving() {
+            self.expire_arp(now);
+        }
+        if self.reasm.in_progress() > 0 {
+            self.expire_reasm(now);
+        }
+        self.sockets.handle_timeout(now);
+    }
+
+    /// `handle_timeout`'s ARP give-ups.
+    #[inline(never)]
+    fn expire_arp(&mut self, now: Instant) {
         for g in self.arp.expire(now) {
             self.stats.arp.resolution_failed += 1;
             self.stats.arp.pending_dropped += g.dropped.len() as u64;
@@ -302,13 +318,17 @@ impl Stack {
                 self.local_error(now, IcmpError::Unreachable { code: 1 }, packet);
             }
         }
+    }
+
+    /// `handle_timeout`'s reassembly timeouts.
+    #[inline(never)]
+    fn expire_reasm(&mut self, now: Instant) {
         for e in self.reasm.expire(now) {
             self.stats.ipv4.reasm_timeout += 1;
             if let (Some((ip, quoted)), true) = (e.first, self.config.limits.reasm_time_exceeded) {
                 self.send_reasm_time_exceeded(now, &ip, &quoted);
             }
         }
-        self.sockets.handle_timeout(now);
     }
 
     /// The earliest time `handle_timeout` or `poll_transmit` has work.
