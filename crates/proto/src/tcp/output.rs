@@ -346,6 +346,34 @@ impl Connection {
             && self.scoreboard.is_empty()
     }
 
+    /// Whether a poll now, with this `max_payload`, would return None and
+    /// change nothing because the windows hold less than one MSS while data
+    /// is in flight: a bulk sender that just filled them. Then `poll_bulk`
+    /// finds no full segment, and so does `poll_data` (no repair, probe,
+    /// rewind or FIN by `bulk_ready`; its segment is at most the usable
+    /// window; Nagle holds a partial one while data is in flight; the
+    /// persist timer is for an empty flight), and `poll_control` owes no
+    /// ACK. The ACK that opens the windows queues the socket again. Out of
+    /// line: asked once per segment that leaves more to send, and inline it
+    /// cost conn-rate instructions.
+    #[inline(never)]
+    pub(crate) fn window_bound(&self, max_payload: usize) -> bool {
+        let off = self.snd_una.distance_to(self.snd_nxt);
+        off > 0 && !(self.nodelay | self.ack_now) && self.bulk_ready() && {
+            // `poll_data`'s MSS and usable window.
+            let mss = self
+                .snd_mss
+                .saturating_sub(self.sack_option_len())
+                .min(max_payload)
+                .max(1);
+            let usable = self
+                .snd_wnd
+                .saturating_sub(off)
+                .min(self.cc.cwnd.saturating_sub(off));
+            usable < mss
+        }
+    }
+
     /// The bulk sender's straight path (Linux `tcp_write_xmit` with nothing
     /// to repair), for a connection where `bulk_ready` holds: the next
     /// segment when at least one full MSS of new data fits both windows,

@@ -77,6 +77,8 @@ struct Twins {
     fast_hits: usize,
     /// Output polls that `poll_bulk` answered.
     bulk_hits: usize,
+    /// Output polls where `window_bound` held (each must find nothing).
+    bound_hits: usize,
     /// Poll output with a 65,000-byte room (TSO) instead of one MSS.
     tso_room: bool,
 }
@@ -92,6 +94,7 @@ impl Twins {
             peer_ts: peer_ts + 1,
             fast_hits: 0,
             bulk_hits: 0,
+            bound_hits: 0,
             tso_room: false,
         }
     }
@@ -134,6 +137,17 @@ impl Twins {
                     .is_some()
             {
                 self.bulk_hits += 1;
+            }
+            // The socket layer drops a sender from the ready queue on
+            // `window_bound`: the poll it skips must find nothing and
+            // change nothing.
+            if self.fast.window_bound(max) {
+                self.bound_hits += 1;
+                let before = snapshot(&self.fast);
+                let mut c = self.fast.clone();
+                let out = c.poll_output(self.now, &self.p, max);
+                assert!(out.is_none(), "window_bound hid {:?}", out.map(|o| o.repr));
+                assert_eq!(before, snapshot(&c), "window_bound hid a change");
             }
             let a = self.fast.poll_output(self.now, &self.p, max);
             let b = self.slow.poll_output_general(self.now, &self.p, max);
@@ -412,8 +426,14 @@ fn bulk_output_path_matches_general() {
             }
             t.wait(Duration::from_millis(1));
         }
-        // Measured: 950, 1079 and (TSO, fewer and larger segments) 248.
+        // Measured: 950, 1079 and (TSO, fewer and larger segments) 248;
+        // window_bound 21, 630 and 21.
         assert!(t.bulk_hits >= 200, "bulk path taken {} times", t.bulk_hits);
+        assert!(
+            t.bound_hits >= 10,
+            "window_bound held {} times",
+            t.bound_hits
+        );
     }
 }
 
