@@ -431,8 +431,12 @@ impl RingBuffer {
         }
         let src = self.buf.get(start..start.saturating_add(n));
         if let (Some(src), Some(dst)) = (src, out.get_mut(..n)) {
+            // The sum first: its loads and adds need no store, so they run
+            // while the stores of the previous frame drain, and they bring
+            // the bytes into L1 for the copy.
+            let sum = crate::wire::checksum::sum(src, 0);
             dst.copy_from_slice(src);
-            return (n, crate::wire::checksum::sum(src, 0));
+            return (n, sum);
         }
         self.read_at_sum_spans(off, out)
     }
