@@ -90,8 +90,12 @@ pub(crate) struct TimeWaitTable {
     fw2_n: u64,
     /// Live records in the FIN_WAIT_2 substate.
     fw2: usize,
-    /// Records owing an ACK (each once: `TimeWait::ack_now` dedups).
-    acks: VecDeque<FourTuple>,
+    /// Records owing an ACK (each once: `TimeWait::ack_now` dedups), by
+    /// place in `recs` and handle: the ACK is sent without a second probe
+    /// of `map`. An entry is live only while its place still holds that
+    /// handle (a replaced record has another) and owes an ACK (`remove`
+    /// clears `ack_now`, since a freed place keeps its old contents).
+    acks: VecDeque<(FourTuple, u32, SocketHandle)>,
     /// Final ACKs of connections that skipped TIME_WAIT (table full):
     /// (source, destination, header), capped by `max_pending_resets`.
     last_acks: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
@@ -137,11 +141,6 @@ impl TimeWaitTable {
         self.recs.get(i as usize)
     }
 
-    fn get_mut(&mut self, t: &FourTuple) -> Option<&mut Entry> {
-        let &i = self.map.get(t)?;
-        self.recs.get_mut(i as usize)
-    }
-
     /// Every (tuple, record).
     fn iter(&self) -> impl Iterator<Item = (&FourTuple, &Entry)> {
         self.map
@@ -180,18 +179,17 @@ impl TimeWaitTable {
         } else {
             self.expiry.push_back((rec.expires, t, handle));
         }
-        if rec.ack_now {
-            self.acks.push_back(t);
-        }
+        let ack_now = rec.ack_now;
         let entry = Entry { handle, rec };
         // One probe of the map: the tuple's record is replaced, or a new
         // one takes a free slot.
         let (recs, free) = (&mut self.recs, &mut self.free);
-        match self.map.entry(t) {
+        let i = match self.map.entry(t) {
             Entry_::Occupied(o) => {
                 if let Some(e) = recs.get_mut(*o.get() as usize) {
                     *e = entry;
                 }
+                *o.get()
             }
             Entry_::Vacant(v) => {
                 let i = match free.pop() {
@@ -212,14 +210,20 @@ impl TimeWaitTable {
                     }
                 };
                 v.insert(i);
+                i
             }
+        };
+        if ack_now {
+            self.acks.push_back((t, i, handle));
         }
     }
 
     fn remove(&mut self, t: &FourTuple) -> Option<SocketHandle> {
         let i = self.map.remove(t)?;
         self.free.push(i);
-        let e = self.recs.get(i as usize)?;
+        let e = self.recs.get_mut(i as usize)?;
+        // An entry of `acks` may still name this place (see there).
+        e.rec.ack_now = false;
         if e.rec.fin_wait2 {
             self.fw2 -= 1;
         }
@@ -299,7 +303,10 @@ impl SocketSet {
         if self.tw.map.is_empty() {
             return false;
         }
-        let Some(e) = self.tw.get_mut(t) else {
+        let Some(&i) = self.tw.map.get(t) else {
+            return false;
+        };
+        let Some(e) = self.tw.recs.get_mut(i as usize) else {
             return false;
         };
         if e.rec.yields_to(now, seg) {
@@ -308,6 +315,7 @@ impl SocketSet {
             self.end_time_wait(t);
             return false;
         }
+        let h = e.handle;
         let out = e.rec.process(now, &self.profile, seg);
         if out.paws_rejected {
             self.stats.paws_tw_rejected += 1;
@@ -318,7 +326,7 @@ impl SocketSet {
         if out.time_wait {
             // FIN_WAIT_2 -> TIME_WAIT: the 2 MSL deadline joins the FIFO (it
             // is the latest deadline queued, as for any new record).
-            let (at, h) = (e.rec.expires, e.handle);
+            let at = e.rec.expires;
             self.tw.fw2 -= 1;
             self.tw.expiry.push_back((at, *t, h));
         }
@@ -332,7 +340,7 @@ impl SocketSet {
             // ended by a reset, a SYN or new data: the tuple is free.
             self.end_time_wait(t);
         } else if out.ack {
-            self.tw.acks.push_back(*t);
+            self.tw.acks.push_back((*t, i, h));
         }
         true
     }
@@ -411,8 +419,8 @@ impl SocketSet {
         if let Some(r) = self.tw.last_acks.pop_front() {
             return Some(r);
         }
-        while let Some(t) = self.tw.acks.pop_front() {
-            let Some(e) = self.tw.get_mut(&t) else {
+        while let Some((t, i, h)) = self.tw.acks.pop_front() {
+            let Some(e) = self.tw.recs.get_mut(i as usize).filter(|e| e.handle == h) else {
                 continue;
             };
             if !e.rec.ack_now {
