@@ -124,9 +124,15 @@ impl TimeWaitTable {
         !self.map.is_empty() && self.map.contains_key(t)
     }
 
+    /// Whether an ACK may be owed (`take_time_wait_ack` has one to find).
+    #[inline(always)]
+    fn acks_queued(&self) -> bool {
+        !self.acks.is_empty() || !self.last_acks.is_empty()
+    }
+
     /// The earliest expiry to wake up for, or `ZERO` when an ACK is owed.
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        if !self.acks.is_empty() || !self.last_acks.is_empty() {
+        if self.acks_queued() {
             return Some(Instant::ZERO);
         }
         let tw = self.expiry.front().map(|e| e.0);
@@ -398,14 +404,14 @@ impl SocketSet {
     }
 
     /// The next owed TIME_WAIT ACK, as a stateless reply. The common case
-    /// (nothing owed: `poll_at` is not ZERO) is inlined into the output
-    /// loop; taking one is not.
+    /// (both queues empty) is inlined into the output loop; taking one is
+    /// not. Asking the queues, not `poll_at`, skips its expiry peeks.
     #[inline(always)]
     pub(super) fn next_time_wait_ack(
         &mut self,
         now: Instant,
     ) -> Option<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)> {
-        if self.tw.poll_at() != Some(Instant::ZERO) {
+        if !self.tw.acks_queued() {
             return None;
         }
         self.take_time_wait_ack(now)
