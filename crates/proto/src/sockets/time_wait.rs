@@ -587,4 +587,35 @@ mod tests {
         }
         assert_eq!(tw.iter().count(), 100);
     }
+
+    /// An owed ACK goes once, from the record that owes it: not for a
+    /// record ended since (its place free, or taken by another record), and
+    /// once for a tuple whose record was replaced (the new record's ACK).
+    /// The queue names places, not tuples (`TimeWaitTable::acks`).
+    #[test]
+    fn owed_acks_follow_their_records() {
+        let mut set = SocketSet::new(Ipv4Addr::new(198, 18, 0, 1), 3);
+        let h = |i: u32| SocketHandle { index: i, gen: 1 };
+        let owing = |n: u32| TimeWait {
+            ack_now: true,
+            ..rec(n)
+        };
+        for p in 0..4u16 {
+            set.tw
+                .insert(tuple(p), h(u32::from(p)), owing(u32::from(p)));
+        }
+        // 0 ends before its ACK goes, and its place goes to a record that
+        // owes nothing; 1 ends and its place stays free.
+        assert_eq!(set.tw.remove(&tuple(0)), Some(h(0)));
+        set.tw.insert(tuple(10), h(10), rec(10));
+        assert_eq!(set.tw.remove(&tuple(1)), Some(h(1)));
+        // 2's record is replaced by one that owes an ACK as well.
+        set.tw.insert(tuple(2), h(20), owing(200));
+        let mut sent = Vec::new();
+        while let Some((_, _, ack)) = set.take_time_wait_ack(Instant::from_micros(1)) {
+            sent.push((ack.src_port, ack.seq));
+        }
+        assert_eq!(sent, [(3, SeqNum(3)), (2, SeqNum(200))]);
+        assert!(set.next_time_wait_ack(Instant::from_micros(2)).is_none());
+    }
 }
