@@ -90,8 +90,12 @@ pub(crate) struct TimeWaitTable {
     fw2_n: u64,
     /// Live records in the FIN_WAIT_2 substate.
     fw2: usize,
-    /// Records owing an ACK (each once: `TimeWait::ack_now` dedups).
-    acks: VecDeque<FourTuple>,
+    /// Records owing an ACK (each once: `TimeWait::ack_now` dedups), by
+    /// place in `recs` and handle: the ACK is sent without a second probe
+    /// of `map`. An entry is live only while its place still holds that
+    /// handle (a replaced record has another) and owes an ACK (`remove`
+    /// clears `ack_now`, since a freed place keeps its old contents).
+    acks: VecDeque<(FourTuple, u32, SocketHandle)>,
     /// Final ACKs of connections that skipped TIME_WAIT (table full):
     /// (source, destination, header), capped by `max_pending_resets`.
     last_acks: VecDeque<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)>,
@@ -120,9 +124,15 @@ impl TimeWaitTable {
         !self.map.is_empty() && self.map.contains_key(t)
     }
 
+    /// Whether an ACK may be owed (`take_time_wait_ack` has one to find).
+    #[inline(always)]
+    fn acks_queued(&self) -> bool {
+        !self.acks.is_empty() || !self.last_acks.is_empty()
+    }
+
     /// The earliest expiry to wake up for, or `ZERO` when an ACK is owed.
     pub(crate) fn poll_at(&self) -> Option<Instant> {
-        if !self.acks.is_empty() || !self.last_acks.is_empty() {
+        if self.acks_queued() {
             return Some(Instant::ZERO);
         }
         let tw = self.expiry.front().map(|e| e.0);
@@ -135,11 +145,6 @@ impl TimeWaitTable {
     fn get(&self, t: &FourTuple) -> Option<&Entry> {
         let &i = self.map.get(t)?;
         self.recs.get(i as usize)
-    }
-
-    fn get_mut(&mut self, t: &FourTuple) -> Option<&mut Entry> {
-        let &i = self.map.get(t)?;
-        self.recs.get_mut(i as usize)
     }
 
     /// Every (tuple, record).
@@ -180,18 +185,17 @@ impl TimeWaitTable {
         } else {
             self.expiry.push_back((rec.expires, t, handle));
         }
-        if rec.ack_now {
-            self.acks.push_back(t);
-        }
+        let ack_now = rec.ack_now;
         let entry = Entry { handle, rec };
         // One probe of the map: the tuple's record is replaced, or a new
         // one takes a free slot.
         let (recs, free) = (&mut self.recs, &mut self.free);
-        match self.map.entry(t) {
+        let i = match self.map.entry(t) {
             Entry_::Occupied(o) => {
                 if let Some(e) = recs.get_mut(*o.get() as usize) {
                     *e = entry;
                 }
+                *o.get()
             }
             Entry_::Vacant(v) => {
                 let i = match free.pop() {
@@ -212,14 +216,20 @@ impl TimeWaitTable {
                     }
                 };
                 v.insert(i);
+                i
             }
+        };
+        if ack_now {
+            self.acks.push_back((t, i, handle));
         }
     }
 
     fn remove(&mut self, t: &FourTuple) -> Option<SocketHandle> {
         let i = self.map.remove(t)?;
         self.free.push(i);
-        let e = self.recs.get(i as usize)?;
+        let e = self.recs.get_mut(i as usize)?;
+        // An entry of `acks` may still name this place (see there).
+        e.rec.ack_now = false;
         if e.rec.fin_wait2 {
             self.fw2 -= 1;
         }
@@ -299,7 +309,10 @@ impl SocketSet {
         if self.tw.map.is_empty() {
             return false;
         }
-        let Some(e) = self.tw.get_mut(t) else {
+        let Some(&i) = self.tw.map.get(t) else {
+            return false;
+        };
+        let Some(e) = self.tw.recs.get_mut(i as usize) else {
             return false;
         };
         if e.rec.yields_to(now, seg) {
@@ -308,6 +321,7 @@ impl SocketSet {
             self.end_time_wait(t);
             return false;
         }
+        let h = e.handle;
         let out = e.rec.process(now, &self.profile, seg);
         if out.paws_rejected {
             self.stats.paws_tw_rejected += 1;
@@ -318,7 +332,7 @@ impl SocketSet {
         if out.time_wait {
             // FIN_WAIT_2 -> TIME_WAIT: the 2 MSL deadline joins the FIFO (it
             // is the latest deadline queued, as for any new record).
-            let (at, h) = (e.rec.expires, e.handle);
+            let at = e.rec.expires;
             self.tw.fw2 -= 1;
             self.tw.expiry.push_back((at, *t, h));
         }
@@ -332,7 +346,7 @@ impl SocketSet {
             // ended by a reset, a SYN or new data: the tuple is free.
             self.end_time_wait(t);
         } else if out.ack {
-            self.tw.acks.push_back(*t);
+            self.tw.acks.push_back((*t, i, h));
         }
         true
     }
@@ -390,14 +404,14 @@ impl SocketSet {
     }
 
     /// The next owed TIME_WAIT ACK, as a stateless reply. The common case
-    /// (nothing owed: `poll_at` is not ZERO) is inlined into the output
-    /// loop; taking one is not.
+    /// (both queues empty) is inlined into the output loop; taking one is
+    /// not. Asking the queues, not `poll_at`, skips its expiry peeks.
     #[inline(always)]
     pub(super) fn next_time_wait_ack(
         &mut self,
         now: Instant,
     ) -> Option<(Ipv4Addr, Ipv4Addr, TcpRepr<'static>)> {
-        if self.tw.poll_at() != Some(Instant::ZERO) {
+        if !self.tw.acks_queued() {
             return None;
         }
         self.take_time_wait_ack(now)
@@ -411,8 +425,8 @@ impl SocketSet {
         if let Some(r) = self.tw.last_acks.pop_front() {
             return Some(r);
         }
-        while let Some(t) = self.tw.acks.pop_front() {
-            let Some(e) = self.tw.get_mut(&t) else {
+        while let Some((t, i, h)) = self.tw.acks.pop_front() {
+            let Some(e) = self.tw.recs.get_mut(i as usize).filter(|e| e.handle == h) else {
                 continue;
             };
             if !e.rec.ack_now {
@@ -572,5 +586,36 @@ mod tests {
             assert_eq!(tw.get(&tuple(p)).map(|e| e.rec), want, "port {p}");
         }
         assert_eq!(tw.iter().count(), 100);
+    }
+
+    /// An owed ACK goes once, from the record that owes it: not for a
+    /// record ended since (its place free, or taken by another record), and
+    /// once for a tuple whose record was replaced (the new record's ACK).
+    /// The queue names places, not tuples (`TimeWaitTable::acks`).
+    #[test]
+    fn owed_acks_follow_their_records() {
+        let mut set = SocketSet::new(Ipv4Addr::new(198, 18, 0, 1), 3);
+        let h = |i: u32| SocketHandle { index: i, gen: 1 };
+        let owing = |n: u32| TimeWait {
+            ack_now: true,
+            ..rec(n)
+        };
+        for p in 0..4u16 {
+            set.tw
+                .insert(tuple(p), h(u32::from(p)), owing(u32::from(p)));
+        }
+        // 0 ends before its ACK goes, and its place goes to a record that
+        // owes nothing; 1 ends and its place stays free.
+        assert_eq!(set.tw.remove(&tuple(0)), Some(h(0)));
+        set.tw.insert(tuple(10), h(10), rec(10));
+        assert_eq!(set.tw.remove(&tuple(1)), Some(h(1)));
+        // 2's record is replaced by one that owes an ACK as well.
+        set.tw.insert(tuple(2), h(20), owing(200));
+        let mut sent = Vec::new();
+        while let Some((_, _, ack)) = set.take_time_wait_ack(Instant::from_micros(1)) {
+            sent.push((ack.src_port, ack.seq));
+        }
+        assert_eq!(sent, [(3, SeqNum(3)), (2, SeqNum(200))]);
+        assert!(set.next_time_wait_ack(Instant::from_micros(2)).is_none());
     }
 }

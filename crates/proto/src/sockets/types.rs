@@ -8,10 +8,20 @@ use crate::time::Duration;
 
 /// A socket in a `SocketSet`: an index plus a generation, so a handle to a
 /// freed socket never reaches the socket that later reuses the slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SocketHandle {
     pub(crate) index: u32,
     pub(crate) gen: u32,
+}
+
+/// One 64-bit word, so a keyed table (the SYN queue, a port's spilled
+/// holders) mixes once per handle instead of once per field (the derived
+/// `Hash` writes two `u32`s). Equal handles give equal words.
+impl core::hash::Hash for SocketHandle {
+    #[inline]
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.index) | u64::from(self.gen) << 32);
+    }
 }
 
 impl fmt::Display for SocketHandle {
