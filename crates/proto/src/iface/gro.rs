@@ -381,7 +381,8 @@ impl Stack {
         }
         let c = r.first;
         let frames = batch.get(r.start..r.start + r.n).unwrap_or(&[]);
-        if r.n > 1 && self.deliver_run(now, frames, c, r.bytes) {
+        let ends_batch = r.start + r.n == batch.len();
+        if r.n > 1 && self.deliver_run(now, frames, c, r.bytes, ends_batch) {
             return;
         }
         for f in frames {
@@ -397,6 +398,7 @@ impl Stack {
         frames: &[F],
         c: Cut,
         bytes: usize,
+        ends_batch: bool,
     ) -> bool {
         let mut pieces: [&[u8]; MAX_PIECES] = [&[]; MAX_PIECES];
         for (p, f) in pieces.iter_mut().zip(frames) {
@@ -423,7 +425,10 @@ impl Stack {
         let Ok(first) = TcpRepr::parse_segment(seg0) else {
             return false;
         };
-        if !self.sockets.gro_segments(now, ip, &first, pieces, bytes) {
+        if !self
+            .sockets
+            .gro_segments(now, ip, &first, pieces, bytes, ends_batch)
+        {
             return false;
         }
         let k = frames.len() as u64;

@@ -19,7 +19,8 @@ impl SocketSet {
     /// only at the IPv4 layer) from `ip` as one segment of `len` payload
     /// bytes. `first` is the first piece parsed; every piece has the same
     /// header as it but for the sequence number (contiguous) and PSH, which
-    /// only the last may carry.
+    /// only the last may carry. `last_first`: the run ends its batch
+    /// (`copy_pieces`).
     pub(crate) fn gro_segments(
         &mut self,
         now: Instant,
@@ -27,6 +28,7 @@ impl SocketSet {
         first: &TcpRepr<'_>,
         pieces: &[&[u8]],
         len: usize,
+        last_first: bool,
     ) -> bool {
         self.now = self.now.max(now);
         let tuple = FourTuple {
@@ -71,7 +73,7 @@ impl SocketSet {
             Some((a, b)) => Dst::Spans(a, b),
             None => Dst::Ring(&mut conn.rcv_buf),
         };
-        if copy_pieces(pieces, ph, &mut dst) != Some(len) {
+        if copy_pieces(pieces, ph, &mut dst, len, last_first) != Some(len) {
             pool.reclaim(&mut conn.rcv_buf);
             return false;
         }
@@ -99,24 +101,54 @@ impl SocketSet {
 }
 
 /// Verify each piece's TCP checksum (`ph`: the pseudo-header's sum without
-/// the length) and then hand its payload to `put` with its offset in the
-/// run; the bytes put, or `None` at the first piece that fails.
+/// the length) and then put its payload at its offset in the run; the bytes
+/// put, or `None` at the first piece that fails. `last_first` (a run that
+/// ends its batch): the pieces go last first. The sender wrote the frames
+/// in order just before, so the last ones are still in L1 and the first
+/// were pushed out to L2 (LRU evicts the oldest first); taken last first,
+/// the sums start on lines in L1, and the ring's bytes written last (the
+/// run's start) are the first the application reads. For an earlier run
+/// of a batch the frames are cold either way, and a ring written in
+/// descending pieces was slower there (1 MiB buffers: -1.2 %).
 #[inline(always)]
-fn copy_pieces(pieces: &[&[u8]], ph: u64, dst: &mut Dst<'_>) -> Option<usize> {
+fn copy_pieces(
+    pieces: &[&[u8]],
+    ph: u64,
+    dst: &mut Dst<'_>,
+    len: usize,
+    last_first: bool,
+) -> Option<usize> {
+    if last_first {
+        let mut end = len;
+        for piece in pieces.iter().rev() {
+            let payload = verified_payload(piece, ph)?;
+            let at = end.checked_sub(payload.len())?;
+            if !dst.put(at, payload) {
+                return None;
+            }
+            end = at;
+        }
+        return (end == 0).then_some(len);
+    }
     let mut at = 0;
     for piece in pieces {
-        let hl = usize::from(piece.get(12).map_or(0, |b| b >> 4)) * 4;
-        let (Some(payload), Ok(seg_len)) = (piece.get(hl..), u16::try_from(piece.len())) else {
-            return None;
-        };
-        if !checksum::verifies(checksum::sum(piece, ph + u64::from(seg_len)))
-            || !dst.put(at, payload)
-        {
+        let payload = verified_payload(piece, ph)?;
+        if !dst.put(at, payload) {
             return None;
         }
         at += payload.len();
     }
     Some(at)
+}
+
+/// The payload of `piece` (a whole TCP segment) when its checksum verifies.
+#[inline(always)]
+fn verified_payload(piece: &[u8], ph: u64) -> Option<&[u8]> {
+    let hl = usize::from(piece.get(12).map_or(0, |b| b >> 4)) * 4;
+    let (Some(payload), Ok(seg_len)) = (piece.get(hl..), u16::try_from(piece.len())) else {
+        return None;
+    };
+    checksum::verifies(checksum::sum(piece, ph + u64::from(seg_len))).then_some(payload)
 }
 
 /// Where a run's payloads go: the ring's storage for the whole run (one
