@@ -19,15 +19,20 @@ thread_local! {
     static OLD_RULE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// The tests' old rule: every socket stays queued (false outside tests).
+#[inline(always)]
+fn old_rule() -> bool {
+    #[cfg(test)]
+    return OLD_RULE.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    false
+}
+
 /// Whether a socket stays in (or is worth a poll from) the ready queue:
 /// `Connection::may_send_more`, or always under the tests' old rule.
 #[inline]
 pub(super) fn may_send_more(conn: &Connection) -> bool {
-    #[cfg(test)]
-    if OLD_RULE.with(std::cell::Cell::get) {
-        return true;
-    }
-    conn.may_send_more()
+    old_rule() || conn.may_send_more()
 }
 
 /// Whether a socket that just sent a segment stays in the ready queue:
@@ -37,11 +42,7 @@ pub(super) fn may_send_more(conn: &Connection) -> bool {
 /// find nothing. Always under the tests' old rule.
 #[inline(always)]
 fn stays_queued(conn: &Connection, max_payload: usize) -> bool {
-    #[cfg(test)]
-    if OLD_RULE.with(std::cell::Cell::get) {
-        return true;
-    }
-    conn.may_send_more() && !conn.window_bound(max_payload)
+    old_rule() || (conn.may_send_more() && !conn.window_bound(max_payload))
 }
 
 impl SocketSet {

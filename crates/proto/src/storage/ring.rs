@@ -558,6 +558,20 @@ mod tests {
         }
     }
 
+    /// A 4096-byte ring whose head has moved `shift` bytes on, holding
+    /// `keep` bytes of `data` (a 4096-byte pattern); with `prefill`, its
+    /// whole storage initialised first (the steady state).
+    fn shifted(data: &[u8], prefill: bool, shift: usize, keep: usize) -> RingBuffer {
+        let mut r = RingBuffer::new(4096);
+        if prefill {
+            r.enqueue(data);
+            r.discard(4096);
+        }
+        r.enqueue(&data[..(shift + keep).min(4096)]);
+        r.discard(shift);
+        r
+    }
+
     /// Bytes copied into `spans_mut` leave the ring as `write_at` does,
     /// across the wrap, in a fresh ring and a fully initialised one.
     #[test]
@@ -573,13 +587,7 @@ mod tests {
                 (4095, 1, 100, 3000),
                 (2000, 0, 2000, 96),
             ] {
-                let mut r = RingBuffer::new(4096);
-                if prefill {
-                    r.enqueue(&data);
-                    r.discard(4096);
-                }
-                r.enqueue(&data[..(shift + keep).min(4096)]);
-                r.discard(shift);
+                let mut r = shifted(&data, prefill, shift, keep);
                 let mut plain = r.clone();
                 let want = plain.write_at(off, &data[..len]);
                 let Some((a, b)) = r.spans_mut(off, len) else {
@@ -623,14 +631,7 @@ mod tests {
         ];
         for (shift, keep, off, len) in cases {
             for prefill in [false, true] {
-                let mut r = RingBuffer::new(4096);
-                if prefill {
-                    // Initialise the whole physical ring first (steady state).
-                    r.enqueue(&data);
-                    r.discard(4096);
-                }
-                r.enqueue(&data[..(shift + keep).min(4096)]);
-                r.discard(shift);
+                let mut r = shifted(&data, prefill, shift, keep);
                 let mut plain = r.clone();
                 let want = plain.write_at(off, &data[..len]);
                 let (n, s) = r.write_at_sum(off, &data[..len]);

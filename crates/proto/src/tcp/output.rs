@@ -359,19 +359,32 @@ impl Connection {
     #[inline(never)]
     pub(crate) fn window_bound(&self, max_payload: usize) -> bool {
         let off = self.snd_una.distance_to(self.snd_nxt);
-        off > 0 && !(self.nodelay | self.ack_now) && self.bulk_ready() && {
-            // `poll_data`'s MSS and usable window.
-            let mss = self
-                .snd_mss
-                .saturating_sub(self.sack_option_len())
-                .min(max_payload)
-                .max(1);
-            let usable = self
-                .snd_wnd
-                .saturating_sub(off)
-                .min(self.cc.cwnd.saturating_sub(off));
-            usable < mss
-        }
+        off > 0
+            && !(self.nodelay | self.ack_now)
+            && self.bulk_ready()
+            // `poll_data`'s MSS, and its usable window under `bulk_ready`
+            // (no limited transmit; the flight is `off`).
+            && self.usable_window(off) < self.data_mss(max_payload)
+    }
+
+    /// The payload room of one segment as `poll_data` sizes it: the MSS
+    /// less the SACK blocks it would carry (Linux `tcp_current_mss`),
+    /// within `max_payload`, at least 1.
+    #[inline(always)]
+    fn data_mss(&self, max_payload: usize) -> usize {
+        self.snd_mss
+            .saturating_sub(self.sack_option_len())
+            .min(max_payload)
+            .max(1)
+    }
+
+    /// New bytes both windows allow with `off` bytes in flight (RFC 5681:
+    /// within cwnd and the peer's window).
+    #[inline(always)]
+    fn usable_window(&self, off: usize) -> usize {
+        self.snd_wnd
+            .saturating_sub(off)
+            .min(self.cc.cwnd.saturating_sub(off))
     }
 
     /// The bulk sender's straight path (Linux `tcp_write_xmit` with nothing
@@ -394,11 +407,7 @@ impl Connection {
         let buffered = self.snd_buf.len();
         let off = self.snd_una.distance_to(self.snd_nxt);
         let unsent = buffered.saturating_sub(off);
-        // RFC 5681: within cwnd and the peer's window.
-        let usable = self
-            .snd_wnd
-            .saturating_sub(off)
-            .min(self.cc.cwnd.saturating_sub(off));
+        let usable = self.usable_window(off);
         let len = self.segment_len(unsent, usable, mss, max_payload, off);
         if len < mss {
             return None;
@@ -436,11 +445,7 @@ impl Connection {
     /// ESTABLISHED and later: retransmission, new data, FIN, probes, ACKs.
     fn poll_data(&mut self, now: Instant, p: &Profile, max_payload: usize) -> Option<OutSegment> {
         // SACK blocks take room from the payload, as in Linux `tcp_current_mss`.
-        let mss = self
-            .snd_mss
-            .saturating_sub(self.sack_option_len())
-            .min(max_payload)
-            .max(1);
+        let mss = self.data_mss(max_payload);
         let buffered = self.snd_buf.len();
         let fin_done = self.fin_acked();
         let data_end = self.snd_una + buffered;
