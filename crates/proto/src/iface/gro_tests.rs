@@ -40,9 +40,13 @@ fn the_next_full_piece_continues() {
     let s = stack();
     let (f0, f1) = (frame(1000, MSS), frame(1000 + MSS as u32, MSS));
     let mut run = Run::default();
-    let c0 = s.mergeable(&f0, &run).unwrap();
+    let c0 = s
+        .mergeable(&f0, &run)
+        .expect("a well-formed data frame starts a run");
     run.push(0, &f0, c0);
-    let c1 = run.continues(&f1).unwrap();
+    let c1 = run
+        .continues(&f1)
+        .expect("the next full piece continues the run");
     assert_eq!(Some(c1), s.mergeable(&f1, &run));
     assert!(run.takes(&f1, &c1));
 }
@@ -61,7 +65,7 @@ proptest! {
             .collect();
         let mut run = Run::default();
         for (k, f) in frames.iter().enumerate() {
-            let c = s.mergeable(f, &run).unwrap();
+            let c = s.mergeable(f, &run).expect("contiguous full pieces merge");
             run.push(k, f, c);
         }
         let mut f = frame(1000 + (pieces * MSS) as u32, MSS - 700 * short);
