@@ -106,6 +106,7 @@ pub fn floor_bulk(total: usize, buf: usize) -> (f64, u64) {
     let (mut snd, mut rcv) = (Ring::new(buf), Ring::new(buf));
     let mut wire: VecDeque<(Vec<u8>, usize)> = VecDeque::new();
     let mut spares: Vec<Vec<u8>> = Vec::new();
+    let mut read: Vec<Vec<u8>> = Vec::new();
     // Bytes in the send ring already framed (sent, not yet acknowledged).
     let mut in_flight = 0usize;
     let (mut sent, mut got) = (0usize, 0usize);
@@ -140,8 +141,10 @@ pub fn floor_bulk(total: usize, buf: usize) -> (f64, u64) {
             rcv.write(body);
             snd.consume(n);
             in_flight -= n;
-            spares.push(f);
+            read.push(f);
         }
+        // Given back last first, as `Queue::done_batch` does.
+        spares.extend(read.drain(..).rev());
         loop {
             let k = rcv.read(&mut rbuf);
             if k == 0 {

@@ -112,9 +112,14 @@ impl Queue {
             out.push(f);
         }
     }
-    /// Gives every buffer in `batch` back for reuse.
+    /// Gives every buffer in `batch` (frames in arrival order) back for
+    /// reuse, last first, so the sender takes them again in the order they
+    /// were sent: like a NIC ring's slots, the n-th frame of every burst
+    /// lands in the same buffer. (Given back first-first, the order
+    /// reversed every lap, and which buffer held which frame flipped with
+    /// it: PERF_NOTES 27.) Both stacks' drivers return their buffers here.
     pub fn done_batch(&mut self, batch: &mut Vec<Frame>) {
-        for f in batch.drain(..) {
+        for f in batch.drain(..).rev() {
             self.recycle(f.buf);
         }
     }
@@ -122,10 +127,6 @@ impl Queue {
     /// only, not the link's ring).
     pub fn drop_spares(&mut self) {
         self.spare = Vec::new();
-    }
-    /// Gives a delivered frame's buffer back for reuse.
-    pub fn done(&mut self, f: Frame) {
-        self.recycle(f.buf);
     }
     pub fn is_empty(&self) -> bool {
         self.q.is_empty()

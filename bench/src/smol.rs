@@ -14,13 +14,16 @@ pub const ADDR_B: Ipv4Address = Ipv4Address::new(198, 18, 0, 2);
 
 struct QDev<'a> {
     rx: &'a mut Queue,
+    /// Frames smoltcp has read this poll, given back to `rx` after it
+    /// (`Queue::done_batch`), as sockstack's pump gives back its batch.
+    ret: &'a mut Vec<Frame>,
     tx: &'a mut Queue,
     sent: &'a mut usize,
 }
 
 struct Rx<'a> {
     f: Frame,
-    q: &'a mut Queue,
+    q: &'a mut Vec<Frame>,
 }
 struct Tx<'a> {
     q: &'a mut Queue,
@@ -30,7 +33,7 @@ struct Tx<'a> {
 impl RxToken for Rx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
         let r = f(self.f.bytes());
-        self.q.done(self.f);
+        self.q.push(self.f);
         r
     }
 }
@@ -60,7 +63,7 @@ impl Device for QDev<'_> {
     fn receive(&mut self, _t: Instant) -> Option<(Rx<'_>, Tx<'_>)> {
         let f = self.rx.pop()?;
         Some((
-            Rx { f, q: self.rx },
+            Rx { f, q: self.ret },
             Tx {
                 q: self.tx,
                 sent: self.sent,
@@ -90,14 +93,18 @@ pub struct SmolPair {
     pub ab: Queue,
     pub ba: Queue,
     pub now_us: u64,
+    /// The frames read in one poll, reused.
+    ret: Vec<Frame>,
 }
 
 fn iface(mac: [u8; 6], addr: Ipv4Address, seed: u64, q1: &mut Queue, q2: &mut Queue) -> Interface {
     let mut cfg = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
     cfg.random_seed = seed;
     let mut sent = 0;
+    let mut ret = Vec::new();
     let mut dev = QDev {
         rx: q1,
+        ret: &mut ret,
         tx: q2,
         sent: &mut sent,
     };
@@ -123,6 +130,7 @@ impl SmolPair {
             ab,
             ba,
             now_us: 0,
+            ret: Vec::new(),
         }
     }
 
@@ -137,16 +145,20 @@ impl SmolPair {
         let mut sent = 0;
         let mut da = QDev {
             rx: &mut self.ba,
+            ret: &mut self.ret,
             tx: &mut self.ab,
             sent: &mut sent,
         };
         self.ia.poll(now, &mut da, &mut self.sa);
+        self.ba.done_batch(&mut self.ret);
         let mut db = QDev {
             rx: &mut self.ab,
+            ret: &mut self.ret,
             tx: &mut self.ba,
             sent: &mut sent,
         };
         self.ib.poll(now, &mut db, &mut self.sb);
+        self.ab.done_batch(&mut self.ret);
         sent
     }
 
