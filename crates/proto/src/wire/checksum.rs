@@ -6,8 +6,10 @@
 //! padded with a zero byte, RFC 1071 4.1) plus `initial`. It adds
 //! native-endian 8-byte words in add-with-carry chains of up to 64 bytes (one
 //! `adc` per word, each chain's last carry added back: end-around carry) into
-//! four accumulators, folds, and swaps the bytes of the folded 16-bit result once at the end (RFC 1071
-//! 2(A) byte-order independence, 2(B) any word size may be used and folded).
+//! four accumulators (built for AVX2 and up: 4-byte words into one 64-bit
+//! total, which needs no carries), folds, and swaps the bytes of the folded
+//! 16-bit result once at the end (RFC 1071 2(A) byte-order independence,
+//! 2(B) any word size may be used and folded).
 //! `fold` reduces it to 16 bits; `checksum` complements that. A buffer that
 //! already holds a correct checksum sums to 0xffff.
 
