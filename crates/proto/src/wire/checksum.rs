@@ -6,8 +6,10 @@
 //! padded with a zero byte, RFC 1071 4.1) plus `initial`. It adds
 //! native-endian 8-byte words in add-with-carry chains of up to 64 bytes (one
 //! `adc` per word, each chain's last carry added back: end-around carry) into
-//! four accumulators, folds, and swaps the bytes of the folded 16-bit result once at the end (RFC 1071
-//! 2(A) byte-order independence, 2(B) any word size may be used and folded).
+//! four accumulators (built for AVX2 and up: 4-byte words into one 64-bit
+//! total, which needs no carries), folds, and swaps the bytes of the folded
+//! 16-bit result once at the end (RFC 1071 2(A) byte-order independence,
+//! 2(B) any word size may be used and folded).
 //! `fold` reduces it to 16 bits; `checksum` complements that. A buffer that
 //! already holds a correct checksum sums to 0xffff.
 
@@ -77,14 +79,14 @@ fn chain<const N: usize>(wide: u64, blk: &[u8; N]) -> u64 {
 /// Built for a CPU with 256-bit integer vectors (AVX2 and up, as with `-C
 /// target-cpu=native`), LLVM's SLP vectorizer packs the four chains into
 /// vector registers and emulates their carries with compares: 84 ns per
-/// 1448 bytes with `x86-64-v3` and 122 ns with AVX-512 against 17 ns on the
-/// baseline (a scratch benchmark, AMD EPYC), and bulk transfer ran at less
-/// than half speed. There `sum` adds 32-bit words into 64-bit lanes
-/// (`sum_lanes`): 14 ns with `x86-64-v3`. With AVX-512 it is ~36 ns, still
-/// twice the baseline: LLVM merges blocks into wider vectors by shuffles,
-/// and the shapes of the loop tried (a barrier per block, other word
-/// loads, an outer loop over parts) moved it between 21 and 55 ns from one
-/// build to the next, so none is kept.
+/// 1448 bytes with `x86-64-v3` and 108-122 ns with AVX-512 against 17 ns
+/// on the baseline (a scratch benchmark, AMD EPYC), and bulk transfer ran
+/// at less than half speed. There `sum` is one loop adding 32-bit words
+/// into a 64-bit total (`sum_words`), which the loop vectorizer turns into
+/// zero-extending vector loads and adds: ~15 ns with `x86-64-v3`, ~11 ns
+/// with AVX-512 (session 15). Eight 64-bit lanes, one per word of a
+/// 32-byte block, gave 14 and ~35 ns: under AVX-512 the vectorizer took
+/// the eight lanes for strided loads and regathered them by shuffles.
 #[cfg(not(target_feature = "avx2"))]
 pub fn sum(data: &[u8], initial: u64) -> u64 {
     sum_chains(data, initial)
@@ -93,46 +95,50 @@ pub fn sum(data: &[u8], initial: u64) -> u64 {
 /// `sum` on a CPU with 256-bit integer vectors (see the baseline `sum`).
 #[cfg(target_feature = "avx2")]
 pub fn sum(data: &[u8], initial: u64) -> u64 {
-    sum_lanes(data, initial)
+    sum_words(data, initial)
 }
 
-/// Bytes `sum_lanes` takes itself: a lane adds at most 2^32 - 1 per 32-byte
-/// block, so below 2^32 blocks (128 GiB) no lane can overflow.
-const LANES_MAX: usize = 1 << 37;
+/// Bytes `sum_words` takes itself: below 2^32 words (the padded last one
+/// included) no sum of 32-bit words can overflow 64 bits.
+const WORDS_MAX: u64 = 1 << 34;
 
-/// `sum` as eight 64-bit lanes, each adding one 32-bit word of every 32-byte
-/// block (no carries to keep: 2^32 = 1 mod 0xffff, so each lane is
-/// congruent to the sum of its 16-bit words), then the tail as in
-/// `sum_short`. The code the vectorizer is meant for. A longer slice takes
-/// the chains (rather than an outer loop over parts, which cost more).
+/// `sum` as one plain loop that adds each 32-bit word of `data` into a
+/// 64-bit total (no carries to keep: 2^32 = 1 mod 0xffff, so the total is
+/// congruent to the sum of its 16-bit words), the last 0-3 bytes padded to
+/// one more word. It is the reduction LLVM's loop vectorizer knows best:
+/// zero-extending loads (`vpmovzxdq`) and adds into four vector
+/// accumulators, a one-vector loop and a scalar loop for what is left. A
+/// longer slice is cut in two (`sum_halves`).
 #[cfg_attr(not(target_feature = "avx2"), allow(dead_code))]
 #[inline(always)]
-fn sum_lanes(data: &[u8], initial: u64) -> u64 {
-    if data.len() >= LANES_MAX {
-        return sum_chains(data, initial);
+fn sum_words(data: &[u8], initial: u64) -> u64 {
+    if data.len() as u64 >= WORDS_MAX {
+        return sum_halves(data, initial);
     }
-    let mut lanes = [0u64; 8];
-    let mut rest = data;
-    while let Some((blk, r)) = rest.split_first_chunk::<32>() {
-        for (lane, w) in lanes.iter_mut().zip(blk.chunks_exact(4)) {
-            let w = w.first_chunk::<4>().map_or(0, |w| u32::from_ne_bytes(*w));
-            *lane += u64::from(w);
-        }
-        rest = r;
-    }
+    let words = data.chunks_exact(4);
+    let rest = words.remainder();
     let mut wide = 0u64;
-    for lane in lanes {
-        wide = adc(wide, lane);
+    for w in words {
+        wide += u64::from(w.first_chunk::<4>().map_or(0, |w| u32::from_ne_bytes(*w)));
     }
-    if let Some((blk, r)) = rest.split_first_chunk::<16>() {
-        wide = chain(wide, blk);
-        rest = r;
-    }
-    if let Some((blk, r)) = rest.split_first_chunk::<8>() {
-        wide = adc(wide, u64::from_ne_bytes(*blk));
-        rest = r;
-    }
-    adc(initial, to_be(adc(wide, tail(rest))))
+    // The last 0-3 bytes (at a multiple of 4) as one more word, zero-padded
+    // and built in a register: bytes stored into a zeroed word and loaded
+    // back whole would wait for the stores (a store-forwarding stall).
+    let b = |i: usize| rest.get(i).copied().unwrap_or(0);
+    wide += u64::from(u32::from_ne_bytes([b(0), b(1), b(2), 0]));
+    adc(initial, to_be(wide))
+}
+
+/// `sum_words` of a slice of 16 GiB or more: two parts cut at a multiple
+/// of 4 bytes (so the second starts at an even offset and its sum needs no
+/// swap), each summed alone. Out of line, so the chains (which LLVM would
+/// vectorize with emulated carries in these builds) are not in `sum` at all.
+#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))]
+#[cold]
+#[inline(never)]
+fn sum_halves(data: &[u8], initial: u64) -> u64 {
+    let (a, b) = data.split_at(data.len() / 8 * 4);
+    adc(sum_words(a, initial), sum_words(b, 0))
 }
 
 /// `sum` as add-with-carry chains (the baseline `sum`).
@@ -380,24 +386,45 @@ mod tests {
     }
 
     /// Both forms of `sum` (only one is `sum` in a given build) agree for
-    /// every length up to 600 at every alignment modulo 8, on varied bytes
+    /// every length up to 600 at every alignment modulo 8 (every way into
+    /// and out of the vector loops), and for long ones, on varied bytes
     /// and on all-ones (a carry out of every word), with initial values.
     #[test]
-    fn lanes_match_chains() {
-        let data: Vec<u8> = (0..620u32).map(|i| (i * 97 + 31) as u8).collect();
-        let ones = [0xffu8; 620];
+    fn words_match_chains() {
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i * 97 + 31) as u8).collect();
+        let ones = vec![0xffu8; 70_000];
         for src in [&data[..], &ones[..]] {
-            for a in 0..8 {
-                for n in 0..600 {
+            let lens = (0..600).chain([1448, 1449, 1480, 4093, 9000, 65_535, 65_536, 69_990]);
+            for n in lens {
+                for a in 0..8 {
                     let s = &src[a..a + n];
                     for initial in [0, 0xffff, u64::MAX - 1] {
                         assert_eq!(
-                            fold(sum_lanes(s, initial)),
+                            fold(sum_words(s, initial)),
                             fold(sum_chains(s, initial)),
                             "len {n} at {a} initial {initial:#x}"
                         );
                     }
-                    assert_eq!(!fold(sum_lanes(s, 0)), naive(s), "len {n} at {a}");
+                    assert_eq!(!fold(sum_words(s, 0)), naive(s), "len {n} at {a}");
+                }
+            }
+        }
+    }
+
+    /// The cut for slices of 16 GiB or more, tried on short ones: any
+    /// length, alignment and initial value sums like the chains.
+    #[test]
+    fn halves_match_chains() {
+        let data: Vec<u8> = (0..1100u32).map(|i| (i * 89 + 5) as u8).collect();
+        for a in 0..8 {
+            for n in (0..300).chain([1031, 1032, 1033, 1034, 1035]) {
+                let s = &data[a..a + n];
+                for initial in [0, 0xffff, u64::MAX - 1] {
+                    assert_eq!(
+                        fold(sum_halves(s, initial)),
+                        fold(sum_chains(s, initial)),
+                        "len {n} at {a} initial {initial:#x}"
+                    );
                 }
             }
         }
