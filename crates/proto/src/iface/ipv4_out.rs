@@ -395,6 +395,11 @@ impl Stack {
     /// (callgrind, session 9b).
     #[inline(always)]
     fn poll_socket(&mut self, now: Instant, buf: &mut [u8]) -> SocketStep {
+        // Nothing queued at the socket layer (a driver's last call of each
+        // round): answered before the room and region are worked out.
+        if self.sockets.output_idle(now) {
+            return SocketStep::Idle;
+        }
         let l2 = self.l2_len();
         let hl = MIN_HEADER_LEN;
         // An IPv4 datagram never exceeds 65,535 bytes, whatever the MTU.

@@ -200,6 +200,23 @@ impl SocketSet {
         None
     }
 
+    /// True when `poll_transmit` would find nothing (no stateless reply,
+    /// no TIME_WAIT ACK, no socket queued); it then notes `now` as that
+    /// call would. A driver's last call of each round is such a call: the
+    /// stack answers it without setting up a segment.
+    #[inline(always)]
+    pub(crate) fn output_idle(&mut self, now: Instant) -> bool {
+        let idle = self.ready.is_empty()
+            && self.acks.is_empty()
+            && self.resets.is_empty()
+            && self.cookies.is_empty()
+            && !self.tw.acks_queued();
+        if idle {
+            self.now = self.now.max(now);
+        }
+        idle
+    }
+
     /// Write the next transport segment into `buf` (the IP payload region,
     /// at most `buf.len()` bytes = MTU minus IP header) and describe it.
     /// TCP may build a segment of up to `room` bytes (`room > buf.len()`:

@@ -126,7 +126,7 @@ impl TimeWaitTable {
 
     /// Whether an ACK may be owed (`take_time_wait_ack` has one to find).
     #[inline(always)]
-    fn acks_queued(&self) -> bool {
+    pub(super) fn acks_queued(&self) -> bool {
         !self.acks.is_empty() || !self.last_acks.is_empty()
     }
 
