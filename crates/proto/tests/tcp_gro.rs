@@ -260,7 +260,9 @@ mod differential {
     }
 
     /// 0 keep, 1 drop, 2 duplicate, 3 flip a payload byte, 4 flip PSH
-    /// (checksum left stale), 5 change the window (checksum left stale).
+    /// (checksum left stale), 5 change the window (checksum left stale),
+    /// 6 change the IPv4 identification (header checksum left stale: the
+    /// frame still continues a run, and must be dropped from it).
     fn harm(frames: &[Vec<u8>], ops: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         for (f, op) in frames.iter().zip(ops.iter().cycle()) {
@@ -271,6 +273,7 @@ mod differential {
                 3 => *g.last_mut().unwrap() ^= 1,
                 4 if g.len() > 47 => g[47] ^= 0x08,
                 5 if g.len() > 49 => g[49] ^= 1,
+                6 if g.len() > 19 => g[19] ^= 1,
                 _ => {}
             }
             out.push(g);
@@ -284,7 +287,7 @@ mod differential {
         fn batches_match_frame_by_frame(
             len in 1usize..200_000,
             ops in proptest::collection::vec(
-                prop_oneof![60 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8), 1 => Just(4u8), 1 => Just(5u8)],
+                prop_oneof![60 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8), 1 => Just(4u8), 1 => Just(5u8), 1 => Just(6u8)],
                 1..64,
             ),
             cuts in proptest::collection::vec(1usize..64, 1..16),

@@ -23,7 +23,7 @@
 use crate::stack::{Medium, Stack};
 use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Addrs;
-use crate::wire::{checksum, Ipv4Addr, TcpFlags, TcpRepr};
+use crate::wire::{Ipv4Addr, TcpFlags, TcpRepr};
 
 /// Most bytes of payload in one run (Linux `GRO_LEGACY_MAX_SIZE`).
 pub(crate) const GRO_MAX: usize = 65_536;
@@ -406,20 +406,15 @@ impl Stack {
         bytes: usize,
         ends_batch: bool,
     ) -> bool {
+        // The IPv4 packets (header without options, then TCP); their header
+        // checksums, left by `mergeable`, are verified with the TCP ones as
+        // the payloads are copied, in the same pass over each frame.
         let mut pieces: [&[u8]; MAX_PIECES] = [&[]; MAX_PIECES];
         for (p, f) in pieces.iter_mut().zip(frames) {
-            let f = f.as_ref();
-            // The IPv4 header checksum (RFC 791), left by `mergeable`.
-            let ip = f
-                .get(c.tcp - IP_HEADER..)
-                .and_then(|x| x.first_chunk::<IP_HEADER>());
-            if !ip.is_some_and(|h| checksum::verifies(checksum::sum_array(h, 0))) {
-                return false;
-            }
-            *p = f.get(c.tcp..).unwrap_or(&[]);
+            *p = f.as_ref().get(c.tcp - IP_HEADER..).unwrap_or(&[]);
         }
         let pieces = pieces.get(..frames.len()).unwrap_or(&[]);
-        let Some(seg0) = pieces.first() else {
+        let Some(seg0) = pieces.first().and_then(|p| p.get(IP_HEADER..)) else {
             return false;
         };
         // The addresses `mergeable` read, in wire order.

@@ -64,6 +64,11 @@ enum Piece {
     NoRoom,
 }
 
+/// The big-endian 16-bit word at `at` of `b`.
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(*b.get(at..)?.first_chunk::<2>()?))
+}
+
 impl GsoTrain {
     /// The train for `rest`, from the first frame `frame` (link header of
     /// `l2` bytes, IPv4 header, TCP header of `tcp` bytes).
@@ -78,22 +83,25 @@ impl GsoTrain {
         let n = l2 + IP_HEADER + tcp;
         let mut head = [0u8; MAX_HEADERS];
         head.get_mut(..n)?.copy_from_slice(frame.get(..n)?);
-        let mut shared = head;
-        let (ip, th) = shared.get_mut(l2..n)?.split_at_mut(IP_HEADER);
-        for at in [2, 3, 4, 5, 10, 11] {
-            *ip.get_mut(at)? = 0;
-        }
-        for at in [4, 5, 6, 7, 13, 16, 17] {
-            *th.get_mut(at)? = 0;
-        }
+        let (ip, th) = head.get(l2..n)?.split_at(IP_HEADER);
+        // The whole headers summed, less the fields each piece sets (a
+        // word's negative mod 0xffff is 0xffff - word; the sums are only
+        // ever used mod 0xffff): the fields zeroed in a copy and summed
+        // made narrow stores that the sum's word loads then waited for.
+        let word = |b: &[u8], at: usize| be16(b, at).map(|w| 0xffff - u64::from(w));
+        let ip_sum = checksum::sum(ip, 0) + word(ip, 2)? + word(ip, 4)? + word(ip, 10)?;
+        // TCP: sequence number (4..8), flags (the low byte of the word at
+        // 12), checksum (16).
+        let flags = 0xffff - u64::from(*th.get(13)?);
         let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, 0);
+        let tcp_sum = checksum::sum(th, ph) + word(th, 4)? + word(th, 6)? + flags + word(th, 16)?;
         Some(GsoTrain {
             rest,
             head,
             l2,
             tcp,
-            ip_sum: checksum::sum(ip, 0),
-            tcp_sum: checksum::sum(th, ph),
+            ip_sum,
+            tcp_sum,
         })
     }
 

@@ -14,10 +14,14 @@ use crate::time::Instant;
 use crate::wire::ipv4::Ipv4Addrs;
 use crate::wire::{checksum, IpProtocol, TcpFlags, TcpRepr};
 
+/// An IPv4 header without options.
+const IP_HEADER: usize = 20;
+
 impl SocketSet {
-    /// Deliver `pieces` (whole TCP segments, header first, each verified
-    /// only at the IPv4 layer) from `ip` as one segment of `len` payload
-    /// bytes. `first` is the first piece parsed; every piece has the same
+    /// Deliver `pieces` (whole IPv4 packets, each a 20-byte header without
+    /// options and a TCP segment, their checksums not yet verified) from
+    /// `ip` as one segment of `len` payload bytes. `first` is the first
+    /// piece's segment parsed; every piece has the same
     /// header as it but for the sequence number (contiguous) and PSH, which
     /// only the last may carry. `last_first`: the run ends its batch
     /// (`copy_pieces`).
@@ -80,7 +84,7 @@ impl SocketSet {
         // One segment with the run's PSH (on its last piece, if any).
         let last_psh = pieces
             .last()
-            .and_then(|p| p.get(13))
+            .and_then(|p| p.get(IP_HEADER + 13))
             .is_some_and(|f| f & TcpFlags::PSH != 0);
         let mut seg = *first;
         seg.flags = TcpFlags(first.flags.0 | if last_psh { TcpFlags::PSH } else { 0 });
@@ -141,14 +145,20 @@ fn copy_pieces(
     Some(at)
 }
 
-/// The payload of `piece` (a whole TCP segment) when its checksum verifies.
+/// The TCP payload of `piece` (an IPv4 packet: a header without options,
+/// then a whole TCP segment) when both its checksums verify (RFC 791, RFC
+/// 9293 3.1). The IPv4 header is the line the TCP sum starts on, so its
+/// check here costs no pass of its own over the frame.
 #[inline(always)]
 fn verified_payload(piece: &[u8], ph: u64) -> Option<&[u8]> {
-    let hl = usize::from(piece.get(12).map_or(0, |b| b >> 4)) * 4;
-    let (Some(payload), Ok(seg_len)) = (piece.get(hl..), u16::try_from(piece.len())) else {
+    let (ip, seg) = piece.split_first_chunk::<IP_HEADER>()?;
+    let hl = usize::from(seg.get(12).map_or(0, |b| b >> 4)) * 4;
+    let (Some(payload), Ok(seg_len)) = (seg.get(hl..), u16::try_from(seg.len())) else {
         return None;
     };
-    checksum::verifies(checksum::sum(piece, ph + u64::from(seg_len))).then_some(payload)
+    let ip_ok = checksum::verifies(checksum::sum_array(ip, 0));
+    let tcp_ok = checksum::verifies(checksum::sum(seg, ph + u64::from(seg_len)));
+    (ip_ok && tcp_ok).then_some(payload)
 }
 
 /// Where a run's payloads go: the ring's storage for the whole run (one
