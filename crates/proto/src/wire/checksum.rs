@@ -402,6 +402,19 @@ mod tests {
         !(s as u16)
     }
 
+    /// `f` folds like the chains for `s` (at alignment `a`) from several
+    /// initial values.
+    fn sums_like_chains(f: fn(&[u8], u64) -> u64, s: &[u8], a: usize) {
+        for initial in [0, 0xffff, u64::MAX - 1] {
+            assert_eq!(
+                fold(f(s, initial)),
+                fold(sum_chains(s, initial)),
+                "len {} at {a} initial {initial:#x}",
+                s.len()
+            );
+        }
+    }
+
     /// Both forms of `sum` (only one is `sum` in a given build) agree for
     /// every length up to 600 at every alignment modulo 8 (every way into
     /// and out of the vector loops), and for long ones, on varied bytes
@@ -415,13 +428,7 @@ mod tests {
             for n in lens {
                 for a in 0..8 {
                     let s = &src[a..a + n];
-                    for initial in [0, 0xffff, u64::MAX - 1] {
-                        assert_eq!(
-                            fold(sum_words(s, initial)),
-                            fold(sum_chains(s, initial)),
-                            "len {n} at {a} initial {initial:#x}"
-                        );
-                    }
+                    sums_like_chains(sum_words, s, a);
                     assert_eq!(!fold(sum_words(s, 0)), naive(s), "len {n} at {a}");
                 }
             }
@@ -435,14 +442,7 @@ mod tests {
         let data: Vec<u8> = (0..1100u32).map(|i| (i * 89 + 5) as u8).collect();
         for a in 0..8 {
             for n in (0..300).chain([1031, 1032, 1033, 1034, 1035]) {
-                let s = &data[a..a + n];
-                for initial in [0, 0xffff, u64::MAX - 1] {
-                    assert_eq!(
-                        fold(sum_halves(s, initial)),
-                        fold(sum_chains(s, initial)),
-                        "len {n} at {a} initial {initial:#x}"
-                    );
-                }
+                sums_like_chains(sum_halves, &data[a..a + n], a);
             }
         }
     }
