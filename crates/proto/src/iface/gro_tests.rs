@@ -1,5 +1,8 @@
 //! `Run::continues` (one masked compare) accepts only frames that
 //! `mergeable` and `Run::takes` (the field checks) accept, with the same cut.
+//!
+//! Test code only (`#[cfg(test)]`): its `expect`s are about frames these
+//! tests build themselves, never about received input.
 
 use proptest::prelude::*;
 

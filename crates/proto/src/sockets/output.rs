@@ -206,11 +206,7 @@ impl SocketSet {
     /// stack answers it without setting up a segment.
     #[inline(always)]
     pub(crate) fn output_idle(&mut self, now: Instant) -> bool {
-        let idle = self.ready.is_empty()
-            && self.acks.is_empty()
-            && self.resets.is_empty()
-            && self.cookies.is_empty()
-            && !self.tw.acks_queued();
+        let idle = !self.output_queued() && !self.tw.acks_queued();
         if idle {
             self.now = self.now.max(now);
         }
@@ -365,12 +361,18 @@ impl SocketSet {
         }
     }
 
-    pub(crate) fn poll_at(&self) -> Option<Instant> {
-        if !self.resets.is_empty()
+    /// A stateless reply (reset, ACK, SYN cookie) or a socket is queued
+    /// to send.
+    #[inline(always)]
+    fn output_queued(&self) -> bool {
+        !self.resets.is_empty()
             || !self.acks.is_empty()
             || !self.cookies.is_empty()
             || !self.ready.is_empty()
-        {
+    }
+
+    pub(crate) fn poll_at(&self) -> Option<Instant> {
+        if self.output_queued() {
             // Something is ready to send: as soon as possible.
             return Some(Instant::ZERO);
         }

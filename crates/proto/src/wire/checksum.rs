@@ -519,9 +519,8 @@ mod tests {
         assert_eq!(fold(whole), fold(sum(&data, 0)));
     }
 
-    /// `sum`, `sum_array` and `copy_and_sum` against the naive 16-bit
-    /// loop for every length up to 300 at every source and destination
-    /// alignment modulo 8, plus an all-ones buffer (carry-heavy).
+    /// `sum_short` folds like `sum` for every length below 64, from
+    /// several initial values, and is zero for zero bytes.
     #[test]
     fn short_sums_match_sum() {
         let data: Vec<u8> = (0..64u32).map(|i| (i * 37 + 11) as u8).collect();
@@ -535,6 +534,9 @@ mod tests {
         }
     }
 
+    /// `sum`, `sum_array` and `copy_and_sum` against the naive 16-bit
+    /// loop for every length up to 300 at every source and destination
+    /// alignment modulo 8, plus an all-ones buffer (carry-heavy).
     #[test]
     fn all_lengths_and_alignments_match_naive() {
         let data: Vec<u8> = (0..320u32).map(|i| (i * 97 + 31) as u8).collect();

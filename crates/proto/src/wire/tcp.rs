@@ -343,9 +343,10 @@ pub(crate) fn checksum_ok(b: &[u8], src: Ipv4Addr, dst: Ipv4Addr) -> bool {
     };
     let ph = checksum::pseudo_header(src, dst, IpProtocol::Tcp, len);
     // Most segments are a header with no or a few bytes of payload.
-    let sum = match b.len() < 64 {
-        true => checksum::sum_short(b, ph),
-        false => checksum::sum(b, ph),
+    let sum = if b.len() < 64 {
+        checksum::sum_short(b, ph)
+    } else {
+        checksum::sum(b, ph)
     };
     checksum::verifies(sum)
 }
