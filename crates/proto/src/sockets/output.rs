@@ -361,14 +361,14 @@ impl SocketSet {
         }
     }
 
-    /// A stateless reply (reset, ACK, SYN cookie) or a socket is queued
-    /// to send.
+    /// A socket or a stateless reply (reset, ACK, SYN cookie) is queued to
+    /// send. The ready queue first: on a busy stack it answers alone.
     #[inline(always)]
     fn output_queued(&self) -> bool {
-        !self.resets.is_empty()
+        !self.ready.is_empty()
+            || !self.resets.is_empty()
             || !self.acks.is_empty()
             || !self.cookies.is_empty()
-            || !self.ready.is_empty()
     }
 
     pub(crate) fn poll_at(&self) -> Option<Instant> {
